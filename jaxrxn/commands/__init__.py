@@ -1,0 +1,1 @@
+"""Subcommands of the ``jaxrxn`` command line (see :mod:`jaxrxn.cli`)."""

@@ -1,0 +1,55 @@
+"""Helpers shared by the subcommands: reading structures, building potentials, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from jaxrxn.calculators import potential_from_name
+from jaxrxn.io import from_atoms, read_structures
+from jaxrxn.validation import check_configuration
+
+
+def read_one(filename: str, what: str, index=-1):
+    """Positions and System of one frame (the last by default) of `filename`."""
+    if not os.path.exists(filename):
+        raise FileNotFoundError(f"{what} file {filename!r} does not exist.")
+    try:
+        frames = read_structures(filename, index=index if index != -1 else ":")
+    except Exception as err:  # ASE raises many types for unreadable files
+        raise ValueError(f"cannot read {what} file {filename!r}: {err}") from None
+    R, system = from_atoms(frames[-1] if index == -1 else frames[0])
+    check_configuration(R, name=what, cell=system.cell, pbc=system.pbc)
+    return R, system
+
+
+def add_calc_argument(parser) -> None:
+    parser.add_argument(
+        "--calc", required=True, metavar="NAME",
+        help="potential: emt, lj, morse:EL, sutton-chen:EL, eam:SETFL_FILE",
+    )  # fmt: skip
+
+
+def build_potential(name: str, R: np.ndarray, system):
+    return potential_from_name(name, R, system)
+
+
+def to_jsonable(x):
+    if isinstance(x, dict):
+        return {k: to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    a = np.asarray(x)
+    if a.dtype == bool:
+        return a.tolist()
+    if np.issubdtype(a.dtype, np.integer):
+        return a.tolist()
+    if np.issubdtype(a.dtype, np.floating):
+        return a.tolist()
+    return x
+
+
+def print_json(obj) -> None:
+    print(json.dumps(to_jsonable(obj)))

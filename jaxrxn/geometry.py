@@ -1,0 +1,148 @@
+"""Geometry on configurations and paths: displacements, alignment, lengths, rigid-body modes.
+
+Shapes: a configuration ``R`` is ``(n_atoms, dim)`` in Å; a path is
+``(n_images, n_atoms, dim)``. A cell is ``(dim, dim)`` with lattice vectors as rows (ASE's
+convention) and ``pbc`` a boolean ``(dim,)``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Scalar
+
+
+def minimum_image(
+    d: Float[Array, "... dim"],
+    cell: Float[Array, "dim dim"] | None = None,
+    pbc: Bool[Array, " dim"] | None = None,
+) -> Float[Array, "... dim"]:
+    """Map displacement vectors ``d`` (Å) to their minimum image.
+
+    Exact when every periodic cell width exceeds twice the largest displacement of
+    interest (see :func:`jaxrxn.validation.check_box`). With ``cell=None`` (free space)
+    ``d`` is returned unchanged.
+    """
+    if cell is None:
+        return d
+    cell = jnp.asarray(cell, d.dtype)
+    pbc = jnp.ones(cell.shape[0], bool) if pbc is None else jnp.asarray(pbc, bool)
+    frac = d @ jnp.linalg.inv(cell)
+    frac = jnp.where(pbc, frac - jnp.round(frac), frac)
+    return frac @ cell
+
+
+def displacement(R_a, R_b, cell=None, pbc=None):
+    """Minimum-image displacement ``R_a - R_b`` (Å), same shape as the inputs."""
+    return minimum_image(R_a - R_b, cell, pbc)
+
+
+def path_segment_lengths(path: Float[Array, "n_images n_atoms dim"], cell=None, pbc=None):
+    """Euclidean length of each segment between consecutive images, ``(n_images-1,)`` Å."""
+    d = displacement(path[1:], path[:-1], cell, pbc)
+    return jnp.sqrt(jnp.sum(d**2, axis=(-2, -1)))
+
+
+def path_length(path, cell=None, pbc=None) -> Scalar:
+    """Total length (Å) of a path in the full configuration space."""
+    return jnp.sum(path_segment_lengths(path, cell, pbc))
+
+
+def arc_length(path, cell=None, pbc=None) -> Float[Array, " n_images"]:
+    """Cumulative arc length at each image, starting at 0 (Å)."""
+    seg = path_segment_lengths(path, cell, pbc)
+    return jnp.concatenate([jnp.zeros(1, seg.dtype), jnp.cumsum(seg)])
+
+
+def mass_weight(R: Float[Array, "n_atoms dim"], masses: Float[Array, " n_atoms"]):
+    """Mass-weighted coordinates ``sqrt(m) R`` (Å amu^1/2)."""
+    return R * jnp.sqrt(masses)[:, None]
+
+
+def kabsch(
+    P: Float[Array, "n_atoms dim"],
+    Q: Float[Array, "n_atoms dim"],
+    weights: Float[Array, " n_atoms"] | None = None,
+) -> tuple[Float[Array, "dim dim"], Float[Array, " dim"]]:
+    """Rotation ``U`` and translation ``t`` minimising ``|P U + t - Q|`` (proper rotation).
+
+    W. Kabsch, Acta Cryst. A32, 922 (1976). Works in any dimension; reflections are
+    excluded by the sign correction of the last singular vector.
+    """
+    w = jnp.ones(P.shape[0], P.dtype) if weights is None else jnp.asarray(weights, P.dtype)
+    w = w / jnp.sum(w)
+    p0, q0 = w @ P, w @ Q
+    Pc, Qc = P - p0, Q - q0
+    C = (Pc * w[:, None]).T @ Qc
+    V, _, Wt = jnp.linalg.svd(C)
+    d = jnp.sign(jnp.linalg.det(V @ Wt))
+    D = jnp.ones(P.shape[1], P.dtype).at[-1].set(d)
+    U = (V * D) @ Wt
+    return U, q0 - p0 @ U
+
+
+def align(P, Q, weights=None):
+    """``P`` rigidly rotated and translated onto ``Q`` (Kabsch)."""
+    U, t = kabsch(P, Q, weights)
+    return P @ U + t
+
+
+def rmsd(P, Q, *, align_first: bool = True, weights=None) -> Scalar:
+    """Root-mean-square deviation (Å) between two configurations, after alignment by default."""
+    if align_first:
+        P = align(P, Q, weights)
+    return jnp.sqrt(jnp.mean(jnp.sum((P - Q) ** 2, axis=-1)))
+
+
+def rigid_body_modes(
+    R: Float[Array, "n_atoms dim"],
+    masses: Float[Array, " n_atoms"] | None = None,
+    *,
+    rotations: bool = True,
+    tol: float = 1e-8,
+) -> Float[Array, "n_modes n_dof"]:
+    """Orthonormal rigid-body translation (and rotation) vectors of ``R``.
+
+    Returns ``(n_modes, n_atoms*dim)`` rows in mass-weighted coordinates when ``masses``
+    is given (Cartesian otherwise): ``dim`` translations plus ``dim(dim-1)/2`` rotations
+    (1 in 2D, 3 in 3D). Rows that vanish (rotations of a linear molecule, rotations of a
+    single atom) are returned as zeros, so the shape is fixed under ``jit``.
+    Use ``rotations=False`` for periodic systems, where only translations are free.
+    """
+    n, dim = R.shape
+    m = jnp.ones(n, R.dtype) if masses is None else jnp.asarray(masses, R.dtype)
+    sm = jnp.sqrt(m)[:, None]
+    vecs = [jnp.zeros((n, dim), R.dtype).at[:, a].set(1.0) * sm for a in range(dim)]
+    if rotations:
+        com = (m @ R) / jnp.sum(m)
+        X = R - com
+        for a in range(dim):
+            for b in range(a + 1, dim):
+                v = jnp.zeros((n, dim), R.dtype).at[:, a].set(-X[:, b]).at[:, b].set(X[:, a])
+                vecs.append(v * sm)
+    B = jnp.stack([v.reshape(-1) for v in vecs])
+    # Gram-Schmidt with a fixed number of rows; a dependent row becomes exactly zero.
+    out = []
+    for v in B:
+        for u in out:
+            v = v - (v @ u) * u
+        norm = jnp.linalg.norm(v)
+        keep = norm > tol * jnp.maximum(1.0, jnp.linalg.norm(B))
+        out.append(jnp.where(keep, v / jnp.where(keep, norm, 1.0), 0.0))
+    return jnp.stack(out)
+
+
+def rigid_body_projector(R, masses=None, *, rotations: bool = True) -> Float[Array, "n_dof n_dof"]:
+    """Projector ``I - sum_k v_k v_k^T`` that removes rigid-body motion (see
+    :func:`rigid_body_modes`)."""
+    V = rigid_body_modes(R, masses, rotations=rotations)
+    return jnp.eye(R.size, dtype=R.dtype) - V.T @ V
+
+
+def center_of_mass(R, masses=None):
+    m = jnp.ones(R.shape[0], R.dtype) if masses is None else jnp.asarray(masses, R.dtype)
+    return (m @ R) / jnp.sum(m)
+
+
+# Kabsch over a batch of frames is a common need (path alignment).
+align_batch = jax.vmap(align, in_axes=(0, 0, None))

@@ -1,0 +1,73 @@
+"""Geometry: Kabsch alignment, RMSD, path length, rigid-body modes, minimum image."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrxn.geometry import (
+    align, arc_length, kabsch, minimum_image, path_length, rigid_body_modes, rigid_body_projector, rmsd,
+)  # fmt: skip
+
+RNG = np.random.default_rng(3)
+
+
+def _rotation(dim):
+    Q, _ = np.linalg.qr(RNG.normal(size=(dim, dim)))
+    if np.linalg.det(Q) < 0:
+        Q[:, 0] *= -1
+    return Q
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_kabsch_recovers_rotation(dim):
+    P = RNG.normal(size=(8, dim))
+    U = _rotation(dim)
+    Q = P @ U + RNG.normal(size=dim)
+    U_fit, _ = kabsch(jnp.asarray(P), jnp.asarray(Q))
+    np.testing.assert_allclose(U_fit, U, atol=1e-10)
+    assert float(rmsd(jnp.asarray(P), jnp.asarray(Q))) < 1e-10
+    np.testing.assert_allclose(align(jnp.asarray(P), jnp.asarray(Q)), Q, atol=1e-10)
+
+
+def test_kabsch_excludes_reflections():
+    P = RNG.normal(size=(6, 3))
+    Q = P * np.array([1, 1, -1])  # mirror image: no proper rotation maps P onto Q
+    assert float(rmsd(jnp.asarray(P), jnp.asarray(Q))) > 1e-3
+
+
+def test_path_length():
+    path = jnp.asarray(np.array([[[0.0, 0.0]], [[3.0, 4.0]], [[3.0, 5.0]]]))
+    assert float(path_length(path)) == pytest.approx(6.0)
+    np.testing.assert_allclose(arc_length(path), [0, 5, 6])
+
+
+@pytest.mark.parametrize(
+    "R, n_modes",
+    [
+        (RNG.normal(size=(5, 3)), 6),
+        (np.array([[0.0, 0, 0], [1, 0, 0], [2.5, 0, 0]]), 5),  # linear molecule
+        (RNG.normal(size=(4, 2)), 3),
+        (np.array([[0.3, 0.2]]), 2),  # a single particle in 2D has no rotation
+    ],
+)
+def test_rigid_body_modes(R, n_modes):
+    m = RNG.uniform(1, 10, size=R.shape[0])
+    V = np.asarray(rigid_body_modes(jnp.asarray(R), jnp.asarray(m)))
+    norms = np.linalg.norm(V, axis=1)
+    assert int(np.sum(norms > 0.5)) == n_modes
+    live = V[norms > 0.5]
+    np.testing.assert_allclose(live @ live.T, np.eye(n_modes), atol=1e-10)
+    P = np.asarray(rigid_body_projector(jnp.asarray(R), jnp.asarray(m)))
+    np.testing.assert_allclose(P @ live.T, 0, atol=1e-10)
+
+
+def test_periodic_translations_only():
+    V = np.asarray(rigid_body_modes(jnp.asarray(RNG.normal(size=(4, 3))), rotations=False))
+    assert V.shape[0] == 3
+
+
+def test_minimum_image_triclinic():
+    cell = np.array([[4.0, 0, 0], [2.0, 3.5, 0], [0, 0, 10.0]])
+    d = np.array([3.9, 0.1, 0.0])
+    out = np.asarray(minimum_image(jnp.asarray(d), jnp.asarray(cell), jnp.array([True, True, False])))
+    np.testing.assert_allclose(out, [-0.1, 0.1, 0.0], atol=1e-12)
