@@ -1,0 +1,14 @@
+"""Saddle points (transition states): P-RFO with exact Hessians, the dimer method and
+min-mode following, behind one entry point :func:`saddle_search`."""
+
+from jaxrxn.saddle.index import (
+    SaddleResult as SaddleResult,
+    ZeroModes as ZeroModes,
+    hessian_analysis as hessian_analysis,
+    projected_hessian as projected_hessian,
+    saddle_index as saddle_index,
+    saddle_search as saddle_search,
+    zero_modes as zero_modes,
+)
+from jaxrxn.saddle.dimer import Dimer as Dimer, min_mode_search as min_mode_search
+from jaxrxn.saddle.prfo import PRFO as PRFO

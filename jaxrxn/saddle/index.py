@@ -1,0 +1,273 @@
+"""What both saddle searches share: zero modes, the projected Hessian, the saddle index
+and the :class:`SaddleResult` type.
+
+Zero modes (rigid-body motions along which the energy does not change) are removed
+consistently everywhere in jaxrxn's saddle, IRC and rate code:
+
+- ``"free"``: translations and rotations (a free cluster or molecule),
+- ``"periodic"``: translations only (a periodic crystal or slab without fixed atoms),
+- ``"none"``: nothing (an external potential, a model surface),
+- ``"auto"`` (default): decided per mode by testing the energy's invariance under a
+  finite rigid translation / rotation of ``R``, so a 2D model particle gets none, a free
+  LJ cluster gets all and a periodic slab gets the translations.
+
+A potential with fixed atoms has no zero modes whatever the choice, and the fixed atoms'
+coordinates are never degrees of freedom.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int, Scalar
+
+from jaxrxn._results import RESULTS, finite_result
+from jaxrxn.geometry import rigid_body_modes
+from jaxrxn.potentials.core import Potential, max_atom_force
+from jaxrxn.validation import check_configuration
+
+ZeroModeSpec = Literal["auto", "free", "periodic", "none"]
+_ZERO_MODE_CHOICES = ("auto", "free", "periodic", "none")
+
+
+class ZeroModes(eqx.Module):
+    """Which rigid-body modes of a system are zero modes.
+
+    `translations`: ``(dim,)`` booleans; `rotations`: ``(dim*(dim-1)/2,)`` booleans, in the
+    order of :func:`jaxrxn.geometry.rigid_body_modes`.
+    """
+
+    translations: Bool[Array, " dim"]
+    rotations: Bool[Array, " n_rot"]
+
+
+def _rotate(R, a: int, b: int, angle, masses):
+    com = (masses @ R) / jnp.sum(masses)
+    X = R - com
+    c, s = jnp.cos(angle), jnp.sin(angle)
+    xa, xb = X[:, a], X[:, b]
+    X = X.at[:, a].set(c * xa - s * xb).at[:, b].set(s * xa + c * xb)
+    return X + com
+
+
+def zero_modes(
+    potential: Potential, R: Float[Array, "n_atoms dim"], spec: ZeroModeSpec = "auto"
+) -> ZeroModes:
+    """Decide the zero modes of ``potential`` at ``R`` (see the module docstring).
+
+    ``"auto"`` compares the energy after a rigid translation by 0.37 Å along each axis
+    and a rotation by 0.3 rad in each plane with the energy at ``R``; a mode counts as a
+    zero mode when the two agree to ``sqrt(eps) * (1 + |E|)``. Jittable.
+    """
+    if spec not in _ZERO_MODE_CHOICES:
+        raise ValueError(f"zero_modes must be one of {_ZERO_MODE_CHOICES}; got {spec!r}.")
+    n, dim = R.shape
+    n_rot = dim * (dim - 1) // 2
+    has_fixed = potential.fixed is not None and any(potential.fixed)
+    if has_fixed or spec == "none":
+        return ZeroModes(jnp.zeros(dim, bool), jnp.zeros(n_rot, bool))
+    if spec == "free":
+        return ZeroModes(jnp.ones(dim, bool), jnp.ones(n_rot, bool))
+    if spec == "periodic":
+        return ZeroModes(jnp.ones(dim, bool), jnp.zeros(n_rot, bool))
+    e0 = potential.energy(R)
+    tol = jnp.sqrt(jnp.finfo(R.dtype).eps) * (1.0 + jnp.abs(e0))
+    trans = jnp.stack([jnp.abs(potential.energy(R.at[:, a].add(0.37)) - e0) <= tol for a in range(dim)])
+    m = potential.atom_masses(R)
+    rots = [
+        jnp.abs(potential.energy(_rotate(R, a, b, 0.3, m)) - e0) <= tol
+        for a in range(dim)
+        for b in range(a + 1, dim)
+    ]
+    rots = jnp.stack(rots) if rots else jnp.zeros(0, bool)
+    return ZeroModes(trans, rots)
+
+
+def removed_directions(
+    potential: Potential, R: Float[Array, "n_atoms dim"], modes: ZeroModes, *, mass_weighted: bool = False
+) -> Float[Array, "n_removed n_dof"]:
+    """Orthonormal (or zero) rows spanning the directions that are not degrees of freedom:
+    the zero modes of ``modes`` at ``R`` and the coordinates of fixed atoms.
+
+    Cartesian rows, or mass-weighted ones (``sqrt(m) R`` coordinates) with
+    ``mass_weighted=True``. Shape is static: unused modes are zero rows.
+    """
+    n, dim = R.shape
+    masses = potential.atom_masses(R) if mass_weighted else None
+    V = rigid_body_modes(R, masses)
+    keep = jnp.concatenate([modes.translations, modes.rotations]).astype(R.dtype)
+    V = V * keep[:, None]
+    if potential.fixed is not None and any(potential.fixed):
+        fixed_dof = np.repeat(np.asarray(potential.fixed, bool), dim)
+        V = jnp.concatenate([V, jnp.eye(n * dim, dtype=R.dtype)[np.flatnonzero(fixed_dof)]])
+    return V
+
+
+def project_out(v: Float[Array, "... n_dof"], V: Float[Array, "n_removed n_dof"]):
+    """``v`` with its components along the rows of ``V`` removed."""
+    return v - (v @ V.T) @ V
+
+
+def projected_hessian(
+    potential: Potential,
+    R: Float[Array, "n_atoms dim"],
+    modes: ZeroModes,
+    *,
+    mass_weighted: bool = False,
+    shift: float | Scalar | None = None,
+) -> tuple[Float[Array, "n_dof n_dof"], Float[Array, "n_removed n_dof"]]:
+    """Hessian with zero modes and fixed coordinates projected out, ``(n_dof, n_dof)``.
+
+    Returns ``(P H P + shift V^T V, V)`` with ``V`` from :func:`removed_directions` and
+    ``P = I - V^T V``: every removed direction becomes an eigenvector with eigenvalue
+    `shift`, and the rest of the spectrum is that of the true degrees of freedom. The
+    default shift, ``1 + |P H P|_F``, lies above every true eigenvalue, so removed
+    directions are never taken for the lowest mode. Units eV/Å² (eV/(Å² amu) when
+    ``mass_weighted``).
+    """
+    H = potential.hessian(R)
+    if mass_weighted:
+        inv_sqrt_m = jnp.repeat(1.0 / jnp.sqrt(potential.atom_masses(R)), R.shape[1])
+        H = H * inv_sqrt_m[:, None] * inv_sqrt_m[None, :]
+    V = removed_directions(potential, R, modes, mass_weighted=mass_weighted)
+    P = jnp.eye(R.size, dtype=R.dtype) - V.T @ V
+    H = P @ H @ P
+    H = 0.5 * (H + H.T)
+    if shift is None:
+        shift = 1.0 + jnp.linalg.norm(H)
+    return H + shift * (V.T @ V), V
+
+
+def count_negative(eigenvalues: Float[Array, " n"], scale: Scalar, rtol: float = 1e-6) -> Int[Array, ""]:
+    """Number of eigenvalues below ``-rtol * scale`` (a relative threshold against noise)."""
+    return jnp.sum(eigenvalues < -rtol * scale)
+
+
+def hessian_analysis(
+    potential: Potential, R: Float[Array, "n_atoms dim"], modes: ZeroModes, rtol: float = 1e-6
+) -> tuple[Int[Array, ""], Scalar, Float[Array, "n_atoms dim"], Float[Array, "n_dof n_dof"]]:
+    """Saddle index, lowest curvature (eV/Å²), its unit eigenvector ``(n_atoms, dim)`` and
+    the projected Cartesian Hessian at ``R``."""
+    H, _ = projected_hessian(potential, R, modes)
+    w, U = jnp.linalg.eigh(H)
+    scale = jnp.max(jnp.abs(w))
+    return count_negative(w, scale, rtol), w[0], U[:, 0].reshape(R.shape), H
+
+
+def saddle_index(
+    potential: Potential, R: Float[Array, "n_atoms dim"], zero_modes_spec: ZeroModeSpec = "auto"
+) -> Int[Array, ""]:
+    """Number of negative eigenvalues of the Hessian at ``R`` after removing zero modes
+    and fixed atoms: 0 at a minimum, 1 at a transition state."""
+    return hessian_analysis(potential, R, zero_modes(potential, R, zero_modes_spec))[0]
+
+
+class SaddleResult(eqx.Module):
+    """Outcome of a saddle search.
+
+    - `R`: final configuration ``(n_atoms, dim)``, Å. `energy`: eV. `forces`: eV/Å.
+    - `fmax`: largest atom force (eV/Å).
+    - `saddle_index`: negative eigenvalues of the projected Hessian at `R` (-1 if not checked).
+    - `curvature`: lowest curvature (eV/Å²) and `mode` its unit direction ``(n_atoms, dim)``.
+    - `converged`: ``fmax`` met **and** index 1. A search that stops on a minimum or on a
+      higher-order saddle reports ``converged=False`` with ``RESULTS.saddle_wrong_index``.
+    - `n_steps`, `n_force_calls` (energy+force evaluations), `n_hessian_calls`, `result`.
+    """
+
+    R: Float[Array, "n_atoms dim"]
+    energy: Scalar
+    forces: Float[Array, "n_atoms dim"]
+    fmax: Scalar
+    saddle_index: Int[Array, ""]
+    curvature: Scalar
+    mode: Float[Array, "n_atoms dim"]
+    converged: Bool[Array, ""]
+    n_steps: Int[Array, ""]
+    n_force_calls: Int[Array, ""]
+    n_hessian_calls: Int[Array, ""]
+    result: RESULTS
+
+
+def random_unit_like(key, R: Float[Array, "n_atoms dim"], free: Float[Array, "n_atoms 1"]):
+    """A random unit vector over the free coordinates of ``R``."""
+    v = jax.random.normal(key, R.shape, R.dtype) * free
+    return v / jnp.linalg.norm(v)
+
+
+class SaddleState(eqx.Module):
+    """Iteration state shared by the saddle solvers (`inner` is the solver's own)."""
+
+    R: Float[Array, "n_atoms dim"]
+    energy: Scalar
+    forces: Float[Array, "n_atoms dim"]
+    inner: eqx.Module
+    n_steps: Int[Array, ""]
+    n_force_calls: Int[Array, ""]
+    n_hessian_calls: Int[Array, ""]
+
+
+def saddle_search(
+    potential: Potential,
+    R0: Float[Array, "n_atoms dim"],
+    solver: eqx.Module | None = None,
+    *,
+    fmax: float = 0.01,
+    max_steps: int = 500,
+    zero_modes_spec: ZeroModeSpec = "auto",
+    mode0: Float[Array, "n_atoms dim"] | None = None,
+    check_index: bool = True,
+    throw: bool = False,
+) -> SaddleResult:
+    """Converge a first-order saddle point (transition state) from the guess ``R0``.
+
+    **Arguments:**
+
+    - `solver`: :class:`jaxrxn.saddle.PRFO` (default; exact Hessian each step) or
+      :class:`jaxrxn.saddle.Dimer` (forces only).
+    - `fmax`: convergence threshold on the largest atom force, eV/Å.
+    - `max_steps`: iteration cap.
+    - `zero_modes_spec`: ``"auto" | "free" | "periodic" | "none"``, see
+      :mod:`jaxrxn.saddle.index`.
+    - `mode0`: initial guess of the unstable mode ``(n_atoms, dim)`` (the dimer uses it;
+      P-RFO follows the lowest Hessian mode).
+    - `check_index`: compute the Hessian at the end and require exactly one negative
+      curvature (otherwise ``RESULTS.saddle_wrong_index``, ``converged=False``).
+    - `throw`: raise on failure (also under ``jit``).
+
+    Runs in ``lax.while_loop``; jittable and ``vmap``-able over ``R0`` / ``mode0``.
+    """
+    check_configuration(R0, name="R0")
+    if solver is None:
+        from jaxrxn.saddle.prfo import PRFO
+
+        solver = PRFO()
+    R0 = jnp.asarray(R0)
+    modes = zero_modes(potential, R0, zero_modes_spec)
+    state = solver.init(potential, R0, modes, mode0)
+
+    def cond(st):
+        return (max_atom_force(st.forces) > fmax) & (st.n_steps < max_steps) & jnp.isfinite(st.energy)
+
+    state = jax.lax.while_loop(cond, lambda st: solver.step(potential, st, modes), state)
+    f_max = max_atom_force(state.forces)
+    if check_index:
+        index, curvature, mode, extra = solver.analysis(potential, state, modes)
+        n_hess = state.n_hessian_calls + extra
+    else:
+        curvature, mode = solver.mode_estimate(state)
+        index, n_hess = jnp.array(-1), state.n_hessian_calls
+    result = RESULTS.where(f_max <= fmax, RESULTS.successful, RESULTS.step_cap_reached)
+    if check_index:
+        result = RESULTS.where((result == RESULTS.successful) & (index != 1), RESULTS.saddle_wrong_index, result)
+    result = finite_result(result, state.R, state.energy, state.forces)
+    out = SaddleResult(
+        state.R, state.energy, state.forces, f_max, index, curvature, mode,
+        result == RESULTS.successful, state.n_steps, state.n_force_calls, n_hess, result,
+    )  # fmt: skip
+    if throw:
+        out = result.error_if(out, result != RESULTS.successful)
+    return out

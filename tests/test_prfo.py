@@ -1,0 +1,99 @@
+"""P-RFO (Baker 1986) on Muller-Brown and 2D LJ7; saddle-index reporting.
+
+Reference values: paths_saddles.md §1.1 (Muller-Brown saddles [run]) and rare_events.md §6.3
+(2D LJ7 saddles -11.0403 and -11.0373, Vineyard prefactors 2.778 and 2.980 [run]).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import lj7_hexagon
+
+from jaxrxn import RESULTS
+from jaxrxn.optimize import minimize
+from jaxrxn.potentials import lennard_jones, muller_brown
+from jaxrxn.rates import vineyard_prefactor
+from jaxrxn.saddle import PRFO, saddle_index, saddle_search, zero_modes
+
+MB = muller_brown()
+S1 = np.array([-0.822002, 0.624313])
+S2 = np.array([0.212487, 0.292988])
+LJ2D = lennard_jones(dim=2)
+
+# Index-1 saddles of 2D LJ7 next to the hexagon, found here by P-RFO from the hexagon
+# displaced by +-0.3 along its softest Hessian mode (fmax 1e-6).
+LJ7_SADDLE_11_0403 = np.array([
+    [-0.1609647348, -0.1077838047], [1.4873778915, 0.1284604825], [0.5511537713, 0.7322247317],
+    [-0.5630969961, 0.9261777508], [-1.2610663126, 0.0361781249], [-0.8087884194, -1.0027987985],
+    [0.7553848001, -0.7124584867],
+])  # fmt: skip
+LJ7_SADDLE_11_0373 = np.array([
+    [0.1717155897, -0.1842119342], [1.2106533044, 0.191901139], [0.3299214497, 0.9056175474],
+    [-0.7425313125, 1.2068311379], [-0.8910139946, 0.1028825934], [-0.592634163, -0.9885529286],
+    [0.5138891263, -1.2344675549],
+])  # fmt: skip
+
+mb_search = jax.jit(jax.vmap(lambda R: saddle_search(MB, R, PRFO(), fmax=1e-3, max_steps=100)))
+lj_search = jax.jit(jax.vmap(lambda R: saddle_search(LJ2D, R, PRFO(), fmax=1e-5, max_steps=200)))
+
+
+def random_starts(center, n, radius, seed):
+    rng = np.random.default_rng(seed)
+    d = rng.normal(size=(n, 2))
+    d *= (radius * rng.uniform(size=n) / np.linalg.norm(d, axis=1))[:, None]
+    return jnp.asarray((center + d)[:, None, :])
+
+
+@pytest.mark.parametrize("saddle, energy", [(S1, -40.6648), (S2, -72.2489)])
+def test_prfo_muller_brown_from_random_starts(saddle, energy):
+    res = mb_search(random_starts(saddle, 16, 0.1, seed=1))
+    assert np.all(res.converged)
+    assert np.all(res.saddle_index == 1)
+    np.testing.assert_allclose(res.R[:, 0], np.broadcast_to(saddle, (16, 2)), atol=2e-6)
+    np.testing.assert_allclose(res.energy, energy, atol=1e-4)
+    assert np.all(res.n_hessian_calls == res.n_force_calls)
+    assert np.max(res.n_force_calls) <= 8  # Sella: 7-12 calls at fmax 0.001 (§2a)
+    # the unstable curvature is the Hessian eigenvalue of §1.1 (-750.86 / -735.25)
+    assert np.all(res.curvature < -700)
+
+
+def test_prfo_lj7_rattled_saddles_and_prefactors():
+    hexagon = minimize(LJ2D, jnp.asarray(lj7_hexagon()), "lbfgs", fmax=1e-8, max_steps=2000).R
+    assert float(LJ2D.energy(hexagon)) == pytest.approx(-12.5349, abs=1e-4)
+    rng = np.random.default_rng(7)
+    saddles = np.stack([LJ7_SADDLE_11_0403, LJ7_SADDLE_11_0373])
+    starts = saddles[:, None] + 0.03 * rng.normal(size=(2, 4, 7, 2))
+    res = lj_search(jnp.asarray(starts.reshape(8, 7, 2)))
+    assert np.all(res.converged) and np.all(res.saddle_index == 1)
+    np.testing.assert_allclose(res.energy, np.repeat([-11.0403, -11.0373], 4), atol=1e-4)
+    nu = [float(vineyard_prefactor(LJ2D, hexagon, res.R[i], time_unit_s=1.0)) for i in (0, 4)]
+    np.testing.assert_allclose(nu, [2.778, 2.980], rtol=1e-3)
+
+
+def test_start_at_a_minimum_is_not_a_transition_state():
+    A = jnp.array([[-0.558224, 1.441726]])
+    res = saddle_search(MB, A, PRFO(), fmax=0.1)
+    assert not bool(res.converged)
+    assert int(res.saddle_index) == 0
+    assert res.result == RESULTS.saddle_wrong_index
+    with pytest.raises(Exception, match="not a first-order saddle"):
+        saddle_search(MB, A, PRFO(), fmax=0.1, throw=True)
+    assert int(saddle_index(MB, A)) == 0 and int(saddle_index(MB, jnp.asarray(S1[None]))) == 1
+
+
+def test_zero_modes_detected_and_not_counted():
+    # a free cluster has translations and the rotation as zero modes; a model surface none
+    zm = zero_modes(LJ2D, jnp.asarray(LJ7_SADDLE_11_0403))
+    assert np.all(zm.translations) and np.all(zm.rotations)
+    zm = zero_modes(MB, jnp.asarray(S1[None]))
+    assert not np.any(zm.translations)
+    # without projection the near-zero rigid modes could be counted; with it, index 1
+    assert int(saddle_index(LJ2D, jnp.asarray(LJ7_SADDLE_11_0403))) == 1
+
+
+def test_bad_input_raises_value_error():
+    with pytest.raises(ValueError, match="shape"):
+        saddle_search(MB, jnp.zeros(2), PRFO())
+    with pytest.raises(ValueError, match="zero_modes"):
+        saddle_search(MB, jnp.zeros((1, 2)), PRFO(), zero_modes_spec="rigid")
