@@ -1,0 +1,259 @@
+"""Networks for generative path models (flax.linen).
+
+Two families, chosen by what the system's symmetry allows:
+
+- **Atomistic systems** (clusters, slabs, molecules; any ``dim``): equivariant message
+  passing over a dense, cut-off graph. :class:`PaiNN` (the default; K. T. Schütt,
+  O. T. Unke & M. Gastegger, ICML 2021, "Equivariant message passing for the prediction of
+  tensorial properties and molecular spectra") and :class:`EGNN` (minimal reference;
+  V. G. Satorras, E. Hoogeboom & M. Welling, ICML 2021, "E(n) equivariant graph neural
+  networks"). Both use only distances, unit vectors, inner products and scalar-times-vector
+  products, so they work unchanged in 2D and 3D and are equivariant under the full
+  orthogonal group O(dim) (rotations *and* reflections), permutations and translations.
+  Periodic systems are handled by taking every displacement through
+  :func:`jaxrxn.geometry.minimum_image`.
+- **One particle on a 2D model surface**: an equivariant net is degenerate there (a
+  single node has no neighbours, and the surface itself breaks rotation symmetry), so the
+  network must see absolute coordinates plus the surface descriptor.
+  :class:`SurfaceFlowNet` is a plain MLP with a permutation-invariant (DeepSets) encoding
+  of the surface's Gaussians, used for the random multi-Gaussian surfaces of
+  :mod:`jaxrxn.generative.surfaces`.
+
+Common interface of the graph backbones::
+
+    scalars, vectors = net(R, node_scalars, node_vectors, cell=None, pbc=None)
+
+with ``R`` ``(n_atoms, dim)`` in Å, ``node_scalars`` ``(n_atoms, n_s)`` invariant inputs
+(species embedding, condition flags), ``node_vectors`` ``(n_atoms, n_v, dim)`` equivariant
+inputs (e.g. the displacement from the initial state), returning invariant
+``(n_atoms, n_scalar_out)`` and equivariant ``(n_atoms, n_vector_out, dim)`` heads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from jaxrxn.geometry import minimum_image
+
+
+# ---------------------------------------------------------------------------------------
+# graph helpers
+# ---------------------------------------------------------------------------------------
+def cosine_cutoff(r: Array, r_cut: float) -> Array:
+    """Smooth cutoff ``0.5 (cos(pi r / r_cut) + 1)`` for ``r < r_cut``, else 0 (J. Behler,
+    J. Chem. Phys. 134, 074106 (2011)); its value and slope vanish at ``r_cut``."""
+    return jnp.where(r < r_cut, 0.5 * (jnp.cos(jnp.pi * r / r_cut) + 1.0), 0.0)
+
+
+def radial_basis(r: Array, r_cut: float, n_rbf: int) -> Array:
+    """Sine radial basis ``sin(n pi r / r_cut) / r`` (PaiNN's choice), shape ``(..., n_rbf)``."""
+    n = jnp.arange(1, n_rbf + 1, dtype=r.dtype)
+    safe = jnp.where(r > 0, r, 1.0)
+    return jnp.sin(n * jnp.pi * safe[..., None] / r_cut) / safe[..., None]
+
+
+def edge_geometry(R: Float[Array, "n dim"], cell=None, pbc=None, r_cut: float = 5.0):
+    """Dense graph quantities for all ordered pairs ``(i, j)``.
+
+    Returns ``(d, r, unit, mask)``: minimum-image displacements ``R_j - R_i`` ``(n, n,
+    dim)`` (Å), distances ``(n, n)``, unit vectors (zero on the diagonal) and a float
+    mask ``(n, n)`` that is the smooth cutoff on off-diagonal pairs and 0 on ``i == j``.
+    """
+    d = minimum_image(R[None, :, :] - R[:, None, :], cell, pbc)
+    off = ~jnp.eye(R.shape[0], dtype=bool)
+    r2 = jnp.sum(d**2, axis=-1)
+    # The double-where keeps the gradient of sqrt finite on the diagonal.
+    r = jnp.where(off, jnp.sqrt(jnp.where(off, r2, 1.0)), 0.0)
+    unit = jnp.where(off[..., None], d / jnp.where(off, r, 1.0)[..., None], 0.0)
+    mask = jnp.where(off, cosine_cutoff(r, r_cut), 0.0)
+    return d, r, unit, mask
+
+
+class MLP(nn.Module):
+    """Dense layers with SiLU between them (none after the last)."""
+
+    features: Sequence[int]
+
+    @nn.compact
+    def __call__(self, x):
+        for k, f in enumerate(self.features):
+            x = nn.Dense(f)(x)
+            if k < len(self.features) - 1:
+                x = nn.silu(x)
+        return x
+
+
+# ---------------------------------------------------------------------------------------
+# PaiNN
+# ---------------------------------------------------------------------------------------
+class _PaiNNMessage(nn.Module):
+    features: int
+    n_rbf: int
+    r_cut: float
+
+    @nn.compact
+    def __call__(self, s, v, r, unit, mask):
+        F = self.features
+        # LayerNorm on the invariant channels keeps depth from compounding magnitudes
+        # (an addition to the paper; it acts on scalars only, so equivariance is kept).
+        phi = MLP((F, 3 * F))(nn.LayerNorm()(s))  # (n, 3F), from the sending atom j
+        w = nn.Dense(3 * F)(radial_basis(r, self.r_cut, self.n_rbf)) * mask[..., None]  # (n, n, 3F)
+        x = phi[None, :, :] * w  # message j -> i
+        ds_ij, a_ij, b_ij = jnp.split(x, 3, axis=-1)
+        ds = jnp.sum(ds_ij, axis=1)
+        # v: (n, F, dim); unit: (n, n, dim)
+        dv = jnp.einsum("ijf,jfd->ifd", a_ij, v) + jnp.einsum("ijf,ijd->ifd", b_ij, unit)
+        return s + ds, v + dv
+
+
+class _PaiNNUpdate(nn.Module):
+    features: int
+
+    @nn.compact
+    def __call__(self, s, v):
+        F = self.features
+        Uv = nn.DenseGeneral(F, axis=-2, use_bias=False)(v)  # mixes channels, (n, dim, F)
+        Vv = nn.DenseGeneral(F, axis=-2, use_bias=False)(v)
+        Uv, Vv = jnp.swapaxes(Uv, -1, -2), jnp.swapaxes(Vv, -1, -2)  # (n, F, dim)
+        # sqrt(x + eps) keeps the norm differentiable at zero vectors.
+        norm_V = jnp.sqrt(jnp.sum(Vv**2, axis=-1) + 1e-8)
+        a = MLP((F, 3 * F))(nn.LayerNorm()(jnp.concatenate([s, norm_V], axis=-1)))
+        a_vv, a_sv, a_ss = jnp.split(a, 3, axis=-1)
+        dv = a_vv[..., None] * Uv
+        ds = a_sv * jnp.sum(Uv * Vv, axis=-1) + a_ss
+        return s + ds, v + dv
+
+
+class PaiNN(nn.Module):
+    """Polarizable atom interaction network with scalar and vector heads (any ``dim``).
+
+    Schütt, Unke & Gastegger, ICML 2021. Messages use a sine radial basis times the
+    cosine cutoff, so the output is smooth as atoms cross `r_cut` (Å). Input vectors
+    ``node_vectors`` seed the vector channels through a channel-mixing linear map (no
+    bias, so equivariance holds); with ``n_v = 0`` the vectors start at zero as in the paper.
+
+    **Arguments:** `features` (channels F), `n_layers`, `n_rbf`, `r_cut` (Å),
+    `n_scalar_out`, `n_vector_out`.
+    """
+
+    features: int = 32
+    n_layers: int = 3
+    n_rbf: int = 16
+    r_cut: float = 5.0
+    n_scalar_out: int = 1
+    n_vector_out: int = 1
+
+    @nn.compact
+    def __call__(self, R, node_scalars, node_vectors=None, cell=None, pbc=None):
+        n, dim = R.shape
+        F = self.features
+        _, r, unit, mask = edge_geometry(R, cell, pbc, self.r_cut)
+        s = nn.Dense(F)(node_scalars)
+        if node_vectors is None or node_vectors.shape[1] == 0:
+            v = jnp.zeros((n, F, dim), R.dtype)
+        else:
+            v = nn.DenseGeneral(F, axis=-2, use_bias=False)(node_vectors)  # (n, dim, F)
+            v = jnp.swapaxes(v, -1, -2)
+        for _ in range(self.n_layers):
+            s, v = _PaiNNMessage(F, self.n_rbf, self.r_cut)(s, v, r, unit, mask)
+            s, v = _PaiNNUpdate(F)(s, v)
+        scalars = MLP((F, self.n_scalar_out))(s)
+        # Gated equivariant head: invariant gates times a channel-mixed vector.
+        gates = MLP((F, self.n_vector_out))(s)
+        vec = jnp.swapaxes(nn.DenseGeneral(self.n_vector_out, axis=-2, use_bias=False)(v), -1, -2)
+        return scalars, gates[..., None] * vec
+
+
+# ---------------------------------------------------------------------------------------
+# EGNN
+# ---------------------------------------------------------------------------------------
+class EGNN(nn.Module):
+    """E(n)-equivariant graph network, minimal (Satorras, Hoogeboom & Welling, ICML 2021).
+
+    Messages ``m_ij = phi_e(h_i, h_j, |r_ij|^2)`` weighted by the cosine cutoff; vector
+    outputs are ``sum_j r_ij phi_x(m_ij)`` accumulated over layers plus an invariant gate
+    on each input vector. Coordinates are not updated in place (a periodic update would
+    need re-wrapping); each layer's displacements stay those of the input ``R``.
+    """
+
+    features: int = 32
+    n_layers: int = 3
+    r_cut: float = 5.0
+    n_scalar_out: int = 1
+    n_vector_out: int = 1
+
+    @nn.compact
+    def __call__(self, R, node_scalars, node_vectors=None, cell=None, pbc=None):
+        n, dim = R.shape
+        F, K = self.features, self.n_vector_out
+        d, r, _, mask = edge_geometry(R, cell, pbc, self.r_cut)
+        h = nn.Dense(F)(node_scalars)
+        vec = jnp.zeros((n, K, dim), R.dtype)
+        for _ in range(self.n_layers):
+            pair = jnp.concatenate(
+                [jnp.broadcast_to(h[:, None], (n, n, F)), jnp.broadcast_to(h[None], (n, n, F)), (r**2)[..., None]],
+                axis=-1,
+            )
+            m = MLP((F, F))(pair) * mask[..., None]
+            # Displacements point j -> i as in the paper (x_i - x_j): use -d.
+            vec = vec + jnp.einsum("ijk,ijd->ikd", MLP((F, K))(m) * mask[..., None], -d)
+            h = h + MLP((F, F))(jnp.concatenate([h, jnp.sum(m, axis=1)], axis=-1))
+        if node_vectors is not None and node_vectors.shape[1] > 0:
+            g = MLP((F, K * node_vectors.shape[1]))(h).reshape(n, K, node_vectors.shape[1])
+            vec = vec + jnp.einsum("ikv,ivd->ikd", g, node_vectors)
+        return MLP((F, self.n_scalar_out))(h), vec
+
+
+# ---------------------------------------------------------------------------------------
+# 2D model surfaces
+# ---------------------------------------------------------------------------------------
+class SurfaceFlowNet(nn.Module):
+    """Flow network for one particle on a random multi-Gaussian 2D surface.
+
+    Not equivariant on purpose: a single particle on a fixed surface has no symmetry for
+    the network to respect, so it takes the absolute position ``x`` ``(2,)``, the
+    initial state ``x_is`` ``(2,)``, the surface descriptor (``(n_gauss, 6)`` rows of
+    ``A, x0, y0, a, b, c`` as in :mod:`jaxrxn.generative.surfaces`; padded slots have
+    ``A = 0``) and a condition vector ``cond`` with its on/off flag.
+
+    The Gaussians are encoded as a set (DeepSets: M. Zaheer et al., NeurIPS 2017) from
+    their position *relative to* ``x`` plus each term's value and gradient at ``x``, so the
+    encoding is invariant to the order of the Gaussians and equivariant to a shift of the
+    whole surface. These are analytic functions of the descriptor, not calls to the
+    potential's energy, so generation still needs no PES evaluation.
+
+    Returns ``(vectors (n_vector_out, 2), scalars (n_scalar_out,))``.
+    """
+
+    features: int = 64
+    n_scalar_out: int = 1
+    n_vector_out: int = 2
+    amplitude_scale: float = 100.0
+
+    @nn.compact
+    def __call__(self, x, x_is, descriptor, cond, cond_on):
+        A, x0, y0, a, b, c = (descriptor[:, k] for k in range(6))
+        dx, dy = x[0] - x0, x[1] - y0
+        g = A * jnp.exp(a * dx**2 + b * dx * dy + c * dy**2) / self.amplitude_scale
+        gx, gy = g * (2 * a * dx + b * dy), g * (b * dx + 2 * c * dy)
+        active = (A != 0).astype(x.dtype)[:, None]
+        per_gauss = jnp.stack([A / self.amplitude_scale, dx, dy, a, b, c, g, gx, gy], axis=-1)
+        enc = jnp.sum(MLP((self.features, self.features))(per_gauss) * active, axis=0)
+        grad = jnp.stack([jnp.sum(gx), jnp.sum(gy)])
+        inp = jnp.concatenate(
+            [enc, x - x_is, grad, cond * cond_on, jnp.atleast_1d(cond_on).astype(x.dtype)]
+        )
+        hidden = MLP((self.features, self.features, self.features))(inp)
+        out = nn.Dense(2 * self.n_vector_out + self.n_scalar_out)(nn.silu(hidden))
+        vectors = out[: 2 * self.n_vector_out].reshape(self.n_vector_out, 2)
+        return vectors, out[2 * self.n_vector_out :]
+
+
+def count_params(params) -> int:
+    """Number of scalar parameters in a flax params pytree."""
+    return int(sum(p.size for p in jax.tree_util.tree_leaves(params)))
