@@ -26,3 +26,16 @@ from jaxrxn.dynamics.tad import (
     tad_basin as tad_basin,
     tad_init as tad_init,
 )
+from jaxrxn.dynamics.bonds import (
+    Reaction as Reaction,
+    bond_graph as bond_graph,
+    covalent_cutoffs as covalent_cutoffs,
+    detect_reactions as detect_reactions,
+    molecules as molecules,
+    reaction_frames as reaction_frames,
+)
+from jaxrxn.dynamics.nanoreactor import (
+    LogFermiWall as LogFermiWall,
+    SphericalPiston as SphericalPiston,
+    valence_morse as valence_morse,
+)
