@@ -1,0 +1,383 @@
+"""Effective Medium Theory (EMT) in JAX, numerically identical to ASE's ``EMT`` calculator.
+
+EMT after K. W. Jacobsen, P. Stoltze & J. K. Nørskov, Surf. Sci. 366, 394 (1996), in the
+form and with the parameter set of ``ase.calculators.emt.EMT`` (ASE 3.29, default
+``asap_cutoff=False``). For atom ``i`` with neighbours ``j`` at distance ``r`` (Å):
+
+- neighbour density ``sigma1_i = sum_j chi_ij exp(-eta2_j (r - beta s0_j)) w(r)`` with
+  ``chi_ij = n0_j / n0_i``;
+- neutral-sphere radius ``s_i = -ln(sigma1_i / (12 gamma1_i)) / (beta eta2_i)``;
+- cohesive function ``E_c,i = E0_i (1 + lambda_i s_i) exp(-lambda_i s_i)``;
+- atomic-sphere correction ``6 V0_i exp(-kappa_i s_i)
+  - sum_j V0_i / (2 gamma2_i) chi_ij exp(-kappa_j (r / beta - s0_j)) w(r)``;
+
+and the total energy is ``sum_i (E_c,i + AS_i - E0_i)`` (eV), zero for isolated atoms
+(ASE/ASAP convention). ``beta = 1.809`` (ASE's rounding of ``(16 pi / 3)^(1/3) / sqrt(2)``).
+``w(r) = 1 / (1 + exp(a (r - r_c)))`` is a logistic cutoff with ``r_c`` the mean of the
+third and fourth fcc neighbour distances of the largest ``s0`` in the whole parameter
+table (Ag), ``a`` set so that ``w = 1e-4`` at the fourth neighbour distance; neighbours
+are counted out to ``r_c + 0.5`` Å (a hard edge, as in ASE). ``gamma1``, ``gamma2``
+normalise the first three fcc shells of each element to its reference crystal.
+
+Periodic cells may be skewed and periodic along any subset of axes (slabs are
+``pbc=(True, True, False)``); the dense path sums over every periodic image inside the
+cutoff, so cells narrower than twice the cutoff are exact. Large fully periodic
+orthorhombic systems use a jax-md neighbour list (``neighbor_list=True``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from ase.data import atomic_masses, chemical_symbols
+from ase.units import Bohr
+from jax_md import partition, space
+from jaxtyping import Array, Float, Int
+
+from jaxrxn.potentials.core import Potential
+
+_PARAMETER_NAMES = ("E0", "s0", "V0", "eta2", "kappa", "lambda", "n0")
+
+#: ASE's EMT table, in ASE's units: E0 (eV), s0 (bohr), V0 (eV), eta2, kappa, lambda
+#: (1/bohr), n0 (1/bohr^3). Al-Pt are the published EMT metals; H, C, N, O are ASE's
+#: "not for any serious use" extras.
+EMT_PARAMETERS: dict[str, dict[str, float]] = {
+    symbol: dict(zip(_PARAMETER_NAMES, values))
+    for symbol, values in {
+        "Al": (-3.28, 3.00, 1.493, 1.240, 2.000, 1.169, 0.00700),
+        "Cu": (-3.51, 2.67, 2.476, 1.652, 2.740, 1.906, 0.00910),
+        "Ag": (-2.96, 3.01, 2.132, 1.652, 2.790, 1.892, 0.00547),
+        "Au": (-3.80, 3.00, 2.321, 1.674, 2.873, 2.182, 0.00703),
+        "Ni": (-4.44, 2.60, 3.673, 1.669, 2.757, 1.948, 0.01030),
+        "Pd": (-3.90, 2.87, 2.773, 1.818, 3.107, 2.155, 0.00688),
+        "Pt": (-5.85, 2.90, 4.067, 1.812, 3.145, 2.192, 0.00802),
+        "H": (-3.21, 1.31, 0.132, 2.652, 2.790, 3.892, 0.00547),
+        "C": (-3.50, 1.81, 0.332, 1.652, 2.790, 1.892, 0.01322),
+        "N": (-5.10, 1.88, 0.132, 1.652, 2.790, 1.892, 0.01222),
+        "O": (-4.60, 1.95, 0.332, 1.652, 2.790, 1.892, 0.00850),
+    }.items()
+}
+
+#: Powers of bohr that turn each table entry into eV / Å units.
+_BOHR_POWER = {"E0": 0, "s0": 1, "V0": 0, "eta2": -1, "kappa": -1, "lambda": -1, "n0": -3}
+
+BETA = 1.809
+
+
+def _cutoff_constants() -> tuple[float, float, float]:
+    """``(r_c, r_list, a)``: logistic midpoint (Å), neighbour radius (Å), slope (1/Å)."""
+    s0_max = max(p["s0"] for p in EMT_PARAMETERS.values()) * Bohr
+    r1nn = BETA * s0_max
+    r_c = r1nn * 0.5 * (math.sqrt(3.0) + 2.0)
+    slope = math.log(1.0 / 1e-4 - 1.0) / (2.0 * r1nn - r_c)
+    return r_c, r_c + 0.5, slope
+
+
+R_C, R_LIST, A_CUT = _cutoff_constants()
+
+
+def _species(numbers) -> tuple[np.ndarray, list[str]]:
+    numbers = np.asarray(numbers, int).reshape(-1)
+    unique, species = np.unique(numbers, return_inverse=True)
+    symbols = []
+    for z in unique:
+        symbol = chemical_symbols[z] if 0 <= z < len(chemical_symbols) else str(z)
+        if symbol not in EMT_PARAMETERS:
+            raise ValueError(
+                f"EMT has no parameters for element {symbol!r}; "
+                f"available: {', '.join(EMT_PARAMETERS)}."
+            )
+        symbols.append(symbol)
+    return species, symbols
+
+
+def emt_params(symbols, dtype=jnp.float64) -> dict[str, Float[Array, " n_species"]]:
+    """Per-species EMT parameters in eV and Å units, one entry per symbol in `symbols`.
+
+    Keys ``E0`` (eV), ``s0`` (Å), ``V0`` (eV), ``eta2``, ``kappa``, ``lambda`` (1/Å),
+    ``n0`` (1/Å^3); each an array of shape ``(n_species,)``.
+    """
+    return {
+        name: jnp.asarray(
+            [EMT_PARAMETERS[s][name] * Bohr ** _BOHR_POWER[name] for s in symbols], dtype
+        )
+        for name in _PARAMETER_NAMES
+    }
+
+
+def _logistic(r):
+    return 1.0 / (1.0 + jnp.exp(A_CUT * (r - R_C)))
+
+
+def _reference_gammas(p):
+    """``gamma1``, ``gamma2`` per species: the first three fcc shells (12, 6, 24 atoms at
+    ``beta s0 sqrt(1, 2, 3)``), weighted by the cutoff, normalised to 12."""
+    shell = jnp.sqrt(jnp.asarray([1.0, 2.0, 3.0], p["s0"].dtype))
+    count = jnp.asarray([12.0, 6.0, 24.0], p["s0"].dtype)
+    r1 = BETA * p["s0"][:, None]
+    r = r1 * shell
+    x = count * _logistic(r) / 12.0
+    gamma1 = jnp.sum(x * jnp.exp(-p["eta2"][:, None] * (r - r1)), axis=1)
+    gamma2 = jnp.sum(x * jnp.exp(-p["kappa"][:, None] / BETA * (r - r1)), axis=1)
+    return gamma1, gamma2
+
+
+def _emt_energy_from_pairs(
+    r: Float[Array, " n_pairs"],
+    valid: Float[Array, " n_pairs"],
+    center: Int[Array, " n_pairs"],
+    other: Int[Array, " n_pairs"],
+    species: Int[Array, " n_atoms"],
+    p: dict,
+):
+    """Total EMT energy (eV) from ordered pairs ``(center, other)`` at distances `r` (Å).
+
+    Every interacting pair appears in both orders; `valid` is 1 for pairs to count
+    (inside the neighbour radius, not padding) and 0 otherwise.
+    """
+    n_atoms = species.shape[0]
+    gamma1, gamma2 = _reference_gammas(p)
+    si, sj = species[center], species[other]
+    # Pairs outside the list sit at r_c so no exp overflows into a NaN gradient.
+    r = jnp.where(valid, r, R_C)
+    w = jnp.where(valid, _logistic(r), 0.0)
+    chi = p["n0"][sj] / p["n0"][si]
+
+    sigma1 = jax.ops.segment_sum(
+        chi * jnp.exp(-p["eta2"][sj] * (r - BETA * p["s0"][sj])) * w, center, n_atoms
+    )
+    # Atoms without neighbours contribute 0 (the s -> infinity limit of E_c + AS - E0).
+    has_neighbours = sigma1 > 0.0
+    e0, lam, kappa = p["E0"][species], p["lambda"][species], p["kappa"][species]
+    s = -jnp.log(jnp.where(has_neighbours, sigma1, 1.0) / (12.0 * gamma1[species]))
+    s = s / (BETA * p["eta2"][species])
+    embedded = (
+        e0 * (1.0 + lam * s) * jnp.exp(-lam * s) + 6.0 * p["V0"][species] * jnp.exp(-kappa * s)
+    )
+    atomic = jnp.sum(jnp.where(has_neighbours, embedded, 0.0) - e0)
+
+    pair_as = (
+        -0.5 * p["V0"][si] / gamma2[si] * chi
+        * jnp.exp(-p["kappa"][sj] * (r / BETA - p["s0"][sj])) * w
+    )  # fmt: skip
+    return atomic + jnp.sum(pair_as)
+
+
+def _safe_norm(d, valid):
+    r2 = jnp.sum(d * d, axis=-1)
+    return jnp.sqrt(jnp.where(valid, r2, 1.0))
+
+
+def _lattice(cell, pbc) -> np.ndarray:
+    """Full-rank ``(3, 3)`` lattice: periodic rows as given, non-periodic rows replaced by
+    an orthonormal completion (their length is irrelevant, and a slab's cell may leave
+    them zero)."""
+    A = np.asarray(cell, float)
+    A = np.diag(A) if A.ndim == 1 else A.reshape(3, 3).copy()
+    periodic_rows = A[pbc]
+    _, sv, vt = np.linalg.svd(periodic_rows)
+    if np.min(sv) < 1e-8 * np.max(sv):
+        raise ValueError("the periodic cell vectors are linearly dependent or zero.")
+    A[~pbc] = vt[len(periodic_rows) :]
+    return A
+
+
+def _image_translations(A: np.ndarray, pbc: np.ndarray, cutoff: float) -> np.ndarray:
+    """Lattice translations ``(n_images, 3)`` (Å) that can bring an image within `cutoff`
+    of an atom once fractional displacements are wrapped into [-0.5, 0.5]."""
+    widths = 1.0 / np.linalg.norm(np.linalg.inv(A).T, axis=1)
+    reach = [int(np.floor(cutoff / widths[k] + 0.5)) if pbc[k] else 0 for k in range(3)]
+    grid = np.stack(
+        np.meshgrid(*[np.arange(-m, m + 1) for m in reach], indexing="ij"), -1
+    ).reshape(-1, 3)
+    # The zero translation first, so the self-pair to exclude sits at image 0.
+    grid = grid[np.argsort(np.abs(grid).sum(1), kind="stable")]
+    return grid @ A
+
+
+def _dense_energy_fn(species: np.ndarray, cell, pbc):
+    n = len(species)
+    species_j = jnp.asarray(species)
+    center = jnp.repeat(jnp.arange(n), n)
+    other = jnp.tile(jnp.arange(n), n)
+    if cell is None or not np.any(pbc):
+        not_self = jnp.asarray(~np.eye(n, dtype=bool))
+
+        def energy_fn(R, params):
+            d = R[None, :, :] - R[:, None, :]
+            r = _safe_norm(d, not_self)
+            valid = not_self & (r < R_LIST)
+            return _emt_energy_from_pairs(
+                r.reshape(-1), valid.reshape(-1), center, other, species_j, params
+            )
+
+        return energy_fn
+
+    A = _lattice(cell, pbc)
+    A_inv = np.linalg.inv(A)
+    shifts_np = _image_translations(A, pbc, R_LIST)
+    n_images = len(shifts_np)
+    not_self = np.ones((n, n, n_images), bool)
+    not_self[np.arange(n), np.arange(n), 0] = False
+    not_self = jnp.asarray(not_self.reshape(n * n, n_images))
+    wrap = jnp.asarray(pbc, float)
+
+    def energy_fn(R, params):
+        d = R[None, :, :] - R[:, None, :]
+        f = d @ jnp.asarray(A_inv, R.dtype)
+        f = f - wrap.astype(R.dtype) * jnp.round(f)
+        d = (f @ jnp.asarray(A, R.dtype)).reshape(n * n, 1, 3)
+        d = d + jnp.asarray(shifts_np, R.dtype)[None]
+        r = _safe_norm(d, not_self)
+        valid = not_self & (r < R_LIST)
+        return _emt_energy_from_pairs(
+            r.reshape(-1),
+            valid.reshape(-1),
+            jnp.repeat(center, n_images),
+            jnp.repeat(other, n_images),
+            species_j,
+            params,
+        )
+
+    return energy_fn
+
+
+def _neighbor_list_energy_fn(species: np.ndarray, cell, pbc, R_reference, capacity_multiplier):
+    A = np.asarray(cell, float)
+    A = np.diag(A) if A.ndim == 1 else A.reshape(3, 3)
+    box = np.diag(A)
+    if not np.all(pbc) or not np.allclose(A, np.diag(box)):
+        raise ValueError(
+            "neighbor_list=True needs a fully periodic orthorhombic cell; use "
+            "neighbor_list=False for free clusters, slabs and skewed cells."
+        )
+    if np.any(box < 2.0 * R_LIST):
+        raise ValueError(
+            f"neighbor_list=True needs every cell length >= {2.0 * R_LIST:.3f} Å (twice the "
+            f"EMT neighbour radius); got {box.tolist()}. Use neighbor_list=False."
+        )
+    if R_reference is None:
+        raise ValueError("neighbor_list=True needs `R_reference`, a typical configuration (Å).")
+    n = len(species)
+    species_j = jnp.asarray(species)
+    box_j = jnp.asarray(box)
+    displacement_fn, _ = space.periodic(box_j)
+    neighbor_fn = partition.neighbor_list(
+        displacement_fn,
+        box_j,
+        R_LIST,
+        capacity_multiplier=capacity_multiplier,
+        format=partition.NeighborListFormat.Sparse,
+    )
+    template = neighbor_fn.allocate(jnp.mod(jnp.asarray(R_reference, float), box_j))
+    pair_displacement = jax.vmap(displacement_fn)
+
+    def energy_fn(R, params):
+        nbrs = neighbor_fn.update(jnp.mod(R, box_j.astype(R.dtype)), template)
+        center, other = nbrs.idx[0], nbrs.idx[1]
+        real = center < n
+        center, other = jnp.where(real, center, 0), jnp.where(real, other, 0)
+        d = pair_displacement(R[other], R[center])
+        r = _safe_norm(d, real)
+        valid = real & (r < R_LIST)
+        e = _emt_energy_from_pairs(r, valid, center, other, species_j, params)
+        return eqx.error_if(
+            e,
+            nbrs.did_buffer_overflow,
+            "jaxrxn: EMT neighbour list overflowed (atoms packed more densely than in "
+            "R_reference); rebuild the potential with a larger capacity_multiplier.",
+        )
+
+    return energy_fn
+
+
+def emt(
+    numbers,
+    cell=None,
+    pbc=None,
+    *,
+    fixed=None,
+    masses=None,
+    neighbor_list: bool = False,
+    R_reference=None,
+    capacity_multiplier: float = 1.25,
+    dtype=jnp.float64,
+) -> Potential:
+    """EMT potential for atoms with atomic numbers `numbers`, identical to ASE's ``EMT``.
+
+    **Arguments:**
+
+    - `numbers`: atomic numbers ``(n_atoms,)``; elements Al, Cu, Ag, Au, Ni, Pd, Pt
+      (and ASE's rough H, C, N, O). Any other element raises ``ValueError``.
+    - `cell`: ``(3, 3)`` lattice vectors as rows or ``(3,)`` lengths (Å); ``None`` for a
+      free cluster. `pbc`: ``(3,)`` booleans (default all ``True`` when `cell` is given).
+      Non-periodic rows of `cell` may be zero.
+    - `fixed`: per-atom booleans (ASE ``FixAtoms``). `masses`: amu ``(n_atoms,)``,
+      default the standard atomic masses.
+    - `neighbor_list`: use a jax-md neighbour list (fully periodic orthorhombic cells at
+      least twice the 6.38 Å neighbour radius wide: large bulk systems); needs
+      `R_reference` ``(n_atoms, 3)``, a typical configuration that sizes the list, which
+      is rebuilt on every call; overflow raises through ``eqx.error_if``.
+    - `capacity_multiplier`: neighbour-list head room over `R_reference`'s pair count.
+    - `dtype`: dtype of the parameters.
+
+    **Returns:** a :class:`Potential` with ``params`` the per-species parameters
+    (``E0``, ``s0``, ``V0``, ``eta2``, ``kappa``, ``lambda``, ``n0`` in eV / Å units,
+    arrays over the sorted distinct atomic numbers). The cutoff function is fixed by
+    the whole parameter table, as in ASE, so it does not move with ``params``.
+    """
+    species, symbols = _species(numbers)
+    if cell is not None:
+        pbc = np.ones(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
+    if neighbor_list:
+        if cell is None:
+            raise ValueError("neighbor_list=True needs a periodic `cell`.")
+        energy_fn = _neighbor_list_energy_fn(species, cell, pbc, R_reference, capacity_multiplier)
+    else:
+        energy_fn = _dense_energy_fn(species, cell, pbc)
+    if masses is None:
+        masses = atomic_masses[np.asarray(numbers, int).reshape(-1)]
+    return Potential(
+        energy_fn, emt_params(symbols, dtype), fixed=fixed, masses=jnp.asarray(masses, dtype)
+    )
+
+
+def emt_from_atoms(atoms, *, neighbor_list: bool = False) -> tuple[jnp.ndarray, Potential]:
+    """Positions ``(n_atoms, 3)`` (Å) and the EMT :class:`Potential` of an ASE ``Atoms``
+    (cell, pbc, ``FixAtoms`` and masses taken from it)."""
+    from jaxrxn.io import from_atoms
+
+    R, system = from_atoms(atoms)
+    periodic = system.periodic
+    potential = emt(
+        system.numbers,
+        system.cell if periodic else None,
+        system.pbc if periodic else None,
+        fixed=system.fixed,
+        masses=system.masses,
+        neighbor_list=neighbor_list,
+        R_reference=R if neighbor_list else None,
+    )
+    return jnp.asarray(R), potential
+
+
+def _cli_factory(arg, R, system):
+    if arg:
+        raise ValueError("emt takes no argument (use --calc emt).")
+    periodic = system.periodic
+    return emt(
+        system.numbers,
+        system.cell if periodic else None,
+        system.pbc if periodic else None,
+        fixed=system.fixed,
+        masses=system.masses,
+    )
+
+
+from jaxrxn.calculators import register  # noqa: E402
+
+register("emt", _cli_factory)
