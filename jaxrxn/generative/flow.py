@@ -1,0 +1,351 @@
+"""Path generator from the initial state: a tangent flow plus a deviation-suppressing flow.
+
+After K. Hayashi, S. Takamoto, C. Li, D. Okanohara (and Y. Tsuboi), "Generative model for
+constructing reaction path from initial to final states", arXiv:2401.10721 (2024): given
+only the initial state (IS), a learned *tangent* field moves a structure along a reaction
+path and a learned *deviation-suppressing* (denoising) field pulls it back when it
+drifts, so integrating their sum grows a path and ends on a final state (FS). The paper's
+own losses could not be read; this module implements the formulation of jaxrxn's notes
+(generative.md §1.1) with two changes, stated here:
+
+**Training targets** for a reference MEP ``gamma(s)``, ``s in [0, 1]`` proportional to arc
+length (:class:`jaxrxn.generative.data.PathSet`), with ``s ~ U[0,1]``,
+``sigma ~ logU[sigma_min, sigma_max]`` and ``x = gamma(s) + sigma P_perp(s) xi`` (``xi``
+standard normal, centred over atoms, ``P_perp`` removes the tangent component):
+
+- tangent head ``T(x) ~ gamma'(s)``, the *velocity* in ``s`` (norm = path length, Å),
+  rather than the unit tangent, so the field also carries how far to go;
+  ``L_T = |T - gamma'(s)|^2``;
+- deviation head ``D(x) ~ gamma(s) - x``; ``L_D = |D - (gamma(s) - x)|^2 / (sigma^2 n_dof)``;
+- progress head ``p(x) ~ s``; ``L_p = (p - s)^2``;
+- ``L = L_T + lambda_D L_D + lambda_p L_p``.
+
+All heads also see the IS (for atoms: the displacement ``x - x_IS`` as an equivariant
+input vector), which removes the ambiguity of a path passing through another path's end
+point, and a condition ``c`` that is dropped (set to zero with an off flag) with
+probability ``p_drop`` so that one model runs conditionally and unconditionally
+(classifier-free style).
+
+**Integration** (a documented fixed-step scheme, explicit Euler in pseudo-time): from
+``x_0 = IS + kick`` for ``k = 0..K-1``::
+
+    h_k = 1/K                                     (use_progress=False, default)
+    h_k = max(1 - p(x_k), 0) / (K - k)            (use_progress=True)
+    x_{k+1} = x_k + h_k T(x_k) + eta D(x_k)
+
+Because ``T`` is the velocity in ``s`` (its norm is the path length), ``K`` steps of ``1/K``
+cover the path. With ``use_progress`` the progress still missing is shared among the steps
+left, and the path stops (``h = 0``) once ``p >= 1``: the stopping signal. The progress
+head is always returned, so a caller can also cut the path where ``p`` reaches 1.
+The last frame is the FS candidate; :func:`relax_final` relaxes it on a potential and
+:func:`refine_path` polishes the whole path with a short CI-NEB.
+
+Symmetry: at a symmetric IS a deterministic equivariant field cannot choose between
+equivalent exits, so unconditional sampling breaks the tie with a random ``kick`` (Å);
+conditional sampling uses the condition.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+
+import equinox as eqx
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from jaxrxn.checkpoint import load_checkpoint, save_checkpoint
+from jaxrxn.generative.data import PathSet, resample_by_arc_length
+from jaxrxn.generative.nets import EGNN, PaiNN, SurfaceFlowNet
+from jaxrxn.optimize import FIRE, minimize
+from jaxrxn.path import NEB, neb
+from jaxrxn.potentials.core import Potential
+
+
+# ---------------------------------------------------------------------------------------
+# models: (x, x_is, context, cond, cond_on) -> (T, D, p)
+# ---------------------------------------------------------------------------------------
+class SurfaceFlow(nn.Module):
+    """Flow heads for one particle on a G2 surface (:class:`~jaxrxn.generative.nets.SurfaceFlowNet`).
+
+    ``x``, ``x_is`` ``(1, 2)``; ``context`` the ``(N_SLOTS, 6)`` descriptor; ``cond`` ``(2,)``
+    (unit vector from IS towards the wanted FS); ``cond_on`` 0 or 1.
+    Returns ``T (1, 2)``, ``D (1, 2)``, ``p ()``.
+    """
+
+    features: int = 64
+
+    @nn.compact
+    def __call__(self, x, x_is, context, cond, cond_on):
+        vec, sc = SurfaceFlowNet(self.features, n_scalar_out=1, n_vector_out=2)(x[0], x_is[0], context, cond, cond_on)
+        return vec[0][None], vec[1][None], sc[0]
+
+
+class AtomisticFlow(nn.Module):
+    """Equivariant flow heads for atomistic systems (PaiNN by default, or EGNN).
+
+    ``x``, ``x_is`` ``(N, dim)`` Å; ``context`` atomic numbers ``(N,)`` (< `n_species`);
+    ``cond`` ``(N,)`` per-atom flags (e.g. the atom pair that should react); ``cond_on`` 0/1.
+    ``T`` and ``D`` have their net translation removed; ``p`` is the mean of per-atom scalars.
+    Equivariant under O(dim), permutations (with ``context`` and ``cond`` permuted) and
+    translations.
+    """
+
+    backbone: str = "painn"
+    features: int = 32
+    n_layers: int = 3
+    r_cut: float = 5.0
+    n_species: int = 10
+
+    @nn.compact
+    def __call__(self, x, x_is, context, cond, cond_on):
+        n = x.shape[0]
+        scalars = jnp.concatenate(
+            [jax.nn.one_hot(context, self.n_species, dtype=x.dtype), (cond * cond_on)[:, None],
+             jnp.full((n, 1), cond_on, x.dtype)], axis=-1,
+        )  # fmt: skip
+        Net = {"painn": PaiNN, "egnn": EGNN}[self.backbone]
+        sc, vec = Net(self.features, self.n_layers, r_cut=self.r_cut, n_scalar_out=1, n_vector_out=2)(
+            x, scalars, (x - x_is)[:, None, :]
+        )
+        vec = vec - jnp.mean(vec, axis=0, keepdims=True)
+        return vec[:, 0], vec[:, 1], jnp.mean(sc[:, 0])
+
+
+# ---------------------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------------------
+class FlowConfig(eqx.Module):
+    """Training hyperparameters.
+
+    - `sigma_min`, `sigma_max` (Å): range of the log-uniform perpendicular noise.
+    - `lambda_D`, `lambda_p`: loss weights. `p_drop`: condition drop-out probability.
+    - `batch_size`, `learning_rate` (Adam, cosine decay to 5 %), `n_steps`, `seed`.
+    """
+
+    sigma_min: float = 0.005
+    sigma_max: float = 0.15
+    lambda_D: float = 1.0
+    lambda_p: float = 1.0
+    p_drop: float = 0.2
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    n_steps: int = 2000
+    seed: int = 0
+
+
+class TrainState(eqx.Module):
+    """Everything a run needs to resume bit for bit: params, optimizer state, key, step."""
+
+    params: dict
+    opt_state: optax.OptState
+    key: PRNGKeyArray
+    step: Array
+
+
+def path_velocity(path: Float[Array, "M N dim"]) -> Float[Array, "M N dim"]:
+    """``d gamma / d s`` at the nodes of a path with ``s`` evenly spaced on ``[0, 1]``
+    (central differences inside, one-sided at the ends)."""
+    M = path.shape[0]
+    inner = (path[2:] - path[:-2]) * (M - 1) / 2
+    return jnp.concatenate([(path[1:2] - path[:1]) * (M - 1), inner, (path[-1:] - path[-2:-1]) * (M - 1)])
+
+
+def path_point(path: Float[Array, "M N dim"], s) -> tuple[Array, Array]:
+    """Position and velocity at progress ``s in [0, 1]`` by linear interpolation of nodes."""
+    M = path.shape[0]
+    u = jnp.clip(s, 0.0, 1.0) * (M - 1)
+    k = jnp.clip(jnp.floor(u).astype(int), 0, M - 2)
+    f = u - k
+    vel = path_velocity(path)
+    return (1 - f) * path[k] + f * path[k + 1], (1 - f) * vel[k] + f * vel[k + 1]
+
+
+def _noisy_sample(key, path, cfg: FlowConfig):
+    k_s, k_sig, k_xi, k_drop = jax.random.split(key, 4)
+    s = jax.random.uniform(k_s, (), path.dtype)
+    sigma = jnp.exp(jax.random.uniform(k_sig, (), path.dtype, math.log(cfg.sigma_min), math.log(cfg.sigma_max)))
+    gamma, vel = path_point(path, s)
+    xi = jax.random.normal(k_xi, gamma.shape, path.dtype)
+    if gamma.shape[0] > 1:  # no net translation for atomistic systems
+        xi = xi - jnp.mean(xi, axis=0, keepdims=True)
+    tau = vel / jnp.maximum(jnp.linalg.norm(vel), 1e-12)
+    xi = xi - jnp.vdot(xi, tau) * tau
+    cond_on = (jax.random.uniform(k_drop, ()) >= cfg.p_drop).astype(path.dtype)
+    return s, sigma, gamma, vel, gamma + sigma * xi, cond_on
+
+
+def flow_loss(model: nn.Module, params, key, data: PathSet, idx, cfg: FlowConfig):
+    """Mean loss ``L_T + lambda_D L_D + lambda_p L_p`` over the reactions ``idx`` (one
+    random point per reaction), and the three terms as a dict."""
+
+    def one(key, i):
+        path = data.paths[i]
+        s, sigma, gamma, vel, x, cond_on = _noisy_sample(key, path, cfg)
+        T, D, p = model.apply(params, x, path[0], data.context[i], data.cond[i], cond_on)
+        l_T = jnp.sum((T - vel) ** 2)
+        l_D = jnp.sum((D - (gamma - x)) ** 2) / (sigma**2 * x.size)
+        l_p = (p - s) ** 2
+        return jnp.stack([l_T, l_D, l_p])
+
+    terms = jnp.mean(jax.vmap(one)(jax.random.split(key, idx.shape[0]), idx), axis=0)
+    total = terms[0] + cfg.lambda_D * terms[1] + cfg.lambda_p * terms[2]
+    return total, {"tangent": terms[0], "deviation": terms[1], "progress": terms[2]}
+
+
+def _optimizer(cfg: FlowConfig):
+    schedule = optax.cosine_decay_schedule(cfg.learning_rate, cfg.n_steps, alpha=0.05)
+    return optax.chain(optax.clip_by_global_norm(10.0), optax.adam(schedule))
+
+
+def init_train_state(model: nn.Module, data: PathSet, cfg: FlowConfig) -> TrainState:
+    """Initialise params on the first reaction (seeded by ``cfg.seed``)."""
+    key = jax.random.PRNGKey(cfg.seed)
+    key, k_init = jax.random.split(key)
+    p0 = data.paths[0]
+    params = model.init(k_init, p0[0], p0[0], data.context[0], data.cond[0], jnp.asarray(1.0, p0.dtype))
+    return TrainState(params, _optimizer(cfg).init(params), key, jnp.array(0))
+
+
+@eqx.filter_jit
+def _train_chunk(model, cfg: FlowConfig, state: TrainState, data: PathSet, n: int):
+    opt = _optimizer(cfg)
+
+    def step(st, _):
+        key, k_idx, k_loss = jax.random.split(st.key, 3)
+        idx = jax.random.randint(k_idx, (cfg.batch_size,), 0, len(data))
+        (loss, terms), grads = jax.value_and_grad(lambda p: flow_loss(model, p, k_loss, data, idx, cfg), has_aux=True)(st.params)
+        updates, opt_state = opt.update(grads, st.opt_state, st.params)
+        return TrainState(optax.apply_updates(st.params, updates), opt_state, key, st.step + 1), (loss, terms)
+
+    return jax.lax.scan(step, state, None, length=n)
+
+
+def train(
+    model: nn.Module,
+    data: PathSet,
+    cfg: FlowConfig = FlowConfig(),
+    *,
+    state: TrainState | None = None,
+    log_every: int = 100,
+    callback: Callable[[int, dict], None] | None = print,
+    checkpoint: str | os.PathLike | None = None,
+) -> TrainState:
+    """Train the flow heads with Adam (optax) on ``data``.
+
+    Steps run in jitted chunks of `log_every`; after each chunk `callback(step, metrics)`
+    receives the mean loss terms of that chunk (``print`` by default; ``None`` for
+    silence) and, if `checkpoint` is a path, the :class:`TrainState` is saved there
+    (:func:`jaxrxn.checkpoint.save_checkpoint`). Passing a loaded state (or an existing
+    `checkpoint` file, which is loaded) resumes exactly: the run from a checkpoint equals
+    the uninterrupted run bit for bit, provided `log_every` divides the checkpoint's step.
+    """
+    if len(data) == 0:
+        raise ValueError("the training set is empty.")
+    if state is None:
+        state = init_train_state(model, data, cfg)
+        if checkpoint is not None and os.path.exists(checkpoint):
+            state = load_checkpoint(checkpoint, state)
+    while int(state.step) < cfg.n_steps:
+        n = min(log_every, cfg.n_steps - int(state.step))
+        state, (loss, terms) = _train_chunk(model, cfg, state, data, n)
+        if callback is not None:
+            callback(int(state.step), {"loss": float(jnp.mean(loss)), **{k: float(jnp.mean(v)) for k, v in terms.items()}})
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, state)
+    return state
+
+
+# ---------------------------------------------------------------------------------------
+# generation
+# ---------------------------------------------------------------------------------------
+def generate(
+    model: nn.Module,
+    params,
+    x_is: Float[Array, "N dim"],
+    context,
+    cond,
+    cond_on,
+    key: PRNGKeyArray | None = None,
+    *,
+    n_steps: int = 40,
+    eta: float = 0.5,
+    kick: float = 0.0,
+    use_progress: bool = False,
+) -> tuple[Float[Array, "K1 N dim"], Float[Array, " K1"]]:
+    """Grow a path from ``x_is`` by the progress-controlled Euler scheme (module docstring).
+
+    `n_steps` Euler steps (`use_progress`: step from the progress head), `eta` in (0, 1] the share of the predicted deviation removed per
+    step, `kick` (Å) the standard deviation of a random initial displacement (needs `key`;
+    centred over atoms when ``N > 1``). Returns the ``(n_steps + 1, N, dim)`` frames and the
+    progress at each. Jittable; ``jax.vmap`` over `key` draws several paths per IS.
+    """
+    x0 = x_is
+    if kick > 0:
+        if key is None:
+            raise ValueError("a random kick needs a PRNG key.")
+        xi = jax.random.normal(key, x_is.shape, x_is.dtype)
+        if x_is.shape[0] > 1:
+            xi = xi - jnp.mean(xi, axis=0, keepdims=True)
+        x0 = x_is + kick * xi
+    cond_on = jnp.asarray(cond_on, x_is.dtype)
+
+    def body(x, k):
+        T, D, p = model.apply(params, x, x_is, context, cond, cond_on)
+        h = jnp.maximum(1.0 - p, 0.0) / (n_steps - k) if use_progress else 1.0 / n_steps
+        x_new = x + h * T + eta * D
+        return x_new, (x_new, p)
+
+    _, (frames, prog) = jax.lax.scan(body, x0, jnp.arange(n_steps, dtype=x_is.dtype))
+    p_last = model.apply(params, frames[-1], x_is, context, cond, cond_on)[2]
+    return jnp.concatenate([x0[None], frames]), jnp.concatenate([prog, p_last[None]])
+
+
+def relax_final(potential: Potential, R: Float[Array, "N dim"], *, fmax: float = 1e-3, max_steps: int = 2000):
+    """Relax a generated final state (FIRE); returns the :class:`jaxrxn.MinimizeResult`."""
+    return minimize(potential, R, FIRE(), fmax=fmax, max_steps=max_steps)
+
+
+def refine_path(
+    potential: Potential,
+    frames: Float[Array, "K N dim"],
+    R_final: Float[Array, "N dim"],
+    *,
+    n_images: int = 17,
+    max_steps: int = 20,
+    fmax: float = 0.05,
+    solver: NEB = NEB(k=0.1, climb=True),
+):
+    """Polish a generated path with a short CI-NEB.
+
+    The frames are resampled to `n_images` images equally spaced in arc length, the last
+    image is replaced by the relaxed ``R_final`` (NEB needs minima at both ends), and at
+    most `max_steps` CI-NEB steps are run. Returns the :class:`jaxrxn.path.NEBResult`.
+    """
+    band = resample_by_arc_length(frames, n_images)
+    band = band.at[-1].set(R_final)
+    band = resample_by_arc_length(band, n_images)
+    return neb(potential, band, solver, fmax=fmax, max_steps=max_steps)
+
+
+# ---------------------------------------------------------------------------------------
+# metrics (generative.md §4.3)
+# ---------------------------------------------------------------------------------------
+def path_rmsd(a: Float[Array, "Ma N dim"], b: Float[Array, "Mb N dim"], n_points: int = 21):
+    """M3: mean pointwise distance (Å) between two paths after resampling both to
+    `n_points` images equally spaced in arc length (no alignment: for model surfaces and
+    slabs; align cluster paths first)."""
+    ra, rb = resample_by_arc_length(a, n_points), resample_by_arc_length(b, n_points)
+    return jnp.mean(jnp.sqrt(jnp.sum((ra - rb) ** 2, axis=(-2, -1))))
+
+
+def raw_barrier(potential: Potential, path: Float[Array, "M N dim"], n_points: int = 201):
+    """M4 raw: max of the true energy along the densified path minus the energy of its
+    first image (eV)."""
+    dense = resample_by_arc_length(path, n_points)
+    E = jax.vmap(potential.energy)(dense)
+    return jnp.max(E) - E[0]
