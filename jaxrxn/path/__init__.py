@@ -1,0 +1,11 @@
+"""Reaction paths: interpolation between end states and the nudged elastic band."""
+
+from jaxrxn.path.interpolate import idpp as idpp, interpolate as interpolate, linear as linear
+from jaxrxn.path.neb import (
+    NEB as NEB,
+    ImagePotentials as ImagePotentials,
+    NEBResult as NEBResult,
+    NEBState as NEBState,
+    neb as neb,
+    neb_forces as neb_forces,
+)

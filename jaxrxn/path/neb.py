@@ -1,0 +1,354 @@
+"""Nudged elastic band (NEB) with the improved tangent and a climbing image.
+
+A band is a path array ``(n_images, n_atoms, dim)`` in Å with both end points included;
+the end points never move. The NEB force on interior image ``i`` is
+
+    F_i = F_perp(i) + F_spring(i) tau_i,    F_spring = k_{i+1} |R_{i+1}-R_i| - k_i |R_i-R_{i-1}|
+
+with the improved tangent ``tau`` of G. Henkelman & H. Jonsson, JCP 113, 9978 (2000),
+eqs. 8-12. The climbing image (the highest interior image) feels ``F - 2 (F.tau) tau`` and
+no spring, G. Henkelman, B. P. Uberuaga & H. Jonsson, JCP 113, 9901 (2000). Optional
+energy-weighted springs follow E. Lindgren et al., JCP 150, 044502 (2019), eq. 9.
+
+The whole interior band is one array for the step rule (:mod:`jaxrxn.optimize`), so FIRE
+or L-BFGS keep ONE state for the band. Convergence is ASE's: the largest per-atom NEB
+force over all interior images (climbing image included) below ``fmax`` (eV/Å). Force
+calls are counted as ASE counts them: the end points once, then every interior image per
+iteration.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jaxtyping import Array, Bool, Float, Int, Scalar
+
+from jaxrxn._results import RESULTS, finite_result
+from jaxrxn.geometry import displacement
+from jaxrxn.optimize import FIRE, StepRule, step_rule
+from jaxrxn.potentials.core import Potential, max_atom_force
+from jaxrxn.validation import check_configuration, check_n_images, check_same_system
+
+
+class ImagePotentials(eqx.Module):
+    """One potential per image: ``potential.params`` leaves carry a leading image axis.
+
+    Used for image-dependent surrogates (IDPP); a plain :class:`Potential` is the same
+    surface for every image.
+    """
+
+    potential: Potential
+
+
+def _band_energy_and_forces(potential, path, images: slice = slice(None)):
+    """Energies ``(m,)`` (eV) and forces ``(m, n_atoms, dim)`` (eV/Å) of ``path[images]``."""
+    if isinstance(potential, ImagePotentials):
+        pot = potential.potential
+        params = jax.tree_util.tree_map(lambda p: p[images], pot.params)
+        return jax.vmap(lambda R, p: pot.replace(params=p).energy_and_forces(R))(path[images], params)
+    return jax.vmap(potential.energy_and_forces)(path[images])
+
+
+def _free_mask(potential, R):
+    pot = potential.potential if isinstance(potential, ImagePotentials) else potential
+    return pot.free_mask(R)
+
+
+def _safe_normalize(v: Array) -> Array:
+    norm = jnp.sqrt(jnp.sum(v**2, axis=(-2, -1), keepdims=True))
+    return v / jnp.where(norm > 0, norm, 1.0)
+
+
+def improved_tangents(
+    path: Float[Array, "n_images n_atoms dim"],
+    energies: Float[Array, " n_images"],
+    cell=None,
+    pbc=None,
+) -> Float[Array, "n_interior n_atoms dim"]:
+    """Unit tangents of the interior images, Henkelman & Jonsson, JCP 113, 9978 (2000).
+
+    Uphill neighbour's segment on a monotonic stretch; at an extremum both segments
+    weighted by the larger and smaller energy differences (eqs. 8-11), which keeps the
+    tangent continuous where the energy ordering flips.
+    """
+    seg = displacement(path[1:], path[:-1], cell, pbc)
+    t_plus, t_minus = seg[1:], seg[:-1]
+    e_next, e_here, e_prev = energies[2:], energies[1:-1], energies[:-2]
+    up = (e_next > e_here) & (e_here > e_prev)
+    down = (e_next < e_here) & (e_here < e_prev)
+    dv_next, dv_prev = jnp.abs(e_next - e_here), jnp.abs(e_prev - e_here)
+    dv_max, dv_min = jnp.maximum(dv_next, dv_prev), jnp.minimum(dv_next, dv_prev)
+    w_plus = jnp.where(e_next > e_prev, dv_max, dv_min)[:, None, None]
+    w_minus = jnp.where(e_next > e_prev, dv_min, dv_max)[:, None, None]
+    mixed = t_plus * w_plus + t_minus * w_minus
+    tau = jnp.where(up[:, None, None], t_plus, jnp.where(down[:, None, None], t_minus, mixed))
+    return _safe_normalize(tau)
+
+
+def spring_constants(
+    energies: Float[Array, " n_images"], k: float, energy_weighted: bool, k_min: float
+) -> Float[Array, " n_segments"]:
+    """Spring constant (eV/Å²) of each segment ``(i-1, i)``, ``(n_images-1,)``.
+
+    Energy-weighted (Lindgren et al. 2019): ``k_max - dk (E_max - E_i)/(E_max - E_ref)``
+    with ``E_i`` the higher energy of the segment's two images and ``E_ref`` the higher end
+    point; segments below ``E_ref`` get ``k_min``. Stiffer springs near the top put more
+    resolution at the saddle.
+    """
+    n_seg = energies.shape[0] - 1
+    if not energy_weighted:
+        return jnp.full((n_seg,), k, energies.dtype)
+    e_seg = jnp.maximum(energies[1:], energies[:-1])
+    e_ref = jnp.maximum(energies[0], energies[-1])
+    e_max = jnp.max(energies)
+    span = jnp.where(e_max > e_ref, e_max - e_ref, 1.0)
+    weighted = k - (k - k_min) * (e_max - e_seg) / span
+    return jnp.where(e_seg > e_ref, weighted, k_min)
+
+
+def neb_forces(
+    path: Float[Array, "n_images n_atoms dim"],
+    energies: Float[Array, " n_images"],
+    forces: Float[Array, "n_images n_atoms dim"],
+    *,
+    k: float = 0.1,
+    climbing: Bool[Array, ""] | bool = False,
+    energy_weighted: bool = False,
+    k_min: float | None = None,
+    free: Array | None = None,
+    cell=None,
+    pbc=None,
+) -> Float[Array, "n_interior n_atoms dim"]:
+    """NEB forces (eV/Å) on the interior images, given true energies (eV) and forces.
+
+    `climbing` turns the highest interior image into the climbing image. `free` is the
+    ``(n_atoms, 1)`` mask of movable atoms (fixed atoms get zero NEB force).
+    """
+    tau = improved_tangents(path, energies, cell, pbc)
+    seg = displacement(path[1:], path[:-1], cell, pbc)
+    if free is not None:
+        tau = _safe_normalize(tau * free)
+        seg = seg * free
+    lengths = jnp.sqrt(jnp.sum(seg**2, axis=(-2, -1)))
+    ks = spring_constants(energies, k, energy_weighted, k / 10 if k_min is None else k_min)
+    f_true = forces[1:-1]
+    f_par = jnp.sum(f_true * tau, axis=(-2, -1), keepdims=True)
+    spring = (ks[1:] * lengths[1:] - ks[:-1] * lengths[:-1])[:, None, None]
+    f_nudged = f_true - f_par * tau + spring * tau
+    f_climb = f_true - 2.0 * f_par * tau
+    i_max = jnp.argmax(energies[1:-1])
+    is_climber = (jnp.arange(tau.shape[0]) == i_max) & climbing
+    out = jnp.where(is_climber[:, None, None], f_climb, f_nudged)
+    return out if free is None else out * free
+
+
+# ---------------------------------------------------------------------------------------
+# solver
+# ---------------------------------------------------------------------------------------
+class NEBState(eqx.Module):
+    """State of a band relaxation.
+
+    - `path` ``(n_images, n_atoms, dim)`` Å; `energies` ``(n_images,)`` eV; `forces` the
+      true forces ``(n_images, n_atoms, dim)`` eV/Å (zero on fixed atoms).
+    - `neb_forces` ``(n_images-2, n_atoms, dim)``: the projected forces the step rule sees.
+    - `climbing`: whether the climbing image is switched on.
+    """
+
+    path: Array
+    energies: Array
+    forces: Array
+    neb_forces: Array
+    opt_state: Any
+    climbing: Bool[Array, ""]
+    n_steps: Int[Array, ""]
+    n_force_calls: Int[Array, ""]
+
+
+class NEB(eqx.Module):
+    """Climbing-image NEB with the improved tangent, relaxed by one step rule for the band.
+
+    **Arguments:**
+
+    - `k`: spring constant, eV/Å² (ASE's default 0.1). With `energy_weighted`, the
+      stiffest spring (Lindgren et al. 2019) and `k_min` (default ``k/10``) the softest.
+    - `climb`: use a climbing image (the answer is then the saddle, not an image near it).
+    - `climb_after`: switch the climbing image on only once the plain band's largest NEB
+      force is below this (eV/Å); ``0`` climbs from the start. A roughly relaxed band
+      picks the right image to climb and the climber then needs few extra steps. The run
+      still only converges with the climbing image on.
+    - `restart_factor`: restart the step rule when a step raises the largest NEB force by
+      more than this factor, or when another image becomes the climber.
+    - `optimizer`: :class:`jaxrxn.FIRE`, :class:`jaxrxn.LBFGS`, or ``"fire"``/``"lbfgs"``.
+    """
+
+    k: float = 0.1
+    climb: bool = True
+    energy_weighted: bool = False
+    k_min: float | None = None
+    climb_after: float = 0.0
+    restart_factor: float = 2.0
+    optimizer: StepRule = FIRE(maxstep=0.05)
+
+    def __check_init__(self):
+        if self.k <= 0:
+            raise ValueError(f"the spring constant k must be positive; got {self.k}.")
+
+    def _rule(self) -> StepRule:
+        return step_rule(self.optimizer)
+
+    def _project(self, potential, path, energies, forces, climbing, cell, pbc):
+        return neb_forces(
+            path, energies, forces, k=self.k, climbing=climbing,
+            energy_weighted=self.energy_weighted, k_min=self.k_min,
+            free=_free_mask(potential, path[0]), cell=cell, pbc=pbc,
+        )  # fmt: skip
+
+    def _climb_decision(self, potential, path, energies, forces, climbing, cell, pbc):
+        """Climbing flag and NEB forces after this evaluation."""
+        if not self.climb:
+            return jnp.array(False), self._project(potential, path, energies, forces, False, cell, pbc)
+        if self.climb_after <= 0:
+            climbing = jnp.array(True)
+        else:
+            plain = self._project(potential, path, energies, forces, False, cell, pbc)
+            climbing = climbing | (max_atom_force(plain) < self.climb_after)
+        return climbing, self._project(potential, path, energies, forces, climbing, cell, pbc)
+
+    def init(self, potential, path: Float[Array, "n_images n_atoms dim"], cell=None, pbc=None) -> NEBState:
+        """Evaluate every image (end points included) and set up the step rule."""
+        energies, forces = _band_energy_and_forces(potential, path)
+        climbing, f_neb = self._climb_decision(potential, path, energies, forces, jnp.array(False), cell, pbc)
+        opt_state = self._rule().init(path[1:-1], f_neb)
+        n_calls = jnp.array(path.shape[0])
+        return NEBState(path, energies, forces, f_neb, opt_state, climbing, jnp.array(0), n_calls)
+
+    def step(self, potential, state: NEBState, cell=None, pbc=None) -> NEBState:
+        """Move the interior images once; evaluates ``n_images - 2`` images."""
+        rule = self._rule()
+        interior = state.path[1:-1]
+        dx, opt_state = rule.update(state.neb_forces, state.opt_state, interior)
+        interior = interior + dx * _free_mask(potential, interior[0])
+        path = state.path.at[1:-1].set(interior)
+        e_in, f_in = _band_energy_and_forces(potential, path, slice(1, -1))
+        energies = state.energies.at[1:-1].set(e_in)
+        forces = state.forces.at[1:-1].set(f_in)
+        climbing, f_neb = self._climb_decision(potential, path, energies, forces, state.climbing, cell, pbc)
+        # The climbing image changes the force field: a quasi-Newton memory of the old one
+        # would be wrong, so the step rule restarts when it switches on.
+        # The same holds when another image becomes the climber, and a step that made the
+        # band's force much worse means the memory no longer describes this force field
+        # (NEB forces are not a gradient, so curvature pairs can mislead).
+        switched = climbing & ~state.climbing
+        new_climber = climbing & (jnp.argmax(e_in) != jnp.argmax(state.energies[1:-1]))
+        worse = max_atom_force(f_neb) > self.restart_factor * max_atom_force(state.neb_forces)
+        restart = switched | new_climber | worse
+        fresh = rule.init(interior, f_neb)
+        opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(restart, a, b), fresh, opt_state)
+        return NEBState(
+            path, energies, forces, f_neb, opt_state, climbing,
+            state.n_steps + 1, state.n_force_calls + path.shape[0] - 2,
+        )  # fmt: skip
+
+    def terminate(self, state: NEBState, fmax) -> Bool[Array, ""]:
+        """Converged: largest NEB force below `fmax` with the climbing image on (if asked)."""
+        done = max_atom_force(state.neb_forces) <= fmax
+        return done & (state.climbing | (not self.climb))
+
+
+class NEBResult(eqx.Module):
+    """Outcome of :func:`neb`.
+
+    - `path` ``(n_images, n_atoms, dim)`` Å, end points included.
+    - `energies` ``(n_images,)`` eV; `forces` true forces ``(n_images, n_atoms, dim)`` eV/Å.
+    - `barrier`: ``E[ts_index] - E[0]`` (eV), the forward barrier; with a converged
+      climbing image, ``path[ts_index]`` is the saddle.
+    - `ts_index`: index of the highest image.
+    - `converged`, `n_steps`, `n_force_calls` (ASE's counting), `max_force` (largest
+      per-atom NEB force, eV/Å), `result` (a :class:`jaxrxn.RESULTS` code).
+    """
+
+    path: Float[Array, "n_images n_atoms dim"]
+    energies: Float[Array, " n_images"]
+    forces: Float[Array, "n_images n_atoms dim"]
+    barrier: Scalar
+    ts_index: Int[Array, ""]
+    converged: Bool[Array, ""]
+    n_steps: Int[Array, ""]
+    n_force_calls: Int[Array, ""]
+    max_force: Scalar
+    result: RESULTS
+
+
+def validate_band(path, cell=None, pbc=None, numbers=None) -> None:
+    """Raise ``ValueError`` for a band that cannot be relaxed (before any jitted work)."""
+    if isinstance(path, jax.core.Tracer):
+        return
+    path = np.asarray(path)
+    if path.ndim != 3:
+        raise ValueError(f"a band must have shape (n_images, n_atoms, dim); got {path.shape}.")
+    check_n_images(path.shape[0])
+    for i, R in enumerate(path):
+        check_configuration(R, name=f"image {i}", cell=cell, pbc=pbc)
+    check_same_system(path[0], path[-1], numbers, numbers)
+
+
+@eqx.filter_jit
+def _run(solver: NEB, potential, path0, fmax, max_steps, cell, pbc) -> NEBResult:
+    def cond(st):
+        return ~solver.terminate(st, fmax) & (st.n_steps < max_steps) & jnp.all(jnp.isfinite(st.energies))
+
+    state = lax.while_loop(cond, lambda st: solver.step(potential, st, cell, pbc), solver.init(potential, path0, cell, pbc))
+    converged = solver.terminate(state, fmax)
+    result = RESULTS.where(converged, RESULTS.successful, RESULTS.step_cap_reached)
+    result = finite_result(result, state.path, state.energies, state.forces)
+    ts = jnp.argmax(state.energies[1:-1]) + 1
+    return NEBResult(
+        state.path, state.energies, state.forces, state.energies[ts] - state.energies[0], ts,
+        result == RESULTS.successful, state.n_steps, state.n_force_calls,
+        max_atom_force(state.neb_forces), result,
+    )  # fmt: skip
+
+
+def neb(
+    potential: Potential | ImagePotentials,
+    path0: Float[Array, "n_images n_atoms dim"],
+    solver: NEB = NEB(),
+    *,
+    fmax: float = 0.05,
+    max_steps: int = 1000,
+    cell=None,
+    pbc=None,
+    throw: bool = False,
+) -> NEBResult:
+    """Relax a band to the minimum energy path; with ``solver.climb`` find its saddle.
+
+    **Arguments:**
+
+    - `potential`: the energy surface (fixed atoms come from ``potential.fixed``).
+    - `path0`: initial band ``(n_images, n_atoms, dim)`` in Å, end points included (see
+      :func:`jaxrxn.path.interpolate`). End points should be relaxed minima.
+    - `solver`: an :class:`NEB` (spring constant, climbing image, optimizer).
+    - `fmax`: largest per-atom NEB force (eV/Å) over the interior images at convergence,
+      ASE's criterion. `max_steps`: iteration cap.
+    - `cell` ``(dim, dim)`` (rows, Å) and `pbc` ``(dim,)``: minimum-image displacements
+      between images for periodic systems.
+    - `throw`: raise (also under ``jit``) when the band did not converge.
+
+    Pure and jittable: ``jax.vmap`` over `path0` (or over the potential's params) relaxes a
+    batch of bands of the same shape.
+    """
+    validate_band(path0, cell, pbc)
+    path0 = jnp.asarray(path0)
+    dtype = path0.dtype
+    if cell is not None:
+        cell = jnp.asarray(cell, dtype)[: path0.shape[-1], : path0.shape[-1]]
+        pbc = jnp.ones(cell.shape[0], bool) if pbc is None else jnp.asarray(pbc, bool)[: path0.shape[-1]]
+    out = _run(solver, potential, path0, jnp.asarray(fmax, dtype), jnp.asarray(max_steps), cell, pbc)
+    if throw:
+        out = out.result.error_if(out, out.result != RESULTS.successful)
+    return out

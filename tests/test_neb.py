@@ -1,0 +1,136 @@
+"""CI-NEB: saddles of Muller-Brown, ASE-parity counts, batches, bad input.
+
+Reference numbers: ../shared/reference/paths_saddles.md §1.1 (Muller-Brown stationary
+points, found by Newton iteration to |g| < 1e-12) and §2a (ASE 3.29 NEB baselines).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxrxn
+from jaxrxn import RESULTS
+from jaxrxn.optimize import FIRE, LBFGS
+from jaxrxn.path import NEB, linear, neb, neb_forces
+
+MB = jaxrxn.muller_brown()
+A = np.array([[-0.558224, 1.441726]])
+B = np.array([[0.623499, 0.028038]])
+C = np.array([[-0.050011, 0.466694]])
+S1, E_S1 = np.array([-0.822002, 0.624313]), -40.6648  # paths_saddles.md §1.1
+S2, E_S2 = np.array([0.212487, 0.292988]), -72.2489
+PATH_AB = linear(A, B, 11)  # 9 interior images, as in the ASE baseline of §2a
+
+
+@pytest.mark.parametrize("optimizer", [FIRE(maxstep=0.05), LBFGS()], ids=["fire", "lbfgs"])
+def test_muller_brown_a_to_b_finds_s1(optimizer):
+    # ASE's BFGS, LBFGS and MDMin diverge on this band (§2a); every jaxrxn optimizer converges.
+    r = neb(MB, PATH_AB, NEB(optimizer=optimizer), fmax=0.05)
+    assert bool(r.converged) and r.result == RESULTS.successful
+    np.testing.assert_allclose(r.path[r.ts_index, 0], S1, atol=1e-3)
+    assert float(r.energies[r.ts_index]) == pytest.approx(E_S1, abs=1e-3)
+    assert float(r.barrier) == pytest.approx(106.0347, abs=1e-3)
+    assert float(r.max_force) <= 0.05
+    # ASE's improved-tangent CI-NEB with FIRE needs 497 force calls here (§2a)
+    assert int(r.n_force_calls) < 497
+    # ASE's counting: the end points once, then 9 interior images per iteration
+    assert int(r.n_force_calls) == 2 + 9 * (int(r.n_steps) + 1)
+
+
+def test_muller_brown_c_to_b_finds_s2():
+    r = neb(MB, linear(C, B, 7), NEB(), fmax=0.01)
+    assert bool(r.converged)
+    np.testing.assert_allclose(r.path[r.ts_index, 0], S2, atol=1e-3)
+    assert float(r.energies[r.ts_index]) == pytest.approx(E_S2, abs=1e-3)
+
+
+def test_climbing_image_needed_for_the_saddle():
+    # Without climbing the top image sits below S1 (ASE: 104.280 vs 106.0347, §2a).
+    r = neb(MB, PATH_AB, NEB(climb=False), fmax=0.05)
+    assert bool(r.converged)
+    assert float(r.barrier) < 106.0347 - 0.5
+
+
+def test_energy_weighted_springs_and_delayed_climb_reach_s1():
+    r = neb(MB, PATH_AB, NEB(energy_weighted=True, climb_after=20.0), fmax=0.05)
+    assert bool(r.converged)
+    np.testing.assert_allclose(r.path[r.ts_index, 0], S1, atol=1e-3)
+
+
+def test_step_cap_reports_not_converged():
+    r = neb(MB, PATH_AB, NEB(), fmax=0.05, max_steps=3)
+    assert not bool(r.converged) and r.result == RESULTS.step_cap_reached
+    with pytest.raises(Exception, match="step cap"):
+        neb(MB, PATH_AB, NEB(), fmax=0.05, max_steps=3, throw=True)
+
+
+def test_neb_forces_match_hand_projection():
+    # One interior image on a monotonic stretch: tangent = R_{i+1} - R_i (HJ 2000 eq. 8).
+    path = jnp.array([[[0.0, 0.0]], [[1.0, 0.0]], [[1.0, 2.0]]])
+    E = jnp.array([0.0, 1.0, 2.0])
+    F = jnp.array([[[0.0, 0.0]], [[3.0, 4.0]], [[0.0, 0.0]]])
+    f = neb_forces(path, E, F, k=0.5)
+    # tau = (0,1); F_perp = (3,0); spring 0.5*(2-1) along tau
+    np.testing.assert_allclose(f[0, 0], [3.0, 0.5])
+    f_ci = neb_forces(path, E, F, k=0.5, climbing=True)
+    np.testing.assert_allclose(f_ci[0, 0], [3.0, -4.0])
+
+
+def test_vmap_over_bands_equals_one_by_one():
+    rng = np.random.default_rng(0)
+    starts = A + 0.03 * rng.standard_normal((3, 1, 2))
+    ends = B + 0.03 * rng.standard_normal((3, 1, 2))
+    bands = jnp.stack([linear(s, e, 11) for s, e in zip(starts, ends)])
+    batched = jax.vmap(lambda p: neb(MB, p, NEB(), fmax=0.05))(bands)
+    for i in range(3):
+        one = neb(MB, bands[i], NEB(), fmax=0.05)
+        np.testing.assert_allclose(batched.path[i], one.path, atol=1e-10)
+        assert int(batched.n_force_calls[i]) == int(one.n_force_calls)
+    assert bool(jnp.all(batched.converged))
+
+
+def test_vmap_over_potential_params():
+    # Scaling every Muller-Brown amplitude by s scales the barrier by s exactly.
+    scales = jnp.array([1.0, 0.5])
+    pots = jax.vmap(lambda s: MB.replace(params={**MB.params, "A": MB.params["A"] * s}))(scales)
+    run = jax.vmap(lambda pot: neb(pot, PATH_AB, NEB(), fmax=0.05))
+    r = run(pots)
+    assert bool(jnp.all(r.converged))
+    np.testing.assert_allclose(r.barrier, 106.0347 * scales, atol=5e-3)
+
+
+def test_fixed_atoms_and_periodic_band_lj():
+    # LJ trimer in a periodic 2D box: atom 2 hops across the boundary; atom 0 is fixed.
+    cell = np.eye(2) * 6.0
+    pot = jaxrxn.lennard_jones(1.0, 1.0, r_cutoff=2.5, cell=cell, pbc=[True, True], dim=2, fixed=[True, False, False])
+    R0 = np.array([[0.5, 3.0], [1.6, 3.0], [1.05, 3.0 + 0.95]])
+    R1 = R0.copy()
+    R1[2, 1] = 3.0 - 0.95
+    R1 = R1 % 6.0
+    path0 = linear(R0, R1, 5, cell=cell, pbc=[True, True], fixed=[True, False, False])
+    r = neb(pot, path0, NEB(), fmax=0.01, cell=cell, pbc=[True, True])
+    assert bool(r.converged)
+    np.testing.assert_allclose(r.path[:, 0], np.broadcast_to(R0[0], (5, 2)))
+    assert float(r.barrier) > 0
+
+
+@pytest.mark.parametrize(
+    "path, message",
+    [
+        (np.stack([A, B]), "at least 3 images"),
+        (np.stack([A, np.array([[np.nan, 0.0]]), B]), "NaN"),
+        (np.zeros((3, 2, 3)), "overlapping atoms"),
+        (np.zeros((3, 2)), "shape"),
+    ],
+)
+def test_bad_bands_raise(path, message):
+    with pytest.raises(ValueError, match=message):
+        neb(MB, path, NEB())
+
+
+def test_bad_interpolation_inputs():
+    with pytest.raises(ValueError, match="different shapes"):
+        linear(np.zeros((2, 3)) + [[0, 0, 0], [1, 0, 0]], np.zeros((3, 3)) + [[0, 0, 0], [1, 0, 0], [2, 0, 0]], 5)
+    with pytest.raises(ValueError, match="at least 3 images"):
+        linear(A, B, 2)
