@@ -67,3 +67,49 @@ def plot_surface(
     fig.tight_layout()
     fig.savefig(filename, dpi=120)
     plt.close(fig)
+
+
+def profile_fit(path, energies, forces, cell=None, pbc=None, n: int = 200):
+    """Smooth energy profile along a band, as ASE's ``NEBTools`` fits it.
+
+    Cubic Hermite pieces between images, with slopes ``dE/ds = -F . t`` from the true
+    forces projected on the local path direction. Returns ``(s_images, s_fit, e_fit)``:
+    arc length at each image (Å), a fine arc-length grid and the fitted energies (eV).
+    """
+    from jaxrxn.geometry import arc_length, displacement
+
+    path, E, F = np.asarray(path), np.asarray(energies), np.asarray(forces)
+    s = np.asarray(arc_length(jnp.asarray(path), cell, pbc))
+    seg = np.asarray(displacement(jnp.asarray(path[1:]), jnp.asarray(path[:-1]), cell, pbc))
+    # local direction: central differences inside, one-sided at the ends
+    d = np.concatenate([seg[:1], seg[:-1] + seg[1:], seg[-1:]])
+    d = d / np.maximum(np.linalg.norm(d.reshape(len(d), -1), axis=1), 1e-300)[:, None, None]
+    slope = -np.sum(F * d, axis=(1, 2))
+    s_fit, e_fit = [], []
+    for i in range(len(s) - 1):
+        h = s[i + 1] - s[i]
+        t = np.linspace(0.0, 1.0, max(2, n // (len(s) - 1)))
+        h00, h10 = 2 * t**3 - 3 * t**2 + 1, t**3 - 2 * t**2 + t
+        h01, h11 = -2 * t**3 + 3 * t**2, t**3 - t**2
+        s_fit.append(s[i] + h * t)
+        e_fit.append(h00 * E[i] + h10 * h * slope[i] + h01 * E[i + 1] + h11 * h * slope[i + 1])
+    return s, np.concatenate(s_fit), np.concatenate(e_fit)
+
+
+def plot_profile(result, filename: str, *, cell=None, pbc=None, label: str | None = None) -> None:
+    """Energy profile of an NEB result: images and a smooth force-based fit, relative to
+    the initial state (x: path [Å], y: energy [eV]), with the barrier in the title."""
+    plt = _pyplot()
+    s, s_fit, e_fit = profile_fit(result.path, result.energies, result.forces, cell, pbc)
+    E0 = float(np.asarray(result.energies)[0])
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(s_fit, e_fit - E0, "-", color="C0", label=label)
+    ax.plot(s, np.asarray(result.energies) - E0, "o", color="C1")
+    ts = int(result.ts_index)
+    ax.plot(s[ts], float(result.energies[ts]) - E0, "*", ms=12, color="C3")
+    ax.set_xlabel("path [Å]")
+    ax.set_ylabel("energy [eV]")
+    ax.set_title(f"barrier {float(result.barrier):.4f} eV" + ("" if bool(result.converged) else " (not converged)"))
+    fig.tight_layout()
+    fig.savefig(filename, dpi=120)
+    plt.close(fig)

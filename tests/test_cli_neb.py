@@ -1,0 +1,77 @@
+"""``jaxrxn neb``: the JSON keys and exit codes are a contract."""
+
+import json
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.io import write
+
+from jaxrxn.cli import main
+
+
+def _trimer(tmp_path):
+    # Morse Cu trimer: the apex atom flips through the line of the other two.
+    a = Atoms("Cu3", positions=[[0, 0, 0], [2.5, 0, 0], [1.25, 2.1, 0]])
+    b = a.copy()
+    b.positions[2, 1] = -2.1
+    fi, ff = str(tmp_path / "is.extxyz"), str(tmp_path / "fs.extxyz")
+    write(fi, a)
+    write(ff, b)
+    return fi, ff
+
+
+def test_neb_json_and_outputs(tmp_path, capsys):
+    fi, ff = _trimer(tmp_path)
+    out, png = str(tmp_path / "band.extxyz"), str(tmp_path / "profile.png")
+    code = main(["neb", fi, ff, "--calc", "morse:Cu", "--images", "5", "--climb", "--fmax", "0.01",
+                 "--interpolate", "linear", "-o", out, "--plot", png, "--json"])  # fmt: skip
+    d = json.loads(capsys.readouterr().out)
+    assert code == 0 and d["converged"]
+    assert set(d) == {"barrier", "converged", "n_force_calls", "n_steps", "ts_index", "energies"}
+    assert len(d["energies"]) == 5 and d["ts_index"] == 2
+    assert d["barrier"] == pytest.approx(d["energies"][2] - d["energies"][0])
+    assert d["energies"][2] == pytest.approx(max(d["energies"][1:-1]))
+    from ase.io import read
+
+    frames = read(out, ":")
+    assert len(frames) == 5 and np.isclose(frames[2].get_potential_energy(), d["energies"][2])
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_neb_not_converged_exit_1(tmp_path, capsys):
+    fi, ff = _trimer(tmp_path)
+    assert main(["neb", fi, ff, "--calc", "morse:Cu", "--images", "5", "--max-steps", "2", "--interpolate", "linear", "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["converged"] is False
+
+
+def _bad(tmp_path, kind):
+    fi, ff = _trimer(tmp_path)
+    if kind == "order":
+        write(ff, Atoms("Cu2Ag", positions=[[0, 0, 0], [2.5, 0, 0], [1.25, -2.1, 0]]))
+    elif kind == "natoms":
+        write(ff, Atoms("Cu2", positions=[[0, 0, 0], [2.5, 0, 0]]))
+    elif kind == "overlap":
+        write(ff, Atoms("Cu3", positions=[[0, 0, 0], [2.5, 0, 0], [0.1, 0, 0]]))
+    elif kind == "nan":
+        write(ff, Atoms("Cu3", positions=[[0, 0, 0], [2.5, 0, 0], [np.nan, 0, 0]]), format="extxyz")
+    return fi, ff
+
+
+@pytest.mark.parametrize(
+    "kind, extra, message",
+    [
+        ("order", [], "different atoms"),
+        ("natoms", [], "different shapes"),
+        ("overlap", [], "overlapping"),
+        ("nan", [], "NaN"),
+        (None, ["--images", "2"], "at least 3 images"),
+    ],
+)
+def test_neb_bad_input_exit_2(tmp_path, capsys, kind, extra, message):
+    fi, ff = _bad(tmp_path, kind)
+    code = main(["neb", fi, ff, "--calc", "morse:Cu", *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and message in err[0]
