@@ -44,11 +44,11 @@ def test_dimer_muller_brown_from_random_starts(saddle, energy):
 
 def test_min_mode_search_from_lj7_minimum_is_vmappable_over_keys():
     hexagon = minimize(LJ2D, jnp.asarray(lj7_hexagon()), "lbfgs", fmax=1e-8, max_steps=2000).R
-    keys = jax.random.split(jax.random.key(0), 8)
+    keys = jax.random.split(jax.random.key(0), 4)
     search = jax.jit(jax.vmap(lambda k: min_mode_search(LJ2D, hexagon, k, displacement=0.15, fmax=1e-4, max_steps=500)))
     res = search(keys)
     ok = np.asarray(res.converged)
-    assert ok.sum() >= 6
+    assert ok.sum() >= 3
     # every converged search is an index-1 saddle above the hexagon; the lowest is one of
     # the two C0 exits of rare_events.md §6.3 (-11.0403 / -11.0373) or a higher saddle
     assert np.all(res.saddle_index[ok] == 1)

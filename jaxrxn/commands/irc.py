@@ -1,0 +1,59 @@
+"""``jaxrxn irc TS --calc NAME [--json]``: IRC from a saddle down to both minima.
+
+Reports the saddle energy, the two end minima (energies in eV) and the cost; exit code 0
+when both ends relaxed to minima from a first-order saddle, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxrxn.commands._common import add_calc_argument, build_potential, print_json, read_one
+from jaxrxn.commands.saddle import result_message
+from jaxrxn.io import write_path
+from jaxrxn.irc import irc
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("ts", help="structure file with the converged saddle (last frame)")
+    add_calc_argument(parser)
+    parser.add_argument("--fmax", type=float, default=0.01, help="force threshold of the end minima, eV/Å")
+    parser.add_argument("--step", type=float, default=0.1, help="largest IRC step, Å amu^1/2 (0.1)")
+    parser.add_argument("--output", metavar="FILE", help="write the path (reverse end to forward end) as extxyz")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run(args) -> int:
+    if args.fmax <= 0 or args.step <= 0:
+        raise ValueError("--fmax and --step must be positive.")
+    R, system = read_one(args.ts, "TS")
+    potential = build_potential(args.calc, R, system)
+    res = jax.jit(lambda R: irc(potential, R, step=args.step, fmax=args.fmax))(jnp.asarray(R))
+    s, e = res.profile()
+    if args.output:
+        nf, nr = int(res.forward.n_points), int(res.reverse.n_points)
+        images = jnp.concatenate(
+            [res.reverse.path[:nr][::-1], res.R_saddle[None], res.forward.path[:nf]]
+        )
+        write_path(args.output, images, system, e)
+    report = {
+        "energy": float(res.energy_saddle),
+        "converged": bool(res.converged),
+        "energy_forward": float(res.forward.energy_min),
+        "energy_reverse": float(res.reverse.energy_min),
+        "barrier_forward": float(res.energy_saddle - res.reverse.energy_min),
+        "barrier_reverse": float(res.energy_saddle - res.forward.energy_min),
+        "arc_length": float(s[-1] - s[0]),
+        "n_force_calls": int(res.n_force_calls),
+        "result": result_message(res.result),
+    }
+    if args.json:
+        print_json(report)
+    else:
+        state = "converged" if report["converged"] else "NOT converged"
+        print(
+            f"IRC {state}: saddle {report['energy']:.6f} eV; ends {report['energy_reverse']:.6f} eV "
+            f"(reverse) and {report['energy_forward']:.6f} eV (forward); {report['n_force_calls']} force calls"
+        )
+    return 0 if report["converged"] else 1

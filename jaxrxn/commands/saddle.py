@@ -1,0 +1,64 @@
+"""``jaxrxn saddle GUESS --calc NAME [--method dimer|prfo] [--fmax F] [--json]``.
+
+Converges a first-order saddle from the last frame of GUESS and reports its energy (eV),
+saddle index and cost. Exit code 0 when a transition state (index 1) was found, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxrxn.commands._common import add_calc_argument, build_potential, print_json, read_one
+from jaxrxn._results import RESULTS
+from jaxrxn.io import to_atoms
+from jaxrxn.saddle import PRFO, Dimer, saddle_search
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("guess", help="structure file with the transition-state guess (last frame)")
+    add_calc_argument(parser)
+    parser.add_argument("--method", choices=("prfo", "dimer"), default="prfo", help="default prfo")
+    parser.add_argument("--fmax", type=float, default=0.01, help="force threshold, eV/Å (0.01)")
+    parser.add_argument("--max-steps", type=int, default=500, help="iteration cap (500)")
+    parser.add_argument("--output", metavar="FILE", help="write the saddle structure here")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def result_message(result) -> str:
+    """``"successful"`` or the RESULTS sentence saying what went wrong."""
+    return "successful" if result == RESULTS.successful else RESULTS[result]
+
+
+def run(args) -> int:
+    if args.fmax <= 0 or args.max_steps < 0:
+        raise ValueError("--fmax must be positive and --max-steps non-negative.")
+    R, system = read_one(args.guess, "guess")
+    potential = build_potential(args.calc, R, system)
+    solver = PRFO() if args.method == "prfo" else Dimer()
+    search = jax.jit(lambda R: saddle_search(potential, R, solver, fmax=args.fmax, max_steps=args.max_steps))
+    res = search(jnp.asarray(R))
+    if args.output:
+        to_atoms(res.R, system, res.energy, res.forces).write(args.output)
+    report = {
+        "energy": float(res.energy),
+        "converged": bool(res.converged),
+        "saddle_index": int(res.saddle_index),
+        "curvature": float(res.curvature),
+        "fmax": float(res.fmax),
+        "n_steps": int(res.n_steps),
+        "n_force_calls": int(res.n_force_calls),
+        "n_hessian_calls": int(res.n_hessian_calls),
+        "result": result_message(res.result),
+    }
+    if args.json:
+        print_json(report)
+    else:
+        state = "converged" if report["converged"] else "NOT converged"
+        print(
+            f"saddle {state}: energy {report['energy']:.6f} eV, index {report['saddle_index']}, "
+            f"curvature {report['curvature']:.5f} eV/Å², fmax {report['fmax']:.2e} eV/Å, "
+            f"{report['n_force_calls']} force and {report['n_hessian_calls']} Hessian calls"
+        )
+    return 0 if report["converged"] else 1
+

@@ -1,0 +1,50 @@
+"""IRC on Muller-Brown: each saddle connects the right two minima (paths_saddles.md §1.1:
+A-S1-C-S2-B, as Sella's IRC also finds [run])."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrxn import RESULTS
+from jaxrxn.irc import irc
+from jaxrxn.potentials import muller_brown
+
+MB = muller_brown()
+MINIMA = {
+    "A": ((-0.558224, 1.441726), -146.6995),
+    "B": ((0.623499, 0.028038), -108.1667),
+    "C": ((-0.050011, 0.466694), -80.7678),
+}
+mb_irc = jax.jit(lambda R: irc(MB, R, fmax=1e-3))
+
+
+def which_minimum(R):
+    for name, (xy, _) in MINIMA.items():
+        if np.max(np.abs(np.asarray(R)[0] - xy)) < 1e-4:
+            return name
+    return None
+
+
+@pytest.mark.parametrize("saddle, ends", [((-0.822002, 0.624313), {"A", "C"}), ((0.212487, 0.292988), {"B", "C"})])
+def test_irc_muller_brown_connects_the_right_minima(saddle, ends):
+    res = mb_irc(jnp.array([saddle]))
+    assert bool(res.converged) and res.result == RESULTS.successful
+    found = {which_minimum(res.forward.R_min), which_minimum(res.reverse.R_min)}
+    assert found == ends
+    for branch in (res.forward, res.reverse):
+        name = which_minimum(branch.R_min)
+        assert float(branch.energy_min) == pytest.approx(MINIMA[name][1], abs=1e-4)
+    s, e = res.profile()
+    # the profile peaks at the saddle (s = 0) and falls monotonically on both sides
+    assert e[np.argmax(e)] == pytest.approx(float(MB.energy(jnp.array([saddle]))), abs=1e-9)
+    assert s[np.argmax(e)] == 0.0
+    assert np.all(np.diff(e[s >= 0]) <= 0) and np.all(np.diff(e[s <= 0]) >= 0)
+    assert np.all(np.diff(s) >= 0)
+    assert int(res.n_force_calls) < 400
+
+
+def test_irc_from_a_minimum_is_refused():
+    res = mb_irc(jnp.array([MINIMA["C"][0]]))
+    assert not bool(res.converged)
+    assert res.result == RESULTS.saddle_wrong_index
