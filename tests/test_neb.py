@@ -134,3 +134,77 @@ def test_bad_interpolation_inputs():
         linear(np.zeros((2, 3)) + [[0, 0, 0], [1, 0, 0]], np.zeros((3, 3)) + [[0, 0, 0], [1, 0, 0], [2, 0, 0]], 5)
     with pytest.raises(ValueError, match="at least 3 images"):
         linear(A, B, 2)
+
+
+# ---- EMT surface hops (paths_saddles.md §1.2; rare_events.md §6.2) ----------------------
+def _au_al_ends():
+    # ASE's NEB tutorial (diffusion1.py): Au on Al(100), 2x2x3, tags > 1 fixed
+    from ase.build import add_adsorbate, fcc100
+    from ase.constraints import FixAtoms
+
+    slab = fcc100("Al", size=(2, 2, 3))
+    add_adsorbate(slab, "Au", 1.7, "hollow")
+    slab.center(axis=2, vacuum=4.0)
+    slab.set_constraint(FixAtoms(mask=slab.get_tags() > 1))
+    final = slab.copy()
+    final.positions[-1, 0] += final.cell[0, 0] / 2
+    return slab, final
+
+
+def _cu_cu_ends():
+    # Cu adatom on Cu(100) at EMT's lattice constant, 4x4x4, bottom two layers fixed
+    from ase.build import add_adsorbate, fcc100
+    from ase.constraints import FixAtoms
+
+    slab = fcc100("Cu", size=(4, 4, 4), a=3.5898, vacuum=6.0)
+    add_adsorbate(slab, "Cu", 1.7, "hollow")
+    slab.set_constraint(FixAtoms(mask=slab.get_tags() > 2))
+    final = slab.copy()
+    final.positions[-1, 0] += 3.5898 / np.sqrt(2)
+    return slab, final
+
+
+def _relaxed(atoms):
+    from ase.calculators.emt import EMT
+    from ase.optimize import BFGS
+
+    atoms.calc = EMT()
+    BFGS(atoms, logfile=None).run(fmax=0.001)
+    return atoms
+
+
+def _ase_barrier(images):
+    from ase.calculators.emt import EMT
+    from ase.mep import NEB as AseNEB
+    from ase.optimize import BFGS
+
+    images = [im.copy() for im in images]
+    for im in images:
+        im.calc = EMT()
+    band = AseNEB(images, climb=True, method="improvedtangent")
+    BFGS(band, logfile=None).run(fmax=0.01, steps=500)
+    E = [im.get_potential_energy() for im in images]
+    return max(E[1:-1]) - E[0]
+
+
+@pytest.mark.parametrize(
+    "ends, n_interior, reference",
+    [(_au_al_ends, 3, 0.3745), (_au_al_ends, 4, 0.3745), (_cu_cu_ends, 4, 0.4117)],
+    ids=["au_al_3", "au_al_4_even", "cu_cu_4_even"],
+)
+def test_emt_hop_barrier_matches_reference_and_ase(ends, n_interior, reference):
+    from ase.mep import NEB as AseNEB
+
+    from jaxrxn.potentials.emt import emt_from_atoms
+
+    initial, final = (_relaxed(a) for a in ends())
+    images = [initial] + [initial.copy() for _ in range(n_interior)] + [final]
+    AseNEB(images).interpolate()
+    R, pot = emt_from_atoms(initial)
+    path0 = np.stack([im.positions for im in images])
+    r = neb(pot, path0, NEB(), fmax=0.01, cell=initial.cell[:], pbc=initial.pbc)
+    assert bool(r.converged)
+    # with an even number of interior images no image sits on the symmetric saddle:
+    # only a working climbing image reaches it
+    assert float(r.barrier) == pytest.approx(reference, abs=2e-3)
+    assert float(r.barrier) == pytest.approx(_ase_barrier(images), abs=1e-3)
