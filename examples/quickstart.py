@@ -1,22 +1,60 @@
-"""Quickstart: find the three Muller-Brown minima and draw the surface.
+"""Quickstart: climbing-image NEB on Muller-Brown (A -> B) and on Au/Al(100) with EMT.
 
     python examples/quickstart.py [--out DIR]
 
-Writes DIR/muller_brown.png (default DIR: out/).
+Prints each barrier and writes DIR/muller_brown_path.png (the surface with the band),
+DIR/muller_brown_profile.png and DIR/au_al_profile.png (default DIR: out/).
 """
 
 import argparse
 import os
+import time
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxrxn  # noqa: E402
-from jaxrxn.plot import plot_surface  # noqa: E402
+from jaxrxn.path import NEB, interpolate, linear, neb  # noqa: E402
+from jaxrxn.plot import plot_profile, plot_surface  # noqa: E402
+
+
+def muller_brown(out: str) -> None:
+    mb = jaxrxn.muller_brown()
+    A, B = np.array([[-0.558224, 1.441726]]), np.array([[0.623499, 0.028038]])
+    t = time.perf_counter()
+    r = neb(mb, linear(A, B, 11), NEB(), fmax=0.05)
+    ts = np.asarray(r.path[r.ts_index, 0])
+    print(f"Muller-Brown A->B: barrier {float(r.barrier):.4f}, saddle ({ts[0]:.6f}, {ts[1]:.6f}), "
+          f"converged={bool(r.converged)}, {int(r.n_force_calls)} force calls, {time.perf_counter() - t:.2f} s")  # fmt: skip
+    plot_surface(mb, os.path.join(out, "muller_brown_path.png"), paths=[np.asarray(r.path)],
+                 points={"A": A[0], "B": B[0], "TS": ts}, title="CI-NEB on Muller-Brown")  # fmt: skip
+    plot_profile(r, os.path.join(out, "muller_brown_profile.png"))
+
+
+def au_on_al100(out: str) -> None:
+    from ase.build import add_adsorbate, fcc100
+    from ase.constraints import FixAtoms
+
+    from jaxrxn.potentials.emt import emt_from_atoms
+
+    slab = fcc100("Al", size=(2, 2, 3))  # ASE's NEB tutorial set-up
+    add_adsorbate(slab, "Au", 1.7, "hollow")
+    slab.center(axis=2, vacuum=4.0)
+    slab.set_constraint(FixAtoms(mask=slab.get_tags() > 1))
+    R0, pot = emt_from_atoms(slab)
+    R1 = np.array(R0)
+    R1[-1, 0] += slab.cell[0, 0] / 2
+    t = time.perf_counter()
+    ends = [jaxrxn.minimize(pot, R, "fire", fmax=0.001, max_steps=2000).R for R in (R0, R1)]
+    cell, pbc = slab.cell[:], slab.pbc
+    path0 = interpolate(ends[0], ends[1], 5, "idpp", cell=cell, pbc=pbc, fixed=pot.fixed)
+    r = neb(pot, path0, NEB(), fmax=0.05, cell=cell, pbc=pbc)
+    print(f"Au/Al(100) hop (EMT): barrier {float(r.barrier):.4f} eV, converged={bool(r.converged)}, "
+          f"{int(r.n_force_calls)} force calls, {time.perf_counter() - t:.2f} s")  # fmt: skip
+    plot_profile(r, os.path.join(out, "au_al_profile.png"), cell=cell, pbc=pbc)
 
 
 def main() -> None:
@@ -24,19 +62,9 @@ def main() -> None:
     parser.add_argument("--out", default="out")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
-
-    mb = jaxrxn.muller_brown()
-    starts = jnp.array([[[-0.5, 1.5]], [[0.6, 0.1]], [[0.0, 0.5]]])
-    relax = jax.jit(jax.vmap(lambda R: jaxrxn.minimize(mb, R, "lbfgs", fmax=1e-6, max_steps=500)))
-    res = relax(starts)
-    points = {}
-    for label, R, e, ok, n in zip("ABC", res.R, res.energy, res.converged, res.n_force_calls):
-        print(f"minimum {label}: x = {R[0, 0]: .6f}, y = {R[0, 1]: .6f}, E = {e:.4f}"
-              f"  (converged={bool(ok)}, {int(n)} force calls)")  # fmt: skip
-        points[label] = np.asarray(R[0])
-    fn = os.path.join(args.out, "muller_brown.png")
-    plot_surface(mb, fn, points=points, title="Muller-Brown minima")
-    print(f"wrote {fn}")
+    muller_brown(args.out)
+    au_on_al100(args.out)
+    print(f"wrote figures to {args.out}/")
 
 
 if __name__ == "__main__":
