@@ -1,0 +1,81 @@
+"""AFIR function: constants, forces, AFIR paths (jaxrxn.explore.afir)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import central_difference_forces, lj7_hexagon
+
+import jaxrxn
+from jaxrxn.explore.afir import (
+    KJMOL_PER_EV,
+    afir_alpha,
+    afir_path,
+    afir_potential,
+    directional_afir_potential,
+    target_afir_potential,
+    thermal_gamma,
+    true_potential,
+)
+
+MB_A = np.array([[-0.558224, 1.441726]])
+
+
+def test_alpha_of_gamma_matches_grrm_constants():
+    # rare_events.md section 0 / 4.1 [run]: alpha(100 kJ/mol) = 118.81 kJ/mol/Å = 1.2314 eV/Å
+    np.testing.assert_allclose(afir_alpha(100.0), 118.81, atol=5e-3)
+    np.testing.assert_allclose(afir_alpha(100.0 / KJMOL_PER_EV, unit="eV"), 1.2314, atol=5e-5)
+    np.testing.assert_allclose(afir_alpha(jnp.array([200.0, 300.0, 1000.0])), [205.45, 285.99, 791.05], atol=6e-3)
+
+
+def test_thermal_rule_gives_99_kjmol():
+    # gamma = RT ln(kB T t / h): 298.15 K, t = 10 h -> 99.0 kJ/mol (rare_events.md section 4.1)
+    np.testing.assert_allclose(thermal_gamma(298.15, 10 * 3600.0), 99.0, atol=0.05)
+
+
+def test_bad_units_and_fragments_raise():
+    lj = jaxrxn.lennard_jones(dim=2)
+    with pytest.raises(ValueError, match="unit"):
+        afir_alpha(100.0, unit="kcal")
+    with pytest.raises(ValueError, match="two fragments"):
+        afir_potential(lj, [[0, 1]], alpha=1.0, radii=np.ones(7))
+    with pytest.raises(ValueError, match="outside"):
+        afir_potential(lj, [[0], [9]], alpha=1.0, radii=np.ones(7))
+    with pytest.raises(ValueError, match="exactly one"):
+        afir_potential(lj, [[0], [1]], radii=np.ones(7))
+
+
+def test_fragment_term_is_weighted_mean_distance_and_forces_match_fd():
+    lj = jaxrxn.lennard_jones(dim=2)
+    R = jnp.asarray(lj7_hexagon() + 0.03 * np.random.default_rng(1).normal(size=(7, 2)))
+    # one atom per fragment: the AFIR term is alpha * r_01 exactly
+    pot = afir_potential(lj, [[0], [1]], alpha=0.7, radii=np.full(7, 0.56))
+    r01 = float(jnp.linalg.norm(R[0] - R[1]))
+    np.testing.assert_allclose(pot.energy(R) - lj.energy(R), 0.7 * r01, rtol=1e-12)
+    # three fragments, covalent radii, pulled apart: forces against central differences
+    pot3 = afir_potential(lj, [[0], [1, 2], [3, 4, 5]], alpha=1.3, rho=-1.0, numbers=[6, 1, 1, 8, 1, 1, 1])
+    np.testing.assert_allclose(pot3.forces(R), central_difference_forces(pot3.energy, R), atol=1e-6)
+    tgt = target_afir_potential(lj, lj7_hexagon(1.2), alpha=0.9, radii=np.full(7, 0.56))
+    np.testing.assert_allclose(tgt.forces(R), central_difference_forces(tgt.energy, R), atol=1e-6)
+    np.testing.assert_allclose(true_potential(pot3).energy(R), lj.energy(R), rtol=1e-14)
+
+
+def test_directional_afir_on_muller_brown():
+    mb = jaxrxn.muller_brown()
+    pot = directional_afir_potential(mb, jnp.array([[3.0, -4.0]]), alpha=10.0)
+    R = jnp.asarray(MB_A)
+    # F = E - alpha d.R with d normalised: its force is the true force plus alpha d
+    np.testing.assert_allclose(pot.forces(R) - mb.forces(R), 10.0 * np.array([[0.6, -0.8]]), atol=1e-10)
+    with pytest.raises(ValueError, match="non-zero"):
+        directional_afir_potential(mb, jnp.zeros((1, 2)))
+
+
+def test_afir_path_starts_at_minimum_and_leaves_basin():
+    mb = jaxrxn.muller_brown()
+    pot = directional_afir_potential(mb, jnp.array([[np.cos(np.radians(300)), np.sin(np.radians(300))]]))
+    path = jax.jit(lambda R: afir_path(pot, R, jnp.linspace(0.0, 400.0, 21), "lbfgs", fmax=1e-4))(jnp.asarray(MB_A))
+    assert bool(jnp.all(path.converged))
+    np.testing.assert_allclose(path.energy[0], -146.6995, atol=1e-3)  # minimum A (table 0)
+    # pulled toward B: the F-minima end in the B basin (x > 0.5, y < 0.3)
+    assert float(path.R[-1, 0, 0]) > 0.5 and float(path.R[-1, 0, 1]) < 0.3
+    assert int(path.n_force_calls) > 21
