@@ -1,0 +1,330 @@
+"""Many-body (embedded-atom type) metal potentials: Sutton-Chen and EAM from setfl files.
+
+Both have the embedded-atom form
+
+    E = sum_i F(rho_i) + 1/2 sum_i sum_{j != i} phi(r_ij),   rho_i = sum_{j != i} f(r_ij),
+
+with energies in eV and distances in Å. Free clusters need no cutoff. In periodic cells the
+sum runs over every periodic image within the cutoff (lattice translations are enumerated
+once, from the cell, when the potential is built), so a cell may be smaller than twice the
+cutoff: a one-atom primitive fcc cell gives the bulk energy.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+
+import jax.numpy as jnp
+import numpy as np
+from jax_md import energy as jmd_energy
+
+from jaxrxn.calculators import register
+from jaxrxn.geometry import minimum_image
+from jaxrxn.potentials.core import Potential
+
+#: Sutton-Chen parameters, A. P. Sutton & J. Chen, Phil. Mag. Lett. 61, 139 (1990), Table 1:
+#: element -> (n, m, epsilon / eV, c, a / Å). ``a`` is the fcc lattice constant at which the
+#: infinite-lattice energy is stationary (tests/test_manybody.py re-derives ``c`` from it).
+SUTTON_CHEN = {
+    "Cu": (9, 6, 0.012382, 39.432, 3.61),
+    "Ni": (9, 6, 0.015707, 39.432, 3.52),
+    "Ag": (12, 6, 0.002542, 144.41, 4.09),
+    "Au": (10, 8, 0.012793, 34.408, 4.08),
+    "Pt": (10, 8, 0.019833, 34.408, 3.92),
+    "Pd": (12, 7, 0.004179, 108.27, 3.89),
+}
+
+
+# ---------------------------------------------------------------------------------------
+# geometry shared by both potentials
+# ---------------------------------------------------------------------------------------
+def _cell_and_pbc(cell, pbc, dim: int):
+    """``(cell (dim, dim), pbc (dim,))`` or ``(None, None)`` in free space."""
+    if cell is None or (pbc is not None and not np.any(pbc)):
+        return None, None
+    cell = np.asarray(cell, dtype=float)
+    cell = np.diag(cell[:dim]) if cell.ndim == 1 else cell[:dim, :dim]
+    pbc = np.ones(dim, bool) if pbc is None else np.asarray(pbc, bool)[:dim]
+    if abs(np.linalg.det(cell)) < 1e-12:
+        raise ValueError("the cell is singular; periodic potentials need three independent cell vectors.")
+    return cell, pbc
+
+
+def _image_shifts(cell, pbc, r_cutoff, dim: int) -> np.ndarray:
+    """Lattice translations ``(n_images, dim)`` (Å) that can bring an image within `r_cutoff`.
+
+    Displacements are first wrapped to fractional coordinates in [-1/2, 1/2], so a shift by
+    ``k`` cells along a periodic axis of perpendicular width ``w`` moves the image at least
+    ``(|k| - 1/2) w`` away; shifts with ``|k| > r_cutoff / w + 1/2`` can never be in range.
+    """
+    if cell is None:
+        return np.zeros((1, dim))
+    widths = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)
+    kmax = np.where(pbc, np.floor(r_cutoff / widths + 0.5), 0).astype(int)
+    grids = np.meshgrid(*[np.arange(-k, k + 1) for k in kmax], indexing="ij")
+    ks = np.stack([g.reshape(-1) for g in grids], axis=1)
+    ks = ks[np.argsort(np.abs(ks).sum(1), kind="stable")]  # zero shift first
+    return ks.astype(float) @ cell
+
+
+def _distances(R, cell, pbc, shifts):
+    """Distances ``(n, n, n_images)`` from atom i to the images of atom j, and a mask that
+    drops each atom's own zero-shift copy. Masked entries hold 1 so gradients stay finite."""
+    n = R.shape[0]
+    d = R[None, :, :] - R[:, None, :]
+    if cell is not None:
+        d = minimum_image(d, jnp.asarray(cell, R.dtype), jnp.asarray(pbc))
+    d = d[:, :, None, :] + jnp.asarray(shifts, R.dtype)[None, None]
+    not_self = jnp.ones((n, n, shifts.shape[0]), bool).at[jnp.arange(n), jnp.arange(n), 0].set(False)
+    r2 = jnp.where(not_self, jnp.sum(d**2, axis=-1), 1.0)
+    return jnp.sqrt(r2), not_self
+
+
+def _embedded_atom_energy(r, valid, pair_fn, density_fn, embedding_fn):
+    """``sum_i F(rho_i) + 1/2 sum_ij phi(r_ij)`` over the masked distance array."""
+    rho = jnp.sum(jnp.where(valid, density_fn(r), 0.0), axis=(1, 2))
+    pair = jnp.sum(jnp.where(valid, pair_fn(r), 0.0))
+    return jnp.sum(embedding_fn(rho)) + 0.5 * pair
+
+
+def _energy_fn(cell, pbc, shifts, r_cutoff, terms: Callable) -> Callable:
+    """Pure ``energy_fn(R, params)``; `terms(params, dtype)` gives ``(phi, f, F)``."""
+
+    def energy_fn(R, params):
+        r, valid = _distances(R, cell, pbc, shifts)
+        if r_cutoff is not None:
+            valid = valid & (r < r_cutoff)
+        pair_fn, density_fn, embedding_fn = terms(params, R.dtype)
+        return _embedded_atom_energy(r, valid, pair_fn, density_fn, embedding_fn)
+
+    return energy_fn
+
+
+# ---------------------------------------------------------------------------------------
+# Sutton-Chen
+# ---------------------------------------------------------------------------------------
+def sutton_chen(
+    element_or_params: str | dict,
+    *,
+    cell=None,
+    pbc=None,
+    r_cutoff: float | None = None,
+    r_onset: float | None = None,
+    dim: int = 3,
+    dtype=jnp.float64,
+    **potential_kwargs,
+) -> Potential:
+    """Sutton-Chen many-body potential (A. P. Sutton & J. Chen, Phil. Mag. Lett. 61, 139 (1990)).
+
+    ``E = eps [1/2 sum_i sum_{j!=i} (a/r_ij)^n - c sum_i sqrt(rho_i)]``,
+    ``rho_i = sum_{j!=i} (a/r_ij)^m``.
+
+    **Arguments:**
+
+    - `element_or_params`: an element of :data:`SUTTON_CHEN` (Cu, Ni, Ag, Au, Pt, Pd) or a
+      dict with keys ``n, m, epsilon`` (eV), ``c``, ``a`` (Å). ``epsilon``, ``c`` and ``a``
+      are differentiable ``params``; the integer exponents ``n`` and ``m`` are fixed.
+    - `cell`: ``(dim,)`` box lengths or ``(dim, dim)`` lattice vectors (rows, Å), with `pbc`.
+      All periodic images within `r_cutoff` are summed, so any cell size is exact up to the
+      cutoff.
+    - `r_cutoff`, `r_onset` (Å): both terms are multiplied by jax-md's smooth switch between
+      them (``r_onset`` defaults to 0.8 ``r_cutoff``). ``None`` (free clusters only) means no
+      cutoff. The power-law tails decay slowly: the density of a bulk crystal cut at
+      ``r_cutoff`` misses a fraction ~ ``(a / r_cutoff)^(m-3)`` of its lattice sum.
+    - `dim`: spatial dimension. `potential_kwargs`: ``fixed``, ``masses`` for
+      :class:`Potential`.
+
+    Returns a :class:`Potential` with ``params = {"epsilon", "c", "a"}``.
+    """
+    if isinstance(element_or_params, str):
+        if element_or_params not in SUTTON_CHEN:
+            raise ValueError(
+                f"no Sutton-Chen parameters for element {element_or_params!r}; "
+                f"available: {', '.join(sorted(SUTTON_CHEN))}."
+            )
+        n, m, epsilon, c, a = SUTTON_CHEN[element_or_params]
+    else:
+        missing = {"n", "m", "epsilon", "c", "a"} - set(element_or_params)
+        if missing:
+            raise ValueError(f"Sutton-Chen parameters lack {', '.join(sorted(missing))}.")
+        p = element_or_params
+        n, m, epsilon, c, a = int(p["n"]), int(p["m"]), p["epsilon"], p["c"], p["a"]
+    cell, pbc = _cell_and_pbc(cell, pbc, dim)
+    if cell is not None and r_cutoff is None:
+        raise ValueError("a periodic Sutton-Chen potential needs a finite `r_cutoff` (Å).")
+    if r_cutoff is None:
+        switch = lambda r: 1.0  # noqa: E731
+    else:
+        r_onset = 0.8 * r_cutoff if r_onset is None else r_onset
+        switch = jmd_energy.multiplicative_isotropic_cutoff(lambda r: jnp.ones_like(r), r_onset, r_cutoff)
+    shifts = _image_shifts(cell, pbc, r_cutoff, dim)
+
+    def terms(params, dtype_):
+        eps, cc, aa = (jnp.asarray(params[k], dtype_) for k in ("epsilon", "c", "a"))
+
+        def embedding(rho):
+            # sqrt has an infinite slope at rho = 0 (an isolated atom); keep grads finite.
+            positive = rho > 0
+            return -eps * cc * jnp.where(positive, jnp.sqrt(jnp.where(positive, rho, 1.0)), 0.0)
+
+        return (
+            lambda r: eps * (aa / r) ** n * switch(r),
+            lambda r: (aa / r) ** m * switch(r),
+            embedding,
+        )
+
+    params = {k: jnp.asarray(v, dtype) for k, v in (("epsilon", epsilon), ("c", c), ("a", a))}
+    return Potential(_energy_fn(cell, pbc, shifts, r_cutoff, terms), params, **potential_kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# EAM from LAMMPS setfl tables
+# ---------------------------------------------------------------------------------------
+def _hermite_table(y, dx):
+    """Piecewise-cubic interpolant of a table ``y[k] = f(k dx)``, as LAMMPS's ``pair_style
+    eam`` builds it: Hermite cubics with slopes from fourth-order central differences.
+    Pure jnp in ``y``, so gradients flow to the tabulated values. Beyond the last point the
+    function continues linearly with the end slope."""
+    npts = y.shape[0]
+    slope = jnp.concatenate(
+        [
+            (y[1] - y[0])[None],
+            0.5 * (y[2] - y[0])[None],
+            ((y[:-4] - y[4:]) + 8.0 * (y[3:-1] - y[1:-3])) / 12.0,
+            0.5 * (y[-1] - y[-3])[None],
+            (y[-1] - y[-2])[None],
+        ]
+    )
+    dy = y[1:] - y[:-1]
+    c2 = 3.0 * dy - 2.0 * slope[:-1] - slope[1:]
+    c3 = slope[:-1] + slope[1:] - 2.0 * dy
+
+    def fn(x):
+        t = jnp.maximum(x / dx, 0.0)
+        k = jnp.clip(jnp.floor(t).astype(jnp.int32), 0, npts - 2)
+        p = t - k
+        inside = ((c3[k] * p + c2[k]) * p + slope[k]) * p + y[k]
+        beyond = y[-1] + slope[-1] * (t - (npts - 1))
+        return jnp.where(t <= npts - 1, inside, beyond)
+
+    return fn
+
+
+def _read_setfl(source) -> tuple[dict, dict]:
+    """Parse a single-element DYNAMO/LAMMPS setfl file (path or text stream)."""
+    name = getattr(source, "name", None)
+    if isinstance(source, (str, os.PathLike)):
+        name = str(source)
+        try:
+            with open(source) as fh:
+                text = fh.read()
+        except OSError as err:
+            raise ValueError(f"cannot read setfl file {name!r}: {err.strerror}.") from None
+    else:
+        text = source.read()
+    where = f"setfl file {name!r}" if name else "setfl text"
+    lines = text.splitlines()
+    if len(lines) < 7:
+        raise ValueError(f"{where} has {len(lines)} lines; a setfl file has 3 comment lines, "
+                         "3 header lines and the tables.")  # fmt: skip
+    elements = lines[3].split()
+    try:
+        n_elements = int(elements[0])
+        n_rho, d_rho, n_r, d_r, cutoff = lines[4].split()[:5]
+        n_rho, n_r, d_rho, d_r, cutoff = int(n_rho), int(n_r), float(d_rho), float(d_r), float(cutoff)
+        mass = float(lines[5].split()[1])
+        values = np.array([float(x) for line in lines[6:] for x in line.split()])
+    except (ValueError, IndexError) as err:
+        raise ValueError(f"{where} is malformed ({err}); expected line 4 'N El', line 5 "
+                         "'Nrho drho Nr dr cutoff', line 6 'Z mass a lattice', then numbers.") from None  # fmt: skip
+    if n_elements != 1 or len(elements) != 2:
+        raise ValueError(f"{where} describes {n_elements} elements; only single-element setfl files are supported.")
+    if min(n_rho, n_r) < 5 or min(d_rho, d_r, cutoff) <= 0:
+        raise ValueError(f"{where} has a bad grid (Nrho={n_rho}, drho={d_rho}, Nr={n_r}, dr={d_r}, cutoff={cutoff}).")
+    expected = n_rho + 2 * n_r
+    if values.size != expected:
+        raise ValueError(f"{where} holds {values.size} tabulated numbers; Nrho + 2 Nr = {expected} expected.")
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"{where} contains non-finite table values.")
+    tables = {"F": values[:n_rho], "rho": values[n_rho : n_rho + n_r], "r_phi": values[n_rho + n_r :]}
+    meta = {"element": elements[1], "mass": mass, "d_rho": d_rho, "d_r": d_r, "cutoff": cutoff}
+    return tables, meta
+
+
+def eam_from_setfl(
+    filename: str | os.PathLike | io.TextIOBase,
+    *,
+    cell=None,
+    pbc=None,
+    dim: int = 3,
+    dtype=jnp.float64,
+    **potential_kwargs,
+) -> Potential:
+    """Embedded-atom method potential (M. S. Daw & M. I. Baskes, Phys. Rev. B 29, 6443 (1984))
+    from a single-element DYNAMO/LAMMPS *setfl* file.
+
+    The file holds ``F(rho)`` on ``rho = k drho``, ``rho(r)`` and ``r phi(r)`` (eV Å) on
+    ``r = k dr``; they are interpolated the way LAMMPS's ``pair_style eam/alloy`` does, and
+    interactions end at the file's cutoff. jax-md's ``load_lammps_eam_parameters`` reads the
+    same format, but its scipy splines fix the tables at load time (no gradients) and its
+    ``eam`` adds each atom's own density ``rho(0)`` and extrapolates beyond the table, so the
+    energy is written here.
+
+    **Arguments:**
+
+    - `filename`: path (or open text stream) of the setfl file.
+    - `cell`, `pbc`: periodic cell as for :func:`sutton_chen` (images within the cutoff are
+      summed).
+    - `potential_kwargs`: ``fixed``, ``masses`` for :class:`Potential`.
+
+    Returns a :class:`Potential` whose ``params`` are the tables ``{"F", "rho", "r_phi"}``
+    (differentiable). Raises ``ValueError`` for a missing or malformed file.
+    """
+    tables, meta = _read_setfl(filename)
+    cell, pbc = _cell_and_pbc(cell, pbc, dim)
+    cutoff = meta["cutoff"]
+    shifts = _image_shifts(cell, pbc, cutoff, dim)
+
+    def terms(params, dtype_):
+        F = _hermite_table(jnp.asarray(params["F"], dtype_), meta["d_rho"])
+        rho = _hermite_table(jnp.asarray(params["rho"], dtype_), meta["d_r"])
+        r_phi = _hermite_table(jnp.asarray(params["r_phi"], dtype_), meta["d_r"])
+        return (lambda r: r_phi(r) / r, rho, F)
+
+    params = {k: jnp.asarray(v, dtype) for k, v in tables.items()}
+    return Potential(_energy_fn(cell, pbc, shifts, cutoff, terms), params, **potential_kwargs)
+
+
+# ---------------------------------------------------------------------------------------
+# command-line names
+# ---------------------------------------------------------------------------------------
+#: Cutoff of ``sutton-chen:EL`` in periodic cells, in units of the lattice constant.
+CLI_SUTTON_CHEN_CUTOFF = 3.0
+
+
+def _system_kwargs(system) -> dict:
+    kw = {"fixed": system.fixed, "masses": np.asarray(system.masses)}
+    if system.periodic:
+        kw.update(cell=system.cell, pbc=system.pbc)
+    return kw
+
+
+def _sutton_chen_cli(arg, R, system):
+    if not arg:
+        raise ValueError("sutton-chen needs an element, e.g. --calc sutton-chen:Cu.")
+    if arg not in SUTTON_CHEN:
+        return sutton_chen(arg)  # raises the unknown-element error
+    cut = {"r_cutoff": CLI_SUTTON_CHEN_CUTOFF * SUTTON_CHEN[arg][4]} if system.periodic else {}
+    return sutton_chen(arg, **cut, **_system_kwargs(system))
+
+
+def _eam_cli(arg, R, system):
+    if not arg:
+        raise ValueError("eam needs a setfl file, e.g. --calc eam:Cu_u3.eam.alloy.")
+    return eam_from_setfl(arg, **_system_kwargs(system))
+
+
+register("sutton-chen", _sutton_chen_cli)
+register("eam", _eam_cli)
