@@ -1,0 +1,66 @@
+"""``jaxrxn explore START --calc NAME [--gamma G] [--max-minima N] -o network.json``.
+
+SC-AFIR from the structure in START (any file ASE reads; the last frame): every atom pair
+(and every atom against the rest) pushed together and pulled apart with force constants
+ramped up to alpha(gamma), each AFIR path refined by CI-NEB, P-RFO and descents to the
+minima it joins. Writes the reaction network as JSON (checkpointed after every explored
+minimum; ``--resume`` continues from it). Exit 0 when the exploration finished, 1 when it
+stopped at ``--max-minima`` with minima left, 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from jaxrxn.commands._common import add_calc_argument, build_potential, read_one
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("start", help="start structure (any file ASE reads; last frame)")
+    add_calc_argument(parser)
+    parser.add_argument("--gamma", type=float, default=100.0, help="model collision energy, kJ/mol (default 100)")
+    parser.add_argument("--max-minima", type=int, default=10, help="minima to explore at most (default 10)")
+    parser.add_argument("--n-alpha", type=int, default=16, help="force constants in the AFIR ramp (default 16)")
+    parser.add_argument("--energy-window", type=float, default=float("inf"), help="explore minima up to this many eV above the lowest")
+    parser.add_argument("--resume", action="store_true", help="continue from the network in -o")
+    parser.add_argument("-o", "--output", default="network.json", help="network JSON (default network.json)")
+
+
+def run(args) -> int:
+    from jaxrxn.explore.afir import KJMOL_PER_EV, afir_alpha, covalent_radii
+    from jaxrxn.explore.explorer import AFIRExplorer, ExploreSettings
+    from jaxrxn.explore.network import ReactionNetwork
+
+    if args.gamma <= 0:
+        raise ValueError(f"--gamma must be positive; got {args.gamma} kJ/mol.")
+    if args.max_minima < 1 or args.n_alpha < 2:
+        raise ValueError("--max-minima must be >= 1 and --n-alpha >= 2.")
+    R, system = read_one(args.start, "start structure")
+    if system.n_atoms < 2:
+        raise ValueError("AFIR needs at least two atoms.")
+    potential = build_potential(args.calc, R, system)
+    network = None
+    if args.resume:
+        if not os.path.exists(args.output):
+            raise FileNotFoundError(f"--resume: network file {args.output!r} does not exist.")
+        network = ReactionNetwork.load(args.output)
+    settings = ExploreSettings(
+        alpha_max=float(afir_alpha(args.gamma / KJMOL_PER_EV, unit="eV")),
+        n_alpha=args.n_alpha,
+        energy_window=args.energy_window,
+        neb_fmax=0.05,
+        saddle_fmax=1e-3,
+        quench_fmax=1e-3,
+        prefactors=True,
+    )
+    explorer = AFIRExplorer(
+        potential, settings, radii=covalent_radii(system.numbers), network=network,
+        checkpoint=args.output, rigid=not system.periodic and not np.any(system.fixed),
+    )  # fmt: skip
+    net = explorer.run(None if network is not None else R, max_minima=args.max_minima)
+    net.save(args.output)
+    print(net.summary())
+    print(f"force calls {explorer.stats.force_calls}, wall time {explorer.stats.wall_time:.1f} s")
+    return 0 if explorer.finished else 1
