@@ -63,3 +63,29 @@ def test_dimer_started_at_a_minimum_reports_wrong_index():
     res = saddle_search(MB, C, Dimer(), fmax=0.1, max_steps=0)
     assert not bool(res.converged) and int(res.saddle_index) == 0
     assert res.result == RESULTS.saddle_wrong_index
+
+
+def test_dimer_and_prfo_reproduce_ase_dimer_test_pt_adatom():
+    # ASE 3.29 ase/test/test_dimer_method.py: Pt adatom on fcc100('Pt', (2,2,1), vacuum 10),
+    # slab frozen, adatom started 0.1 Å off in -y; saddle 1.03733136918 eV above the start,
+    # curvature -0.900467048707 eV/Å² (both to 1e-3), adatom back at y = 0 (1e-3).
+    from ase.build import add_adsorbate, fcc100
+    from ase.constraints import FixAtoms
+
+    from jaxrxn.potentials.emt import emt_from_atoms
+    from jaxrxn.saddle import PRFO
+
+    atoms = fcc100("Pt", size=(2, 2, 1), vacuum=10.0)
+    add_adsorbate(atoms, "Pt", 1.611, "hollow")
+    atoms.set_constraint(FixAtoms(mask=[a.tag > 0 for a in atoms]))
+    R, pot = emt_from_atoms(atoms)
+    R = jnp.asarray(R)
+    e_start = float(pot.energy(R))
+    d = jnp.zeros_like(R).at[-1, 1].set(-0.1)
+    for solver in (Dimer(), PRFO()):
+        res = jax.jit(lambda R: saddle_search(pot, R, solver, fmax=1e-3, mode0=d))(R + d)
+        assert bool(res.converged) and int(res.saddle_index) == 1
+        assert float(res.energy) - e_start == pytest.approx(1.03733136918, abs=1e-3)
+        assert float(res.curvature) == pytest.approx(-0.900467048707, abs=1e-3)
+        assert abs(float(res.R[-1, 1])) < 1e-3
+        assert abs(float(res.mode[-1, 1])) > 0.99

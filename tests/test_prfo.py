@@ -96,3 +96,36 @@ def test_bad_input_raises_value_error():
         saddle_search(MB, jnp.zeros(2), PRFO())
     with pytest.raises(ValueError, match="zero_modes"):
         saddle_search(MB, jnp.zeros((1, 2)), PRFO(), zero_modes_spec="rigid")
+
+
+def test_prfo_emt_cu_adatom_hop_barrier_and_vineyard_prefactor():
+    # rare_events.md §6.2 / §5.2 [run]: Cu adatom hop on Cu(100), EMT, a = 3.5898 Å, 4x4x4
+    # slab, bottom two layers fixed: 0.4117 eV (CI-NEB); adatom + top layer free:
+    # Vineyard prefactor 5.12e12 Hz.
+    from ase.build import add_adsorbate, fcc100
+    from ase.constraints import FixAtoms
+
+    from jaxrxn.potentials.emt import emt_from_atoms
+    from jaxrxn.rates import vineyard_prefactor
+
+    a = 3.5898
+    slab = fcc100("Cu", (4, 4, 4), a=a, vacuum=6.0)
+    add_adsorbate(slab, "Cu", 1.7, "hollow")
+    for n_free_layers, check in ((2, "barrier"), (1, "prefactor")):
+        slab.set_constraint(FixAtoms(mask=[t > n_free_layers for t in slab.get_tags()]))
+        R, pot = emt_from_atoms(slab)
+
+        @jax.jit
+        def hop(R):
+            m = minimize(pot, R, "lbfgs", fmax=1e-4, max_steps=1000)
+            guess = m.R.at[-1, 0].add(a / np.sqrt(2) / 2)  # adatom over the bridge
+            s = saddle_search(pot, guess, PRFO(), fmax=1e-4)
+            return m, s, vineyard_prefactor(pot, m.R, s.R) if check == "prefactor" else 0.0
+
+        m, s, nu = hop(jnp.asarray(R))
+        assert bool(m.converged) and bool(s.converged) and int(s.saddle_index) == 1
+        if check == "barrier":
+            assert float(s.energy - m.energy) == pytest.approx(0.4117, abs=1e-3)
+            assert int(s.n_force_calls) <= 15  # Sella 2.6: 15 calls at fmax 0.001 (paths_saddles §2b)
+        else:
+            assert float(nu) == pytest.approx(5.12e12, rel=0.05)
