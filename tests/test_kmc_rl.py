@@ -52,7 +52,7 @@ def test_tks_with_exact_q_is_residence_kmc():
 
 
 def test_tks_learned_q_fewer_saddles_same_diffusion():
-    result = tks_learn(WALKER, jax.random.key(11), n_replicas=1000, steps_per_round=40)
+    result = tks_learn(WALKER, jax.random.key(11), n_replicas=800, steps_per_round=40, n_epochs=300)
     d = _diffusion(result.trajectory.time, result.trajectory.config.position)
     ratio = int(result.n_saddles) / int(result.n_saddles_kmc)
     print(f"TKS learned: D/D_exact = {d / D_EXACT:.4f}, saddles {int(result.n_saddles)} "
