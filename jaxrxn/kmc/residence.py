@@ -36,9 +36,7 @@ from jax import lax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree, Scalar
 
 from jaxrxn.checkpoint import load_checkpoint, save_checkpoint
-
-KB_EV = 8.617333262e-5
-"""Boltzmann constant in eV/K (CODATA 2018)."""
+from jaxrxn.rates import KB_EV  # noqa: F401  (re-exported: Boltzmann constant, eV/K)
 
 
 class KMCModel(Protocol):
