@@ -1,0 +1,233 @@
+"""A trainable neural-network potential (flax) with the :class:`Potential` face.
+
+The network is a small invariant message-passing net in the manner of SchNet
+(K. T. Schütt et al., J. Chem. Phys. 148, 241722 (2018)): interatomic distances are expanded
+in Gaussian radial basis functions, multiplied by a smooth cosine cutoff
+(J. Behler, J. Chem. Phys. 134, 074106 (2011)) so the energy and forces go to zero smoothly
+at ``r_cutoff``, and continuous filters built from them pass messages between atom features.
+Only distances enter, so the same net works in 2D and 3D and is invariant to rotations,
+translations and permutations of like atoms.
+
+The potential's ``params`` are the network weights (plus an energy shift and scale), so
+``potential.replace(params=...)``, ``jax.grad`` over params and :func:`train_nnp` (optax, on
+energies and forces) all act on the same pytree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import flax.linen as nn
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Float
+
+from jaxrxn.geometry import minimum_image
+from jaxrxn.potentials.core import Potential
+from jaxrxn.validation import check_box
+
+
+def _shifted_softplus(x):
+    return jax.nn.softplus(x) - jnp.log(2.0)
+
+
+class SchNetEnergy(nn.Module):
+    """Invariant message-passing energy ``(R (n_atoms, dim), species (n_atoms,)) -> E``.
+
+    - `n_species`: number of distinct atom types (``species`` holds indices into them).
+    - `n_features`: atom feature width. `n_rbf`: Gaussian radial basis size.
+    - `n_interactions`: message-passing rounds. `r_cutoff`: Å.
+    - `cell`, `pbc`: optional periodic cell (minimum image; cell wider than 2 ``r_cutoff``).
+    """
+
+    n_species: int = 1
+    n_features: int = 32
+    n_rbf: int = 20
+    n_interactions: int = 2
+    r_cutoff: float = 5.0
+    cell: tuple | None = None
+    pbc: tuple | None = None
+
+    @nn.compact
+    def __call__(self, R, species):
+        n = R.shape[0]
+        d = R[None, :, :] - R[:, None, :]
+        if self.cell is not None:
+            d = minimum_image(d, jnp.asarray(self.cell, R.dtype), jnp.asarray(self.pbc))
+        not_self = ~jnp.eye(n, dtype=bool)
+        r = jnp.sqrt(jnp.where(not_self, jnp.sum(d**2, -1), 1.0))
+        inside = not_self & (r < self.r_cutoff)
+        envelope = jnp.where(inside, 0.5 * (jnp.cos(jnp.pi * r / self.r_cutoff) + 1.0), 0.0)
+        centers = jnp.linspace(0.0, self.r_cutoff, self.n_rbf, dtype=R.dtype)
+        width = self.r_cutoff / self.n_rbf
+        rbf = jnp.exp(-(((r[..., None] - centers) / width) ** 2))
+
+        h = nn.Embed(self.n_species, self.n_features, param_dtype=R.dtype)(species)
+        for _ in range(self.n_interactions):
+            w = nn.Dense(self.n_features, param_dtype=R.dtype)(rbf)
+            w = nn.Dense(self.n_features, param_dtype=R.dtype)(_shifted_softplus(w))
+            x = nn.Dense(self.n_features, use_bias=False, param_dtype=R.dtype)(h)
+            message = jnp.einsum("ijf,ij,jf->if", w, envelope, x)
+            v = _shifted_softplus(nn.Dense(self.n_features, param_dtype=R.dtype)(message))
+            h = h + nn.Dense(self.n_features, param_dtype=R.dtype)(v)
+        e_atom = nn.Dense(self.n_features // 2, param_dtype=R.dtype)(h)
+        e_atom = nn.Dense(1, param_dtype=R.dtype)(_shifted_softplus(e_atom))[:, 0]
+        return jnp.sum(e_atom)
+
+
+def neural_potential(
+    species: Sequence[int],
+    *,
+    dim: int = 3,
+    r_cutoff: float = 5.0,
+    n_features: int = 32,
+    n_rbf: int = 20,
+    n_interactions: int = 2,
+    cell=None,
+    pbc=None,
+    seed: int = 0,
+    dtype=jnp.float64,
+    **potential_kwargs,
+) -> Potential:
+    """A freshly initialised :class:`SchNetEnergy` potential for atoms of the given `species`.
+
+    **Arguments:**
+
+    - `species`: per-atom type labels ``(n_atoms,)`` (e.g. atomic numbers); fixed for the
+      potential's lifetime.
+    - `dim`: 2 or 3. `r_cutoff` (Å), `n_features`, `n_rbf`, `n_interactions`: the net.
+    - `cell`, `pbc`: periodic cell (rows, Å); it must be wider than 2 ``r_cutoff``.
+    - `seed`: initialisation seed. `potential_kwargs`: ``fixed``, ``masses``.
+
+    ``energy = scale * net(R) + shift * n_atoms`` (eV) with ``params = {"net", "shift",
+    "scale"}``; :func:`train_nnp` sets ``shift`` and ``scale`` from the data first.
+    """
+    labels, index = np.unique(np.asarray(species), return_inverse=True)
+    if cell is not None and (pbc is None or np.any(pbc)):
+        cell = np.asarray(cell, float)
+        cell = np.diag(cell[:dim]) if cell.ndim == 1 else cell[:dim, :dim]
+        pbc = np.ones(dim, bool) if pbc is None else np.asarray(pbc, bool)[:dim]
+        check_box(cell, r_cutoff, pbc)
+        cell, pbc = tuple(map(tuple, cell)), tuple(bool(p) for p in pbc)
+    else:
+        cell, pbc = None, None
+    net = SchNetEnergy(len(labels), n_features, n_rbf, n_interactions, float(r_cutoff), cell, pbc)
+    species_index = tuple(int(i) for i in index)
+    R_init = jnp.asarray(np.random.default_rng(seed).normal(size=(len(species_index), dim)), dtype)
+    params = {
+        "net": net.init(jax.random.PRNGKey(seed), R_init, jnp.asarray(species_index)),
+        "shift": jnp.zeros((), dtype),
+        "scale": jnp.ones((), dtype),
+    }
+    return Potential(_NetEnergy(net, species_index), params, **potential_kwargs)
+
+
+class _NetEnergy:
+    """``energy_fn(R, params)`` for a flax net; hashable by identity for jit's static key."""
+
+    def __init__(self, net: SchNetEnergy, species_index: tuple[int, ...]):
+        self.net = net
+        self.species_index = species_index
+
+    def __call__(self, R, params):
+        if R.shape[0] != len(self.species_index):
+            raise ValueError(f"the network potential was built for {len(self.species_index)} atoms; got {R.shape[0]}.")
+        e = self.net.apply(params["net"], R, jnp.asarray(self.species_index))
+        return params["scale"] * e + params["shift"] * R.shape[0]
+
+
+def train_nnp(
+    potential: Potential,
+    R: Float[Array, "n_configs n_atoms dim"],
+    energies: Float[Array, " n_configs"],
+    forces: Float[Array, "n_configs n_atoms dim"],
+    *,
+    n_steps: int = 2000,
+    batch_size: int = 32,
+    learning_rate: float = 5e-3,
+    force_weight: float = 1.0,
+    energy_weight: float = 1.0,
+    seed: int = 0,
+    init_from_data: bool = True,
+    callback: Callable[[int, float], None] | None = None,
+    n_callbacks: int = 10,
+) -> tuple[Potential, Float[Array, " n_steps"]]:
+    """Fit a network potential's params to reference energies (eV) and forces (eV/Å).
+
+    Loss per minibatch: ``energy_weight * mean((dE / n_atoms)^2) + force_weight *
+    mean(dF^2)``. Adam with a cosine-decayed learning rate (optax); steps run in
+    ``lax.scan`` in `n_callbacks` chunks, after each of which ``callback(step, loss)`` is
+    called (e.g. to print progress). Minibatches are drawn with `seed`.
+
+    With `init_from_data`, ``shift`` is set to the mean energy per atom and ``scale`` to the
+    force standard deviation before training, so the net learns O(1) numbers.
+
+    Returns the trained potential and the loss of every step.
+    """
+    R, energies, forces = (jnp.asarray(x, potential.params["shift"].dtype) for x in (R, energies, forces))
+    if R.ndim != 3 or energies.shape != R.shape[:1] or forces.shape != R.shape:
+        raise ValueError(
+            f"training data must be R (n_configs, n_atoms, dim), energies (n_configs,), forces like R; "
+            f"got {R.shape}, {energies.shape}, {forces.shape}."
+        )
+    n_configs, n_atoms = R.shape[:2]
+    params = potential.params
+    if init_from_data:
+        params = {**params, "shift": jnp.mean(energies) / n_atoms, "scale": jnp.std(forces)}
+    batch_size = min(batch_size, n_configs)
+    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, n_steps, alpha=0.02))
+
+    def energy_and_forces(params, R):
+        e, g = jax.value_and_grad(potential.energy_fn)(R, params)
+        return e, -g
+
+    def loss_fn(params, idx):
+        e, f = jax.vmap(energy_and_forces, (None, 0))(params, R[idx])
+        e_err = (e - energies[idx]) / n_atoms
+        return energy_weight * jnp.mean(e_err**2) + force_weight * jnp.mean((f - forces[idx]) ** 2)
+
+    def step(carry, key):
+        params, opt_state = carry
+        idx = jax.random.choice(key, n_configs, (batch_size,), replace=False)
+        loss, grads = jax.value_and_grad(loss_fn)(params, idx)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+
+    @jax.jit
+    def run_chunk(carry, keys):
+        return jax.lax.scan(step, carry, keys)
+
+    keys = jax.random.split(jax.random.PRNGKey(seed), n_steps)
+    carry, losses = (params, optimizer.init(params)), []
+    for chunk in np.array_split(np.arange(n_steps), max(1, min(n_callbacks, n_steps))):
+        carry, chunk_losses = run_chunk(carry, keys[chunk])
+        losses.append(chunk_losses)
+        if callback is not None:
+            callback(int(chunk[-1]) + 1, float(chunk_losses[-1]))
+    return potential.replace(params=carry[0]), jnp.concatenate(losses)
+
+
+def save_params(potential: Potential, path) -> None:
+    """Write the potential's params to `path` (flax msgpack bytes)."""
+    with open(path, "wb") as fh:
+        fh.write(flax.serialization.to_bytes(potential.params))
+
+
+def load_params(potential: Potential, path) -> Potential:
+    """A copy of `potential` with params read from `path` (written by :func:`save_params`).
+
+    Raises ``ValueError`` when the file does not match the network's architecture.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        params = flax.serialization.from_bytes(potential.params, data)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} does not hold params for this network: {err}") from None
+    shapes = jax.tree_util.tree_map(jnp.shape, potential.params)
+    if jax.tree_util.tree_map(jnp.shape, params) != shapes:
+        raise ValueError(f"{path} holds params of other shapes than this network's.")
+    return potential.replace(params=jax.tree_util.tree_map(jnp.asarray, params))
