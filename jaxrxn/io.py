@@ -66,7 +66,8 @@ def from_atoms(atoms) -> tuple[np.ndarray, System]:
         pbc=np.asarray(atoms.pbc, bool),
         fixed=fixed,
     )
-    return np.asarray(atoms.positions, float), system
+    # a copy: ASE optimizers later move atoms.positions in place
+    return np.array(atoms.positions, float), system
 
 
 def to_atoms(R, system: System, energy=None, forces=None):

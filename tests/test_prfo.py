@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import lj7_hexagon
+from helpers import LJ7_SADDLE_11_0373, LJ7_SADDLE_11_0403, lj7_hexagon
 
 from jaxrxn import RESULTS
 from jaxrxn.optimize import minimize
@@ -20,19 +20,6 @@ MB = muller_brown()
 S1 = np.array([-0.822002, 0.624313])
 S2 = np.array([0.212487, 0.292988])
 LJ2D = lennard_jones(dim=2)
-
-# Index-1 saddles of 2D LJ7 next to the hexagon, found here by P-RFO from the hexagon
-# displaced by +-0.3 along its softest Hessian mode (fmax 1e-6).
-LJ7_SADDLE_11_0403 = np.array([
-    [-0.1609647348, -0.1077838047], [1.4873778915, 0.1284604825], [0.5511537713, 0.7322247317],
-    [-0.5630969961, 0.9261777508], [-1.2610663126, 0.0361781249], [-0.8087884194, -1.0027987985],
-    [0.7553848001, -0.7124584867],
-])  # fmt: skip
-LJ7_SADDLE_11_0373 = np.array([
-    [0.1717155897, -0.1842119342], [1.2106533044, 0.191901139], [0.3299214497, 0.9056175474],
-    [-0.7425313125, 1.2068311379], [-0.8910139946, 0.1028825934], [-0.592634163, -0.9885529286],
-    [0.5138891263, -1.2344675549],
-])  # fmt: skip
 
 mb_search = jax.jit(jax.vmap(lambda R: saddle_search(MB, R, PRFO(), fmax=1e-3, max_steps=100)))
 lj_search = jax.jit(jax.vmap(lambda R: saddle_search(LJ2D, R, PRFO(), fmax=1e-5, max_steps=200)))

@@ -1,0 +1,354 @@
+"""Differentiable barriers and fitting potential parameters to them.
+
+A converged stationary point ``R*(theta)`` (minimum or saddle) of ``E(R, theta)`` is
+differentiated implicitly, never by unrolling optimizer steps:
+
+- energies by the envelope theorem: at a stationary point ``dE/dtheta = dE/dtheta|_R``
+  (the geometry's own response drops out because ``grad_R E = 0``), so a barrier
+  ``E(R_ts) - E(R_min)`` needs no linear solve;
+- geometries by the implicit function theorem: ``dR*/dtheta = -H^+ d(grad_R E)/dtheta``,
+  with ``H^+`` the inverse of the Hessian on the true degrees of freedom, rigid-body modes and
+  fixed atoms (the saddle Hessian is indefinite and, for free clusters, singular; the
+  projected system is solved by LU, not by a positive-definite method).
+
+Both are exposed through ``jax.custom_jvp``, so ``jax.grad``, ``jax.jacrev``,
+``jax.jacfwd`` and ``jax.vmap`` over a batch of reactions compose. A stationary point that
+did not converge is never differentiated silently: its derivatives are NaN.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+from jaxtyping import Array, Bool, Float, PyTree, Scalar
+
+from jaxrxn.potentials.core import Potential
+from jaxrxn.saddle.index import ZeroModeSpec, project_out, projected_hessian, zero_modes
+
+
+
+def _projected_solve(potential: Potential, R: Array, zero_modes_spec: ZeroModeSpec, rhs: Array) -> Array:
+    """Solve ``H dx = rhs`` on the true degrees of freedom (zero modes and fixed atoms
+    projected out; see :func:`jaxrxn.saddle.projected_hessian`). ``rhs`` and ``dx`` have
+    the shape of ``R``. The Hessian may be indefinite (saddles): a plain LU solve."""
+    modes = zero_modes(potential, R, zero_modes_spec)
+    H, V = projected_hessian(potential, R, modes)
+    b = project_out(rhs.reshape(-1), V)
+    return jnp.linalg.solve(H, b).reshape(R.shape)
+
+
+class StationaryPoint(eqx.Module):
+    """A refined stationary point: ``R`` (Å), ``energy`` (eV), gradient norm ``residual``
+    (eV/Å, largest atom), ``converged`` and the Newton iterations used."""
+
+    R: Float[Array, "n_atoms dim"]
+    energy: Scalar
+    residual: Scalar
+    converged: Bool[Array, ""]
+    n_iterations: Array
+
+
+def polish_stationary_point(
+    potential: Potential,
+    R: Float[Array, "n_atoms dim"],
+    *,
+    zero_modes_spec: ZeroModeSpec = "auto",
+    gtol: float = 1e-8,
+    max_iterations: int = 50,
+    max_step: float = 0.1,
+) -> StationaryPoint:
+    """Newton-Raphson on ``grad E = 0`` with the exact projected Hessian.
+
+    Converges quadratically to the stationary point (minimum or saddle of any index)
+    nearest a good guess, e.g. the result of :func:`jaxrxn.minimize`, a dimer/P-RFO saddle
+    or a CI-NEB climbing image. `gtol` (eV/Å) is the largest per-atom gradient accepted;
+    each atom moves at most `max_step` Å per iteration.
+    """
+
+    def residual(R):
+        g = -potential.forces(R)
+        return jnp.sqrt(jnp.max(jnp.sum(g**2, -1)))
+
+    def body(carry):
+        R, _, k = carry
+        g = -potential.forces(R)
+        dx = -_projected_solve(potential, R, zero_modes_spec, g)
+        largest = jnp.sqrt(jnp.max(jnp.sum(dx**2, -1)))
+        dx = dx * jnp.minimum(1.0, max_step / jnp.maximum(largest, 1e-300))
+        R = R + dx
+        return R, residual(R), k + 1
+
+    def cond(carry):
+        _, r, k = carry
+        return (r > gtol) & (k < max_iterations) & jnp.isfinite(r)
+
+    R, r, k = lax.while_loop(cond, body, (R, residual(R), jnp.array(0)))
+    return StationaryPoint(R, potential.energy(R), r, r <= gtol, k)
+
+
+# ---------------------------------------------------------------------------------------
+# implicit differentiation
+# ---------------------------------------------------------------------------------------
+@jax.custom_jvp
+def _nan_tangent_unless(ok, x):
+    return x
+
+
+@_nan_tangent_unless.defjvp
+def _nan_tangent_unless_jvp(primals, tangents):
+    ok, x = primals
+    _, dx = tangents
+    # a multiplication (not a select) so that the NaN survives transposition (jax.grad)
+    return x, jax.tree_util.tree_map(lambda t: t * jnp.where(ok, 1.0, jnp.nan), dx)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
+def _stationary_geometry(static: Potential, zero_modes_spec, gtol, max_iterations, params, R_guess):
+    sp = polish_stationary_point(
+        static.replace(params=params), R_guess,
+        zero_modes_spec=zero_modes_spec, gtol=gtol, max_iterations=max_iterations,
+    )  # fmt: skip
+    return sp.R, sp.converged
+
+
+@_stationary_geometry.defjvp
+def _stationary_geometry_jvp(static, zero_modes_spec, gtol, max_iterations, primals, tangents):
+    params, R_guess = primals
+    d_params, _ = tangents  # the answer does not depend on the guess
+    R, ok = _stationary_geometry(static, zero_modes_spec, gtol, max_iterations, params, R_guess)
+    R = lax.stop_gradient(R)
+
+    def gradient(p):
+        return jax.grad(static.energy_fn)(R, p) * static.free_mask(R)
+
+    _, dg = jax.jvp(gradient, (params,), (d_params,))
+    dR = -_projected_solve(static.replace(params=params), R, zero_modes_spec, dg)
+    dR = dR * jnp.where(ok, 1.0, jnp.nan)  # multiply: survives transposition
+    return (R, ok), (dR, jnp.zeros_like(ok, dtype=jax.dtypes.float0))
+
+
+def stationary_point(
+    potential: Potential,
+    R_guess: Float[Array, "n_atoms dim"],
+    *,
+    zero_modes_spec: ZeroModeSpec = "auto",
+    gtol: float = 1e-8,
+    max_iterations: int = 50,
+) -> tuple[Float[Array, "n_atoms dim"], Bool[Array, ""]]:
+    """The stationary point near ``R_guess`` as a differentiable function of
+    ``potential.params``: ``(R*, converged)``.
+
+    ``jax.jacfwd``/``jax.jacrev``/``jax.grad`` of ``R*`` with respect to the params use the
+    implicit function theorem (one Hessian solve), never the Newton iterations.
+    `zero_modes_spec` names the rigid-body zero modes to project out, as in
+    :func:`jaxrxn.saddle.saddle_search`: ``"auto"`` (detected), ``"free"`` (clusters),
+    ``"periodic"`` (translations) or ``"none"``; fixed atoms are always excluded.
+    """
+    static = potential.replace(params=None)
+    return _stationary_geometry(static, zero_modes_spec, gtol, max_iterations, potential.params, R_guess)
+
+
+def stationary_energy(potential: Potential, R_guess, **kwargs) -> tuple[Scalar, Array, Array]:
+    """Energy (eV) at the stationary point near ``R_guess``, differentiable in the params by
+    the envelope theorem (no linear solve). Returns ``(energy, R*, converged)``; the
+    energy's derivatives are NaN if the point did not converge."""
+    R, ok = _refined_geometry(potential, R_guess, **kwargs)
+    e = potential.energy(R)
+    return _nan_tangent_unless(ok, e), R, ok
+
+
+def _refined_geometry(potential, R_guess, *, zero_modes_spec="auto", gtol=1e-8, max_iterations=50):
+    # The envelope theorem makes the geometry's response irrelevant to the energy's
+    # derivative, so the geometry is held constant (no Hessian solve in the backward pass).
+    sp = polish_stationary_point(
+        lax.stop_gradient(potential), lax.stop_gradient(R_guess),
+        zero_modes_spec=zero_modes_spec, gtol=gtol, max_iterations=max_iterations,
+    )  # fmt: skip
+    return lax.stop_gradient(sp.R), sp.converged
+
+
+def barrier(
+    potential: Potential,
+    R_minimum: Float[Array, "n_atoms dim"],
+    R_saddle: Float[Array, "n_atoms dim"],
+    **kwargs,
+) -> Scalar:
+    """Differentiable barrier ``E(saddle) - E(minimum)`` in eV.
+
+    Both geometries are guesses refined to stationary points by Newton polish (pass a
+    converged minimum and a CI-NEB/dimer/P-RFO saddle); the barrier's derivatives with
+    respect to ``potential.params`` follow from the envelope theorem and are NaN when
+    either refinement did not converge. ``kwargs`` go to :func:`polish_stationary_point`.
+    """
+    e_ts, _, _ = stationary_energy(potential, R_saddle, **kwargs)
+    e_min, _, _ = stationary_energy(potential, R_minimum, **kwargs)
+    return e_ts - e_min
+
+
+# ---------------------------------------------------------------------------------------
+# fitting parameters to targets
+# ---------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class BarrierTarget:
+    """Target barrier ``E(saddle) - E(minimum)`` (eV); geometries are starting guesses,
+    refined (and warm-started between fit steps) by Newton polish."""
+
+    minimum: np.ndarray
+    saddle: np.ndarray
+    value: float
+    weight: float = 1.0
+    name: str = "barrier"
+    potential: Potential | None = None  # a different system than the fit's potential
+
+    def initial_guess(self):
+        return (jnp.asarray(self.minimum), jnp.asarray(self.saddle))
+
+    def evaluate(self, potential, guess, zero_modes_spec):
+        e_ts, R_ts, ok_ts = stationary_energy(potential, guess[1], zero_modes_spec=zero_modes_spec)
+        e_min, R_min, ok_min = stationary_energy(potential, guess[0], zero_modes_spec=zero_modes_spec)
+        return e_ts - e_min, (R_min, R_ts), ok_ts & ok_min
+
+
+@dataclasses.dataclass(frozen=True)
+class ReactionEnergyTarget:
+    """Target reaction energy ``E(final) - E(initial)`` (eV) between two minima."""
+
+    initial: np.ndarray
+    final: np.ndarray
+    value: float
+    weight: float = 1.0
+    name: str = "reaction energy"
+    potential: Potential | None = None
+
+    def initial_guess(self):
+        return (jnp.asarray(self.initial), jnp.asarray(self.final))
+
+    def evaluate(self, potential, guess, zero_modes_spec):
+        e_f, R_f, ok_f = stationary_energy(potential, guess[1], zero_modes_spec=zero_modes_spec)
+        e_i, R_i, ok_i = stationary_energy(potential, guess[0], zero_modes_spec=zero_modes_spec)
+        return e_f - e_i, (R_i, R_f), ok_f & ok_i
+
+
+@dataclasses.dataclass(frozen=True)
+class LatticeConstantTarget:
+    """Target equilibrium lattice constant (Å) of ``energy_of_a(a, params) -> eV``.
+
+    The minimum over ``a`` is differentiated implicitly like any stationary point.
+    """
+
+    energy_of_a: Callable[[Scalar, PyTree], Scalar]
+    a_guess: float
+    value: float
+    weight: float = 1.0
+    name: str = "lattice constant"
+    potential: Potential | None = None
+
+    def initial_guess(self):
+        return jnp.full((1, 1), self.a_guess)
+
+    def evaluate(self, potential, guess, zero_modes_spec):
+        curve = Potential(lambda R, p: self.energy_of_a(R[0, 0], p), potential.params)
+        R, ok = stationary_point(curve, guess)
+        return _nan_tangent_unless(ok, R[0, 0]), R, ok
+
+
+Target = BarrierTarget | ReactionEnergyTarget | LatticeConstantTarget
+
+
+class FitResult(eqx.Module):
+    """Outcome of :func:`fit_to_barriers`.
+
+    - `params`: fitted parameters. `loss_history`: ``(n_steps + 1,)``.
+    - `values`, `targets`, `errors`: per target, after the fit (value - target).
+    - `initial_values`: per target, before the fit.
+    - `converged`: every stationary point converged at the last step.
+    """
+
+    params: PyTree
+    loss_history: np.ndarray
+    initial_values: np.ndarray
+    values: np.ndarray
+    targets: np.ndarray
+    errors: np.ndarray
+    names: tuple[str, ...] = eqx.field(static=True)
+    converged: bool = eqx.field(static=True)
+
+
+def fit_to_barriers(
+    potential: Potential,
+    targets: Sequence[Target],
+    *,
+    optimizer: optax.GradientTransformation | None = None,
+    n_steps: int = 100,
+    zero_modes_spec: ZeroModeSpec = "auto",
+    tol: float = 0.0,
+    print_every: int | None = 10,
+) -> FitResult:
+    """Fit ``potential.params`` so that the targets (barriers, reaction energies, lattice
+    constants) are reproduced, by gradient descent with optax.
+
+    The loss is ``sum_k w_k (value_k - target_k)^2``. Every step refines each target's
+    stationary points by Newton polish starting from the previous step's geometries (warm
+    starts), so one step costs a few Newton iterations, and differentiates them implicitly.
+    Stops after `n_steps` or when every ``|error| <= tol``. Prints progress every
+    `print_every` steps (``None`` for silence). A target whose stationary point stops
+    converging makes the gradient NaN and the fit raises ``RuntimeError``.
+    """
+    optimizer = optax.adam(1e-2) if optimizer is None else optimizer
+    names = tuple(t.name for t in targets)
+    goal = np.array([t.value for t in targets], float)
+    weights = jnp.array([t.weight for t in targets])
+
+    def values_and_guesses(params, guesses):
+        vals, new, oks = [], [], []
+        for t, g in zip(targets, guesses):
+            pot = (t.potential or potential).replace(params=params)
+            v, R, ok = t.evaluate(pot, g, zero_modes_spec)
+            vals.append(v)
+            new.append(R)
+            oks.append(ok)
+        return jnp.stack(vals), (new, jnp.stack(oks))
+
+    def loss_fn(theta, guesses):
+        vals, aux = values_and_guesses(theta, guesses)
+        return jnp.sum(weights * (vals - goal) ** 2), (vals, aux)
+
+    step_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
+    theta = potential.params
+    guesses = [jax.tree_util.tree_map(jnp.asarray, t.initial_guess()) for t in targets]
+    opt_state = optimizer.init(theta)
+    history, initial, t0 = [], None, time.perf_counter()
+    for step in range(n_steps + 1):
+        (loss, (vals, (guesses, oks))), grad = step_fn(theta, guesses)
+        vals = np.asarray(vals)
+        if initial is None:
+            initial = vals
+        history.append(float(loss))
+        if not all(np.asarray(oks)) or not all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(grad)):
+            raise RuntimeError(
+                f"fit step {step}: a stationary point did not converge "
+                f"({[n for n, ok in zip(names, np.asarray(oks)) if not ok]}); "
+                "lower the learning rate or give better starting geometries."
+            )
+        if print_every and (step % print_every == 0 or step == n_steps):
+            errs = ", ".join(f"{n} {v - g:+.4g}" for n, v, g in zip(names, vals, goal))
+            print(f"fit step {step:4d}  loss {float(loss):.4e}  errors: {errs}  ({time.perf_counter() - t0:.1f} s)")
+        if step == n_steps or np.all(np.abs(vals - goal) <= tol):
+            break
+        updates, opt_state = optimizer.update(grad, opt_state, theta)
+        theta = optax.apply_updates(theta, updates)
+    return FitResult(
+        params=theta, loss_history=np.array(history), initial_values=initial,
+        values=vals, targets=goal, errors=vals - goal, names=names,
+        converged=bool(np.all(np.asarray(oks))),
+    )  # fmt: skip
+
