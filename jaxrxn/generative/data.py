@@ -135,6 +135,11 @@ def _neb_batch(params, bands, solver, fmax, max_steps):
     return jax.vmap(lambda p, b: neb(surface_from_params(p), b, solver, fmax=fmax, max_steps=max_steps))(params, bands)
 
 
+@jax.jit
+def _line_energies(params, lines):
+    return jax.vmap(lambda p, L: jax.vmap(surface_from_params(p).energy)(L))(params, lines)
+
+
 @dataclasses.dataclass
 class Reaction:
     """One elementary reaction (one direction of a band).
@@ -172,6 +177,8 @@ def build_surface_paths(
     fmax: float = 0.01,
     max_steps: int = 3000,
     min_barrier: float = 1.0,
+    min_linear_excess: float | None = None,
+    grid: int = 9,
 ) -> list[Reaction]:
     """CI-NEB reactions between neighbouring minima of random 2D surfaces.
 
@@ -179,9 +186,16 @@ def build_surface_paths(
     `n_images` images and relaxed together by one vmapped CI-NEB (FIRE, spring `k` in
     eV/Å², `fmax` eV/Å). A band is kept when it converged, has exactly one interior
     maximum and both barriers exceed `min_barrier` (eV); each kept band yields both
-    directions.
+    directions. Minima come from :func:`surface_minima` with a `grid` x `grid` set of starts.
+
+    Every reaction records ``extras["linear_excess"]``: the relative excess
+    ``(B_lin - B) / B`` of the straight-line barrier ``B_lin`` (max of the energy on 201
+    points of the segment IS-FS, minus E(IS)) over the CI-NEB barrier ``B``. Nearly straight
+    steps (excess ~0) are a poor test of a path model, since linear interpolation is then
+    already the MEP (generative.md §4.1: MB C->B 0.02 %, MB A->C 41.5 %). With
+    `min_linear_excess`, only directions whose excess is at least that are kept.
     """
-    minima = surface_minima(seeds)
+    minima = surface_minima(seeds, grid)
     pairs, bands = [], []
     for s, mins in zip(seeds, minima):
         for i in range(len(mins)):
@@ -194,6 +208,10 @@ def build_surface_paths(
     params = stack_params([p[0] for p in pairs])
     res = _neb_batch(params, jnp.asarray(np.stack(bands)), NEB(k=k, climb=True), fmax, max_steps)
     forces = np.asarray(res.forces)
+    seg = jnp.linspace(0.0, 1.0, 201)[None, :, None, None]
+    ends = jnp.asarray(np.stack(bands))[:, jnp.array([0, -1])]  # (P, 2, 1, 2)
+    lines = ends[:, :1] + seg * (ends[:, 1:] - ends[:, :1])  # (P, 201, 1, 2)
+    E_lin = np.asarray(_line_energies(params, lines))
     out = []
     for b, (seed, i, j) in enumerate(pairs):
         E = np.asarray(res.energies[b])
@@ -205,9 +223,14 @@ def build_surface_paths(
             sl = slice(None) if direction == 0 else slice(None, None, -1)
             Pd, Ed, Fd = P[sl], E[sl], forces[b][sl]
             ts = int(np.argmax(Ed))
+            lin = E_lin[b] if direction == 0 else E_lin[b][::-1]
+            excess = (float(lin.max() - lin[0]) - (Ed.max() - Ed[0])) / (Ed.max() - Ed[0])
+            if min_linear_excess is not None and excess < min_linear_excess:
+                continue
             out.append(Reaction(
                 "G2", f"s{seed}_m{lo}_m{hi}", np.array([1]), Pd, Ed, Fd, Pd[0], Pd[-1], Pd[ts],
-                {"descriptor": desc, "seed": np.array(seed), "is_index": np.array(lo), "fs_index": np.array(hi)},
+                {"descriptor": desc, "seed": np.array(seed), "is_index": np.array(lo), "fs_index": np.array(hi),
+                 "linear_excess": np.array(excess)},
             ))  # fmt: skip
     return out
 
@@ -284,7 +307,8 @@ class PathSet(eqx.Module):
     - `paths` ``(P, M, N, dim)`` Å, equally spaced in arc length, IS first.
     - `context` ``(P, ...)``: what the network is told about the system (the surface
       descriptor ``(P, N_SLOTS, 6)`` for G2; atomic numbers ``(P, N)`` for atomistic sets).
-    - `cond` ``(P, C)``: the condition vector (G2: unit vector from IS to FS).
+    - `cond` ``(P, C)``: the condition vector (G2: the displacement ``FS - IS`` ``(2,)``
+      in Å, i.e. where the wanted final state is; atomistic sets: per-atom flags).
     - `barrier` ``(P,)`` eV; `group` ``(P,)`` int: reactions sharing a system and an
       IS share a group (for the diversity metric).
     """
@@ -298,12 +322,20 @@ class PathSet(eqx.Module):
     def __len__(self) -> int:
         return self.paths.shape[0]
 
+    def take(self, idx) -> "PathSet":
+        """The reactions ``idx`` (an index array or boolean mask) as a new :class:`PathSet`."""
+        idx = np.flatnonzero(idx) if np.asarray(idx).dtype == bool else np.asarray(idx)
+        return jax.tree_util.tree_map(lambda a: a[idx], self)
+
 
 def surface_pathset(reactions: Sequence[Reaction], n_points: int = 21) -> PathSet:
-    """Turn G2 :class:`Reaction` records into a :class:`PathSet` (arc-length resampled)."""
+    """Turn G2 :class:`Reaction` records into a :class:`PathSet` (arc-length resampled).
+
+    The condition is the final state's displacement from the IS, ``FS - IS`` (Å): with it
+    a flow model solves the same problem as an interpolation between given end points.
+    """
     paths = jnp.stack([resample_by_arc_length(jnp.asarray(r.positions), n_points) for r in reactions])
-    d = paths[:, -1, 0] - paths[:, 0, 0]
-    cond = d / jnp.linalg.norm(d, axis=-1, keepdims=True)
+    cond = paths[:, -1, 0] - paths[:, 0, 0]
     keys = sorted({(int(r.extras["seed"]), int(r.extras["is_index"])) for r in reactions})
     index = {k: n for n, k in enumerate(keys)}
     group = np.array([index[(int(r.extras["seed"]), int(r.extras["is_index"]))] for r in reactions])

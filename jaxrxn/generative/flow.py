@@ -9,7 +9,7 @@ own losses could not be read; this module implements the formulation of jaxrxn's
 (generative.md §1.1) with two changes, stated here:
 
 **Training targets** for a reference MEP ``gamma(s)``, ``s in [0, 1]`` proportional to arc
-length (:class:`jaxrxn.generative.data.PathSet`), with ``s ~ U[0,1]``,
+length (:class:`jaxrxn.generative.data.PathSet`), with ``s ~ U[0, 1 + s_overshoot]``,
 ``sigma ~ logU[sigma_min, sigma_max]`` and ``x = gamma(s) + sigma P_perp(s) xi`` (``xi``
 standard normal, centred over atoms, ``P_perp`` removes the tangent component):
 
@@ -17,26 +17,37 @@ standard normal, centred over atoms, ``P_perp`` removes the tangent component):
   rather than the unit tangent, so the field also carries how far to go;
   ``L_T = |T - gamma'(s)|^2``;
 - deviation head ``D(x) ~ gamma(s) - x``; ``L_D = |D - (gamma(s) - x)|^2 / (sigma^2 n_dof)``;
-- progress head ``p(x) ~ s``; ``L_p = (p - s)^2``;
+- progress head ``p(x) ~ min(s, 1)``; ``L_p = (p - min(s, 1))^2``;
 - ``L = L_T + lambda_D L_D + lambda_p L_p``.
+
+*Overshoot* (a jaxrxn addition): samples with ``s > 1`` sit around the FS
+(``gamma = FS``, isotropic noise) with targets ``T = 0`` and ``p = 1``. The learned field
+therefore comes to rest on the FS instead of running on past it, and the progress head
+has a plateau at 1 to stop on, rather than an edge it must hit exactly.
 
 All heads also see the IS (for atoms: the displacement ``x - x_IS`` as an equivariant
 input vector), which removes the ambiguity of a path passing through another path's end
 point, and a condition ``c`` that is dropped (set to zero with an off flag) with
-probability ``p_drop`` so that one model runs conditionally and unconditionally
-(classifier-free style).
+probability ``p_drop`` so that one model runs in two modes (classifier-free style):
+
+- **conditioned**: ``c`` says where to go (G2: the FS displacement ``FS - IS``; atoms:
+  flags on the atoms that react). The task is then the one an interpolation between
+  given end points solves, and linear interpolation between the same end points is the
+  fair baseline (path RMSD, barrier, NEB force calls).
+- **unconditioned**: ``cond_on = 0``; the FS is generated from the IS alone, with a
+  random ``kick`` to choose among exits (FS validity and diversity are measured here).
 
 **Integration** (a documented fixed-step scheme, explicit Euler in pseudo-time): from
-``x_0 = IS + kick`` for ``k = 0..K-1``::
+``x_0 = IS + kick``, with ``h = 1/n_steps`` and for ``k = 0 .. max_steps-1``::
 
-    h_k = 1/K                                     (use_progress=False, default)
-    h_k = max(1 - p(x_k), 0) / (K - k)            (use_progress=True)
-    x_{k+1} = x_k + h_k T(x_k) + eta D(x_k)
+    x_{k+1} = x_k + h T(x_k) + eta D(x_k)          while p(x_k) < p_stop
+    x_{k+1} = x_k                                   after it (the path has stopped)
 
-Because ``T`` is the velocity in ``s`` (its norm is the path length), ``K`` steps of ``1/K``
-cover the path. With ``use_progress`` the progress still missing is shared among the steps
-left, and the path stops (``h = 0``) once ``p >= 1``: the stopping signal. The progress
-head is always returned, so a caller can also cut the path where ``p`` reaches 1.
+Because ``T`` is the velocity in ``s`` (its norm is the path length), ``n_steps`` steps of
+``h`` cover the path. **Stopping rule**: the path stops at the first frame whose progress
+``p`` reaches ``p_stop`` (default ``1 - h/2``: less than half a step left). ``max_steps``
+(default ``1.5 n_steps``) caps the integration; since the field vanishes on the FS (the
+overshoot targets), steps taken after the end only settle the point onto it.
 The last frame is the FS candidate; :func:`relax_final` relaxes it on a potential and
 :func:`refine_path` polishes the whole path with a short CI-NEB.
 
@@ -73,7 +84,7 @@ class SurfaceFlow(nn.Module):
     """Flow heads for one particle on a G2 surface (:class:`~jaxrxn.generative.nets.SurfaceFlowNet`).
 
     ``x``, ``x_is`` ``(1, 2)``; ``context`` the ``(N_SLOTS, 6)`` descriptor; ``cond`` ``(2,)``
-    (unit vector from IS towards the wanted FS); ``cond_on`` 0 or 1.
+    (the wanted FS's displacement ``FS - IS``, Å); ``cond_on`` 0 or 1.
     Returns ``T (1, 2)``, ``D (1, 2)``, ``p ()``.
     """
 
@@ -123,12 +134,14 @@ class FlowConfig(eqx.Module):
     """Training hyperparameters.
 
     - `sigma_min`, `sigma_max` (Å): range of the log-uniform perpendicular noise.
+    - `s_overshoot`: share of samples past the FS, ``s ~ U[0, 1 + s_overshoot]``.
     - `lambda_D`, `lambda_p`: loss weights. `p_drop`: condition drop-out probability.
     - `batch_size`, `learning_rate` (Adam, cosine decay to 5 %), `n_steps`, `seed`.
     """
 
     sigma_min: float = 0.005
     sigma_max: float = 0.15
+    s_overshoot: float = 0.25
     lambda_D: float = 1.0
     lambda_p: float = 1.0
     p_drop: float = 0.2
@@ -167,16 +180,18 @@ def path_point(path: Float[Array, "M N dim"], s) -> tuple[Array, Array]:
 
 def _noisy_sample(key, path, cfg: FlowConfig):
     k_s, k_sig, k_xi, k_drop = jax.random.split(key, 4)
-    s = jax.random.uniform(k_s, (), path.dtype)
+    s = jax.random.uniform(k_s, (), path.dtype, 0.0, 1.0 + cfg.s_overshoot)
     sigma = jnp.exp(jax.random.uniform(k_sig, (), path.dtype, math.log(cfg.sigma_min), math.log(cfg.sigma_max)))
     gamma, vel = path_point(path, s)
     xi = jax.random.normal(k_xi, gamma.shape, path.dtype)
     if gamma.shape[0] > 1:  # no net translation for atomistic systems
         xi = xi - jnp.mean(xi, axis=0, keepdims=True)
     tau = vel / jnp.maximum(jnp.linalg.norm(vel), 1e-12)
-    xi = xi - jnp.vdot(xi, tau) * tau
+    past = s > 1.0
+    xi = jnp.where(past, xi, xi - jnp.vdot(xi, tau) * tau)
+    vel = jnp.where(past, 0.0, vel)
     cond_on = (jax.random.uniform(k_drop, ()) >= cfg.p_drop).astype(path.dtype)
-    return s, sigma, gamma, vel, gamma + sigma * xi, cond_on
+    return jnp.minimum(s, 1.0), sigma, gamma, vel, gamma + sigma * xi, cond_on
 
 
 def flow_loss(model: nn.Module, params, key, data: PathSet, idx, cfg: FlowConfig):
@@ -273,17 +288,26 @@ def generate(
     key: PRNGKeyArray | None = None,
     *,
     n_steps: int = 40,
+    max_steps: int | None = None,
     eta: float = 0.5,
     kick: float = 0.0,
-    use_progress: bool = False,
+    p_stop: float | None = None,
 ) -> tuple[Float[Array, "K1 N dim"], Float[Array, " K1"]]:
-    """Grow a path from ``x_is`` by the progress-controlled Euler scheme (module docstring).
+    """Grow a path from ``x_is`` by the Euler scheme with the progress stop (module docstring).
 
-    `n_steps` Euler steps (`use_progress`: step from the progress head), `eta` in (0, 1] the share of the predicted deviation removed per
-    step, `kick` (Å) the standard deviation of a random initial displacement (needs `key`;
-    centred over atoms when ``N > 1``). Returns the ``(n_steps + 1, N, dim)`` frames and the
-    progress at each. Jittable; ``jax.vmap`` over `key` draws several paths per IS.
+    `n_steps`: Euler steps of ``h = 1/n_steps`` that cover a whole path; `max_steps` the
+    cap (default ``n_steps + n_steps // 2``); `eta` in (0, 1] the share of the predicted
+    deviation removed per step; `kick` (Å) the standard deviation of a random initial
+    displacement (needs `key`; centred over atoms when ``N > 1``); `p_stop` the progress at
+    which the path stops (default ``1 - h/2``; ``inf`` never stops). ``cond_on = 1`` runs
+    the conditioned mode, ``0`` the unconditioned one.
+
+    Returns the ``(max_steps + 1, N, dim)`` frames (those after the stop repeat the last
+    moving frame, which is harmless for :func:`resample_by_arc_length`) and the progress
+    ``p`` at each. Jittable; ``jax.vmap`` over `key` draws several paths per IS.
     """
+    max_steps = n_steps + n_steps // 2 if max_steps is None else max_steps
+    p_stop = 1.0 - 0.5 / n_steps if p_stop is None else p_stop
     x0 = x_is
     if kick > 0:
         if key is None:
@@ -294,14 +318,15 @@ def generate(
         x0 = x_is + kick * xi
     cond_on = jnp.asarray(cond_on, x_is.dtype)
 
-    def body(x, k):
+    def body(carry, _):
+        x, stopped = carry
         T, D, p = model.apply(params, x, x_is, context, cond, cond_on)
-        h = jnp.maximum(1.0 - p, 0.0) / (n_steps - k) if use_progress else 1.0 / n_steps
-        x_new = x + h * T + eta * D
-        return x_new, (x_new, p)
+        stopped = stopped | (p >= p_stop)
+        x_new = jnp.where(stopped, x, x + T / n_steps + eta * D)
+        return (x_new, stopped), (x_new, p)
 
-    _, (frames, prog) = jax.lax.scan(body, x0, jnp.arange(n_steps, dtype=x_is.dtype))
-    p_last = model.apply(params, frames[-1], x_is, context, cond, cond_on)[2]
+    (x_last, _), (frames, prog) = jax.lax.scan(body, (x0, jnp.array(False)), None, length=max_steps)
+    p_last = model.apply(params, x_last, x_is, context, cond, cond_on)[2]
     return jnp.concatenate([x0[None], frames]), jnp.concatenate([prog, p_last[None]])
 
 
@@ -349,3 +374,19 @@ def raw_barrier(potential: Potential, path: Float[Array, "M N dim"], n_points: i
     dense = resample_by_arc_length(path, n_points)
     E = jax.vmap(potential.energy)(dense)
     return jnp.max(E) - E[0]
+
+
+# ---------------------------------------------------------------------------------------
+# baselines
+# ---------------------------------------------------------------------------------------
+def nearest_training_path(
+    train: PathSet, x_is: Float[Array, "N dim"], x_fs: Float[Array, "N dim"]
+) -> Float[Array, "M N dim"]:
+    """Retrieval baseline (conditioned mode): the training path whose end points are
+    nearest to ``(x_is, x_fs)`` (sum of squared distances, Å²), shifted so that it runs
+    from ``x_is`` to ``x_fs`` (its end-point errors blended linearly along the path).
+    No alignment (model surfaces; align cluster paths first)."""
+    d = jnp.sum((train.paths[:, 0] - x_is) ** 2, axis=(-2, -1)) + jnp.sum((train.paths[:, -1] - x_fs) ** 2, axis=(-2, -1))
+    P = train.paths[jnp.argmin(d)]
+    t = jnp.linspace(0.0, 1.0, P.shape[0], dtype=P.dtype)[:, None, None]
+    return P + (1 - t) * (x_is - P[0]) + t * (x_fs - P[-1])
