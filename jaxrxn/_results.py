@@ -29,6 +29,10 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "Positions, energies or forces became NaN or infinite; the potential may be "
         "evaluated outside its valid range (overlapping atoms) or the step size is too large."
     )
+    band_diverged = (
+        "The band diverged: an image's energy rose far above the initial band's; use a "
+        "smaller `maxstep`/`dt` for the optimizer or a better initial path."
+    )
     climbing_image_not_maximum = (
         "The climbing image is not the highest image of the band; the band has not "
         "settled on a single barrier."

@@ -65,6 +65,14 @@ def test_step_cap_reports_not_converged():
         neb(MB, PATH_AB, NEB(), fmax=0.05, max_steps=3, throw=True)
 
 
+def test_diverging_band_stops_early_and_says_so():
+    # An absurd step size blows the band up on the stiff Muller-Brown surface; the run
+    # must stop at once with band_diverged instead of running to the step cap.
+    r = neb(MB, PATH_AB, NEB(optimizer=FIRE(dt=1.0, dt_max=5.0, maxstep=5.0)), max_steps=500)
+    assert not bool(r.converged) and r.result == RESULTS.band_diverged
+    assert int(r.n_steps) < 10
+
+
 def test_neb_forces_match_hand_projection():
     # One interior image on a monotonic stretch: tangent = R_{i+1} - R_i (HJ 2000 eq. 8).
     path = jnp.array([[[0.0, 0.0]], [[1.0, 0.0]], [[1.0, 2.0]]])

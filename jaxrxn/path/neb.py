@@ -167,6 +167,7 @@ class NEBState(eqx.Module):
     climbing: Bool[Array, ""]
     n_steps: Int[Array, ""]
     n_force_calls: Int[Array, ""]
+    energy_limit: Scalar  # above this the band counts as diverged (eV)
 
 
 class NEB(eqx.Module):
@@ -184,6 +185,10 @@ class NEB(eqx.Module):
     - `restart_factor`: restart the step rule when a step raises the largest NEB force by
       more than this factor, or when another image becomes the climber.
     - `optimizer`: :class:`jaxrxn.FIRE`, :class:`jaxrxn.LBFGS`, or ``"fire"``/``"lbfgs"``.
+    - `divergence_factor`: the run stops as diverged (``RESULTS.band_diverged``) once an
+      image's energy exceeds the initial band's highest energy by this many times the
+      initial band's energy range (plus 1 eV), so a blown-up band in a vmapped batch
+      does not run to the step cap.
     """
 
     k: float = 0.1
@@ -193,6 +198,7 @@ class NEB(eqx.Module):
     climb_after: float = 0.0
     restart_factor: float = 2.0
     optimizer: StepRule = FIRE(maxstep=0.05)
+    divergence_factor: float = 100.0
 
     def __check_init__(self):
         if self.k <= 0:
@@ -225,7 +231,8 @@ class NEB(eqx.Module):
         climbing, f_neb = self._climb_decision(potential, path, energies, forces, jnp.array(False), cell, pbc)
         opt_state = self._rule().init(path[1:-1], f_neb)
         n_calls = jnp.array(path.shape[0])
-        return NEBState(path, energies, forces, f_neb, opt_state, climbing, jnp.array(0), n_calls)
+        limit = jnp.max(energies) + self.divergence_factor * (jnp.max(energies) - jnp.min(energies) + 1.0)
+        return NEBState(path, energies, forces, f_neb, opt_state, climbing, jnp.array(0), n_calls, limit)
 
     def step(self, potential, state: NEBState, cell=None, pbc=None) -> NEBState:
         """Move the interior images once; evaluates ``n_images - 2`` images."""
@@ -251,8 +258,12 @@ class NEB(eqx.Module):
         opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(restart, a, b), fresh, opt_state)
         return NEBState(
             path, energies, forces, f_neb, opt_state, climbing,
-            state.n_steps + 1, state.n_force_calls + path.shape[0] - 2,
+            state.n_steps + 1, state.n_force_calls + path.shape[0] - 2, state.energy_limit,
         )  # fmt: skip
+
+    def diverged(self, state: NEBState) -> Bool[Array, ""]:
+        """An image's energy is far above anything the initial band had (or not finite)."""
+        return ~jnp.all(jnp.isfinite(state.energies)) | (jnp.max(state.energies) > state.energy_limit)
 
     def terminate(self, state: NEBState, fmax) -> Bool[Array, ""]:
         """Converged: largest NEB force below `fmax` with the climbing image on (if asked)."""
@@ -300,11 +311,12 @@ def validate_band(path, cell=None, pbc=None, numbers=None) -> None:
 @eqx.filter_jit
 def _run(solver: NEB, potential, path0, fmax, max_steps, cell, pbc) -> NEBResult:
     def cond(st):
-        return ~solver.terminate(st, fmax) & (st.n_steps < max_steps) & jnp.all(jnp.isfinite(st.energies))
+        return ~solver.terminate(st, fmax) & (st.n_steps < max_steps) & ~solver.diverged(st)
 
     state = lax.while_loop(cond, lambda st: solver.step(potential, st, cell, pbc), solver.init(potential, path0, cell, pbc))
     converged = solver.terminate(state, fmax)
     result = RESULTS.where(converged, RESULTS.successful, RESULTS.step_cap_reached)
+    result = RESULTS.where(solver.diverged(state), RESULTS.band_diverged, result)
     result = finite_result(result, state.path, state.energies, state.forces)
     ts = jnp.argmax(state.energies[1:-1]) + 1
     return NEBResult(
