@@ -197,6 +197,14 @@ def barrier(
 # ---------------------------------------------------------------------------------------
 # fitting parameters to targets
 # ---------------------------------------------------------------------------------------
+def _energy_difference(potential, guess, zero_modes_spec):
+    """``E(second) - E(first)`` of two refined stationary points, their geometries and
+    whether both converged."""
+    e1, R1, ok1 = stationary_energy(potential, guess[1], zero_modes_spec=zero_modes_spec)
+    e0, R0, ok0 = stationary_energy(potential, guess[0], zero_modes_spec=zero_modes_spec)
+    return e1 - e0, (R0, R1), ok0 & ok1
+
+
 @dataclasses.dataclass(frozen=True)
 class BarrierTarget:
     """Target barrier ``E(saddle) - E(minimum)`` (eV); geometries are starting guesses,
@@ -213,9 +221,7 @@ class BarrierTarget:
         return (jnp.asarray(self.minimum), jnp.asarray(self.saddle))
 
     def evaluate(self, potential, guess, zero_modes_spec):
-        e_ts, R_ts, ok_ts = stationary_energy(potential, guess[1], zero_modes_spec=zero_modes_spec)
-        e_min, R_min, ok_min = stationary_energy(potential, guess[0], zero_modes_spec=zero_modes_spec)
-        return e_ts - e_min, (R_min, R_ts), ok_ts & ok_min
+        return _energy_difference(potential, guess, zero_modes_spec)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,9 +239,7 @@ class ReactionEnergyTarget:
         return (jnp.asarray(self.initial), jnp.asarray(self.final))
 
     def evaluate(self, potential, guess, zero_modes_spec):
-        e_f, R_f, ok_f = stationary_energy(potential, guess[1], zero_modes_spec=zero_modes_spec)
-        e_i, R_i, ok_i = stationary_energy(potential, guess[0], zero_modes_spec=zero_modes_spec)
-        return e_f - e_i, (R_i, R_f), ok_f & ok_i
+        return _energy_difference(potential, guess, zero_modes_spec)
 
 
 @dataclasses.dataclass(frozen=True)
