@@ -12,9 +12,10 @@ from helpers import LJ7_SADDLE_11_0373, LJ7_SADDLE_11_0403, lj7_hexagon
 
 from jaxrxn import RESULTS
 from jaxrxn.optimize import minimize
+from jaxrxn.path import NEB, linear, neb
 from jaxrxn.potentials import lennard_jones, muller_brown
 from jaxrxn.rates import vineyard_prefactor
-from jaxrxn.saddle import PRFO, saddle_index, saddle_search, zero_modes
+from jaxrxn.saddle import PRFO, Dimer, saddle_index, saddle_search, zero_modes
 
 MB = muller_brown()
 S1 = np.array([-0.822002, 0.624313])
@@ -116,3 +117,32 @@ def test_prfo_emt_cu_adatom_hop_barrier_and_vineyard_prefactor():
             assert int(s.n_force_calls) <= 15  # Sella 2.6: 15 calls at fmax 0.001 (paths_saddles §2b)
         else:
             assert float(nu) == pytest.approx(5.12e12, rel=0.05)
+
+
+MIN_A = np.array([-0.558224, 1.441726])
+MIN_B = np.array([0.623499, 0.028038])
+MIN_C = np.array([-0.050011, 0.466694])
+
+
+@jax.jit
+def neb_then_saddles(ends_initial, ends_final):
+    # CI-NEB (fmax 0.05) gives the climbing image; both solvers refine it to fmax 1e-4
+    def one(Ri, Rf):
+        band = neb(MB, linear(Ri, Rf, 9), NEB(), fmax=0.05)
+        guess = band.path[band.ts_index]
+        return band, saddle_search(MB, guess, PRFO(), fmax=1e-4), saddle_search(MB, guess, Dimer(), fmax=1e-4)
+
+    return jax.vmap(one)(ends_initial, ends_final)
+
+
+def test_prfo_and_dimer_refine_neb_climbing_images_to_both_saddles():
+    # paths_saddles.md §1.1 [run]: connectivity A-S1-C-S2-B, so A->C climbs to S1 and
+    # C->B to S2; saddle coordinates and energies from Newton iteration (|g| < 1e-12).
+    starts = jnp.asarray(np.stack([MIN_A, MIN_C])[:, None])
+    ends = jnp.asarray(np.stack([MIN_C, MIN_B])[:, None])
+    band, prfo, dimer = neb_then_saddles(starts, ends)
+    assert np.all(band.converged)
+    for res in (prfo, dimer):
+        assert np.all(res.converged) and np.all(res.saddle_index == 1)
+        np.testing.assert_allclose(res.R[:, 0], np.stack([S1, S2]), atol=1e-3)
+        np.testing.assert_allclose(res.energy, [-40.6648, -72.2489], atol=1e-4)
