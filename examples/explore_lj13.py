@@ -3,7 +3,8 @@
 From the Mackay icosahedron (E = -44.326801, the global minimum; Wales & Doye, JPCA 101,
 5111 (1997)) every atom pair is pushed together and pulled apart, and every atom against
 the rest, with AFIR force constants ramped to `ALPHA_MAX`; each reaction is refined by
-CI-NEB, P-RFO and descents. Prints the network, writes network JSON and a
+CI-NEB, P-RFO and descents. Mode-following P-RFO uphill along every Hessian mode of each
+minimum (both signs) adds the bound rearrangements AFIR's pushes and pulls skip. Prints the network, writes network JSON and a
 disconnectivity graph.
 
     python examples/explore_lj13.py [max_minima]
@@ -36,7 +37,7 @@ def main(max_minima: int = 2) -> None:
     lj = jaxrxn.lennard_jones(dim=3)
     settings = ExploreSettings(
         alpha_max=ALPHA_MAX, n_alpha=16, neb_fmax=0.05, descent_step=0.05,
-        prefactors=True, time_unit_s=1.0, energy_window=3.0,
+        prefactors=True, time_unit_s=1.0, energy_window=3.0, n_follow_modes=33,
     )  # fmt: skip
     ex = AFIRExplorer(lj, settings, radii=np.full(13, 0.5 * 2 ** (1 / 6)), checkpoint="lj13_network.json")
     t0 = time.perf_counter()

@@ -47,3 +47,14 @@ def test_cli_explore_bad_input(tmp_path, capsys):
     Atoms("Ar2", positions=[[0, 0, 0], [3.8, 0, 0]]).write(str(f))
     assert main(["explore", str(f), "--calc", "lj", "--gamma", "-5"]) == 2
     assert "gamma" in capsys.readouterr().err
+
+
+def test_muller_brown_mode_following_alone_finds_B_C_and_both_saddles():
+    # no AFIR: mode-following P-RFO uphill along both Hessian modes of each minimum
+    settings = ExploreSettings(alpha_max=0.0, n_follow_modes=2, follow_step=0.05, descent_step=0.01, saddle_fmax=1e-6)
+    ex = AFIRExplorer(jaxrxn.muller_brown(), settings)
+    net = ex.run(MB_A, max_minima=10)
+    assert ex.finished and ex.stats.afir_force_calls == 0
+    a, b, c = (_index(net, MB_MINIMA[k]) for k in "ABC")
+    ts = {round(t.energy, 3): set(t.minima) for t in net.transition_states}
+    assert ts[round(MB_SADDLES["S1"], 3)] == {a, c} and ts[round(MB_SADDLES["S2"], 3)] == {c, b}

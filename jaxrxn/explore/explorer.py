@@ -11,13 +11,19 @@ The pipeline, after GRRM (S. Maeda et al., JCC 39, 233 (2018)):
    a reaction; the images up to it plus that product make the initial band. A product
    that falls apart into fragments is a dissociation channel (DC).
 3. **CI-NEB** on the true surface for all bands at once (:func:`jaxrxn.path.neb`, vmapped).
-4. **Saddle search** (P-RFO with exact Hessians, :func:`jaxrxn.saddle.saddle_search`) from
+4. **Mode following** (optional, `n_follow_modes`): from every new minimum, P-RFO with
+   mode following (Baker, J. Comput. Chem. 7, 385 (1986); the eigenvector-following
+   spirit of GRRM's SHS/ADDF) uphill along each of its softest Hessian modes, both
+   signs, and along `n_follow_random` random directions. AFIR's pushes and pulls break a
+   small cluster before its bound rearrangements show; following every soft mode reaches
+   the low saddles that AFIR skips.
+5. **Saddle search** (P-RFO with exact Hessians, :func:`jaxrxn.saddle.saddle_search`) from
    every interior local maximum of each relaxed band, not only the highest one, so a band
    crossing an intermediate yields both of its TS.
-5. **Connection**: from each first-order saddle, descend both ways along its unstable mode
+6. **Connection**: from each first-order saddle, descend both ways along its unstable mode
    (displace by `descent_step` and minimise: a steepest-descent reaction path, the way the
    LJ7 reference table was built) to the two minima the TS joins.
-6. New minima join the queue; SC-AFIR repeats from every new minimum (lowest first) until
+7. New minima join the queue; SC-AFIR repeats from every new minimum (lowest first) until
    none is left, `max_minima` were explored, or minima lie above `energy_window`.
 
 The network is checkpointed to JSON after every explored minimum, and an exploration
@@ -47,7 +53,8 @@ from jaxrxn.optimize import minimize
 from jaxrxn.path.neb import NEB, neb
 from jaxrxn.potentials.core import Potential
 from jaxrxn.rates import ASE_TIME_S, vineyard_prefactor
-from jaxrxn.saddle import saddle_search
+from jaxrxn.saddle import PRFO, saddle_search
+from jaxrxn.saddle.index import projected_hessian, zero_modes
 from jaxrxn.validation import check_configuration
 
 
@@ -56,7 +63,7 @@ class ExploreSettings:
     """Hyperparameters of an AFIR exploration (lengths Å, energies eV, forces eV/Å).
 
     - `alpha_max`: largest AFIR force constant (eV/Å); ``afir_alpha(gamma, unit="eV")``
-      converts a model collision energy. `n_alpha`: force constants in the ramp 0..alpha_max.
+      converts a model collision energy; ``0`` skips AFIR (mode following only). `n_alpha`: force constants in the ramp 0..alpha_max.
     - `n_directions`: pulling directions per minimum for a one-particle model surface.
     - `afir_fmax`, `quench_fmax`, `neb_fmax`, `saddle_fmax`: force thresholds.
     - `rmsd_tol`: a quench further than this (Å, RMS after rigid alignment, labelled atoms)
@@ -69,6 +76,10 @@ class ExploreSettings:
       minimisation (past a barrier breakdown the path is no longer used, so a short cap
       saves the force calls of fragments drifting apart).
     - `energy_window`: do not explore minima more than this above the lowest one.
+    - `n_follow_modes`: follow this many softest Hessian modes of each minimum uphill, both
+      signs, by mode-following P-RFO (0: AFIR only); `n_follow_random`: random directions
+      followed as well; `follow_step`: the displacement along the mode that starts each
+      search (Å).
     - `prefactors`: compute Vineyard prefactors for every TS (``time_unit_s`` converts the
       potential's time unit to s: ASE units by default, ``1.0`` for reduced units).
     """
@@ -88,6 +99,9 @@ class ExploreSettings:
     max_steps: int = 2000
     afir_max_steps: int = 300
     energy_window: float = float("inf")
+    n_follow_modes: int = 0
+    n_follow_random: int = 0
+    follow_step: float = 0.1
     prefactors: bool = False
     time_unit_s: float = ASE_TIME_S
 
@@ -137,6 +151,20 @@ def _neb_batch(potential: Potential, bands, solver, fmax, max_steps):
 @eqx.filter_jit
 def _saddle_batch(potential: Potential, R0s, fmax, max_steps):
     return jax.vmap(lambda R: saddle_search(potential, R, fmax=fmax, max_steps=max_steps))(R0s)
+
+
+@eqx.filter_jit
+def _follow_batch(potential: Potential, R0s, mode0s, fmax, max_steps):
+    solver = PRFO(follow_mode=True)
+    return jax.vmap(lambda R, m: saddle_search(potential, R, solver, fmax=fmax, max_steps=max_steps, mode0=m))(R0s, mode0s)
+
+
+@eqx.filter_jit
+def _soft_modes(potential: Potential, R):
+    """Eigenvectors ``(n_dof, n_dof)`` of the projected Hessian, softest first, and the
+    number of removed directions (zero modes, fixed atoms), which sort last."""
+    H, V = projected_hessian(potential, R, zero_modes(potential, R))
+    return jnp.linalg.eigh(H)[1], jnp.sum(jnp.any(V != 0, axis=1))
 
 
 def _pad(x: np.ndarray) -> tuple[np.ndarray, int]:
@@ -314,12 +342,41 @@ class AFIRExplorer:
                     guesses.append(path[i])
         return guesses
 
+    def _follow_modes(self, R: np.ndarray) -> list[int]:
+        """Mode-following P-RFO from minimum ``R`` along its softest modes (both signs) and
+        random directions; descend from every saddle found. Returns new EQ indices."""
+        s = self.settings
+        U, n_removed = _soft_modes(self.potential, jnp.asarray(R))
+        U = np.asarray(U)
+        n_dof = U.shape[0] - int(n_removed)
+        dirs = [U[:, i] for i in range(min(s.n_follow_modes, n_dof))]
+        dirs = dirs + [-d for d in dirs]
+        if s.n_follow_random:
+            # random directions inside the true degrees of freedom
+            V = U[:, :n_dof]
+            g = np.random.default_rng(len(self.network.minima)).normal(size=(s.n_follow_random, n_dof)) @ V.T
+            dirs += list(g / np.linalg.norm(g, axis=1, keepdims=True))
+        if not dirs:
+            return []
+        D = np.stack(dirs).reshape((-1,) + R.shape)
+        batch, n = _pad(R[None] + s.follow_step * D)
+        modes, _ = _pad(D)
+        sad = _follow_batch(self.potential, jnp.asarray(batch), jnp.asarray(modes), s.saddle_fmax, s.max_steps)
+        return self._descend(sad, n)
+
     def _connect(self, guesses: list[np.ndarray]) -> list[int]:
         """Saddle searches from the guesses; descend from each TS; add EQ and TS. Returns
         the indices of new minima."""
         s = self.settings
         batch, n = _pad(np.stack(guesses))
         sad = _saddle_batch(self.potential, jnp.asarray(batch), s.saddle_fmax, s.max_steps)
+        return self._descend(sad, n)
+
+    def _descend(self, sad, n: int) -> list[int]:
+        """Count the first ``n`` saddle searches of batch ``sad``; from each converged,
+        distinct first-order saddle descend both ways; add EQ and TS. Returns new EQ
+        indices."""
+        s = self.settings
         self.stats.n_saddle_searches += n
         self.stats.saddle_force_calls += int(np.sum(np.asarray(sad.n_force_calls)[:n]))
         conv = np.asarray(sad.converged)[:n]
@@ -366,16 +423,19 @@ class AFIRExplorer:
         """Run AFIR from EQ `k` and refine everything it finds; returns new EQ indices."""
         s = self.settings
         R = self.network.minima[k].R
-        base, biases = self._biases(R)
-        paths = _afir_paths(base, jnp.asarray(R), self.alphas, biases, s.afir_fmax, s.afir_max_steps)
-        self.stats.afir_force_calls += int(np.sum(np.asarray(paths.n_force_calls)))
-        self.stats.n_afir_paths += int(paths.R.shape[0])
-        bands, guesses = self._bands_from_paths(R, np.asarray(paths.R), k)
-        new = []
+        bands, guesses, new = [], [], []
+        if s.alpha_max > 0:
+            base, biases = self._biases(R)
+            paths = _afir_paths(base, jnp.asarray(R), self.alphas, biases, s.afir_fmax, s.afir_max_steps)
+            self.stats.afir_force_calls += int(np.sum(np.asarray(paths.n_force_calls)))
+            self.stats.n_afir_paths += int(paths.R.shape[0])
+            bands, guesses = self._bands_from_paths(R, np.asarray(paths.R), k)
         if bands:
             guesses = guesses + self._saddles_from_bands(bands)
         if guesses:
             new = self._connect(guesses)
+        if s.n_follow_modes or s.n_follow_random:
+            new = new + [i for i in self._follow_modes(R) if i not in new]
         self.network.minima[k].explored = True
         return new
 
