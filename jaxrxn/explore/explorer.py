@@ -63,7 +63,8 @@ class ExploreSettings:
     """Hyperparameters of an AFIR exploration (lengths Å, energies eV, forces eV/Å).
 
     - `alpha_max`: largest AFIR force constant (eV/Å); ``afir_alpha(gamma, unit="eV")``
-      converts a model collision energy; ``0`` skips AFIR (mode following only). `n_alpha`: force constants in the ramp 0..alpha_max.
+      converts a model collision energy; ``0`` skips AFIR (mode following only).
+      `n_alpha`: force constants in the ramp 0..alpha_max.
     - `n_directions`: pulling directions per minimum for a one-particle model surface.
     - `afir_fmax`, `quench_fmax`, `neb_fmax`, `saddle_fmax`: force thresholds.
     - `rmsd_tol`: a quench further than this (Å, RMS after rigid alignment, labelled atoms)
@@ -342,19 +343,21 @@ class AFIRExplorer:
                     guesses.append(path[i])
         return guesses
 
-    def _follow_modes(self, R: np.ndarray) -> list[int]:
-        """Mode-following P-RFO from minimum ``R`` along its softest modes (both signs) and
-        random directions; descend from every saddle found. Returns new EQ indices."""
+    def _follow_modes(self, k: int) -> list[int]:
+        """Mode-following P-RFO from EQ `k` along its softest modes (both signs) and random
+        directions; descend from every saddle found. Returns new EQ indices."""
         s = self.settings
+        R = self.network.minima[k].R
         U, n_removed = _soft_modes(self.potential, jnp.asarray(R))
         U = np.asarray(U)
         n_dof = U.shape[0] - int(n_removed)
         dirs = [U[:, i] for i in range(min(s.n_follow_modes, n_dof))]
         dirs = dirs + [-d for d in dirs]
         if s.n_follow_random:
-            # random directions inside the true degrees of freedom
+            # random directions inside the true degrees of freedom, seeded by the EQ index
+            # so that a resumed exploration repeats them
             V = U[:, :n_dof]
-            g = np.random.default_rng(len(self.network.minima)).normal(size=(s.n_follow_random, n_dof)) @ V.T
+            g = np.random.default_rng(k).normal(size=(s.n_follow_random, n_dof)) @ V.T
             dirs += list(g / np.linalg.norm(g, axis=1, keepdims=True))
         if not dirs:
             return []
@@ -435,7 +438,7 @@ class AFIRExplorer:
         if guesses:
             new = self._connect(guesses)
         if s.n_follow_modes or s.n_follow_random:
-            new = new + [i for i in self._follow_modes(R) if i not in new]
+            new = new + [i for i in self._follow_modes(k) if i not in new]
         self.network.minima[k].explored = True
         return new
 
