@@ -19,6 +19,14 @@ exit is C1 with probability k_C1 / (k_C1 + k_C2).
 
 Errors: standard error of the mean time; binomial standard error of the C1 share.
 Run: ``python benchmarks/tad_lj7_vs_kmc.py [n_replicas] [kT_md] [kT_lo] [kT_hi]``.
+
+Measured (2-core CPU, float64, dt 0.1 fs, friction 0.1/fs, t_event 50 steps = 0.49 tau):
+- TAD kT_lo 0.2 from kT_hi 0.25, 128 replicas: mean 53.6 +- 3.5 tau (HTST-KMC 51.3), C1 share
+  0.460 +- 0.045 (HTST 0.514), 2/128 other products. Agrees.
+- MD kT 0.25, 128 replicas: 11.70 +- 0.79 tau (11.50), C1 share 0.567 (0.515 +- 0.046). Agrees.
+- MD kT 0.2, 384 replicas: 34.2 +- 1.7 tau (51.3), C1 share of first basin 0.511 (0.514 +- 0.026).
+  The branching agrees; the mean time is 1.5x shorter than HTST (not explained yet: anharmonic
+  saddle entropy, or returns to C0 within one t_event hiding escapes at 0.25 more than at 0.2).
 """
 
 import sys
