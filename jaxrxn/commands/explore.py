@@ -24,6 +24,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-minima", type=int, default=10, help="minima to explore at most (default 10)")
     parser.add_argument("--n-alpha", type=int, default=16, help="force constants in the AFIR ramp (default 16)")
     parser.add_argument("--energy-window", type=float, default=float("inf"), help="explore minima up to this many eV above the lowest")
+    parser.add_argument("--follow-modes", type=int, default=0, help="softest Hessian modes followed uphill (both signs) from each minimum by mode-following P-RFO")
+    parser.add_argument("--follow-random", type=int, default=0, help="random directions followed as well")
     parser.add_argument("--resume", action="store_true", help="continue from the network in -o")
     parser.add_argument("-o", "--output", default="network.json", help="network JSON (default network.json)")
 
@@ -38,6 +40,8 @@ def run(args) -> int:
     if args.max_minima < 1 or args.n_alpha < 2:
         raise ValueError("--max-minima must be >= 1 and --n-alpha >= 2.")
     R, system = read_one(args.start, "start structure")
+    if args.follow_modes < 0 or args.follow_random < 0:
+        raise ValueError("--follow-modes and --follow-random must be >= 0.")
     if system.n_atoms < 2:
         raise ValueError("AFIR needs at least two atoms.")
     potential = build_potential(args.calc, R, system)
@@ -54,6 +58,8 @@ def run(args) -> int:
         saddle_fmax=1e-3,
         quench_fmax=1e-3,
         prefactors=True,
+        n_follow_modes=args.follow_modes,
+        n_follow_random=args.follow_random,
     )
     explorer = AFIRExplorer(
         potential, settings, radii=covalent_radii(system.numbers), network=network,
