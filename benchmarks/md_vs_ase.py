@@ -15,6 +15,10 @@ EMT (5.88 Å) and Morse.
 Timing: a short warm-up run compiles, then `n_steps` jaxrxn steps (one jitted ``lax.scan``) and
 `n_steps // 10` ASE steps (at least 5) are timed with ``time.perf_counter``.
 Run: ``python benchmarks/md_vs_ase.py [n_steps] [--morse]``. Prints steps/s and the ratio.
+
+Measured (2 shared CPU cores, float64, 100 jaxrxn / 10 ASE steps): EMT 25.2 vs 13.4 steps/s,
+ratio 1.9x (peak memory ~1.1 GB). Morse: jaxrxn 14.2 steps/s; ASE's ``MorsePotential`` did not
+finish its steps within 3 minutes on the same machine, so no Morse ratio was recorded.
 """
 
 import sys
