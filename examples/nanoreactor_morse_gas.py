@@ -2,8 +2,9 @@
 
 16 A2 and 16 B2 molecules (valence-limited Morse, D_AA = D_BB = 2.0 eV, D_AB = 2.5 eV, so
 the exchange is 1 eV downhill but needs a collision over a barrier) at 1500 K in a sphere.
-Same start, same thermostat noise: once with the piston pulsing between r1 = 10 Å and
-r2 = 5 Å (Wang et al., Nat. Chem. 6, 1044 (2014)), once with a static 10 Å wall. Reactions
+Same start, same thermostat noise: once with the piston pulsing between r1 = 14 Å and
+r2 = 6 Å (r1 as in the authors' example input; Wang et al., Nat. Chem. 6, 1044 (2014)),
+once with a static 14 Å wall. Reactions
 are bond-graph changes that survive distance hysteresis (1.6/2.2 Å) and 5 saved frames.
 
 Run: ``python examples/nanoreactor_morse_gas.py``
@@ -35,13 +36,13 @@ integ = Langevin(dt=0.5, temperature=1500.0, friction=0.01)
 
 @jax.jit
 def trajectory(r2):
-    wall = SphericalPiston(r1=10.0, r2=r2, k1=0.5, k2=0.5, t1=750.0, t2=250.0)
+    wall = SphericalPiston(r1=14.0, r2=r2, k1=0.5, k2=0.5, t1=750.0, t2=250.0)
     bias = wall.bias(pot, R0)
     st = integ.init(pot, R0, jax.random.PRNGKey(0), bias=bias)
     return run_md(pot, integ, st, N_STEPS, bias=bias, save_every=SAVE)[1].R
 
 
-for label, r2 in [("pulsed piston (10 <-> 5 Å)", 5.0), ("static wall (10 Å)", 10.0)]:
+for label, r2 in [("pulsed piston (14 <-> 6 Å)", 6.0), ("static wall (14 Å)", 14.0)]:
     frames = trajectory(r2)
     rx = detect_reactions(frames, 1.6, 2.2, persist=5)
     final = collections.Counter(formulas(np.asarray(bond_graph(frames[-1], 1.9)), symbols))
