@@ -196,6 +196,10 @@ class MaxDisplacement(eqx.Module):
     With `align=True` the new minimum is first rigidly aligned (Kabsch) onto the reference,
     for free clusters whose thermostat makes them drift and rotate. This is LAMMPS's
     ``compute event/displace`` criterion (1.0 Å in its Si example).
+
+    The threshold must be below the largest atomic displacement between the basin's
+    minimum and its closest neighbouring minimum, or escapes there go unseen: on 2D LJ7
+    the C1 minimum is only 0.46 Å from the hexagon, so 0.2 Å is used there.
     """
 
     threshold: float = 1.0
