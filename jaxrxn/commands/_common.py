@@ -53,3 +53,15 @@ def to_jsonable(x):
 
 def print_json(obj) -> None:
     print(json.dumps(to_jsonable(obj)))
+
+
+def finish(report: dict, as_json: bool, summary: str, **extra) -> int:
+    """Print `report` as one JSON object, or `summary` formatted with the report's keys,
+    `extra` and ``state`` ("converged" / "NOT converged"); return the CLI's exit code:
+    0 converged, 1 not converged."""
+    if as_json:
+        print_json(report)
+    else:
+        state = "converged" if report["converged"] else "NOT converged"
+        print(summary.format(state=state, **report, **extra))
+    return 0 if report["converged"] else 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, print_json, read_one
+from jaxrxn.commands._common import add_calc_argument, build_potential, finish, read_one
 from jaxrxn.commands.saddle import result_message
 from jaxrxn.io import write_path
 from jaxrxn.irc import irc
@@ -48,12 +48,8 @@ def run(args) -> int:
         "n_force_calls": int(res.n_force_calls),
         "result": result_message(res.result),
     }
-    if args.json:
-        print_json(report)
-    else:
-        state = "converged" if report["converged"] else "NOT converged"
-        print(
-            f"IRC {state}: saddle {report['energy']:.6f} eV; ends {report['energy_reverse']:.6f} eV "
-            f"(reverse) and {report['energy_forward']:.6f} eV (forward); {report['n_force_calls']} force calls"
-        )
-    return 0 if report["converged"] else 1
+    return finish(
+        report, args.json,
+        "IRC {state}: saddle {energy:.6f} eV; ends {energy_reverse:.6f} eV (reverse) and "
+        "{energy_forward:.6f} eV (forward); {n_force_calls} force calls",
+    )  # fmt: skip

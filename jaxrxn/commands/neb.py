@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, print_json, read_one
+from jaxrxn.commands._common import add_calc_argument, build_potential, finish, read_one
 from jaxrxn.io import write_path
 from jaxrxn.path import NEB, interpolate, neb
 from jaxrxn.validation import check_n_images, check_same_system
@@ -59,10 +59,9 @@ def run(args) -> int:
         "ts_index": int(r.ts_index),
         "energies": energies,
     }
-    if args.json:
-        print_json(out)
-    else:
-        state = "converged" if out["converged"] else "NOT converged"
-        print(f"barrier {out['barrier']:.4f} eV at image {out['ts_index']} ({state}; "
-              f"{out['n_steps']} steps, {out['n_force_calls']} force calls, max NEB force {float(r.max_force):.4f} eV/Å)")  # fmt: skip
-    return 0 if out["converged"] else 1
+    return finish(
+        out, args.json,
+        "barrier {barrier:.4f} eV at image {ts_index} ({state}; {n_steps} steps, "
+        "{n_force_calls} force calls, max NEB force {max_force:.4f} eV/Å)",
+        max_force=float(r.max_force),
+    )  # fmt: skip

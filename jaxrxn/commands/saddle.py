@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, print_json, read_one
+from jaxrxn.commands._common import add_calc_argument, build_potential, finish, read_one
 from jaxrxn._results import RESULTS
 from jaxrxn.io import to_atoms
 from jaxrxn.saddle import PRFO, Dimer, saddle_search
@@ -51,14 +51,9 @@ def run(args) -> int:
         "n_hessian_calls": int(res.n_hessian_calls),
         "result": result_message(res.result),
     }
-    if args.json:
-        print_json(report)
-    else:
-        state = "converged" if report["converged"] else "NOT converged"
-        print(
-            f"saddle {state}: energy {report['energy']:.6f} eV, index {report['saddle_index']}, "
-            f"curvature {report['curvature']:.5f} eV/Å², fmax {report['fmax']:.2e} eV/Å, "
-            f"{report['n_force_calls']} force and {report['n_hessian_calls']} Hessian calls"
-        )
-    return 0 if report["converged"] else 1
+    return finish(
+        report, args.json,
+        "saddle {state}: energy {energy:.6f} eV, index {saddle_index}, curvature {curvature:.5f} eV/Å², "
+        "fmax {fmax:.2e} eV/Å, {n_force_calls} force and {n_hessian_calls} Hessian calls",
+    )  # fmt: skip
 

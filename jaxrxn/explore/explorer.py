@@ -422,21 +422,25 @@ class AFIRExplorer:
             self.network.add_transition_state(R_ts[i], float(E_ts[i]), (ends[0][0], ends[1][0]), nu_f, nu_b)
         return new
 
+    def _refine(self, bands: list, guesses: list) -> list[int]:
+        """Saddle guesses from the bands' maxima plus `guesses`, refined and connected on
+        the true surface; returns the new EQ indices."""
+        if bands:
+            guesses = guesses + self._saddles_from_bands(bands)
+        return self._connect(guesses) if guesses else []
+
     def explore_minimum(self, k: int) -> list[int]:
         """Run AFIR from EQ `k` and refine everything it finds; returns new EQ indices."""
         s = self.settings
         R = self.network.minima[k].R
-        bands, guesses, new = [], [], []
+        bands, guesses = [], []
         if s.alpha_max > 0:
             base, biases = self._biases(R)
             paths = _afir_paths(base, jnp.asarray(R), self.alphas, biases, s.afir_fmax, s.afir_max_steps)
             self.stats.afir_force_calls += int(np.sum(np.asarray(paths.n_force_calls)))
             self.stats.n_afir_paths += int(paths.R.shape[0])
             bands, guesses = self._bands_from_paths(R, np.asarray(paths.R), k)
-        if bands:
-            guesses = guesses + self._saddles_from_bands(bands)
-        if guesses:
-            new = self._connect(guesses)
+        new = self._refine(bands, guesses)
         if s.n_follow_modes or s.n_follow_random:
             new = new + [i for i in self._follow_modes(k) if i not in new]
         self.network.minima[k].explored = True
@@ -541,10 +545,7 @@ def mc_afir(
         start_k, _ = ex.network.add_minimum(np.asarray(Q[0]), float(E[0]))
         b, g = ex._bands_from_paths(np.asarray(Q[0]), np.concatenate([np.asarray(Q[:1])[None], path[:, 1:]], 1), start_k)
         bands, guesses = bands + b, guesses + g
-    if bands:
-        guesses = guesses + ex._saddles_from_bands(bands)
-    if guesses:
-        ex._connect(guesses)
+    ex._refine(bands, guesses)
     ex.stats.wall_time = time.perf_counter() - t0
     return ex.network, ex.stats
 
@@ -576,9 +577,6 @@ def ds_afir(
     ex.stats.afir_force_calls += int(np.sum(np.asarray(paths.n_force_calls)))
     ex.stats.n_afir_paths = 1
     bands, guesses = ex._bands_from_paths(R0, np.asarray(paths.R), k0)
-    if bands:
-        guesses = guesses + ex._saddles_from_bands(bands)
-    if guesses:
-        ex._connect(guesses)
+    ex._refine(bands, guesses)
     ex.stats.wall_time = time.perf_counter() - t0
     return ex.network, ex.stats
