@@ -53,6 +53,7 @@ import jaxrxn  # noqa: E402
 from jaxrxn.optimize import FIRE, LBFGS  # noqa: E402
 from jaxrxn.path import NEB, linear, neb  # noqa: E402
 from jaxrxn.potentials.emt import emt_from_atoms  # noqa: E402
+from jaxrxn.systems import au_on_al100, cu_adatom_on_cu100  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 from batch_muller_brown import A, B, random_ends  # noqa: E402
@@ -149,28 +150,11 @@ def _emt_system(initial, final, n_interior):
 
 
 def au_al_system():
-    from ase.build import add_adsorbate, fcc100
-    from ase.constraints import FixAtoms
-
-    slab = fcc100("Al", size=(2, 2, 3))
-    add_adsorbate(slab, "Au", 1.7, "hollow")
-    slab.center(axis=2, vacuum=4.0)
-    slab.set_constraint(FixAtoms(mask=slab.get_tags() > 1))
-    final = slab.copy()
-    final.positions[-1, 0] += slab.cell[0, 0] / 2
-    return _emt_system(slab, final, 3)
+    return _emt_system(*au_on_al100(), 3)
 
 
 def cu_cu_system():
-    from ase.build import add_adsorbate, fcc100
-    from ase.constraints import FixAtoms
-
-    slab = fcc100("Cu", size=(4, 4, 4), a=3.5898, vacuum=6.0)
-    add_adsorbate(slab, "Cu", 1.7, "hollow")
-    slab.set_constraint(FixAtoms(mask=slab.get_tags() > 2))
-    final = slab.copy()
-    final.positions[-1, 0] += 3.5898 / np.sqrt(2)
-    return _emt_system(slab, final, 3)
+    return _emt_system(*cu_adatom_on_cu100(), 3)
 
 
 def jaxrxn_neb(pot, path, solver, cell, pbc):

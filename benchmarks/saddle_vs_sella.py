@@ -130,7 +130,7 @@ def muller_brown_bench():
 
 def lj7_bench():
     sys.path.insert(0, "tests")
-    from test_prfo import LJ7_SADDLE_11_0403
+    from helpers import LJ7_SADDLE_11_0403
 
     pot = lennard_jones(dim=2)
     rng = np.random.default_rng(1)
@@ -141,16 +141,14 @@ def lj7_bench():
 
 
 def emt_bench():
-    from ase.build import add_adsorbate, fcc100
     from ase.calculators.emt import EMT
 
     from jaxrxn.optimize import minimize
     from jaxrxn.potentials.emt import emt_from_atoms
+    from jaxrxn.systems import cu_adatom_on_cu100
 
     a = 3.5898
-    slab = fcc100("Cu", (4, 4, 4), a=a, vacuum=6.0)
-    add_adsorbate(slab, "Cu", 1.7, "hollow")
-    slab.set_constraint(FixAtoms(mask=[t > 2 for t in slab.get_tags()]))
+    slab, _ = cu_adatom_on_cu100(a)  # bottom two layers fixed
     R, pot = emt_from_atoms(slab)
     m = jax.jit(lambda R: minimize(pot, R, "lbfgs", fmax=1e-4, max_steps=1000))(jnp.asarray(R))
     guess = m.R.at[-1, 0].add(a / np.sqrt(2) / 2)

@@ -30,20 +30,9 @@ from jaxrxn.io import from_atoms, write_path  # noqa: E402
 from jaxrxn.path import NEB, interpolate, neb  # noqa: E402
 from jaxrxn.plot import plot_profile  # noqa: E402
 from jaxrxn.potentials.emt import emt_from_atoms  # noqa: E402
+from jaxrxn.systems import cu_adatom_on_cu100  # noqa: E402
 
 A_EMT = 3.5898  # Å, EMT's equilibrium fcc lattice constant for Cu
-
-
-def cu100_adatom():
-    """The initial-state slab (ASE ``Atoms``) with FixAtoms on the bottom two layers."""
-    from ase.build import add_adsorbate, fcc100
-    from ase.constraints import FixAtoms
-
-    slab = fcc100("Cu", size=(4, 4, 4), a=A_EMT, vacuum=6.0)
-    add_adsorbate(slab, "Cu", 1.7, "hollow")
-    # fcc100 tags layers from the top (1) down (4): tags 3 and 4 are the bottom two
-    slab.set_constraint(FixAtoms(mask=slab.get_tags() > 2))
-    return slab
 
 
 def main() -> None:
@@ -54,10 +43,9 @@ def main() -> None:
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
 
-    slab = cu100_adatom()
+    slab, final = cu_adatom_on_cu100(a=A_EMT)
     R_initial, potential = emt_from_atoms(slab)
-    R_final = np.array(R_initial)
-    R_final[-1, 0] += A_EMT / np.sqrt(2)
+    R_final = np.array(final.positions)
     cell, pbc = slab.cell[:], slab.pbc
 
     t0 = time.perf_counter()

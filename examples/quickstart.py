@@ -35,18 +35,12 @@ def muller_brown(out: str) -> None:
 
 
 def au_on_al100(out: str) -> None:
-    from ase.build import add_adsorbate, fcc100
-    from ase.constraints import FixAtoms
-
     from jaxrxn.potentials.emt import emt_from_atoms
+    from jaxrxn import systems
 
-    slab = fcc100("Al", size=(2, 2, 3))  # ASE's NEB tutorial set-up
-    add_adsorbate(slab, "Au", 1.7, "hollow")
-    slab.center(axis=2, vacuum=4.0)
-    slab.set_constraint(FixAtoms(mask=slab.get_tags() > 1))
+    slab, final = systems.au_on_al100()  # ASE's NEB tutorial set-up
     R0, pot = emt_from_atoms(slab)
-    R1 = np.array(R0)
-    R1[-1, 0] += slab.cell[0, 0] / 2
+    R1 = np.array(final.positions)
     t = time.perf_counter()
     ends = [jaxrxn.minimize(pot, R, "fire", fmax=0.001, max_steps=2000).R for R in (R0, R1)]
     cell, pbc = slab.cell[:], slab.pbc

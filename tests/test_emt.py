@@ -14,6 +14,7 @@ from ase.constraints import FixAtoms
 
 from jaxrxn.calculators import potential_from_name
 from jaxrxn.io import from_atoms
+from jaxrxn import systems
 from jaxrxn.potentials.emt import EMT_PARAMETERS, emt, emt_from_atoms
 from tests.helpers import central_difference_forces
 
@@ -41,11 +42,7 @@ def assert_matches_ase(atoms, neighbor_list=False):
 def au_on_al100():
     # ASE's NEB tutorial (Au diffusing on Al(100)): in-plane cell 5.7 Å, narrower than
     # twice the 6.38 Å EMT neighbour radius, so periodic images beyond minimum image count.
-    slab = fcc100("Al", size=(2, 2, 3))
-    add_adsorbate(slab, "Au", 1.7, "hollow")
-    slab.center(axis=2, vacuum=4.0)
-    slab.set_constraint(FixAtoms(mask=[a.tag > 1 for a in slab]))
-    return slab
+    return systems.au_on_al100()[0]
 
 
 def test_parameter_table_is_ases():

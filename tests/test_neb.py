@@ -13,6 +13,7 @@ import jaxrxn
 from jaxrxn import RESULTS
 from jaxrxn.optimize import FIRE, LBFGS
 from jaxrxn.path import NEB, linear, neb, neb_forces
+from jaxrxn.systems import au_on_al100, cu_adatom_on_cu100
 
 MB = jaxrxn.muller_brown()
 A = np.array([[-0.558224, 1.441726]])
@@ -147,29 +148,12 @@ def test_bad_interpolation_inputs():
 # ---- EMT surface hops (paths_saddles.md §1.2; rare_events.md §6.2) ----------------------
 def _au_al_ends():
     # ASE's NEB tutorial (diffusion1.py): Au on Al(100), 2x2x3, tags > 1 fixed
-    from ase.build import add_adsorbate, fcc100
-    from ase.constraints import FixAtoms
-
-    slab = fcc100("Al", size=(2, 2, 3))
-    add_adsorbate(slab, "Au", 1.7, "hollow")
-    slab.center(axis=2, vacuum=4.0)
-    slab.set_constraint(FixAtoms(mask=slab.get_tags() > 1))
-    final = slab.copy()
-    final.positions[-1, 0] += final.cell[0, 0] / 2
-    return slab, final
+    return au_on_al100()
 
 
 def _cu_cu_ends():
     # Cu adatom on Cu(100) at EMT's lattice constant, 4x4x4, bottom two layers fixed
-    from ase.build import add_adsorbate, fcc100
-    from ase.constraints import FixAtoms
-
-    slab = fcc100("Cu", size=(4, 4, 4), a=3.5898, vacuum=6.0)
-    add_adsorbate(slab, "Cu", 1.7, "hollow")
-    slab.set_constraint(FixAtoms(mask=slab.get_tags() > 2))
-    final = slab.copy()
-    final.positions[-1, 0] += 3.5898 / np.sqrt(2)
-    return slab, final
+    return cu_adatom_on_cu100()
 
 
 def _relaxed(atoms):

@@ -90,15 +90,14 @@ def test_prfo_emt_cu_adatom_hop_barrier_and_vineyard_prefactor():
     # rare_events.md §6.2 / §5.2 [run]: Cu adatom hop on Cu(100), EMT, a = 3.5898 Å, 4x4x4
     # slab, bottom two layers fixed: 0.4117 eV (CI-NEB); adatom + top layer free:
     # Vineyard prefactor 5.12e12 Hz.
-    from ase.build import add_adsorbate, fcc100
     from ase.constraints import FixAtoms
 
     from jaxrxn.potentials.emt import emt_from_atoms
+    from jaxrxn.systems import cu_adatom_on_cu100
     from jaxrxn.rates import vineyard_prefactor
 
     a = 3.5898
-    slab = fcc100("Cu", (4, 4, 4), a=a, vacuum=6.0)
-    add_adsorbate(slab, "Cu", 1.7, "hollow")
+    slab, _ = cu_adatom_on_cu100(a)
     for n_free_layers, check in ((2, "barrier"), (1, "prefactor")):
         slab.set_constraint(FixAtoms(mask=[t > n_free_layers for t in slab.get_tags()]))
         R, pot = emt_from_atoms(slab)
