@@ -9,6 +9,7 @@ them as eV with a fixed prefactor and kT = 10 so the window holds the process.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy.special import lambertw
 
 import jaxrxn
@@ -45,3 +46,88 @@ def test_akmc_muller_brown_finds_a_to_c():
     assert np.isfinite(step.dt) and step.dt > 0
     print(f"MB A: {table.n_searches} searches, {len(table.barrier)} processes, "
           f"found {table.times_found}, confidence {table.confidence:.4f}")
+
+
+def test_state_library_matches_translated_permuted_periodic_copies():
+    # a state moved by a rigid translation, its atoms renumbered and wrapped into the cell
+    # is recognised, and a process (here a random displacement field) is carried over
+    from jaxrxn.kmc.adaptive import StateLibrary, StateMatch, minimum_image
+
+    rng = np.random.default_rng(0)
+    cell = np.diag([7.0, 8.0, 20.0])
+    R_ref = rng.uniform(0, 1, (12, 3)) * [7.0, 8.0, 3.0] + [0, 0, 5.0]
+    R_ref[-1, 2] += 4.0  # one "adatom", the least coordinated atom
+    lib = StateLibrary(AdaptiveKMC(temperature=500.0, coordination_cutoff=3.5), None, cell=cell,
+                       pbc=(True, True, False))  # fmt: skip
+    lib._free = np.ones(12, bool)
+    lib.states, lib.energies, lib._anchors = [R_ref], [-1.0], [lib._least_coordinated(R_ref)]
+    lib.tables = [None]
+    t = np.array([2.3, -1.1, 0.0])
+    perm = rng.permutation(12)
+    R_new = (R_ref + t)[perm] + np.array([7.0, 0, 0]) * rng.integers(-2, 3, (12, 1))
+    m = lib.match(R_new, -1.0 + 1e-4)
+    assert isinstance(m, StateMatch) and m.index == 0
+    np.testing.assert_array_equal(m.perm, perm)
+    np.testing.assert_allclose(m.apply(R_ref), R_new, atol=1e-12)
+    move = rng.normal(0, 0.3, (12, 3))
+    np.testing.assert_allclose(minimum_image(m.apply(R_ref + move) - R_new - move[perm], cell, (1, 1, 0)), 0, atol=1e-12)
+    assert lib.match(R_new, -0.9) is None  # another energy
+    R_bad = R_new.copy()
+    R_bad[0] += 0.3
+    assert lib.match(R_bad, -1.0) is None  # one atom off
+
+
+def test_akmc_cu_adatom_on_cu100_finds_four_hops_and_diffusion():
+    # EMT Cu adatom on Cu(100) (jaxrxn.systems.cu_adatom_on_cu100 at a = 3.5898 Å, here a
+    # 3x3x3 slab, adatom + top layer free): searches from the adatom find the hop, 0.4148 eV
+    # with nu = 5.2e12 Hz on this slab ([run] this test's set-up; 0.4142 eV and 5.07e12 Hz on
+    # the 4x4x4 slab, examples/akmc_cu_adatom.py), four times by symmetry, each product the
+    # start translated by a/sqrt(2) = 2.5384 Å along +-x or +-y. The process table as a
+    # lattice model gives D within 10% of k a^2 with k = 5.12e12 exp(-0.4117/kT) Hz at 500 K
+    # (rare_events.md §5.1 [run]: D = 2.34e-11 m^2/s).
+    from ase.calculators.emt import EMT
+    from ase.optimize import BFGS
+
+    from jaxrxn.kmc.adaptive import StateLibrary, least_coordinated_position
+    from jaxrxn.potentials.emt import emt_from_atoms
+    from jaxrxn.systems import cu_adatom_on_cu100
+
+    a = 3.5898
+    slab, _ = cu_adatom_on_cu100(a, size=(3, 3, 3), n_fixed_layers=2)
+    slab.calc = EMT()  # ASE's EMT equals jaxrxn's (test_emt.py); relaxing there compiles nothing
+    BFGS(slab, logfile=None).run(fmax=1e-3)
+    R, pot = emt_from_atoms(slab)
+    akmc = AdaptiveKMC(temperature=500.0, batch_size=8, max_searches=8, displace_radius=0.5, saddle_max_steps=200,
+                       min_reverse_barrier=0.02)  # fmt: skip
+    lib = StateLibrary(akmc, pot, cell=slab.cell.array, pbc=slab.pbc)
+    lib.lookup(np.asarray(R), float(pot.energy(R)), jax.random.key(3))
+    table = lib.tables[0]
+    track = least_coordinated_position(slab.cell.array, slab.pbc, axes=(0, 1))
+    hops = np.flatnonzero(table.barrier < 0.6)
+    assert len(hops) == 4, table.barrier
+    np.testing.assert_allclose(table.barrier[hops], 0.4148, atol=1e-3)
+    np.testing.assert_allclose(table.prefactor[hops], 5.2e12, rtol=0.03)
+    moves = []
+    for p in hops:
+        m = lib.match(table.product[p], table.product_energy[p])
+        assert m is not None and m.index == 0  # the product is the start, moved
+        moves.append(track(table.product[p]) - track(np.asarray(R)))
+    moves = np.asarray(moves)
+    np.testing.assert_allclose(np.linalg.norm(moves, axis=1), a / np.sqrt(2), atol=0.01)
+    np.testing.assert_allclose(np.sort(np.round(moves / (a / np.sqrt(2)), 1).sum(axis=1)), [-1, -1, 1, 1], atol=0.02)
+    np.testing.assert_allclose(moves.sum(axis=0), 0.0, atol=0.02)  # +x, -x, +y, -y
+
+    walker, lost = lib.walker(500.0, track, lambda tb: tb.barrier < 0.6)
+    d_ref = 5.12e12 * np.exp(-0.4117 / (KB_EV * 500.0)) * (a / np.sqrt(2)) ** 2  # Å^2/s
+    assert float(walker.analytic_diffusion_coefficient()) == pytest.approx(d_ref, rel=0.10)
+    from jaxrxn.kmc.residence import diffusion_coefficient, init_state, mean_squared_displacement, run_kmc
+
+    n = 2000
+    states = jax.vmap(lambda k: init_state(walker.start(0), k))(jax.random.split(jax.random.key(0), n))
+    final, traj = jax.jit(jax.vmap(run_kmc, in_axes=(None, 0, None)), static_argnums=2)(walker, states, 100)
+    t_grid = jnp.linspace(0.05, 0.7, 8) * jnp.min(final.time)
+    msd = mean_squared_displacement(traj.time, traj.config.position, jnp.zeros((n, 2)), t_grid)
+    d = float(diffusion_coefficient(t_grid, msd, 2))
+    print(f"4 hops {table.barrier[hops]} eV, nu {table.prefactor[hops]} Hz; D lattice {d:.4e} "
+          f"analytic {float(walker.analytic_diffusion_coefficient()):.4e} ref {d_ref:.4e} A^2/s")
+    assert d == pytest.approx(d_ref, rel=0.10)

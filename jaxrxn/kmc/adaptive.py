@@ -15,11 +15,30 @@ confidence ``C = 1 + x W0(-e^{-1/x}/x)``, ``x = N_f / (alpha N_s)``, reaches ``c
 _events.md §5.3), then one residence-time step (:func:`jaxrxn.kmc.residence.select_event`)
 moves the system to the chosen product.
 
-The searches, relaxations and prefactors are jitted and vmapped; the bookkeeping of the
-process table (variable length) runs in Python between batches.
+Local displacements (eOn's ``displace_least_coordinated`` with ``displace_radius``): with
+``displace_radius`` set, each search picks an *epicentre* at random among the least
+coordinated free atoms and displaces only the free atoms within that radius of it, which
+is where the low-barrier processes of a surface (an adatom's hops) live.
+
+Recycling by translation (:class:`StateLibrary`, in the spirit of eOn's saddle recycling
+and kinetic database): a new minimum with the energy of an explored one that equals it,
+atom for atom up to a permutation, after one rigid translation (periodic images allowed)
+is the *same state* moved; its process table is the explored one, with every saddle and
+product carried over by the same translation and permutation, so no new search is needed.
+An adatom hopping on a terrace then costs one exploration for the whole trajectory.
+:func:`run_akmc` runs the off-lattice trajectory with it; :meth:`StateLibrary.walker`
+turns the explored states and processes into a lattice model
+(:class:`jaxrxn.kmc.lattice.SublatticeWalker`) so thousands of vmapped replicas give
+statistics (e.g. the diffusion coefficient) from the same process tables.
+
+The searches and relaxations are jitted and vmapped; Vineyard prefactors are computed only
+for distinct new processes; the bookkeeping of the process table (variable length) and the
+library runs in Python between batches.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import equinox as eqx
 import jax
@@ -27,6 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, Scalar
 
+from jaxrxn.kmc.lattice import SublatticeWalker
 from jaxrxn.kmc.residence import KB_EV, select_event
 from jaxrxn.optimize import minimize
 from jaxrxn.potentials.core import Potential
@@ -63,7 +83,8 @@ class ProcessBatch(eqx.Module):
 
     ``valid``: a converged first-order saddle connected to the current minimum.
     ``saddle`` / ``product`` configurations (Å), their energies (eV), ``barrier`` (eV) and
-    ``prefactor`` (1/s), ``n_force_calls`` spent per search (saddle + both relaxations).
+    ``prefactor`` (1/s; NaN when the batch was run without prefactors), ``n_force_calls``
+    spent per search (saddle + both relaxations).
     """
 
     valid: Array
@@ -82,6 +103,14 @@ class AdaptiveKMC(eqx.Module):
     ``prefactor`` (1/s) fixed for every process, or ``None`` for the Vineyard prefactor
     from Hessians (``time_unit_s`` converts the potential's time unit; see
     :func:`jaxrxn.rates.vineyard_prefactor`).
+
+    ``displace_radius`` (Å): ``None`` displaces every free atom at the start of a search;
+    a value displaces only the free atoms within it of an epicentre drawn among the least
+    coordinated free atoms (neighbours closer than ``coordination_cutoff`` Å), as eOn's
+    ``displace_least_coordinated`` / ``displace_radius`` (3.3 Å there) do.
+    ``min_reverse_barrier`` (eV): a "process" whose product lies less than this below its
+    saddle is dropped: such a product is no metastable state (the relaxation stopped on a
+    plateau next to the saddle) and harmonic TST needs barriers well above kT.
     """
 
     temperature: float
@@ -100,19 +129,44 @@ class AdaptiveKMC(eqx.Module):
     distance_tol: float = 0.05
     prefactor: float | None = eqx.field(static=True, default=None)
     time_unit_s: float = eqx.field(static=True, default=ASE_TIME_S)
+    displace_radius: float | None = eqx.field(static=True, default=None)
+    coordination_cutoff: float = 3.0
+    min_reverse_barrier: float = 0.0
 
-    def search(self, potential: Potential, R_min: Float[Array, "n_atoms dim"], keys: PRNGKeyArray) -> ProcessBatch:
-        """Run one vmapped batch of process searches from the minimum ``R_min``."""
+    def search(
+        self,
+        potential: Potential,
+        R_min: Float[Array, "n_atoms dim"],
+        keys: PRNGKeyArray,
+        masks: Float[Array, "n_masks n_atoms"] | None = None,
+        *,
+        with_prefactor: bool = True,
+    ) -> ProcessBatch:
+        """Run one vmapped batch of process searches from the minimum ``R_min``.
+
+        ``masks`` ``(n_masks, n_atoms)`` 0/1: each search displaces the atoms of one mask
+        drawn at random (see :func:`displacement_masks`); ``None`` displaces every free
+        atom. ``with_prefactor=False`` skips the two Hessians per search (prefactor NaN);
+        :func:`explore_minimum` then computes them only for distinct processes.
+        """
         e_min = potential.energy(R_min)
+        check_index = with_prefactor or self.prefactor is not None
 
         def one(key):
+            k_mask, k_disp = jax.random.split(key)
+            atoms = None
+            if masks is not None:
+                atoms = masks[jax.random.randint(k_mask, (), 0, masks.shape[0])]
+            # Without a Hessian check here, the Vineyard prefactor computed later for each
+            # distinct process rejects saddles of the wrong index (NaN), at far less cost.
             s = min_mode_search(
-                potential, R_min, key, displacement=self.displacement, fmax=self.saddle_fmax,
-                max_steps=self.saddle_max_steps,
-            )
+                potential, R_min, k_disp, displacement=self.displacement, atoms=atoms, fmax=self.saddle_fmax,
+                max_steps=self.saddle_max_steps, check_index=check_index,
+            )  # fmt: skip
             step = self.push * s.mode / jnp.max(jnp.linalg.norm(s.mode, axis=-1))
-            plus = minimize(potential, s.R + step, fmax=self.relax_fmax)
-            minus = minimize(potential, s.R - step, fmax=self.relax_fmax)
+            # both sides in one vmapped relaxation: one while loop to compile, not two
+            sides = jax.vmap(lambda R: minimize(potential, R, fmax=self.relax_fmax))(jnp.stack([s.R + step, s.R - step]))
+            plus, minus = jax.tree_util.tree_map(lambda x: x[0], sides), jax.tree_util.tree_map(lambda x: x[1], sides)
 
             def is_start(R):
                 return jnp.max(jnp.linalg.norm(R - R_min, axis=-1)) < self.same_minimum_tol
@@ -122,11 +176,14 @@ class AdaptiveKMC(eqx.Module):
             valid = s.converged & relaxed & (plus_home != minus_home)
             product = jnp.where(plus_home, minus.R, plus.R)
             product_energy = jnp.where(plus_home, minus.energy, plus.energy)
-            if self.prefactor is None:
+            valid = valid & (s.energy - product_energy >= self.min_reverse_barrier)
+            if not with_prefactor:
+                nu = jnp.asarray(jnp.nan, R_min.dtype)
+            elif self.prefactor is None:
                 nu = vineyard_prefactor(potential, R_min, s.R, time_unit_s=self.time_unit_s)
+                valid = valid & jnp.isfinite(nu)
             else:
                 nu = jnp.asarray(self.prefactor, R_min.dtype)
-            valid = valid & jnp.isfinite(nu)
             calls = s.n_force_calls + plus.n_force_calls + minus.n_force_calls
             return ProcessBatch(valid, s.R, s.energy, product, product_energy, s.energy - e_min, nu, calls)
 
@@ -152,7 +209,63 @@ class ProcessTable(eqx.Module):
         return self.prefactor * np.exp(-self.barrier / (KB_EV * temperature))
 
 
-def _merge(akmc: AdaptiveKMC, table: dict, batch: ProcessBatch) -> None:
+# ---------------------------------------------------------------------------------------
+# Geometry helpers (NumPy): minimum image, coordination, local displacement masks
+# ---------------------------------------------------------------------------------------
+def minimum_image(d: np.ndarray, cell=None, pbc=None) -> np.ndarray:
+    """Shortest periodic image of the displacement vectors ``d`` (``(..., dim)``, Å).
+
+    ``cell`` rows are the lattice vectors (Å; rows of non-periodic axes may be zero),
+    ``pbc`` per-axis booleans (default all periodic); ``cell=None``: no periodicity.
+    Rounds fractional coordinates, which is exact for orthogonal cells.
+    """
+    d = np.asarray(d, float)
+    if cell is None:
+        return d
+    cell = np.asarray(cell, float)
+    pbc = np.broadcast_to(np.ones(cell.shape[0], bool) if pbc is None else np.asarray(pbc, bool), (cell.shape[0],))
+    frac = d @ np.linalg.pinv(cell)
+    n = np.where(pbc, np.round(frac), 0.0)
+    return d - n @ cell
+
+
+def coordination_numbers(R, cell=None, pbc=None, cutoff: float = 3.0) -> np.ndarray:
+    """Number of atoms closer than ``cutoff`` Å to each atom (periodic images included)."""
+    R = np.asarray(R, float)
+    dist = np.linalg.norm(minimum_image(R[:, None] - R[None], cell, pbc), axis=-1)
+    return np.sum(dist < cutoff, axis=1) - 1
+
+
+def displacement_masks(R, free, radius: float, cell=None, pbc=None, cutoff: float = 3.0) -> np.ndarray:
+    """eOn-style local displacement masks ``(n_epicentres, n_atoms)``: one per least
+    coordinated free atom (the epicentre), 1 on the free atoms within ``radius`` Å of it."""
+    R = np.asarray(R, float)
+    free = np.asarray(free, bool).reshape(-1)
+    coordination = coordination_numbers(R, cell, pbc, cutoff)
+    centres = np.flatnonzero(free & (coordination == coordination[free].min()))
+    dist = np.linalg.norm(minimum_image(R[centres][:, None] - R[None], cell, pbc), axis=-1)
+    return ((dist <= radius) & free[None]).astype(float)
+
+
+def least_coordinated_position(cell=None, pbc=None, cutoff: float = 3.0, axes=None) -> Callable:
+    """An observable for :func:`run_akmc`: ``R -> `` mean (unwrapped) position of the least
+    coordinated atoms, restricted to ``axes`` (e.g. ``(0, 1)`` for an adatom's in-plane
+    motion). It follows an adatom through exchange events, where the atom changes."""
+
+    def track(R):
+        R = np.asarray(R, float)
+        c = coordination_numbers(R, cell, pbc, cutoff)
+        position = R[c == c.min()].mean(axis=0)
+        return position if axes is None else position[list(axes)]
+
+    return track
+
+
+# ---------------------------------------------------------------------------------------
+# Exploring one minimum
+# ---------------------------------------------------------------------------------------
+def _merge(akmc: AdaptiveKMC, table: dict, batch: ProcessBatch) -> list[int]:
+    new = []
     for i in np.flatnonzero(np.asarray(batch.valid)):
         saddle = np.asarray(batch.saddle[i])
         energy = float(batch.saddle_energy[i])
@@ -162,6 +275,7 @@ def _merge(akmc: AdaptiveKMC, table: dict, batch: ProcessBatch) -> None:
                 table["times_found"][j] += 1
                 break
         else:
+            new.append(len(table["saddle"]))
             table["saddle"].append(saddle)
             table["saddle_energy"].append(energy)
             table["product"].append(np.asarray(batch.product[i]))
@@ -169,29 +283,74 @@ def _merge(akmc: AdaptiveKMC, table: dict, batch: ProcessBatch) -> None:
             table["barrier"].append(float(batch.barrier[i]))
             table["prefactor"].append(float(batch.prefactor[i]))
             table["times_found"].append(1)
+    return new
 
 
-def _in_window(akmc: AdaptiveKMC, barriers: np.ndarray) -> np.ndarray:
+def _in_window(akmc: AdaptiveKMC, barriers: np.ndarray, temperature: float | None = None) -> np.ndarray:
     if barriers.size == 0:
         return np.zeros(0, bool)
-    return barriers <= barriers.min() + akmc.window_kT * KB_EV * akmc.temperature
+    temperature = akmc.temperature if temperature is None else temperature
+    return barriers <= barriers.min() + akmc.window_kT * KB_EV * temperature
+
+
+def window_rates(akmc: AdaptiveKMC, table: ProcessTable, temperature: float | None = None) -> np.ndarray:
+    """HTST rates (1/s) of ``table``'s processes at ``temperature`` (default the AKMC's),
+    zero outside the thermally accessible window."""
+    temperature = akmc.temperature if temperature is None else temperature
+    return np.where(_in_window(akmc, table.barrier, temperature), table.rates(temperature), 0.0)
+
+
+# Module-level jitted entry points, so that exploring a second minimum (same shapes and
+# hyperparameters) reuses the compiled search instead of tracing a new bound method.
+@eqx.filter_jit
+def _search(akmc, potential, R_min, keys, masks, with_prefactor):
+    return akmc.search(potential, R_min, keys, masks, with_prefactor=with_prefactor)
+
+
+@eqx.filter_jit
+def _vineyard(potential, R_min, R_saddle, time_unit_s):
+    return vineyard_prefactor(potential, R_min, R_saddle, time_unit_s=time_unit_s)
 
 
 def explore_minimum(
-    akmc: AdaptiveKMC, potential: Potential, R_min: Float[Array, "n_atoms dim"], key: PRNGKeyArray
+    akmc: AdaptiveKMC,
+    potential: Potential,
+    R_min: Float[Array, "n_atoms dim"],
+    key: PRNGKeyArray,
+    *,
+    cell=None,
+    pbc=None,
 ) -> ProcessTable:
     """Search batches of processes from ``R_min`` until eOn's confidence is reached or
     ``max_searches`` searches were spent; returns the merged :class:`ProcessTable`
-    (its ``confidence`` says whether the criterion was met)."""
-    search = eqx.filter_jit(akmc.search)
+    (its ``confidence`` says whether the criterion was met).
+
+    ``cell``/``pbc`` (see :func:`minimum_image`) only matter for local displacements
+    (``akmc.displace_radius``), whose coordination numbers see periodic images. Vineyard
+    prefactors are computed once per distinct process (two Hessians each); a process
+    whose saddle fails the Hessian check (NaN prefactor) is dropped.
+    """
+    R_min = jnp.asarray(R_min)
+    masks = None
+    if akmc.displace_radius is not None:
+        free = np.asarray(potential.free_mask(R_min))[:, 0] > 0
+        masks = jnp.asarray(displacement_masks(R_min, free, akmc.displace_radius, cell, pbc, akmc.coordination_cutoff))
     table = {k: [] for k in ("saddle", "saddle_energy", "product", "product_energy", "barrier", "prefactor",
                              "times_found")}
     n_searches = n_calls = 0
     conf = 0.0
     while n_searches < akmc.max_searches:
         key, sub = jax.random.split(key)
-        batch = search(potential, R_min, jax.random.split(sub, akmc.batch_size))
-        _merge(akmc, table, batch)
+        batch = _search(akmc, potential, R_min, jax.random.split(sub, akmc.batch_size), masks, False)
+        new = _merge(akmc, table, batch)
+        for j in new:
+            nu = akmc.prefactor
+            if nu is None:
+                nu = float(_vineyard(potential, R_min, jnp.asarray(table["saddle"][j]), akmc.time_unit_s))
+            table["prefactor"][j] = nu
+        drop = [j for j in new if not np.isfinite(table["prefactor"][j])]
+        for k in table:
+            table[k] = [v for j, v in enumerate(table[k]) if j not in drop]
         n_searches += akmc.batch_size
         n_calls += int(jnp.sum(batch.n_force_calls))
         window = _in_window(akmc, np.asarray(table["barrier"]))
@@ -214,18 +373,248 @@ class AKMCStep(eqx.Module):
 
 
 def akmc_step(
-    akmc: AdaptiveKMC, potential: Potential, R_min: Float[Array, "n_atoms dim"], key: PRNGKeyArray
+    akmc: AdaptiveKMC,
+    potential: Potential,
+    R_min: Float[Array, "n_atoms dim"],
+    key: PRNGKeyArray,
+    *,
+    cell=None,
+    pbc=None,
 ) -> AKMCStep:
     """Explore the current minimum, then take one residence-time step over the processes
     in the thermally accessible window. Raises ``RuntimeError`` if no process was found."""
     k_search, k_event = jax.random.split(key)
-    table = explore_minimum(akmc, potential, R_min, k_search)
+    table = explore_minimum(akmc, potential, R_min, k_search, cell=cell, pbc=pbc)
     if table.barrier.size == 0:
         raise RuntimeError(
             f"adaptive KMC found no connected process in {table.n_searches} searches; raise "
             "max_searches or change displacement"
         )
-    rates = np.where(_in_window(akmc, table.barrier), table.rates(akmc.temperature), 0.0)
+    rates = window_rates(akmc, table)
     event, dt, _ = select_event(k_event, jnp.asarray(rates))
     event = int(event)
     return AKMCStep(table, event, float(dt), table.product[event], float(table.product_energy[event]))
+
+
+# ---------------------------------------------------------------------------------------
+# Recycling by translation: a library of explored states
+# ---------------------------------------------------------------------------------------
+class StateMatch(eqx.Module):
+    """How a configuration is an explored library state moved: atom ``i`` of the
+    configuration is reference atom ``perm[i]`` translated by ``translation`` (Å) plus the
+    lattice vector ``shifts[i]``. :meth:`apply` carries any reference configuration (a
+    saddle, a product) over the same way."""
+
+    index: int
+    perm: np.ndarray
+    translation: np.ndarray
+    shifts: np.ndarray
+
+    def apply(self, X_ref: np.ndarray) -> np.ndarray:
+        return np.asarray(X_ref)[self.perm] + self.translation + self.shifts
+
+
+class StateLibrary:
+    """Explored minima and their process tables, recycled by translation.
+
+    A configuration ``R`` with energy ``E`` (eV) *is* library state ``s`` when ``|E - E_s|
+    < energy_tol`` and one rigid translation (plus periodic images) maps every atom of
+    ``R`` within ``match_tol`` Å onto a distinct atom of ``R_s`` of the same species and
+    the same fixed/free status. Candidate translations take a least coordinated atom of
+    ``R_s`` onto each least coordinated atom of ``R`` (so a moved adatom is found at once).
+    This is only translation, no rotation or reflection: the mirror images of a process
+    are found by searching, as in eOn's recycling; a state met again in another
+    orientation is explored anew.
+
+    ``cell``/``pbc``: the periodic cell (see :func:`minimum_image`); ``species``
+    ``(n_atoms,)`` atomic numbers (default: one species). ``recycle=False`` makes every
+    :meth:`lookup` explore (plain AKMC, for comparison). Counters ``n_explored`` and
+    ``n_recycled`` count explorations and lookups answered from the library;
+    ``max_states`` caps the explorations (``RuntimeError`` beyond).
+    """
+
+    def __init__(
+        self,
+        akmc: AdaptiveKMC,
+        potential: Potential,
+        *,
+        cell=None,
+        pbc=None,
+        species=None,
+        match_tol: float = 0.1,
+        energy_tol: float = 0.01,
+        recycle: bool = True,
+        max_states: int | None = None,
+    ):
+        self.akmc, self.potential = akmc, potential
+        self.max_states = max_states
+        self.cell = None if cell is None else np.asarray(cell, float)
+        self.pbc = pbc
+        self.species = None if species is None else np.asarray(species)
+        self.match_tol, self.energy_tol, self.recycle = match_tol, energy_tol, recycle
+        self.states: list[np.ndarray] = []
+        self.energies: list[float] = []
+        self.tables: list[ProcessTable] = []
+        self._anchors: list[np.ndarray] = []
+        self._free: np.ndarray | None = None
+        self.n_explored = 0
+        self.n_recycled = 0
+
+    def _least_coordinated(self, R):
+        c = coordination_numbers(R, self.cell, self.pbc, self.akmc.coordination_cutoff)
+        free = self._free if self._free is not None else np.ones(len(R), bool)
+        return np.flatnonzero(free & (c == c[free].min()))
+
+    def match(self, R, energy: float) -> StateMatch | None:
+        """The library state that ``R`` is a translation of, or ``None``."""
+        R = np.asarray(R, float)
+        for s, (R_s, E_s, anchors_s) in enumerate(zip(self.states, self.energies, self._anchors)):
+            if abs(E_s - energy) >= self.energy_tol:
+                continue
+            for a in self._least_coordinated(R):
+                t = R[a] - R_s[anchors_s[0]]
+                diff = R[:, None] - R_s[None] - t
+                image = minimum_image(diff, self.cell, self.pbc)
+                dist = np.linalg.norm(image, axis=-1)
+                perm = np.argmin(dist, axis=1)
+                if np.max(dist[np.arange(len(R)), perm]) >= self.match_tol:
+                    continue
+                if len(np.unique(perm)) != len(R) or np.any(self._free[perm] != self._free):
+                    continue
+                if self.species is not None and np.any(self.species[perm] != self.species):
+                    continue
+                shifts = (diff - image)[np.arange(len(R)), perm]
+                return StateMatch(s, perm, t, shifts)
+        return None
+
+    def lookup(self, R, energy: float, key: PRNGKeyArray) -> StateMatch:
+        """The library state of ``R`` (exploring ``R`` with :func:`explore_minimum` and
+        adding it when it matches none, or always when ``recycle=False``)."""
+        R = np.asarray(R, float)
+        if self._free is None:
+            self._free = np.asarray(self.potential.free_mask(jnp.asarray(R)))[:, 0] > 0
+        found = self.match(R, energy) if self.recycle else None
+        if found is not None:
+            self.n_recycled += 1
+            return found
+        if self.max_states is not None and len(self.states) >= self.max_states:
+            raise RuntimeError(f"the state library is full ({self.max_states} explored states); raise max_states")
+        table = explore_minimum(self.akmc, self.potential, jnp.asarray(R), key, cell=self.cell, pbc=self.pbc)
+        if table.barrier.size == 0:
+            raise RuntimeError(
+                f"adaptive KMC found no connected process in {table.n_searches} searches; raise "
+                "max_searches or change displacement"
+            )
+        self.states.append(R)
+        self.energies.append(float(energy))
+        self.tables.append(table)
+        self._anchors.append(self._least_coordinated(R))
+        self.n_explored += 1
+        n = len(R)
+        return StateMatch(len(self.states) - 1, np.arange(n), np.zeros(R.shape[1]), np.zeros_like(R))
+
+    def walker(
+        self,
+        temperature: float,
+        track: Callable[[np.ndarray], np.ndarray],
+        include: Callable[[ProcessTable], np.ndarray] | None = None,
+    ) -> tuple[SublatticeWalker, np.ndarray]:
+        """The library as a lattice model at ``temperature`` (K): one site per explored
+        state, one hop per process in the thermally accessible window whose product is a
+        library state, with hop vector ``track(product) - track(state)`` (Å) and the
+        process's barrier and prefactor. Returns the walker and, per state, the fraction of
+        its escape rate that goes to states not in the library (left out of the model:
+        explore those products, or check the fraction is negligible). ``include(table)``,
+        if given, is a boolean mask of the processes to keep (e.g. only the hops, to
+        separate mechanisms); the others are left out and not counted as lost.
+        """
+        rows, dropped = [], []
+        for R_s, table in zip(self.states, self.tables):
+            rates = window_rates(self.akmc, table, temperature)
+            if include is not None:
+                rates = np.where(np.asarray(include(table), bool), rates, 0.0)
+            hops, lost = [], 0.0
+            for p in np.flatnonzero(rates > 0):
+                m = self.match(table.product[p], table.product_energy[p])
+                if m is None:
+                    lost += rates[p]
+                    continue
+                vec = np.asarray(track(table.product[p])) - np.asarray(track(R_s))
+                hops.append((vec, m.index, table.barrier[p], table.prefactor[p]))
+            rows.append(hops)
+            dropped.append(lost / rates.sum())
+        if any(not h for h in rows):
+            raise ValueError("a library state has no process into the library; explore its products first")
+        width = max(len(h) for h in rows)
+        dim = len(rows[0][0][0])
+        vectors = np.zeros((len(rows), width, dim))
+        targets = np.zeros((len(rows), width), int)
+        barriers = np.full((len(rows), width), np.inf)
+        prefactors = np.zeros((len(rows), width))
+        for s, hops in enumerate(rows):
+            for j, (vec, target, barrier, nu) in enumerate(hops):
+                vectors[s, j], targets[s, j], barriers[s, j], prefactors[s, j] = vec, target, barrier, nu
+        walker = SublatticeWalker(
+            jnp.asarray(vectors), jnp.asarray(targets), jnp.asarray(barriers), jnp.asarray(prefactors),
+            jnp.asarray(float(temperature)),
+        )
+        return walker, np.asarray(dropped)
+
+
+class AKMCTrajectory(eqx.Module):
+    """An off-lattice AKMC trajectory from :func:`run_akmc` (NumPy, ``n_steps + 1`` records,
+    the start first): clock ``time`` (s), ``track`` the observable, ``energy`` (eV),
+    ``state`` the library index; per step ``barrier`` (eV) of the chosen process; the final
+    configuration ``R`` (Å, unwrapped: atoms never jump by a cell vector)."""
+
+    time: np.ndarray
+    track: np.ndarray
+    energy: np.ndarray
+    state: np.ndarray
+    barrier: np.ndarray
+    R: np.ndarray
+
+
+def run_akmc(
+    library: StateLibrary,
+    R0,
+    energy0: float,
+    key: PRNGKeyArray,
+    n_steps: int,
+    track: Callable[[np.ndarray], np.ndarray],
+    *,
+    temperature: float | None = None,
+) -> AKMCTrajectory:
+    """``n_steps`` adaptive-KMC steps from the minimum ``R0`` (energy ``energy0``, eV).
+
+    Each step looks the current minimum up in ``library`` (a translated explored state
+    reuses that state's process table; a new one is explored), draws a process among
+    those in the thermally accessible window with probability ``k_i/K`` and the waiting
+    time ``-ln(u)/K`` at ``temperature`` (default the AKMC's; explore at the highest
+    temperature of a study so the window covers the lower ones), and moves to its
+    product, carried over by the state's translation and permutation. ``track(R)`` is
+    recorded after every step (e.g. :func:`least_coordinated_position`).
+    """
+    temperature = library.akmc.temperature if temperature is None else float(temperature)
+    k_rng, k_explore = jax.random.split(key)
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(k_rng)).ravel().tolist())
+    R, energy = np.asarray(R0, float), float(energy0)
+    times, tracks, energies, states, barriers = [0.0], [np.asarray(track(R))], [energy], [], []
+    t = 0.0
+    for step in range(n_steps):
+        m = library.lookup(R, energy, jax.random.fold_in(k_explore, step))
+        table = library.tables[m.index]
+        rates = window_rates(library.akmc, table, temperature)
+        cumulative = np.cumsum(rates)
+        p = int(np.searchsorted(cumulative, (1.0 - rng.random()) * cumulative[-1], side="left"))
+        t += -np.log(1.0 - rng.random()) / cumulative[-1]
+        R, energy = m.apply(table.product[p]), float(table.product_energy[p])
+        states.append(m.index)
+        barriers.append(float(table.barrier[p]))
+        times.append(t)
+        tracks.append(np.asarray(track(R)))
+        energies.append(energy)
+    states.append(-1)  # the last state is not looked up
+    return AKMCTrajectory(
+        np.asarray(times), np.asarray(tracks), np.asarray(energies), np.asarray(states), np.asarray(barriers), R
+    )
