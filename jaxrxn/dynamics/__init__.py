@@ -33,6 +33,7 @@ from jaxrxn.dynamics.bonds import (
     detect_reactions as detect_reactions,
     molecules as molecules,
     reaction_frames as reaction_frames,
+    split_reaction as split_reaction,
 )
 from jaxrxn.dynamics.nanoreactor import (
     LogFermiWall as LogFermiWall,

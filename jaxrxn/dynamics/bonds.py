@@ -9,8 +9,9 @@ reaction = a persistent change of the bond graph. The filter here is two-fold:
    flicker;
 2. *persistence*: a new graph counts only after it has held for ``persist`` consecutive frames.
 
-Each reaction is reported as (frame, reactant graph, product graph), and
-:func:`reaction_frames` cuts the frames around it as a start for NEB refinement. The graph
+Each reaction is reported as (frame, reactant graph, product graph); bond changes in the same
+frame that share no atom are separate reactions. :func:`reaction_frames` cuts the frames
+around a reaction as a start for NEB refinement. The graph
 functions are jittable; :func:`detect_reactions` is a thin Python wrapper around the
 jitted scans.
 """
@@ -135,6 +136,26 @@ class Reaction:
         return [tuple(p) for p in np.argwhere(np.triu(self.products & ~self.reactants))]
 
 
+def split_reaction(reaction: Reaction) -> list[Reaction]:
+    """Split one graph change into independent reactions.
+
+    Several molecules can react within the same saved frame (common in a dense compressed
+    gas); the changed bonds then fall into groups that share no atom of the union graph
+    ``reactants | products``. Each group is one reaction (e.g. the four atoms of
+    A2 + B2 -> 2 AB), reported with the reactant graph and a product graph in which only
+    that group's bonds changed.
+    """
+    changed = reaction.reactants ^ reaction.products
+    involved = np.any(changed, axis=1)
+    labels = np.asarray(molecules(jnp.asarray(reaction.reactants | reaction.products)))
+    out = []
+    for lab in np.unique(labels[involved]):
+        m = labels == lab
+        block = m[:, None] & m[None, :]
+        out.append(Reaction(reaction.frame, reaction.reactants, np.where(block, reaction.products, reaction.reactants)))
+    return out
+
+
 _graphs_jit = jax.jit(bond_graphs)
 _changes_jit = jax.jit(persistent_changes, static_argnums=1)
 
@@ -144,12 +165,17 @@ def detect_reactions(
     r_form,
     r_break,
     persist: int = 5,
+    *,
+    split: bool = True,
 ) -> list[Reaction]:
     """Reactions in a trajectory (frames in Å), with distance hysteresis and persistence.
 
     `r_form` < `r_break` (Å, scalars or ``(n, n)`` matrices, e.g. from
     :func:`covalent_cutoffs` with scales 1.2 and 1.5). A bond vibrating across one threshold
-    or a graph that reverts within `persist` frames is not a reaction.
+    or a graph that reverts within `persist` frames is not a reaction. With `split` (the
+    default) a persistent graph change is split into its independent reactions
+    (:func:`split_reaction`), so two molecule pairs reacting in the same frame count as two
+    reactions; ``split=False`` reports whole-graph changes.
     """
     if np.any(np.asarray(r_break) <= np.asarray(r_form)):
         raise ValueError("`r_break` must exceed `r_form` for the hysteresis to suppress vibrations.")
@@ -158,7 +184,8 @@ def detect_reactions(
     graphs = _graphs_jit(jnp.asarray(frames), r_form, r_break)
     is_reaction, reference = _changes_jit(graphs, persist)
     graphs, is_reaction, reference = np.asarray(graphs), np.asarray(is_reaction), np.asarray(reference)
-    return [Reaction(int(f), reference[f], graphs[f]) for f in np.flatnonzero(is_reaction)]
+    changes = [Reaction(int(f), reference[f], graphs[f]) for f in np.flatnonzero(is_reaction)]
+    return [r for c in changes for r in split_reaction(c)] if split else changes
 
 
 def reaction_frames(frames, reaction: Reaction, before: int = 10, after: int = 10) -> np.ndarray:

@@ -116,25 +116,42 @@ def valence_morse(
     r0: float = 1.2,
     *,
     penalty: float | None = None,
-    r_switch: float = 1.8,
-    width: float = 0.1,
-    r_cutoff: float = 5.0,
+    r_switch: float = 2.2,
+    width: float = 0.15,
+    r_cutoff: float = 3.0,
+    r_on: float = 2.0,
     masses: Sequence[float] | None = None,
 ) -> Potential:
     """A reactive Morse gas in which every atom makes one bond: A2 + B2 -> 2 AB.
 
     ``E = sum_{i<j} D_ab [(1 - e^{-alpha (r - r0)})^2 - 1] c(r)
     + sum_i P max(z_i - 1, 0)^2``, with ``z_i = sum_j 1/(1 + e^{(r_ij - r_switch)/width})``
-    the coordination number and ``c`` a cosine cutoff that goes smoothly to zero at
-    `r_cutoff`. The valence penalty `P` (default 1.5 max D) makes three-atom clusters cost
-    more than the extra bond gains, so atoms pair up and exchange partners only through
-    collisions over a barrier: a minimal reactive gas for the NanoReactor.
+    the coordination number and ``c`` a cosine switch from 1 at `r_on` to 0 at `r_cutoff`.
+    The valence penalty `P` (default 1.5 max D) makes a third atom near a bonded pair cost
+    more than the extra bond gains, so molecules are closed-shell: they repel at contact and
+    exchange partners only through a four-centre transition state.
+
+    With the defaults and ``D_AA = D_BB = 2.0``, ``D_AB = 2.5`` eV (measured by CI-NEB and
+    minimisations of one A2 + B2 pair; ``examples/nanoreactor_morse_gas.py`` prints them):
+    bonds of exactly ``-D`` at ``r0`` (the switch is 1 there), A2 + B2 -> 2 AB releases
+    1.0 eV, the rectangular four-centre saddle lies 1.93 eV above the separated molecules,
+    and A2...B2 contact complexes are bound by at most 0.15 eV. So at 1500 K
+    (kT = 0.13 eV) the exchange is thermally closed on picosecond time scales and a gas
+    reacts only when something (a NanoReactor compression) forces hard collisions.
+
+    The earlier defaults (``r_switch=1.8, width=0.1, r_cutoff=5.0, r_on=0.0``: one cosine
+    over the whole range) give a sticky model instead: A2...B2 complexes bound by 1.8 eV and
+    a four-centre saddle 0.15 eV *below* the separated molecules, i.e. a liquid droplet
+    that exchanges partners without any barrier.
 
     - `species`: per-atom species index (0, 1, ...). `D`: well depths per species pair, eV.
-    - `alpha`: 1/Å. `r0`, `r_switch`, `width`, `r_cutoff`: Å. `masses`: amu per atom.
+    - `alpha`: 1/Å. `r0`, `r_switch`, `width`, `r_on`, `r_cutoff`: Å (``r_on < r_cutoff``).
+      `masses`: amu per atom.
 
     ``params`` holds ``D``, ``alpha``, ``r0`` and ``penalty`` (differentiable).
     """
+    if not 0.0 <= r_on < r_cutoff:
+        raise ValueError(f"valence_morse needs 0 <= r_on < r_cutoff; got r_on={r_on}, r_cutoff={r_cutoff}.")
     species = jnp.asarray(species)
     D = jnp.asarray(D, jnp.float64)
     n = species.shape[0]
@@ -146,7 +163,8 @@ def valence_morse(
         r = jnp.sqrt(jnp.where(offdiag, r2, 1.0))
         Dij = params["D"][species[:, None], species[None, :]]
         x = jnp.exp(-params["alpha"] * (r - params["r0"]))
-        cut = jnp.where(r < r_cutoff, 0.5 * (1.0 + jnp.cos(jnp.pi * r / r_cutoff)), 0.0)
+        s = jnp.clip((r - r_on) / (r_cutoff - r_on), 0.0, 1.0)
+        cut = 0.5 * (1.0 + jnp.cos(jnp.pi * s))
         pair = jnp.where(offdiag, Dij * ((1.0 - x) ** 2 - 1.0) * cut, 0.0)
         z = jnp.sum(jnp.where(offdiag, jax.nn.sigmoid((r_switch - r) / width), 0.0), axis=1)
         return 0.5 * jnp.sum(pair) + params["penalty"] * jnp.sum(jnp.maximum(z - 1.0, 0.0) ** 2)
