@@ -35,7 +35,7 @@ from jaxrxn.path import linear
 
 TRAIN_SEEDS, TEST_SEEDS = list(range(100)), list(range(10**6, 10**6 + 25))
 MODEL = SurfaceTSFlow(features=64)
-CFG = TSFlowConfig(n_steps=400, batch_size=128, learning_rate=8e-3)
+CFG = TSFlowConfig(n_steps=2400, batch_size=128, learning_rate=5e-3)
 
 
 class _ConstantVelocity:
@@ -180,14 +180,13 @@ def test_generated_ts_beats_baselines_on_held_out_surfaces(g2, trained):
     assert len(test) >= 20 and hard.sum() >= 4
     model = m["model"]
     # generative.md §4.4 smoke tier: median TS distance <= 0.1 Å
-    assert model[0] <= 0.1 and model[0] < 0.6 * m["midpoint"][0]
+    assert model[0] <= 0.1
     for base in ("midpoint", "linear max", "nearest"):
+        assert model[0] < 0.7 * m[base][0], base  # median TS distance
         assert model[1] < 0.7 * m[base][1], base  # mean TS distance
+        assert model[3] < 0.5 * m[base][3], base  # median relative barrier error
         assert model[4] < 0.5 * m[base][4], base  # mean relative barrier error
     assert model[2] < 0.3 * min(m["midpoint"][2], m["linear max"][2])  # curved steps
-    # Over all steps the median distance is close to the linear maximum's (measured: 0.03-0.04
-    # vs 0.047 Å over six training set-ups): most neighbour steps are nearly straight, and
-    # there the highest point of the line is almost the saddle; no margin is asserted on it.
 
     # P-RFO from the generated TS on the true surface converges to the reference saddle
     right = np.asarray(res.is_saddle) & (np.asarray(jax.vmap(ts_distance)(res.R, test.x_ts)) < 1e-3)

@@ -250,7 +250,8 @@ def init_ts_train_state(model: nn.Module, data: TSSet, cfg: TSFlowConfig) -> TST
     key, k_init = jax.random.split(key)
     x = data.x_is[0]
     params = model.init(k_init, x, jnp.asarray(0.0, x.dtype), x, data.x_fs[0], data.context[0])
-    return TSTrainState(params, _optimizer(cfg).init(params), key, jnp.array(0))
+    # An explicit dtype (not weak) so a state loaded from a checkpoint hits the same compiled chunk.
+    return TSTrainState(params, _optimizer(cfg).init(params), key, jnp.zeros((), jnp.int32))
 
 
 @eqx.filter_jit
