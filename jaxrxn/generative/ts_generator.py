@@ -2,17 +2,17 @@
 
 In the manner of React-OT (C. Duan, G.-H. Liu, Y. Du, T. Chen, Q. Zhao, H. Jia, C. P. Gomes,
 E. A. Theodorou & H. J. Kulik, "Optimal transport for generating transition states in
-chemical reactions", Nat. Mach. Intell. 7, 615 (2025)), which starts from the linear
-interpolation of reactant and product and transports it *deterministically* along a
-straight (optimal-transport) path to the TS, and after OA-ReactDiff (C. Duan, Y. Du, H. Jia &
-H. J. Kulik, "Accurate transition state generation with an object-aware equivariant
-elementary reaction diffusion model", Nat. Comput. Sci. 3, 1045 (2023)), which generates the
-TS conditioned on fixed reactant and product. The objective is conditional flow matching
-(Y. Lipman, R. T. Q. Chen, H. Ben-Hamu, M. Nickel & M. Le, "Flow matching for generative
-modeling", ICLR 2023) with straight, rectified-flow interpolants (X. Liu, C. Gong & Q. Liu,
-"Flow straight and fast: learning to generate and transfer data with rectified flow", ICLR
-2023). The formulation is jaxrxn's reading of those papers (generative.md §1.3-1.4), not a
-copy of their code.
+chemical reactions", Nat. Mach. Intell. (2025), doi:10.1038/s42256-025-01010-0), which
+starts from the linear interpolation of reactant and product and transports it
+*deterministically* along a straight (optimal-transport) path to the TS, and after
+OA-ReactDiff (C. Duan, Y. Du, H. Jia & H. J. Kulik, "Accurate transition state generation
+with an object-aware equivariant elementary reaction diffusion model", Nat. Comput. Sci. 3,
+1045 (2023)), which generates the TS conditioned on fixed reactant and product. The
+objective is conditional flow matching (Y. Lipman, R. T. Q. Chen, H. Ben-Hamu, M. Nickel &
+M. Le, "Flow matching for generative modeling", ICLR 2023) with straight, rectified-flow
+interpolants (X. Liu, C. Gong & Q. Liu, "Flow straight and fast: learning to generate and
+transfer data with rectified flow", ICLR 2023). The formulation is jaxrxn's reading of
+those papers (generative.md §1.3-1.4), not a copy of their code.
 
 **Source, target, loss.** For a reaction with initial state ``x_IS``, final state ``x_FS``
 and true saddle ``x_TS`` (all ``(N, dim)``, Å) and a system descriptor ``c``:
@@ -172,7 +172,7 @@ def surface_ts_set(reactions: Sequence[Reaction]) -> TSSet:
 
     @jax.jit
     def barriers(d, a, b):
-        return jax.vmap(lambda d, a, b: (lambda pot: pot.energy(b) - pot.energy(a))(surface_from_params(params_from_descriptor(d))))(d, a, b)
+        return jax.vmap(lambda d, a, b: surface_potential(d).energy(b) - surface_potential(d).energy(a))(d, a, b)
 
     seed = jnp.asarray([int(r.extras.get("seed", -1)) for r in reactions])
     return TSSet(x_is, x_fs, x_ts, desc, barriers(desc, x_is, x_ts), seed)
@@ -488,7 +488,9 @@ def interpolation_max(potential: Potential, path: Float[Array, "M N dim"], n_poi
     return dense[k], E[k]
 
 
-def nearest_training_ts(train: TSSet, x_is: Float[Array, "N dim"], x_fs: Float[Array, "N dim"]) -> Float[Array, "N dim"]:
+def nearest_training_ts(
+    train: TSSet, x_is: Float[Array, "N dim"], x_fs: Float[Array, "N dim"]
+) -> Float[Array, "N dim"]:
     """Retrieval baseline: the TS of the training reaction whose end points are nearest to
     ``(x_is, x_fs)`` (sum of squared distances, Å²), shifted by the end-point errors blended
     at the TS's fractional position ``f`` along IS->FS (its projection, clipped to [0, 1]):
