@@ -4,7 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import lj7_hexagon
+from helpers import LJ7_SADDLE_11_0373, LJ7_SADDLE_11_0403, lj7_hexagon
 
 import jaxrxn
 from jaxrxn.dynamics import FS, KB, MaxDisplacement, Quench
@@ -153,3 +153,25 @@ def test_lj7_tad_escape_time_matches_htst_kmc():
     p_c1 = k1 / (k1 + k2)
     share = to_c1.sum() / n_low
     assert abs(share - p_c1) < 3 * np.sqrt(p_c1 * (1 - p_c1) / n_low), (share, p_c1)
+
+
+def test_default_barrier_is_ci_neb_to_the_lj7_saddles():
+    """The default barrier (NEBBarrier, CI-NEB) in a TAD visit of C0 on 2D LJ7.
+
+    Reference: the P-RFO saddles of tests/helpers.py, -11.0373 eps (to C1) and -11.0403 eps
+    (to C2), with C0 at -12.5349 eps: barriers 1.4976 and 1.4946 (rare_events.md §2.2.2).
+    With `barrier_fn` omitted, seed 5 escapes first to C1, then to C2. The band's product
+    is Kabsch-aligned by default (no fixed atoms, no cell): unaligned, the thermostat's drift
+    and rotation gave 1.03 and 1.06 eps in two of three visits.
+    """
+    R0 = jaxrxn.minimize(LJ7, jnp.asarray(lj7_hexagon()), fmax=1e-6).R
+    E0 = LJ7.energy(R0)
+    Ea_c1, Ea_c2 = (float(LJ7.energy(jnp.asarray(S)) - E0) for S in (LJ7_SADDLE_11_0373, LJ7_SADDLE_11_0403))
+    np.testing.assert_allclose([Ea_c1, Ea_c2], [1.4976, 1.4946], atol=1e-4)
+    tad = lj7_tad(0.26, 0.3)
+    res = jax.jit(lambda k: tad_basin(LJ7, tad, R0, tad.integrator.init(LJ7, R0, k)))(jax.random.PRNGKey(5))
+    n = int(res.book.n_events)
+    assert bool(res.accepted) and n == 2
+    E_new = np.asarray(res.book.E_new[:n])
+    np.testing.assert_allclose(E_new, [E_C1, E_C2], atol=5e-3)
+    np.testing.assert_allclose(np.asarray(res.book.Ea[:n]), [Ea_c1, Ea_c2], atol=1e-4)

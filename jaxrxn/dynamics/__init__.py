@@ -17,6 +17,7 @@ from jaxrxn.dynamics.md import (
 )
 from jaxrxn.dynamics.tad import (
     TAD as TAD,
+    NEBBarrier as NEBBarrier,
     BasinResult as BasinResult,
     TADBook as TADBook,
     TADRun as TADRun,
