@@ -70,15 +70,19 @@ def test_atomistic_painn_velocity_is_equivariant():
     z = jnp.array([1, 6, 8, 1])
     model = AtomisticTSFlow(features=8, n_layers=1)
     params = jax.jit(model.init)(key, x, 0.3, x_is, x_fs, z)
-    f = jax.jit(jax.vmap(lambda x, a, b, z: model.apply(params, x, 0.3, a, b, z)))  # one compilation
-    v = f(x[None], x_is[None], x_fs[None], z[None])[0]
     Q, _ = jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(5), (3, 3)))
     shift = jnp.array([0.7, -1.1, 2.0])
     tr = lambda R: R @ Q.T + shift  # noqa: E731
     p = jnp.array([2, 0, 3, 1])
-    out = f(jnp.stack([tr(x), x[p]]), jnp.stack([tr(x_is), x_is[p]]), jnp.stack([tr(x_fs), x_fs[p]]), jnp.stack([z, z[p]]))
-    np.testing.assert_allclose(out[0], v @ Q.T, atol=1e-10)
-    np.testing.assert_allclose(out[1], v[p], atol=1e-10)
+    # original, rotated + translated, permuted: one batch, one compilation
+    f = jax.jit(jax.vmap(lambda x, a, b, z: model.apply(params, x, 0.3, a, b, z)))
+    v, v_rot, v_perm = f(
+        jnp.stack([x, tr(x), x[p]]), jnp.stack([x_is, tr(x_is), x_is[p]]), jnp.stack([x_fs, tr(x_fs), x_fs[p]]),
+        jnp.stack([z, z, z[p]]),
+    )
+    np.testing.assert_allclose(v_rot, v @ Q.T, atol=1e-10)
+    np.testing.assert_allclose(v_perm, v[p], atol=1e-10)
+    assert float(jnp.max(jnp.abs(v))) > 1e-3  # not trivially zero
     np.testing.assert_allclose(jnp.sum(v, axis=0), 0.0, atol=1e-12)
 
 

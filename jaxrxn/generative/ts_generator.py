@@ -375,7 +375,9 @@ class TSResult(eqx.Module):
       `fmax` eV/Å the largest atom force there.
     - `barrier` eV: ``energy - E(x_IS)``; `barrier_generated`: the same at `R_generated`.
     - `saddle_index`: negative curvatures of the Hessian at `R` (zero modes removed);
-      `is_saddle`: ``saddle_index == 1`` (and, when polished, the search converged).
+      `is_saddle`: `R` is a first-order saddle, i.e. its largest atom force is below the
+      requested `fmax` and ``saddle_index == 1`` (an unpolished point with index 1 but
+      large forces is not one).
     - `converged`: the saddle search met `fmax` at an index-1 point (False when not polished).
     - `n_force_calls`, `n_hessian_calls`: those of the saddle search (0 when not polished;
       the energies of `R_generated` and of the IS and the final Hessian check are not
@@ -442,7 +444,8 @@ def generate_ts(
     true surface (used only for polishing and for the reported energies and Hessian check);
     `x_is`, `x_fs` ``(N, dim)`` Å; `context`: the descriptor the model was trained with.
     `n_steps`, `method`: the sampler (:func:`sample_ts`). `polish`: ``"prfo"``, ``"dimer"``
-    or ``None``; `fmax` (eV/Å) and `max_steps` for the saddle search (:func:`polish_ts`).
+    or ``None``; `fmax` (eV/Å) and `max_steps` for the saddle search (:func:`polish_ts`;
+    without polishing, `fmax` only decides `is_saddle`).
 
     Concrete inputs are validated first (``ValueError`` for NaN/inf, wrong rank, or IS and
     FS of different shapes). Jittable (with `polish` static) and vmappable over the arrays.
@@ -460,7 +463,7 @@ def generate_ts(
         fmax_at = jnp.max(jnp.linalg.norm(potential.forces(R), axis=-1))
         index = hessian_analysis(potential, R, zero_modes(potential, R))[0]
         converged, n_f, n_h = jnp.array(False), zero, zero
-        is_saddle = index == 1
+        is_saddle = (index == 1) & (fmax_at <= fmax)
     else:
         res = polish_ts(potential, R_gen, x_is=x_is, x_fs=x_fs, method=polish, fmax=fmax, max_steps=max_steps)
         R, e, fmax_at, index = res.R, res.energy, res.fmax, res.saddle_index
