@@ -18,6 +18,7 @@ COMMANDS = {
     "saddle": ("jaxrxn.commands.saddle", "saddle-point search (dimer or P-RFO) from a guess"),
     "irc": ("jaxrxn.commands.irc", "intrinsic reaction coordinate from a saddle"),
     "explore": ("jaxrxn.commands.explore", "AFIR exploration of a reaction network"),
+    "train-flow": ("jaxrxn.commands.train_flow", "train the path flow generator on a path data set"),
 }
 
 EXIT_CONVERGED, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT = 0, 1, 2

@@ -58,14 +58,18 @@ conditional sampling uses the condition.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 from collections.abc import Callable
 
 import equinox as eqx
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
@@ -99,11 +103,17 @@ class SurfaceFlow(nn.Module):
 class AtomisticFlow(nn.Module):
     """Equivariant flow heads for atomistic systems (PaiNN by default, or EGNN).
 
-    ``x``, ``x_is`` ``(N, dim)`` Å; ``context`` atomic numbers ``(N,)`` (< `n_species`);
-    ``cond`` ``(N,)`` per-atom flags (e.g. the atom pair that should react); ``cond_on`` 0/1.
-    ``T`` and ``D`` have their net translation removed; ``p`` is the mean of per-atom scalars.
-    Equivariant under O(dim), permutations (with ``context`` and ``cond`` permuted) and
-    translations.
+    ``x``, ``x_is`` ``(N, dim)`` Å; ``context`` species indices ``(N,)`` (< `n_species`);
+    ``cond`` either ``(N,)`` per-atom flags (e.g. the atom pair that should react) or
+    ``(N, dim)`` per-atom vectors, the wanted FS displacement ``FS - IS`` (Å; the
+    conditioned mode of :func:`jaxrxn.generative.clusters.cluster_pathset`); ``cond_on`` 0/1.
+
+    Equivariant inputs: ``x - x_is`` and, for a vector condition, ``cond`` and the
+    remaining displacement ``x_is + cond - x`` (both zeroed when ``cond_on = 0``);
+    invariant inputs: the species one-hot, the flags (or the norms of the vector inputs)
+    and ``cond_on``. ``T`` and ``D`` have their net translation removed; ``p`` is the mean
+    of per-atom scalars. Equivariant under O(dim), permutations (with ``context`` and
+    ``cond`` permuted) and translations.
     """
 
     backbone: str = "painn"
@@ -115,13 +125,19 @@ class AtomisticFlow(nn.Module):
     @nn.compact
     def __call__(self, x, x_is, context, cond, cond_on):
         n = x.shape[0]
+        cond_on = jnp.asarray(cond_on, x.dtype)
+        vectors = [x - x_is]
+        if cond.ndim == 1:
+            extra = (cond * cond_on)[:, None]
+        else:
+            vectors += [cond * cond_on, (x_is + cond - x) * cond_on]
+            extra = jnp.stack([jnp.sqrt(jnp.sum(v**2, -1) + 1e-12) for v in vectors[1:]], -1) * cond_on
         scalars = jnp.concatenate(
-            [jax.nn.one_hot(context, self.n_species, dtype=x.dtype), (cond * cond_on)[:, None],
-             jnp.full((n, 1), cond_on, x.dtype)], axis=-1,
-        )  # fmt: skip
+            [jax.nn.one_hot(context, self.n_species, dtype=x.dtype), extra, jnp.full((n, 1), cond_on, x.dtype)], axis=-1
+        )
         Net = {"painn": PaiNN, "egnn": EGNN}[self.backbone]
         sc, vec = Net(self.features, self.n_layers, r_cut=self.r_cut, n_scalar_out=1, n_vector_out=2)(
-            x, scalars, (x - x_is)[:, None, :]
+            x, scalars, jnp.stack(vectors, axis=1)
         )
         vec = vec - jnp.mean(vec, axis=0, keepdims=True)
         return vec[:, 0], vec[:, 1], jnp.mean(sc[:, 0])
@@ -217,13 +233,19 @@ def _optimizer(cfg: FlowConfig):
     return optax.chain(optax.clip_by_global_norm(10.0), optax.adam(schedule))
 
 
+@eqx.filter_jit
+def _init_params(model, key, x, context, cond):
+    # jitted (the model is static): flax's init run op by op costs far more than one compilation
+    return model.init(key, x, x, context, cond, jnp.asarray(1.0, x.dtype))
+
+
 def init_train_state(model: nn.Module, data: PathSet, cfg: FlowConfig) -> TrainState:
     """Initialise params on the first reaction (seeded by ``cfg.seed``)."""
     key = jax.random.PRNGKey(cfg.seed)
     key, k_init = jax.random.split(key)
     p0 = data.paths[0]
-    params = model.init(k_init, p0[0], p0[0], data.context[0], data.cond[0], jnp.asarray(1.0, p0.dtype))
-    return TrainState(params, _optimizer(cfg).init(params), key, jnp.array(0))
+    params = _init_params(model, k_init, p0[0], data.context[0], data.cond[0])
+    return TrainState(params, _optimizer(cfg).init(params), key, jnp.zeros((), int))  # strong type, as loaded back
 
 
 @eqx.filter_jit
@@ -249,6 +271,7 @@ def train(
     log_every: int = 100,
     callback: Callable[[int, dict], None] | None = print,
     checkpoint: str | os.PathLike | None = None,
+    stop_at: int | None = None,
 ) -> TrainState:
     """Train the flow heads with Adam (optax) on ``data``.
 
@@ -258,6 +281,9 @@ def train(
     (:func:`jaxrxn.checkpoint.save_checkpoint`). Passing a loaded state (or an existing
     `checkpoint` file, which is loaded) resumes exactly: the run from a checkpoint equals
     the uninterrupted run bit for bit, provided `log_every` divides the checkpoint's step.
+    `stop_at` ends the run (checkpointed) once that many steps are done, short of
+    ``cfg.n_steps``: the learning-rate schedule is still that of ``cfg.n_steps``, so a
+    later call with the checkpoint finishes the same run (jobs under a wall-time limit).
     """
     if len(data) == 0:
         raise ValueError("the training set is empty.")
@@ -265,14 +291,44 @@ def train(
         state = init_train_state(model, data, cfg)
         if checkpoint is not None and os.path.exists(checkpoint):
             state = load_checkpoint(checkpoint, state)
-    while int(state.step) < cfg.n_steps:
-        n = min(log_every, cfg.n_steps - int(state.step))
+    end = cfg.n_steps if stop_at is None else min(int(stop_at), cfg.n_steps)
+    while int(state.step) < end:
+        n = min(log_every, end - int(state.step))
         state, (loss, terms) = _train_chunk(model, cfg, state, data, n)
         if callback is not None:
             callback(int(state.step), {"loss": float(jnp.mean(loss)), **{k: float(jnp.mean(v)) for k, v in terms.items()}})
         if checkpoint is not None:
             save_checkpoint(checkpoint, state)
     return state
+
+
+_MODELS = {"SurfaceFlow": SurfaceFlow, "AtomisticFlow": AtomisticFlow}
+
+
+def save_model(path: str | os.PathLike, model: nn.Module, params, **metadata) -> None:
+    """Write a trained flow model to ``.npz``: its class and fields (JSON), `metadata`
+    (JSON-serialisable, e.g. the training configuration) and every parameter array under
+    its flax path (``params/PaiNN_0/...``). :func:`load_model` reads it back."""
+    name = type(model).__name__
+    if name not in _MODELS:
+        raise ValueError(f"cannot save a {name}; known models: {sorted(_MODELS)}.")
+    fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name not in ("parent", "name")}
+    arrays = {"/".join(k): np.asarray(v) for k, v in flax.traverse_util.flatten_dict(flax.core.unfreeze(params)).items()}
+    header = json.dumps({"model": name, "fields": fields, "metadata": metadata})
+    with open(path, "wb") as fh:
+        np.savez(fh, __header__=np.array(header), **arrays)
+
+
+def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict, dict]:
+    """Read a model written by :func:`save_model`: ``(model, params, metadata)``."""
+    with np.load(path, allow_pickle=False) as data:
+        if "__header__" not in data.files:
+            raise ValueError(f"{os.fspath(path)!r} is not a jaxrxn flow model (no header).")
+        header = json.loads(str(data["__header__"]))
+        params = flax.traverse_util.unflatten_dict(
+            {tuple(k.split("/")): jnp.asarray(data[k]) for k in data.files if k != "__header__"}
+        )
+    return _MODELS[header["model"]](**header["fields"]), params, header["metadata"]
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,224 @@
+"""Flow path generator on an atomistic family: held-out 2D LJ7 rearrangements.
+
+Same protocol as ``benchmarks/flow_generator.py`` (generative.md §4.3), on 2D LJ7
+(epsilon = sigma = 1; energies eps, lengths sigma):
+
+- data: :func:`jaxrxn.generative.clusters.build_lj7_paths`: random orientations and
+  labellings of the four minima, vmapped P-RFO from random kicks, both sides relaxed,
+  CI-NEB through each saddle, checked (converged, one maximum, crosses the saddle), paths
+  Kabsch-aligned; train and test from disjoint seeds; cached in the Transition1x layout
+  under ``out/``. A seed split gives new frames and labellings of the same four minima
+  (LJ7-2D has no others), so a second split, ``--holdout``, also removes whole saddle
+  types (by saddle energy) from training and tests only on them.
+- model: :class:`jaxrxn.generative.flow.AtomisticFlow` (PaiNN).
+- **conditioned mode** (IS and FS displacement given): path RMSD to the CI-NEB reference
+  (per-atom, each image Kabsch-aligned, M3), raw barrier error (M4), barrier error after
+  <= 20 CI-NEB steps started from the path, and force calls for CI-NEB to converge
+  (fmax 0.01) from the generated path, from linear and IDPP interpolation between the same
+  end points, and from the nearest training path (matched over rotations, reflections
+  and relabellings, moved onto the query's end points).
+- **unconditioned mode** (IS alone, K = 32 kicked samples per IS): FS validity (the last
+  frame relaxes to one of the four minima, not the IS itself) and coverage (share of the
+  reference exits of that IS, from the test reactions, found).
+
+Run: ``python benchmarks/flow_lj7.py [--train-seeds 160 --test-seeds 32 --steps 4000] [--holdout]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import equinox as eqx  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxrxn.generative.clusters import (  # noqa: E402
+    build_lj7_paths,
+    cluster_path_rmsd,
+    cluster_pathset,
+    lj7_potential,
+    minimum_class,
+    nearest_cluster_path,
+)
+from jaxrxn.generative.data import read_transition1x, resample_by_arc_length, split_seeds, write_transition1x  # noqa: E402
+from jaxrxn.generative.flow import AtomisticFlow, FlowConfig, generate, raw_barrier, train  # noqa: E402
+from jaxrxn.optimize import FIRE, minimize  # noqa: E402
+from jaxrxn.path import NEB, idpp, linear, neb  # noqa: E402
+
+N_IMAGES, NEB_FMAX, NEB_MAX_STEPS = 13, 0.01, 3000
+NEB_SOLVER = NEB(k=1.0, climb=True)
+LJ = lj7_potential()
+
+
+def load_data(n_train, n_test, cache):
+    if os.path.exists(cache):
+        return read_transition1x(cache, "train", "jaxrxn"), read_transition1x(cache, "test", "jaxrxn")
+    tr, te = split_seeds(n_train, n_test)
+    t0 = time.perf_counter()
+    rtr, rte = build_lj7_paths(tr), build_lj7_paths(te)
+    print(f"built {len(rtr)} train / {len(rte)} test reactions from {n_train} / {n_test} initial states "
+          f"in {time.perf_counter() - t0:.1f} s (vmapped P-RFO + FIRE + CI-NEB)")  # fmt: skip
+    os.makedirs(os.path.dirname(cache) or ".", exist_ok=True)
+    write_transition1x(cache, {"train": rtr, "test": rte})
+    return rtr, rte
+
+
+@eqx.filter_jit
+def _neb_from(bands, max_steps):
+    return jax.vmap(lambda b: neb(LJ, b, NEB_SOLVER, fmax=NEB_FMAX, max_steps=max_steps))(bands)
+
+
+def band_from(path, x_fs):
+    """A CI-NEB start band of N_IMAGES images from a path, ending on the minimum x_fs."""
+    return resample_by_arc_length(resample_by_arc_length(path, N_IMAGES).at[-1].set(x_fs), N_IMAGES)
+
+
+def stats(x):
+    x = np.asarray(x)
+    if x.size == 0:
+        return "(none)"
+    return f"median {np.median(x):8.4f}  mean {np.mean(x):8.4f}  p90 {np.percentile(x, 90):8.4f}"
+
+
+def conditioned(model, params, train_set, test, label, n_steps=40):
+    x_is, x_fs = test.paths[:, 0], test.paths[:, -1]
+    gen = jax.jit(jax.vmap(lambda a, c, d: generate(model, params, a, c, d, 1.0, n_steps=n_steps)))
+    t0 = time.perf_counter()
+    frames, prog = gen(x_is, test.context, test.cond)
+    jax.block_until_ready(frames)
+    t_gen = time.perf_counter() - t0
+    model_paths = jnp.concatenate([frames, x_fs[:, None]], axis=1)
+    lin_paths = jax.vmap(lambda a, b: linear(a, b, 21))(x_is, x_fs)
+    idpp_paths = jax.jit(jax.vmap(lambda a, b: idpp(a, b, 21)))(x_is, x_fs)
+    nn_paths = jnp.asarray(np.stack([nearest_cluster_path(train_set, np.asarray(a), np.asarray(b))
+                                     for a, b in zip(x_is, x_fs)]))  # fmt: skip
+    ref_B = np.asarray(test.barrier)
+    gap = np.sqrt(np.mean(np.sum(np.asarray(frames[:, -1] - x_fs) ** 2, -1), -1))
+    print(f"\n== conditioned mode (IS + FS given), {label}: {len(test)} reactions "
+          f"(generation incl. compile {t_gen:.1f} s)")  # fmt: skip
+    print(f"progress p(IS) {stats(prog[:, 0])}; last frame to FS, per-atom RMSD (Å) {stats(gap)}")
+    rows = {}
+    for name, P in (("model", model_paths), ("linear", lin_paths), ("IDPP", idpp_paths), ("nearest-train", nn_paths)):
+        rmsd = jax.jit(jax.vmap(cluster_path_rmsd))(P, test.paths)
+        rawB = jax.jit(jax.vmap(lambda q: raw_barrier(LJ, q)))(P)
+        bands = jax.vmap(band_from)(P, x_fs)
+        short = _neb_from(bands, 20)
+        full = _neb_from(bands, NEB_MAX_STEPS)
+        rows[name] = full
+        conv = np.asarray(full.converged)
+        ok_B = np.abs(np.asarray(full.barrier) - ref_B) < 1e-3
+        print(f"{name:14s} path RMSD (Å/atom)       {stats(rmsd)}")
+        print(f"{'':14s} raw barrier rel. error    {stats(np.abs(np.asarray(rawB) - ref_B) / ref_B)}")
+        print(f"{'':14s} after <=20 CI-NEB steps   {stats(np.abs(np.asarray(short.barrier) - ref_B) / ref_B)}")
+        print(f"{'':14s} force calls to converge   {stats(np.asarray(full.n_force_calls)[conv])}  "
+              f"(not converged: {int((~conv).sum())}/{len(conv)}; converged to the reference barrier "
+              f"+-1e-3: {int((conv & ok_B).sum())})")  # fmt: skip
+    both = np.asarray(rows["model"].converged) & np.asarray(rows["linear"].converged)
+    for base in ("linear", "IDPP", "nearest-train"):
+        both = np.asarray(rows["model"].converged) & np.asarray(rows[base].converged)
+        ratio = np.asarray(rows["model"].n_force_calls)[both] / np.asarray(rows[base].n_force_calls)[both]
+        print(f"force calls model/{base} (both converged, {both.sum()}): {stats(ratio)}; model fewer in {np.mean(ratio < 1):.0%}")
+    return rows
+
+
+@jax.jit
+def _relax(R):
+    r = minimize(LJ, R, FIRE(), fmax=1e-4, max_steps=5000)
+    return r.R, r.energy, r.converged
+
+
+def _kabsch_rmsd(P, Q):
+    Pc, Qc = P - P.mean(-2, keepdims=True), Q - Q.mean(-2, keepdims=True)
+    V, _, Wt = np.linalg.svd(np.swapaxes(Pc, -1, -2) @ Qc)
+    d = np.sign(np.linalg.det(V @ Wt))
+    V[..., :, -1] *= d[..., None]
+    return np.sqrt(np.mean(np.sum((Pc @ (V @ Wt) - Qc) ** 2, -1), -1))
+
+
+def unconditioned(model, params, test, K=32, kick=0.1, seed=0, n_steps=40):
+    groups = np.asarray(test.group)
+    ug = np.unique(groups)
+    first = np.array([np.flatnonzero(groups == g)[0] for g in ug])
+    x_is, ctx = test.paths[first, 0], test.context[first]
+    zero = jnp.zeros_like(test.cond[0])
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(ug) * K).reshape(len(ug), K, 2)
+    gen = jax.jit(jax.vmap(jax.vmap(
+        lambda a, c, k: generate(model, params, a, c, zero, 0.0, k, n_steps=n_steps, kick=kick)[0][-1], (None, None, 0)),
+        (0, 0, 0)))  # fmt: skip
+    fs = gen(x_is, ctx, keys)  # (G, K, N, 2)
+    R, E, conv = jax.vmap(jax.vmap(_relax))(fs)
+    R, E, conv = np.asarray(R), np.asarray(E), np.asarray(conv)
+    cls = np.vectorize(minimum_class)(E)
+    not_is = _kabsch_rmsd(R, np.asarray(x_is)[:, None]) > 0.05
+    valid = conv & (cls >= 0) & not_is
+    found, n_ref, distinct = 0, 0, []
+    for gi, g in enumerate(ug):
+        exits = []
+        for e in np.asarray(test.paths[groups == g, -1]):
+            if all(_kabsch_rmsd(e, u) > 0.05 for u in exits):
+                exits.append(e)
+        n_ref += len(exits)
+        for e in exits:
+            found += bool(np.any(valid[gi] & (_kabsch_rmsd(R[gi], e[None]) < 0.05)))
+        uniq = []
+        for r in R[gi][valid[gi]]:
+            if all(_kabsch_rmsd(r, u) > 0.05 for u in uniq):
+                uniq.append(r)
+        distinct.append(len(uniq))
+    print(f"\n== unconditioned mode (IS alone, K={K}, kick {kick} Å): {len(ug)} test ISs, {n_ref} distinct reference exits")
+    print(f"FS validity (relaxes to an LJ7 minimum that is not the IS): {valid.mean():.1%} "
+          f"(relaxed back to the IS: {np.mean(conv & ~not_is):.1%}; not a minimum: {np.mean(~(conv & (cls >= 0))):.1%})")  # fmt: skip
+    print(f"coverage (reference exits found): {found}/{n_ref} = {found / max(n_ref, 1):.1%}; "
+          f"distinct valid FS per IS: mean {np.mean(distinct):.2f}")  # fmt: skip
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--train-seeds", type=int, default=160)
+    ap.add_argument("--test-seeds", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--features", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--kicks", type=float, nargs="+", default=[0.1, 0.2])
+    ap.add_argument("--holdout", action="store_true", help="also train/test with whole saddle types held out")
+    ap.add_argument("--cache", default="out/flow_lj7.h5")
+    a = ap.parse_args()
+    rtr, rte = load_data(a.train_seeds, a.test_seeds, a.cache)
+    train_set, test_set = cluster_pathset(rtr), cluster_pathset(rte)
+    print(f"train {len(rtr)} reactions, test {len(rte)}; straight-line barrier excess over the MEP: median "
+          f"{np.median([float(r.extras['linear_excess']) for r in rte]):.2f}; saddle types "
+          f"{len({round(float(r.extras['saddle_energy']), 3) for r in rtr})} (train)")  # fmt: skip
+    model = AtomisticFlow(features=a.features)
+    cfg = FlowConfig(n_steps=a.steps, batch_size=a.batch, learning_rate=2e-3)
+    t0 = time.perf_counter()
+    state = train(model, train_set, cfg, log_every=max(a.steps // 10, 1),
+                  callback=lambda s, m: print(f"  step {s:6d}  " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True))  # fmt: skip
+    print(f"trained {a.steps} steps in {time.perf_counter() - t0:.1f} s")
+    conditioned(model, state.params, train_set, test_set, "held-out seeds (new frames and labellings)")
+    for kick in a.kicks:
+        unconditioned(model, state.params, test_set, kick=kick)
+    if a.holdout:
+        holdout(a, rtr, rte, model, cfg)
+
+
+def holdout(a, rtr, rte, model, cfg):
+    """Hold out whole saddle types: every reaction through the held-out saddle energies is
+    removed from training, and the test set keeps only those."""
+    types = sorted({round(float(r.extras["saddle_energy"]), 3) for r in rtr})
+    held = set(types[1::4])  # every fourth type by energy (the second-lowest, C0 -> C1 at -11.0373, among them)
+    tr = [r for r in rtr if round(float(r.extras["saddle_energy"]), 3) not in held]
+    te = [r for r in rte if round(float(r.extras["saddle_energy"]), 3) in held]
+    print(f"\n######## held-out saddle types {sorted(held)}: train {len(tr)}, test {len(te)}")
+    train_set, test_set = cluster_pathset(tr), cluster_pathset(te)
+    state = train(model, train_set, cfg, log_every=a.steps, callback=None)
+    conditioned(model, state.params, train_set, test_set, "held-out saddle types")
+
+
+if __name__ == "__main__":
+    main()
