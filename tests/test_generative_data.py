@@ -83,3 +83,31 @@ def test_transition1x_reader_roundtrip(tiny_t1x):
         read_transition1x(str(fn), "val")
     with pytest.raises(ValueError, match="no 'jaxrxn' energies"):
         read_transition1x(str(fn), "data", level="jaxrxn")
+
+
+def test_match_cluster_undoes_rotation_reflection_and_relabelling():
+    """An asymmetric 7-atom planar cluster, rotated, reflected and relabelled, is mapped
+    back exactly (RMSD ~1e-12); the retrieval baseline then returns a training path in the
+    query's frame and labels, and the cluster path RMSD ignores a rigid rotation."""
+    from jaxrxn.generative.clusters import cluster_path_rmsd, match_cluster, nearest_cluster_path, random_frame
+    from jaxrxn.generative.data import PathSet
+
+    rng = np.random.default_rng(3)
+    P = rng.normal(size=(7, 2)) * 1.2
+    Q = random_frame(P, np.random.default_rng(4))
+    perm, U, r = match_cluster(P, Q)
+    assert r < 1e-10
+    np.testing.assert_allclose((P[perm] - P.mean(0)) @ U + Q.mean(0), Q, atol=1e-10)
+    # a one-path training set: IS P, FS with atom 0 moved; the query is its image under Q's map
+    fs = P.copy()
+    fs[0] += [0.8, 0.3]
+    t = np.linspace(0, 1, 21)[:, None, None]
+    path = P + t * (fs - P) + np.sin(np.pi * t) * 0.1
+    train = PathSet(jnp.asarray(path[None]), jnp.zeros((1, 7), int), jnp.zeros((1, 7, 2)), jnp.ones(1), jnp.zeros(1, int))
+    mapped = (path[:, perm] - P.mean(0)) @ U + Q.mean(0)
+    got = nearest_cluster_path(train, mapped[0], mapped[-1])
+    np.testing.assert_allclose(got, mapped, atol=1e-9)
+    th = 0.7
+    rot = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    assert float(cluster_path_rmsd(jnp.asarray(path @ rot.T + 1.0), jnp.asarray(path))) < 1e-10
+    assert float(cluster_path_rmsd(jnp.asarray(path), jnp.asarray(path[::-1]))) > 0.05
