@@ -72,6 +72,20 @@ def test_fcc_octahedral_tetrahedral_path():
     np.testing.assert_allclose(float(d_kmc[0]), d_exact, rtol=0.05)
 
 
+def test_fcc_octahedral_tetrahedral_direction_prefactors():
+    # harmonic-TST prefactors differ per direction (EMT Pd-H: 7.05e12 O->T, 5.38e11 T->O,
+    # examples/h_diffusion_lattice.py); D = a^2 / (16 (1/(8 k_OT) + 1/(4 k_TO))) as above
+    b_ot, b_to, temperature, nu_ot, nu_to = 0.55, 0.0034, 600.0, 7.05e12, 5.38e11
+    walker = fcc_hydrogen_walker(A_PD, temperature, barrier_ot=b_ot, barrier_to=b_to, prefactor_ot=nu_ot,
+                                 prefactor_to=nu_to)  # fmt: skip
+    kT = KB_EV * temperature
+    k_ot, k_to = nu_ot * np.exp(-b_ot / kT), nu_to * np.exp(-b_to / kT)
+    d_exact = A_PD**2 / (16 * (1 / (8 * k_ot) + 1 / (4 * k_to)))
+    np.testing.assert_allclose(float(walker.analytic_diffusion_coefficient()), d_exact, rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(walker.prefactors[:4, :8]), nu_ot)
+    np.testing.assert_allclose(np.asarray(walker.prefactors[4:, :4]), nu_to)
+
+
 def test_bcc_tetrahedral_catalogue():
     a = 2.87
     cell, frac, labels = bcc_interstitial_sites(a)

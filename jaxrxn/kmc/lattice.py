@@ -217,11 +217,15 @@ def fcc_hydrogen_walker(
     barrier_ot: float | None = None,
     barrier_to: float | None = None,
     prefactor: float = 1.0e13,
+    prefactor_ot: float | None = None,
+    prefactor_to: float | None = None,
 ) -> SublatticeWalker:
     """Interstitial H in an fcc metal (lattice constant ``a`` Å) at ``temperature`` K.
 
     Give ``barrier_oo`` (eV) for direct O-O hops and/or ``barrier_ot`` and ``barrier_to``
-    (eV) for O->T and T->O hops through the tetrahedral site; one prefactor (1/s) for all.
+    (eV) for O->T and T->O hops through the tetrahedral site; one prefactor (1/s) for all,
+    or ``prefactor_ot`` / ``prefactor_to`` for the two directions (harmonic-TST
+    prefactors differ: the O and T wells have different curvatures).
     Barriers are inputs: from NEB on a potential of your choice, or fitted to experiment.
     """
     cell, frac, labels = fcc_interstitial_sites(a)
@@ -232,8 +236,8 @@ def fcc_hydrogen_walker(
         raise ValueError("give both barrier_ot and barrier_to, or neither")
     if barrier_ot is not None:
         catalogue += [
-            HopType("O", "T", np.sqrt(3) * a / 4, barrier_ot, prefactor),
-            HopType("T", "O", np.sqrt(3) * a / 4, barrier_to, prefactor),
+            HopType("O", "T", np.sqrt(3) * a / 4, barrier_ot, prefactor if prefactor_ot is None else prefactor_ot),
+            HopType("T", "O", np.sqrt(3) * a / 4, barrier_to, prefactor if prefactor_to is None else prefactor_to),
         ]
     if not catalogue:
         raise ValueError("give barrier_oo or barrier_ot/barrier_to")
