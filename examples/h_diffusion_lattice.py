@@ -23,7 +23,7 @@ EMT's H is crude: its O -> T barrier in Pd is 2.5 times the measured activation 
 and D falls orders of magnitude below the measured one at room temperature; the numbers
 are a demonstration of the NEB -> rates -> KMC pipeline, not a prediction for Pd.
 
-Measured (``--cells 3``: 108 Pd + H, a = 3.8791 Å; about 4 min on a busy 2-core CPU):
+Measured (``--cells 3``: 108 Pd + H, a = 3.8791 Å; 5.8 min wall on a shared 2-core CPU):
 E(T) - E(O) = 0.5466 eV (T is a shallow minimum); CI-NEB O->T 0.5500 eV, T->O 0.0034 eV
 (P-RFO saddle index 1, same barriers); Vineyard O->T 7.08e12 Hz, T->O 5.39e11 Hz. KMC D
 (4,000 replicas) within 2% of the model's exact D at 280-800 K; Arrhenius fit D0 =
