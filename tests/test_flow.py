@@ -129,3 +129,31 @@ def test_nearest_training_path_and_kick_validation(trained):
     np.testing.assert_allclose(shifted[-1], P[-1] - 0.02, atol=1e-12)
     with pytest.raises(ValueError, match="kick needs a PRNG key"):
         generate(MODEL, state.params, P[0], data.context[0], data.cond[0], 0.0, kick=0.1)
+
+
+def test_atomistic_flow_with_fs_condition_is_equivariant():
+    """AtomisticFlow with the vector (FS - IS) condition: T and D rotate/reflect and permute
+    with the input, p is invariant, translations change nothing (float64, 1e-10 as the
+    nets' own tests, generative.md §4.4)."""
+    from jaxrxn.generative.flow import AtomisticFlow
+
+    rng = np.random.default_rng(0)
+    x_is = jnp.asarray(rng.normal(size=(5, 2)) * 1.2)
+    x = x_is + 0.1 * jnp.asarray(rng.normal(size=(5, 2)))
+    cond = jnp.asarray(rng.normal(size=(5, 2)) * 0.5)
+    ctx = jnp.zeros(5, int)
+    model = AtomisticFlow(features=4, n_layers=1)
+    params = jax.jit(model.init)(jax.random.PRNGKey(0), x, x_is, ctx, cond, 1.0)
+    f = jax.jit(lambda a, b, c, on: model.apply(params, a, b, ctx, c, on))
+    th = 1.1
+    Q = jnp.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]]) @ jnp.diag(jnp.array([1.0, -1.0]))
+    perm = jnp.array([3, 0, 4, 1, 2])
+    shift = jnp.array([0.4, -2.0])
+    T, D, p = f(x, x_is, cond, 1.0)
+    T2, D2, p2 = f((x @ Q.T + shift)[perm], (x_is @ Q.T + shift)[perm], (cond @ Q.T)[perm], 1.0)
+    np.testing.assert_allclose(T2, (T @ Q.T)[perm], atol=1e-10)
+    np.testing.assert_allclose(D2, (D @ Q.T)[perm], atol=1e-10)
+    assert abs(float(p2 - p)) < 1e-10
+    # the condition matters when on, and is ignored when off
+    assert float(jnp.max(jnp.abs(f(x, x_is, 2 * cond, 1.0)[0] - T))) > 1e-6
+    np.testing.assert_array_equal(f(x, x_is, 2 * cond, 0.0)[0], f(x, x_is, cond, 0.0)[0])
