@@ -460,9 +460,14 @@ class StateLibrary:
         self.n_explored = 0
         self.n_recycled = 0
 
+    def _free_mask(self, R) -> np.ndarray:
+        if self._free is None:
+            self._free = np.asarray(self.potential.free_mask(jnp.asarray(R)))[:, 0] > 0
+        return self._free
+
     def _least_coordinated(self, R):
         c = coordination_numbers(R, self.cell, self.pbc, self.akmc.coordination_cutoff)
-        free = self._free if self._free is not None else np.ones(len(R), bool)
+        free = self._free_mask(R)
         return np.flatnonzero(free & (c == c[free].min()))
 
     def match(self, R, energy: float) -> StateMatch | None:
@@ -479,7 +484,8 @@ class StateLibrary:
                 perm = np.argmin(dist, axis=1)
                 if np.max(dist[np.arange(len(R)), perm]) >= self.match_tol:
                     continue
-                if len(np.unique(perm)) != len(R) or np.any(self._free[perm] != self._free):
+                free = self._free_mask(R)
+                if len(np.unique(perm)) != len(R) or np.any(free[perm] != free):
                     continue
                 if self.species is not None and np.any(self.species[perm] != self.species):
                     continue
@@ -491,8 +497,6 @@ class StateLibrary:
         """The library state of ``R`` (exploring ``R`` with :func:`explore_minimum` and
         adding it when it matches none, or always when ``recycle=False``)."""
         R = np.asarray(R, float)
-        if self._free is None:
-            self._free = np.asarray(self.potential.free_mask(jnp.asarray(R)))[:, 0] > 0
         found = self.match(R, energy) if self.recycle else None
         if found is not None:
             self.n_recycled += 1
