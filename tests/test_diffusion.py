@@ -61,7 +61,7 @@ def _gaussian_model():
 
 
 def test_vp_marginals_match_sde_simulation():
-    """alpha, sigma in closed form vs exp(-1/2 int beta) by quadrature and vs 20,000
+    """alpha, sigma in closed form vs exp(-1/2 int beta) by quadrature and vs 10,000
     Euler-Maruyama paths of dy = -1/2 beta y dt + sqrt(beta) dW from y_0 = 1.5."""
     sde = VPSDE()
     for t in (0.05, 0.3, 1.0):
@@ -69,7 +69,7 @@ def test_vp_marginals_match_sde_simulation():
         quad = np.exp(-0.5 * np.trapezoid(0.1 + s * 19.9, s))
         a, sig = sde.marginal(jnp.asarray(t))
         assert abs(float(a) - quad) < 1e-9 and abs(float(a**2 + sig**2) - 1) < 1e-12
-    n, t_end = 1000, 0.3
+    n, t_end = 300, 0.3
     dt = t_end / n
 
     def step(y, k):
@@ -77,9 +77,9 @@ def test_vp_marginals_match_sde_simulation():
         return y - 0.5 * sde.beta(t) * y * dt + jnp.sqrt(sde.beta(t) * dt) * jax.random.normal(key, y.shape), None
 
     ts = jnp.arange(n) * dt
-    y, _ = jax.lax.scan(step, jnp.full(20000, 1.5), (ts, jax.random.split(jax.random.PRNGKey(0), n)))
+    y, _ = jax.lax.scan(step, jnp.full(10000, 1.5), (ts, jax.random.split(jax.random.PRNGKey(0), n)))
     a, sig = sde.marginal(jnp.asarray(t_end))
-    # standard errors: mean sig/sqrt(n) ~ 0.007, std ~ 0.005; Euler bias O(dt) ~ 1e-4
+    # standard errors: mean sig/sqrt(10^4) ~ 0.008, std ~ 0.006; Euler bias O(beta dt) ~ 1e-3
     assert abs(float(jnp.mean(y)) - 1.5 * float(a)) < 0.03
     assert abs(float(jnp.std(y)) - float(sig)) < 0.02
     grid = sde.time_grid(50)
@@ -146,16 +146,20 @@ def test_atomistic_score_is_equivariant_and_centred_paths_are_aligned():
     from jaxrxn.generative.data import PathSet
     from jaxrxn.geometry import align, rmsd
 
-    net = AtomisticScore(features=8, n_layers=2, r_cut=4.0, n_species=3)
+    net = AtomisticScore(features=8, n_layers=1, r_cut=4.0, n_species=3)
     R = jax.random.normal(jax.random.PRNGKey(1), (5, 3)) * 1.2
     Z = jnp.array([0, 1, 1, 2, 0])
     data = PathSet(jnp.stack([R, R + 0.1])[None], Z[None], jnp.zeros((1, 5)), jnp.ones(1), jnp.zeros(1, int))
     dm = DiffusionModel.fit(net, data, centre=True)
-    t = jnp.asarray(0.2)
-    params = jax.jit(net.init)(jax.random.PRNGKey(0), dm.to_model(R), R, t, jnp.asarray(-1.0), Z)
-    Q, _ = jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(2), (3, 3)))
-    Q = Q.at[:, 0].multiply(-1.0)
-    e, e_rot, e_shift = jax.jit(jax.vmap(lambda X: dm.eps(params, dm.to_model(X), t, Z)))(jnp.stack([R, R @ Q.T, R + 3.0]))
+    Q = jnp.asarray(np.linalg.qr(np.random.default_rng(2).normal(size=(3, 3)))[0] * np.array([-1.0, 1.0, 1.0]))
+
+    @jax.jit
+    def eps_of(Xs):  # init and apply in one compilation
+        t = jnp.asarray(0.2)
+        params = net.init(jax.random.PRNGKey(0), dm.to_model(R), R, t, jnp.asarray(-1.0), Z)
+        return jax.vmap(lambda X: dm.eps(params, dm.to_model(X), t, Z))(Xs)
+
+    e, e_rot, e_shift = eps_of(jnp.stack([R, R @ Q.T, R + 3.0]))
     np.testing.assert_allclose(e_rot, e @ Q.T, atol=1e-10)
     np.testing.assert_allclose(e_shift, e, atol=1e-10)
     assert abs(float(jnp.sum(e))) < 1e-10 and float(jnp.max(jnp.abs(e))) > 1e-4
@@ -206,7 +210,7 @@ def test_training_learns_and_resumes_exactly(g2, trained):
     dm, data, state, logs, half = trained
     assert not {int(r.extras["seed"]) for r in g2[0]} & {int(r.extras["seed"]) for r in g2[1]}
     # DSM loss of eps-prediction starts near 1 (untrained) and the chunk means fall;
-    # measured 0.36 -> 0.19 for this config
+    # measured 0.470 (steps 1-200) -> 0.188 (steps 1001-1200) for this config
     assert logs[-1]["loss"] < 0.8 * logs[0]["loss"] and logs[-1]["loss"] < 0.3
     resumed = train(dm, data, CFG, log_every=200, callback=None, checkpoint=half)
     for a, b in zip(jax.tree_util.tree_leaves(state.params), jax.tree_util.tree_leaves(resumed.params)):
@@ -223,7 +227,7 @@ def test_decoded_paths_beat_linear_on_held_out_surfaces(g2, trained):
     dec = jax.jit(jax.vmap(lambda a, b, c: decode_path(dm, state.params, a, b, c, n_steps=ODE_STEPS)))(
         x_is, x_fs, test.context
     )
-    # D1/D2: the unpinned end frames are the round trips of IS and FS (measured ~1e-5 Å
+    # D1/D2: the unpinned end frames are the round trips of IS and FS (measured max 8.0e-5 Å
     # with 60 steps; generative.md §4.4 smoke threshold 1e-2)
     assert float(jnp.max(dec.end_error)) < 1e-3
     np.testing.assert_array_equal(dec.path[:, 0], x_is)
@@ -235,8 +239,9 @@ def test_decoded_paths_beat_linear_on_held_out_surfaces(g2, trained):
     B_dec, B_str, B_lin = (np.asarray(barrier(params, P)) for P in (dec.path, refined, lin))
     ref = np.asarray(test.barrier)
     err = {k: np.median(np.abs(v - ref) / ref) for k, v in (("dec", B_dec), ("str", B_str), ("lin", B_lin))}
-    # measured (this config): D3 share 1.00, median rel. error decoded 0.41, after the
-    # score string 0.02, linear 0.61 (generative.md §4.4: D3 >= 60 % at the smoke tier)
-    assert np.mean(B_dec <= B_lin) >= 0.8
+    # measured (this config, 19 reactions): D3 share 1.00, D4 share 1.00, median rel. error
+    # decoded 0.454, after the score string 0.0147, linear 0.612 (generative.md §4.4: D3 >= 60 %
+    # at the smoke tier)
+    assert np.mean(B_dec <= B_lin) >= 0.75
     assert err["dec"] < 0.85 * err["lin"]
-    assert np.mean(B_str <= B_lin) >= 0.8 and err["str"] < 0.25 * err["lin"]
+    assert np.mean(B_str <= B_lin) >= 0.9 and err["str"] < 0.1 * err["lin"]

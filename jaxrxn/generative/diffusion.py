@@ -53,9 +53,9 @@ denoising step), so encoding and decoding are inverse maps up to the ODE's trunc
 
 **Paths** (:func:`decode_path`): ``z_IS = encode(IS)``, ``z_FS = encode(FS)``, interpolants
 ``z(a)`` on ``n_frames`` equally spaced ``a in [0, 1]``, linear ``(1-a) z_IS + a z_FS`` or
-spherical (``"slerp"``: ``sin((1-a) w)/sin(w) z_IS + sin(a w)/sin(w) z_FS``, ``w`` the angle
-between the latents; it keeps the norm of typical high-dimensional Gaussian latents, which a
-linear midpoint shrinks by up to ``1/sqrt(2)``). Each interpolant is decoded. The end frames
+spherical (``"slerp"``: the directions by slerp over the angle ``w`` between the latents,
+the norm interpolated linearly; it keeps the norm of typical high-dimensional Gaussian
+latents, which a linear midpoint shrinks by up to ``1/sqrt(2)``). Each interpolant is decoded. The end frames
 decode to IS and FS only up to the round-trip error; :func:`decode_path` reports that error
 and (by default) pins the end frames to the exact IS and FS. Atomistic frames are centred,
 their centroid interpolated linearly between IS and FS; with alignment the FS is first
@@ -457,8 +457,11 @@ def interpolate_latents(
 ) -> Float[Array, "n_frames N dim"]:
     """``n_frames`` latents from ``z0`` to ``z1`` (both included), ``a`` evenly spaced.
 
-    ``"linear"``: ``(1-a) z0 + a z1``. ``"slerp"``: ``sin((1-a) w)/sin(w) z0 + sin(a w)/sin(w)
-    z1`` with ``w`` the angle between the flattened latents (linear when ``w < 1e-6``).
+    ``"linear"``: ``(1-a) z0 + a z1``. ``"slerp"``: the unit directions ``u0, u1`` by
+    ``sin((1-a) w)/sin(w) u0 + sin(a w)/sin(w) u1`` (``w`` the angle between the flattened
+    latents; linear when ``w < 1e-6``) times the linearly interpolated norm
+    ``(1-a)|z0| + a|z1|``; for equal norms this is the classic slerp, and unlike it, it
+    stays bounded for latents of different norms at nearly opposite directions.
     """
     if method not in ("linear", "slerp"):
         raise ValueError(f"method must be 'linear' or 'slerp'; got {method!r}.")
@@ -469,11 +472,11 @@ def interpolate_latents(
     if method == "linear":
         return lin
     n0, n1 = jnp.linalg.norm(z0), jnp.linalg.norm(z1)
-    cos = jnp.clip(jnp.vdot(z0, z1) / jnp.maximum(n0 * n1, 1e-300), -1.0, 1.0)
-    w = jnp.arccos(cos)
+    u0, u1 = z0 / jnp.maximum(n0, 1e-300), z1 / jnp.maximum(n1, 1e-300)
+    w = jnp.arccos(jnp.clip(jnp.vdot(u0, u1), -1.0, 1.0))
     small = w < 1e-6
     sw = jnp.where(small, 1.0, jnp.sin(w))
-    sl = (jnp.sin((1 - a) * w) * z0 + jnp.sin(a * w) * z1) / sw
+    sl = ((1 - a) * n0 + a * n1) * (jnp.sin((1 - a) * w) * u0 + jnp.sin(a * w) * u1) / sw
     return jnp.where(small, lin, sl)
 
 

@@ -1,0 +1,194 @@
+"""Full-size benchmark of the DiG-style diffusion path model on held-out random 2D surfaces (G2).
+
+Protocol (generative.md §4.3, DiG extras D1-D4), every model number beside its baselines:
+
+- data: CI-NEB reactions between neighbouring minima of random Muller-Brown-type surfaces
+  (:func:`jaxrxn.generative.data.build_surface_paths`), train and test surfaces from
+  disjoint seeds (:func:`~jaxrxn.generative.data.split_seeds`), cached in the Transition1x
+  layout (the same recipe and seeds as ``benchmarks/flow_generator.py``, so its cache can
+  be reused with ``--cache out/flow_g2.h5``).
+- model: a VP-SDE score model (:class:`jaxrxn.generative.diffusion.SurfaceScore`)
+  conditioned on the surface parameters, trained by denoising score matching on the path
+  frames of every train reaction (``--source path``; ``--source minima --data-noise W``
+  trains on harmonic-equilibrium samples around the minima instead, as DiG does).
+- D1: encode->decode round trip of every distinct test minimum (probability-flow ODE,
+  Heun, ``--ode-steps`` and twice that).
+- D2: distance of the decoded (unpinned) end frames from IS and FS; the paths used below
+  have their end frames pinned to IS and FS.
+- paths on test reactions (IS and FS given): decoded by linear and by spherical latent
+  interpolation, the linear-latent path after the score-string refinement, linear
+  interpolation (IDPP is identical for one particle: it has no interatomic distances) and
+  the nearest training path shifted onto the end points. For each: path RMSD to the CI-NEB
+  reference, raw barrier relative error, D3/D4 (share of reactions whose raw barrier is at
+  or below linear interpolation's), barrier error after <= 20 CI-NEB steps, and CI-NEB force
+  calls to converge (fmax 0.05) with failure counts. Reported for the *hard* test reactions
+  (straight-line barrier >= 20 % above the MEP barrier) and for all of them.
+
+Run: ``python benchmarks/diffusion_paths.py [--train-seeds 600 --test-seeds 100 --steps 6000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import equinox as eqx  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxrxn.generative.data import (  # noqa: E402
+    build_surface_paths,
+    read_transition1x,
+    resample_by_arc_length,
+    split_seeds,
+    surface_pathset,
+    write_transition1x,
+)
+from jaxrxn.generative.diffusion import (  # noqa: E402
+    DiffusionConfig,
+    DiffusionModel,
+    SurfaceScore,
+    decode_path,
+    round_trip_error,
+    score_string,
+    train,
+)
+from jaxrxn.generative.flow import nearest_training_path, path_rmsd, raw_barrier  # noqa: E402
+from jaxrxn.generative.surfaces import stack_params, surface_from_params  # noqa: E402
+from jaxrxn.path import NEB, linear, neb  # noqa: E402
+from jaxrxn.optimize import FIRE  # noqa: E402
+
+# CI-NEB settings of benchmarks/flow_generator.py (scaled to Muller-Brown units; see there).
+N_IMAGES, NEB_FMAX, NEB_MAX_STEPS = 17, 0.05, 3000
+NEB_SOLVER = NEB(k=2.0, climb=True, optimizer=FIRE(dt=0.002, dt_max=0.01, maxstep=0.05))
+
+
+def load_data(n_train, n_test, cache):
+    if os.path.exists(cache):
+        print(f"data from {cache}")
+        return read_transition1x(cache, "train", "jaxrxn"), read_transition1x(cache, "test", "jaxrxn")
+    tr, te = split_seeds(n_train, n_test)
+    t0 = time.perf_counter()
+    rtr, rte = build_surface_paths(tr), build_surface_paths(te)
+    print(f"built {len(rtr)} train / {len(rte)} test reactions in {time.perf_counter() - t0:.1f} s (vmapped CI-NEB)")
+    os.makedirs(os.path.dirname(cache) or ".", exist_ok=True)
+    write_transition1x(cache, {"train": rtr, "test": rte})
+    return rtr, rte
+
+
+@eqx.filter_jit
+def _neb_from(params, paths, max_steps):
+    bands = jax.vmap(lambda P: resample_by_arc_length(P, N_IMAGES))(paths)
+    return jax.vmap(lambda p, b: neb(surface_from_params(p), b, NEB_SOLVER, fmax=NEB_FMAX, max_steps=max_steps))(params, bands)
+
+
+def stats(x, fmt="8.4f"):
+    x = np.asarray(x)
+    return f"median {np.median(x):{fmt}}  mean {np.mean(x):{fmt}}  p90 {np.percentile(x, 90):{fmt}}"
+
+
+def evaluate(dm, params, train_set, test, rx, label, ode_steps, t_ref):
+    p_s = stack_params([int(r.extras["seed"]) for r in rx])
+    x_is, x_fs = test.paths[:, 0], test.paths[:, -1]
+    print(f"\n== {label}: {len(rx)} test reactions; straight-line excess median "
+          f"{np.median([float(r.extras['linear_excess']) for r in rx]):.3f}")  # fmt: skip
+    t0 = time.perf_counter()
+    dec = jax.vmap(lambda a, b, c: decode_path(dm, params, a, b, c, n_steps=ode_steps))(x_is, x_fs, test.context)
+    dec.path.block_until_ready()
+    t_dec = time.perf_counter() - t0
+    sl = jax.vmap(lambda a, b, c: decode_path(dm, params, a, b, c, n_steps=ode_steps, method="slerp"))(x_is, x_fs, test.context)
+    t0 = time.perf_counter()
+    refined = jax.vmap(lambda p, c: score_string(dm, params, p, c, t_ref=t_ref))(dec.path, test.context)
+    refined.block_until_ready()
+    t_str = time.perf_counter() - t0
+    print(f"decode (21 frames, {ode_steps} Heun steps, incl. compilation): {t_dec:.1f} s for {len(rx)} paths; "
+          f"score string (50 iterations): {t_str:.1f} s")  # fmt: skip
+    print(f"D2 end frames before pinning, |decoded - IS|, |decoded - FS| (Å): {stats(dec.end_error.ravel(), '.2e')}  "
+          f"max {float(jnp.max(dec.end_error)):.2e}")  # fmt: skip
+    starts = {
+        "decoded (linear latent)": dec.path,
+        "decoded (slerp latent)": sl.path,
+        "decoded + score string": refined,
+        "linear (= IDPP here)": jax.vmap(lambda a, b: linear(a, b, 21))(x_is, x_fs),
+        "nearest-train": jax.vmap(lambda a, b: nearest_training_path(train_set, a, b))(x_is, x_fs),
+    }
+    ref_B = np.asarray(test.barrier)
+    barrier = jax.jit(jax.vmap(lambda p, q: raw_barrier(surface_from_params(p), q)))
+    rawB = {k: np.asarray(barrier(p_s, P)) for k, P in starts.items()}
+    calls = {}
+    for name, P in starts.items():
+        rmsd = jax.vmap(path_rmsd)(P, test.paths)
+        short = _neb_from(p_s, P, 20)
+        full = _neb_from(p_s, P, NEB_MAX_STEPS)
+        conv = np.asarray(full.converged)
+        calls[name] = np.where(conv, np.asarray(full.n_force_calls), np.nan)
+        print(f"{name:24s} path RMSD (Å)            {stats(rmsd)}")
+        print(f"{'':24s} raw barrier rel. error    {stats(np.abs(rawB[name] - ref_B) / ref_B)}")
+        print(f"{'':24s} raw barrier <= linear's   {np.mean(rawB[name] <= rawB['linear (= IDPP here)']):.1%}")
+        print(f"{'':24s} after <=20 CI-NEB steps   {stats(np.abs(np.asarray(short.barrier) - ref_B) / ref_B)}")
+        print(f"{'':24s} force calls to converge   {stats(np.asarray(full.n_force_calls)[conv])}  "
+              f"(not converged: {int((~conv).sum())}/{len(conv)})")  # fmt: skip
+    lin = calls["linear (= IDPP here)"]
+    for name in ("decoded (linear latent)", "decoded + score string", "nearest-train"):
+        ok = np.isfinite(calls[name]) & np.isfinite(lin)
+        ratio = calls[name][ok] / lin[ok]
+        print(f"force calls {name} / linear per reaction (both converged, {ok.sum()}): {stats(ratio)}; "
+              f"fewer in {np.mean(ratio < 1):.0%}")  # fmt: skip
+    d3 = np.mean(rawB["decoded (linear latent)"] <= rawB["linear (= IDPP here)"])
+    d4 = np.mean(rawB["decoded + score string"] <= rawB["linear (= IDPP here)"])
+    e4 = np.median(np.abs(rawB["decoded + score string"] - ref_B) / ref_B)
+    print(f"summary {label}: D3 {d3:.1%} (slerp {np.mean(rawB['decoded (slerp latent)'] <= rawB['linear (= IDPP here)']):.1%}); "
+          f"D4 {d4:.1%}, score-string median rel. error {e4:.4f}")  # fmt: skip
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--train-seeds", type=int, default=600)
+    ap.add_argument("--test-seeds", type=int, default=100)
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--features", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--source", choices=("path", "minima"), default="path")
+    ap.add_argument("--data-noise", type=float, default=0.0)
+    ap.add_argument("--ode-steps", type=int, default=100)
+    ap.add_argument("--t-ref", type=float, default=0.03)
+    ap.add_argument("--cache", default="out/diffusion_g2.h5")
+    ap.add_argument("--checkpoint", default=None, help="resume from / save training state to this .npz")
+    a = ap.parse_args()
+    rtr, rte = load_data(a.train_seeds, a.test_seeds, a.cache)
+    train_set, test_set = surface_pathset(rtr), surface_pathset(rte)
+    exc = np.array([float(r.extras["linear_excess"]) for r in rte])
+    print(f"train {len(rtr)} reactions on {len({int(r.extras['seed']) for r in rtr})} surfaces, test {len(rte)} on "
+          f"{len({int(r.extras['seed']) for r in rte})} unseen surfaces ({np.mean(exc >= 0.2):.0%} hard)")  # fmt: skip
+    dm = DiffusionModel.fit(SurfaceScore(features=a.features), train_set)
+    cfg = DiffusionConfig(source=a.source, data_noise=a.data_noise, n_steps=a.steps, batch_size=a.batch, learning_rate=a.lr)
+    print(f"model: VP SDE (beta {dm.sde.beta_min}-{dm.sde.beta_max}, t_eps {dm.sde.t_eps}), SurfaceScore({a.features}); "
+          f"training on {a.source} samples, data noise {a.data_noise} Å; shift {np.round(np.asarray(dm.shift), 3)} Å, "
+          f"scale {float(dm.scale):.3f} Å")  # fmt: skip
+    t0 = time.perf_counter()
+    state = train(dm, train_set, cfg, log_every=max(a.steps // 10, 1), checkpoint=a.checkpoint,
+                  callback=lambda s, m: print(f"  step {s:6d}  loss {m['loss']:.4f}"))  # fmt: skip
+    print(f"trained {a.steps} steps in {time.perf_counter() - t0:.1f} s")
+
+    # D1 on the distinct test minima
+    ends = np.concatenate([np.asarray(test_set.paths[:, 0]), np.asarray(test_set.paths[:, -1])])
+    ctx = np.concatenate([np.asarray(test_set.context)] * 2)
+    _, uniq = np.unique(np.round(ends.reshape(len(ends), -1), 6), axis=0, return_index=True)
+    for n in (a.ode_steps, 2 * a.ode_steps):
+        rt = jax.vmap(lambda x, c: round_trip_error(dm, state.params, x, c, n_steps=n))(ends[uniq], ctx[uniq])
+        print(f"D1 round trip (Å), {len(uniq)} test minima, {n} Heun steps each way: {stats(rt, '.2e')}  max {float(jnp.max(rt)):.2e}")
+
+    hard = exc >= 0.2
+    evaluate(dm, state.params, train_set, test_set.take(hard), [r for r, h in zip(rte, hard) if h],
+             "hard (straight-line excess >= 0.2)", a.ode_steps, a.t_ref)  # fmt: skip
+    evaluate(dm, state.params, train_set, test_set, rte, "all", a.ode_steps, a.t_ref)
+
+
+if __name__ == "__main__":
+    main()
