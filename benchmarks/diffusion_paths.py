@@ -44,7 +44,6 @@ import numpy as np  # noqa: E402
 from jaxrxn.generative.data import (  # noqa: E402
     build_surface_paths,
     read_transition1x,
-    resample_by_arc_length,
     split_seeds,
     surface_pathset,
     write_transition1x,
@@ -54,13 +53,14 @@ from jaxrxn.generative.diffusion import (  # noqa: E402
     DiffusionModel,
     SurfaceScore,
     decode_path,
+    neb_from_path,
     round_trip_error,
     score_string,
     train,
 )
 from jaxrxn.generative.flow import nearest_training_path, path_rmsd, raw_barrier  # noqa: E402
 from jaxrxn.generative.surfaces import stack_params, surface_from_params  # noqa: E402
-from jaxrxn.path import NEB, linear, neb  # noqa: E402
+from jaxrxn.path import NEB, linear  # noqa: E402
 from jaxrxn.optimize import FIRE  # noqa: E402
 
 # CI-NEB settings of benchmarks/flow_generator.py (scaled to Muller-Brown units; see there).
@@ -83,8 +83,10 @@ def load_data(n_train, n_test, cache):
 
 @eqx.filter_jit
 def _neb_from(params, paths, max_steps):
-    bands = jax.vmap(lambda P: resample_by_arc_length(P, N_IMAGES))(paths)
-    return jax.vmap(lambda p, b: neb(surface_from_params(p), b, NEB_SOLVER, fmax=NEB_FMAX, max_steps=max_steps))(params, bands)
+    def one(p, P):
+        return neb_from_path(surface_from_params(p), P, n_images=N_IMAGES, solver=NEB_SOLVER, fmax=NEB_FMAX, max_steps=max_steps)
+
+    return jax.vmap(one)(params, paths)
 
 
 def stats(x, fmt="8.4f"):

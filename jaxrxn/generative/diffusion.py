@@ -76,7 +76,6 @@ Units: positions Å, energies eV; times ``t`` dimensionless.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 
@@ -613,8 +612,3 @@ def neb_from_path(
     Returns the :class:`jaxrxn.path.NEBResult`."""
     return neb(potential, resample_by_arc_length(jnp.asarray(path), n_images), solver, fmax=fmax, max_steps=max_steps)
 
-
-def latent_norm_ratio(z: Float[Array, "... N dim"]) -> Array:
-    """``|z| / sqrt(n_dof)``: ~1 for a typical standard-normal latent."""
-    n = z.shape[-1] * z.shape[-2]
-    return jnp.linalg.norm(z.reshape(z.shape[:-2] + (-1,)), axis=-1) / math.sqrt(n)
