@@ -84,7 +84,8 @@ def test_tad_rejects_bad_temperatures():
 # ---------------------------------------------------------------------------------------
 TAU = 1.0 / FS  # fs per Lennard-Jones time unit
 E_C1, E_C2 = -11.5013, -11.4769
-EXITS = {"C1": (1.4976, 2.980), "C2": (1.4946, 2.778)}  # (barrier eps, prefactor 1/tau), x6 copies each
+# (barrier eps, prefactor 1/tau); 12 labelled copies each (benchmarks/tad_lj7_vs_kmc.py count_copies)
+EXITS = {"C1": (1.4976, 2.980), "C2": (1.4946, 2.778)}
 LJ7 = jaxrxn.lennard_jones(dim=2)
 
 
@@ -120,14 +121,18 @@ def test_restart_from_checkpoint_is_bit_exact(tmp_path):
     assert np.all(np.diff(np.asarray(full.hist_t_lo)) > 0)  # the low-T clock advances
 
 
-def test_lj7_tad_escape_time_matches_htst_kmc():
+def test_lj7_tad_escape_time_matches_extrapolated_md():
     """TAD from the hexagon at kT_lo = 0.2 eps, from MD at kT_hi = 0.25 eps, vmapped replicas.
 
-    Reference: residence-time KMC with the HTST rates of §6.3 (12 exits), i.e. an exponential
-    escape time of mean 1/K. The full >= 100-replica comparison with branching ratios is
-    benchmarks/tad_lj7_vs_kmc.py; here 24 replicas keep CI fast, so the bounds are 3 standard
-    errors: on the mean time, and (binomial) on the share of first exits into C1, which HTST puts at
-    k_C1 / (k_C1 + k_C2) = 0.514 at kT = 0.2 eps.
+    TAD extrapolates the kT_hi dynamics to kT_lo by Arrhenius with each event's barrier. The
+    reference is that extrapolation of directly measured MD: escape time 11.70 +- 0.79 tau at
+    kT = 0.25 (128 replicas, benchmarks/tad_lj7_vs_kmc.py), split between C1 and C2 by their
+    HTST branching and scaled by exp(Ea (1/kT_lo - 1/kT_hi)): 52.2 +- 3.5 tau. (Harmonic TST
+    itself, with the 12 labelled copies of each saddle, gives 5.75 tau at 0.25 and 25.7 at
+    0.2: at these temperatures the true escape is 1.3-2x slower than HTST, which becomes exact
+    near kT = 0.15; the benchmark's docstring has the numbers.) 24 replicas keep CI fast; the
+    bounds are 3 combined standard errors on the mean time and (binomial) on the share of
+    first exits into C1, which HTST puts at k_C1 / (k_C1 + k_C2) = 0.514 at kT = 0.2 eps.
     """
     kT_lo, kT_hi, n = 0.2, 0.25, 24
     tad = lj7_tad(kT_lo, kT_hi)
@@ -141,9 +146,13 @@ def test_lj7_tad_escape_time_matches_htst_kmc():
     res = jax.vmap(replica)(jax.random.split(jax.random.PRNGKey(3), n))
     assert bool(np.all(res.accepted))
     t = np.asarray(res.dt_lo) / TAU
-    K = sum(6 * nu * np.exp(-Ea / kT_lo) for Ea, nu in EXITS.values())
-    mean_kmc = 1.0 / K
-    assert abs(t.mean() - mean_kmc) < 3 * mean_kmc / np.sqrt(n), (t.mean(), mean_kmc)
+    k_hi = {name: nu * np.exp(-Ea / kT_hi) for name, (Ea, nu) in EXITS.items()}
+    md_hi, md_hi_se = 11.70, 0.79  # tau, MD escape time at kT_hi (benchmark)
+    K_lo = sum(k_hi[name] / sum(k_hi.values()) / md_hi * np.exp(-Ea * (1 / kT_lo - 1 / kT_hi)) for name, (Ea, _) in EXITS.items())
+    mean_ref = 1.0 / K_lo
+    np.testing.assert_allclose(mean_ref, 52.2, atol=0.1)
+    err = np.hypot(mean_ref / np.sqrt(n), mean_ref * md_hi_se / md_hi)
+    assert abs(t.mean() - mean_ref) < 3 * err, (t.mean(), mean_ref)
     E_new = np.asarray(res.E_new)
     to_c1, to_c2 = np.abs(E_new - E_C1) < 5e-3, np.abs(E_new - E_C2) < 5e-3
     # higher exits are rare first events (2 of 128 replicas in the benchmark)
