@@ -84,7 +84,7 @@ def test_akmc_cu_adatom_on_cu100_finds_four_hops_and_diffusion():
     # the 4x4x4 slab, examples/akmc_cu_adatom.py), four times by symmetry, each product the
     # start translated by a/sqrt(2) = 2.5384 Å along +-x or +-y. The process table as a
     # lattice model gives D within 10% of k a^2 with k = 5.12e12 exp(-0.4117/kT) Hz at 500 K
-    # (rare_events.md §5.1 [run]: D = 2.34e-11 m^2/s).
+    # (rare_events.md §5.1 [run]: D = 2.34e-11 m^2/s; this table: 0.943 of it).
     from ase.calculators.emt import EMT
     from ase.optimize import BFGS
 
@@ -120,14 +120,7 @@ def test_akmc_cu_adatom_on_cu100_finds_four_hops_and_diffusion():
     walker, lost = lib.walker(500.0, track, lambda tb: tb.barrier < 0.6)
     d_ref = 5.12e12 * np.exp(-0.4117 / (KB_EV * 500.0)) * (a / np.sqrt(2)) ** 2  # Å^2/s
     assert float(walker.analytic_diffusion_coefficient()) == pytest.approx(d_ref, rel=0.10)
-    from jaxrxn.kmc.residence import diffusion_coefficient, init_state, mean_squared_displacement, run_kmc
-
-    n = 2000
-    states = jax.vmap(lambda k: init_state(walker.start(0), k))(jax.random.split(jax.random.key(0), n))
-    final, traj = jax.jit(jax.vmap(run_kmc, in_axes=(None, 0, None)), static_argnums=2)(walker, states, 100)
-    t_grid = jnp.linspace(0.05, 0.7, 8) * jnp.min(final.time)
-    msd = mean_squared_displacement(traj.time, traj.config.position, jnp.zeros((n, 2)), t_grid)
-    d = float(diffusion_coefficient(t_grid, msd, 2))
-    print(f"4 hops {table.barrier[hops]} eV, nu {table.prefactor[hops]} Hz; D lattice {d:.4e} "
-          f"analytic {float(walker.analytic_diffusion_coefficient()):.4e} ref {d_ref:.4e} A^2/s")
-    assert d == pytest.approx(d_ref, rel=0.10)
+    # the lattice model's exact D; its KMC/MSD estimate is checked in test_kmc_lattice.py and
+    # examples/akmc_cu_adatom.py (0.931 +- 0.013 of d_ref at 500 K on the 4x4x4 slab)
+    print(f"4 hops {table.barrier[hops]} eV, nu {table.prefactor[hops]} Hz; D lattice "
+          f"{float(walker.analytic_diffusion_coefficient()):.4e}, ref {d_ref:.4e} A^2/s, left out {lost}")
