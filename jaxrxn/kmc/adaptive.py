@@ -15,8 +15,8 @@ confidence ``C = 1 + x W0(-e^{-1/x}/x)``, ``x = N_f / (alpha N_s)``, reaches ``c
 _events.md §5.3), then one residence-time step (:func:`jaxrxn.kmc.residence.select_event`)
 moves the system to the chosen product.
 
-Local displacements (eOn's ``displace_least_coordinated`` with ``displace_radius``): with
-``displace_radius`` set, each search picks an *epicentre* at random among the least
+Local displacements (eOn's ``displace_least_coordinated_weight`` and ``displace_radius``):
+with ``displace_radius`` set, each search picks an *epicentre* at random among the least
 coordinated free atoms and displaces only the free atoms within that radius of it, which
 is where the low-barrier processes of a surface (an adatom's hops) live.
 
@@ -107,7 +107,8 @@ class AdaptiveKMC(eqx.Module):
     ``displace_radius`` (Å): ``None`` displaces every free atom at the start of a search;
     a value displaces only the free atoms within it of an epicentre drawn among the least
     coordinated free atoms (neighbours closer than ``coordination_cutoff`` Å), as eOn's
-    ``displace_least_coordinated`` / ``displace_radius`` (3.3 Å there) do.
+    ``displace_least_coordinated_weight`` / ``displace_radius`` do (3.3 Å in eOn's example
+    configurations).
     ``min_reverse_barrier`` (eV): a "process" whose product lies less than this below its
     saddle is dropped: such a product is no metastable state (the relaxation stopped on a
     plateau next to the saddle) and harmonic TST needs barriers well above kT.
