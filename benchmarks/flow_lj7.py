@@ -47,7 +47,7 @@ from jaxrxn.generative.clusters import (  # noqa: E402
     nearest_cluster_path,
 )
 from jaxrxn.generative.data import read_transition1x, resample_by_arc_length, split_seeds, write_transition1x  # noqa: E402
-from jaxrxn.generative.flow import AtomisticFlow, FlowConfig, generate, raw_barrier, train  # noqa: E402
+from jaxrxn.generative.flow import AtomisticFlow, FlowConfig, generate, load_model, raw_barrier, save_model, train  # noqa: E402
 from jaxrxn.optimize import FIRE, minimize  # noqa: E402
 from jaxrxn.path import NEB, idpp, linear, neb  # noqa: E402
 
@@ -186,6 +186,9 @@ def main():
     ap.add_argument("--features", type=int, default=32)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--kicks", type=float, nargs="+", default=[0.1, 0.2])
+    ap.add_argument("--p-drop", type=float, default=0.2, help="condition drop-out probability in training")
+    ap.add_argument("--model", default=None, help="load this trained model (jaxrxn train-flow output) instead of training")
+    ap.add_argument("--save-model", default=None, help="write the trained model here")
     ap.add_argument("--holdout", action="store_true", help="also train/test with whole saddle types held out")
     ap.add_argument("--cache", default="out/flow_lj7.h5")
     a = ap.parse_args()
@@ -194,15 +197,21 @@ def main():
     print(f"train {len(rtr)} reactions, test {len(rte)}; straight-line barrier excess over the MEP: median "
           f"{np.median([float(r.extras['linear_excess']) for r in rte]):.2f}; saddle types "
           f"{len({round(float(r.extras['saddle_energy']), 3) for r in rtr})} (train)")  # fmt: skip
-    model = AtomisticFlow(features=a.features)
-    cfg = FlowConfig(n_steps=a.steps, batch_size=a.batch, learning_rate=2e-3)
-    t0 = time.perf_counter()
-    state = train(model, train_set, cfg, log_every=max(a.steps // 10, 1),
-                  callback=lambda s, m: print(f"  step {s:6d}  " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True))  # fmt: skip
-    print(f"trained {a.steps} steps in {time.perf_counter() - t0:.1f} s")
-    conditioned(model, state.params, train_set, test_set, "held-out seeds (new frames and labellings)")
+    cfg = FlowConfig(n_steps=a.steps, batch_size=a.batch, learning_rate=2e-3, p_drop=a.p_drop)
+    if a.model:
+        model, params, meta = load_model(a.model)
+        print(f"loaded {a.model}: {meta}")
+    else:
+        model = AtomisticFlow(features=a.features)
+        t0 = time.perf_counter()
+        params = train(model, train_set, cfg, log_every=max(a.steps // 10, 1),
+                       callback=lambda s, m: print(f"  step {s:6d}  " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True)).params  # fmt: skip
+        print(f"trained {a.steps} steps in {time.perf_counter() - t0:.1f} s (p_drop {a.p_drop})")
+        if a.save_model:
+            save_model(a.save_model, model, params, steps=a.steps, p_drop=a.p_drop, kind="atomistic")
+    conditioned(model, params, train_set, test_set, "held-out seeds (new frames and labellings)")
     for kick in a.kicks:
-        unconditioned(model, state.params, test_set, kick=kick)
+        unconditioned(model, params, test_set, kick=kick)
     if a.holdout:
         holdout(a, rtr, rte, model, cfg)
 
@@ -214,6 +223,7 @@ def holdout(a, rtr, rte, model, cfg):
     held = set(types[1::4])  # every fourth type by energy (the second-lowest, C0 -> C1 at -11.0373, among them)
     tr = [r for r in rtr if round(float(r.extras["saddle_energy"]), 3) not in held]
     te = [r for r in rte if round(float(r.extras["saddle_energy"]), 3) in held]
+    model = AtomisticFlow(features=a.features)
     print(f"\n######## held-out saddle types {sorted(held)}: train {len(tr)}, test {len(te)}")
     train_set, test_set = cluster_pathset(tr), cluster_pathset(te)
     state = train(model, train_set, cfg, log_every=a.steps, callback=None)

@@ -36,6 +36,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="MODEL.npz", help="where to write the trained model")
     parser.add_argument("--split", default="train", help="HDF5 split to train on (train)")
     parser.add_argument("--level", default="jaxrxn", help="HDF5 energy level name (jaxrxn; real Transition1x: wB97x_6-31G(d))")
+    parser.add_argument("--formula", default=None, help="HDF5: train only on reactions of this formula")
     parser.add_argument("--last-frames", type=int, default=None, help="HDF5: keep the last N frames of each record")
     parser.add_argument("--train-seeds", type=int, default=100, help="built data sets: initial states / surfaces (100)")
     parser.add_argument("--save-data", metavar="FILE.h5", help="built data sets: also write them here (Transition1x layout)")
@@ -78,8 +79,10 @@ def load_reactions(args):
             rx = read_transition1x(args.data, args.split, args.level, last_frames=args.last_frames)
         except OSError as err:
             raise ValueError(f"cannot read {args.data!r} as HDF5: {err}") from None
+        if args.formula:
+            rx = [r for r in rx if r.formula == args.formula]
     if not rx:
-        raise ValueError(f"no reactions in {args.data!r}.")
+        raise ValueError(f"no reactions in {args.data!r}" + (f" with formula {args.formula!r}." if args.formula else "."))
     return rx, ("surface" if "descriptor" in rx[0].extras else "atomistic")
 
 

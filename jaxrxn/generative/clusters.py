@@ -284,19 +284,27 @@ def cluster_pathset(reactions: Sequence[Reaction], n_points: int = 21) -> PathSe
 
     `context` holds species indices ``(P, N)`` (rank of each atomic number among those of
     the set); `cond` the FS displacement ``FS - IS`` ``(P, N, dim)`` (Å), the atomistic
-    analogue of the G2 condition; `group` numbers the initial states (one per seed).
+    analogue of the G2 condition; `group` numbers the initial states (one per seed, or
+    one per record when records carry no ``seed``). All records need the same atom count
+    and dimension (stacking); real Transition1x files mix molecule sizes, so read one
+    formula at a time.
     """
     if not reactions:
         raise ValueError("no reactions to stack.")
+    shapes = {r.positions.shape[1:] for r in reactions}
+    if len(shapes) > 1:
+        raise ValueError(f"reactions differ in (atoms, dim): {sorted(shapes)}; train on one formula at a time.")
     resample = jax.jit(resample_by_arc_length, static_argnums=1)  # one compilation per band shape
     paths = jnp.stack([resample(jnp.asarray(r.positions), n_points) for r in reactions])
     Z = np.unique(np.concatenate([r.numbers for r in reactions]))
     context = jnp.asarray(np.stack([np.searchsorted(Z, r.numbers) for r in reactions]))
-    keys = sorted({int(r.extras["seed"]) for r in reactions})
-    index = {k: i for i, k in enumerate(keys)}
+    # one group per initial state: the seed for built sets, else each record on its own
+    # (e.g. real Transition1x reactions, which carry no seed)
+    keys = [str(int(r.extras["seed"])) if "seed" in r.extras else f"{r.formula}/{r.rxn}" for r in reactions]
+    index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
     return PathSet(
         paths, context, paths[:, -1] - paths[:, 0], jnp.asarray([r.barrier for r in reactions]),
-        jnp.asarray([index[int(r.extras["seed"])] for r in reactions]),
+        jnp.asarray([index[k] for k in keys]),
     )  # fmt: skip
 
 

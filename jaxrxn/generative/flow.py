@@ -31,9 +31,11 @@ point, and a condition ``c`` that is dropped (set to zero with an off flag) with
 probability ``p_drop`` so that one model runs in two modes (classifier-free style):
 
 - **conditioned**: ``c`` says where to go (G2: the FS displacement ``FS - IS``; atoms:
-  flags on the atoms that react). The task is then the one an interpolation between
-  given end points solves, and linear interpolation between the same end points is the
-  fair baseline (path RMSD, barrier, NEB force calls).
+  the per-atom FS displacement ``(N, dim)``, as for 2D LJ7 in
+  :mod:`jaxrxn.generative.clusters`, or per-atom flags on the atoms that react). With
+  the FS displacement the task is the one an interpolation between given end points
+  solves, and linear/IDPP interpolation between the same end points is the fair
+  baseline (path RMSD, barrier, NEB force calls).
 - **unconditioned**: ``cond_on = 0``; the FS is generated from the IS alone, with a
   random ``kick`` to choose among exits (FS validity and diversity are measured here).
 
