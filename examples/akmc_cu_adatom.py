@@ -50,10 +50,12 @@ eV; exchange 1.0306 eV, 6.7e12 Hz. D/ref: AKMC 1.059 +- 0.060, 1.049 +- 0.064,
 1.098 +- 0.064; lattice 1.113, 1.130, 1.118 (+- 0.015); exact 1.086, 1.087, 1.087 at 500,
 600, 700 K. So the reference line mixes two set-ups: its barrier is the two-free-layer one
 and its prefactor the one-free-layer one. With one free layer every estimate is within
-10% of it (5-7% below); with two the exact model D is 8.7% above and the AKMC 5-10%
-above, but the lattice-model KMC estimates, 11-13% above, are not. Those lattice
-estimates scatter 2-4% about the model's exact D, more than their quoted errors; the 2-4% spread of the four symmetry-equivalent hop prefactors (dimer saddles at
-fmax 0.01 eV/Å) makes the model drift slightly, a likely cause (not checked).
+10% of it (exact 4-7% below, AKMC 0.90-0.99, lattice KMC 0.93-0.95); with two the exact
+model D is 8.7% above and the AKMC 5-10% above, but the lattice KMC estimates, 11-13%
+above, are not. Those lattice estimates scatter up to 4% about the model's exact D, more
+than their quoted errors; the 2-4% spread of the four symmetry-equivalent hop prefactors
+(dimer saddles at fmax 0.01 eV/Å) makes the model drift slightly, a likely cause (not
+checked).
 """
 
 import argparse
