@@ -569,7 +569,8 @@ class StateLibrary:
 class AKMCTrajectory(eqx.Module):
     """An off-lattice AKMC trajectory from :func:`run_akmc` (NumPy, ``n_steps + 1`` records,
     the start first): clock ``time`` (s), ``track`` the observable, ``energy`` (eV),
-    ``state`` the library index; per step ``barrier`` (eV) of the chosen process; the final
+    ``state`` the library state each record was matched to (-1 for the last record, which
+    is not looked up); per step ``barrier`` (eV) of the chosen process; the final
     configuration ``R`` (Å, unwrapped: atoms never jump by a cell vector)."""
 
     time: np.ndarray
