@@ -176,7 +176,7 @@ def main():
             tt = jnp.concatenate([jnp.zeros((args.walkers, 1)), tt], axis=1)
             tp = jnp.concatenate([jnp.zeros((args.walkers, 1, 2)), tp], axis=1)
             d = per_replica_d(tt, tp, t_max)
-            lattice.append((d, float(lost.max()), float(walker.analytic_diffusion_coefficient())))
+            lattice.append((d, float(np.nanmax(lost)), float(walker.analytic_diffusion_coefficient())))
         ref = d_reference(T)
 
         def fmt(d):

@@ -124,3 +124,32 @@ def test_akmc_cu_adatom_on_cu100_finds_four_hops_and_diffusion():
     # examples/akmc_cu_adatom.py (0.931 +- 0.013 of d_ref at 500 K on the 4x4x4 slab)
     print(f"4 hops {table.barrier[hops]} eV, nu {table.prefactor[hops]} Hz; D lattice "
           f"{float(walker.analytic_diffusion_coefficient()):.4e}, ref {d_ref:.4e} A^2/s, left out {lost}")
+
+
+def test_state_library_walker_drops_states_without_exits():
+    # state 0 hops to itself translated by 1 Å (rate k_hop) and to state 1 (k_up); state 1
+    # only leads to an unexplored state, so the lattice model keeps state 0 alone and counts
+    # k_up as lost
+    from jaxrxn.kmc.adaptive import ProcessTable, StateLibrary
+
+    cell, pbc, T = np.diag([3.0, 3.0, 20.0]), (True, True, False), 500.0
+    R0 = np.array([[0.0, 0.0, 5.0], [1.5, 1.5, 5.0], [0.0, 1.5, 7.0]])
+    R1 = R0 + [[0, 0, 0], [0, 0, 0], [0.7, 0.3, 0.4]]
+    R2 = R0 + [[0, 0, 0], [0.5, 0, 0], [0, 0, 0]]
+
+    def table(products, energies, barriers):
+        n = len(products)
+        return ProcessTable(np.stack(products), np.zeros(n), np.stack(products), np.asarray(energies),
+                            np.asarray(barriers), np.full(n, 1e13), np.ones(n, int), 8, 0, 1.0)  # fmt: skip
+
+    lib = StateLibrary(AdaptiveKMC(temperature=T), None, cell=cell, pbc=pbc)
+    lib._free = np.ones(3, bool)
+    lib.states, lib.energies = [R0, R1], [0.0, 0.5]
+    lib._anchors = [lib._least_coordinated(R) for R in lib.states]
+    lib.tables = [table([R0 + [1.0, 0, 0], R1], [0.0, 0.5], [0.4, 0.6]), table([R2], [0.7], [0.3])]
+    walker, lost = lib.walker(T, lambda R: R[2, :2])
+    assert walker.hop_vectors.shape == (1, 1, 2)
+    np.testing.assert_allclose(np.asarray(walker.hop_vectors[0, 0]), [1.0, 0.0], atol=1e-12)
+    k_hop, k_up = (1e13 * np.exp(-b / (KB_EV * T)) for b in (0.4, 0.6))
+    np.testing.assert_allclose(lost[0], k_up / (k_hop + k_up), rtol=1e-12)
+    assert np.isnan(lost[1])

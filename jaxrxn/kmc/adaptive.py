@@ -531,25 +531,44 @@ class StateLibrary:
         its escape rate that goes to states not in the library (left out of the model:
         explore those products, or check the fraction is negligible). ``include(table)``,
         if given, is a boolean mask of the processes to keep (e.g. only the hops, to
-        separate mechanisms); the others are left out and not counted as lost.
+        separate mechanisms); the others are left out and not counted as lost. States with
+        no kept process into the model (an excursion explored during :func:`run_akmc`
+        whose exits lead to unexplored states) are dropped, repeatedly, and the rates into
+        them counted as lost; the walker's sites are the remaining states in library
+        order (the first state is always site 0); a dropped state's lost fraction is NaN.
         """
-        rows, dropped = [], []
+        candidates, totals, lost = [], [], []
         for R_s, table in zip(self.states, self.tables):
             rates = window_rates(self.akmc, table, temperature)
             if include is not None:
                 rates = np.where(np.asarray(include(table), bool), rates, 0.0)
-            hops, lost = [], 0.0
+            hops, out = [], 0.0
             for p in np.flatnonzero(rates > 0):
                 m = self.match(table.product[p], table.product_energy[p])
                 if m is None:
-                    lost += rates[p]
+                    out += rates[p]
                     continue
                 vec = np.asarray(track(table.product[p])) - np.asarray(track(R_s))
-                hops.append((vec, m.index, table.barrier[p], table.prefactor[p]))
-            rows.append(hops)
-            dropped.append(lost / rates.sum())
-        if any(not h for h in rows):
-            raise ValueError("a library state has no process into the library; explore its products first")
+                hops.append((vec, m.index, table.barrier[p], table.prefactor[p], rates[p]))
+            candidates.append(hops)
+            totals.append(rates.sum())
+            lost.append(out)
+        # A state whose every kept process leaves the model would absorb the walker: drop it
+        # (its inflow counts as lost) until every remaining state has an exit inside.
+        kept = list(range(len(candidates)))
+        while True:
+            alive = [s for s in kept if any(h[1] in kept for h in candidates[s])]
+            if alive == kept:
+                break
+            kept = alive
+        if 0 not in kept:
+            raise ValueError("the first library state has no process into the library; explore its products first")
+        index = {s: i for i, s in enumerate(kept)}
+        rows, dropped = [], np.full(len(candidates), np.nan)
+        for s in kept:
+            rows.append([(v, index[t], b, nu) for v, t, b, nu, _ in candidates[s] if t in index])
+            outside = sum(k for _, t, _, _, k in candidates[s] if t not in index)
+            dropped[s] = (lost[s] + outside) / totals[s]
         width = max(len(h) for h in rows)
         dim = len(rows[0][0][0])
         vectors = np.zeros((len(rows), width, dim))
@@ -563,7 +582,7 @@ class StateLibrary:
             jnp.asarray(vectors), jnp.asarray(targets), jnp.asarray(barriers), jnp.asarray(prefactors),
             jnp.asarray(float(temperature)),
         )
-        return walker, np.asarray(dropped)
+        return walker, dropped
 
 
 class AKMCTrajectory(eqx.Module):
