@@ -55,7 +55,9 @@ model D is 8.7% above and the AKMC 5-10% above, but the lattice KMC estimates, 1
 above, are not. Those lattice estimates scatter up to 4% about the model's exact D, more
 than their quoted errors; the 2-4% spread of the four symmetry-equivalent hop prefactors
 (dimer saddles at fmax 0.01 eV/Å) makes the model drift slightly, a likely cause (not
-checked).
+checked). At 800 K that two-free-layer run made an excursion into a higher state (explored
+anew) whose exits all left the library, and ``StateLibrary.walker`` stopped with an error;
+it now drops such states and counts their inflow as lost (not rerun).
 """
 
 import argparse
