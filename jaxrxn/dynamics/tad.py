@@ -90,9 +90,9 @@ class NEBBarrier(eqx.Module):
       without fixed atoms. `cell` ``(dim, dim)`` and `pbc`: minimum-image band for
       periodic systems.
 
-    A band that reaches `max_steps` unconverged still gives its highest image: the barrier
-    is then approximate (usually low, so the event is extrapolated as earlier, the safe side
-    for TAD's stop criterion). Jittable; under ``jax.vmap`` over replicas the NEB runs after
+    A band that reaches `max_steps` unconverged still gives its highest image, so the
+    barrier is then only approximate (check with :meth:`band`, or raise `max_steps`).
+    Jittable; under ``jax.vmap`` over replicas the NEB runs after
     every quench (a batched ``lax.cond`` evaluates both branches), so pass a cheaper
     ``barrier_fn`` for large replica batches on a known catalogue.
     """
