@@ -85,14 +85,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrxn.checkpoint import load_checkpoint, save_checkpoint
 from jaxrxn.geometry import align as kabsch_align
 from jaxrxn.generative.data import PathSet, resample_by_arc_length
-from jaxrxn.generative.flow import TrainState, path_point
+from jaxrxn.generative.flow import path_point
 from jaxrxn.generative.nets import EGNN, MLP, PaiNN
+from jaxrxn.generative.training import TrainState, fit, new_train_state
 from jaxrxn.path import NEB, neb
 from jaxrxn.potentials.core import Potential
 
@@ -299,11 +298,6 @@ class DiffusionConfig(eqx.Module):
             raise ValueError("source='minima' needs a thermal width data_noise > 0 (Å).")
 
 
-def _optimizer(cfg: DiffusionConfig):
-    schedule = optax.cosine_decay_schedule(cfg.learning_rate, cfg.n_steps, alpha=0.05)
-    return optax.chain(optax.clip_by_global_norm(10.0), optax.adam(schedule))
-
-
 def sample_structure(key: PRNGKeyArray, path: Float[Array, "M N dim"], cfg: DiffusionConfig) -> Float[Array, "N dim"]:
     """One training structure (Å) from a reference path, per ``cfg.source`` and ``cfg.data_noise``."""
     k_s, k_n = jax.random.split(key)
@@ -345,22 +339,7 @@ def init_train_state(dm: DiffusionModel, data: PathSet, cfg: DiffusionConfig) ->
     y = dm.to_model(data.paths[0, 0])
     t = jnp.asarray(0.5, y.dtype)
     params = dm.net.init(k_init, y, dm.from_model(y), t, jnp.log(dm.sde.marginal(t)[1]), data.context[0])
-    # a strongly typed step, as a loaded checkpoint has it (a weak type would recompile)
-    return TrainState(params, _optimizer(cfg).init(params), key, jnp.zeros((), int))
-
-
-@eqx.filter_jit
-def _train_chunk(dm: DiffusionModel, cfg: DiffusionConfig, state: TrainState, data: PathSet, n: int):
-    opt = _optimizer(cfg)
-
-    def step(st, _):
-        key, k_idx, k_loss = jax.random.split(st.key, 3)
-        idx = jax.random.randint(k_idx, (cfg.batch_size,), 0, len(data))
-        loss, grads = jax.value_and_grad(lambda p: dsm_loss(dm, p, k_loss, data, idx, cfg))(st.params)
-        updates, opt_state = opt.update(grads, st.opt_state, st.params)
-        return TrainState(optax.apply_updates(st.params, updates), opt_state, key, st.step + 1), loss
-
-    return jax.lax.scan(step, state, None, length=n)
+    return new_train_state(params, key, cfg)
 
 
 def train(
@@ -373,29 +352,17 @@ def train(
     callback: Callable[[int, dict], None] | None = print,
     checkpoint: str | os.PathLike | None = None,
 ) -> TrainState:
-    """Train the score network by denoising score matching with Adam (optax).
+    """Train the score network by denoising score matching (:func:`dsm_loss`) with Adam.
 
-    Steps run in jitted chunks of `log_every`; after each chunk `callback(step, {"loss":
-    ...})` receives the chunk's mean loss (``print`` by default, ``None`` for silence) and,
-    if `checkpoint` is a path, the :class:`~jaxrxn.generative.flow.TrainState` (params,
-    optimizer state, PRNG key, step) is saved there. A loaded `state`, or an existing
-    `checkpoint` file, resumes the run exactly: bit for bit the uninterrupted run when
-    `log_every` divides the checkpoint's step.
+    The loop, progress `callback`, `checkpoint` and exact resume are
+    :func:`jaxrxn.generative.training.fit`'s; a loaded `state`, or an existing `checkpoint`
+    file, resumes the run bit for bit.
     """
     if len(data) == 0:
         raise ValueError("the training set is empty.")
-    if state is None:
-        state = init_train_state(dm, data, cfg)
-        if checkpoint is not None and os.path.exists(checkpoint):
-            state = load_checkpoint(checkpoint, state)
-    while int(state.step) < cfg.n_steps:
-        n = min(log_every, cfg.n_steps - int(state.step))
-        state, loss = _train_chunk(dm, cfg, state, data, n)
-        if callback is not None:
-            callback(int(state.step), {"loss": float(jnp.mean(loss))})
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, state)
-    return state
+    resume = state is None
+    state = init_train_state(dm, data, cfg) if state is None else state
+    return fit(dsm_loss, dm, data, cfg, state, resume=resume, log_every=log_every, callback=callback, checkpoint=checkpoint)
 
 
 # ---------------------------------------------------------------------------------------

@@ -55,13 +55,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrxn.checkpoint import load_checkpoint, save_checkpoint
 from jaxrxn.generative.data import Reaction, resample_by_arc_length
 from jaxrxn.generative.nets import PaiNN, SurfaceFlowNet
 from jaxrxn.generative.surfaces import params_from_descriptor, surface_from_params
+from jaxrxn.generative.training import TrainState, fit, new_train_state
 from jaxrxn.potentials.core import Potential
 from jaxrxn.saddle import Dimer, PRFO, hessian_analysis, saddle_search, zero_modes
 from jaxrxn.validation import check_configuration, check_same_system
@@ -202,15 +201,6 @@ class TSFlowConfig(eqx.Module):
     seed: int = 0
 
 
-class TSTrainState(eqx.Module):
-    """Everything a run needs to resume bit for bit: params, optimizer state, key, step."""
-
-    params: dict
-    opt_state: optax.OptState
-    key: PRNGKeyArray
-    step: Array
-
-
 def linear_midpoint(x_is: Float[Array, "N dim"], x_fs: Float[Array, "N dim"]) -> Float[Array, "N dim"]:
     """The midpoint of the straight line IS-FS (the flow's source, and a baseline)."""
     return 0.5 * (x_is + x_fs)
@@ -239,33 +229,13 @@ def ts_flow_loss(model: nn.Module, params, key, data: TSSet, idx, cfg: TSFlowCon
     return jnp.mean(jax.vmap(one)(jax.random.split(key, idx.shape[0]), idx))
 
 
-def _optimizer(cfg: TSFlowConfig):
-    schedule = optax.cosine_decay_schedule(cfg.learning_rate, cfg.n_steps, alpha=0.05)
-    return optax.chain(optax.clip_by_global_norm(10.0), optax.adam(schedule))
-
-
-def init_ts_train_state(model: nn.Module, data: TSSet, cfg: TSFlowConfig) -> TSTrainState:
+def init_ts_train_state(model: nn.Module, data: TSSet, cfg: TSFlowConfig) -> TrainState:
     """Initialise params on the first reaction (seeded by ``cfg.seed``)."""
     key = jax.random.PRNGKey(cfg.seed)
     key, k_init = jax.random.split(key)
     x = data.x_is[0]
     params = model.init(k_init, x, jnp.asarray(0.0, x.dtype), x, data.x_fs[0], data.context[0])
-    # An explicit dtype (not weak) so a state loaded from a checkpoint hits the same compiled chunk.
-    return TSTrainState(params, _optimizer(cfg).init(params), key, jnp.zeros((), jnp.int32))
-
-
-@eqx.filter_jit
-def _train_chunk(model, cfg: TSFlowConfig, state: TSTrainState, data: TSSet, n: int):
-    opt = _optimizer(cfg)
-
-    def step(st, _):
-        key, k_idx, k_loss = jax.random.split(st.key, 3)
-        idx = jax.random.randint(k_idx, (cfg.batch_size,), 0, len(data))
-        loss, grads = jax.value_and_grad(lambda p: ts_flow_loss(model, p, k_loss, data, idx, cfg))(st.params)
-        updates, opt_state = opt.update(grads, st.opt_state, st.params)
-        return TSTrainState(optax.apply_updates(st.params, updates), opt_state, key, st.step + 1), loss
-
-    return jax.lax.scan(step, state, None, length=n)
+    return new_train_state(params, key, cfg)
 
 
 def train_ts_flow(
@@ -273,19 +243,16 @@ def train_ts_flow(
     data: TSSet,
     cfg: TSFlowConfig = TSFlowConfig(),
     *,
-    state: TSTrainState | None = None,
+    state: TrainState | None = None,
     log_every: int = 100,
     callback: Callable[[int, dict], None] | None = print,
     checkpoint: str | os.PathLike | None = None,
-) -> TSTrainState:
-    """Train the velocity field with Adam (optax) on ``data``.
+) -> TrainState:
+    """Train the velocity field on ``data`` by the flow-matching loss (:func:`ts_flow_loss`).
 
-    Steps run in jitted chunks of `log_every` (``lax.scan``); after each chunk
-    `callback(step, {"loss": mean loss of the chunk})` is called (``print`` by default;
-    ``None`` for silence) and, if `checkpoint` is a path, the :class:`TSTrainState` is saved
-    there (:func:`jaxrxn.checkpoint.save_checkpoint`). Passing a loaded state (or an
-    existing `checkpoint` file, which is loaded) resumes exactly: the resumed run equals the
-    uninterrupted one bit for bit, provided `log_every` divides the checkpoint's step.
+    The loop, progress `callback`, `checkpoint` and exact resume are
+    :func:`jaxrxn.generative.training.fit`'s; a loaded `state`, or an existing `checkpoint`
+    file, resumes the run bit for bit.
     Raises ``ValueError`` for an empty or non-finite training set.
     """
     if len(data) == 0:
@@ -295,18 +262,9 @@ def train_ts_flow(
     for name in ("x_is", "x_fs", "x_ts", "context"):
         if not np.all(np.isfinite(np.asarray(getattr(data, name)))):
             raise ValueError(f"the training set's {name} contains NaN or infinite values.")
-    if state is None:
-        state = init_ts_train_state(model, data, cfg)
-        if checkpoint is not None and os.path.exists(checkpoint):
-            state = load_checkpoint(checkpoint, state)
-    while int(state.step) < cfg.n_steps:
-        n = min(log_every, cfg.n_steps - int(state.step))
-        state, loss = _train_chunk(model, cfg, state, data, n)
-        if callback is not None:
-            callback(int(state.step), {"loss": float(jnp.mean(loss))})
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, state)
-    return state
+    resume = state is None
+    state = init_ts_train_state(model, data, cfg) if state is None else state
+    return fit(ts_flow_loss, model, data, cfg, state, resume=resume, log_every=log_every, callback=callback, checkpoint=checkpoint)
 
 
 # ---------------------------------------------------------------------------------------
@@ -512,7 +470,7 @@ __all__ = [
     "TSFlowConfig",
     "TSResult",
     "TSSet",
-    "TSTrainState",
+    "TrainState",
     "generate_ts",
     "init_ts_train_state",
     "interpolation_max",
