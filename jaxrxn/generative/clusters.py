@@ -51,7 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
-from scipy.optimize import linear_sum_assignment
+from scipy.optimize import linear_sum_assignment, minimize_scalar
 
 from jaxrxn.generative.data import PathSet, Reaction, align_path, resample_by_arc_length
 from jaxrxn.geometry import align
@@ -135,8 +135,15 @@ def _kabsch_rmsd(P: np.ndarray, Q: np.ndarray) -> float:
 
 @functools.lru_cache(maxsize=1)
 def _hexagon_minimum() -> np.ndarray:
-    R = _relax(hexagon()[None], 1e-8, 5000).R[0]
-    return R - R.mean(0)
+    """C0 exactly: relaxation keeps the hexagon's symmetry, so only its radius ``r`` is
+    free; 6 centre and 6 ring bonds at ``r``, 6 pairs at ``sqrt(3) r``, 3 at ``2 r``."""
+
+    def lj(d):
+        return 4 * (d**-12 - d**-6)
+
+    r = minimize_scalar(lambda r: 12 * lj(r) + 6 * lj(np.sqrt(3) * r) + 3 * lj(2 * r),
+                        bounds=(1.0, 1.3), method="bounded", options={"xatol": 1e-12}).x  # fmt: skip
+    return hexagon(r)
 
 
 @functools.lru_cache(maxsize=1)
