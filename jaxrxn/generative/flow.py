@@ -72,12 +72,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrxn.checkpoint import load_checkpoint, save_checkpoint
 from jaxrxn.generative.data import PathSet, resample_by_arc_length
 from jaxrxn.generative.nets import EGNN, PaiNN, SurfaceFlowNet
+from jaxrxn.generative.training import TrainState, fit, new_train_state
 from jaxrxn.optimize import FIRE, minimize
 from jaxrxn.path import NEB, neb
 from jaxrxn.potentials.core import Potential
@@ -169,15 +168,6 @@ class FlowConfig(eqx.Module):
     seed: int = 0
 
 
-class TrainState(eqx.Module):
-    """Everything a run needs to resume bit for bit: params, optimizer state, key, step."""
-
-    params: dict
-    opt_state: optax.OptState
-    key: PRNGKeyArray
-    step: Array
-
-
 def path_velocity(path: Float[Array, "M N dim"]) -> Float[Array, "M N dim"]:
     """``d gamma / d s`` at the nodes of a path with ``s`` evenly spaced on ``[0, 1]``
     (central differences inside, one-sided at the ends)."""
@@ -230,11 +220,6 @@ def flow_loss(model: nn.Module, params, key, data: PathSet, idx, cfg: FlowConfig
     return total, {"tangent": terms[0], "deviation": terms[1], "progress": terms[2]}
 
 
-def _optimizer(cfg: FlowConfig):
-    schedule = optax.cosine_decay_schedule(cfg.learning_rate, cfg.n_steps, alpha=0.05)
-    return optax.chain(optax.clip_by_global_norm(10.0), optax.adam(schedule))
-
-
 @eqx.filter_jit
 def _init_params(model, key, x, context, cond):
     # jitted (the model is static): flax's init run op by op costs far more than one compilation
@@ -247,21 +232,7 @@ def init_train_state(model: nn.Module, data: PathSet, cfg: FlowConfig) -> TrainS
     key, k_init = jax.random.split(key)
     p0 = data.paths[0]
     params = _init_params(model, k_init, p0[0], data.context[0], data.cond[0])
-    return TrainState(params, _optimizer(cfg).init(params), key, jnp.zeros((), int))  # strong type, as loaded back
-
-
-@eqx.filter_jit
-def _train_chunk(model, cfg: FlowConfig, state: TrainState, data: PathSet, n: int):
-    opt = _optimizer(cfg)
-
-    def step(st, _):
-        key, k_idx, k_loss = jax.random.split(st.key, 3)
-        idx = jax.random.randint(k_idx, (cfg.batch_size,), 0, len(data))
-        (loss, terms), grads = jax.value_and_grad(lambda p: flow_loss(model, p, k_loss, data, idx, cfg), has_aux=True)(st.params)
-        updates, opt_state = opt.update(grads, st.opt_state, st.params)
-        return TrainState(optax.apply_updates(st.params, updates), opt_state, key, st.step + 1), (loss, terms)
-
-    return jax.lax.scan(step, state, None, length=n)
+    return new_train_state(params, key, cfg)
 
 
 def train(
@@ -275,33 +246,21 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     stop_at: int | None = None,
 ) -> TrainState:
-    """Train the flow heads with Adam (optax) on ``data``.
+    """Train the flow heads on ``data`` by :func:`flow_loss` (Adam, cosine schedule).
 
-    Steps run in jitted chunks of `log_every`; after each chunk `callback(step, metrics)`
-    receives the mean loss terms of that chunk (``print`` by default; ``None`` for
-    silence) and, if `checkpoint` is a path, the :class:`TrainState` is saved there
-    (:func:`jaxrxn.checkpoint.save_checkpoint`). Passing a loaded state (or an existing
-    `checkpoint` file, which is loaded) resumes exactly: the run from a checkpoint equals
-    the uninterrupted run bit for bit, provided `log_every` divides the checkpoint's step.
-    `stop_at` ends the run (checkpointed) once that many steps are done, short of
-    ``cfg.n_steps``: the learning-rate schedule is still that of ``cfg.n_steps``, so a
-    later call with the checkpoint finishes the same run (jobs under a wall-time limit).
+    The loop, progress `callback` (the chunk's mean loss and its tangent, deviation and
+    progress terms), `checkpoint`, exact resume and `stop_at` (end early, checkpointed,
+    on the schedule of ``cfg.n_steps``) are :func:`jaxrxn.generative.training.fit`'s; a
+    loaded `state`, or an existing `checkpoint` file, resumes the run bit for bit.
     """
     if len(data) == 0:
         raise ValueError("the training set is empty.")
-    if state is None:
-        state = init_train_state(model, data, cfg)
-        if checkpoint is not None and os.path.exists(checkpoint):
-            state = load_checkpoint(checkpoint, state)
-    end = cfg.n_steps if stop_at is None else min(int(stop_at), cfg.n_steps)
-    while int(state.step) < end:
-        n = min(log_every, end - int(state.step))
-        state, (loss, terms) = _train_chunk(model, cfg, state, data, n)
-        if callback is not None:
-            callback(int(state.step), {"loss": float(jnp.mean(loss)), **{k: float(jnp.mean(v)) for k, v in terms.items()}})
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, state)
-    return state
+    resume = state is None
+    state = init_train_state(model, data, cfg) if state is None else state
+    return fit(
+        flow_loss, model, data, cfg, state,
+        resume=resume, log_every=log_every, callback=callback, checkpoint=checkpoint, stop_at=stop_at,
+    )
 
 
 _MODELS = {"SurfaceFlow": SurfaceFlow, "AtomisticFlow": AtomisticFlow}
