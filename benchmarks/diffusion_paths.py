@@ -39,7 +39,6 @@ or ``python benchmarks/diffusion_paths.py --family lj7 [--steps 2000 --n-test 40
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import jax
@@ -52,10 +51,7 @@ import numpy as np  # noqa: E402
 
 from jaxrxn.generative.data import (  # noqa: E402
     build_surface_paths,
-    read_transition1x,
-    split_seeds,
     surface_pathset,
-    write_transition1x,
 )
 from jaxrxn.generative.diffusion import (  # noqa: E402
     DiffusionConfig,
@@ -70,24 +66,8 @@ from jaxrxn.generative.diffusion import (  # noqa: E402
 from jaxrxn.generative.flow import nearest_training_path, path_rmsd, raw_barrier  # noqa: E402
 from jaxrxn.generative.surfaces import stack_params, surface_from_params  # noqa: E402
 from jaxrxn.path import NEB, linear  # noqa: E402
-from jaxrxn.optimize import FIRE  # noqa: E402
-
-# CI-NEB settings of benchmarks/flow_generator.py (scaled to Muller-Brown units; see there).
-N_IMAGES, NEB_FMAX, NEB_MAX_STEPS = 17, 0.05, 3000
-NEB_SOLVER = NEB(k=2.0, climb=True, optimizer=FIRE(dt=0.002, dt_max=0.01, maxstep=0.05))
-
-
-def load_data(n_train, n_test, cache):
-    if os.path.exists(cache):
-        print(f"data from {cache}")
-        return read_transition1x(cache, "train", "jaxrxn"), read_transition1x(cache, "test", "jaxrxn")
-    tr, te = split_seeds(n_train, n_test)
-    t0 = time.perf_counter()
-    rtr, rte = build_surface_paths(tr), build_surface_paths(te)
-    print(f"built {len(rtr)} train / {len(rte)} test reactions in {time.perf_counter() - t0:.1f} s (vmapped CI-NEB)")
-    os.makedirs(os.path.dirname(cache) or ".", exist_ok=True)
-    write_transition1x(cache, {"train": rtr, "test": rte})
-    return rtr, rte
+from _generative import cached_reactions, stats  # noqa: E402
+from flow_generator import N_IMAGES, NEB_FMAX, NEB_MAX_STEPS, NEB_SOLVER  # noqa: E402  (the same CI-NEB settings)
 
 
 @eqx.filter_jit
@@ -96,11 +76,6 @@ def _neb_from(params, paths, max_steps):
         return neb_from_path(surface_from_params(p), P, n_images=N_IMAGES, solver=NEB_SOLVER, fmax=NEB_FMAX, max_steps=max_steps)
 
     return jax.vmap(one)(params, paths)
-
-
-def stats(x, fmt="8.4f"):
-    x = np.asarray(x)
-    return f"median {np.median(x):{fmt}}  mean {np.mean(x):{fmt}}  p90 {np.percentile(x, 90):{fmt}}"
 
 
 def evaluate(dm, params, train_set, test, rx, label, ode_steps, t_ref):
@@ -165,14 +140,7 @@ def run_lj7(a):
 
     lj = lj7_potential()
     cache = a.cache if a.cache != "out/diffusion_g2.h5" else "out/flow_lj7.h5"
-    if os.path.exists(cache):
-        print(f"data from {cache}")
-        rtr, rte = read_transition1x(cache, "train", "jaxrxn"), read_transition1x(cache, "test", "jaxrxn")
-    else:
-        tr, te = split_seeds(160, 32)
-        rtr, rte = build_lj7_paths(tr), build_lj7_paths(te)
-        os.makedirs(os.path.dirname(cache) or ".", exist_ok=True)
-        write_transition1x(cache, {"train": rtr, "test": rte})
+    rtr, rte = cached_reactions(build_lj7_paths, 160, 32, cache)
     train_set, test_all = cluster_pathset(rtr), cluster_pathset(rte)
     test = test_all.take(np.arange(min(a.n_test, len(test_all))))
     print(f"LJ7-2D: train {len(train_set)} reactions, test {len(test)} of {len(test_all)} (unseen frames/labellings)")
@@ -229,7 +197,7 @@ def main():
     a = ap.parse_args()
     if a.family == "lj7":
         return run_lj7(a)
-    rtr, rte = load_data(a.train_seeds, a.test_seeds, a.cache)
+    rtr, rte = cached_reactions(build_surface_paths, a.train_seeds, a.test_seeds, a.cache)
     train_set, test_set = surface_pathset(rtr), surface_pathset(rte)
     exc = np.array([float(r.extras["linear_excess"]) for r in rte])
     print(f"train {len(rtr)} reactions on {len({int(r.extras['seed']) for r in rtr})} surfaces, test {len(rte)} on "

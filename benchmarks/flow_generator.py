@@ -25,7 +25,6 @@ Run: ``python benchmarks/flow_generator.py [--train-seeds 600 --test-seeds 100 -
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import jax
@@ -38,11 +37,8 @@ import numpy as np  # noqa: E402
 
 from jaxrxn.generative.data import (  # noqa: E402
     build_surface_paths,
-    read_transition1x,
     resample_by_arc_length,
-    split_seeds,
     surface_pathset,
-    write_transition1x,
 )
 from jaxrxn.generative.flow import (  # noqa: E402
     FlowConfig,
@@ -56,6 +52,7 @@ from jaxrxn.generative.flow import (  # noqa: E402
 from jaxrxn.generative.surfaces import stack_params, surface_from_params  # noqa: E402
 from jaxrxn.optimize import FIRE, minimize  # noqa: E402
 from jaxrxn.path import NEB, linear, neb  # noqa: E402
+from _generative import cached_reactions, stats  # noqa: E402
 
 # CI-NEB for the start-quality metrics, scaled to Muller-Brown units (energies ~100,
 # curvatures ~10^3 per Å^2): FIRE's default dt = 0.1 is unstable there and k = 0.1 leaves the
@@ -66,18 +63,6 @@ N_IMAGES, NEB_FMAX, NEB_MAX_STEPS = 17, 0.05, 3000
 NEB_SOLVER = NEB(k=2.0, climb=True, optimizer=FIRE(dt=0.002, dt_max=0.01, maxstep=0.05))
 
 
-def load_data(n_train, n_test, cache):
-    if os.path.exists(cache):
-        return read_transition1x(cache, "train", "jaxrxn"), read_transition1x(cache, "test", "jaxrxn")
-    tr, te = split_seeds(n_train, n_test)
-    t0 = time.perf_counter()
-    rtr, rte = build_surface_paths(tr), build_surface_paths(te)
-    print(f"built {len(rtr)} train / {len(rte)} test reactions in {time.perf_counter() - t0:.1f} s (vmapped CI-NEB)")
-    os.makedirs(os.path.dirname(cache) or ".", exist_ok=True)
-    write_transition1x(cache, {"train": rtr, "test": rte})
-    return rtr, rte
-
-
 @eqx.filter_jit
 def _neb_from(params, bands, max_steps):
     return jax.vmap(lambda p, b: neb(surface_from_params(p), b, NEB_SOLVER, fmax=NEB_FMAX, max_steps=max_steps))(params, bands)
@@ -86,11 +71,6 @@ def _neb_from(params, bands, max_steps):
 def band_from(path, x_fs):
     """A CI-NEB start band of N_IMAGES images from a path, ending on the minimum x_fs."""
     return resample_by_arc_length(resample_by_arc_length(path, N_IMAGES).at[-1].set(x_fs), N_IMAGES)
-
-
-def stats(x):
-    x = np.asarray(x)
-    return f"median {np.median(x):8.4f}  mean {np.mean(x):8.4f}  p90 {np.percentile(x, 90):8.4f}"
 
 
 def conditioned(model, params, train_set, test, rx, label):
@@ -175,7 +155,7 @@ def main():
     ap.add_argument("--kicks", type=float, nargs="+", default=[0.1, 0.25])
     ap.add_argument("--cache", default="out/flow_g2.h5")
     a = ap.parse_args()
-    rtr, rte = load_data(a.train_seeds, a.test_seeds, a.cache)
+    rtr, rte = cached_reactions(build_surface_paths, a.train_seeds, a.test_seeds, a.cache)
     train_set, test_set = surface_pathset(rtr), surface_pathset(rte)
     exc = np.array([float(r.extras["linear_excess"]) for r in rte])
     print(f"train {len(rtr)} reactions ({np.mean([float(r.extras['linear_excess']) >= 0.2 for r in rtr]):.0%} hard), "

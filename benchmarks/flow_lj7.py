@@ -35,7 +35,6 @@ Run: ``python benchmarks/flow_lj7.py [--train-seeds 120 --test-seeds 24 --steps 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import jax
@@ -54,27 +53,15 @@ from jaxrxn.generative.clusters import (  # noqa: E402
     minimum_class,
     nearest_cluster_path,
 )
-from jaxrxn.generative.data import read_transition1x, resample_by_arc_length, split_seeds, write_transition1x  # noqa: E402
+from jaxrxn.generative.data import resample_by_arc_length  # noqa: E402
 from jaxrxn.generative.flow import AtomisticFlow, FlowConfig, generate, load_model, raw_barrier, save_model, train  # noqa: E402
 from jaxrxn.optimize import FIRE, minimize  # noqa: E402
 from jaxrxn.path import NEB, idpp, linear, neb  # noqa: E402
+from _generative import cached_reactions, stats  # noqa: E402
 
 N_IMAGES, NEB_FMAX, NEB_MAX_STEPS = 13, 0.01, 3000
 NEB_SOLVER = NEB(k=1.0, climb=True)
 LJ = lj7_potential()
-
-
-def load_data(n_train, n_test, cache):
-    if os.path.exists(cache):
-        return read_transition1x(cache, "train", "jaxrxn"), read_transition1x(cache, "test", "jaxrxn")
-    tr, te = split_seeds(n_train, n_test)
-    t0 = time.perf_counter()
-    rtr, rte = build_lj7_paths(tr), build_lj7_paths(te)
-    print(f"built {len(rtr)} train / {len(rte)} test reactions from {n_train} / {n_test} initial states "
-          f"in {time.perf_counter() - t0:.1f} s (vmapped P-RFO + FIRE + CI-NEB)")  # fmt: skip
-    os.makedirs(os.path.dirname(cache) or ".", exist_ok=True)
-    write_transition1x(cache, {"train": rtr, "test": rte})
-    return rtr, rte
 
 
 @eqx.filter_jit
@@ -85,13 +72,6 @@ def _neb_from(bands, max_steps):
 def band_from(path, x_fs):
     """A CI-NEB start band of N_IMAGES images from a path, ending on the minimum x_fs."""
     return resample_by_arc_length(resample_by_arc_length(path, N_IMAGES).at[-1].set(x_fs), N_IMAGES)
-
-
-def stats(x):
-    x = np.asarray(x)
-    if x.size == 0:
-        return "(none)"
-    return f"median {np.median(x):8.4f}  mean {np.mean(x):8.4f}  p90 {np.percentile(x, 90):8.4f}"
 
 
 def conditioned(model, params, train_set, test, label, n_steps=40):
@@ -203,7 +183,7 @@ def main():
     ap.add_argument("--holdout", action="store_true", help="also train/test with whole saddle types held out")
     ap.add_argument("--cache", default="out/flow_lj7.h5")
     a = ap.parse_args()
-    rtr, rte = load_data(a.train_seeds, a.test_seeds, a.cache)
+    rtr, rte = cached_reactions(build_lj7_paths, a.train_seeds, a.test_seeds, a.cache)
     train_set, test_set = cluster_pathset(rtr), cluster_pathset(rte)
     print(f"train {len(rtr)} reactions, test {len(rte)}; straight-line barrier excess over the MEP: median "
           f"{np.median([float(r.extras['linear_excess']) for r in rte]):.2f}; saddle types "

@@ -25,7 +25,6 @@ Run: ``python benchmarks/ts_generator.py [--steps 16000 --features 64]`` (3.4 mi
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import jax
@@ -36,7 +35,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxrxn.generative.data import build_surface_paths, read_transition1x, split_seeds, write_transition1x  # noqa: E402
+from jaxrxn.generative.data import build_surface_paths  # noqa: E402
 from jaxrxn.generative.ts_generator import (  # noqa: E402
     SurfaceTSFlow,
     TSFlowConfig,
@@ -51,27 +50,9 @@ from jaxrxn.generative.ts_generator import (  # noqa: E402
     ts_distance,
 )
 from jaxrxn.path import idpp, linear  # noqa: E402
+from _generative import cached_reactions, stats  # noqa: E402
 
 FMAX, RIGHT_SADDLE = 1e-3, 1e-3
-
-
-def load_data(n_train, n_test, cache):
-    if os.path.exists(cache):
-        return read_transition1x(cache, "train", "jaxrxn"), read_transition1x(cache, "test", "jaxrxn")
-    tr, te = split_seeds(n_train, n_test)
-    t0 = time.perf_counter()
-    rtr, rte = build_surface_paths(tr), build_surface_paths(te)
-    print(f"built {len(rtr)} train / {len(rte)} test reactions in {time.perf_counter() - t0:.1f} s (vmapped CI-NEB)")
-    os.makedirs(os.path.dirname(cache) or ".", exist_ok=True)
-    write_transition1x(cache, {"train": rtr, "test": rte})
-    return rtr, rte
-
-
-def stats(x, fmt="8.4f"):
-    x = np.asarray(x, float)
-    if x.size == 0:
-        return "(none)"
-    return f"median {np.median(x):{fmt}}  mean {np.mean(x):{fmt}}  p90 {np.percentile(x, 90):{fmt}}"
 
 
 @eqx.filter_jit
@@ -99,7 +80,7 @@ def main():
     ap.add_argument("--checkpoint", default=None, help="resume from / save to this .npz (exact resume)")
     a = ap.parse_args()
 
-    rtr, rte = load_data(a.train_seeds, a.test_seeds, a.cache)
+    rtr, rte = cached_reactions(build_surface_paths, a.train_seeds, a.test_seeds, a.cache)
     train_set, test = surface_ts_set(rtr), surface_ts_set(rte)
     assert not set(np.asarray(train_set.seed).tolist()) & set(np.asarray(test.seed).tolist())
     hard = np.array([float(r.extras["linear_excess"]) >= 0.2 for r in rte])
