@@ -4,7 +4,8 @@ One module-scoped build makes a tiny LJ7-2D path set with jaxrxn itself (random 
 labellings of the hexagon, vmapped P-RFO from kicks, both sides relaxed, CI-NEB, checked);
 the CLI trains an equivariant AtomisticFlow (PaiNN) on the train seeds, and the model is
 scored on a held-out seed against linear interpolation. The same training is interrupted
-(--stop-at) and resumed (--resume) to check that resuming is bit for bit.
+(--stop-at) and resumed (--resume) to check that resuming is bit for bit. The 'surfaces'
+mode is run end to end on a few random 2D surfaces.
 
 Reference numbers: the two exits of the hexagon C0 have barriers 1.4946 eps (to C2) and
 1.4976 eps (to C1) (rare_events.md §6.3, P-RFO + quench there; Dellago, Bolhuis &
@@ -20,7 +21,7 @@ import pytest
 
 from jaxrxn.cli import main
 from jaxrxn.generative.clusters import build_lj7_paths, cluster_path_rmsd, cluster_pathset, lj7_potential
-from jaxrxn.generative.data import read_transition1x, write_transition1x
+from jaxrxn.generative.data import read_transition1x, surface_pathset, write_transition1x
 from jaxrxn.generative.flow import generate, load_model
 from jaxrxn.path import linear
 
@@ -128,3 +129,23 @@ def test_train_flow_bad_input_exit_2(lj7_file, tmp_path, capsys, extra, message)
     assert code == 2
     err = err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_train_flow_cli_on_built_surfaces_writes_data_and_a_usable_model(tmp_path, capsys):
+    """The 'surfaces' mode end to end: the built reactions are saved in the Transition1x
+    layout and read back, the loss falls, and the written model grows a finite 2D path."""
+    out, data = tmp_path / "sf.npz", tmp_path / "g2.h5"
+    argv = ["train-flow", "surfaces", "-o", str(out), "--train-seeds", "4", "--save-data", str(data),
+            "--steps", "60", "--batch-size", "16", "--features", "16", "--log-every", "20", "--json"]  # fmt: skip
+    code, js, err = run_json(argv, capsys)
+    assert code == 0 and js["finished"] and js["kind"] == "surface" and js["model"] == "SurfaceFlow"
+    reactions = read_transition1x(data, "train", "jaxrxn")
+    assert js["n_reactions"] == len(reactions) > 0
+    losses = [float(line.split()[3]) for line in err.splitlines() if line.strip().startswith("step")]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    model, params, _ = load_model(out)
+    assert type(model).__name__ == "SurfaceFlow"
+    ps = surface_pathset(reactions)
+    path, _ = generate(model, params, ps.paths[0, 0], ps.context[0], ps.cond[0], 1.0, jax.random.key(0), n_steps=10)
+    assert path.shape[1:] == (1, 2) and bool(jnp.all(jnp.isfinite(path)))
+    assert float(jnp.linalg.norm(path[0] - ps.paths[0, 0])) < 1e-12  # the path starts on the IS
