@@ -84,7 +84,6 @@ import equinox as eqx
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from jaxrxn.geometry import align as kabsch_align
@@ -94,6 +93,7 @@ from jaxrxn.generative.nets import EGNN, MLP, PaiNN
 from jaxrxn.generative.training import TrainState, fit, new_train_state
 from jaxrxn.path import NEB, neb
 from jaxrxn.potentials.core import Potential
+from jaxrxn.validation import check_configuration, check_same_system
 
 
 # ---------------------------------------------------------------------------------------
@@ -368,16 +368,6 @@ def train(
 # ---------------------------------------------------------------------------------------
 # probability-flow ODE: encode / decode
 # ---------------------------------------------------------------------------------------
-def _check_structure(x, name="x"):
-    if isinstance(x, jax.core.Tracer):
-        return
-    x = np.asarray(x)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a structure of shape (n_atoms, dim); got shape {x.shape}.")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} holds non-finite coordinates.")
-
-
 @eqx.filter_jit
 def _solve(dm: DiffusionModel, params, y0, context, n_steps: int, rho: float, forward: bool):
     ts = dm.sde.time_grid(n_steps, rho).astype(y0.dtype)
@@ -394,14 +384,14 @@ def encode(dm: DiffusionModel, params, x: Float[Array, "N dim"], context, *, n_s
     """Latent ``z`` ``(N, dim)`` of the structure ``x`` (Å): the probability-flow ODE from
     ``t_eps`` to 1 (Heun, `n_steps` steps on :meth:`VPSDE.time_grid` ``(n_steps, rho)``).
     Jitted (one compilation per `n_steps`); composes with ``jax.jit`` and ``jax.vmap``."""
-    _check_structure(x)
+    check_configuration(x, name="x", min_distance=None)
     return _solve(dm, params, dm.to_model(jnp.asarray(x)), context, n_steps, rho, True)
 
 
 def decode(dm: DiffusionModel, params, z: Float[Array, "N dim"], context, *, n_steps: int = 200, rho: float = 2.0):
     """Structure (Å) of the latent ``z``: the probability-flow ODE from 1 to ``t_eps``
     (centred when ``dm.centre``). Inverse of :func:`encode` up to the ODE error."""
-    _check_structure(z, "z")
+    check_configuration(z, name="z", min_distance=None)
     return dm.from_model(_solve(dm, params, jnp.asarray(z), context, n_steps, rho, False))
 
 
@@ -486,11 +476,10 @@ def decode_path(
     ``end_error``. Jitted (one compilation per setting), vmappable over the array
     arguments.
     """
-    _check_structure(x_is, "x_is")
-    _check_structure(x_fs, "x_fs")
+    check_configuration(x_is, name="x_is", min_distance=None)
+    check_configuration(x_fs, name="x_fs", min_distance=None)
+    check_same_system(x_is, x_fs, names=("x_is", "x_fs"))
     x_is, x_fs = jnp.asarray(x_is), jnp.asarray(x_fs)
-    if x_is.shape != x_fs.shape:
-        raise ValueError(f"x_is and x_fs differ in shape: {x_is.shape} vs {x_fs.shape}.")
     align = dm.centre if align is None else align
     return _decode_path(dm, params, x_is, x_fs, context, n_frames, method, n_steps, pin_ends, align)
 
