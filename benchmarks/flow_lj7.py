@@ -54,6 +54,7 @@ from jaxrxn.generative.clusters import (  # noqa: E402
     nearest_cluster_path,
 )
 from jaxrxn.generative.data import resample_by_arc_length  # noqa: E402
+from jaxrxn.geometry import rmsd  # noqa: E402
 from jaxrxn.generative.flow import AtomisticFlow, FlowConfig, generate, load_model, raw_barrier, save_model, train  # noqa: E402
 from jaxrxn.optimize import FIRE, minimize  # noqa: E402
 from jaxrxn.path import NEB, idpp, linear, neb  # noqa: E402
@@ -121,12 +122,12 @@ def _relax(R):
     return r.R, r.energy, r.converged
 
 
+_batched_rmsd = jax.jit(jnp.vectorize(rmsd, signature="(n,d),(n,d)->()"))
+
+
 def _kabsch_rmsd(P, Q):
-    Pc, Qc = P - P.mean(-2, keepdims=True), Q - Q.mean(-2, keepdims=True)
-    V, _, Wt = np.linalg.svd(np.swapaxes(Pc, -1, -2) @ Qc)
-    d = np.sign(np.linalg.det(V @ Wt))
-    V[..., :, -1] *= d[..., None]
-    return np.sqrt(np.mean(np.sum((Pc @ (V @ Wt) - Qc) ** 2, -1), -1))
+    """Kabsch RMSD (proper rotations, same labels) broadcast over leading axes, as numpy."""
+    return np.asarray(_batched_rmsd(jnp.asarray(P), jnp.asarray(Q)))
 
 
 def unconditioned(model, params, test, K=32, kick=0.1, seed=0, n_steps=40, eta=0.5):
