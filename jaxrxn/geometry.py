@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Bool, Float, Scalar
 
 
@@ -79,6 +80,23 @@ def kabsch(
     D = jnp.ones(P.shape[1], P.dtype).at[-1].set(d)
     U = (V * D) @ Wt
     return U, q0 - p0 @ U
+
+
+def kabsch_rotation_numpy(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """The proper rotation of :func:`kabsch` (equal weights) in NumPy, for host-side loops
+    over many small structures (deduplication, data-set building) where a JAX dispatch per
+    pair would dominate: ``(P - p0) U ~ Q - q0``."""
+    Pc, Qc = P - P.mean(0), Q - Q.mean(0)
+    V, _, Wt = np.linalg.svd(Pc.T @ Qc)
+    D = np.ones(P.shape[1])
+    D[-1] = np.sign(np.linalg.det(V @ Wt))
+    return (V * D) @ Wt
+
+
+def rmsd_numpy(P: np.ndarray, Q: np.ndarray) -> float:
+    """NumPy :func:`rmsd` after Kabsch alignment (see :func:`kabsch_rotation_numpy`)."""
+    U = kabsch_rotation_numpy(P, Q)
+    return float(np.sqrt(np.mean(np.sum(((P - P.mean(0)) @ U - (Q - Q.mean(0))) ** 2, -1))))
 
 
 def align(P, Q, weights=None):

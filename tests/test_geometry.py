@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from jaxrxn.geometry import (
-    align, arc_length, kabsch, minimum_image, path_length, rigid_body_modes, rigid_body_projector, rmsd,
+    align, arc_length, kabsch, kabsch_rotation_numpy, minimum_image, path_length, rigid_body_modes, rigid_body_projector, rmsd, rmsd_numpy,
 )  # fmt: skip
 
 RNG = np.random.default_rng(3)
@@ -71,3 +71,13 @@ def test_minimum_image_triclinic():
     d = np.array([3.9, 0.1, 0.0])
     out = np.asarray(minimum_image(jnp.asarray(d), jnp.asarray(cell), jnp.array([True, True, False])))
     np.testing.assert_allclose(out, [-0.1, 0.1, 0.0], atol=1e-12)
+
+
+def test_numpy_kabsch_equals_the_jax_one_in_2d_and_3d():
+    rng = np.random.default_rng(7)
+    for dim in (2, 3):
+        P, Q = rng.normal(size=(7, dim)), rng.normal(size=(7, dim))
+        U, _ = kabsch(jnp.asarray(P), jnp.asarray(Q))
+        np.testing.assert_allclose(kabsch_rotation_numpy(P, Q), U, atol=1e-12)
+        assert np.linalg.det(kabsch_rotation_numpy(P, Q)) == pytest.approx(1.0)
+        assert rmsd_numpy(P, Q) == pytest.approx(float(rmsd(jnp.asarray(P), jnp.asarray(Q))), abs=1e-12)

@@ -49,6 +49,7 @@ from jaxrxn.explore.afir import (
     target_afir_potential,
 )
 from jaxrxn.explore.network import ReactionNetwork
+from jaxrxn.geometry import rmsd_numpy
 from jaxrxn.optimize import minimize
 from jaxrxn.path.neb import NEB, neb
 from jaxrxn.potentials.core import Potential
@@ -180,11 +181,7 @@ def _aligned_rmsd(P: np.ndarray, Q: np.ndarray, rigid: bool) -> float:
     """RMS distance (labelled atoms) after optimal rigid alignment of P onto Q."""
     if not rigid or P.shape[0] < 2:
         return float(np.sqrt(np.mean(np.sum((P - Q) ** 2, -1))))
-    Pc, Qc = P - P.mean(0), Q - Q.mean(0)
-    V, _, Wt = np.linalg.svd(Pc.T @ Qc)
-    D = np.ones(P.shape[1])
-    D[-1] = np.sign(np.linalg.det(V @ Wt))
-    return float(np.sqrt(np.mean(np.sum((Pc @ ((V * D) @ Wt) - Qc) ** 2, -1))))
+    return rmsd_numpy(P, Q)
 
 
 def _resample(polyline: np.ndarray, n: int) -> np.ndarray:

@@ -54,7 +54,7 @@ from jaxtyping import Array, Float
 from scipy.optimize import linear_sum_assignment, minimize_scalar
 
 from jaxrxn.generative.data import PathSet, Reaction, align_path, resample_by_arc_length
-from jaxrxn.geometry import align
+from jaxrxn.geometry import align, kabsch_rotation_numpy, rmsd_numpy
 from jaxrxn.optimize import FIRE, minimize
 from jaxrxn.path import NEB, neb
 from jaxrxn.potentials.core import Potential
@@ -125,12 +125,6 @@ def _chunked(fn, X, *args, chunk: int = 1024):
             part = np.concatenate([part, np.repeat(part[-1:], chunk - n, axis=0)])
         outs.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[:n], fn(jnp.asarray(part), *args)))
     return jax.tree_util.tree_map(lambda *a: np.concatenate(a), *outs)
-
-
-def _kabsch_rmsd(P: np.ndarray, Q: np.ndarray) -> float:
-    """RMSD (Å) after the best proper rotation and translation, same labels (numpy)."""
-    U = _rotation(P, Q)
-    return float(np.sqrt(np.mean(np.sum(((P - P.mean(0)) @ U - (Q - Q.mean(0))) ** 2, -1))))
 
 
 @functools.lru_cache(maxsize=1)
@@ -237,11 +231,11 @@ def build_lj7_paths(
         eA, eB = float(ends.energy[j]), float(ends.energy[n + j])
         if not (ends.converged[j] and ends.converged[n + j]) or minimum_class(eA) < 0 or minimum_class(eB) < 0:
             continue
-        dA, dB = _kabsch_rmsd(A, IS[o]), _kabsch_rmsd(B, IS[o])
+        dA, dB = rmsd_numpy(A, IS[o]), rmsd_numpy(B, IS[o])
         if min(dA, dB) > 0.05 or max(dA, dB) < 0.05:
             continue  # does not touch the IS, or leads back to it
         FS = B if dA < dB else A
-        dup = any(c[0] == o and abs(c[2] - float(sad.energy[ok[j]])) < 1e-4 and _kabsch_rmsd(S[j], c[1]) < 0.02 for c in cand)
+        dup = any(c[0] == o and abs(c[2] - float(sad.energy[ok[j]])) < 1e-4 and rmsd_numpy(S[j], c[1]) < 0.02 for c in cand)
         if not dup:
             cand.append((o, S[j], float(sad.energy[ok[j]]), FS))
     if not cand:
@@ -267,7 +261,7 @@ def build_lj7_paths(
         B = float(E.max() - E[0])
         ts = int(np.argmax(E))
         F_rot = res.forces[b]  # forces are rotated with their images below
-        F_al = np.stack([F_rot[i] @ _rotation(res.path[b][i], P[i]) for i in range(len(P))])
+        F_al = np.stack([F_rot[i] @ kabsch_rotation_numpy(res.path[b][i], P[i]) for i in range(len(P))])
         s = int(seeds[o])
         out.append(Reaction(
             "LJ7", f"s{s}_{len(out)}", np.full(7, LJ_NUMBER), P, E, F_al, P[0], P[-1], P[ts],
@@ -276,14 +270,6 @@ def build_lj7_paths(
              "n_force_calls": np.array(int(res.n_force_calls[b]))},
         ))  # fmt: skip
     return out
-
-
-def _rotation(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
-    """Orthogonal ``U`` with ``(P - p0) U ~ Q - q0`` (to carry forces along with positions)."""
-    Pc, Qc = P - P.mean(0), Q - Q.mean(0)
-    V, _, Wt = np.linalg.svd(Pc.T @ Qc)
-    d = np.sign(np.linalg.det(V @ Wt))
-    return (V * np.array([1.0, d])) @ Wt
 
 
 def cluster_pathset(reactions: Sequence[Reaction], n_points: int = 21) -> PathSet:
