@@ -78,4 +78,10 @@ def test_afir_path_starts_at_minimum_and_leaves_basin():
     np.testing.assert_allclose(path.energy[0], -146.6995, atol=1e-3)  # minimum A (table 0)
     # pulled toward B: the F-minima end in the B basin (x > 0.5, y < 0.3)
     assert float(path.R[-1, 0, 0]) > 0.5 and float(path.R[-1, 0, 1]) < 0.3
-    assert int(path.n_force_calls) > 21
+    # the total is the sum over the 21 minimisations, each from the previous minimum
+    step = jax.jit(lambda R, a: jaxrxn.minimize(pot.replace(params={**pot.params, "alpha": a}), R, "lbfgs", fmax=1e-4, max_steps=500))
+    calls, R = 0, jnp.asarray(MB_A)
+    for a in np.linspace(0.0, 400.0, 21):
+        m = step(R, a)
+        calls, R = calls + int(m.n_force_calls), m.R
+    assert int(path.n_force_calls) == calls

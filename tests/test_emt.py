@@ -16,7 +16,7 @@ from jaxrxn.calculators import potential_from_name
 from jaxrxn.io import from_atoms
 from jaxrxn import systems
 from jaxrxn.potentials.emt import EMT_PARAMETERS, emt, emt_from_atoms
-from tests.helpers import central_difference_forces
+from helpers import central_difference_forces
 
 E_TOL = 1e-8  # eV per atom
 F_TOL = 1e-7  # eV/Å

@@ -47,7 +47,8 @@ def test_resample_by_arc_length_equal_spacing():
     r = resample_by_arc_length(path, 11)
     seg = np.linalg.norm(np.diff(np.asarray(r)[:, 0], axis=0), axis=-1)
     assert np.ptp(seg) < 1e-3 * seg.mean()
-    np.testing.assert_allclose(r[0], path[0]) and np.testing.assert_allclose(r[-1], path[-1])
+    np.testing.assert_allclose(r[0], path[0])
+    np.testing.assert_allclose(r[-1], path[-1])
     assert int(count_interior_maxima(jnp.array([0.0, 1.0, 2.0, 1.0, 0.0]))) == 1
     assert int(count_interior_maxima(jnp.array([0.0, 2.0, 1.0, 2.0, 0.0]))) == 2
 

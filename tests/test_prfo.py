@@ -33,17 +33,19 @@ def random_starts(center, n, radius, seed):
     return jnp.asarray((center + d)[:, None, :])
 
 
-@pytest.mark.parametrize("saddle, energy", [(S1, -40.6648), (S2, -72.2489)])
-def test_prfo_muller_brown_from_random_starts(saddle, energy):
+@pytest.mark.parametrize("saddle, energy, curvature", [(S1, -40.6648, -750.86), (S2, -72.2489, -735.25)])
+def test_prfo_muller_brown_from_random_starts(saddle, energy, curvature):
     res = mb_search(random_starts(saddle, 16, 0.1, seed=1))
     assert np.all(res.converged)
     assert np.all(res.saddle_index == 1)
     np.testing.assert_allclose(res.R[:, 0], np.broadcast_to(saddle, (16, 2)), atol=2e-6)
     np.testing.assert_allclose(res.energy, energy, atol=1e-4)
     assert np.all(res.n_hessian_calls <= res.n_force_calls)  # rejected steps cost no Hessian
-    assert np.max(res.n_force_calls) <= 8  # Sella: 7-12 calls at fmax 0.001 (§2a)
-    # the unstable curvature is the Hessian eigenvalue of §1.1 (-750.86 / -735.25)
-    assert np.all(res.curvature < -700)
+    # P-RFO's own budget (each step also takes an exact 2x2 Hessian: n_hessian_calls);
+    # the like-for-like count against Sella is benchmarks/saddle_vs_sella.py
+    assert np.max(res.n_force_calls) <= 8
+    # the unstable curvature is the Hessian eigenvalue of §1.1 (Newton iteration, 2 decimals)
+    np.testing.assert_allclose(res.curvature, curvature, atol=0.01)
 
 
 def test_prfo_lj7_rattled_saddles_and_prefactors():

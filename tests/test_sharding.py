@@ -25,7 +25,9 @@ def test_sharded_neb_batch_on_four_host_devices():
         plain = jax.vmap(run)(jnp.asarray(bands))
         assert sharded.shape == (6,)
         np.testing.assert_allclose(sharded, plain, atol=1e-9)
-        print("OK", len(sharded.sharding.device_set) if hasattr(sharded, "sharding") else "")
+        # the batch really is spread over the four devices, not gathered on one
+        assert len(sharded.sharding.device_set) == 4, sharded.sharding
+        print("OK")
         """
     )
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
