@@ -6,57 +6,47 @@ global flags: enable float64 yourself (``jax.config.update("jax_enable_x64", Tru
 which saddle work needs.
 
 Subpackages: :mod:`jaxrxn.potentials`, :mod:`jaxrxn.path`, :mod:`jaxrxn.saddle`,
-:mod:`jaxrxn.dynamics`, :mod:`jaxrxn.explore`, :mod:`jaxrxn.kmc`,
-:mod:`jaxrxn.generative` (imported on demand: it pulls in flax).
+:mod:`jaxrxn.dynamics`, :mod:`jaxrxn.explore`, :mod:`jaxrxn.kmc`, :mod:`jaxrxn.generative`.
+
+Names are imported on first use (PEP 562), so ``import jaxrxn`` is cheap and pulls in
+neither ASE nor jax-md; ``jaxrxn.neb`` imports :mod:`jaxrxn.path.neb` when first touched.
 """
 
-from jaxrxn import geometry as geometry, io as io, potentials as potentials
-from jaxrxn._results import RESULTS as RESULTS
-from jaxrxn.geometry import (
-    align as align,
-    kabsch as kabsch,
-    minimum_image as minimum_image,
-    path_length as path_length,
-    rigid_body_projector as rigid_body_projector,
-    rmsd as rmsd,
-)
-from jaxrxn.irc import IRCResult as IRCResult, irc as irc
-from jaxrxn.optimize import (
-    FIRE as FIRE,
-    LBFGS as LBFGS,
-    MinimizeResult as MinimizeResult,
-    minimize as minimize,
-)
-from jaxrxn.path import (
-    NEB as NEB,
-    NEBResult as NEBResult,
-    idpp as idpp,
-    interpolate as interpolate,
-    linear as linear,
-    neb as neb,
-)
-from jaxrxn.potentials import (
-    Potential as Potential,
-    lennard_jones as lennard_jones,
-    morse as morse,
-    morse_preset as morse_preset,
-    muller_brown as muller_brown,
-)
-from jaxrxn.potentials.emt import emt as emt, emt_from_atoms as emt_from_atoms
-from jaxrxn.rates import (
-    arrhenius_rate as arrhenius_rate,
-    htst_rate as htst_rate,
-    mean_waiting_time as mean_waiting_time,
-    vineyard_prefactor as vineyard_prefactor,
-)
-from jaxrxn.saddle import (
-    PRFO as PRFO,
-    Dimer as Dimer,
-    SaddleResult as SaddleResult,
-    min_mode_search as min_mode_search,
-    saddle_index as saddle_index,
-    saddle_search as saddle_search,
-)
-from jaxrxn.tune import barrier as barrier, fit_to_barriers as fit_to_barriers, stationary_point as stationary_point
+from __future__ import annotations
+
+from jaxrxn._lazy import attach
 
 __version__ = "0.1.0"
+
+#: public name -> module that defines it
+_NAMES = {
+    "RESULTS": "jaxrxn._results",
+    **dict.fromkeys(
+        ("align", "kabsch", "minimum_image", "path_length", "rigid_body_projector", "rmsd"),
+        "jaxrxn.geometry",
+    ),
+    **dict.fromkeys(("FIRE", "LBFGS", "MinimizeResult", "minimize"), "jaxrxn.optimize"),
+    **dict.fromkeys(("NEB", "NEBResult", "idpp", "interpolate", "linear", "neb"), "jaxrxn.path"),
+    **dict.fromkeys(
+        ("Potential", "lennard_jones", "morse", "morse_preset", "muller_brown"), "jaxrxn.potentials"
+    ),
+    **dict.fromkeys(("emt", "emt_from_atoms"), "jaxrxn.potentials.emt"),
+    **dict.fromkeys(
+        ("arrhenius_rate", "htst_rate", "mean_waiting_time", "vineyard_prefactor"), "jaxrxn.rates"
+    ),
+    **dict.fromkeys(
+        ("PRFO", "Dimer", "SaddleResult", "min_mode_search", "saddle_index", "saddle_search"),
+        "jaxrxn.saddle",
+    ),
+    **dict.fromkeys(("barrier", "fit_to_barriers", "stationary_point"), "jaxrxn.tune"),
+}
+
+#: submodules reachable as attributes (``jaxrxn.irc.IRCBranch``) without their own import
+_SUBMODULES = (
+    "calculators", "checkpoint", "dynamics", "explore", "generative", "geometry", "io", "irc",
+    "kmc", "optimize", "parallel", "path", "plot", "potentials", "rates", "saddle", "systems",
+    "tune", "validation",
+)  # fmt: skip
+
+
+__getattr__, __dir__, __all__ = attach(__name__, _NAMES, _SUBMODULES)

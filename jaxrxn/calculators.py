@@ -4,26 +4,32 @@ Names (case-insensitive):
 
 - ``lj`` or ``lj:EPS:SIGMA``: Lennard-Jones (eV, Å); cutoff 3 sigma in periodic cells.
 - ``morse:EL``: Girifalco-Weizer Morse for element EL (Cu, Fe, Pt, Ag, Ni, Al).
-- further names (``emt``, ``sutton-chen:EL``, ``eam:FILE``) are registered by their
-  modules through :func:`register`.
+- ``emt``: ASE's EMT parameter set (:func:`jaxrxn.potentials.emt.emt`).
+- ``sutton-chen:EL``: Sutton-Chen for EL (Cu, Ni, Ag, Au, Pt, Pd); cutoff 3 lattice
+  constants in periodic cells.
+- ``eam:FILE``: embedded-atom method from a DYNAMO/LAMMPS setfl file.
+
+This registry sits above the potentials: it imports them (inside each factory, so that
+naming a potential imports only its module), and no potential imports it. Scripts add
+their own names with :func:`register`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from jaxrxn.io import System
-from jaxrxn.potentials.core import Potential
+if TYPE_CHECKING:
+    from jaxrxn.io import System
+    from jaxrxn.potentials.core import Potential
 
-#: name -> factory(argument string or None, positions, system) -> Potential
-_REGISTRY: dict[str, Callable[[str | None, np.ndarray, System], Potential]] = {}
+#: Factory signature: (argument string after ``NAME:`` or None, positions, system) -> Potential.
+Factory = Callable[[str | None, np.ndarray, "System"], "Potential"]
 
-
-def register(name: str, factory: Callable[[str | None, np.ndarray, System], Potential]) -> None:
-    """Make ``factory`` available as ``name`` (or ``name:ARG``) to :func:`potential_from_name`."""
-    _REGISTRY[name.lower()] = factory
+#: Cutoff of ``sutton-chen:EL`` in periodic cells, in units of the lattice constant.
+SUTTON_CHEN_CUTOFF = 3.0
 
 
 def _cell_kwargs(system: System) -> dict:
@@ -52,24 +58,49 @@ def _morse(arg, R, system):
     return morse_preset(arg, **_cell_kwargs(system), **_common(system))
 
 
-register("lj", _lj)
-register("morse", _morse)
+def _emt(arg, R, system):
+    from jaxrxn.potentials.emt import emt
+
+    if arg:
+        raise ValueError("emt takes no argument (use --calc emt).")
+    return emt(system.numbers, **_cell_kwargs(system), **_common(system))
 
 
-def _load_optional_registrations() -> None:
-    # Modules that register further names; absent ones are simply not offered.
-    import importlib
+def _sutton_chen(arg, R, system):
+    from jaxrxn.potentials.manybody import SUTTON_CHEN, sutton_chen
 
-    for mod in ("jaxrxn.potentials.emt", "jaxrxn.potentials.manybody"):
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as err:
-            if err.name != mod:
-                raise
+    if not arg:
+        raise ValueError("sutton-chen needs an element, e.g. --calc sutton-chen:Cu.")
+    if arg not in SUTTON_CHEN:
+        return sutton_chen(arg)  # raises the unknown-element error
+    lattice_constant = SUTTON_CHEN[arg][4]
+    cut = {"r_cutoff": SUTTON_CHEN_CUTOFF * lattice_constant} if system.periodic else {}
+    return sutton_chen(arg, **cut, **_cell_kwargs(system), **_common(system))
+
+
+def _eam(arg, R, system):
+    from jaxrxn.potentials.manybody import eam_from_setfl
+
+    if not arg:
+        raise ValueError("eam needs a setfl file, e.g. --calc eam:Cu_u3.eam.alloy.")
+    return eam_from_setfl(arg, **_cell_kwargs(system), **_common(system))
+
+
+_REGISTRY: dict[str, Factory] = {
+    "lj": _lj,
+    "morse": _morse,
+    "emt": _emt,
+    "sutton-chen": _sutton_chen,
+    "eam": _eam,
+}
+
+
+def register(name: str, factory: Factory) -> None:
+    """Make ``factory`` available as ``name`` (or ``name:ARG``) to :func:`potential_from_name`."""
+    _REGISTRY[name.lower()] = factory
 
 
 def available_names() -> list[str]:
-    _load_optional_registrations()
     return sorted(_REGISTRY)
 
 
@@ -78,7 +109,6 @@ def potential_from_name(name: str, R: np.ndarray, system: System) -> Potential:
 
     Raises ``ValueError`` for an unknown name or a structure the potential cannot handle.
     """
-    _load_optional_registrations()
     key, _, arg = name.partition(":")
     factory = _REGISTRY.get(key.lower())
     if factory is None:

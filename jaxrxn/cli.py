@@ -30,28 +30,35 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``jaxrxn`` parser; only `command`'s module is imported and given its arguments.
+
+    Every subcommand is listed with its one-line help, but importing a command module (and
+    through it JAX) is left to the one that runs, so ``jaxrxn --help`` answers at once.
+    """
     parser = _Parser(prog="jaxrxn", description="Reaction paths and saddles in JAX.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (module, help_) in COMMANDS.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name == module:
-                continue  # not built yet
-            raise
         p = sub.add_parser(name, help=help_, description=help_)
-        mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        if name == command:
+            mod = importlib.import_module(module)
+            mod.add_arguments(p)
+            p.set_defaults(_run=mod.run)
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    # The first positional argument names the subcommand (the top level has only options).
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_command(argv)).parse_args(argv)
     import jax
 
     # The CLI is an application, not a library: it may choose float64 for saddle accuracy.
     jax.config.update("jax_enable_x64", True)
-    args = build_parser().parse_args(argv)
     try:
         return int(args._run(args))
     except (ValueError, FileNotFoundError, NotImplementedError, KeyError) as err:

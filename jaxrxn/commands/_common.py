@@ -9,11 +9,12 @@ import numpy as np
 
 from jaxrxn.calculators import potential_from_name
 from jaxrxn.io import from_atoms, read_structures
-from jaxrxn.validation import check_configuration
 
 
 def read_one(filename: str, what: str, index=-1):
     """Positions and System of one frame (the last by default) of `filename`."""
+    from jaxrxn.validation import check_configuration
+
     if not os.path.exists(filename):
         raise FileNotFoundError(f"{what} file {filename!r} does not exist.")
     try:

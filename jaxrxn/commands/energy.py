@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import os
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxrxn.commands._common import add_calc_argument, build_potential, print_json
-from jaxrxn.io import from_atoms, read_structures
-from jaxrxn.validation import check_configuration
 
 
 def add_arguments(parser) -> None:
@@ -20,6 +16,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    import jax
+    import jax.numpy as jnp
+
+    from jaxrxn.io import from_atoms, read_structures
+    from jaxrxn.validation import check_configuration
+
     if not os.path.exists(args.file):
         raise FileNotFoundError(f"structure file {args.file!r} does not exist.")
     try:

@@ -6,13 +6,8 @@ when both ends relaxed to minima from a first-order saddle, 1 otherwise.
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
-
 from jaxrxn.commands._common import add_calc_argument, build_potential, finish, read_one
 from jaxrxn.commands.saddle import result_message
-from jaxrxn.io import write_path
-from jaxrxn.irc import irc
 
 
 def add_arguments(parser) -> None:
@@ -25,6 +20,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    import jax
+    import jax.numpy as jnp
+
+    from jaxrxn.io import write_path
+    from jaxrxn.irc import irc
+
     if args.fmax <= 0 or args.step <= 0:
         raise ValueError("--fmax and --step must be positive.")
     R, system = read_one(args.ts, "TS")

@@ -6,13 +6,9 @@ images, end points included.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 import numpy as np
 
 from jaxrxn.commands._common import add_calc_argument, build_potential, finish, read_one
-from jaxrxn.io import write_path
-from jaxrxn.path import NEB, interpolate, neb
-from jaxrxn.validation import check_n_images, check_same_system
 
 
 def add_arguments(parser) -> None:
@@ -31,6 +27,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    import jax.numpy as jnp
+
+    from jaxrxn.io import write_path
+    from jaxrxn.path import NEB, interpolate, neb
+    from jaxrxn.validation import check_n_images, check_same_system
+
     check_n_images(args.images)
     if args.fmax <= 0:
         raise ValueError(f"--fmax must be positive; got {args.fmax}.")

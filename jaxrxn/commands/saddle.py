@@ -6,13 +6,7 @@ saddle index and cost. Exit code 0 when a transition state (index 1) was found, 
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
-
 from jaxrxn.commands._common import add_calc_argument, build_potential, finish, read_one
-from jaxrxn._results import RESULTS
-from jaxrxn.io import to_atoms
-from jaxrxn.saddle import PRFO, Dimer, saddle_search
 
 
 def add_arguments(parser) -> None:
@@ -27,10 +21,18 @@ def add_arguments(parser) -> None:
 
 def result_message(result) -> str:
     """``"successful"`` or the RESULTS sentence saying what went wrong."""
+    from jaxrxn._results import RESULTS
+
     return "successful" if result == RESULTS.successful else RESULTS[result]
 
 
 def run(args) -> int:
+    import jax
+    import jax.numpy as jnp
+
+    from jaxrxn.io import to_atoms
+    from jaxrxn.saddle import PRFO, Dimer, saddle_search
+
     if args.fmax <= 0 or args.max_steps < 0:
         raise ValueError("--fmax must be positive and --max-steps non-negative.")
     R, system = read_one(args.guess, "guess")

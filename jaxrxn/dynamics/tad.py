@@ -59,7 +59,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, Scalar
 from jaxrxn.checkpoint import load_checkpoint, save_checkpoint
 from jaxrxn.dynamics.md import KB, Langevin, MaxDisplacement, MDState, Quench, run_md
 from jaxrxn.geometry import align
-from jaxrxn.path.interpolate import interpolate
+from jaxrxn.path.interpolation import interpolate
 from jaxrxn.path.neb import NEB, NEBResult, neb
 from jaxrxn.potentials.core import Potential
 from jaxrxn.validation import check_configuration

@@ -1,6 +1,6 @@
 """Reaction paths: interpolation between end states and the nudged elastic band."""
 
-from jaxrxn.path.interpolate import idpp as idpp, interpolate as interpolate, linear as linear
+from jaxrxn.path.interpolation import idpp as idpp, interpolate as interpolate, linear as linear
 from jaxrxn.path.neb import (
     NEB as NEB,
     ImagePotentials as ImagePotentials,

@@ -1,22 +1,28 @@
-"""Energy surfaces: the :class:`Potential` type and the built-in potentials."""
+"""Energy surfaces: the :class:`Potential` type and the built-in potentials.
 
-from jaxrxn.potentials.analytic import (
-    double_well as double_well,
-    leps_harmonic as leps_harmonic,
-    muller_brown as muller_brown,
-    wolfe_quapp as wolfe_quapp,
-)
-from jaxrxn.potentials.core import (
-    Potential as Potential,
-    energy as energy,
-    energy_and_forces as energy_and_forces,
-    forces as forces,
-    hessian as hessian,
-    max_atom_force as max_atom_force,
-)
-from jaxrxn.potentials.pair import (
-    GIRIFALCO_WEIZER as GIRIFALCO_WEIZER,
-    lennard_jones as lennard_jones,
-    morse as morse,
-    morse_preset as morse_preset,
-)
+Names are imported on first use (PEP 562): ``jaxrxn.potentials.Potential`` does not pull
+in jax-md, which only the pair and many-body potentials need.
+"""
+
+from __future__ import annotations
+
+from jaxrxn._lazy import attach
+
+#: public name -> module that defines it
+_NAMES = {
+    **dict.fromkeys(
+        ("double_well", "leps_harmonic", "muller_brown", "wolfe_quapp"), "jaxrxn.potentials.analytic"
+    ),
+    **dict.fromkeys(
+        ("Potential", "energy", "energy_and_forces", "forces", "hessian", "max_atom_force"),
+        "jaxrxn.potentials.core",
+    ),
+    **dict.fromkeys(
+        ("GIRIFALCO_WEIZER", "lennard_jones", "morse", "morse_preset"), "jaxrxn.potentials.pair"
+    ),
+}
+
+_SUBMODULES = ("analytic", "core", "emt", "external", "manybody", "neural", "pair")
+
+
+__getattr__, __dir__, __all__ = attach(__name__, _NAMES, _SUBMODULES)

@@ -363,21 +363,3 @@ def emt_from_atoms(atoms, *, neighbor_list: bool = False) -> tuple[jnp.ndarray, 
         R_reference=R if neighbor_list else None,
     )
     return jnp.asarray(R), potential
-
-
-def _cli_factory(arg, R, system):
-    if arg:
-        raise ValueError("emt takes no argument (use --calc emt).")
-    periodic = system.periodic
-    return emt(
-        system.numbers,
-        system.cell if periodic else None,
-        system.pbc if periodic else None,
-        fixed=system.fixed,
-        masses=system.masses,
-    )
-
-
-from jaxrxn.calculators import register  # noqa: E402
-
-register("emt", _cli_factory)

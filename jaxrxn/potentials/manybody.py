@@ -20,7 +20,6 @@ import jax.numpy as jnp
 import numpy as np
 from jax_md import energy as jmd_energy
 
-from jaxrxn.calculators import register
 from jaxrxn.geometry import minimum_image
 from jaxrxn.potentials.core import Potential
 
@@ -295,36 +294,3 @@ def eam_from_setfl(
 
     params = {k: jnp.asarray(v, dtype) for k, v in tables.items()}
     return Potential(_energy_fn(cell, pbc, shifts, cutoff, terms), params, **potential_kwargs)
-
-
-# ---------------------------------------------------------------------------------------
-# command-line names
-# ---------------------------------------------------------------------------------------
-#: Cutoff of ``sutton-chen:EL`` in periodic cells, in units of the lattice constant.
-CLI_SUTTON_CHEN_CUTOFF = 3.0
-
-
-def _system_kwargs(system) -> dict:
-    kw = {"fixed": system.fixed, "masses": np.asarray(system.masses)}
-    if system.periodic:
-        kw.update(cell=system.cell, pbc=system.pbc)
-    return kw
-
-
-def _sutton_chen_cli(arg, R, system):
-    if not arg:
-        raise ValueError("sutton-chen needs an element, e.g. --calc sutton-chen:Cu.")
-    if arg not in SUTTON_CHEN:
-        return sutton_chen(arg)  # raises the unknown-element error
-    cut = {"r_cutoff": CLI_SUTTON_CHEN_CUTOFF * SUTTON_CHEN[arg][4]} if system.periodic else {}
-    return sutton_chen(arg, **cut, **_system_kwargs(system))
-
-
-def _eam_cli(arg, R, system):
-    if not arg:
-        raise ValueError("eam needs a setfl file, e.g. --calc eam:Cu_u3.eam.alloy.")
-    return eam_from_setfl(arg, **_system_kwargs(system))
-
-
-register("sutton-chen", _sutton_chen_cli)
-register("eam", _eam_cli)
