@@ -1,7 +1,7 @@
 """GFN2-xTB (tblite) through jaxrxn: relax a distorted ethanol molecule with jaxrxn's L-BFGS
 while the energy and forces come from the tight-binding code.
 
-Needs ``pip install tblite`` (not part of jaxrxn's test extras). Run:
+Needs tblite (``pip install -e ".[xtb]"``; the test extras include it). Run:
 
     python examples/xtb_molecule.py
 """
@@ -15,7 +15,7 @@ from ase.optimize import BFGS
 from tblite.ase import TBLite
 
 from jaxrxn import minimize
-from jaxrxn.potentials.external import ase_potential
+from jaxrxn.potentials.qm import xtb_potential
 
 jax.config.update("jax_enable_x64", True)
 
@@ -23,7 +23,7 @@ jax.config.update("jax_enable_x64", True)
 def main():
     atoms = molecule("CH3CH2OH")
     atoms.rattle(0.05, seed=0)
-    potential = ase_potential(TBLite(method="GFN2-xTB", verbosity=0), atoms)
+    potential = xtb_potential(atoms.numbers)  # GFN2-xTB, neutral singlet
 
     t0 = time.perf_counter()
     result = minimize(potential, jnp.asarray(atoms.positions), "lbfgs", fmax=0.01, max_steps=300)

@@ -49,6 +49,11 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "The saddle does not connect the expected minima: descending both ways along the "
         "unstable mode led elsewhere."
     )
+    calculator_failed = (
+        "The outside calculator failed (SCF not converged, crashed or returned NaN) after its "
+        "retries; the last good geometry is kept: check charge/multiplicity and the geometry, "
+        "or loosen the SCF settings."
+    )
 
 
 def finite_result(result: RESULTS, *trees) -> RESULTS:

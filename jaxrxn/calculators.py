@@ -8,6 +8,9 @@ Names (case-insensitive):
 - ``sutton-chen:EL``: Sutton-Chen for EL (Cu, Ni, Ag, Au, Pt, Pd); cutoff 3 lattice
   constants in periodic cells.
 - ``eam:FILE``: embedded-atom method from a DYNAMO/LAMMPS setfl file.
+- ``xtb`` (GFN2-xTB), ``xtb:gfn1``: tight binding through tblite; ``pyscf:METHOD/BASIS``
+  (``pyscf:hf/3-21g``, ``pyscf:b3lyp/def2-svp``): Hartree-Fock/DFT through PySCF. These
+  take the molecule's ``charge`` and ``multiplicity`` (:func:`potential_from_name`).
 
 This registry sits above the potentials: it imports them (inside each factory, so that
 naming a potential imports only its module), and no potential imports it. Scripts add
@@ -66,6 +69,26 @@ def _emt(arg, R, system):
     return emt(system.numbers, **_cell_kwargs(system), **_common(system))
 
 
+def _xtb(arg, R, system, *, charge, multiplicity):
+    from jaxrxn.potentials.qm import xtb_potential
+
+    return xtb_potential(system.numbers, arg or "gfn2", charge=charge, multiplicity=multiplicity, **_molecular(system, "xtb"))
+
+
+def _pyscf(arg, R, system, *, charge, multiplicity):
+    from jaxrxn.potentials.qm import pyscf_potential
+
+    if not arg:
+        raise ValueError("pyscf needs METHOD/BASIS, e.g. --calc pyscf:hf/3-21g or pyscf:b3lyp/def2-svp.")
+    return pyscf_potential(system.numbers, arg, charge=charge, multiplicity=multiplicity, **_molecular(system, "pyscf"))
+
+
+def _molecular(system: System, name: str) -> dict:
+    if system.periodic:
+        raise ValueError(f"{name} here treats molecules only; the structure is periodic (pbc {system.pbc.tolist()}).")
+    return {"fixed": system.fixed if system.fixed.any() else None, "masses": np.asarray(system.masses)}
+
+
 def _sutton_chen(arg, R, system):
     from jaxrxn.potentials.manybody import SUTTON_CHEN, sutton_chen
 
@@ -92,25 +115,42 @@ _REGISTRY: dict[str, Factory] = {
     "emt": _emt,
     "sutton-chen": _sutton_chen,
     "eam": _eam,
+    "xtb": _xtb,
+    "pyscf": _pyscf,
 }
+#: Names whose factories also take the keyword arguments ``charge`` and ``multiplicity``.
+_ELECTRONIC: set[str] = {"xtb", "pyscf"}
 
 
-def register(name: str, factory: Factory) -> None:
-    """Make ``factory`` available as ``name`` (or ``name:ARG``) to :func:`potential_from_name`."""
+def register(name: str, factory: Factory, *, electronic: bool = False) -> None:
+    """Make ``factory`` available as ``name`` (or ``name:ARG``) to :func:`potential_from_name`.
+
+    ``electronic=True``: the factory also takes keyword arguments ``charge`` and
+    ``multiplicity``; other potentials refuse a non-default charge or multiplicity.
+    """
     _REGISTRY[name.lower()] = factory
+    if electronic:
+        _ELECTRONIC.add(name.lower())
 
 
 def available_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def potential_from_name(name: str, R: np.ndarray, system: System) -> Potential:
+def potential_from_name(name: str, R: np.ndarray, system: System, *, charge: int = 0, multiplicity: int = 1) -> Potential:
     """Build the potential called `name` for the structure ``(R, system)``.
 
-    Raises ``ValueError`` for an unknown name or a structure the potential cannot handle.
+    `charge` (e) and `multiplicity` (2S+1) are for electronic-structure calculators (xtb,
+    pyscf). Raises ``ValueError`` for an unknown name, a structure the potential cannot
+    handle, or a charge/multiplicity given to a potential without electrons.
     """
     key, _, arg = name.partition(":")
-    factory = _REGISTRY.get(key.lower())
+    key = key.lower()
+    factory = _REGISTRY.get(key)
     if factory is None:
         raise ValueError(f"unknown calculator {name!r}; available: {', '.join(sorted(_REGISTRY))}.")
+    if key in _ELECTRONIC:
+        return factory(arg or None, R, system, charge=charge, multiplicity=multiplicity)
+    if charge != 0 or multiplicity != 1:
+        raise ValueError(f"calculator {key!r} has no electrons: --charge/--mult apply to xtb and pyscf only.")
     return factory(arg or None, R, system)

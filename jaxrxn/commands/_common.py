@@ -29,12 +29,16 @@ def read_one(filename: str, what: str, index=-1):
 def add_calc_argument(parser) -> None:
     parser.add_argument(
         "--calc", required=True, metavar="NAME",
-        help="potential: emt, lj, morse:EL, sutton-chen:EL, eam:SETFL_FILE",
+        help="potential: emt, lj, morse:EL, sutton-chen:EL, eam:SETFL_FILE, xtb (GFN2-xTB), "
+        "xtb:gfn1, pyscf:METHOD/BASIS (e.g. pyscf:hf/3-21g, pyscf:b3lyp/def2-svp)",
     )  # fmt: skip
+    parser.add_argument("--charge", type=int, default=0, help="total charge for xtb/pyscf (0)")
+    parser.add_argument("--mult", type=int, default=1, help="spin multiplicity 2S+1 for xtb/pyscf (1)")
 
 
-def build_potential(name: str, R: np.ndarray, system):
-    return potential_from_name(name, R, system)
+def build_potential(args, R: np.ndarray, system):
+    """The potential ``--calc`` names, with ``--charge`` and ``--mult``."""
+    return potential_from_name(args.calc, R, system, charge=args.charge, multiplicity=args.mult)
 
 
 def to_jsonable(x):

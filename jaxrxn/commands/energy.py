@@ -34,7 +34,7 @@ def run(args) -> int:
         check_configuration(R, name=f"frame {k}", cell=system.cell, pbc=system.pbc)
         key = (tuple(system.numbers), system.cell.tobytes(), system.pbc.tobytes())
         if key not in evaluate:  # one compiled function per distinct system
-            pot = build_potential(args.calc, R, system)
+            pot = build_potential(args, R, system)
             evaluate[key] = jax.jit(lambda R, pot=pot: jax.value_and_grad(pot.energy)(R))
         e, g = evaluate[key](jnp.asarray(R))
         e, f = float(e), -np.asarray(g)

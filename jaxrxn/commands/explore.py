@@ -44,7 +44,7 @@ def run(args) -> int:
         raise ValueError("--follow-modes and --follow-random must be >= 0.")
     if system.n_atoms < 2:
         raise ValueError("AFIR needs at least two atoms.")
-    potential = build_potential(args.calc, R, system)
+    potential = build_potential(args, R, system)
     network = None
     if args.resume:
         if not os.path.exists(args.output):

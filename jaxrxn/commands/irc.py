@@ -29,7 +29,7 @@ def run(args) -> int:
     if args.fmax <= 0 or args.step <= 0:
         raise ValueError("--fmax and --step must be positive.")
     R, system = read_one(args.ts, "TS")
-    potential = build_potential(args.calc, R, system)
+    potential = build_potential(args, R, system)
     res = jax.jit(lambda R: irc(potential, R, step=args.step, fmax=args.fmax))(jnp.asarray(R))
     s, e = res.profile()
     if args.output:

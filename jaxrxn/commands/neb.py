@@ -42,7 +42,7 @@ def run(args) -> int:
     periodic = system.periodic
     cell = system.cell if periodic else None
     pbc = system.pbc if periodic else None
-    potential = build_potential(args.calc, R0, system)
+    potential = build_potential(args, R0, system)
     path0 = interpolate(R0, R1, args.images, args.interpolate, cell=cell, pbc=pbc, fixed=system.fixed)
     solver = NEB(climb=args.climb) if args.optimizer == "fire" else NEB(climb=args.climb, optimizer="lbfgs")
     r = neb(potential, jnp.asarray(path0), solver, fmax=args.fmax, max_steps=args.max_steps, cell=cell, pbc=pbc)

@@ -36,7 +36,7 @@ def run(args) -> int:
     if args.fmax <= 0 or args.max_steps < 0:
         raise ValueError("--fmax must be positive and --max-steps non-negative.")
     R, system = read_one(args.guess, "guess")
-    potential = build_potential(args.calc, R, system)
+    potential = build_potential(args, R, system)
     solver = PRFO() if args.method == "prfo" else Dimer()
     search = jax.jit(lambda R: saddle_search(potential, R, solver, fmax=args.fmax, max_steps=args.max_steps))
     res = search(jnp.asarray(R))

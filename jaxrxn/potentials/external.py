@@ -1,16 +1,30 @@
-"""Outside calculators (ASE: EMT, xTB via tblite, DFT codes) as a jaxrxn :class:`Potential`.
+"""Outside calculators (ASE calculators, xTB, PySCF) as a jaxrxn :class:`Potential`.
 
 The calculator runs on the host through ``jax.pure_callback``; a ``jax.custom_jvp`` tells
 JAX that the derivative of its energy is minus its forces, so ``jax.grad``, every optimizer,
 NEB and saddle search in jaxrxn work on it unchanged, also inside ``jit`` and
-``lax.while_loop``. Under ``jax.vmap`` the configurations are evaluated one after another
-(``vmap_method="sequential"``). Second derivatives (``Potential.hessian``) are not available:
-the calculator provides only first derivatives.
+``lax.while_loop``. Under ``jax.vmap`` (a band's images, a batch of walkers) ONE host call
+receives every configuration (``vmap_method="broadcast_all"``) and evaluates them
+concurrently on ``workers`` threads or processes, each with its own calculator (calculators
+hold state: a wavefunction guess, a cached structure). Second derivatives
+(``Potential.hessian``) are not available through the bridge: the calculator provides only
+first derivatives (see :mod:`jaxrxn.vibrations` for finite-difference and analytic ones).
+
+A calculator that raises, returns NaN or does not converge is retried with ``attempt=1, 2,
+...`` (the evaluator decides what a retry changes: a fresh guess, more SCF iterations); when
+every attempt fails the bridge returns NaN energy and forces and records the failure in
+``energy_fn.failures``. The solvers then stop on non-finite values with the last good
+geometry kept, and :func:`calculator_result` names the failure
+(``RESULTS.calculator_failed``).
 """
 
 from __future__ import annotations
 
-import copy
+import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from typing import Protocol
 
 import jax
 import jax.numpy as jnp
@@ -19,43 +33,170 @@ import numpy as np
 from jaxrxn.potentials.core import Potential
 
 
-class ASEEnergy:
-    """Callable ``(R, params) -> energy`` (eV) that evaluates an ASE calculator.
+class Evaluator(Protocol):
+    """One calculator instance: ``evaluator(R, attempt) -> (energy eV, forces eV/Å)``.
 
-    Holds its own copy of the template ``Atoms`` (numbers, cell, pbc) and counts how often the
-    calculator was asked for energy and forces: `n_calls`. Its identity (not its contents)
-    is the static key jit caches on, so build it once and reuse it.
+    ``R`` is a NumPy array ``(n_atoms, 3)`` in Å; ``attempt`` is 0 for the first try and
+    counts retries after a failure (raise or return non-finite values to fail).
     """
 
-    def __init__(self, calculator, atoms):
-        self.atoms = copy.deepcopy(atoms)
-        self.atoms.constraints = []  # jaxrxn applies fixed-atom masks itself
-        self.atoms.calc = calculator
+    def __call__(self, R: np.ndarray, attempt: int) -> tuple[float, np.ndarray]: ...
+
+
+def _checked(evaluator: Evaluator, R: np.ndarray, max_retries: int):
+    """``(energy, forces, n_retries, failure message or None)`` with retries on failure."""
+    message = None
+    for attempt in range(max_retries + 1):
+        try:
+            e, f = evaluator(R, attempt)
+            e, f = float(e), np.asarray(f, float)
+            if np.isfinite(e) and np.all(np.isfinite(f)):
+                return e, f, attempt, None
+            message = "the calculator returned a non-finite energy or forces"
+        except Exception as err:  # any calculator error (SCF not converged, crashed binary)
+            text = str(err).strip().splitlines()
+            message = f"{type(err).__name__}: {text[0] if text else ''}".rstrip(": ")
+    return math.nan, np.full(R.shape, math.nan), max_retries, message
+
+
+# Process workers keep their evaluator in a module global (one per process).
+_PROCESS_EVALUATOR: Evaluator | None = None
+
+
+def _process_init(make_evaluator: Callable[[], Evaluator]) -> None:
+    global _PROCESS_EVALUATOR
+    _PROCESS_EVALUATOR = make_evaluator()
+
+
+def _process_task(R: np.ndarray, max_retries: int):
+    assert _PROCESS_EVALUATOR is not None
+    return _checked(_PROCESS_EVALUATOR, R, max_retries)
+
+
+class HostEnergy:
+    """Callable ``(R, params) -> energy`` (eV) evaluated on the host by outside calculators.
+
+    **Arguments:**
+
+    - `make_evaluator`: zero-argument factory of an :class:`Evaluator`; called once per
+      worker (for ``executor="process"`` it must pickle: a module-level class or function).
+    - `n_atoms`: the number of atoms every configuration must have.
+    - `workers`: how many configurations of a batch are evaluated at the same time.
+    - `executor`: ``"thread"`` (one evaluator per thread; right for codes that release the
+      GIL, as tblite and PySCF's C kernels do) or ``"process"`` (spawned processes).
+    - `max_retries`: further attempts after a failed evaluation.
+
+    Counters (host-side, exact): `n_calls` configurations evaluated (one per energy,
+    energy-and-forces or gradient of one configuration, whatever the batching),
+    `n_host_calls` host round trips, `n_retries` repeated attempts, `failures` the messages
+    of evaluations that failed every attempt. Its identity is the static key jit caches on:
+    build it once and reuse it.
+    """
+
+    def __init__(
+        self,
+        make_evaluator: Callable[[], Evaluator],
+        n_atoms: int,
+        *,
+        workers: int = 1,
+        executor: str = "thread",
+        max_retries: int = 2,
+        name: str = "calculator",
+    ):
+        if executor not in ("thread", "process"):
+            raise ValueError(f"executor must be 'thread' or 'process', got {executor!r}.")
+        if workers < 1 or max_retries < 0:
+            raise ValueError("workers must be at least 1 and max_retries non-negative.")
+        self.make_evaluator = make_evaluator
+        self.n_atoms = int(n_atoms)
+        self.workers = int(workers)
+        self.executor = executor
+        self.max_retries = int(max_retries)
+        self.name = name
         self.n_calls = 0
+        self.n_host_calls = 0
+        self.n_retries = 0
+        self.failures: list[str] = []
+        self._idle: list[Evaluator] = []  # thread evaluators not in use
+        self._lock = threading.Lock()
+        self._pool: Executor | None = None
         self._energy = jax.custom_jvp(self._energy_primal)
         self._energy.defjvp(self._energy_jvp)
 
-    def _evaluate(self, R):
-        self.n_calls += 1
+    # ---- host side --------------------------------------------------------------------
+    def _thread_task(self, R: np.ndarray):
+        with self._lock:
+            evaluator = self._idle.pop() if self._idle else None
+        if evaluator is None:
+            evaluator = self.make_evaluator()
+        try:
+            return _checked(evaluator, R, self.max_retries)
+        finally:
+            with self._lock:
+                self._idle.append(evaluator)
+
+    def _get_pool(self) -> Executor:
+        if self._pool is None:
+            if self.executor == "thread":
+                self._pool = ThreadPoolExecutor(self.workers)
+            else:
+                import multiprocessing
+
+                # spawn, not fork: the parent runs JAX's threads
+                self._pool = ProcessPoolExecutor(
+                    self.workers, multiprocessing.get_context("spawn"),
+                    initializer=_process_init, initargs=(self.make_evaluator,),
+                )  # fmt: skip
+        return self._pool
+
+    def evaluate_batch(self, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Energies ``(...,)`` (eV) and forces ``(..., n_atoms, 3)`` (eV/Å) of a batch
+        ``(..., n_atoms, 3)`` (Å), evaluated concurrently; failed ones are NaN."""
         R = np.asarray(R, dtype=float)
-        if R.shape != self.atoms.positions.shape:
+        if R.shape[-2:] != (self.n_atoms, 3):
             raise ValueError(
-                f"the calculator was built for {len(self.atoms)} atoms in 3D; got a "
-                f"configuration of shape {R.shape}."
+                f"the {self.name} was built for {self.n_atoms} atoms in 3D; got a "
+                f"configuration of shape {R.shape[-2:]}."
             )
-        self.atoms.positions = R
-        e = self.atoms.get_potential_energy()
-        f = self.atoms.get_forces()
+        batch = R.reshape(-1, self.n_atoms, 3)
+        self.n_calls += len(batch)
+        self.n_host_calls += 1
+        if self.workers == 1 or len(batch) == 1:
+            if self.executor == "thread":
+                out = [self._thread_task(x) for x in batch]
+            else:
+                out = [self._get_pool().submit(_process_task, x, self.max_retries).result() for x in batch]
+        elif self.executor == "thread":
+            out = list(self._get_pool().map(self._thread_task, batch))
+        else:
+            out = list(self._get_pool().map(_process_task, batch, [self.max_retries] * len(batch)))
+        for _, _, retries, message in out:
+            self.n_retries += retries
+            if message is not None:
+                self.failures.append(message)
+        e = np.array([o[0] for o in out]).reshape(R.shape[:-2])
+        f = np.stack([o[1] for o in out]).reshape(R.shape)
         return e, f
 
+    def close(self) -> None:
+        """Shut the worker pool down (a later call starts a new one)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    # ---- JAX side ---------------------------------------------------------------------
     def _callback(self, R):
-        shapes = (jax.ShapeDtypeStruct((), R.dtype), jax.ShapeDtypeStruct(R.shape, R.dtype))
+        shapes = (
+            jax.ShapeDtypeStruct(R.shape[:-2], R.dtype),
+            jax.ShapeDtypeStruct(R.shape, R.dtype),
+        )
 
         def host(R_host):
-            e, f = self._evaluate(R_host)
+            e, f = self.evaluate_batch(R_host)
             return np.asarray(e, R_host.dtype), np.asarray(f, R_host.dtype)
 
-        return jax.pure_callback(host, shapes, R, vmap_method="sequential")
+        # broadcast_all: under vmap one host call gets the whole batch (leading axes)
+        return jax.pure_callback(host, shapes, R, vmap_method="broadcast_all")
 
     def _energy_primal(self, R):
         return self._callback(R)[0]
@@ -69,14 +210,73 @@ class ASEEnergy:
         return self._energy(R)
 
 
-def ase_potential(calculator, atoms, **potential_kwargs) -> Potential:
+class _ASEEvaluator:
+    """An ASE calculator attached to its own copy of the template atoms."""
+
+    def __init__(self, calculator, atoms):
+        self.atoms = atoms.copy()  # Atoms.copy leaves the calculator behind (no deepcopy of it)
+        self.atoms.constraints = []  # jaxrxn applies fixed-atom masks itself
+        self.atoms.calc = calculator
+
+    def __call__(self, R, attempt):
+        if attempt:
+            self.atoms.calc.reset()  # forget cached results and wavefunctions
+        self.atoms.positions = R
+        return self.atoms.get_potential_energy(), self.atoms.get_forces()
+
+
+class ASEEnergy(HostEnergy):
+    """:class:`HostEnergy` for an ASE calculator (``ase_potential`` builds it).
+
+    `calculator` is either a calculator instance (one worker: a calculator object holds
+    state and cannot serve two configurations at once) or a zero-argument factory returning
+    a new calculator, which allows ``workers > 1``. ``atoms`` is the template (numbers, cell,
+    pbc); its own calculator, if any, is ignored.
+    """
+
+    def __init__(self, calculator, atoms, *, workers: int = 1, executor: str = "thread", max_retries: int = 2):
+        template = atoms.copy()
+        self.atoms = template
+        is_factory = isinstance(calculator, type) or (
+            callable(calculator) and not hasattr(calculator, "get_potential_energy")
+        )
+        if not is_factory:
+            if workers != 1 or executor != "thread":
+                raise ValueError(
+                    "several workers need a calculator factory (e.g. lambda: EMT()), not one "
+                    "calculator instance."
+                )
+            instance = _ASEEvaluator(calculator, template)
+            make = lambda: instance  # noqa: E731  (only one worker ever asks)
+        else:
+            make = _ASEFactory(calculator, template)
+        super().__init__(
+            make, len(atoms), workers=workers, executor=executor, max_retries=max_retries,
+            name="ASE calculator",
+        )  # fmt: skip
+
+
+class _ASEFactory:
+    # A class rather than a closure so that process workers can unpickle it.
+    def __init__(self, make_calculator, atoms):
+        self.make_calculator, self.atoms = make_calculator, atoms
+
+    def __call__(self) -> _ASEEvaluator:
+        return _ASEEvaluator(self.make_calculator(), self.atoms)
+
+
+def ase_potential(calculator, atoms, *, workers: int = 1, executor: str = "thread", max_retries: int = 2, **potential_kwargs) -> Potential:
     """Wrap an ASE calculator as a :class:`Potential` for structures like `atoms`.
 
     **Arguments:**
 
-    - `calculator`: any ASE ``Calculator`` that implements energy and forces (eV, eV/Å).
+    - `calculator`: any ASE ``Calculator`` that implements energy and forces (eV, eV/Å), or a
+      zero-argument factory of one (``lambda: TBLite(method="GFN2-xTB")``), needed for
+      ``workers > 1``.
     - `atoms`: template ``Atoms`` giving the atomic numbers, cell and pbc; configurations
-      ``R`` of shape ``(len(atoms), 3)`` (Å) replace its positions.
+      ``R`` of shape ``(len(atoms), 3)`` (Å) replace its positions. A calculator attached to
+      it is ignored.
+    - `workers`, `executor`, `max_retries`: see :class:`HostEnergy`.
     - `potential_kwargs`: ``fixed``, ``masses`` for :class:`Potential`. By default
       ``FixAtoms`` constraints of `atoms` become the fixed mask and its masses are used.
 
@@ -88,4 +288,25 @@ def ase_potential(calculator, atoms, **potential_kwargs) -> Potential:
     _, system = from_atoms(atoms)
     potential_kwargs.setdefault("fixed", system.fixed if system.fixed.any() else None)
     potential_kwargs.setdefault("masses", jnp.asarray(system.masses))
-    return Potential(ASEEnergy(calculator, atoms), None, **potential_kwargs)
+    energy_fn = ASEEnergy(calculator, atoms, workers=workers, executor=executor, max_retries=max_retries)
+    return Potential(energy_fn, None, **potential_kwargs)
+
+
+def calculator_failures(potential: Potential) -> list[str]:
+    """Messages of the outside-calculator evaluations of `potential` that failed every
+    retry (empty for JAX potentials)."""
+    return list(getattr(potential.energy_fn, "failures", ()))
+
+
+def calculator_result(result, potential: Potential):
+    """``RESULTS.calculator_failed`` when a run on `potential` stopped on non-finite values
+    that a failed calculator evaluation produced; `result` (a ``RESULTS``) otherwise.
+
+    Host-side (call it after the run): the solvers see only the NaN the bridge returned;
+    the bridge knows why.
+    """
+    from jaxrxn._results import RESULTS
+
+    if calculator_failures(potential) and result == RESULTS.nonfinite_state:
+        return RESULTS.calculator_failed
+    return result

@@ -1,0 +1,233 @@
+"""Quantum-chemistry potentials (GFN-xTB through tblite, HF/DFT through PySCF), the batched
+host bridge and failing calculators, checked against tblite's own ASE calculator, PySCF run
+directly and finite differences in the same test."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import molecule
+from ase.io import write
+from ase.units import Hartree
+
+from jaxrxn import minimize
+from jaxrxn._results import RESULTS
+from jaxrxn.cli import main
+from jaxrxn.potentials.external import HostEnergy, ase_potential, calculator_result
+from jaxrxn.potentials.core import Potential
+
+tblite_ase = pytest.importorskip("tblite.ase")
+pyscf = pytest.importorskip("pyscf")
+
+from jaxrxn.potentials.qm import pyscf_potential, xtb_potential  # noqa: E402
+
+
+def water(rattle=0.0, seed=0):
+    atoms = molecule("H2O")
+    if rattle:
+        atoms.rattle(rattle, seed=seed)
+    return atoms
+
+
+@pytest.mark.parametrize(
+    "atoms, method, charge, mult",
+    [
+        (water(0.05), "gfn2", 0, 1),
+        (water(0.05), "gfn1", 0, 1),
+        (Atoms("OH", positions=[[0, 0, 0], [0, 0, 0.98]]), "gfn2", 0, 2),  # radical
+        (Atoms("OH", positions=[[0, 0, 0], [0, 0, 0.97]]), "gfn2", -1, 1),  # hydroxide
+    ],
+)
+def test_xtb_matches_tblite_ase_calculator(atoms, method, charge, mult):
+    ref = atoms.copy()
+    ref.calc = tblite_ase.TBLite(method=f"{method.upper()}-xTB", charge=charge, multiplicity=mult, verbosity=0)
+    pot = xtb_potential(atoms.numbers, method, charge=charge, multiplicity=mult)
+    e, f = jax.jit(lambda R: pot.energy_and_forces(R))(jnp.asarray(atoms.positions))
+    assert float(e) == pytest.approx(ref.get_potential_energy(), abs=1e-8)
+    np.testing.assert_allclose(f, ref.get_forces(), atol=1e-7)
+    assert np.abs(ref.get_forces()).max() > 1e-2
+    np.testing.assert_allclose(pot.masses, atoms.get_masses())
+
+
+def test_ase_potential_accepts_atoms_that_carry_their_calculator():
+    atoms = water(0.05)
+    atoms.calc = tblite_ase.TBLite(method="GFN2-xTB", verbosity=0)  # not picklable: no deepcopy
+    e_ref = atoms.get_potential_energy()
+    pot = ase_potential(atoms.calc, atoms)
+    assert float(pot.energy(jnp.asarray(atoms.positions))) == pytest.approx(e_ref, abs=1e-10)
+
+
+def test_xtb_relaxes_water_like_ase():
+    from ase.optimize import BFGS
+
+    atoms = water(0.1, seed=1)
+    pot = xtb_potential(atoms.numbers)
+    res = minimize(pot, jnp.asarray(atoms.positions), "lbfgs", fmax=1e-3, max_steps=200)
+    assert bool(res.converged) and pot.energy_fn.n_calls == int(res.n_force_calls)
+    ref = atoms.copy()
+    ref.calc = tblite_ase.TBLite(method="GFN2-xTB", verbosity=0)
+    assert BFGS(ref, logfile=None).run(fmax=1e-3, steps=200)
+    assert float(res.energy) == pytest.approx(ref.get_potential_energy(), abs=1e-5)
+
+
+def test_pyscf_hf_matches_pyscf_and_finite_differences():
+    from pyscf import gto, scf
+
+    atoms = water(0.05, seed=2)
+    pot = pyscf_potential(atoms.get_chemical_symbols(), "hf/3-21g")
+    R = np.asarray(atoms.positions)
+    e, f = pot.energy_and_forces(jnp.asarray(R))
+    mol = gto.M(atom=[(s, x) for s, x in zip(atoms.get_chemical_symbols(), R)], basis="3-21g", verbose=0)
+    assert float(e) == pytest.approx(scf.RHF(mol).kernel() * Hartree, abs=1e-6)
+    h = 1e-3  # central differences of the energy for two force components
+    for atom, axis in [(0, 2), (1, 1)]:
+        Rp, Rm = R.copy(), R.copy()
+        Rp[atom, axis] += h
+        Rm[atom, axis] -= h
+        fd = -(float(pot.energy(jnp.asarray(Rp))) - float(pot.energy(jnp.asarray(Rm)))) / (2 * h)
+        assert float(f[atom, axis]) == pytest.approx(fd, abs=1e-4)  # O(h^2) truncation ~4e-5
+
+
+def test_pyscf_open_shell_dft():
+    from pyscf import dft, gto
+
+    R = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 0.98]])
+    pot = pyscf_potential(["O", "H"], "b3lyp/sto-3g", multiplicity=2)
+    mol = gto.M(atom=[("O", R[0]), ("H", R[1])], basis="sto-3g", spin=1, verbose=0)
+    mf = dft.UKS(mol)
+    mf.xc = "b3lyp"
+    # 1e-5 eV: the gradient scanner and a plain UKS agree to ~4e-8 Hartree (SCF and grid tolerances)
+    assert float(pot.energy(jnp.asarray(R))) == pytest.approx(mf.kernel() * Hartree, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: xtb_potential([8, 1, 1], "gfn3"), "unknown xTB method"),
+        (lambda: xtb_potential([87, 1], multiplicity=1, charge=1), "no parameters for element Fr"),
+        (lambda: xtb_potential([8, 1]), "odd number of electrons (9)"),
+        (lambda: xtb_potential([8, 1, 1], multiplicity=2), "even number of electrons (10)"),
+        (lambda: pyscf_potential([8, 1, 1], "nosuch/3-21g"), "unknown PySCF method 'nosuch'"),
+        (lambda: pyscf_potential([8, 1, 1], "hf/nosuch-basis"), "basis 'nosuch-basis'"),
+        (lambda: pyscf_potential([86, 1], "hf/3-21g", multiplicity=2), "not found for Rn"),
+        (lambda: pyscf_potential([8, 1], "hf/3-21g"), "odd number of electrons (9)"),
+        (lambda: pyscf_potential([8, 1, 1], "hf"), "METHOD/BASIS"),
+    ],
+)
+def test_bad_calculator_input_is_one_line_value_error(build, message):
+    with pytest.raises(ValueError) as err:
+        build()
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+# ---- batched host evaluation ----------------------------------------------------------------
+@pytest.mark.parametrize("workers", [1, 2])
+def test_vmap_is_one_host_call_with_exact_counts(workers):
+    atoms = water()
+    pot = xtb_potential(atoms.numbers, workers=workers)
+    batch = jnp.stack([jnp.asarray(water(0.05, seed=k).positions) for k in range(5)])
+    e, f = jax.jit(jax.vmap(lambda R: pot.energy_and_forces(R)))(batch)
+    assert pot.energy_fn.n_calls == 5 and pot.energy_fn.n_host_calls == 1
+    single = xtb_potential(atoms.numbers)
+    for k in range(5):
+        e_k, f_k = single.energy_and_forces(batch[k])
+        assert float(e[k]) == pytest.approx(float(e_k), abs=1e-9)
+        np.testing.assert_allclose(f[k], f_k, atol=1e-8)
+    # nested vmap (e.g. a batch of bands): still one host call, every configuration counted
+    g = jax.jit(jax.vmap(jax.vmap(jax.grad(lambda R: pot.energy(R)))))(jnp.stack([batch, batch + 0.01]))
+    assert g.shape == (2, 5, 3, 3) and pot.energy_fn.n_calls == 15 and pot.energy_fn.n_host_calls == 2
+    np.testing.assert_allclose(g[0], -f, atol=1e-8)
+
+
+def test_ase_factory_workers_and_instance_rules():
+    from ase.calculators.emt import EMT
+
+    atoms = Atoms("Cu3", positions=[[0, 0, 0], [2.5, 0, 0], [0, 2.5, 0]])
+    pot = ase_potential(EMT, atoms, workers=2)
+    batch = jnp.stack([jnp.asarray(atoms.positions) * s for s in (0.98, 1.0, 1.02)])
+    e = jax.vmap(lambda R: pot.energy(R))(batch)
+    for k, s in enumerate((0.98, 1.0, 1.02)):
+        ref = atoms.copy()
+        ref.positions *= s
+        ref.calc = EMT()
+        assert float(e[k]) == pytest.approx(ref.get_potential_energy(), abs=1e-12)
+    with pytest.raises(ValueError, match="factory"):
+        ase_potential(EMT(), atoms, workers=2)
+
+
+# ---- failing calculators --------------------------------------------------------------------
+class FlakyHarmonic:
+    """A harmonic well whose evaluations fail from call `fail_after` on: raising like an
+    unconverged SCF (retries do not help), or only on first attempts (a retry helps)."""
+
+    def __init__(self, fail_after, mode="raise"):
+        self.fail_after, self.mode, self.calls = fail_after, mode, 0
+
+    def __call__(self, R, attempt):
+        self.calls += 1
+        if self.calls > self.fail_after:
+            if self.mode == "nan":
+                return float("nan"), np.zeros_like(R)
+            if self.mode == "raise" or attempt == 0:
+                raise RuntimeError("SCF not converged in 250 cycles")
+        d = R - np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+        return 0.5 * float(np.sum(d**2)), -d
+
+
+@pytest.mark.parametrize("mode", ["raise", "nan"])
+def test_failed_calculator_gives_result_code(mode):
+    flaky = FlakyHarmonic(fail_after=4, mode=mode)
+    pot = Potential(HostEnergy(lambda: flaky, 2, max_retries=1))
+    R0 = jnp.array([[0.3, 0.2, 0.0], [1.4, -0.3, 0.1]])
+    res = minimize(pot, R0, "fire", fmax=1e-6, max_steps=100)
+    assert calculator_result(res.result, pot) == RESULTS.calculator_failed
+    failures = pot.energy_fn.failures
+    assert len(failures) == 1 and ("SCF not converged" in failures[0] or "non-finite" in failures[0])
+    assert pot.energy_fn.n_retries == 1
+    assert flaky.calls == 6  # 4 good, then one failed call and its retry
+
+
+def test_retry_that_helps_is_invisible_to_the_solver():
+    flaky = FlakyHarmonic(fail_after=2, mode="first-attempt")
+    pot = Potential(HostEnergy(lambda: flaky, 2, max_retries=2))
+    res = minimize(pot, jnp.array([[0.3, 0.2, 0.0], [1.4, -0.3, 0.1]]), "lbfgs", fmax=1e-6, max_steps=100)
+    assert bool(res.converged) and calculator_result(res.result, pot) == RESULTS.successful
+    assert pot.energy_fn.failures == [] and pot.energy_fn.n_retries >= 1
+    assert pot.energy_fn.n_calls == int(res.n_force_calls)
+
+
+# ---- command line ---------------------------------------------------------------------------
+def test_cli_energy_with_xtb_charge_and_multiplicity(tmp_path, capsys):
+    fn = str(tmp_path / "oh.xyz")
+    atoms = Atoms("OH", positions=[[0, 0, 0], [0, 0, 0.98]])
+    write(fn, atoms)
+    assert main(["energy", fn, "--calc", "xtb", "--mult", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.splitlines()[0])
+    ref = atoms.copy()
+    ref.calc = tblite_ase.TBLite(method="GFN2-xTB", multiplicity=2, verbosity=0)
+    assert out["energy"] == pytest.approx(ref.get_potential_energy(), abs=1e-8)
+    assert main(["energy", fn, "--calc", "xtb:gfn1", "--charge", "-1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.splitlines()[0])
+    ref.calc = tblite_ase.TBLite(method="GFN1-xTB", charge=-1, verbosity=0)
+    assert out["energy"] == pytest.approx(ref.get_potential_energy(), abs=1e-8)
+
+
+@pytest.mark.parametrize(
+    "calc, extra, message",
+    [
+        (["xtb:gfn7"], [], "unknown xTB method"),
+        (["xtb"], [], "odd number of electrons"),
+        (["pyscf:hf/nosuch-basis"], ["--mult", "2"], "basis 'nosuch-basis'"),
+        (["pyscf:nosuchxc/3-21g"], ["--mult", "2"], "unknown PySCF method"),
+        (["lj"], ["--charge", "1"], "no electrons"),
+    ],
+)
+def test_cli_bad_calculator_exit_2_one_line(tmp_path, capsys, calc, extra, message):
+    fn = str(tmp_path / "oh.xyz")
+    write(fn, Atoms("OH", positions=[[0, 0, 0], [0, 0, 0.98]]))
+    assert main(["energy", fn, "--calc", *calc, *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
