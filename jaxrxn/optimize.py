@@ -16,7 +16,7 @@ non-conservative force fields such as the NEB force.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Any, Union
 
 import equinox as eqx
 import jax
@@ -24,7 +24,8 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int, Scalar
 
-from jaxrxn._results import RESULTS, finite_result
+from jaxrxn._iterate import AbstractIterativeSolver, iterative_solve
+from jaxrxn._results import RESULTS
 from jaxrxn.potentials.core import Potential, max_atom_force
 from jaxrxn.validation import check_configuration
 
@@ -138,17 +139,20 @@ class LBFGS(eqx.Module):
         yy = _vdot(y[-1], y[-1])
         gamma = jnp.where(rho[-1] > 0, 1.0 / (rho[-1] * jnp.maximum(yy, 1e-300)), 1.0 / self.alpha)
 
-        # two-loop recursion on q = gradient = -f; returns d = H f (a descent step)
-        q = -f
-        a = []
-        for i in reversed(range(self.memory)):
-            ai = rho[i] * _vdot(s[i], q)
-            q = q - ai * y[i]
-            a.append(ai)
-        r = gamma * q
-        for i, ai in zip(range(self.memory), reversed(a)):
-            b = rho[i] * _vdot(y[i], r)
-            r = r + s[i] * (ai - b)
+        # two-loop recursion on q = gradient = -f; returns d = H f (a descent step). Empty
+        # slots have rho = 0 and leave q and r unchanged.
+        def newest_first(q, pair):
+            s_i, y_i, rho_i = pair
+            a_i = rho_i * _vdot(s_i, q)
+            return q - a_i * y_i, a_i
+
+        q, a = lax.scan(newest_first, -f, (s, y, rho), reverse=True)
+
+        def oldest_first(r, pair):
+            s_i, y_i, rho_i, a_i = pair
+            return r + s_i * (a_i - rho_i * _vdot(y_i, r)), None
+
+        r, _ = lax.scan(oldest_first, gamma * q, (s, y, rho, a))
         d = -r
 
         downhill = _vdot(d, f) > 0
@@ -175,13 +179,44 @@ def step_rule(name_or_rule: str | StepRule) -> StepRule:
 # ---------------------------------------------------------------------------------------
 # minimize
 # ---------------------------------------------------------------------------------------
-class MinimizeState(eqx.Module):
+class RelaxState(eqx.Module):
+    """State of :class:`Relax`: configuration (Å), energy (eV), forces (eV/Å), the step
+    rule's state and the energy+force evaluations so far."""
+
     R: Array
     energy: Scalar
     forces: Array
-    opt_state: eqx.Module
-    n_steps: Int[Array, ""]
+    opt_state: Any
     n_force_calls: Int[Array, ""]
+
+
+class Relax(AbstractIterativeSolver):
+    """Descent to a local minimum with a force-driven step rule (:class:`FIRE`,
+    :class:`LBFGS`), on :func:`jaxrxn._iterate.iterative_solve`.
+
+    ``args`` is `fmax` (eV/Å): converged once the largest per-atom force is below it.
+    Fixed atoms (``potential.fixed``) never move.
+    """
+
+    rule: StepRule = FIRE()
+
+    def init(self, potential: Potential, R: Array, args) -> RelaxState:
+        e, f = potential.energy_and_forces(R)
+        return RelaxState(R, e, f, self.rule.init(R, f), jnp.array(1))
+
+    def step(self, potential: Potential, state: RelaxState, args) -> RelaxState:
+        dx, opt_state = self.rule.update(state.forces, state.opt_state, state.R)
+        R = state.R + dx * potential.free_mask(state.R)
+        e, f = potential.energy_and_forces(R)
+        return RelaxState(R, e, f, opt_state, state.n_force_calls + 1)
+
+    def terminate(self, potential, state: RelaxState, fmax):
+        finite = jnp.isfinite(state.energy)
+        done = (max_atom_force(state.forces) <= fmax) | ~finite
+        return done, RESULTS.where(finite, RESULTS.successful, RESULTS.nonfinite_state)
+
+    def postprocess(self, potential, state: RelaxState, fmax, result):
+        return state.R, (state.energy, state.forces), result
 
 
 class MinimizeResult(eqx.Module):
@@ -203,18 +238,6 @@ class MinimizeResult(eqx.Module):
     result: RESULTS
 
 
-def minimize_init(potential: Potential, R: Array, optimizer: StepRule) -> MinimizeState:
-    e, f = potential.energy_and_forces(R)
-    return MinimizeState(R, e, f, optimizer.init(R, f), jnp.array(0), jnp.array(1))
-
-
-def minimize_step(potential: Potential, state: MinimizeState, optimizer: StepRule) -> MinimizeState:
-    dx, opt_state = optimizer.update(state.forces, state.opt_state, state.R)
-    R = state.R + dx * potential.free_mask(state.R)
-    e, f = potential.energy_and_forces(R)
-    return MinimizeState(R, e, f, opt_state, state.n_steps + 1, state.n_force_calls + 1)
-
-
 def minimize(
     potential: Potential,
     R0: Float[Array, "n_atoms dim"],
@@ -226,27 +249,22 @@ def minimize(
 ) -> MinimizeResult:
     """Relax ``R0`` to a local minimum of ``potential``.
 
-    Runs the step rule in ``lax.while_loop`` until the largest per-atom force is below
-    `fmax` (eV/Å) or `max_steps` steps were taken. Pure and jittable; ``jax.vmap`` over
-    ``R0`` (or over the potential's params) relaxes a batch.
+    Runs :class:`Relax` with the step rule until the largest per-atom force is below
+    `fmax` (eV/Å) or `max_steps` steps were taken. Jitted as a whole (one compilation per
+    shape, step rule and `max_steps`); ``jax.vmap`` over ``R0`` (or over the potential's
+    params) relaxes a batch. The result follows the dtype of ``R0``.
 
     With ``throw=True`` a failure raises (also under ``jit``; under ``vmap`` one failure
-    raises for the whole batch). With ``throw=False`` check ``result.converged``.
+    raises for the whole batch). With ``throw=False`` check ``result.result``.
     """
     check_configuration(R0, name="R0")
-    optimizer = step_rule(optimizer)
-
-    def cond(st):
-        return (max_atom_force(st.forces) > fmax) & (st.n_steps < max_steps) & jnp.isfinite(st.energy)
-
-    state = lax.while_loop(cond, lambda st: minimize_step(potential, st, optimizer), minimize_init(potential, R0, optimizer))
-    f_max = max_atom_force(state.forces)
-    result = RESULTS.where(f_max <= fmax, RESULTS.successful, RESULTS.step_cap_reached)
-    result = finite_result(result, state.R, state.energy, state.forces)
-    out = MinimizeResult(
-        state.R, state.energy, state.forces, f_max, result == RESULTS.successful,
-        state.n_steps, state.n_force_calls, result,
+    R0 = jnp.asarray(R0)
+    sol = iterative_solve(
+        Relax(step_rule(optimizer)), potential, R0, jnp.asarray(fmax, R0.dtype), max_steps=max_steps, throw=throw
+    )
+    energy, forces = sol.aux
+    f_max = max_atom_force(forces)
+    return MinimizeResult(
+        sol.value, energy, forces, f_max, sol.result == RESULTS.successful,
+        sol.stats.num_steps, sol.stats.n_force_calls, sol.result,
     )  # fmt: skip
-    if throw:
-        out = result.error_if(out, result != RESULTS.successful)
-    return out

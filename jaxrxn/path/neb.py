@@ -25,10 +25,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from jaxtyping import Array, Bool, Float, Int, Scalar
 
-from jaxrxn._results import RESULTS, finite_result
+from jaxrxn._iterate import AbstractIterativeSolver, iterative_solve
+from jaxrxn._results import RESULTS
 from jaxrxn.geometry import displacement
 from jaxrxn.optimize import FIRE, StepRule, step_rule
 from jaxrxn.potentials.core import Potential, max_atom_force
@@ -150,6 +150,15 @@ def neb_forces(
 # ---------------------------------------------------------------------------------------
 # solver
 # ---------------------------------------------------------------------------------------
+class NEBArgs(eqx.Module):
+    """Per-call data of an :class:`NEB` solve: `fmax` (eV/Å) and the periodic `cell`
+    ``(dim, dim)`` (rows, Å) and `pbc` ``(dim,)`` (both ``None`` for free space)."""
+
+    fmax: Scalar
+    cell: Array | None = None
+    pbc: Array | None = None
+
+
 class NEBState(eqx.Module):
     """State of a band relaxation.
 
@@ -165,13 +174,15 @@ class NEBState(eqx.Module):
     neb_forces: Array
     opt_state: Any
     climbing: Bool[Array, ""]
-    n_steps: Int[Array, ""]
     n_force_calls: Int[Array, ""]
     energy_limit: Scalar  # above this the band counts as diverged (eV)
 
 
-class NEB(eqx.Module):
+class NEB(AbstractIterativeSolver):
     """Climbing-image NEB with the improved tangent, relaxed by one step rule for the band.
+
+    A solver on :mod:`jaxrxn._iterate` (``args`` is an :class:`NEBArgs`); :func:`neb` is
+    its entry point.
 
     **Arguments:**
 
@@ -207,34 +218,34 @@ class NEB(eqx.Module):
     def _rule(self) -> StepRule:
         return step_rule(self.optimizer)
 
-    def _project(self, potential, path, energies, forces, climbing, cell, pbc):
+    def _project(self, potential, path, energies, forces, climbing, args: NEBArgs):
         return neb_forces(
             path, energies, forces, k=self.k, climbing=climbing,
             energy_weighted=self.energy_weighted, k_min=self.k_min,
-            free=_free_mask(potential, path[0]), cell=cell, pbc=pbc,
+            free=_free_mask(potential, path[0]), cell=args.cell, pbc=args.pbc,
         )  # fmt: skip
 
-    def _climb_decision(self, potential, path, energies, forces, climbing, cell, pbc):
+    def _climb_decision(self, potential, path, energies, forces, climbing, args: NEBArgs):
         """Climbing flag and NEB forces after this evaluation."""
         if not self.climb:
-            return jnp.array(False), self._project(potential, path, energies, forces, False, cell, pbc)
+            return jnp.array(False), self._project(potential, path, energies, forces, False, args)
         if self.climb_after <= 0:
             climbing = jnp.array(True)
         else:
-            plain = self._project(potential, path, energies, forces, False, cell, pbc)
+            plain = self._project(potential, path, energies, forces, False, args)
             climbing = climbing | (max_atom_force(plain) < self.climb_after)
-        return climbing, self._project(potential, path, energies, forces, climbing, cell, pbc)
+        return climbing, self._project(potential, path, energies, forces, climbing, args)
 
-    def init(self, potential, path: Float[Array, "n_images n_atoms dim"], cell=None, pbc=None) -> NEBState:
+    def init(self, potential, path: Float[Array, "n_images n_atoms dim"], args: NEBArgs) -> NEBState:
         """Evaluate every image (end points included) and set up the step rule."""
         energies, forces = _band_energy_and_forces(potential, path)
-        climbing, f_neb = self._climb_decision(potential, path, energies, forces, jnp.array(False), cell, pbc)
+        climbing, f_neb = self._climb_decision(potential, path, energies, forces, jnp.array(False), args)
         opt_state = self._rule().init(path[1:-1], f_neb)
         n_calls = jnp.array(path.shape[0])
         limit = jnp.max(energies) + self.divergence_factor * (jnp.max(energies) - jnp.min(energies) + 1.0)
-        return NEBState(path, energies, forces, f_neb, opt_state, climbing, jnp.array(0), n_calls, limit)
+        return NEBState(path, energies, forces, f_neb, opt_state, climbing, n_calls, limit)
 
-    def step(self, potential, state: NEBState, cell=None, pbc=None) -> NEBState:
+    def step(self, potential, state: NEBState, args: NEBArgs) -> NEBState:
         """Move the interior images once; evaluates ``n_images - 2`` images."""
         rule = self._rule()
         interior = state.path[1:-1]
@@ -244,7 +255,7 @@ class NEB(eqx.Module):
         e_in, f_in = _band_energy_and_forces(potential, path, slice(1, -1))
         energies = state.energies.at[1:-1].set(e_in)
         forces = state.forces.at[1:-1].set(f_in)
-        climbing, f_neb = self._climb_decision(potential, path, energies, forces, state.climbing, cell, pbc)
+        climbing, f_neb = self._climb_decision(potential, path, energies, forces, state.climbing, args)
         # The climbing image changes the force field: a quasi-Newton memory of the old one
         # would be wrong, so the step rule restarts when it switches on.
         # The same holds when another image becomes the climber, and a step that made the
@@ -258,17 +269,26 @@ class NEB(eqx.Module):
         opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(restart, a, b), fresh, opt_state)
         return NEBState(
             path, energies, forces, f_neb, opt_state, climbing,
-            state.n_steps + 1, state.n_force_calls + path.shape[0] - 2, state.energy_limit,
+            state.n_force_calls + path.shape[0] - 2, state.energy_limit,
         )  # fmt: skip
+
+    def converged(self, state: NEBState, fmax) -> Bool[Array, ""]:
+        """Largest NEB force below `fmax` with the climbing image on (if asked)."""
+        done = max_atom_force(state.neb_forces) <= fmax
+        return done & (state.climbing | (not self.climb))
 
     def diverged(self, state: NEBState) -> Bool[Array, ""]:
         """An image's energy is far above anything the initial band had (or not finite)."""
         return ~jnp.all(jnp.isfinite(state.energies)) | (jnp.max(state.energies) > state.energy_limit)
 
-    def terminate(self, state: NEBState, fmax) -> Bool[Array, ""]:
-        """Converged: largest NEB force below `fmax` with the climbing image on (if asked)."""
-        done = max_atom_force(state.neb_forces) <= fmax
-        return done & (state.climbing | (not self.climb))
+    def terminate(self, potential, state: NEBState, args: NEBArgs):
+        diverged = self.diverged(state)
+        done = self.converged(state, args.fmax) | diverged
+        return done, RESULTS.where(diverged, RESULTS.band_diverged, RESULTS.successful)
+
+    def postprocess(self, potential, state: NEBState, args: NEBArgs, result):
+        # the driver turns a non-finite band into RESULTS.nonfinite_state
+        return state.path, (state.energies, state.forces, state.neb_forces), result
 
 
 class NEBResult(eqx.Module):
@@ -308,24 +328,6 @@ def validate_band(path, cell=None, pbc=None, numbers=None) -> None:
     check_same_system(path[0], path[-1], numbers, numbers)
 
 
-@eqx.filter_jit
-def _run(solver: NEB, potential, path0, fmax, max_steps, cell, pbc) -> NEBResult:
-    def cond(st):
-        return ~solver.terminate(st, fmax) & (st.n_steps < max_steps) & ~solver.diverged(st)
-
-    state = lax.while_loop(cond, lambda st: solver.step(potential, st, cell, pbc), solver.init(potential, path0, cell, pbc))
-    converged = solver.terminate(state, fmax)
-    result = RESULTS.where(converged, RESULTS.successful, RESULTS.step_cap_reached)
-    result = RESULTS.where(solver.diverged(state), RESULTS.band_diverged, result)
-    result = finite_result(result, state.path, state.energies, state.forces)
-    ts = jnp.argmax(state.energies[1:-1]) + 1
-    return NEBResult(
-        state.path, state.energies, state.forces, state.energies[ts] - state.energies[0], ts,
-        result == RESULTS.successful, state.n_steps, state.n_force_calls,
-        max_atom_force(state.neb_forces), result,
-    )  # fmt: skip
-
-
 def neb(
     potential: Potential | ImagePotentials,
     path0: Float[Array, "n_images n_atoms dim"],
@@ -360,7 +362,12 @@ def neb(
     if cell is not None:
         cell = jnp.asarray(cell, dtype)[: path0.shape[-1], : path0.shape[-1]]
         pbc = jnp.ones(cell.shape[0], bool) if pbc is None else jnp.asarray(pbc, bool)[: path0.shape[-1]]
-    out = _run(solver, potential, path0, jnp.asarray(fmax, dtype), jnp.asarray(max_steps), cell, pbc)
-    if throw:
-        out = out.result.error_if(out, out.result != RESULTS.successful)
-    return out
+    args = NEBArgs(jnp.asarray(fmax, dtype), cell, pbc)
+    sol = iterative_solve(solver, potential, path0, args, max_steps=max_steps, throw=throw)
+    energies, forces, f_neb = sol.aux
+    ts = jnp.argmax(energies[1:-1]) + 1
+    return NEBResult(
+        sol.value, energies, forces, energies[ts] - energies[0], ts,
+        sol.result == RESULTS.successful, sol.stats.num_steps, sol.stats.n_force_calls,
+        max_atom_force(f_neb), sol.result,
+    )  # fmt: skip

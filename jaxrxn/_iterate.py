@@ -1,0 +1,135 @@
+"""One protocol for every iterative search in jaxrxn, and the one loop that drives it.
+
+In the manner of optimistix's ``_iterate.py``: a method is an
+:class:`AbstractIterativeSolver`, an :class:`equinox.Module` whose fields are its
+hyperparameters (with units) and whose four pure methods say what one iteration does;
+:func:`iterative_solve` runs them in a single ``lax.while_loop`` under ``jit``, counts
+steps, maps failures to a :class:`jaxrxn.RESULTS` code, applies ``throw`` once and returns
+a :class:`Solution`. Minimization, NEB, P-RFO, the dimer, Newton polish and the IRC
+descent are all solvers on this protocol, so loops, result codes, ``throw`` and
+compilation live here and nowhere else.
+
+**Writing a solver.** Subclass :class:`AbstractIterativeSolver` and implement
+
+- ``init(fn, y, args) -> state``: evaluate the start ``y`` (a configuration or a band)
+  with ``fn`` (a :class:`jaxrxn.Potential`, passed as a pytree argument so that new
+  parameters do not recompile) and build the state. ``args`` is a pytree of per-call data
+  (tolerances such as ``fmax`` as arrays, a cell, zero modes).
+- ``step(fn, state, args) -> state``: one iteration.
+- ``terminate(fn, state, args) -> (done, result)``: a boolean scalar and the code to
+  report if the loop stops here (``RESULTS.successful`` when converged, or a failure
+  such as ``RESULTS.nonfinite_state`` that ends the loop early).
+- ``postprocess(fn, state, args, result) -> (value, aux, result)``: the answer, any
+  extra output, and the result code after final checks (for example the saddle index).
+  The driver reports ``RESULTS.nonfinite_state`` if a float in `value` or `aux` is not
+  finite, so put only quantities there that must be finite.
+
+The state must carry ``n_force_calls`` (every energy/force evaluation, however cheap)
+and may carry ``n_hessian_calls``; the driver reads them into :class:`Stats`. A hand-
+written loop (KMC, TAD, monitoring) can call ``init`` and ``step`` directly, as with
+jax-md's ``(init_fn, apply_fn)`` pairs.
+
+**throw.** With ``throw=True`` (the default of every public entry point, as in
+optimistix) a result other than ``successful`` raises through
+:func:`equinox.error_if`, also under ``jit``. Under ``vmap`` one failing member raises for
+the whole batch, so batched users pass ``throw=False`` and filter on ``result``.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Generic, TypeVar
+
+import equinox as eqx
+import jax.numpy as jnp
+from jax import lax
+from jaxtyping import Array, Bool, Int, PyTree
+
+from jaxrxn._results import RESULTS, finite_result
+
+State = TypeVar("State")
+Y = TypeVar("Y")
+
+
+class AbstractIterativeSolver(eqx.Module, Generic[Y, State]):
+    """An iterative method: hyperparameters as fields, one iteration as pure methods.
+
+    See the module docstring for the contract of each method.
+    """
+
+    @abc.abstractmethod
+    def init(self, fn: Any, y: Y, args: PyTree) -> State: ...
+
+    @abc.abstractmethod
+    def step(self, fn: Any, state: State, args: PyTree) -> State: ...
+
+    @abc.abstractmethod
+    def terminate(self, fn: Any, state: State, args: PyTree) -> tuple[Bool[Array, ""], RESULTS]: ...
+
+    @abc.abstractmethod
+    def postprocess(self, fn: Any, state: State, args: PyTree, result: RESULTS) -> tuple[Any, Any, RESULTS]: ...
+
+
+class Stats(eqx.Module):
+    """Work done by a solve: iterations, the cap on them, energy+force evaluations and
+    Hessian evaluations (every call, including probes and final checks)."""
+
+    num_steps: Int[Array, ""]
+    max_steps: int = eqx.field(static=True)
+    n_force_calls: Int[Array, ""]
+    n_hessian_calls: Int[Array, ""]
+
+
+class Solution(eqx.Module, Generic[Y]):
+    """What :func:`iterative_solve` returns: the `value`, its `result` code, `stats`, the
+    final solver `state` (to restart from) and the solver's `aux` output."""
+
+    value: Y
+    result: RESULTS
+    stats: Stats
+    state: Any
+    aux: Any
+
+
+def iterative_solve(
+    solver: AbstractIterativeSolver, fn: Any, y0: Any, args: PyTree = None, *, max_steps: int, throw: bool
+) -> Solution:
+    """Run ``solver`` from ``y0`` until it terminates or `max_steps` iterations were taken.
+
+    Jitted as a whole with :func:`equinox.filter_jit`: arrays in `fn`, `y0` and `args` are
+    traced, so a second call with new arrays of the same shapes reuses the compiled loop;
+    Python scalars and the solver's hyperparameters are static. A run that hits the cap
+    reports ``RESULTS.step_cap_reached``; a non-finite value ``RESULTS.nonfinite_state``.
+    """
+    return _solve(solver, fn, y0, args, max_steps, throw)
+
+
+@eqx.filter_jit
+def _solve(solver, fn, y0, args, max_steps: int, throw: bool) -> Solution:
+    state = solver.init(fn, y0, args)
+    done, result = solver.terminate(fn, state, args)
+
+    def cond(carry):
+        _, k, done, _ = carry
+        return ~done & (k < max_steps)
+
+    def body(carry):
+        state, k, _, _ = carry
+        state = solver.step(fn, state, args)
+        done, result = solver.terminate(fn, state, args)
+        return state, k + 1, done, result
+
+    state, num_steps, done, result = lax.while_loop(cond, body, (state, jnp.array(0), done, result))
+    result = RESULTS.where(done, result, RESULTS.step_cap_reached)
+    value, aux, result = solver.postprocess(fn, state, args, result)
+    result = finite_result(result, value, aux)
+    stats = Stats(
+        num_steps,
+        max_steps,
+        jnp.asarray(state.n_force_calls),
+        jnp.asarray(getattr(state, "n_hessian_calls", 0)),
+    )
+    sol = Solution(value, result, stats, state, aux)
+    if throw:
+        sol = result.error_if(sol, result != RESULTS.successful)
+    return sol
