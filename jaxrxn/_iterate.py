@@ -19,8 +19,9 @@ compilation live here and nowhere else.
 - ``terminate(fn, state, args) -> (done, result)``: a boolean scalar and the code to
   report if the loop stops here (``RESULTS.successful`` when converged, or a failure
   such as ``RESULTS.nonfinite_state`` that ends the loop early).
-- ``postprocess(fn, state, args, result) -> (value, aux, result)``: the answer, any
-  extra output, and the result code after final checks (for example the saddle index).
+- ``postprocess(fn, state, args, result) -> (value, aux, result, state)``: the answer,
+  any extra output, the result code after final checks (for example the saddle index)
+  and the state with the evaluations of those checks counted.
   The driver reports ``RESULTS.nonfinite_state`` if a float in `value` or `aux` is not
   finite, so put only quantities there that must be finite.
 
@@ -67,7 +68,9 @@ class AbstractIterativeSolver(eqx.Module, Generic[Y, State]):
     def terminate(self, fn: Any, state: State, args: PyTree) -> tuple[Bool[Array, ""], RESULTS]: ...
 
     @abc.abstractmethod
-    def postprocess(self, fn: Any, state: State, args: PyTree, result: RESULTS) -> tuple[Any, Any, RESULTS]: ...
+    def postprocess(
+        self, fn: Any, state: State, args: PyTree, result: RESULTS
+    ) -> tuple[Any, Any, RESULTS, State]: ...
 
 
 class Stats(eqx.Module):
@@ -121,7 +124,7 @@ def _solve(solver, fn, y0, args, max_steps: int, throw: bool) -> Solution:
 
     state, num_steps, done, result = lax.while_loop(cond, body, (state, jnp.array(0), done, result))
     result = RESULTS.where(done, result, RESULTS.step_cap_reached)
-    value, aux, result = solver.postprocess(fn, state, args, result)
+    value, aux, result, state = solver.postprocess(fn, state, args, result)
     result = finite_result(result, value, aux)
     stats = Stats(
         num_steps,

@@ -216,7 +216,7 @@ class Relax(AbstractIterativeSolver):
         return done, RESULTS.where(finite, RESULTS.successful, RESULTS.nonfinite_state)
 
     def postprocess(self, potential, state: RelaxState, fmax, result):
-        return state.R, (state.energy, state.forces), result
+        return state.R, (state.energy, state.forces), result, state
 
 
 class MinimizeResult(eqx.Module):

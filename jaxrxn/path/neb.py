@@ -288,7 +288,7 @@ class NEB(AbstractIterativeSolver):
 
     def postprocess(self, potential, state: NEBState, args: NEBArgs, result):
         # the driver turns a non-finite band into RESULTS.nonfinite_state
-        return state.path, (state.energies, state.forces, state.neb_forces), result
+        return state.path, (state.energies, state.forces, state.neb_forces), result, state
 
 
 class NEBResult(eqx.Module):

@@ -7,8 +7,8 @@ from jaxrxn.saddle.index import (
     hessian_analysis as hessian_analysis,
     projected_hessian as projected_hessian,
     saddle_index as saddle_index,
-    saddle_search as saddle_search,
     zero_modes as zero_modes,
 )
+from jaxrxn.saddle.search import saddle_search as saddle_search
 from jaxrxn.saddle.dimer import Dimer as Dimer, min_mode_search as min_mode_search
 from jaxrxn.saddle.prfo import PRFO as PRFO

@@ -26,6 +26,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray, Scalar
 from jaxrxn.optimize import LBFGS, LBFGSState, cap_step
 from jaxrxn.potentials.core import Potential
 from jaxrxn.saddle.index import (
+    AbstractSaddleSolver,
     SaddleResult,
     SaddleState,
     ZeroModes,
@@ -33,8 +34,8 @@ from jaxrxn.saddle.index import (
     hessian_analysis,
     project_out,
     removed_directions,
-    saddle_search,
 )
+from jaxrxn.saddle.search import saddle_search
 
 
 class DimerState(eqx.Module):
@@ -48,7 +49,7 @@ def _vdot(a, b):
     return jnp.vdot(a, b).real
 
 
-class Dimer(eqx.Module):
+class Dimer(AbstractSaddleSolver):
     """Dimer saddle search (Henkelman & Jónsson 1999) with CG/Fourier rotations and
     L-BFGS translation (Kästner & Sherwood 2008).
 
@@ -132,17 +133,16 @@ class Dimer(eqx.Module):
         N, _, C, _, _, _, n_rot, _ = lax.while_loop(cond, body, init)
         return N, C, n_rot
 
-    def init(self, potential: Potential, R, modes: ZeroModes, mode0=None) -> SaddleState:
-        e, f = potential.energy_and_forces(R)
+    def start(self, potential: Potential, R, e, f, modes: ZeroModes, mode0=None) -> SaddleState:
         if mode0 is None:
             mode0 = jax.random.normal(jax.random.key(0), R.shape, R.dtype)
         N = self._clean(potential, R, modes, jnp.asarray(mode0, R.dtype))
         N = N / jnp.linalg.norm(N)
         inner = DimerState(N, jnp.zeros((), R.dtype), self._lbfgs().init(R, f), jnp.array(0))
-        return SaddleState(R, e, f, inner, jnp.array(0), jnp.array(1), jnp.array(0))
+        return SaddleState(R, e, f, inner, modes, jnp.array(1), jnp.array(0))
 
-    def step(self, potential: Potential, state: SaddleState, modes: ZeroModes) -> SaddleState:
-        R, F0, st = state.R, state.forces, state.inner
+    def step(self, potential: Potential, state: SaddleState, args) -> SaddleState:
+        R, F0, st, modes = state.R, state.forces, state.inner, state.modes
         N, C, n_rot = self._rotate(potential, R, F0, st.N, modes)
         F_par = _vdot(F0, N) * N
         concave = C < 0
@@ -159,10 +159,10 @@ class Dimer(eqx.Module):
         e, f = potential.energy_and_forces(R_new)
         inner = DimerState(N, C, lb, st.n_rotations + n_rot)
         calls = state.n_force_calls + 2 + n_rot
-        return SaddleState(R_new, e, f, inner, state.n_steps + 1, calls, state.n_hessian_calls)
+        return SaddleState(R_new, e, f, inner, modes, calls, state.n_hessian_calls)
 
-    def analysis(self, potential, state: SaddleState, modes):
-        index, curvature, mode, _ = hessian_analysis(potential, state.R, modes)
+    def analysis(self, potential, state: SaddleState):
+        index, curvature, mode, _ = hessian_analysis(potential, state.R, state.modes)
         return index, curvature, mode, jnp.array(1)
 
     def mode_estimate(self, state: SaddleState):

@@ -1,5 +1,5 @@
-"""What both saddle searches share: zero modes, the projected Hessian, the saddle index
-and the :class:`SaddleResult` type.
+"""What the saddle searches share: zero modes, the projected Hessian, the saddle index,
+the :class:`AbstractSaddleSolver` protocol and the :class:`SaddleResult` type.
 
 Zero modes (rigid-body motions along which the energy does not change) are removed
 consistently everywhere in jaxrxn's saddle, IRC and rate code:
@@ -17,6 +17,7 @@ coordinates are never degrees of freedom.
 
 from __future__ import annotations
 
+import abc
 from typing import Literal
 
 import equinox as eqx
@@ -25,10 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, Scalar
 
-from jaxrxn._results import RESULTS, finite_result
+from jaxrxn._iterate import AbstractIterativeSolver
+from jaxrxn._results import RESULTS
 from jaxrxn.geometry import rigid_body_modes
 from jaxrxn.potentials.core import Potential, max_atom_force
-from jaxrxn.validation import check_configuration
 
 ZeroModeSpec = Literal["auto", "free", "periodic", "none"]
 _ZERO_MODE_CHOICES = ("auto", "free", "periodic", "none")
@@ -55,13 +56,16 @@ def _rotate(R, a: int, b: int, angle, masses):
 
 
 def zero_modes(
-    potential: Potential, R: Float[Array, "n_atoms dim"], spec: ZeroModeSpec = "auto"
+    potential: Potential, R: Float[Array, "n_atoms dim"], spec: ZeroModeSpec = "auto", e0: Scalar | None = None
 ) -> ZeroModes:
     """Decide the zero modes of ``potential`` at ``R`` (see the module docstring).
 
     ``"auto"`` compares the energy after a rigid translation by 0.37 Å along each axis
     and a rotation by 0.3 rad in each plane with the energy at ``R``; a mode counts as a
-    zero mode when the two agree to ``sqrt(eps) * (1 + |E|)``. Jittable.
+    zero mode when the two agree to ``sqrt(eps) * (1 + |E|)``. Pass the energy at ``R`` as
+    `e0` (eV) when it is known; :func:`zero_mode_probe_calls` says how many evaluations
+    the probes cost. A single atom's rotations about itself are not probed (they move
+    nothing). Jittable.
     """
     if spec not in _ZERO_MODE_CHOICES:
         raise ValueError(f"zero_modes must be one of {_ZERO_MODE_CHOICES}; got {spec!r}.")
@@ -74,10 +78,12 @@ def zero_modes(
         return ZeroModes(jnp.ones(dim, bool), jnp.ones(n_rot, bool))
     if spec == "periodic":
         return ZeroModes(jnp.ones(dim, bool), jnp.zeros(n_rot, bool))
-    e0 = potential.energy(R)
+    e0 = potential.energy(R) if e0 is None else e0
     tol = jnp.sqrt(jnp.finfo(R.dtype).eps) * (1.0 + jnp.abs(e0))
     trans = jnp.stack([jnp.abs(potential.energy(R.at[:, a].add(0.37)) - e0) <= tol for a in range(dim)])
     m = potential.atom_masses(R)
+    if n == 1:
+        return ZeroModes(trans, jnp.ones(n_rot, bool))
     rots = [
         jnp.abs(potential.energy(_rotate(R, a, b, 0.3, m)) - e0) <= tol
         for a in range(dim)
@@ -198,6 +204,21 @@ def random_unit_like(key, R: Float[Array, "n_atoms dim"], free: Float[Array, "n_
     return v / jnp.linalg.norm(v)
 
 
+class SaddleArgs(eqx.Module):
+    """Per-call data of a saddle solve.
+
+    - `fmax`: convergence threshold on the largest atom force, eV/Å.
+    - `mode0`: initial guess of the unstable mode ``(n_atoms, dim)`` or ``None``.
+    - `zero_modes_spec`: see the module docstring. `check_index`: compute the Hessian at
+      the end and require exactly one negative curvature.
+    """
+
+    fmax: Scalar
+    mode0: Array | None = None
+    zero_modes_spec: ZeroModeSpec = eqx.field(static=True, default="auto")
+    check_index: bool = eqx.field(static=True, default=True)
+
+
 class SaddleState(eqx.Module):
     """Iteration state shared by the saddle solvers (`inner` is the solver's own)."""
 
@@ -205,69 +226,63 @@ class SaddleState(eqx.Module):
     energy: Scalar
     forces: Float[Array, "n_atoms dim"]
     inner: eqx.Module
-    n_steps: Int[Array, ""]
+    modes: ZeroModes
     n_force_calls: Int[Array, ""]
     n_hessian_calls: Int[Array, ""]
 
 
-def saddle_search(
-    potential: Potential,
-    R0: Float[Array, "n_atoms dim"],
-    solver: eqx.Module | None = None,
-    *,
-    fmax: float = 0.01,
-    max_steps: int = 500,
-    zero_modes_spec: ZeroModeSpec = "auto",
-    mode0: Float[Array, "n_atoms dim"] | None = None,
-    check_index: bool = True,
-    throw: bool = False,
-) -> SaddleResult:
-    """Converge a first-order saddle point (transition state) from the guess ``R0``.
+def zero_mode_probe_calls(
+    potential: Potential, R: Float[Array, "n_atoms dim"], spec: ZeroModeSpec, *, e0_known: bool = False
+) -> int:
+    """Energy evaluations :func:`zero_modes` spends deciding the zero modes (static);
+    `e0_known`: the energy at ``R`` was passed in."""
+    has_fixed = potential.fixed is not None and any(potential.fixed)
+    if spec != "auto" or has_fixed:
+        return 0
+    n, dim = R.shape
+    return (0 if e0_known else 1) + dim + (dim * (dim - 1) // 2 if n > 1 else 0)
 
-    **Arguments:**
 
-    - `solver`: :class:`jaxrxn.saddle.PRFO` (default; exact Hessian each step) or
-      :class:`jaxrxn.saddle.Dimer` (forces only).
-    - `fmax`: convergence threshold on the largest atom force, eV/Å.
-    - `max_steps`: iteration cap.
-    - `zero_modes_spec`: ``"auto" | "free" | "periodic" | "none"``, see
-      :mod:`jaxrxn.saddle.index`.
-    - `mode0`: initial guess of the unstable mode ``(n_atoms, dim)`` (the dimer uses it;
-      P-RFO follows the lowest Hessian mode).
-    - `check_index`: compute the Hessian at the end and require exactly one negative
-      curvature (otherwise ``RESULTS.saddle_wrong_index``, ``converged=False``).
-    - `throw`: raise on failure (also under ``jit``).
+class AbstractSaddleSolver(AbstractIterativeSolver):
+    """A first-order saddle search on :mod:`jaxrxn._iterate` (``args`` is a
+    :class:`SaddleArgs`).
 
-    Runs in ``lax.while_loop``; jittable and ``vmap``-able over ``R0`` / ``mode0``.
+    Subclasses implement ``start(potential, R, energy, forces, modes, mode0) ->
+    SaddleState`` (the energy and forces at ``R`` are given), ``step``,
+    ``analysis(potential, state) -> (index, curvature, mode, extra_hessian_calls)`` and
+    ``mode_estimate(state) -> (curvature, mode)``; the zero-mode detection (its probe
+    evaluations counted), convergence on `fmax` and the final index check are shared.
     """
-    check_configuration(R0, name="R0")
-    if solver is None:
-        from jaxrxn.saddle.prfo import PRFO
 
-        solver = PRFO()
-    R0 = jnp.asarray(R0)
-    modes = zero_modes(potential, R0, zero_modes_spec)
-    state = solver.init(potential, R0, modes, mode0)
+    @abc.abstractmethod
+    def start(
+        self, potential: Potential, R: Array, energy: Scalar, forces: Array, modes: ZeroModes, mode0: Array | None
+    ) -> SaddleState: ...
 
-    def cond(st):
-        return (max_atom_force(st.forces) > fmax) & (st.n_steps < max_steps) & jnp.isfinite(st.energy)
+    @abc.abstractmethod
+    def analysis(self, potential: Potential, state: SaddleState): ...
 
-    state = jax.lax.while_loop(cond, lambda st: solver.step(potential, st, modes), state)
-    f_max = max_atom_force(state.forces)
-    if check_index:
-        index, curvature, mode, extra = solver.analysis(potential, state, modes)
-        n_hess = state.n_hessian_calls + extra
-    else:
-        curvature, mode = solver.mode_estimate(state)
-        index, n_hess = jnp.array(-1), state.n_hessian_calls
-    result = RESULTS.where(f_max <= fmax, RESULTS.successful, RESULTS.step_cap_reached)
-    if check_index:
-        result = RESULTS.where((result == RESULTS.successful) & (index != 1), RESULTS.saddle_wrong_index, result)
-    result = finite_result(result, state.R, state.energy, state.forces)
-    out = SaddleResult(
-        state.R, state.energy, state.forces, f_max, index, curvature, mode,
-        result == RESULTS.successful, state.n_steps, state.n_force_calls, n_hess, result,
-    )  # fmt: skip
-    if throw:
-        out = result.error_if(out, result != RESULTS.successful)
-    return out
+    @abc.abstractmethod
+    def mode_estimate(self, state: SaddleState): ...
+
+    def init(self, potential: Potential, R: Array, args: SaddleArgs) -> SaddleState:
+        e, f = potential.energy_and_forces(R)
+        modes = zero_modes(potential, R, args.zero_modes_spec, e0=e)
+        state = self.start(potential, R, e, f, modes, args.mode0)
+        probes = zero_mode_probe_calls(potential, R, args.zero_modes_spec, e0_known=True)
+        return eqx.tree_at(lambda s: s.n_force_calls, state, state.n_force_calls + probes)
+
+    def terminate(self, potential: Potential, state: SaddleState, args: SaddleArgs):
+        finite = jnp.isfinite(state.energy)
+        done = (max_atom_force(state.forces) <= args.fmax) | ~finite
+        return done, RESULTS.where(finite, RESULTS.successful, RESULTS.nonfinite_state)
+
+    def postprocess(self, potential: Potential, state: SaddleState, args: SaddleArgs, result):
+        if args.check_index:
+            index, curvature, mode, extra = self.analysis(potential, state)
+            state = eqx.tree_at(lambda s: s.n_hessian_calls, state, state.n_hessian_calls + extra)
+            result = RESULTS.where((result == RESULTS.successful) & (index != 1), RESULTS.saddle_wrong_index, result)
+        else:
+            curvature, mode = self.mode_estimate(state)
+            index = jnp.array(-1)
+        return state.R, (state.energy, state.forces, index, curvature, mode), result, state

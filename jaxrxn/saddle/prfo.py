@@ -16,7 +16,7 @@ from jax import lax
 from jaxtyping import Array, Float, Scalar
 
 from jaxrxn.potentials.core import Potential
-from jaxrxn.saddle.index import SaddleState, ZeroModes, count_negative, projected_hessian
+from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleState, ZeroModes, count_negative, projected_hessian
 
 
 class PRFOState(eqx.Module):
@@ -30,7 +30,7 @@ def _safe_div(a, b):
     return jnp.where(jnp.abs(b) > 1e-300, a / jnp.where(jnp.abs(b) > 1e-300, b, 1.0), 0.0)
 
 
-class PRFO(eqx.Module):
+class PRFO(AbstractSaddleSolver):
     """P-RFO saddle search with exact Hessians.
 
     - `trust_radius`: initial step length bound (Å, Euclidean over all coordinates).
@@ -51,17 +51,16 @@ class PRFO(eqx.Module):
         H, _ = projected_hessian(potential, R, modes)
         return jnp.linalg.eigh(H)
 
-    def init(self, potential: Potential, R, modes: ZeroModes, mode0=None) -> SaddleState:
-        e, f = potential.energy_and_forces(R)
+    def start(self, potential: Potential, R, e, f, modes: ZeroModes, mode0=None) -> SaddleState:
         w, U = self._diagonalize(potential, R, modes)
         z = jnp.zeros((), R.dtype)
         followed = U[:, 0] if mode0 is None else jnp.asarray(mode0, R.dtype).reshape(-1)
         followed = followed / jnp.linalg.norm(followed)
         inner = PRFOState(w, U, z + self.trust_radius, followed)
-        return SaddleState(R, e, f, inner, jnp.array(0), jnp.array(1), jnp.array(1))
+        return SaddleState(R, e, f, inner, modes, jnp.array(1), jnp.array(1))
 
-    def step(self, potential: Potential, state: SaddleState, modes: ZeroModes) -> SaddleState:
-        st = state.inner
+    def step(self, potential: Potential, state: SaddleState, args) -> SaddleState:
+        st, modes = state.inner, state.modes
         R, w, U, trust = state.R, st.eigenvalues, st.eigenvectors, st.trust
         g = U.T @ (-state.forces.reshape(-1))
         # Maximize along the mode that overlaps most with the one followed so far (mode
@@ -102,15 +101,17 @@ class PRFO(eqx.Module):
 
         def accepted(_):
             w_new, U_new = self._diagonalize(potential, R_new, modes)
-            return SaddleState(R_new, e, f, PRFOState(w_new, U_new, trust_new, followed), state.n_steps, state.n_force_calls, state.n_hessian_calls + 1)
+            inner = PRFOState(w_new, U_new, trust_new, followed)
+            return SaddleState(R_new, e, f, inner, modes, state.n_force_calls, state.n_hessian_calls + 1)
 
         def rejected(_):
-            return SaddleState(R, state.energy, state.forces, PRFOState(w, U, trust_new, st.followed), state.n_steps, state.n_force_calls, state.n_hessian_calls)
+            inner = PRFOState(w, U, trust_new, st.followed)
+            return SaddleState(R, state.energy, state.forces, inner, modes, state.n_force_calls, state.n_hessian_calls)
 
         out = lax.cond(reject, rejected, accepted, None)
-        return SaddleState(out.R, out.energy, out.forces, out.inner, state.n_steps + 1, state.n_force_calls + 1, out.n_hessian_calls)
+        return eqx.tree_at(lambda s: s.n_force_calls, out, state.n_force_calls + 1)
 
-    def analysis(self, potential, state: SaddleState, modes):
+    def analysis(self, potential, state: SaddleState):
         w, U = state.inner.eigenvalues, state.inner.eigenvectors
         index = count_negative(w, jnp.max(jnp.abs(w)))
         return index, w[0], U[:, 0].reshape(state.R.shape), jnp.array(0)
