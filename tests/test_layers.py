@@ -34,8 +34,7 @@ LAYERS = (
 )  # fmt: skip
 
 #: Import circles being removed elsewhere; each entry goes once its circle is gone.
-#: saddle/index.py imports PRFO inside saddle_search; the solver refactor removes it.
-KNOWN_CIRCLES = ({"jaxrxn.saddle.index", "jaxrxn.saddle.prfo"},)
+KNOWN_CIRCLES = ()
 #: Modules hidden by a function of the same name, being renamed once the solver refactor of
 #: path/neb.py has landed.
 KNOWN_HIDDEN = {"jaxrxn.path.neb"}
