@@ -1,4 +1,5 @@
-"""Saddle points (transition states): P-RFO with exact Hessians, the dimer method and
+"""Saddle points (transition states): P-RFO with exact Hessians, restricted-step P-RFO on
+an approximate gradient-updated Hessian (for outside calculators), the dimer method and
 min-mode following, behind one entry point :func:`saddle_search`."""
 
 from jaxrxn.saddle.index import (
@@ -12,3 +13,4 @@ from jaxrxn.saddle.index import (
 from jaxrxn.saddle.search import saddle_search as saddle_search
 from jaxrxn.saddle.dimer import Dimer as Dimer, min_mode_search as min_mode_search
 from jaxrxn.saddle.prfo import PRFO as PRFO
+from jaxrxn.saddle.rsprfo import RSPRFO as RSPRFO, lindh_hessian as lindh_hessian

@@ -1,0 +1,388 @@
+"""Restricted-step P-RFO on an approximate Hessian, for calculators whose Hessian is
+expensive or unavailable (xTB, Hartree-Fock, DFT through :func:`jaxrxn.potentials.ase_potential`).
+
+The Hessian is never computed exactly. It starts from Lindh's model Hessian (R. Lindh,
+A. Bernhardsson, G. Karlström & P.-Å. Malmqvist, Chem. Phys. Lett. 241, 423 (1995)), which
+costs no calculator call; its lowest mode is then refined with a Davidson iteration whose
+Hessian-vector products are forward differences of gradients (E. R. Davidson, J. Comput.
+Phys. 17, 87 (1975); Olsen's correction, J. Olsen, P. Jørgensen & J. Simons, Chem. Phys.
+Lett. 169, 463 (1990)), and every product is folded back into the model so that it
+reproduces them exactly, as Sella does (E. D. Hermes, K. Sargsyan, H. N. Najm & J. Zádor,
+J. Chem. Theory Comput. 18, 6974 (2022)). Each step then updates it from the change of the
+gradient with Bofill's SR1/PSB mixture (J. M. Bofill, J. Comput. Chem. 15, 1 (1994)).
+
+The step is P-RFO (Baker 1986; Banerjee et al. 1985): the lowest mode of the approximate
+Hessian is maximized, the others minimized, each with its own rational-function shift; a
+step longer than the trust radius moves both shifts apart by the same amount until it fits
+(the restricted-step form of Besalú & Bofill, Theor. Chem. Acc. 100, 265 (1998)).
+Coordinates are Cartesian with rigid translations and rotations projected out
+(:mod:`jaxrxn.saddle.index`); no starting mode is needed.
+
+Everything runs in ``lax`` control flow, so the search jits end to end on a JAX potential
+and runs through the host callback on an outside one. Every gradient spent on the Davidson
+refinement is counted in ``n_force_calls``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jaxtyping import Array, Float, Int, Scalar
+
+from jaxrxn.potentials.core import Potential
+from jaxrxn.saddle.index import SaddleState, ZeroModes, count_negative, removed_directions
+
+_HARTREE_EV = 27.211386245988
+_BOHR_ANG = 0.529177210903
+
+# Lindh 1995, Table 1: exponents alpha (bohr^-2) and reference distances r_ref (bohr) by
+# periodic-table row (1: H-He, 2: Li-Ne, 3: Na and beyond), force constants k_r
+# (Hartree/bohr^2), k_phi, k_tau (Hartree/rad^2).
+_LINDH_ALPHA = np.array([[1.0, 0.3949, 0.3949], [0.3949, 0.28, 0.28], [0.3949, 0.28, 0.28]])
+_LINDH_RREF = np.array([[1.35, 2.10, 2.53], [2.10, 2.87, 3.40], [2.53, 3.40, 3.40]])
+_LINDH_K = (0.45, 0.15, 0.005)
+
+
+def _row_from_mass(masses: Float[Array, " n_atoms"]) -> Int[Array, " n_atoms"]:
+    """Periodic-table row index (0, 1, 2) from atomic masses in amu (He 4.0, Ne 20.2)."""
+    return jnp.where(masses < 4.5, 0, jnp.where(masses < 20.5, 1, 2))
+
+
+def _safe_norm(x, axis=-1):
+    return jnp.sqrt(jnp.sum(x**2, axis=axis) + 1e-30)
+
+
+def _bond(X):
+    return _safe_norm(X[0] - X[1])
+
+
+def _angle(X):
+    u, v = X[0] - X[1], X[2] - X[1]
+    return jnp.arctan2(_safe_norm(jnp.cross(u, v)), u @ v)
+
+
+def _dihedral(X):
+    b1, b2, b3 = X[1] - X[0], X[2] - X[1], X[3] - X[2]
+    n1, n2 = jnp.cross(b1, b2), jnp.cross(b2, b3)
+    m1 = jnp.cross(n1, b2 / _safe_norm(b2))
+    return jnp.arctan2(m1 @ n2, n1 @ n2)
+
+
+def _dihedral_ok(X):
+    """False where an angle of the dihedral is within ~2.6 degrees of linear (B row blows up)."""
+    b1, b2, b3 = X[1] - X[0], X[2] - X[1], X[3] - X[2]
+    s1 = jnp.sum(jnp.cross(b1, b2) ** 2) / (jnp.sum(b1**2) * jnp.sum(b2**2))
+    s2 = jnp.sum(jnp.cross(b2, b3) ** 2) / (jnp.sum(b2**2) * jnp.sum(b3**2))
+    return (s1 > 2e-3) & (s2 > 2e-3)
+
+
+def _tuples(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All bonds i<j, bends i-j-k (i<k) and torsions i-j-k-l (j<k) of ``n`` atoms."""
+    r = range(n)
+    bonds = [(i, j) for i, j in itertools.combinations(r, 2)]
+    bends = [(i, j, k) for j in r for i, k in itertools.combinations([a for a in r if a != j], 2)]
+    tors = [
+        (i, j, k, m)
+        for j, k in itertools.combinations(r, 2)
+        for i in r
+        for m in r
+        if len({i, j, k, m}) == 4
+    ]
+    shape = lambda t, m: np.asarray(t, dtype=np.int64).reshape(-1, m)  # noqa: E731
+    return shape(bonds, 2), shape(bends, 3), shape(tors, 4)
+
+
+@jax.jit
+def lindh_hessian(R: Float[Array, "n_atoms 3"], masses: Float[Array, " n_atoms"]) -> Float[Array, "n_dof n_dof"]:
+    """Lindh's model Hessian (Chem. Phys. Lett. 241, 423 (1995)), ``(3 n_atoms, 3 n_atoms)`` in eV/Å².
+
+    A sum over every bond, bend and torsion of the molecule of ``k rho b b^T``, with ``b``
+    the Wilson B-matrix row of the internal coordinate and ``rho`` a product of
+    ``exp(alpha (r_ref^2 - r^2))`` over its bonds, so stretched or distant pairs contribute
+    little. Element rows are read from the masses (amu). Positive semidefinite; zero along
+    rigid translations and rotations. Jittable; the coordinate lists are built once per
+    atom count (``O(n_atoms^4)`` torsions).
+    """
+    n = R.shape[0]
+    X = R / _BOHR_ANG
+    row = _row_from_mass(masses)
+    alpha = jnp.asarray(_LINDH_ALPHA, R.dtype)[row[:, None], row[None, :]]
+    rref = jnp.asarray(_LINDH_RREF, R.dtype)[row[:, None], row[None, :]]
+    r2 = jnp.sum((X[:, None] - X[None]) ** 2, axis=-1)
+    rho = jnp.exp(alpha * (rref**2 - r2))
+    bonds, bends, tors = _tuples(n)
+    k_r, k_phi, k_tau = _LINDH_K
+    H = jnp.zeros((3 * n, 3 * n), R.dtype)
+    terms = [
+        (bonds, _bond, k_r * rho[bonds[:, 0], bonds[:, 1]], None),
+        (bends, _angle, k_phi * rho[bends[:, 0], bends[:, 1]] * rho[bends[:, 1], bends[:, 2]], None),
+        (
+            tors,
+            _dihedral,
+            k_tau * rho[tors[:, 0], tors[:, 1]] * rho[tors[:, 1], tors[:, 2]] * rho[tors[:, 2], tors[:, 3]],
+            _dihedral_ok,
+        ),
+    ]
+    for idx, q, weight, ok in terms:
+        if len(idx) == 0:
+            continue
+        Xs = X[idx]  # (n_terms, m, 3)
+        B = jax.vmap(jax.grad(q))(Xs).reshape(len(idx), -1)
+        if ok is not None:
+            weight = jnp.where(jax.vmap(ok)(Xs), weight, 0.0)
+            B = jnp.where(jnp.isfinite(B), B, 0.0)
+        flat = (idx[:, :, None] * 3 + np.arange(3)).reshape(len(idx), -1)
+        blocks = weight[:, None, None] * B[:, :, None] * B[:, None, :]
+        H = H.at[flat[:, :, None], flat[:, None, :]].add(blocks)
+    return H * (_HARTREE_EV / _BOHR_ANG**2)
+
+
+def _projector(potential, R, modes):
+    V = removed_directions(potential, R, modes)
+    return jnp.eye(R.size, dtype=R.dtype) - V.T @ V, V
+
+
+def _sym(A):
+    return 0.5 * (A + A.T)
+
+
+def _bofill(H, s, y):
+    """Bofill's update (J. Comput. Chem. 15, 1 (1994)): SR1 and Powell-symmetric-Broyden
+    mixed by ``phi = (s.xi)^2 / (|s|^2 |xi|^2)``, ``xi = y - H s``; keeps the indefinite
+    curvature a saddle search needs (BFGS would force it positive)."""
+    xi = y - H @ s
+    ss, sx, xx = s @ s, s @ xi, xi @ xi
+    ok = (ss > 1e-20) & (xx > 1e-30)
+    ss_, xx_ = jnp.where(ok, ss, 1.0), jnp.where(ok, xx, 1.0)
+    sr1_ok = jnp.abs(sx) > 1e-12 * jnp.sqrt(ss_ * xx_)
+    sr1 = jnp.where(sr1_ok, jnp.outer(xi, xi) / jnp.where(sr1_ok, sx, 1.0), 0.0)
+    psb = (jnp.outer(xi, s) + jnp.outer(s, xi)) / ss_ - sx * jnp.outer(s, s) / ss_**2
+    phi = jnp.where(sr1_ok, sx**2 / (ss_ * xx_), 0.0)
+    return jnp.where(ok, H + phi * sr1 + (1.0 - phi) * psb, H)
+
+
+class RSPRFOState(eqx.Module):
+    hessian: Float[Array, "n_dof n_dof"]  # approximate Cartesian Hessian, eV/Å²
+    trust: Scalar  # Å
+    n_hvp: Int[Array, ""]  # Hessian-vector products (one gradient each) so far
+
+
+class RSPRFO(eqx.Module):
+    """Restricted-step P-RFO with an approximate, gradient-updated Hessian.
+
+    For calculators with first derivatives only (or where second derivatives cost too
+    much): the Hessian is modelled (Lindh 1995), its lowest mode refined with a few
+    finite-difference Hessian-vector products (Davidson), and updated each step with
+    Bofill's formula. See the module docstring for the references.
+
+    - `trust_radius`: initial step length bound, Å (norm over all Cartesian coordinates).
+    - `trust_min`, `trust_max`: bounds of the adaptive trust radius, Å.
+    - `initial_hessian`: ``"model"`` (Lindh; masses decide the element rows, so give the
+      potential real masses), ``"exact"`` (one ``potential.hessian``, counted in
+      ``n_hessian_calls``; for JAX potentials) or ``"fd"`` (forward differences of
+      gradients, ``3 n_atoms`` force calls).
+    - `davidson_max`: Hessian-vector products allowed to refine the lowest mode at the start
+      (0: trust the initial Hessian as it is).
+    - `davidson_tol`: stop refining when the residual norm falls below this fraction of the
+      lowest curvature's magnitude (Sella's ``gamma``).
+    - `fd_step`: finite-difference step of the Hessian-vector products, Å.
+    - `refine_every`: repeat the Davidson refinement every this many steps (0: never).
+
+    Each step costs one energy+force evaluation (plus the Davidson products when it
+    refines). The saddle index reported by :func:`jaxrxn.saddle.saddle_search` is that of the
+    approximate Hessian; confirm it with an exact or finite-difference Hessian where that
+    matters.
+    """
+
+    trust_radius: float = 0.1
+    trust_min: float = 1e-3
+    trust_max: float = 0.5
+    initial_hessian: Literal["model", "exact", "fd"] = "model"
+    davidson_max: int = 8
+    davidson_tol: float = 0.1
+    fd_step: float = 1e-3
+    refine_every: int = 0
+
+    # ---- Hessian sources -------------------------------------------------------------
+    def _gradient(self, potential, R):
+        return -potential.forces(R).reshape(-1)
+
+    def _hvp(self, potential, R, g0, v):
+        """Forward-difference Hessian-vector product ``(g(R + eta v) - g(R)) / eta``."""
+        eta = self.fd_step
+        return (self._gradient(potential, R + eta * v.reshape(R.shape)) - g0) / eta
+
+    def _initial_hessian(self, potential, R, g0):
+        if self.initial_hessian == "exact":
+            return potential.hessian(R), jnp.array(0), jnp.array(1)
+        if self.initial_hessian == "fd":
+            E = jnp.eye(R.size, dtype=R.dtype)
+            cols = lax.map(lambda v: self._hvp(potential, R, g0, v), E)
+            return _sym(cols), jnp.array(R.size), jnp.array(0)
+        if self.initial_hessian == "model":
+            return lindh_hessian(R, potential.atom_masses(R)), jnp.array(0), jnp.array(0)
+        raise ValueError(f"initial_hessian must be 'model', 'exact' or 'fd'; got {self.initial_hessian!r}.")
+
+    def _davidson(self, potential, R, g0, H, modes, q0=None):
+        """Refine the lowest mode of ``H`` against the true Hessian at ``R``.
+
+        Davidson with Olsen's correction, preconditioned by ``H`` itself; every product
+        ``A q`` (one gradient each) is folded into ``H`` so that afterwards ``H q = A q``
+        on the whole explored subspace (symmetric rank-2k correction). Returns
+        ``(H, n_products)``. Starts from ``q0`` or else the lowest mode of ``H``.
+        """
+        n, kmax = R.size, self.davidson_max
+        if kmax == 0:
+            return H, jnp.array(0)
+        P, V = _projector(potential, R, modes)
+        Hp = P @ H @ P
+        shift = 1.0 + jnp.linalg.norm(Hp)
+        wH, UH = jnp.linalg.eigh(_sym(Hp) + shift * (V.T @ V))
+        q0 = UH[:, 0] if q0 is None else P @ q0 / jnp.linalg.norm(P @ q0)
+
+        def precondition(r, theta):
+            d = wH - theta
+            d = jnp.where(jnp.abs(d) < 1e-2, jnp.where(d < 0, -1e-2, 1e-2), d)
+            return UH @ ((UH.T @ r) / d)
+
+        def body(c):
+            Q, Y, k, q, _ = c
+            y = P @ self._hvp(potential, R, g0, q)
+            Q, Y = Q.at[k].set(q), Y.at[k].set(y)
+            used = jnp.arange(kmax) <= k
+            T = _sym(Q @ Y.T)
+            T = jnp.where(used[:, None] & used[None, :], T, jnp.diag(jnp.where(used, 0.0, 1e30)))
+            theta_all, S = jnp.linalg.eigh(T)
+            theta, s = theta_all[0], S[:, 0] * used
+            u, Au = s @ Q, s @ Y
+            r = Au - theta * u
+            done = jnp.linalg.norm(r) < self.davidson_tol * jnp.abs(theta)
+            # Olsen: t = M^-1 r - eps M^-1 u, orthogonal to u in the M^-1 metric
+            Mr, Mu = precondition(r, theta), precondition(u, theta)
+            t = Mr - (u @ Mr) / (u @ Mu) * Mu
+            t = P @ t
+            for _ in range(2):
+                t = t - Q.T @ (Q @ t)
+            t = t / jnp.maximum(jnp.linalg.norm(t), 1e-300)
+            return Q, Y, k + 1, t, done
+
+        def cond(c):
+            return (c[2] < kmax) & ~c[4]
+
+        z = jnp.zeros((kmax, n), R.dtype)
+        Q, Y, k, _, _ = lax.while_loop(cond, body, (z, z, jnp.array(0), q0, jnp.array(False)))
+        # make the explored block symmetric, then H Q^T = Y^T on it
+        M = _sym(Q @ Y.T)
+        Y = Y - (Y @ Q.T) @ Q + M @ Q
+        D = Y - Q @ H
+        H = H + D.T @ Q + Q.T @ D - Q.T @ (D @ Q.T) @ Q
+        return _sym(H), k
+
+    # ---- solver protocol ---------------------------------------------------------------
+    def init(self, potential: Potential, R, modes: ZeroModes, mode0=None) -> SaddleState:
+        e, f = potential.energy_and_forces(R)
+        g0 = -f.reshape(-1)
+        H, n_fd, n_hess = self._initial_hessian(potential, R, g0)
+        q0 = None if mode0 is None else jnp.asarray(mode0, R.dtype).reshape(-1)
+        H, n_hvp = self._davidson(potential, R, g0, H, modes, q0)
+        inner = RSPRFOState(H, jnp.asarray(self.trust_radius, R.dtype), n_hvp)
+        return SaddleState(R, e, f, inner, jnp.array(0), 1 + n_fd + n_hvp, n_hess)
+
+    def _eigen(self, potential, R, H, modes):
+        P, V = _projector(potential, R, modes)
+        Hp = _sym(P @ H @ P)
+        shift = 1.0 + jnp.linalg.norm(Hp)
+        return jnp.linalg.eigh(Hp + shift * (V.T @ V))
+
+    def step(self, potential: Potential, state: SaddleState, modes: ZeroModes) -> SaddleState:
+        st = state.inner
+        R, trust = state.R, st.trust
+        g = -state.forces.reshape(-1)
+        w, U = self._eigen(potential, R, st.hessian, modes)
+        gt = U.T @ g
+        h = _restricted_prfo_step(w, gt, trust)
+        dx = U @ h
+        predicted = gt @ h + 0.5 * jnp.sum(w * h**2)
+        R_new = R + dx.reshape(R.shape)
+        e, f = potential.energy_and_forces(R_new)
+        g_new = -f.reshape(-1)
+        H = _bofill(st.hessian, dx, g_new - g)
+
+        length = jnp.linalg.norm(h)
+        ratio = (e - state.energy) / jnp.where(jnp.abs(predicted) > 1e-300, predicted, 1e-300)
+        good = (ratio > 0.75) & (ratio < 1.25) & (length > 0.9 * trust)
+        bad = (ratio < 0.25) | (ratio > 1.75) | ~jnp.isfinite(e)
+        trust = jnp.where(bad, 0.5 * length, jnp.where(good, 2.0 * trust, trust))
+        trust = jnp.clip(trust, self.trust_min, self.trust_max)
+
+        n_steps = state.n_steps + 1
+        if self.refine_every > 0:
+            refine = (n_steps % self.refine_every) == 0
+            H, n_hvp = lax.cond(
+                refine,
+                lambda H: self._davidson(potential, R_new, g_new, H, modes),
+                lambda H: (H, jnp.array(0)),
+                H,
+            )
+        else:
+            n_hvp = jnp.array(0)
+        inner = RSPRFOState(H, trust, st.n_hvp + n_hvp)
+        calls = state.n_force_calls + 1 + n_hvp
+        return SaddleState(R_new, e, f, inner, n_steps, calls, state.n_hessian_calls)
+
+    def analysis(self, potential, state: SaddleState, modes):
+        w, U = self._eigen(potential, state.R, state.inner.hessian, modes)
+        index = count_negative(w, jnp.max(jnp.abs(w)))
+        return index, w[0], U[:, 0].reshape(state.R.shape), jnp.array(0)
+
+    def mode_estimate(self, state: SaddleState):
+        w, U = jnp.linalg.eigh(state.inner.hessian)
+        return w[0], U[:, 0].reshape(state.R.shape)
+
+
+def _restricted_prfo_step(w: Float[Array, " n"], g: Float[Array, " n"], trust: Scalar) -> Float[Array, " n"]:
+    """P-RFO step in the Hessian eigenbasis (``w`` ascending, ``g`` the gradient there),
+    maximizing along mode 0 and minimizing along the rest, restricted to ``|h| <= trust``.
+
+    The unrestricted step uses Baker's shifts ``lam_p >= max(w_0, 0)`` and
+    ``lam_n <= min(w_1.., 0)``; if it is too long, both are moved apart by ``t`` (found by
+    bisection), which shortens every component monotonically.
+    """
+    n = w.size
+    b0, g0 = w[0], g[0]
+    lam_p = 0.5 * b0 + 0.5 * jnp.sqrt(b0**2 + 4.0 * g0**2)
+    b_rest = w.at[0].set(jnp.abs(w[-1]) + 1.0)
+    g_rest = g.at[0].set(0.0)
+    aug = jnp.zeros((n + 1, n + 1), w.dtype)
+    aug = aug.at[:n, :n].set(jnp.diag(b_rest)).at[:n, n].set(g_rest).at[n, :n].set(g_rest)
+    lam_n = jnp.minimum(jnp.linalg.eigvalsh(aug)[0], 0.0)
+
+    def step(t):
+        d = b_rest - (lam_n - t)
+        h = jnp.where(jnp.abs(d) > 1e-300, -g_rest / jnp.where(jnp.abs(d) > 1e-300, d, 1.0), 0.0)
+        d0 = b0 - (lam_p + t)
+        h0 = jnp.where(jnp.abs(d0) > 1e-300, -g0 / jnp.where(jnp.abs(d0) > 1e-300, d0, 1.0), 0.0)
+        return h.at[0].set(h0)
+
+    h = step(0.0)
+    too_long = jnp.linalg.norm(h) > trust
+
+    def shrink(_):
+        hi = jnp.linalg.norm(g) / trust + jnp.abs(w).max()
+
+        def bisect(_, lohi):
+            lo, hi = lohi
+            mid = 0.5 * (lo + hi)
+            longer = jnp.linalg.norm(step(mid)) > trust
+            return jnp.where(longer, mid, lo), jnp.where(longer, hi, mid)
+
+        _, hi = lax.fori_loop(0, 80, bisect, (jnp.zeros_like(hi), hi))
+        return step(hi)
+
+    return lax.cond(too_long, shrink, lambda _: h, None)
