@@ -13,7 +13,7 @@ from ase import Atoms  # noqa: E402
 from sella import Sella  # noqa: E402
 from tblite.ase import TBLite  # noqa: E402
 
-from jaxrxn.potentials.external import ase_potential  # noqa: E402
+from jaxrxn.potentials.qm import xtb_potential  # noqa: E402
 from jaxrxn.saddle import RSPRFO, lindh_hessian, saddle_search  # noqa: E402
 
 #: Guesses of the Baker transition-state set (J. Baker & F. Chan, J. Comput. Chem. 17, 888
@@ -83,7 +83,7 @@ def _index(atoms, R, h=5e-3):
 
 
 def _jaxrxn(atoms, R0):
-    pot = ase_potential(TBLite(method="GFN2-xTB", verbosity=0), atoms)
+    pot = xtb_potential(atoms.numbers, "gfn2")
     res = saddle_search(pot, jnp.asarray(R0), RSPRFO(), fmax=FMAX, max_steps=100, zero_modes_spec="free")
     return res, pot.energy_fn.n_calls
 
