@@ -36,7 +36,7 @@ from jax import lax
 from jaxtyping import Array, Float, Int, Scalar
 
 from jaxrxn.potentials.core import Potential
-from jaxrxn.saddle.index import SaddleState, ZeroModes, count_negative, removed_directions
+from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleState, ZeroModes, count_negative, removed_directions
 
 _HARTREE_EV = 27.211386245988
 _BOHR_ANG = 0.529177210903
@@ -171,9 +171,10 @@ class RSPRFOState(eqx.Module):
     hessian: Float[Array, "n_dof n_dof"]  # approximate Cartesian Hessian, eV/Å²
     trust: Scalar  # Å
     n_hvp: Int[Array, ""]  # Hessian-vector products (one gradient each) so far
+    n_steps: Int[Array, ""]
 
 
-class RSPRFO(eqx.Module):
+class RSPRFO(AbstractSaddleSolver):
     """Restricted-step P-RFO with an approximate, gradient-updated Hessian.
 
     For calculators with first derivatives only (or where second derivatives cost too
@@ -285,14 +286,13 @@ class RSPRFO(eqx.Module):
         return _sym(H), k
 
     # ---- solver protocol ---------------------------------------------------------------
-    def init(self, potential: Potential, R, modes: ZeroModes, mode0=None) -> SaddleState:
-        e, f = potential.energy_and_forces(R)
+    def start(self, potential: Potential, R, e, f, modes: ZeroModes, mode0=None) -> SaddleState:
         g0 = -f.reshape(-1)
         H, n_fd, n_hess = self._initial_hessian(potential, R, g0)
         q0 = None if mode0 is None else jnp.asarray(mode0, R.dtype).reshape(-1)
         H, n_hvp = self._davidson(potential, R, g0, H, modes, q0)
-        inner = RSPRFOState(H, jnp.asarray(self.trust_radius, R.dtype), n_hvp)
-        return SaddleState(R, e, f, inner, jnp.array(0), 1 + n_fd + n_hvp, n_hess)
+        inner = RSPRFOState(H, jnp.asarray(self.trust_radius, R.dtype), n_hvp, jnp.array(0))
+        return SaddleState(R, e, f, inner, modes, 1 + n_fd + n_hvp, n_hess)
 
     def _eigen(self, potential, R, H, modes):
         P, V = _projector(potential, R, modes)
@@ -300,8 +300,8 @@ class RSPRFO(eqx.Module):
         shift = 1.0 + jnp.linalg.norm(Hp)
         return jnp.linalg.eigh(Hp + shift * (V.T @ V))
 
-    def step(self, potential: Potential, state: SaddleState, modes: ZeroModes) -> SaddleState:
-        st = state.inner
+    def step(self, potential: Potential, state: SaddleState, args) -> SaddleState:
+        st, modes = state.inner, state.modes
         R, trust = state.R, st.trust
         g = -state.forces.reshape(-1)
         w, U = self._eigen(potential, R, st.hessian, modes)
@@ -321,7 +321,7 @@ class RSPRFO(eqx.Module):
         trust = jnp.where(bad, 0.5 * length, jnp.where(good, 2.0 * trust, trust))
         trust = jnp.clip(trust, self.trust_min, self.trust_max)
 
-        n_steps = state.n_steps + 1
+        n_steps = st.n_steps + 1
         if self.refine_every > 0:
             refine = (n_steps % self.refine_every) == 0
             H, n_hvp = lax.cond(
@@ -332,12 +332,12 @@ class RSPRFO(eqx.Module):
             )
         else:
             n_hvp = jnp.array(0)
-        inner = RSPRFOState(H, trust, st.n_hvp + n_hvp)
+        inner = RSPRFOState(H, trust, st.n_hvp + n_hvp, n_steps)
         calls = state.n_force_calls + 1 + n_hvp
-        return SaddleState(R_new, e, f, inner, n_steps, calls, state.n_hessian_calls)
+        return SaddleState(R_new, e, f, inner, modes, calls, state.n_hessian_calls)
 
-    def analysis(self, potential, state: SaddleState, modes):
-        w, U = self._eigen(potential, state.R, state.inner.hessian, modes)
+    def analysis(self, potential, state: SaddleState):
+        w, U = self._eigen(potential, state.R, state.inner.hessian, state.modes)
         index = count_negative(w, jnp.max(jnp.abs(w)))
         return index, w[0], U[:, 0].reshape(state.R.shape), jnp.array(0)
 
