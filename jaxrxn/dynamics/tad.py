@@ -56,6 +56,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, Scalar
 
+from jaxrxn._results import RESULTS
 from jaxrxn.checkpoint import load_checkpoint, save_checkpoint
 from jaxrxn.dynamics.md import KB, Langevin, MaxDisplacement, MDState, Quench, run_md
 from jaxrxn.geometry import align
@@ -90,8 +91,11 @@ class NEBBarrier(eqx.Module):
       without fixed atoms. `cell` ``(dim, dim)`` and `pbc`: minimum-image band for
       periodic systems.
 
-    A band that reaches `max_steps` unconverged still gives its highest image, so the
-    barrier is then only approximate (check with :meth:`band`, or raise `max_steps`).
+    - `throw`: a band that ends unconverged (``max_steps`` reached, NaN) raises inside
+      ``jit`` with the band's :class:`jaxrxn.RESULTS` message instead of feeding an
+      approximate barrier into the time extrapolation, where an error of ``dE`` changes the
+      low-temperature time by ``exp(dE (1/kT_lo - 1/kT_hi))``. With ``throw=False`` the
+      highest image of the unconverged band is used as is (check with :meth:`band`).
     Jittable; under ``jax.vmap`` over replicas the NEB runs after
     every quench (a batched ``lax.cond`` evaluates both branches), so pass a cheaper
     ``barrier_fn`` for large replica batches on a known catalogue.
@@ -106,6 +110,7 @@ class NEBBarrier(eqx.Module):
     align: bool | None = eqx.field(static=True, default=None)
     cell: Array | None = None
     pbc: Array | None = None
+    throw: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
         if self.interpolation not in ("idpp", "linear"):
@@ -125,7 +130,10 @@ class NEBBarrier(eqx.Module):
     def __call__(self, R_min: Array, E_min: Scalar, R_new: Array, E_new: Scalar) -> Scalar:
         """Forward barrier (eV) from `R_min` (energy `E_min`) to `R_new` (energy `E_new`)."""
         res = self.band(R_min, R_new)
-        return jnp.maximum(jnp.max(res.energies) - E_min, E_new - E_min)
+        Ea = jnp.maximum(jnp.max(res.energies) - E_min, E_new - E_min)
+        if self.throw:
+            Ea = res.result.error_if(Ea, res.result != RESULTS.successful)
+        return Ea
 
 
 # ---------------------------------------------------------------------------------------
