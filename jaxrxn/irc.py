@@ -7,9 +7,20 @@ Bogacki-Shampine 3(2) Runge-Kutta pair (P. Bogacki & L. F. Shampine, Appl. Math.
 321 (1989)) and an error-controlled step, which follows the curved path as closely as the
 second-order Gonzalez-Schlegel integrator (J. Chem. Phys. 90, 2154 (1989)) for a tolerance
 of ~1e-4 Å amu^1/2 per step. The first step leaves the saddle along the unstable
-eigenvector of the mass-weighted Hessian (zero modes removed). Near each end the descent
-stops when the largest atom force drops below `descent_fmax` (or the path turns back), and
-an L-BFGS minimization converges the minimum to `fmax`.
+eigenvector of the mass-weighted Hessian (zero modes removed).
+
+Forces are small near any saddle, so a small force does not end the descent there: each
+branch follows the path until it has left the saddle region, i.e. the energy has fallen
+at least `min_drop` below the saddle, and then until the largest atom force drops below
+`descent_fmax` or the path turns back on itself (the valley floor). Only then does an
+L-BFGS minimization converge the minimum to `fmax`. A branch that runs out of
+`max_points` first reports ``RESULTS.step_cap_reached``.
+
+Each branch is an :class:`IRCDescent` solver on :mod:`jaxrxn._iterate`. The step is the
+embedded Runge-Kutta pair written out here rather than diffrax's ``Bosh3``: the descent
+needs the energy at every accepted point (steps that raise it are rejected), which
+diffrax's vector field does not return, so diffrax would spend a fourth evaluation per
+step (4 instead of 3 calls).
 """
 
 from __future__ import annotations
@@ -17,13 +28,13 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from jaxtyping import Array, Bool, Float, Int, Scalar
 
+from jaxrxn._iterate import AbstractIterativeSolver, iterative_solve
 from jaxrxn._results import RESULTS, finite_result
 from jaxrxn.optimize import LBFGS, minimize
 from jaxrxn.potentials.core import Potential, max_atom_force
-from jaxrxn.saddle.index import ZeroModeSpec, projected_hessian, zero_modes
+from jaxrxn.saddle.index import ZeroModeSpec, projected_hessian, zero_mode_probe_calls, zero_modes
 from jaxrxn.validation import check_configuration
 
 
@@ -35,7 +46,10 @@ class IRCBranch(eqx.Module):
     - `energies`: eV at those points. `arc_length`: mass-weighted arc length from the saddle
       (Å amu^1/2).
     - `R_min`, `energy_min`, `fmax_min`: the minimum reached after the final relaxation.
-    - `converged`: the minimization met `fmax`. `n_force_calls`: descent plus minimization.
+    - `converged`: the descent reached the valley floor within `max_points` and the
+      minimization met `fmax`. `n_force_calls`: descent plus minimization.
+    - `result`: ``successful``, ``step_cap_reached`` (the descent ran out of points),
+      ``endpoint_not_minimum`` (the minimization did not meet `fmax`) or ``nonfinite_state``.
     """
 
     path: Float[Array, "max_points n_atoms dim"]
@@ -47,6 +61,7 @@ class IRCBranch(eqx.Module):
     fmax_min: Scalar
     converged: Bool[Array, ""]
     n_force_calls: Int[Array, ""]
+    result: RESULTS
 
 
 class IRCResult(eqx.Module):
@@ -54,8 +69,10 @@ class IRCResult(eqx.Module):
     with its sign chosen so its largest component is positive) and the `reverse` branch.
 
     `converged` is true when both ends relaxed to minima and the saddle is first order;
-    `result` says otherwise (``saddle_wrong_index``, ``endpoint_not_minimum``,
-    ``not_connected`` when both ends fall into the same minimum, non-finite).
+    `result` says otherwise (``saddle_wrong_index``, ``step_cap_reached`` when a branch ran
+    out of `max_points`, ``endpoint_not_minimum``, ``not_connected`` when both ends fall into
+    the same minimum, non-finite). `n_force_calls` counts every evaluation: the saddle's,
+    the zero-mode probes, both descents and both minimizations.
     """
 
     R_saddle: Float[Array, "n_atoms dim"]
@@ -85,7 +102,19 @@ _B3 = (2.0 / 9.0, 1.0 / 3.0, 4.0 / 9.0)
 _ERR = (-5.0 / 72.0, 1.0 / 12.0, 1.0 / 9.0, -1.0 / 8.0)
 
 
-class _DescentCarry(eqx.Module):
+class IRCArgs(eqx.Module):
+    """Per-call data of an :class:`IRCDescent`: `sqrt_m` ``(n_atoms, 1)`` (amu^1/2) and
+    the saddle energy `e_saddle` (eV)."""
+
+    sqrt_m: Array
+    e_saddle: Scalar
+
+
+class IRCState(eqx.Module):
+    """Mass-weighted position `x` (Å amu^1/2), energy, forces and FSAL direction `k1` at
+    the last accepted point, step `h`, arc length `s`, the stored `path`, `energies`,
+    `arc` and the number `n` of accepted steps."""
+
     x: Array
     e: Scalar
     f: Array
@@ -93,61 +122,82 @@ class _DescentCarry(eqx.Module):
     h: Scalar
     s: Scalar
     n: Int[Array, ""]
-    calls: Int[Array, ""]
-    done: Bool[Array, ""]
+    at_bottom: Bool[Array, ""]
+    stalled: Bool[Array, ""]
     path: Array
     energies: Array
     arc: Array
+    n_force_calls: Int[Array, ""]
 
 
-def _descend(potential, x0, sqrt_m, step, tol, descent_fmax, max_points):
-    """Integrate dx/ds = -g/|g| from x0 in mass-weighted coordinates."""
-    shape = x0.shape
+class IRCDescent(AbstractIterativeSolver):
+    """One branch of the IRC: ``dx/ds = -g/|g|`` in ``x = sqrt(m) R`` from a point next
+    to the saddle, with error-controlled Bogacki-Shampine 3(2) steps.
 
-    def evaluate(x):
+    - `step`: largest arc-length step, Å amu^1/2; `tol`: local error per step.
+    - `descent_fmax` (eV/Å), `min_drop` (eV): the descent ends once the energy is at
+      least `min_drop` below the saddle and the largest atom force is below `descent_fmax`,
+      or once the path turns back (the valley floor), or when no step lowers the energy.
+    - `max_points`: points stored (static); running out of them ends the descent with
+      ``RESULTS.step_cap_reached``.
+    """
+
+    step_max: float = 0.1
+    tol: float = 1e-4
+    descent_fmax: float = 0.1
+    min_drop: float = 0.1
+    max_points: int = 400
+
+    def _evaluate(self, potential, x, sqrt_m):
         e, f = potential.energy_and_forces(x / sqrt_m)
         g = -f / sqrt_m  # mass-weighted gradient
         return e, f, -g / jnp.maximum(jnp.linalg.norm(g), 1e-300)
 
-    e0, f0, k0 = evaluate(x0)
-    path = jnp.broadcast_to(x0 / sqrt_m, (max_points,) + shape)
-    energies = jnp.full(max_points, e0)
-    arc = jnp.zeros(max_points, x0.dtype)
-
-    def cond(c):
-        return (~c.done) & (c.n < max_points - 1)
-
-    def body(c):
-        h = c.h
-        k1 = c.k1
-        _, _, k2 = evaluate(c.x + 0.5 * h * k1)
-        _, _, k3 = evaluate(c.x + 0.75 * h * k2)
-        x_new = c.x + h * (_B3[0] * k1 + _B3[1] * k2 + _B3[2] * k3)
-        e_new, f_new, k4 = evaluate(x_new)
-        err = h * jnp.linalg.norm(_ERR[0] * k1 + _ERR[1] * k2 + _ERR[2] * k3 + _ERR[3] * k4)
-        accept = (err <= tol) & (e_new < c.e)
-        factor = jnp.clip(0.9 * (tol / jnp.maximum(err, 1e-300)) ** (1.0 / 3.0), 0.2, 4.0)
-        h_next = jnp.minimum(jnp.where(e_new < c.e, h * factor, 0.25 * h), step)
-        # the path has reached the basin's bottom when the force is small or the
-        # direction turns back on itself
-        at_bottom = accept & ((max_atom_force(f_new) < descent_fmax) | (jnp.vdot(k1, k4) < 0))
-        too_small = h_next < 1e-6 * step
-        n = c.n + accept
-        sel = lambda a, b: jnp.where(accept, a, b)  # noqa: E731
-        return _DescentCarry(
-            sel(x_new, c.x), sel(e_new, c.e), sel(f_new, c.f), sel(k4, c.k1), h_next,
-            sel(c.s + h, c.s), n, c.calls + 3, at_bottom | too_small,
-            c.path.at[n].set(sel(x_new, c.x) / sqrt_m),
-            c.energies.at[n].set(sel(e_new, c.e)),
-            c.arc.at[n].set(sel(c.s + h, c.s)),
+    def init(self, potential, x0, args: IRCArgs) -> IRCState:
+        e0, f0, k0 = self._evaluate(potential, x0, args.sqrt_m)
+        R0 = x0 / args.sqrt_m
+        path = jnp.broadcast_to(R0, (self.max_points,) + R0.shape)
+        z = jnp.zeros((), x0.dtype)
+        return IRCState(
+            x0, e0, f0, k0, z + self.step_max, z, jnp.array(0), jnp.array(False), jnp.array(False),
+            path, jnp.full(self.max_points, e0), jnp.zeros(self.max_points, x0.dtype), jnp.array(1),
         )  # fmt: skip
 
-    c = _DescentCarry(x0, e0, f0, k0, jnp.asarray(step, x0.dtype), jnp.zeros((), x0.dtype), jnp.array(0),
-              jnp.array(1), jnp.array(False), path.at[0].set(x0 / sqrt_m), energies, arc)  # fmt: skip
-    c = lax.while_loop(cond, body, c)
-    # fill the unused tail with the last point so the arrays read as a finished path
-    idx = jnp.minimum(jnp.arange(max_points), c.n)
-    return c.path[idx], c.energies[idx], c.arc[idx], c.n + 1, c.x / sqrt_m, c.calls
+    def step(self, potential, c: IRCState, args: IRCArgs) -> IRCState:
+        h, k1, sqrt_m = c.h, c.k1, args.sqrt_m
+        _, _, k2 = self._evaluate(potential, c.x + 0.5 * h * k1, sqrt_m)
+        _, _, k3 = self._evaluate(potential, c.x + 0.75 * h * k2, sqrt_m)
+        x_new = c.x + h * (_B3[0] * k1 + _B3[1] * k2 + _B3[2] * k3)
+        e_new, f_new, k4 = self._evaluate(potential, x_new, sqrt_m)
+        err = h * jnp.linalg.norm(_ERR[0] * k1 + _ERR[1] * k2 + _ERR[2] * k3 + _ERR[3] * k4)
+        accept = (err <= self.tol) & (e_new < c.e)
+        factor = jnp.clip(0.9 * (self.tol / jnp.maximum(err, 1e-300)) ** (1.0 / 3.0), 0.2, 4.0)
+        h_next = jnp.minimum(jnp.where(e_new < c.e, h * factor, 0.25 * h), self.step_max)
+        # A small force alone does not end the descent: it is small next to the saddle too.
+        left_saddle = args.e_saddle - e_new >= self.min_drop
+        floor = (left_saddle & (max_atom_force(f_new) < self.descent_fmax)) | (jnp.vdot(k1, k4) < 0)
+        n = c.n + accept
+        sel = lambda a, b: jnp.where(accept, a, b)  # noqa: E731
+        x, e = sel(x_new, c.x), sel(e_new, c.e)
+        return IRCState(
+            x, e, sel(f_new, c.f), sel(k4, c.k1), h_next, sel(c.s + h, c.s), n,
+            accept & floor, h_next < 1e-6 * self.step_max,
+            c.path.at[n].set(x / sqrt_m), c.energies.at[n].set(e), c.arc.at[n].set(sel(c.s + h, c.s)),
+            c.n_force_calls + 3,
+        )  # fmt: skip
+
+    def terminate(self, potential, c: IRCState, args: IRCArgs):
+        finite = jnp.isfinite(c.e)
+        full = c.n >= self.max_points - 1
+        done = c.at_bottom | c.stalled | full | ~finite
+        ok = c.at_bottom | c.stalled
+        result = RESULTS.where(ok, RESULTS.successful, RESULTS.step_cap_reached)
+        return done, RESULTS.where(finite, result, RESULTS.nonfinite_state)
+
+    def postprocess(self, potential, c: IRCState, args: IRCArgs, result):
+        # fill the unused tail with the last point so the arrays read as a finished path
+        idx = jnp.minimum(jnp.arange(self.max_points), c.n)
+        return c.x / args.sqrt_m, (c.path[idx], c.energies[idx], c.arc[idx], c.n + 1), result, c
 
 
 def irc(
@@ -158,6 +208,7 @@ def irc(
     first_step: float = 0.01,
     tol: float = 1e-4,
     descent_fmax: float = 0.1,
+    min_drop: float = 0.1,
     fmax: float = 0.01,
     max_points: int = 400,
     max_min_steps: int = 1000,
@@ -170,42 +221,62 @@ def irc(
 
     - `step`: largest arc-length step, Å amu^1/2; `first_step`: displacement off the
       saddle along the unstable mode (Å amu^1/2); `tol`: local error per step (Å amu^1/2).
-    - `descent_fmax`: largest atom force (eV/Å) at which the path is handed to the
-      minimizer; `fmax`: convergence of the end minima (eV/Å).
-    - `max_points`: points stored per branch (static, sets memory).
+    - `min_drop` (eV), `descent_fmax` (eV/Å): the descent of a branch ends, and the
+      minimizer takes over, once the energy is `min_drop` below the saddle and the largest
+      atom force is below `descent_fmax` (or the path turns back); `fmax`: convergence of
+      the end minima (eV/Å).
+    - `max_points`: points stored per branch (static, sets memory); a branch that needs
+      more reports ``RESULTS.step_cap_reached``. `max_min_steps`: cap of each minimization.
     - `zero_modes_spec`: as for :func:`jaxrxn.saddle.saddle_search`.
+    - `throw`: raise (also under ``jit``) unless the result is ``successful``.
 
-    Masses are the potential's (amu). Jittable; returns an :class:`IRCResult`.
+    Masses are the potential's (amu). Jitted as a whole (compiled once per shape).
+    Returns an :class:`IRCResult`.
     """
     check_configuration(R_saddle, name="R_saddle")
     R_saddle = jnp.asarray(R_saddle)
-    modes = zero_modes(potential, R_saddle, zero_modes_spec)
+    descent = IRCDescent(step, tol, descent_fmax, min_drop, max_points)
+    probes = zero_mode_probe_calls(potential, R_saddle, zero_modes_spec, e0_known=True)
+    out = _irc(potential, R_saddle, descent, first_step, fmax, max_min_steps, zero_modes_spec, probes)
+    if throw:
+        out = out.result.error_if(out, out.result != RESULTS.successful)
+    return out
+
+
+@eqx.filter_jit
+def _irc(potential, R_saddle, descent: IRCDescent, first_step, fmax, max_min_steps, zero_modes_spec, probes):
+    e_ts = potential.energy(R_saddle)
+    modes = zero_modes(potential, R_saddle, zero_modes_spec, e0=e_ts)
     H, _ = projected_hessian(potential, R_saddle, modes, mass_weighted=True)
     w, U = jnp.linalg.eigh(H)
     n_neg = jnp.sum(w < -1e-6 * jnp.max(jnp.abs(w)))
     v = U[:, 0]
     v = v * jnp.sign(v[jnp.argmax(jnp.abs(v))])
     sqrt_m = jnp.sqrt(potential.atom_masses(R_saddle))[:, None]
-    x_ts = R_saddle * sqrt_m
-    e_ts = potential.energy(R_saddle)
+    args = IRCArgs(sqrt_m, e_ts)
 
     def branch(sign):
-        x0 = x_ts + sign * first_step * v.reshape(R_saddle.shape)
-        path, energies, arc, n, R_end, calls = _descend(potential, x0, sqrt_m, step, tol, descent_fmax, max_points)
-        arc = arc + first_step
-        m = minimize(potential, R_end, LBFGS(maxstep=0.05), fmax=fmax, max_steps=max_min_steps)
-        return IRCBranch(path, energies, arc, n, m.R, m.energy, m.fmax, m.converged, calls + m.n_force_calls)
+        x0 = R_saddle * sqrt_m + sign * first_step * v.reshape(R_saddle.shape)
+        sol = iterative_solve(descent, potential, x0, args, max_steps=8 * descent.max_points, throw=False)
+        path, energies, arc, n = sol.aux
+        m = minimize(potential, sol.value, LBFGS(maxstep=0.05), fmax=fmax, max_steps=max_min_steps)
+        end = RESULTS.where(m.result == RESULTS.step_cap_reached, RESULTS.endpoint_not_minimum, m.result)
+        result = RESULTS.where(sol.result == RESULTS.successful, end, sol.result)
+        return IRCBranch(
+            path, energies, arc + first_step, n, m.R, m.energy, m.fmax, result == RESULTS.successful,
+            sol.stats.n_force_calls + m.n_force_calls, result,
+        )  # fmt: skip
 
+    # One branch after the other, not vmapped: a vmapped loop keeps evaluating the branch
+    # that has finished until the other one does, which an outside calculator pays for.
     fwd, rev = branch(1.0), branch(-1.0)
     same = (jnp.max(jnp.abs(fwd.R_min - rev.R_min)) < 1e-2) & (jnp.abs(fwd.energy_min - rev.energy_min) < 1e-6)
-    result = RESULTS.where(fwd.converged & rev.converged, RESULTS.successful, RESULTS.endpoint_not_minimum)
-    result = RESULTS.where(same, RESULTS.not_connected, result)
+    # a branch's own code (cap, non-finite) first, else the minimizations' verdict
+    result = RESULTS.where(fwd.result != RESULTS.successful, fwd.result, rev.result)
+    result = RESULTS.where(same & (result == RESULTS.successful), RESULTS.not_connected, result)
     result = RESULTS.where(n_neg != 1, RESULTS.saddle_wrong_index, result)
     result = finite_result(result, fwd.R_min, rev.R_min, fwd.energy_min, rev.energy_min)
-    out = IRCResult(
+    return IRCResult(
         R_saddle, e_ts, fwd, rev, result == RESULTS.successful,
-        1 + fwd.n_force_calls + rev.n_force_calls, jnp.array(1), result,
+        1 + probes + fwd.n_force_calls + rev.n_force_calls, jnp.array(1), result,
     )  # fmt: skip
-    if throw:
-        out = result.error_if(out, result != RESULTS.successful)
-    return out

@@ -48,3 +48,29 @@ def test_irc_from_a_minimum_is_refused():
     res = mb_irc(jnp.array([MINIMA["C"][0]]))
     assert not bool(res.converged)
     assert res.result == RESULTS.saddle_wrong_index
+
+
+def test_irc_follows_the_path_out_of_the_saddle_region():
+    # 2D LJ7 saddle (rare_events.md §6.3): the force is below descent_fmax right next to
+    # the saddle, so a force test alone would hand over to the minimizer there. The
+    # descent must follow the valley down to (nearly) the minimum it reaches.
+    from jaxrxn.potentials import lennard_jones
+
+    from helpers import LJ7_SADDLE_11_0403
+
+    res = irc(lennard_jones(dim=2), jnp.asarray(LJ7_SADDLE_11_0403), fmax=1e-4)
+    assert bool(res.converged) and res.result == RESULTS.successful
+    for branch in (res.forward, res.reverse):
+        n = int(branch.n_points)
+        assert n > 20
+        handover = float(branch.energies[n - 1])
+        assert handover < float(res.energy_saddle) - 0.1
+        assert handover - float(branch.energy_min) < 0.01 * (float(res.energy_saddle) - float(branch.energy_min))
+
+
+def test_irc_point_cap_is_a_result_code():
+    res = irc(MB, jnp.array([(-0.822002, 0.624313)]), fmax=1e-3, max_points=3)
+    assert not bool(res.converged) and res.result == RESULTS.step_cap_reached
+    assert res.forward.result == RESULTS.step_cap_reached
+    with pytest.raises(Exception, match="step cap"):
+        irc(MB, jnp.array([(-0.822002, 0.624313)]), fmax=1e-3, max_points=3, throw=True)

@@ -9,6 +9,7 @@ import pytest
 
 import jaxrxn
 from jaxrxn import RESULTS
+from jaxrxn.irc import irc
 from jaxrxn.path import NEB, linear, neb
 from jaxrxn.saddle import PRFO, Dimer, saddle_search
 
@@ -57,8 +58,9 @@ S1 = np.array([[-0.822002, 0.624313]])
         lambda pot, d: neb(pot, jnp.asarray(linear(A, B, 7)).at[1:-1].add(d), NEB(), fmax=0.5, max_steps=20),
         lambda pot, d: saddle_search(pot, jnp.asarray(S1 + d), PRFO(), fmax=1e-3),
         lambda pot, d: saddle_search(pot, jnp.asarray(S1 + d), Dimer(), fmax=1e-2, max_steps=50),
+        lambda pot, d: irc(pot, jnp.asarray(S1 + d / 1000), fmax=1e-2, max_points=50),
     ],
-    ids=["minimize", "neb", "prfo", "dimer"],
+    ids=["minimize", "neb", "prfo", "dimer", "irc"],
 )
 def test_second_call_with_new_arrays_does_not_recompile(call):
     jax.block_until_ready(call(MB, 0.01))
@@ -86,3 +88,30 @@ def test_throw_is_the_same_everywhere():
         assert run(False).result == RESULTS.step_cap_reached
         with pytest.raises(Exception, match="step cap"):
             run(True)
+
+
+def _counting(pot, calls):
+    """``pot`` with a host-side counter of energy evaluations (one per forward pass)."""
+
+    def energy(R, p):
+        jax.debug.callback(lambda: calls.append(1))
+        return pot.energy_fn(R, p)
+
+    return jaxrxn.Potential(energy, pot.params)
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda pot: saddle_search(pot, jnp.asarray(S1 + 0.02), Dimer(), fmax=1e-3),
+        lambda pot: saddle_search(pot, jnp.asarray(S1 + 0.02), PRFO(), fmax=1e-3),
+        lambda pot: irc(pot, jnp.asarray(S1), fmax=1e-3),
+    ],
+    ids=["dimer", "prfo", "irc"],
+)
+def test_every_evaluation_is_counted(run):
+    # zero-mode probes, final index checks and both IRC branches included; each Hessian
+    # runs the energy function once more
+    calls = []
+    res = jax.block_until_ready(run(_counting(MB, calls)))
+    assert len(calls) == int(res.n_force_calls) + int(res.n_hessian_calls)
