@@ -61,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     jax.config.update("jax_enable_x64", True)
     try:
         return int(args._run(args))
-    except (ValueError, FileNotFoundError, NotImplementedError, KeyError) as err:
+    # Bad input raises these (with a message for the user); anything else, a KeyError
+    # included, is a bug and keeps its traceback instead of posing as exit code 2.
+    except (ValueError, FileNotFoundError, NotImplementedError) as err:
         msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         print(f"jaxrxn: error: {msg}", file=sys.stderr)
         return EXIT_BAD_INPUT

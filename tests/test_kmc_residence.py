@@ -7,6 +7,7 @@ D = k a^2 for 4 hops of rate k and jump a).
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxrxn.kmc.lattice import square_lattice_walker
 from jaxrxn.kmc.residence import (
@@ -59,7 +60,14 @@ def test_square_lattice_diffusion_within_2_percent():
     msd = mean_squared_displacement(traj.time, traj.config.position, x0, t_grid)
     d = float(diffusion_coefficient(t_grid, msd, dim=2))
     d_exact = RATE * A**2
-    assert abs(d / d_exact - 1) < 0.02, d / d_exact
+    # standard error from 20 independent batches of 1,000 replicas (the fitted D of one
+    # replica set has no closed-form error: the MSD points are correlated)
+    pos = traj.config.position.reshape(20, n // 20, *traj.config.position.shape[1:])
+    t = traj.time.reshape(20, n // 20, -1)
+    d_b = [float(diffusion_coefficient(t_grid, mean_squared_displacement(tb, pb, x0[: n // 20], t_grid), dim=2)) for tb, pb in zip(t, pos)]
+    se = np.std(d_b, ddof=1) / np.sqrt(20) / d_exact
+    assert se < 0.01  # resolves a 3 % error
+    assert abs(d / d_exact - 1) < 3 * se, (d / d_exact, se)  # 3 sigma
 
 
 def test_network_occupancy_is_boltzmann():
@@ -95,3 +103,14 @@ def test_checkpoint_resume_is_exact(tmp_path):
     np.testing.assert_array_equal(resumed.time, straight.time)
     np.testing.assert_array_equal(jax.random.key_data(resumed.key), jax.random.key_data(straight.key))
     assert int(resumed.n_steps[0]) == 100
+
+
+@pytest.mark.parametrize("bad", [-1.0, np.nan, np.inf])
+def test_negative_nan_or_infinite_rates_raise(bad):
+    rates = jnp.array([1.0, bad, 2.0])
+    with pytest.raises(Exception, match="finite and non-negative"):
+        jax.block_until_ready(jax.jit(select_event)(jax.random.key(0), rates))
+    model = NetworkModel(jnp.array([[0.0, 1.0], [bad, 0.0]]))
+    run = jax.jit(run_kmc, static_argnums=2)
+    with pytest.raises(Exception, match="finite and non-negative"):
+        jax.block_until_ready(run(model, init_state(jnp.array(0), jax.random.key(1)), 4))

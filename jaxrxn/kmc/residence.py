@@ -85,10 +85,14 @@ def select_event(
 
     Returns ``(event, dt, K)``: event ``i`` chosen with probability ``k_i/K``, ``dt =
     -ln(u)/K`` (s) with ``u`` uniform on (0, 1], and the total rate ``K``. Zero-rate
-    (padding) entries are never chosen. With ``K = 0``, ``dt = inf``.
+    (padding) entries are never chosen. With ``K = 0``, ``dt = inf``. A negative, NaN or
+    infinite rate raises (also inside ``jit``): it would silently bias the event choice.
     """
     k_event, k_time = jax.random.split(key)
-    rates = jnp.maximum(rates, 0.0)
+    rates = eqx.error_if(
+        rates, ~jnp.all((rates >= 0) & (rates < jnp.inf)),
+        "KMC rates must be finite and non-negative (1/s); got a negative, NaN or infinite rate.",
+    )  # fmt: skip
     cumulative = jnp.cumsum(rates)
     total = cumulative[-1]
     # target in (0, K]: the first index whose cumulative rate reaches it has k_i > 0.
