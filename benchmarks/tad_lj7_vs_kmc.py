@@ -66,7 +66,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxrxn  # noqa: E402
-from jaxrxn.dynamics import FS, KB, Langevin, MaxDisplacement, Quench, md_until_transition, run_md  # noqa: E402
+from jaxrxn.dynamics import Langevin, MaxDisplacement, Quench, md_until_transition, run_md  # noqa: E402
+from jaxrxn.units import FS, KB  # noqa: E402
 from jaxrxn.dynamics.tad import TAD, tad_basin  # noqa: E402
 
 sys.path.insert(0, "tests")

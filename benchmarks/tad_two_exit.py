@@ -34,7 +34,8 @@ sys.path.insert(0, "tests")
 from helpers import TwoExitSurface  # noqa: E402
 
 import jaxrxn  # noqa: E402
-from jaxrxn.dynamics import FS, KB, Langevin, MaxDisplacement, Quench  # noqa: E402
+from jaxrxn.dynamics import Langevin, MaxDisplacement, Quench  # noqa: E402
+from jaxrxn.units import FS, KB  # noqa: E402
 from jaxrxn.dynamics.md import run_md  # noqa: E402
 from jaxrxn.dynamics.tad import TAD, tad_basin  # noqa: E402
 

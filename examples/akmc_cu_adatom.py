@@ -77,12 +77,12 @@ from jaxrxn.kmc.adaptive import (  # noqa: E402
     run_akmc,
 )
 from jaxrxn.kmc.residence import (  # noqa: E402
-    KB_EV,
     diffusion_coefficient,
     init_state,
     mean_squared_displacement,
     run_kmc,
 )
+from jaxrxn.units import KB  # noqa: E402
 from jaxrxn.optimize import minimize  # noqa: E402
 from jaxrxn.potentials.emt import emt_from_atoms  # noqa: E402
 from jaxrxn.systems import cu_adatom_on_cu100  # noqa: E402
@@ -94,7 +94,7 @@ TEMPERATURES = (500.0, 600.0, 700.0, 800.0)
 
 def d_reference(temperature):
     """Å^2/s: D = k a^2 with k = 5.12e12 exp(-0.4117/kT) Hz (rare_events.md §5.1)."""
-    return 5.12e12 * np.exp(-0.4117 / (KB_EV * temperature)) * HOP**2
+    return 5.12e12 * np.exp(-0.4117 / (KB * temperature)) * HOP**2
 
 
 def per_replica_d(times, positions, t_max, n_grid=12):

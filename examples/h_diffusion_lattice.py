@@ -46,19 +46,19 @@ import numpy as np  # noqa: E402
 
 from jaxrxn.kmc.lattice import fcc_hydrogen_walker  # noqa: E402
 from jaxrxn.kmc.residence import (  # noqa: E402
-    KB_EV,
     diffusion_coefficient,
     init_state,
     mean_squared_displacement,
     run_kmc,
 )
+from jaxrxn.units import KB  # noqa: E402
 
 ANG2_TO_CM2 = 1e-16
 
 
 def hagi_pd(temperature):
     """Experimental H in Pd, cm^2/s (Hagi 1990, 278-333 K)."""
-    return 2.40e-3 * np.exp(-0.221 / (KB_EV * temperature))
+    return 2.40e-3 * np.exp(-0.221 / (KB * temperature))
 
 
 def emt_lattice_constant(symbol="Pd"):
@@ -163,7 +163,7 @@ def main() -> None:
     print(f"{'T (K)':>6} {'D KMC (cm2/s)':>14} {'D exact':>11} {'KMC/exact':>9} {'Hagi Pd':>11} {'model/expt':>10}")
     for t, dk, de in zip(temperatures, d_kmc, d_exact):
         print(f"{t:6.0f} {dk:14.3e} {de:11.3e} {dk / de:9.3f} {hagi_pd(t):11.3e} {dk / hagi_pd(t):10.2e}")
-    slope, intercept = np.polyfit(1 / (KB_EV * temperatures), np.log(d_kmc), 1)
+    slope, intercept = np.polyfit(1 / (KB * temperatures), np.log(d_kmc), 1)
     print(f"KMC Arrhenius fit: D0 = {np.exp(intercept):.3e} cm^2/s, Ea = {-slope:.4f} eV "
           f"(Hagi Pd: 2.40e-3 cm^2/s, 0.221 eV); the agreement depends on the potential")
 

@@ -47,7 +47,7 @@ import numpy as np  # noqa: E402
 import jaxrxn  # noqa: E402
 from jaxrxn.dynamics import Langevin, SphericalPiston, detect_reactions, run_md, valence_morse  # noqa: E402
 from jaxrxn.dynamics.bonds import bond_graph  # noqa: E402
-from jaxrxn.dynamics.nanoreactor import KCAL_PER_MOL  # noqa: E402
+from jaxrxn.units import KCAL_PER_MOL  # noqa: E402
 from jaxrxn.path import NEB, linear, neb  # noqa: E402
 
 N_REP = int(sys.argv[1]) if len(sys.argv) > 1 else 8

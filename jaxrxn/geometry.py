@@ -20,17 +20,26 @@ def minimum_image(
 ) -> Float[Array, "... dim"]:
     """Map displacement vectors ``d`` (Å) to their minimum image.
 
-    Exact when every periodic cell width exceeds twice the largest displacement of
-    interest (see :func:`jaxrxn.validation.check_box`). With ``cell=None`` (free space)
-    ``d`` is returned unchanged.
+    `cell` rows are lattice vectors (Å), `pbc` per-axis booleans (default all periodic).
+    Only periodic rows are lattice translations: the rows of non-periodic axes may be zero
+    (an ASE slab's vacuum axis) or anything else. Fractional coordinates are taken in the
+    dual basis of the periodic rows and rounded, which is exact when every periodic cell
+    width exceeds twice the largest displacement of interest (see
+    :func:`jaxrxn.validation.check_box`). With ``cell=None`` (free space) ``d`` is returned
+    unchanged. Differentiable in `cell` (stress).
     """
     if cell is None:
         return d
+    d = jnp.asarray(d)
     cell = jnp.asarray(cell, d.dtype)
     pbc = jnp.ones(cell.shape[0], bool) if pbc is None else jnp.asarray(pbc, bool)
-    frac = d @ jnp.linalg.inv(cell)
-    frac = jnp.where(pbc, frac - jnp.round(frac), frac)
-    return frac @ cell
+    lattice = jnp.where(pbc[:, None], cell, 0.0)
+    # Gram matrix of the periodic rows, with 1 on the diagonal of the others so that it is
+    # invertible: (d A^T) G^-1 are then the dual-basis coordinates along periodic axes and 0
+    # along the others, without an SVD.
+    gram = lattice @ lattice.T + jnp.diag((~pbc).astype(d.dtype))
+    frac = (d @ lattice.T) @ jnp.linalg.inv(gram)
+    return d - jnp.round(frac) @ lattice
 
 
 def displacement(R_a, R_b, cell=None, pbc=None):

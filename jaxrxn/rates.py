@@ -15,24 +15,25 @@ translations of a periodic system, none when atoms are fixed.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Scalar
 
 from jaxrxn.potentials.core import Potential
 from jaxrxn.saddle.index import ZeroModeSpec, count_negative, projected_hessian, zero_modes
-
-#: Boltzmann constant, eV/K (CODATA 2018).
-KB_EV = 8.617333262e-5
-#: Planck constant, eV s (CODATA 2018).
-H_EV_S = 4.135667696e-15
-#: ASE's time unit Å sqrt(amu/eV) in seconds: sqrt(lambda) of a Hessian in eV/(Å² amu)
-#: is an angular frequency in 1/(this unit).
-ASE_TIME_S = 1e-10 * (1.66053906660e-27 / 1.602176634e-19) ** 0.5
+from jaxrxn.units import H, KB, TIME_UNIT_S
 
 
 def arrhenius_rate(Ea: ArrayLike, A: ArrayLike, T: ArrayLike) -> Array:
-    """``A exp(-Ea / kB T)``: rate (Hz) for barrier `Ea` (eV), prefactor `A` (Hz), `T` (K)."""
-    return A * jnp.exp(-Ea / (KB_EV * T))
+    """``A exp(-Ea / kB T)``: rate (Hz) for barrier `Ea` (eV), prefactor `A` (Hz), `T` (K).
+
+    The one Arrhenius law of the package (KMC rate tables, reaction networks, HTST). With
+    no JAX array among the arguments it computes in NumPy, so host-side bookkeeping keeps
+    float64 whether or not JAX's x64 mode is on.
+    """
+    exp = jnp.exp if any(isinstance(x, jax.Array) for x in (Ea, A, T)) else np.exp
+    return A * exp(-Ea / (KB * T))
 
 
 def mean_waiting_time(Ea: ArrayLike, A: ArrayLike, T: ArrayLike) -> Array:
@@ -49,8 +50,8 @@ def md_steps_to_event(Ea: ArrayLike, A: ArrayLike, T: ArrayLike, timestep_fs: Ar
 def eyring_rate(dG: ArrayLike, T: ArrayLike, transmission: ArrayLike = 1.0) -> Array:
     """Eyring rate ``kappa kB T / h exp(-dG / kB T)`` (Hz) for free-energy barrier `dG`
     (eV) at `T` (K); H. Eyring, J. Chem. Phys. 3, 107 (1935)."""
-    kT = KB_EV * T
-    return transmission * kT / H_EV_S * jnp.exp(-dG / kT)
+    kT = KB * T
+    return transmission * kT / H * jnp.exp(-dG / kT)
 
 
 def _log_positive_modes(potential, R, modes, expect_negative: int):
@@ -69,7 +70,7 @@ def vineyard_prefactor(
     R_saddle: Float[Array, "n_atoms dim"],
     *,
     zero_modes_spec: ZeroModeSpec = "auto",
-    time_unit_s: float = ASE_TIME_S,
+    time_unit_s: float = TIME_UNIT_S,
 ) -> Scalar:
     """Vineyard prefactor ``nu*`` in Hz from the mass-weighted Hessians at a minimum and a
     first-order saddle.
@@ -94,7 +95,7 @@ def htst_rate(
     T: ArrayLike,
     *,
     zero_modes_spec: ZeroModeSpec = "auto",
-    time_unit_s: float = ASE_TIME_S,
+    time_unit_s: float = TIME_UNIT_S,
 ) -> Array:
     """Harmonic-TST rate (Hz) ``nu* exp(-(E_saddle - E_min)/kB T)`` at `T` (K); NaN when
     the points are not a minimum and a first-order saddle."""

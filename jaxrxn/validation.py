@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
+from jaxrxn.geometry import minimum_image
+
 #: Two atoms closer than this (Å) are treated as overlapping. Real interatomic distances
 #: are above ~0.5 Å (H2 is 0.74 Å); overlapping atoms make pair potentials blow up.
 OVERLAP_THRESHOLD = 0.3
@@ -53,10 +55,8 @@ def check_configuration(
     if min_distance is not None and R.shape[0] > 1:
         d = R[:, None, :] - R[None, :, :]
         if cell is not None and pbc is not None and np.any(pbc):
-            cell = np.asarray(cell, dtype=float)[: R.shape[1], : R.shape[1]]
-            frac = d @ np.linalg.inv(cell)
-            frac = np.where(np.asarray(pbc)[: R.shape[1]], frac - np.round(frac), frac)
-            d = frac @ cell
+            dim = R.shape[1]
+            d = np.asarray(minimum_image(d, np.asarray(cell, float)[:dim, :dim], np.asarray(pbc)[:dim]))
         r = np.sqrt((d**2).sum(-1))
         np.fill_diagonal(r, np.inf)
         i, j = np.unravel_index(np.argmin(r), r.shape)

@@ -8,7 +8,6 @@ from helpers import central_difference_forces, lj7_hexagon
 
 import jaxrxn
 from jaxrxn.explore.afir import (
-    KJMOL_PER_EV,
     afir_alpha,
     afir_path,
     afir_potential,
@@ -17,6 +16,7 @@ from jaxrxn.explore.afir import (
     thermal_gamma,
     true_potential,
 )
+from jaxrxn.units import KJMOL_PER_EV
 
 MB_A = np.array([[-0.558224, 1.441726]])
 

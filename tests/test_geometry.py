@@ -1,5 +1,6 @@
 """Geometry: Kabsch alignment, RMSD, path length, rigid-body modes, minimum image."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -81,3 +82,21 @@ def test_numpy_kabsch_equals_the_jax_one_in_2d_and_3d():
         np.testing.assert_allclose(kabsch_rotation_numpy(P, Q), U, atol=1e-12)
         assert np.linalg.det(kabsch_rotation_numpy(P, Q)) == pytest.approx(1.0)
         assert rmsd_numpy(P, Q) == pytest.approx(float(rmsd(jnp.asarray(P), jnp.asarray(Q))), abs=1e-12)
+
+
+def test_minimum_image_of_a_slab_ignores_its_vacuum_row():
+    # Periodic rows a, b; the vacuum row zero (as ASE leaves it), along z, or skewed: the same
+    # images, equal to a brute-force search over lattice translations.
+    rng = np.random.default_rng(3)
+    ab = np.array([[4.0, 0.0, 0.0], [0.0, 5.0, 0.0]])
+    d = rng.uniform(-7.0, 7.0, (40, 3))
+    shifts = np.array([[i, j] for i in range(-3, 4) for j in range(-3, 4)]) @ ab
+    images = d[:, None, :] + shifts[None]
+    expected = images[np.arange(len(d)), np.argmin(np.linalg.norm(images, axis=-1), axis=1)]
+    pbc = jnp.array([True, True, False])
+    for vacuum in ([0.0, 0.0, 0.0], [0.0, 0.0, 20.0], [1.0, 2.0, 20.0]):
+        cell = jnp.asarray(np.vstack([ab, vacuum]))
+        np.testing.assert_allclose(np.asarray(minimum_image(jnp.asarray(d), cell, pbc)), expected, atol=1e-12)
+    # differentiable in the cell (stress) with a zero vacuum row
+    g = jax.grad(lambda c: jnp.sum(minimum_image(jnp.asarray(d), c, pbc) ** 2))(jnp.asarray(np.vstack([ab, np.zeros(3)])))
+    assert np.all(np.isfinite(np.asarray(g)))

@@ -14,7 +14,7 @@ from scipy.special import lambertw
 
 import jaxrxn
 from jaxrxn.kmc.adaptive import AdaptiveKMC, akmc_step, confidence, lambert_w0
-from jaxrxn.kmc.residence import KB_EV
+from jaxrxn.units import KB
 
 A = np.array([[-0.558224, 1.441726]])
 
@@ -33,7 +33,7 @@ def test_lambert_w0_and_confidence():
 
 def test_akmc_muller_brown_finds_a_to_c():
     mb = jaxrxn.muller_brown()
-    akmc = AdaptiveKMC(temperature=10.0 / KB_EV, prefactor=1e12, batch_size=8, max_searches=48)
+    akmc = AdaptiveKMC(temperature=10.0 / KB, prefactor=1e12, batch_size=8, max_searches=48)
     step = akmc_step(akmc, mb, jnp.asarray(A), jax.random.key(0))
     table = step.table
     assert table.confidence >= 0.99, table.confidence
@@ -51,7 +51,8 @@ def test_akmc_muller_brown_finds_a_to_c():
 def test_state_library_matches_translated_permuted_periodic_copies():
     # a state moved by a rigid translation, its atoms renumbered and wrapped into the cell
     # is recognised, and a process (here a random displacement field) is carried over
-    from jaxrxn.kmc.adaptive import StateLibrary, StateMatch, minimum_image
+    from jaxrxn.geometry import minimum_image
+    from jaxrxn.kmc.adaptive import StateLibrary, StateMatch
 
     rng = np.random.default_rng(0)
     cell = np.diag([7.0, 8.0, 20.0])
@@ -118,7 +119,7 @@ def test_akmc_cu_adatom_on_cu100_finds_four_hops_and_diffusion():
     np.testing.assert_allclose(moves.sum(axis=0), 0.0, atol=0.02)  # +x, -x, +y, -y
 
     walker, lost = lib.walker(500.0, track, lambda tb: tb.barrier < 0.6)
-    d_ref = 5.12e12 * np.exp(-0.4117 / (KB_EV * 500.0)) * (a / np.sqrt(2)) ** 2  # Å^2/s
+    d_ref = 5.12e12 * np.exp(-0.4117 / (KB * 500.0)) * (a / np.sqrt(2)) ** 2  # Å^2/s
     assert float(walker.analytic_diffusion_coefficient()) == pytest.approx(d_ref, rel=0.10)
     # the lattice model's exact D; its KMC/MSD estimate is checked in test_kmc_lattice.py and
     # examples/akmc_cu_adatom.py (0.931 +- 0.013 of d_ref at 500 K on the 4x4x4 slab)
@@ -150,6 +151,6 @@ def test_state_library_walker_drops_states_without_exits():
     walker, lost = lib.walker(T, lambda R: R[2, :2])
     assert walker.hop_vectors.shape == (1, 1, 2)
     np.testing.assert_allclose(np.asarray(walker.hop_vectors[0, 0]), [1.0, 0.0], atol=1e-12)
-    k_hop, k_up = (1e13 * np.exp(-b / (KB_EV * T)) for b in (0.4, 0.6))
+    k_hop, k_up = (1e13 * np.exp(-b / (KB * T)) for b in (0.4, 0.6))
     np.testing.assert_allclose(lost[0], k_up / (k_hop + k_up), rtol=1e-12)
     assert np.isnan(lost[1])

@@ -21,7 +21,8 @@ from jaxrxn.kmc.lattice import (
     fcc_hydrogen_walker,
     square_lattice_neighbors,
 )
-from jaxrxn.kmc.residence import KB_EV, diffusion_coefficient, init_state, mean_squared_displacement, run_kmc
+from jaxrxn.kmc.residence import diffusion_coefficient, init_state, mean_squared_displacement, run_kmc
+from jaxrxn.units import KB
 
 A_PD = 3.89  # Å
 NU = 1.0e13  # 1/s
@@ -50,7 +51,7 @@ def test_fcc_octahedral_sublattice_diffusion_vs_analytic():
     temperatures = np.array([300.0, 500.0, 800.0])
     d_kmc, covered = _kmc_diffusion(walker, temperatures, jax.random.key(0))
     assert bool(jnp.all(covered))
-    d_exact = NU * np.exp(-barrier / (KB_EV * temperatures)) * A_PD**2
+    d_exact = NU * np.exp(-barrier / (KB * temperatures)) * A_PD**2
     # 3000 replicas: relative standard error of <r^2> ~ 0.82/sqrt(3000) = 1.5 %
     np.testing.assert_allclose(np.asarray(d_kmc), d_exact, rtol=0.05)
     # the same analytic value from the catalogue's generic formula
@@ -63,7 +64,7 @@ def test_fcc_octahedral_tetrahedral_path():
     n_hops = np.asarray(jnp.sum(jnp.isfinite(walker.barriers), axis=1))
     assert list(n_hops) == [8] * 4 + [4] * 8  # O has 8 T neighbours, T has 4 O neighbours
     assert float(walker.max_site_drift()) < 1e-12
-    kT = KB_EV * temperature
+    kT = KB * temperature
     g_ot, g_to = NU * np.exp(-b_ot / kT), NU * np.exp(-b_to / kT)
     d_exact = A_PD**2 / (16 * (1 / (8 * g_ot) + 1 / (4 * g_to)))
     np.testing.assert_allclose(float(walker.analytic_diffusion_coefficient()), d_exact, rtol=1e-10)
@@ -78,7 +79,7 @@ def test_fcc_octahedral_tetrahedral_direction_prefactors():
     b_ot, b_to, temperature, nu_ot, nu_to = 0.55, 0.0034, 600.0, 7.05e12, 5.38e11
     walker = fcc_hydrogen_walker(A_PD, temperature, barrier_ot=b_ot, barrier_to=b_to, prefactor_ot=nu_ot,
                                  prefactor_to=nu_to)  # fmt: skip
-    kT = KB_EV * temperature
+    kT = KB * temperature
     k_ot, k_to = nu_ot * np.exp(-b_ot / kT), nu_to * np.exp(-b_to / kT)
     d_exact = A_PD**2 / (16 * (1 / (8 * k_ot) + 1 / (4 * k_to)))
     np.testing.assert_allclose(float(walker.analytic_diffusion_coefficient()), d_exact, rtol=1e-10)
@@ -106,7 +107,7 @@ def test_lattice_gas_rates_obey_detailed_balance():
     energy_fn = jax.jit(lambda o: gas.energy(o))
     rates = np.asarray(rates_fn(occ))
     d_e = np.asarray(gas.hop_energy_change(occ)).reshape(-1)
-    kT = KB_EV * 400.0
+    kT = KB * 400.0
     checked = 0
     for event in np.flatnonzero(rates > 0):
         after = apply_fn(occ, jnp.asarray(event))

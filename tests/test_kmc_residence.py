@@ -11,7 +11,6 @@ import pytest
 
 from jaxrxn.kmc.lattice import square_lattice_walker
 from jaxrxn.kmc.residence import (
-    KB_EV,
     NetworkModel,
     diffusion_coefficient,
     init_state,
@@ -23,6 +22,7 @@ from jaxrxn.kmc.residence import (
     select_event,
     state_occupancy,
 )
+from jaxrxn.units import KB
 
 RATE, A = 2.0e9, 2.5  # 1/s, Å
 WALKER = square_lattice_walker(A, RATE)
@@ -80,7 +80,7 @@ def test_network_occupancy_is_boltzmann():
     config0 = jnp.array(0)
     final, traj = jax.jit(run_kmc, static_argnums=2)(model, init_state(config0, jax.random.key(1)), 200_000)
     occupancy = state_occupancy(config0, traj, 3)
-    boltzmann = jnp.exp(-energies / (KB_EV * temperature))
+    boltzmann = jnp.exp(-energies / (KB * temperature))
     np.testing.assert_allclose(occupancy, boltzmann / jnp.sum(boltzmann), rtol=0.03)
 
 

@@ -203,3 +203,25 @@ def test_help_is_fast(command):
         assert proc.returncode == 0, proc.stderr
         assert proc.stdout.startswith("usage: jaxrxn")
     assert min(t for t, _ in runs) < 2.0
+
+
+def test_one_set_of_physical_constants():
+    """Constants live in jaxrxn/units.py: no other module writes kB, h, the fs time unit or
+    kJ/mol per eV as a number, or takes them from ``ase.units``. The potentials that mirror
+    an ASE calculator keep ASE's units on purpose: emt.py (``ase.calculators.emt.EMT`` to
+    1e-10) and qm.py (tblite's ASE calculator to 1e-8 eV)."""
+    from jaxrxn import units
+
+    constants = (units.KB, units.H, units.FS, units.TIME_UNIT_S, units.KJMOL_PER_EV, units.KCAL_PER_MOL)
+    found = []
+    for m, path in MODULES.items():
+        if m == "jaxrxn.units":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and isinstance(node.value, float) and node.value != 0:
+                if any(abs(node.value / c - 1) < 1e-3 for c in constants):
+                    found.append((m, node.lineno, node.value))
+        if m not in ("jaxrxn.potentials.emt", "jaxrxn.potentials.qm") and any(n.startswith("ase.units") for n in _imported(tree)):
+            found.append((m, "ase.units"))
+    assert found == []

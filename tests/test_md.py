@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxrxn
-from jaxrxn.dynamics import FS, KB, Langevin, MaxDisplacement, VelocityVerlet, md_until_transition, run_md, temperature
+from jaxrxn.dynamics import Langevin, MaxDisplacement, VelocityVerlet, md_until_transition, run_md, temperature
+from jaxrxn.units import FS, KB
 
 
 def _spring(k=2.0, masses=(4.0,)):

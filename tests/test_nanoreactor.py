@@ -8,7 +8,8 @@ from helpers import central_difference_forces
 
 from jaxrxn.dynamics import Langevin, run_md
 from jaxrxn.dynamics.bonds import bond_graphs, covalent_cutoffs, detect_reactions, formulas, molecules, reaction_frames
-from jaxrxn.dynamics.nanoreactor import KCAL_PER_MOL, LogFermiWall, SphericalPiston, valence_morse
+from jaxrxn.dynamics.nanoreactor import LogFermiWall, SphericalPiston, valence_morse
+from jaxrxn.units import KCAL_PER_MOL
 
 PISTON = SphericalPiston()
 MASSES = jnp.array([1.008, 12.011, 15.999])
@@ -141,3 +142,17 @@ def test_morse_gas_reacts_only_under_compression():
 
     pulsed, static = ([len(detect_reactions(f, 1.6, 2.2, persist=5)) for f in np.asarray(trajectories(r2))] for r2 in (3.5, 8.0))
     assert min(pulsed) >= 4 and sum(pulsed) >= 30 and sum(static) == 0, (pulsed, static)
+
+
+def test_morse_gas_and_walls_follow_float32():
+    # float32 params and positions give float32 energies and forces, equal to float64's
+    species = np.array([0, 0, 1, 1])
+    D, m = np.array([[2.0, 2.5], [2.5, 2.0]]), np.full(4, 10.0)
+    R = np.array([[0.0, 0.0, 0.0], [1.2, 0.0, 0.0], [0.3, 2.4, 0.0], [1.4, 2.5, 0.2]])
+    e32, g32 = jax.value_and_grad(valence_morse(species, D, masses=m, dtype=jnp.float32).energy)(jnp.asarray(R, jnp.float32))
+    e64, g64 = jax.value_and_grad(valence_morse(species, D, masses=m).energy)(jnp.asarray(R))
+    assert e32.dtype == g32.dtype == jnp.float32
+    np.testing.assert_allclose(e32, e64, rtol=1e-5)
+    np.testing.assert_allclose(g32, g64, rtol=1e-4, atol=1e-5)
+    for wall in (LogFermiWall(radius=1.0), SphericalPiston(r1=1.0, r2=0.5)):
+        assert wall.energy(jnp.asarray(R, jnp.float32), 0.0, jnp.asarray(m, jnp.float32)).dtype == jnp.float32

@@ -5,7 +5,7 @@ import pytest
 from helpers import lj7_hexagon
 
 from jaxrxn.explore.network import ReactionNetwork, structure_fingerprint
-from jaxrxn.rates import KB_EV
+from jaxrxn.units import KB
 
 
 def _rotated_permuted(R, angle, perm):
@@ -40,7 +40,7 @@ def _toy():
 
 def test_rate_matrix_is_harmonic_tst():
     net = _toy()
-    T = 0.1 / KB_EV  # kT = 0.1 eV
+    T = 0.1 / KB  # kT = 0.1 eV
     K = net.rate_matrix(T)
     assert K.shape == (3, 3) and np.all(np.diag(K) == 0)
     np.testing.assert_allclose(K[0, 1], 2.0 * np.exp(-(-11.0 + 12.5349) / 0.1), rtol=1e-12)

@@ -6,18 +6,18 @@ import numpy as np
 import pytest
 
 from jaxrxn.rates import (
-    KB_EV,
     arrhenius_rate,
     eyring_rate,
     md_steps_to_event,
     mean_waiting_time,
     vineyard_prefactor,
 )
+from jaxrxn.units import KB
 
 
 def test_waiting_times_of_the_source_article():
     # rare_events.md §1 [run]: kT(300 K) = 0.0258520 eV
-    assert KB_EV * 300 == pytest.approx(0.0258520, abs=1e-7)
+    assert KB * 300 == pytest.approx(0.0258520, abs=1e-7)
     assert mean_waiting_time(0.3, 1e13, 300.0) == pytest.approx(1.0959e-8, rel=1e-4)
     assert mean_waiting_time(1.0, 1e13, 300.0) == pytest.approx(6.2988e3, rel=1e-4)
     assert mean_waiting_time(0.3, 1e12, 300.0) == pytest.approx(1.0959e-7, rel=1e-4)
@@ -53,3 +53,11 @@ def test_vineyard_muller_brown_matches_hessian_arithmetic():
     assert float(nu) == pytest.approx(np.sqrt(410.53 * 4068.20 / 490.24) / (2 * np.pi), rel=1e-4)
     # a minimum given as the saddle is rejected, not turned into a number
     assert np.isnan(float(vineyard_prefactor(pot, A, A, time_unit_s=1.0)))
+
+
+def test_arrhenius_rate_stays_in_numpy_without_jax_arrays():
+    # host-side rate tables (reaction networks, AKMC) keep NumPy float64 whatever JAX's x64 mode
+    Ea = np.array([0.3, 0.5])
+    k = arrhenius_rate(Ea, np.array([1e13, 1e12]), 300.0)
+    assert isinstance(k, np.ndarray) and k.dtype == np.float64
+    np.testing.assert_allclose(k, [1e13, 1e12] * np.exp(-Ea / (8.617333262e-5 * 300.0)), rtol=1e-12)

@@ -8,7 +8,7 @@ import pytest
 from helpers import LJ7_SADDLE_11_0373, LJ7_SADDLE_11_0403, TwoExitSurface, lj7_hexagon
 
 import jaxrxn
-from jaxrxn.dynamics import FS, KB, MaxDisplacement, Quench
+from jaxrxn.dynamics import MaxDisplacement, Quench
 from jaxrxn.dynamics.tad import (
     NEBBarrier,
     TAD,
@@ -27,6 +27,7 @@ from jaxrxn.dynamics.tad import (
 from jaxrxn.path import NEB
 from jaxrxn.rates import vineyard_prefactor
 from jaxrxn.saddle import PRFO, saddle_search
+from jaxrxn.units import FS, KB
 
 # ---------------------------------------------------------------------------------------
 # LAMMPS examples/tad (Si vacancy, Stillinger-Weber; log.5Oct16.tad.g++.3), rare_events.md §2.2.1

@@ -31,9 +31,10 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from jaxrxn.explore.afir import KJMOL_PER_EV, afir_alpha, covalent_radii
+    from jaxrxn.explore.afir import afir_alpha, covalent_radii
     from jaxrxn.explore.explorer import AFIRExplorer, ExploreSettings
     from jaxrxn.explore.network import ReactionNetwork
+    from jaxrxn.units import KJMOL_PER_EV
 
     if args.gamma <= 0:
         raise ValueError(f"--gamma must be positive; got {args.gamma} kJ/mol.")

@@ -2,8 +2,6 @@
 and the NanoReactor compression wall with a bond-graph reaction detector."""
 
 from jaxrxn.dynamics.md import (
-    FS as FS,
-    KB as KB,
     Langevin as Langevin,
     MaxDisplacement as MaxDisplacement,
     MDState as MDState,

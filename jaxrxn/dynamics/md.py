@@ -2,7 +2,7 @@
 
 Units are ASE's: positions in Å, energies in eV, masses in amu, temperatures in K, and
 time steps and frictions given in fs and 1/fs. Internally time is in ASE's unit
-Å·sqrt(amu/eV) (``ase.units.fs`` = 0.0982 of it per fs), so ``F / m`` in eV/(Å·amu) is an
+Å·sqrt(amu/eV) (:data:`jaxrxn.units.FS` = 0.0982 of it per fs), so ``F / m`` in eV/(Å·amu) is an
 acceleration in that unit and velocities are in Å per ASE time unit, exactly as
 ``atoms.get_velocities()`` reports them.
 
@@ -22,18 +22,14 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from ase.units import fs as _FS
-from ase.units import kB as KB
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, Scalar
 
 from jaxrxn.geometry import align
 from jaxrxn.optimize import StepRule, minimize, step_rule
 from jaxrxn.potentials.core import Potential
+from jaxrxn.units import FS, KB
 from jaxrxn.validation import check_configuration
-
-#: One femtosecond in ASE's internal time unit Å·sqrt(amu/eV).
-FS = _FS
 
 #: ``bias(R, t)``: an extra, possibly time-dependent energy (eV) of ``R`` (Å) at time ``t`` (fs),
 #: e.g. a NanoReactor wall. Its gradient is added to the potential's forces.

@@ -29,14 +29,11 @@ from collections.abc import Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from ase.units import Bohr, kcal, mol
 from jaxtyping import Array, Float, Scalar
 
-from jaxrxn.dynamics.md import KB, Bias
+from jaxrxn.dynamics.md import Bias
 from jaxrxn.potentials.core import Potential
-
-#: 1 kcal/mol in eV.
-KCAL_PER_MOL = kcal / mol
+from jaxrxn.units import BOHR, KB, KCAL_PER_MOL
 
 
 def _radial(R, center):
@@ -95,7 +92,7 @@ class LogFermiWall(eqx.Module):
     """
 
     radius: float = 14.0
-    beta: float = 6.0 / Bohr
+    beta: float = 6.0 / BOHR
     temperature: float = 300.0
     center: Sequence[float] | None = None
 
@@ -121,6 +118,7 @@ def valence_morse(
     r_cutoff: float = 3.0,
     r_on: float = 2.0,
     masses: Sequence[float] | None = None,
+    dtype=None,
 ) -> Potential:
     """A reactive Morse gas in which every atom makes one bond: A2 + B2 -> 2 AB.
 
@@ -146,14 +144,15 @@ def valence_morse(
 
     - `species`: per-atom species index (0, 1, ...). `D`: well depths per species pair, eV.
     - `alpha`: 1/Å. `r0`, `r_switch`, `width`, `r_on`, `r_cutoff`: Å (``r_on < r_cutoff``).
-      `masses`: amu per atom.
+      `masses`: amu per atom. `dtype`: of the params and masses (default JAX's float
+      dtype); with float32 params and positions the energy and forces are float32.
 
     ``params`` holds ``D``, ``alpha``, ``r0`` and ``penalty`` (differentiable).
     """
     if not 0.0 <= r_on < r_cutoff:
         raise ValueError(f"valence_morse needs 0 <= r_on < r_cutoff; got r_on={r_on}, r_cutoff={r_cutoff}.")
     species = jnp.asarray(species)
-    D = jnp.asarray(D, jnp.float64)
+    D = jnp.asarray(D, float if dtype is None else dtype)
     n = species.shape[0]
     offdiag = ~jnp.eye(n, dtype=bool)
 
@@ -170,7 +169,7 @@ def valence_morse(
         return 0.5 * jnp.sum(pair) + params["penalty"] * jnp.sum(jnp.maximum(z - 1.0, 0.0) ** 2)
 
     P = 1.5 * float(jnp.max(D)) if penalty is None else penalty
-    params = {"D": D, "alpha": jnp.asarray(alpha, jnp.float64), "r0": jnp.asarray(r0, jnp.float64),
-              "penalty": jnp.asarray(P, jnp.float64)}  # fmt: skip
-    m = None if masses is None else jnp.asarray(masses, jnp.float64)
+    params = {"D": D, "alpha": jnp.asarray(alpha, D.dtype), "r0": jnp.asarray(r0, D.dtype),
+              "penalty": jnp.asarray(P, D.dtype)}  # fmt: skip
+    m = None if masses is None else jnp.asarray(masses, D.dtype)
     return Potential(energy_fn, params, masses=m)

@@ -58,11 +58,12 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, Scalar
 
 from jaxrxn._results import RESULTS
 from jaxrxn.checkpoint import load_checkpoint, save_checkpoint
-from jaxrxn.dynamics.md import KB, Langevin, MaxDisplacement, MDState, Quench, run_md
+from jaxrxn.dynamics.md import Langevin, MaxDisplacement, MDState, Quench, run_md
 from jaxrxn.geometry import align
 from jaxrxn.path.interpolation import interpolate
 from jaxrxn.path.neb import NEB, NEBResult, neb
 from jaxrxn.potentials.core import Potential
+from jaxrxn.units import KB
 from jaxrxn.validation import check_configuration
 
 #: ``barrier_fn(R_min, E_min, R_new, E_new) -> Ea``: forward barrier (eV) from the basin
@@ -156,7 +157,7 @@ class TAD(eqx.Module):
     - `same_basin`: basin criterion (default 1 Å largest displacement, as in LAMMPS's Si
       example). `quench`: how copies are relaxed.
     - `n_keep`: events kept per state, ordered by ``dt_lo`` (pooled revisits draw on them).
-    - `kB`: Boltzmann constant, eV/K (ASE's; LAMMPS uses 8.617343e-5).
+    - `kB`: Boltzmann constant, eV/K (:data:`jaxrxn.units.KB`; LAMMPS uses 8.617343e-5).
     """
 
     T_lo: float

@@ -41,16 +41,11 @@ from jaxtyping import Array, Bool, Float, Int
 
 from jaxrxn.optimize import StepRule, minimize, step_rule
 from jaxrxn.potentials.core import Potential
+from jaxrxn.units import H, KB, KJMOL_PER_EV
 
 #: Ar-Ar Lennard-Jones parameters behind GRRM's gamma -> alpha rule (Maeda et al. 2013).
 AFIR_R0 = 3.8164  # Å
 AFIR_EPSILON = 1.0061  # kJ/mol
-#: kJ/mol per eV (CODATA 2018: e N_A / 1000).
-KJMOL_PER_EV = 96.48533212331
-#: gas constant in kJ/(mol K), Boltzmann constant in J/K, Planck constant in J s (exact SI).
-GAS_CONSTANT = 8.314462618e-3
-_K_B = 1.380649e-23
-_H = 6.62607015e-34
 
 
 def afir_alpha(gamma, *, unit: str = "kJ/mol"):
@@ -78,7 +73,7 @@ def thermal_gamma(temperature, time):
     hence the customary gamma = 100 kJ/mol.
     """
     T = jnp.asarray(temperature)
-    return GAS_CONSTANT * T * jnp.log(_K_B * T * jnp.asarray(time) / _H)
+    return KJMOL_PER_EV * KB * T * jnp.log(KB * T * jnp.asarray(time) / H)
 
 
 def covalent_radii(numbers: Sequence[int]) -> np.ndarray:

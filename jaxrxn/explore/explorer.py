@@ -53,9 +53,10 @@ from jaxrxn.geometry import rmsd_numpy
 from jaxrxn.optimize import minimize
 from jaxrxn.path.neb import NEB, neb
 from jaxrxn.potentials.core import Potential
-from jaxrxn.rates import ASE_TIME_S, vineyard_prefactor
+from jaxrxn.rates import vineyard_prefactor
 from jaxrxn.saddle import PRFO, saddle_search
 from jaxrxn.saddle.index import projected_hessian, zero_modes
+from jaxrxn.units import TIME_UNIT_S
 from jaxrxn.validation import check_configuration
 
 
@@ -105,7 +106,7 @@ class ExploreSettings:
     n_follow_random: int = 0
     follow_step: float = 0.1
     prefactors: bool = False
-    time_unit_s: float = ASE_TIME_S
+    time_unit_s: float = TIME_UNIT_S
 
 
 @dataclasses.dataclass

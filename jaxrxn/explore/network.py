@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jaxrxn.rates import KB_EV
+from jaxrxn.rates import arrhenius_rate
 
 
 def structure_fingerprint(R, cell=None) -> np.ndarray:
@@ -197,9 +197,8 @@ class ReactionNetwork:
         """
         if temperature <= 0:
             raise ValueError(f"temperature must be positive; got {temperature} K.")
-        kT = KB_EV * float(temperature)
         n = len(self.minima)
-        K = np.zeros((n, n))
+        rows, cols, barriers, nus = [], [], [], []
         for t in self.transition_states:
             a, b = t.minima
             if a == b:
@@ -212,7 +211,11 @@ class ReactionNetwork:
                             "network with prefactors."
                         )
                     nu = prefactor
-                K[i, j] += nu * np.exp(-(t.energy - self.minima[i].energy) / kT)
+                rows.append(i), cols.append(j), nus.append(nu)
+                barriers.append(t.energy - self.minima[i].energy)
+        K = np.zeros((n, n))
+        k = arrhenius_rate(np.asarray(barriers, float), np.asarray(nus, float), float(temperature))
+        np.add.at(K, (np.asarray(rows, int), np.asarray(cols, int)), k)
         return K
 
     # ---- export -----------------------------------------------------------------------

@@ -5,13 +5,11 @@ from jaxrxn.kmc.lattice import (
     LatticeGas as LatticeGas,
     SublatticeWalker as SublatticeWalker,
     WalkerConfig as WalkerConfig,
-    arrhenius as arrhenius,
     build_walker as build_walker,
     fcc_hydrogen_walker as fcc_hydrogen_walker,
     square_lattice_walker as square_lattice_walker,
 )
 from jaxrxn.kmc.residence import (
-    KB_EV as KB_EV,
     KMCState as KMCState,
     KMCTrajectory as KMCTrajectory,
     NetworkModel as NetworkModel,

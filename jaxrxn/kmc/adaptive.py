@@ -46,12 +46,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, Scalar
 
+from jaxrxn.geometry import minimum_image
 from jaxrxn.kmc.lattice import SublatticeWalker
-from jaxrxn.kmc.residence import KB_EV, select_event
+from jaxrxn.kmc.residence import select_event
 from jaxrxn.optimize import minimize
 from jaxrxn.potentials.core import Potential
-from jaxrxn.rates import ASE_TIME_S, vineyard_prefactor
+from jaxrxn.rates import arrhenius_rate, vineyard_prefactor
 from jaxrxn.saddle.dimer import min_mode_search
+from jaxrxn.units import KB, TIME_UNIT_S
 
 
 def lambert_w0(z: Float[Array, "..."]) -> Float[Array, "..."]:
@@ -129,7 +131,7 @@ class AdaptiveKMC(eqx.Module):
     energy_tol: float = 1e-3
     distance_tol: float = 0.05
     prefactor: float | None = eqx.field(static=True, default=None)
-    time_unit_s: float = eqx.field(static=True, default=ASE_TIME_S)
+    time_unit_s: float = eqx.field(static=True, default=TIME_UNIT_S)
     displace_radius: float | None = eqx.field(static=True, default=None)
     coordination_cutoff: float = 3.0
     min_reverse_barrier: float = 0.0
@@ -207,33 +209,16 @@ class ProcessTable(eqx.Module):
 
     def rates(self, temperature: float) -> np.ndarray:
         """HTST rate of each process (1/s)."""
-        return self.prefactor * np.exp(-self.barrier / (KB_EV * temperature))
+        return arrhenius_rate(self.barrier, self.prefactor, temperature)
 
 
 # ---------------------------------------------------------------------------------------
-# Geometry helpers (NumPy): minimum image, coordination, local displacement masks
+# Geometry helpers (NumPy): coordination, local displacement masks
 # ---------------------------------------------------------------------------------------
-def minimum_image(d: np.ndarray, cell=None, pbc=None) -> np.ndarray:
-    """Shortest periodic image of the displacement vectors ``d`` (``(..., dim)``, Å).
-
-    ``cell`` rows are the lattice vectors (Å; rows of non-periodic axes may be zero),
-    ``pbc`` per-axis booleans (default all periodic); ``cell=None``: no periodicity.
-    Rounds fractional coordinates, which is exact for orthogonal cells.
-    """
-    d = np.asarray(d, float)
-    if cell is None:
-        return d
-    cell = np.asarray(cell, float)
-    pbc = np.broadcast_to(np.ones(cell.shape[0], bool) if pbc is None else np.asarray(pbc, bool), (cell.shape[0],))
-    frac = d @ np.linalg.pinv(cell)
-    n = np.where(pbc, np.round(frac), 0.0)
-    return d - n @ cell
-
-
 def coordination_numbers(R, cell=None, pbc=None, cutoff: float = 3.0) -> np.ndarray:
     """Number of atoms closer than ``cutoff`` Å to each atom (periodic images included)."""
     R = np.asarray(R, float)
-    dist = np.linalg.norm(minimum_image(R[:, None] - R[None], cell, pbc), axis=-1)
+    dist = np.linalg.norm(np.asarray(minimum_image(R[:, None] - R[None], cell, pbc)), axis=-1)
     return np.sum(dist < cutoff, axis=1) - 1
 
 
@@ -244,7 +229,7 @@ def displacement_masks(R, free, radius: float, cell=None, pbc=None, cutoff: floa
     free = np.asarray(free, bool).reshape(-1)
     coordination = coordination_numbers(R, cell, pbc, cutoff)
     centres = np.flatnonzero(free & (coordination == coordination[free].min()))
-    dist = np.linalg.norm(minimum_image(R[centres][:, None] - R[None], cell, pbc), axis=-1)
+    dist = np.linalg.norm(np.asarray(minimum_image(R[centres][:, None] - R[None], cell, pbc)), axis=-1)
     return ((dist <= radius) & free[None]).astype(float)
 
 
@@ -291,7 +276,7 @@ def _in_window(akmc: AdaptiveKMC, barriers: np.ndarray, temperature: float | Non
     if barriers.size == 0:
         return np.zeros(0, bool)
     temperature = akmc.temperature if temperature is None else temperature
-    return barriers <= barriers.min() + akmc.window_kT * KB_EV * temperature
+    return barriers <= barriers.min() + akmc.window_kT * KB * temperature
 
 
 def window_rates(akmc: AdaptiveKMC, table: ProcessTable, temperature: float | None = None) -> np.ndarray:
@@ -326,7 +311,7 @@ def explore_minimum(
     ``max_searches`` searches were spent; returns the merged :class:`ProcessTable`
     (its ``confidence`` says whether the criterion was met).
 
-    ``cell``/``pbc`` (see :func:`minimum_image`) only matter for local displacements
+    ``cell``/``pbc`` (see :func:`jaxrxn.geometry.minimum_image`) only matter for local displacements
     (``akmc.displace_radius``), whose coordination numbers see periodic images. Vineyard
     prefactors are computed once per distinct process (two Hessians each); a process
     whose saddle fails the Hessian check (NaN prefactor) is dropped.
@@ -427,7 +412,7 @@ class StateLibrary:
     are found by searching, as in eOn's recycling; a state met again in another
     orientation is explored anew.
 
-    ``cell``/``pbc``: the periodic cell (see :func:`minimum_image`); ``species``
+    ``cell``/``pbc``: the periodic cell (see :func:`jaxrxn.geometry.minimum_image`); ``species``
     ``(n_atoms,)`` atomic numbers (default: one species). ``recycle=False`` makes every
     :meth:`lookup` explore (plain AKMC, for comparison). Counters ``n_explored`` and
     ``n_recycled`` count explorations and lookups answered from the library;
@@ -480,7 +465,7 @@ class StateLibrary:
             for a in self._least_coordinated(R):
                 t = R[a] - R_s[anchors_s[0]]
                 diff = R[:, None] - R_s[None] - t
-                image = minimum_image(diff, self.cell, self.pbc)
+                image = np.asarray(minimum_image(diff, self.cell, self.pbc))
                 dist = np.linalg.norm(image, axis=-1)
                 perm = np.argmin(dist, axis=1)
                 if np.max(dist[np.arange(len(R)), perm]) >= self.match_tol:

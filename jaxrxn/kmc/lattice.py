@@ -31,12 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, Scalar
 
-from jaxrxn.kmc.residence import KB_EV
-
-
-def arrhenius(prefactor, barrier, temperature):
-    """``k = prefactor * exp(-barrier / (kB T))``; prefactor 1/s, barrier eV, T in K -> 1/s."""
-    return prefactor * jnp.exp(-barrier / (KB_EV * temperature))
+from jaxrxn.rates import arrhenius_rate
 
 
 # ---------------------------------------------------------------------------------------
@@ -79,7 +74,7 @@ class SublatticeWalker(eqx.Module):
 
     def hop_rates(self) -> Float[Array, "n_sites max_hops"]:
         """Rate of every hop slot (1/s), zero for padding."""
-        k = arrhenius(self.prefactors, jnp.where(jnp.isfinite(self.barriers), self.barriers, 0.0), self.temperature)
+        k = arrhenius_rate(jnp.where(jnp.isfinite(self.barriers), self.barriers, 0.0), self.prefactors, self.temperature)
         return jnp.where(jnp.isfinite(self.barriers), k, 0.0)
 
     def rates(self, config: WalkerConfig) -> Float[Array, " max_hops"]:
@@ -293,7 +288,7 @@ class LatticeGas(eqx.Module):
 
     def rates(self, occupancy: Int[Array, " n_sites"]) -> Float[Array, " n_events"]:
         barrier = self.migration_barrier + self.bond_energy * self.coordination(occupancy)
-        k = arrhenius(self.prefactor, barrier, self.temperature)[:, None] * self.allowed(occupancy)
+        k = arrhenius_rate(barrier, self.prefactor, self.temperature)[:, None] * self.allowed(occupancy)
         return k.reshape(-1)
 
     def apply(self, occupancy: Int[Array, " n_sites"], event: Int[Array, ""]) -> Int[Array, " n_sites"]:

@@ -36,7 +36,7 @@ from jax import lax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, PyTree, Scalar
 
 from jaxrxn.checkpoint import load_checkpoint, save_checkpoint
-from jaxrxn.rates import KB_EV  # noqa: F401  (re-exported: Boltzmann constant, eV/K)
+from jaxrxn.rates import arrhenius_rate
 
 
 class KMCModel(Protocol):
@@ -206,7 +206,7 @@ def network_rate_matrix(
     detailed balance with respect to ``exp(-E_i/kT)``.
     """
     barriers = saddle_energies - minimum_energies[:, None]
-    k = prefactors * jnp.exp(-barriers / (KB_EV * temperature))
+    k = arrhenius_rate(barriers, prefactors, temperature)
     k = jnp.where(jnp.isfinite(saddle_energies), k, 0.0)
     return k * (1.0 - jnp.eye(k.shape[0], dtype=k.dtype))
 

@@ -40,7 +40,8 @@ from jax import lax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree, Scalar
 
 from jaxrxn.kmc.lattice import LatticeGas, SublatticeWalker, WalkerConfig
-from jaxrxn.kmc.residence import KB_EV, KMCState, KMCTrajectory, init_state, select_event
+from jaxrxn.kmc.residence import KMCState, KMCTrajectory, init_state, select_event
+from jaxrxn.units import KB
 
 
 def reward(
@@ -56,13 +57,13 @@ def reward(
 
     Energies in eV, ``log_prefactor = ln(nu / (1/s))``, temperature in K.
     """
-    kT = KB_EV * temperature
+    kT = KB * temperature
     return alpha * (energy - saddle_energy + kT * log_prefactor) + beta * (energy - next_energy)
 
 
 def boltzmann_policy(q: Float[Array, " n_actions"], mask: Array, temperature: float) -> Float[Array, " n_actions"]:
     """``softmax(Q/kT)`` over valid actions (``mask`` true); Q in eV, T in K."""
-    logits = jnp.where(mask, q / (KB_EV * temperature), -jnp.inf)
+    logits = jnp.where(mask, q / (KB * temperature), -jnp.inf)
     return jax.nn.softmax(logits)
 
 
@@ -130,7 +131,7 @@ class QRateModel(eqx.Module):
 
     def rates(self, config):
         q = self.q_fn(config)
-        return jnp.where(self.mask_fn(config), jnp.exp(q / (KB_EV * self.temperature)), 0.0)
+        return jnp.where(self.mask_fn(config), jnp.exp(q / (KB * self.temperature)), 0.0)
 
     def apply(self, config, event):
         return self.model.apply(config, event)
@@ -141,7 +142,7 @@ def exact_q(walker: SublatticeWalker) -> Callable:
 
     def q_fn(config):
         k = walker.rates(config)
-        return KB_EV * walker.temperature * jnp.log(jnp.where(k > 0, k, 1.0))
+        return KB * walker.temperature * jnp.log(jnp.where(k > 0, k, 1.0))
 
     return q_fn
 
@@ -352,7 +353,7 @@ class LowEnergySampler(eqx.Module):
         """Draw a move from the Boltzmann policy and apply it; returns (move, reward, s')."""
         q = self.q_values(params, occupancy)
         mask = jnp.isfinite(q)
-        action = jax.random.categorical(key, jnp.where(mask, q / (KB_EV * self.temperature), -jnp.inf))
+        action = jax.random.categorical(key, jnp.where(mask, q / (KB * self.temperature), -jnp.inf))
         next_occ = self.gas.apply(occupancy, action)
         r = reward(self.gas.energy(occupancy), 0.0, 0.0, self.gas.energy(next_occ), self.temperature, 0.0, 1.0)
         return action, r, next_occ
@@ -428,7 +429,7 @@ def metropolis_sample(
     """Kawasaki Metropolis MC at ``gas.temperature``: pick a particle and a neighbour
     direction, accept an allowed move with ``min(1, exp(-dE/kT))``; energies (eV)."""
     z = gas.neighbors.shape[1]
-    kT = KB_EV * gas.temperature
+    kT = KB * gas.temperature
 
     def step(occ, k):
         k_site, k_dir, k_acc = jax.random.split(k, 3)
