@@ -1,4 +1,6 @@
-"""KMC throughput: 10,000 vmapped replicas in one ``lax.scan`` vs a plain Python/NumPy loop.
+"""KMC throughput: 10,000 vmapped replicas in one ``lax.scan`` vs NumPy, two ways: the
+single-replica Python loop (the textbook code) and a vectorised NumPy step over all replicas
+at once (the fair peer for a batch: the Python overhead is paid once per step, not per hop).
 
 Model: interstitial H in fcc Pd (a = 3.89 Å) hopping O -> T -> O with barriers 0.25/0.10 eV
 (a padded 12-site x 8-slot rate table), 400 K. Both codes do the same residence-time step
@@ -34,6 +36,21 @@ def numpy_kmc(rates, vectors, targets, n_steps, rng):
     return position, t
 
 
+def numpy_kmc_vectorised(rates, vectors, targets, n_replicas, n_steps, rng):
+    """All replicas advance together: one batched cumulative sum and search per step."""
+    site = np.zeros(n_replicas, dtype=int)
+    position, t = np.zeros((n_replicas, 3)), np.zeros(n_replicas)
+    for _ in range(n_steps):
+        cumulative = np.cumsum(rates[site], axis=1)
+        total = cumulative[:, -1]
+        target = (1.0 - rng.random(n_replicas)) * total
+        event = np.minimum((cumulative < target[:, None]).sum(axis=1), rates.shape[1] - 1)
+        t += -np.log(1.0 - rng.random(n_replicas)) / total
+        position += vectors[site, event]
+        site = targets[site, event]
+    return position, t
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicas", type=int, default=10_000)
@@ -65,10 +82,16 @@ def main():
     np_time = time.perf_counter() - t0
     np_rate = args.numpy_steps / np_time
 
+    t0 = time.perf_counter()
+    numpy_kmc_vectorised(rates, vectors, targets, args.replicas, args.steps, rng)
+    npv_time = time.perf_counter() - t0
+    npv_rate = args.replicas * args.steps / npv_time
+
     print(f"device: {jax.devices()[0]}")
     print(f"jax   : {args.replicas} replicas x {args.steps} steps in {jax_time:.3f} s = {jax_rate:.3e} steps/s")
     print(f"numpy : 1 replica x {args.numpy_steps} steps in {np_time:.3f} s = {np_rate:.3e} steps/s")
-    print(f"ratio (jax vmapped / numpy loop): {jax_rate / np_rate:.1f}x")
+    print(f"numpy vectorised: {args.replicas} replicas x {args.steps} steps in {npv_time:.3f} s = {npv_rate:.3e} steps/s")
+    print(f"ratio (jax vmapped / numpy loop): {jax_rate / np_rate:.1f}x; (jax / numpy vectorised): {jax_rate / npv_rate:.1f}x")
     print(f"check: mean final clock {float(jnp.mean(final.time)):.3e} s, all steps taken "
           f"{bool(jnp.all(final.n_steps == args.steps))}")
 
