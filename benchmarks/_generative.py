@@ -10,12 +10,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from jaxrxn.generative.data import Reaction, read_transition1x, split_seeds, write_transition1x
+from jaxrxn.generative.data import ReactionPath, read_transition1x, split_seeds, write_transition1x
 
 
 def cached_reactions(
-    build: Callable[[Sequence[int]], list[Reaction]], n_train: int, n_test: int, cache: str
-) -> tuple[list[Reaction], list[Reaction]]:
+    build: Callable[[Sequence[int]], list[ReactionPath]], n_train: int, n_test: int, cache: str
+) -> tuple[list[ReactionPath], list[ReactionPath]]:
     """Train and test reactions from disjoint seeds (:func:`split_seeds`), built once by
     `build(seeds)` and kept in `cache` (Transition1x layout), read back on later runs."""
     if os.path.exists(cache):

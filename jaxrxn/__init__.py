@@ -41,12 +41,5 @@ _NAMES = {
     **dict.fromkeys(("barrier", "fit_to_barriers", "stationary_point"), "jaxrxn.tune"),
 }
 
-#: submodules reachable as attributes (``jaxrxn.irc.IRCBranch``) without their own import
-_SUBMODULES = (
-    "calculators", "checkpoint", "dynamics", "explore", "generative", "geometry", "io", "irc",
-    "kmc", "optimize", "parallel", "path", "plot", "potentials", "rates", "saddle", "systems",
-    "tune", "validation",
-)  # fmt: skip
 
-
-__getattr__, __dir__, __all__ = attach(__name__, _NAMES, _SUBMODULES)
+__getattr__, __dir__, __all__ = attach(__name__, _NAMES)

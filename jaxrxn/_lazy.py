@@ -7,22 +7,25 @@ them, while ``jaxrxn.neb`` or ``jaxrxn.potentials.lennard_jones`` still work as 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 
 def attach(
-    package: str, names: dict[str, str], submodules: Iterable[str] = ()
+    package: str, names: dict[str, str]
 ) -> tuple[Callable[[str], object], Callable[[], list[str]], list[str]]:
     """``(__getattr__, __dir__, __all__)`` for `package`.
 
     - `names`: public name -> absolute name of the module that defines it.
-    - `submodules`: submodules of `package` reachable as attributes without their own import.
 
-    A name is bound in the package's namespace on first use, so later look-ups are plain
-    attribute reads.
+    Every public submodule of `package` is reachable as an attribute without its own
+    import (``jaxrxn.irc.IRCBranch``). A name is bound in the package's namespace on first
+    use, so later look-ups are plain attribute reads.
     """
-    submodules = frozenset(submodules)
+    submodules = frozenset(
+        m.name for m in pkgutil.iter_modules(sys.modules[package].__path__) if not m.name.startswith("_")
+    )
 
     def __getattr__(name: str):
         if name in submodules:

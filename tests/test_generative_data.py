@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from jaxrxn.generative.data import (
-    Reaction,
+    ReactionPath,
     count_interior_maxima,
     read_transition1x,
     resample_by_arc_length,
@@ -62,7 +62,7 @@ def tiny_t1x(tmp_path):
         n = 5 if formula == "C2H2O" else 5
         pos = rng.normal(size=(5, n, 3))
         E = np.array([-10.0, -9.5, -9.0, -9.6, -10.2]) + i
-        rx.append(Reaction(formula, f"rxn{i:04d}", np.array([6, 6, 1, 1, 8][:n]), pos, E,
+        rx.append(ReactionPath(formula, f"rxn{i:04d}", np.array([6, 6, 1, 1, 8][:n]), pos, E,
                            rng.normal(size=(5, n, 3)), pos[0], pos[-1], pos[2], {}))
     fn = tmp_path / "t1x.h5"
     write_transition1x(str(fn), {"data": rx, "train": rx[:1]}, level="wB97x_6-31G(d)")

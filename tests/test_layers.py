@@ -225,3 +225,14 @@ def test_one_set_of_physical_constants():
         if m not in ("jaxrxn.potentials.emt", "jaxrxn.potentials.qm") and any(n.startswith("ase.units") for n in _imported(tree)):
             found.append((m, "ase.units"))
     assert found == []
+
+
+def test_lazy_names_resolve():
+    import jaxrxn.potentials
+
+    for package in (jaxrxn, jaxrxn.potentials):
+        for name in package.__all__:
+            assert getattr(package, name) is not None, name
+    assert jaxrxn.units.KB == pytest.approx(8.617333262e-5) and jaxrxn.irc.IRCBranch is not None
+    with pytest.raises(AttributeError):
+        jaxrxn.no_such_name

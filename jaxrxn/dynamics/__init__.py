@@ -26,7 +26,7 @@ from jaxrxn.dynamics.tad import (
     tad_init as tad_init,
 )
 from jaxrxn.dynamics.bonds import (
-    Reaction as Reaction,
+    BondChange as BondChange,
     bond_graph as bond_graph,
     covalent_cutoffs as covalent_cutoffs,
     detect_reactions as detect_reactions,

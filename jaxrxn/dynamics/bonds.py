@@ -115,7 +115,7 @@ def formulas(adjacency, symbols: Sequence[str]) -> list[str]:
 
 
 @dataclasses.dataclass(frozen=True)
-class Reaction:
+class BondChange:
     """One persistent bond-graph change.
 
     - `frame`: index of the first frame with the product graph.
@@ -136,7 +136,7 @@ class Reaction:
         return [tuple(p) for p in np.argwhere(np.triu(self.products & ~self.reactants))]
 
 
-def split_reaction(reaction: Reaction) -> list[Reaction]:
+def split_reaction(reaction: BondChange) -> list[BondChange]:
     """Split one graph change into independent reactions.
 
     Several molecules can react within the same saved frame (common in a dense compressed
@@ -152,7 +152,7 @@ def split_reaction(reaction: Reaction) -> list[Reaction]:
     for lab in np.unique(labels[involved]):
         m = labels == lab
         block = m[:, None] & m[None, :]
-        out.append(Reaction(reaction.frame, reaction.reactants, np.where(block, reaction.products, reaction.reactants)))
+        out.append(BondChange(reaction.frame, reaction.reactants, np.where(block, reaction.products, reaction.reactants)))
     return out
 
 
@@ -167,7 +167,7 @@ def detect_reactions(
     persist: int = 5,
     *,
     split: bool = True,
-) -> list[Reaction]:
+) -> list[BondChange]:
     """Reactions in a trajectory (frames in Å), with distance hysteresis and persistence.
 
     `r_form` < `r_break` (Å, scalars or ``(n, n)`` matrices, e.g. from
@@ -184,11 +184,11 @@ def detect_reactions(
     graphs = _graphs_jit(jnp.asarray(frames), r_form, r_break)
     is_reaction, reference = _changes_jit(graphs, persist)
     graphs, is_reaction, reference = np.asarray(graphs), np.asarray(is_reaction), np.asarray(reference)
-    changes = [Reaction(int(f), reference[f], graphs[f]) for f in np.flatnonzero(is_reaction)]
+    changes = [BondChange(int(f), reference[f], graphs[f]) for f in np.flatnonzero(is_reaction)]
     return [r for c in changes for r in split_reaction(c)] if split else changes
 
 
-def reaction_frames(frames, reaction: Reaction, before: int = 10, after: int = 10) -> np.ndarray:
+def reaction_frames(frames, reaction: BondChange, before: int = 10, after: int = 10) -> np.ndarray:
     """The frames from ``before`` frames ahead of `reaction` to ``after`` frames past it
     (clipped to the trajectory), a start for NEB refinement between quenched ends."""
     lo = max(reaction.frame - before, 0)

@@ -32,7 +32,7 @@ and vmapped over all seeds at once:
    (:func:`jaxrxn.generative.data.align_path`), which removes rigid rotation along the
    band; the IS keeps its frame, so the FS is expressed in the IS's frame.
 
-Records are :class:`jaxrxn.generative.data.Reaction` (formula ``"LJ7"``, atomic number 18
+Records are :class:`jaxrxn.generative.data.ReactionPath` (formula ``"LJ7"``, atomic number 18
 for every atom, argon being the textbook LJ atom), stored with
 :func:`jaxrxn.generative.data.write_transition1x`. :func:`cluster_pathset` turns them into
 training arrays whose condition is the FS displacement ``FS - IS`` per atom.
@@ -53,7 +53,7 @@ import numpy as np
 from jaxtyping import Array, Float
 from scipy.optimize import linear_sum_assignment, minimize_scalar
 
-from jaxrxn.generative.data import PathSet, Reaction, align_path, resample_by_arc_length
+from jaxrxn.generative.data import PathSet, ReactionPath, align_path, resample_by_arc_length
 from jaxrxn.geometry import align, kabsch_rotation_numpy, rmsd_numpy
 from jaxrxn.optimize import FIRE, minimize
 from jaxrxn.path import NEB, neb
@@ -187,11 +187,11 @@ def build_lj7_paths(
     neb_fmax: float = 0.01,
     neb_max_steps: int = 2000,
     classes: Sequence[int] | None = None,
-) -> list[Reaction]:
+) -> list[ReactionPath]:
     """CI-NEB rearrangements of 2D LJ7 from the initial states of `seeds` (module docstring).
 
     `classes` restricts the initial minima (default: seed ``s`` starts from ``C[s % 4]``;
-    with `classes`, from ``classes[s % len(classes)]``). Returns one :class:`Reaction` per
+    with `classes`, from ``classes[s % len(classes)]``). Returns one :class:`ReactionPath` per
     distinct saddle adjacent to each IS, with extras ``seed``, ``is_class``, ``fs_class``,
     ``saddle_energy`` (eps), ``linear_excess`` (relative excess of the straight-line
     barrier over the MEP barrier, as for G2) and ``n_force_calls`` of its CI-NEB.
@@ -263,7 +263,7 @@ def build_lj7_paths(
         F_rot = res.forces[b]  # forces are rotated with their images below
         F_al = np.stack([F_rot[i] @ kabsch_rotation_numpy(res.path[b][i], P[i]) for i in range(len(P))])
         s = int(seeds[o])
-        out.append(Reaction(
+        out.append(ReactionPath(
             "LJ7", f"s{s}_{len(out)}", np.full(7, LJ_NUMBER), P, E, F_al, P[0], P[-1], P[ts],
             {"seed": np.array(s), "is_class": np.array(cls[o]), "fs_class": np.array(minimum_class(float(E[-1]))),
              "saddle_energy": np.array(Es), "linear_excess": np.array((float(E_lin[b].max() - E_lin[b][0]) - B) / B),
@@ -272,8 +272,8 @@ def build_lj7_paths(
     return out
 
 
-def cluster_pathset(reactions: Sequence[Reaction], n_points: int = 21) -> PathSet:
-    """Atomistic :class:`Reaction` records as a :class:`PathSet` (arc-length resampled).
+def cluster_pathset(reactions: Sequence[ReactionPath], n_points: int = 21) -> PathSet:
+    """Atomistic :class:`ReactionPath` records as a :class:`PathSet` (arc-length resampled).
 
     `context` holds species indices ``(P, N)`` (rank of each atomic number among those of
     the set); `cond` the FS displacement ``FS - IS`` ``(P, N, dim)`` (Å), the atomistic

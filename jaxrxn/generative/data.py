@@ -141,7 +141,7 @@ def _line_energies(params, lines):
 
 
 @dataclasses.dataclass
-class Reaction:
+class ReactionPath:
     """One elementary reaction (one direction of a band).
 
     - `formula`, `rxn`: names in the Transition1x layout.
@@ -179,7 +179,7 @@ def build_surface_paths(
     min_barrier: float = 1.0,
     min_linear_excess: float | None = None,
     grid: int = 9,
-) -> list[Reaction]:
+) -> list[ReactionPath]:
     """CI-NEB reactions between neighbouring minima of random 2D surfaces.
 
     Pairs of minima closer than `max_pair_distance` (Å) are joined by a linear band of
@@ -227,7 +227,7 @@ def build_surface_paths(
             excess = (float(lin.max() - lin[0]) - (Ed.max() - Ed[0])) / (Ed.max() - Ed[0])
             if min_linear_excess is not None and excess < min_linear_excess:
                 continue
-            out.append(Reaction(
+            out.append(ReactionPath(
                 "G2", f"s{seed}_m{lo}_m{hi}", np.array([1]), Pd, Ed, Fd, Pd[0], Pd[-1], Pd[ts],
                 {"descriptor": desc, "seed": np.array(seed), "is_index": np.array(lo), "fs_index": np.array(hi),
                  "linear_excess": np.array(excess)},
@@ -241,7 +241,7 @@ def build_surface_paths(
 _ENDS = ("reactant", "product", "transition_state")
 
 
-def write_transition1x(filename: str, splits: dict[str, Sequence[Reaction]], level: str = JAXRXN_LEVEL) -> None:
+def write_transition1x(filename: str, splits: dict[str, Sequence[ReactionPath]], level: str = JAXRXN_LEVEL) -> None:
     """Write reactions in the Transition1x layout (see the module docstring).
 
     ``splits`` maps a split name (``"train"``, ``"test"``, ...) to its reactions. Energies
@@ -268,7 +268,7 @@ def write_transition1x(filename: str, splits: dict[str, Sequence[Reaction]], lev
 
 def read_transition1x(
     filename: str, split: str = "data", level: str = T1X_LEVEL, *, last_frames: int | None = None
-) -> list[Reaction]:
+) -> list[ReactionPath]:
     """Read every reaction of ``split`` from a Transition1x-layout HDF5 file.
 
     `level` names the energy/force datasets (``"wB97x_6-31G(d)"`` for the real data set,
@@ -291,7 +291,7 @@ def read_transition1x(
                 ends = [np.asarray(g[name]["positions"][0]) for name in _ENDS]
                 extras = {k: np.asarray(g[k]) for k in g if k not in ("atomic_numbers", "positions", *_ENDS)
                           and not k.startswith(f"{level}.")}  # fmt: skip
-                out.append(Reaction(
+                out.append(ReactionPath(
                     formula, rxn, np.asarray(g["atomic_numbers"]), np.asarray(g["positions"][sl]),
                     np.asarray(g[f"{level}.energy"][sl]), np.asarray(g[f"{level}.forces"][sl]), *ends, extras,
                 ))  # fmt: skip
@@ -328,8 +328,8 @@ class PathSet(eqx.Module):
         return jax.tree_util.tree_map(lambda a: a[idx], self)
 
 
-def surface_pathset(reactions: Sequence[Reaction], n_points: int = 21) -> PathSet:
-    """Turn G2 :class:`Reaction` records into a :class:`PathSet` (arc-length resampled).
+def surface_pathset(reactions: Sequence[ReactionPath], n_points: int = 21) -> PathSet:
+    """Turn G2 :class:`ReactionPath` records into a :class:`PathSet` (arc-length resampled).
 
     The condition is the final state's displacement from the IS, ``FS - IS`` (Å): with it
     a flow model solves the same problem as an interpolation between given end points.

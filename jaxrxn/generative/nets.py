@@ -75,15 +75,22 @@ def edge_geometry(R: Float[Array, "n dim"], cell=None, pbc=None, r_cut: float = 
 
 
 class MLP(nn.Module):
-    """Dense layers with SiLU between them (none after the last)."""
+    """Dense layers of widths `features` with SiLU between them (none after the last).
+
+    ``zero_last``: the last layer starts at zero, so the network starts as the zero
+    function (a learned residual on a known baseline, as RL-KMC's Q).
+    """
 
     features: Sequence[int]
+    zero_last: bool = False
 
     @nn.compact
     def __call__(self, x):
         for k, f in enumerate(self.features):
-            x = nn.Dense(f)(x)
-            if k < len(self.features) - 1:
+            last = k == len(self.features) - 1
+            init = nn.initializers.zeros if last and self.zero_last else nn.initializers.lecun_normal()
+            x = nn.Dense(f, kernel_init=init)(x)
+            if not last:
                 x = nn.silu(x)
         return x
 

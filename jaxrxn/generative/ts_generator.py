@@ -57,7 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrxn.generative.data import Reaction, resample_by_arc_length
+from jaxrxn.generative.data import ReactionPath, resample_by_arc_length
 from jaxrxn.generative.nets import PaiNN, SurfaceFlowNet
 from jaxrxn.generative.surfaces import params_from_descriptor, surface_from_params
 from jaxrxn.generative.training import TrainState, fit, new_train_state
@@ -153,8 +153,8 @@ class TSSet(eqx.Module):
         return jax.tree_util.tree_map(lambda a: a[idx], self)
 
 
-def surface_ts_set(reactions: Sequence[Reaction]) -> TSSet:
-    """A :class:`TSSet` from G2 :class:`~jaxrxn.generative.data.Reaction` records
+def surface_ts_set(reactions: Sequence[ReactionPath]) -> TSSet:
+    """A :class:`TSSet` from G2 :class:`~jaxrxn.generative.data.ReactionPath` records
     (:func:`~jaxrxn.generative.data.build_surface_paths`).
 
     The TS is the reaction's climbing image. With the builder's CI-NEB ``fmax = 0.01`` eV/Å

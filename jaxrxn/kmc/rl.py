@@ -32,13 +32,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import equinox as eqx
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 from jax import lax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree, Scalar
 
+from jaxrxn.generative.nets import MLP
 from jaxrxn.kmc.lattice import LatticeGas, SublatticeWalker, WalkerConfig
 from jaxrxn.kmc.residence import KMCState, KMCTrajectory, init_state, select_event
 from jaxrxn.units import KB
@@ -65,20 +65,6 @@ def boltzmann_policy(q: Float[Array, " n_actions"], mask: Array, temperature: fl
     """``softmax(Q/kT)`` over valid actions (``mask`` true); Q in eV, T in K."""
     logits = jnp.where(mask, q / (KB * temperature), -jnp.inf)
     return jax.nn.softmax(logits)
-
-
-class MLP(nn.Module):
-    """Per-action MLP: features ``(..., n_features)`` -> one scalar per action ``(...)``."""
-
-    hidden: Sequence[int] = (32, 32)
-    zero_output: bool = False  # start as the zero function (a residual on a known baseline)
-
-    @nn.compact
-    def __call__(self, x):
-        for width in self.hidden:
-            x = nn.silu(nn.Dense(width)(x))
-        init = nn.initializers.zeros if self.zero_output else nn.initializers.lecun_normal()
-        return nn.Dense(1, kernel_init=init)(x)[..., 0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -114,7 +100,7 @@ class LogRateNet(eqx.Module):
     scale: Scalar
 
     def __call__(self, features: Float[Array, "n_actions n_features"]) -> Float[Array, " n_actions"]:
-        return self.shift + self.scale * self.mlp.apply(self.params, features)
+        return self.shift + self.scale * self.mlp.apply(self.params, features)[..., 0]
 
 
 class QRateModel(eqx.Module):
@@ -174,7 +160,7 @@ def _fit_log_rates(mlp, params, features, log_rates, mask, n_epochs, learning_ra
     opt = optax.adam(learning_rate)
 
     def loss_fn(p):
-        return jnp.sum(valid * (mlp.apply(p, features) - target) ** 2) / n
+        return jnp.sum(valid * (mlp.apply(p, features)[..., 0] - target) ** 2) / n
 
     def epoch(carry, _):
         p, opt_state = carry
@@ -208,7 +194,7 @@ def tks_learn(
     round. Pure JAX inside a round (one compilation reused for every round); the rounds
     loop in Python.
     """
-    mlp = MLP(tuple(hidden))
+    mlp = MLP((*hidden, 1))  # features (..., n_features) -> one scalar per action
     k_init, k_run = jax.random.split(key)
     probe = walker.start(0)
     params = mlp.init(k_init, walker_action_features(walker, probe))
@@ -331,7 +317,7 @@ class LowEnergySampler(eqx.Module):
 
     @property
     def mlp(self) -> MLP:
-        return MLP(self.hidden, zero_output=True)
+        return MLP((*self.hidden, 1), zero_last=True)
 
     def q_values(self, params, occupancy) -> Float[Array, " n_actions"]:
         """Q(s, a) in eV for every move; invalid moves get ``-inf``.
@@ -342,7 +328,7 @@ class LowEnergySampler(eqx.Module):
         before its Boltzmann policy is any better than random.
         """
         r = -self.gas.hop_energy_change(occupancy).reshape(-1)
-        q = r + self.mlp.apply(params, gas_action_features(self.gas, occupancy))
+        q = r + self.mlp.apply(params, gas_action_features(self.gas, occupancy))[..., 0]
         return jnp.where(self.gas.allowed(occupancy).reshape(-1) > 0, q, -jnp.inf)
 
     def random_occupancy(self, key) -> Int[Array, " n_sites"]:

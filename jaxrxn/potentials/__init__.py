@@ -22,7 +22,5 @@ _NAMES = {
     ),
 }
 
-_SUBMODULES = ("analytic", "core", "emt", "external", "manybody", "neural", "pair")
 
-
-__getattr__, __dir__, __all__ = attach(__name__, _NAMES, _SUBMODULES)
+__getattr__, __dir__, __all__ = attach(__name__, _NAMES)
