@@ -14,7 +14,7 @@ from sella import Sella  # noqa: E402
 from tblite.ase import TBLite  # noqa: E402
 
 from jaxrxn.potentials.qm import xtb_potential  # noqa: E402
-from jaxrxn.saddle import RSPRFO, lindh_hessian, saddle_search  # noqa: E402
+from jaxrxn.saddle import RSPRFO, Dimer, lindh_hessian, saddle_search  # noqa: E402
 
 #: Guesses of the Baker transition-state set (J. Baker & F. Chan, J. Comput. Chem. 17, 888
 #: (1996)), Å, as in shared/data/reaction_sets/baker_ts/.
@@ -82,19 +82,23 @@ def _index(atoms, R, h=5e-3):
     return int(np.sum(w < -1e-2))
 
 
-def _jaxrxn(atoms, R0):
+def _jaxrxn(atoms, R0, solver=RSPRFO()):
     pot = xtb_potential(atoms.numbers, "gfn2")
-    res = saddle_search(pot, jnp.asarray(R0), RSPRFO(), fmax=FMAX, max_steps=100, zero_modes_spec="free")
+    res = saddle_search(pot, jnp.asarray(R0), solver, fmax=FMAX, max_steps=100, zero_modes_spec="free")
     return res, pot.energy_fn.n_calls
 
 
-@pytest.mark.parametrize(("name", "ceiling"), [("01_hcn", 20), ("03_h2co", 25)])
-def test_baker_gfn2_matches_sella(name, ceiling):
+@pytest.mark.parametrize(
+    ("name", "solver", "ceiling"), [("01_hcn", RSPRFO(), 20), ("03_h2co", RSPRFO(), 25), ("03_h2co", Dimer(), 80)]
+)
+def test_baker_gfn2_matches_sella(name, solver, ceiling):
+    """RSPRFO, and the dimer with its gradient-only index check (Lanczos on finite
+    differences of forces), on an outside calculator."""
     atoms = _guess(name)
     e_sella, calls_sella = _sella(atoms)
-    res, calls = _jaxrxn(atoms, atoms.positions)
+    res, calls = _jaxrxn(atoms, atoms.positions, solver)
     assert bool(res.converged)
-    # every calculator evaluation is in n_force_calls (Davidson products included)
+    # every calculator evaluation is in n_force_calls (Davidson/Lanczos products included)
     assert int(res.n_force_calls) == calls
     assert int(res.n_hessian_calls) == 0
     assert abs(float(res.energy) - e_sella) < 1e-4

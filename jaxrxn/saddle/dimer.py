@@ -25,6 +25,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray, Scalar
 
 from jaxrxn.optimize import LBFGS, LBFGSState, cap_step
 from jaxrxn.potentials.core import Potential
+from jaxrxn.potentials.external import HostEnergy
 from jaxrxn.saddle.index import (
     AbstractSaddleSolver,
     SaddleResult,
@@ -35,6 +36,7 @@ from jaxrxn.saddle.index import (
     project_out,
     removed_directions,
 )
+from jaxrxn.saddle.rsprfo import krylov_index
 from jaxrxn.saddle.search import saddle_search
 
 
@@ -162,8 +164,13 @@ class Dimer(AbstractSaddleSolver):
         return SaddleState(R_new, e, f, inner, modes, calls, state.n_hessian_calls)
 
     def analysis(self, potential, state: SaddleState):
+        # An outside calculator has no Hessian: then Lanczos from the dimer's own mode
+        # with finite-difference products of forces (counted as force calls).
+        if isinstance(potential.energy_fn, HostEnergy):
+            index, curvature, mode, calls = krylov_index(potential, state.R, state.forces, state.modes, state.inner.N)
+            return index, curvature, mode, jnp.array(0), calls
         index, curvature, mode, _ = hessian_analysis(potential, state.R, state.modes)
-        return index, curvature, mode, jnp.array(1)
+        return index, curvature, mode, jnp.array(1), jnp.array(0)
 
     def mode_estimate(self, state: SaddleState):
         return state.inner.curvature, state.inner.N

@@ -249,7 +249,8 @@ class AbstractSaddleSolver(AbstractIterativeSolver):
 
     Subclasses implement ``start(potential, R, energy, forces, modes, mode0) ->
     SaddleState`` (the energy and forces at ``R`` are given), ``step``,
-    ``analysis(potential, state) -> (index, curvature, mode, extra_hessian_calls)`` and
+    ``analysis(potential, state) -> (index, curvature, mode, extra_hessian_calls,
+    extra_force_calls)`` and
     ``mode_estimate(state) -> (curvature, mode)``; the zero-mode detection (its probe
     evaluations counted), convergence on `fmax` and the final index check are shared.
     """
@@ -279,8 +280,12 @@ class AbstractSaddleSolver(AbstractIterativeSolver):
 
     def postprocess(self, potential: Potential, state: SaddleState, args: SaddleArgs, result):
         if args.check_index:
-            index, curvature, mode, extra = self.analysis(potential, state)
-            state = eqx.tree_at(lambda s: s.n_hessian_calls, state, state.n_hessian_calls + extra)
+            index, curvature, mode, extra_hessians, extra_forces = self.analysis(potential, state)
+            state = eqx.tree_at(
+                lambda s: (s.n_hessian_calls, s.n_force_calls),
+                state,
+                (state.n_hessian_calls + extra_hessians, state.n_force_calls + extra_forces),
+            )
             result = RESULTS.where((result == RESULTS.successful) & (index != 1), RESULTS.saddle_wrong_index, result)
         else:
             curvature, mode = self.mode_estimate(state)

@@ -114,7 +114,7 @@ class PRFO(AbstractSaddleSolver):
     def analysis(self, potential, state: SaddleState):
         w, U = state.inner.eigenvalues, state.inner.eigenvectors
         index = count_negative(w, jnp.max(jnp.abs(w)))
-        return index, w[0], U[:, 0].reshape(state.R.shape), jnp.array(0)
+        return index, w[0], U[:, 0].reshape(state.R.shape), jnp.array(0), jnp.array(0)
 
     def mode_estimate(self, state: SaddleState):
         return state.inner.eigenvalues[0], state.inner.eigenvectors[:, 0].reshape(state.R.shape)

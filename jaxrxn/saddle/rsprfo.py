@@ -339,11 +339,59 @@ class RSPRFO(AbstractSaddleSolver):
     def analysis(self, potential, state: SaddleState):
         w, U = self._eigen(potential, state.R, state.inner.hessian, state.modes)
         index = count_negative(w, jnp.max(jnp.abs(w)))
-        return index, w[0], U[:, 0].reshape(state.R.shape), jnp.array(0)
+        return index, w[0], U[:, 0].reshape(state.R.shape), jnp.array(0), jnp.array(0)
 
     def mode_estimate(self, state: SaddleState):
         w, U = jnp.linalg.eigh(state.inner.hessian)
         return w[0], U[:, 0].reshape(state.R.shape)
+
+
+def krylov_index(
+    potential: Potential,
+    R: Float[Array, "n_atoms dim"],
+    forces: Float[Array, "n_atoms dim"],
+    modes: ZeroModes,
+    v0: Float[Array, "n_atoms dim"],
+    n_products: int = 8,
+    fd_step: float = 1e-3,
+    rtol: float = 1e-3,
+) -> tuple[Int[Array, ""], Scalar, Float[Array, "n_atoms dim"], Int[Array, ""]]:
+    """Saddle index at ``R`` from gradients only: Lanczos (full reorthogonalization) on the
+    projected Hessian started from ``v0``, with forward-difference Hessian-vector products.
+
+    Returns ``(index, lowest curvature eV/Å², its unit mode, gradient calls)``. The index
+    counts Ritz values below ``-rtol`` times the largest; by Cauchy interlacing a Ritz value
+    lies above the eigenvalue of the same rank, so a negative Ritz value is a real negative
+    curvature, while a second one might be missed if the Krylov space has not reached it.
+    Costs ``min(n_products, n_dof)`` force calls (forces at ``R`` are given).
+    """
+    n = R.size
+    k = min(n_products, n)
+    P, _ = _projector(potential, R, modes)
+    g0 = -forces.reshape(-1)
+
+    def body(c):
+        Q, Y, q, i, _ = c
+        y = P @ ((-potential.forces(R + fd_step * q.reshape(R.shape)).reshape(-1) - g0) / fd_step)
+        Q, Y = Q.at[i].set(q), Y.at[i].set(y)
+        t = y - Q.T @ (Q @ y)
+        t = t - Q.T @ (Q @ t)
+        t = P @ t
+        norm = jnp.linalg.norm(t)
+        # the Krylov space is exhausted (all degrees of freedom spanned) when t vanishes
+        return Q, Y, t / jnp.maximum(norm, 1e-300), i + 1, norm > 1e-8 * jnp.linalg.norm(y)
+
+    def cond(c):
+        return (c[3] < k) & c[4]
+
+    q0 = P @ v0.reshape(-1)
+    z = jnp.zeros((k, n), R.dtype)
+    Q, Y, _, used, _ = lax.while_loop(cond, body, (z, z, q0 / jnp.linalg.norm(q0), jnp.array(0), jnp.array(True)))
+    live = jnp.arange(k) < used
+    T = jnp.where(live[:, None] & live[None, :], _sym(Q @ Y.T), jnp.diag(jnp.where(live, 0.0, 1e30)))
+    theta, S = jnp.linalg.eigh(T)
+    index = count_negative(jnp.where(theta < 1e29, theta, 0.0), jnp.max(jnp.abs(jnp.where(theta < 1e29, theta, 0.0))), rtol)
+    return index, theta[0], (S[:, 0] @ Q).reshape(R.shape), used
 
 
 def _restricted_prfo_step(w: Float[Array, " n"], g: Float[Array, " n"], trust: Scalar) -> Float[Array, " n"]:
