@@ -107,6 +107,12 @@ def iterative_solve(
     return _solve(solver, fn, y0, args, max_steps, throw)
 
 
+def in_dtype_of(y: Array, *xs: Array) -> tuple[Array, ...]:
+    """``xs`` cast to the dtype of ``y``: a solver's energies and forces follow its input
+    (a float32 band stays float32 even when the potential's parameters are float64)."""
+    return tuple(jnp.asarray(x, y.dtype) for x in xs)
+
+
 @eqx.filter_jit
 def _solve(solver, fn, y0, args, max_steps: int, throw: bool) -> Solution:
     state = solver.init(fn, y0, args)

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int, Scalar
 
-from jaxrxn._iterate import AbstractIterativeSolver, iterative_solve
+from jaxrxn._iterate import AbstractIterativeSolver, in_dtype_of, iterative_solve
 from jaxrxn._results import RESULTS
 from jaxrxn.potentials.core import Potential, max_atom_force
 from jaxrxn.validation import check_configuration
@@ -201,13 +201,13 @@ class Relax(AbstractIterativeSolver):
     rule: StepRule = FIRE()
 
     def init(self, potential: Potential, R: Array, args) -> RelaxState:
-        e, f = potential.energy_and_forces(R)
+        e, f = in_dtype_of(R, *potential.energy_and_forces(R))
         return RelaxState(R, e, f, self.rule.init(R, f), jnp.array(1))
 
     def step(self, potential: Potential, state: RelaxState, args) -> RelaxState:
         dx, opt_state = self.rule.update(state.forces, state.opt_state, state.R)
         R = state.R + dx * potential.free_mask(state.R)
-        e, f = potential.energy_and_forces(R)
+        e, f = in_dtype_of(R, *potential.energy_and_forces(R))
         return RelaxState(R, e, f, opt_state, state.n_force_calls + 1)
 
     def terminate(self, potential, state: RelaxState, fmax):

@@ -74,9 +74,17 @@ def test_transition_detected_in_double_well():
                                    same_basin=MaxDisplacement(1.0))  # fmt: skip
 
     res = go(jax.random.PRNGKey(4))
-    assert bool(res.transitioned)
+    assert bool(res.transitioned) and res.result == jaxrxn.RESULTS.successful
     np.testing.assert_allclose(np.asarray(res.R_new), [[1.0, 0.0]], atol=0.05)
     assert float(res.E_new) < 1e-3
     assert int(res.step) % 20 == 0 and int(res.n_quenches) == int(res.step) // 20
     # the last in-basin state is still on the starting side
     assert float(jaxrxn.minimize(pot, res.last_in_basin.R).R[0, 0]) < 0
+
+
+def test_no_transition_within_the_cap_is_a_result_code():
+    pot = jaxrxn.Potential(lambda R, p: (R[0, 0] ** 2 - 1) ** 2 + R[0, 1] ** 2, None, masses=jnp.array([1.0]))
+    integ = Langevin(dt=1.0, temperature=1.0, friction=0.02)  # 1 K: never crosses 1 eV
+    R0 = jnp.array([[-1.0, 0.0]])
+    res = md_until_transition(pot, integ, integ.init(pot, R0, jax.random.PRNGKey(0)), R0, t_event=20, max_steps=100)
+    assert not bool(res.transitioned) and res.result == jaxrxn.RESULTS.step_cap_reached

@@ -200,3 +200,20 @@ def test_emt_hop_barrier_matches_reference_and_ase(ends, n_interior, reference):
     # only a working climbing image reaches it
     assert float(r.barrier) == pytest.approx(reference, abs=2e-3)
     assert float(r.barrier) == pytest.approx(_ase_barrier(images), abs=1e-3)
+
+
+def test_float32_band_stays_float32():
+    # the design: results follow the input dtype (x64 is on in the tests; the band is f32)
+    path = jnp.asarray(PATH_AB, jnp.float32)
+    E64 = jax.vmap(MB.energy)(jnp.asarray(PATH_AB))
+    F64 = jax.vmap(MB.forces)(jnp.asarray(PATH_AB))
+    f32 = neb_forces(path, E64.astype(jnp.float32), F64.astype(jnp.float32), climbing=True)
+    f64 = neb_forces(jnp.asarray(PATH_AB), E64, F64, climbing=True)
+    assert f32.dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(f32), np.asarray(f64), rtol=1e-4, atol=1e-3 * float(jnp.max(jnp.abs(f64))))
+    r = neb(MB, path, NEB(), fmax=0.05)
+    assert r.path.dtype == r.energies.dtype == r.forces.dtype == jnp.float32
+    assert bool(r.converged)
+    np.testing.assert_allclose(np.asarray(r.path[r.ts_index, 0]), S1, atol=2e-3)
+    m = jaxrxn.minimize(MB, path[1], "lbfgs", fmax=1e-2)
+    assert m.R.dtype == m.energy.dtype == jnp.float32 and bool(m.converged)

@@ -153,3 +153,14 @@ def test_fit_amplitudes_to_a_target_barrier(capsys):
     assert res.initial_values[0] == pytest.approx(106.0347, abs=1e-4)
     np.testing.assert_array_equal(np.asarray(res.params["x0"]), np.asarray(MB.params["x0"]))
     assert "fit step" in capsys.readouterr().out
+
+
+def test_polish_cap_and_counts_are_reported():
+    # Newton from a guess 0.1 Å off the Muller-Brown saddle needs more than one iteration
+    sp = polish_stationary_point(MB, MB_S1 + 0.1, max_iterations=1)
+    assert not bool(sp.converged) and sp.result == jaxrxn.RESULTS.step_cap_reached
+    assert int(sp.n_iterations) == 1 and int(sp.n_hessian_calls) == 1
+    with pytest.raises(Exception, match="step cap"):
+        polish_stationary_point(MB, MB_S1 + 0.1, max_iterations=1, throw=True)
+    sp = polish_stationary_point(MB, MB_S1 + 0.01)
+    assert bool(sp.converged) and sp.result == jaxrxn.RESULTS.successful

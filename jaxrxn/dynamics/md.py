@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, Scalar
 
+from jaxrxn._results import RESULTS, finite_result
 from jaxrxn.geometry import align
 from jaxrxn.optimize import StepRule, minimize, step_rule
 from jaxrxn.potentials.core import Potential
@@ -232,6 +233,8 @@ class TransitionResult(eqx.Module):
       transition happened in the `t_event` steps before it.
     - `R_new`, `E_new`: the quenched new minimum (Å, eV); the basin minimum if none.
     - `n_quenches`, `n_force_calls`: work counters.
+    - `result`: ``successful`` when a transition was found, ``step_cap_reached`` when
+      `max_steps` ran out first, ``nonfinite_state`` when the trajectory blew up.
     """
 
     state: MDState
@@ -242,6 +245,7 @@ class TransitionResult(eqx.Module):
     E_new: Scalar
     n_quenches: Int[Array, ""]
     n_force_calls: Int[Array, ""]
+    result: RESULTS
 
 
 def md_until_transition(
@@ -281,4 +285,6 @@ def md_until_transition(
     st, last, moved, R_new, E_new, nq, nf = lax.while_loop(cond, body, init)
     R_new = jnp.where(moved, R_new, R_basin)
     E_new = jnp.where(moved, E_new, e0)
-    return TransitionResult(st, last, moved, st.step - state.step, R_new, E_new, nq, nf)
+    result = RESULTS.where(moved, RESULTS.successful, RESULTS.step_cap_reached)
+    result = finite_result(result, st.R, R_new, E_new)
+    return TransitionResult(st, last, moved, st.step - state.step, R_new, E_new, nq, nf, result)

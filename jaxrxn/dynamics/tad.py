@@ -316,6 +316,8 @@ class BasinResult(eqx.Module):
     - `Ea`, `t_event`: its barrier (eV) and the high-temperature time it was found at (fs).
     - `R_new`, `E_new`: the minimum it leads to (Å, eV). `entry`: MD state to continue from.
     - `n_md_steps`, `n_quenches`: work done in this visit.
+    - `result`: ``successful`` when an event was executed, ``step_cap_reached`` when the
+      visit ran out of `max_steps` first.
     """
 
     book: TADBook
@@ -330,6 +332,7 @@ class BasinResult(eqx.Module):
     entry: MDState
     n_md_steps: Int[Array, ""]
     n_quenches: Int[Array, ""]
+    result: RESULTS
 
 
 def _reflect(last: MDState, now: MDState) -> MDState:
@@ -402,7 +405,7 @@ def tad_basin(
     n_md = (n + n_dephase) * tad.t_event
     return BasinResult(
         bk, st, accepted, i, dt_best - bk.t_lo_offset, bk.Ea[i], bk.t_event[i], bk.R_new[i], bk.E_new[i],
-        entry, n_md, nq + n_dephase,
+        entry, n_md, nq + n_dephase, RESULTS.where(accepted, RESULTS.successful, RESULTS.step_cap_reached),
     )  # fmt: skip
 
 

@@ -57,6 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from jaxrxn._results import RESULTS
 from jaxrxn.generative.data import ReactionPath, resample_by_arc_length
 from jaxrxn.generative.nets import PaiNN, SurfaceFlowNet
 from jaxrxn.generative.surfaces import params_from_descriptor, surface_from_params
@@ -337,6 +338,9 @@ class TSResult(eqx.Module):
       requested `fmax` and ``saddle_index == 1`` (an unpolished point with index 1 but
       large forces is not one).
     - `converged`: the saddle search met `fmax` at an index-1 point (False when not polished).
+    - `result`: the saddle search's code; unpolished, ``successful`` for a first-order
+      saddle below `fmax`, ``saddle_wrong_index`` for another index and
+      ``step_cap_reached`` (no polishing steps were allowed) for index 1 above `fmax`.
     - `n_force_calls`, `n_hessian_calls`: those of the saddle search (0 when not polished;
       the energies of `R_generated` and of the IS and the final Hessian check are not
       counted); `n_model_calls`: velocity evaluations of the sampler.
@@ -355,6 +359,7 @@ class TSResult(eqx.Module):
     n_force_calls: Array
     n_hessian_calls: Array
     n_model_calls: int = eqx.field(static=True)
+    result: RESULTS
 
 
 def polish_ts(
@@ -422,13 +427,16 @@ def generate_ts(
         index = hessian_analysis(potential, R, zero_modes(potential, R))[0]
         converged, n_f, n_h = jnp.array(False), zero, zero
         is_saddle = (index == 1) & (fmax_at <= fmax)
+        result = RESULTS.where(is_saddle, RESULTS.successful, RESULTS.step_cap_reached)
+        result = RESULTS.where(index != 1, RESULTS.saddle_wrong_index, result)
     else:
         res = polish_ts(potential, R_gen, x_is=x_is, x_fs=x_fs, method=polish, fmax=fmax, max_steps=max_steps)
         R, e, fmax_at, index = res.R, res.energy, res.fmax, res.saddle_index
         converged, n_f, n_h = res.converged, res.n_force_calls, res.n_hessian_calls
         is_saddle = converged & (index == 1)
+        result = res.result
     n_model = n_steps * (2 if method == "heun" else 1)
-    return TSResult(R_gen, e_gen, R, e, fmax_at, e - e_is, e_gen - e_is, index, is_saddle, converged, n_f, n_h, n_model)
+    return TSResult(R_gen, e_gen, R, e, fmax_at, e - e_is, e_gen - e_is, index, is_saddle, converged, n_f, n_h, n_model, result)
 
 
 # ---------------------------------------------------------------------------------------

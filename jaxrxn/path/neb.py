@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, Scalar
 
-from jaxrxn._iterate import AbstractIterativeSolver, iterative_solve
+from jaxrxn._iterate import AbstractIterativeSolver, in_dtype_of, iterative_solve
 from jaxrxn._results import RESULTS
 from jaxrxn.geometry import displacement
 from jaxrxn.optimize import FIRE, StepRule, step_rule
@@ -46,12 +46,15 @@ class ImagePotentials(eqx.Module):
 
 
 def _band_energy_and_forces(potential, path, images: slice = slice(None)):
-    """Energies ``(m,)`` (eV) and forces ``(m, n_atoms, dim)`` (eV/Å) of ``path[images]``."""
+    """Energies ``(m,)`` (eV) and forces ``(m, n_atoms, dim)`` (eV/Å) of ``path[images]``,
+    in the dtype of ``path``."""
     if isinstance(potential, ImagePotentials):
         pot = potential.potential
         params = jax.tree_util.tree_map(lambda p: p[images], pot.params)
-        return jax.vmap(lambda R, p: pot.replace(params=p).energy_and_forces(R))(path[images], params)
-    return jax.vmap(potential.energy_and_forces)(path[images])
+        e, f = jax.vmap(lambda R, p: pot.replace(params=p).energy_and_forces(R))(path[images], params)
+    else:
+        e, f = jax.vmap(potential.energy_and_forces)(path[images])
+    return in_dtype_of(path, e, f)
 
 
 def _free_mask(potential, R):
