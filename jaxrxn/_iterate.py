@@ -30,10 +30,12 @@ and may carry ``n_hessian_calls``; the driver reads them into :class:`Stats`. A 
 written loop (KMC, TAD, monitoring) can call ``init`` and ``step`` directly, as with
 jax-md's ``(init_fn, apply_fn)`` pairs.
 
-**throw.** With ``throw=True`` (the default of every public entry point, as in
-optimistix) a result other than ``successful`` raises through
-:func:`equinox.error_if`, also under ``jit``. Under ``vmap`` one failing member raises for
-the whole batch, so batched users pass ``throw=False`` and filter on ``result``.
+**throw.** With ``throw=True`` a result other than ``successful`` raises through
+:func:`equinox.error_if`, also under ``jit``. Every public entry point defaults to
+``throw=False`` (optimistix defaults to ``True``): jaxrxn's searches are mostly run as
+vmapped batches, where one failing member would raise for the whole batch and lose every
+result, and the library's own drivers (TAD, KMC, exploration) handle failed searches
+themselves. Check ``result`` (or ``converged``) or pass ``throw=True``.
 """
 
 from __future__ import annotations
