@@ -74,3 +74,13 @@ def test_irc_point_cap_is_a_result_code():
     assert res.forward.result == RESULTS.step_cap_reached
     with pytest.raises(Exception, match="step cap"):
         irc(MB, jnp.array([(-0.822002, 0.624313)]), fmax=1e-3, max_points=3, throw=True)
+
+
+def test_irc_rejects_nan_and_bad_shapes():
+    mb = muller_brown()
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        irc(mb, jnp.array([[jnp.nan, 0.3]]))
+    with pytest.raises(ValueError, match="shape"):
+        irc(mb, jnp.zeros(2))
+    with pytest.raises(ValueError, match="shape"):
+        irc(mb, jnp.zeros((1, 1, 2)))
