@@ -121,7 +121,15 @@ def test_fixed_atoms_and_periodic_band_lj():
     r = neb(pot, path0, NEB(), fmax=0.01, cell=cell, pbc=[True, True])
     assert bool(r.converged)
     np.testing.assert_allclose(r.path[:, 0], np.broadcast_to(R0[0], (5, 2)))
-    assert float(r.barrier) > 0
+    # Closed form: a labelled triangle changes its orientation only through a straight chain
+    # (any order), whose stationary spacing r minimises 2 V(r) + V(2 r) (2 r < 2.25: no
+    # switching, periodic images > 4.9 apart); the ends are the unrelaxed R0 and R1.
+    from scipy.optimize import minimize_scalar
+
+    V = lambda r: 4 * (r**-12 - r**-6)  # noqa: E731
+    chain = minimize_scalar(lambda r: 2 * V(r) + V(2 * r), bounds=(1.0, 1.2), method="bounded", options={"xatol": 1e-12})
+    E0 = sum(V(np.linalg.norm(R0[i] - R0[j])) for i, j in ((0, 1), (0, 2), (1, 2)))
+    np.testing.assert_allclose(float(r.barrier), chain.fun - E0, atol=1e-5)  # 0.91132 eps
 
 
 @pytest.mark.parametrize(
