@@ -24,18 +24,34 @@ def _trimer(tmp_path):
 def test_neb_json_and_outputs(tmp_path, capsys):
     fi, ff = _trimer(tmp_path)
     out, png = str(tmp_path / "band.extxyz"), str(tmp_path / "profile.png")
-    code = main(["neb", fi, ff, "--calc", "morse:Cu", "--images", "5", "--climb", "--fmax", "0.01",
+    # 6 images: no image sits on the symmetric midpoint, so only climbing reaches the saddle
+    code = main(["neb", fi, ff, "--calc", "morse:Cu", "--images", "6", "--climb", "--fmax", "0.01",
                  "--interpolate", "linear", "-o", out, "--plot", png, "--json"])  # fmt: skip
     d = json.loads(capsys.readouterr().out)
     assert code == 0 and d["converged"]
     assert set(d) == {"barrier", "converged", "n_force_calls", "n_steps", "ts_index", "energies"}
-    assert len(d["energies"]) == 5 and d["ts_index"] == 2
-    assert d["barrier"] == pytest.approx(d["energies"][2] - d["energies"][0])
-    assert d["energies"][2] == pytest.approx(max(d["energies"][1:-1]))
+    ts = d["ts_index"]
+    assert len(d["energies"]) == 6 and ts in (2, 3)
+    assert d["barrier"] == pytest.approx(d["energies"][ts] - d["energies"][0])
+    assert d["energies"][ts] == pytest.approx(max(d["energies"][1:-1]))
+    # closed form (Girifalco-Weizer Cu, no switching below 6 Å): the apex flips through the
+    # straight chain whose spacing minimises 2 V(r) + V(2 r); the ends are as written (not
+    # relaxed), so the "barrier" is negative here. Without climbing it is 0.018 eV lower.
+    from scipy.optimize import minimize_scalar
+
+    from jaxrxn.potentials.pair import GIRIFALCO_WEIZER
+
+    D, alpha, r0 = GIRIFALCO_WEIZER["Cu"]
+    V = lambda r: D * (np.exp(-2 * alpha * (r - r0)) - 2 * np.exp(-alpha * (r - r0)))  # noqa: E731
+    chain = minimize_scalar(lambda r: 2 * V(r) + V(2 * r), bounds=(2.0, 3.0), method="bounded", options={"xatol": 1e-12})
+    P = np.array([[0, 0, 0], [2.5, 0, 0], [1.25, 2.1, 0]])
+    E_is = sum(V(np.linalg.norm(P[i] - P[j])) for i, j in ((0, 1), (0, 2), (1, 2)))
+    assert d["energies"][0] == pytest.approx(E_is, abs=1e-9)
+    assert d["barrier"] == pytest.approx(chain.fun - E_is, abs=1e-4)  # -0.22506 eV
     from ase.io import read
 
     frames = read(out, ":")
-    assert len(frames) == 5 and np.isclose(frames[2].get_potential_energy(), d["energies"][2])
+    assert len(frames) == 6 and np.isclose(frames[ts].get_potential_energy(), d["energies"][ts])
     with open(png, "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
