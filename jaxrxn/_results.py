@@ -33,10 +33,6 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "The band diverged: an image's energy rose far above the initial band's; use a "
         "smaller `maxstep`/`dt` for the optimizer or a better initial path."
     )
-    climbing_image_not_maximum = (
-        "The climbing image is not the highest image of the band; the band has not "
-        "settled on a single barrier."
-    )
     saddle_wrong_index = (
         "The stationary point found is not a first-order saddle (it has zero or more than "
         "one negative curvature after removing rigid-body modes); it is not a transition state."
