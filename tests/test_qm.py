@@ -231,3 +231,32 @@ def test_cli_bad_calculator_exit_2_one_line(tmp_path, capsys, calc, extra, messa
     assert main(["energy", fn, "--calc", *calc, *extra]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_cli_saddle_xtb_json_reports_frequency_like_ase(tmp_path, capsys):
+    from ase.io import read
+    from ase.vibrations import Vibrations as ASEVibrations
+
+    out, guess = str(tmp_path / "ts.xyz"), str(tmp_path / "guess.xyz")
+    # Baker & Chan's HCN -> HNC guess (J. Comput. Chem. 17, 888 (1996), case 01)
+    write(guess, Atoms("CNH", positions=[[0, 0, 0], [0, 0, 1.14838], [1.58536, 0, 1.14838]]))
+    assert main(["saddle", guess, "--calc", "xtb", "--json", "--output", out]) == 0
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert {"energy", "converged", "saddle_index", "n_force_calls", "n_hessian_calls", "imaginary_frequency_cm1"} <= set(report)
+    assert report["converged"] and report["saddle_index"] == 1 and report["n_hessian_calls"] == 0
+    assert report["n_force_calls"] >= 18  # the frequency analysis alone spends 2 per coordinate
+    ts = read(out)
+    ts.calc = tblite_ase.TBLite(method="GFN2-xTB", verbosity=0)
+    assert ts.get_potential_energy() == pytest.approx(report["energy"], abs=1e-6)
+    vib = ASEVibrations(ts, name=str(tmp_path / "vib"), delta=0.01, nfree=2)
+    vib.run()
+    f = vib.get_frequencies()
+    assert abs(f[0].imag) > 500 and abs(f[1:].imag).max() < 50  # one clearly imaginary mode
+    assert report["imaginary_frequency_cm1"] == pytest.approx(-abs(f[0].imag), abs=2.0)
+    # exit 1: not converged in 1 step; exit 2: a radical given multiplicity 1
+    assert main(["saddle", guess, "--calc", "xtb", "--max-steps", "1", "--json"]) == 1
+    capsys.readouterr()
+    write(guess, Atoms("CH3O", positions=[[0, 0, 0], [1.09, 0, 0], [-0.4, 1.0, 0], [-0.4, -0.5, 0.9], [-0.4, -0.5, -0.9]]))
+    assert main(["saddle", guess, "--calc", "xtb"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "odd number of electrons" in err[0]

@@ -60,13 +60,29 @@ def print_json(obj) -> None:
     print(json.dumps(to_jsonable(obj)))
 
 
-def finish(report: dict, as_json: bool, summary: str, **extra) -> int:
+def finish(report: dict, as_json: bool, summary: str, potential=None, **extra) -> int:
     """Print `report` as one JSON object, or `summary` formatted with the report's keys,
     `extra` and ``state`` ("converged" / "NOT converged"); return the CLI's exit code:
-    0 converged, 1 not converged."""
+    0 converged, 1 not converged.
+
+    If the outside calculator of `potential` failed (after its retries), the report says
+    so (``result``, ``calculator_failure``), one line on stderr names the failure, and the
+    exit code is 1: the solvers stopped at the last good geometry, which the command wrote.
+    """
+    import sys
+
+    from jaxrxn.potentials.external import calculator_failures
+
+    failures = calculator_failures(potential) if potential is not None else []
+    if failures:
+        from jaxrxn._results import RESULTS
+
+        report = {**report, "converged": False, "result": RESULTS[RESULTS.calculator_failed], "calculator_failure": failures[0]}
     if as_json:
         print_json(report)
     else:
         state = "converged" if report["converged"] else "NOT converged"
         print(summary.format(state=state, **report, **extra))
+    if failures:
+        print(f"jaxrxn: calculator failed ({len(failures)}x): {failures[0]}; stopped at the last good geometry", file=sys.stderr)
     return 0 if report["converged"] else 1

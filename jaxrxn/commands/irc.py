@@ -53,4 +53,5 @@ def run(args) -> int:
         report, args.json,
         "IRC {state}: saddle {energy:.6f} eV; ends {energy_reverse:.6f} eV (reverse) and "
         "{energy_forward:.6f} eV (forward); {n_force_calls} force calls",
+        potential=potential,
     )  # fmt: skip

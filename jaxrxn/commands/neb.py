@@ -65,5 +65,5 @@ def run(args) -> int:
         out, args.json,
         "barrier {barrier:.4f} eV at image {ts_index} ({state}; {n_steps} steps, "
         "{n_force_calls} force calls, max NEB force {max_force:.4f} eV/Å)",
-        max_force=float(r.max_force),
+        potential=potential, max_force=float(r.max_force),
     )  # fmt: skip

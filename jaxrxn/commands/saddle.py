@@ -1,7 +1,12 @@
-"""``jaxrxn saddle GUESS --calc NAME [--method dimer|prfo] [--fmax F] [--json]``.
+"""``jaxrxn saddle GUESS --calc NAME [--method auto|dimer|prfo] [--fmax F] [--json]``.
 
 Converges a first-order saddle from the last frame of GUESS and reports its energy (eV),
-saddle index and cost. Exit code 0 when a transition state (index 1) was found, 1 otherwise.
+saddle index and cost. For a molecule (no periodic cell) it also runs a harmonic analysis
+at the end (:mod:`jaxrxn.vibrations`): ``imaginary_frequency_cm1`` and, for outside
+calculators (xtb, pyscf), the saddle index, with the analysis's force and Hessian calls
+included in ``n_force_calls`` / ``n_hessian_calls``. Exit code 0 when a transition state
+(index 1) was found, 1 otherwise (also when the calculator failed: the last good geometry
+is written), 2 for bad input.
 """
 
 from __future__ import annotations
@@ -12,7 +17,10 @@ from jaxrxn.commands._common import add_calc_argument, build_potential, finish, 
 def add_arguments(parser) -> None:
     parser.add_argument("guess", help="structure file with the transition-state guess (last frame)")
     add_calc_argument(parser)
-    parser.add_argument("--method", choices=("prfo", "dimer"), default="prfo", help="default prfo")
+    parser.add_argument(
+        "--method", choices=("auto", "prfo", "dimer"), default="auto",
+        help="auto (default): prfo for JAX potentials, dimer for outside calculators (xtb, pyscf)",
+    )  # fmt: skip
     parser.add_argument("--fmax", type=float, default=0.01, help="force threshold, eV/Å (0.01)")
     parser.add_argument("--max-steps", type=int, default=500, help="iteration cap (500)")
     parser.add_argument("--output", metavar="FILE", help="write the saddle structure here")
@@ -30,15 +38,23 @@ def run(args) -> int:
     import jax
     import jax.numpy as jnp
 
+    from jaxrxn._results import RESULTS
     from jaxrxn.io import to_atoms
+    from jaxrxn.potentials.external import HostEnergy, calculator_failures
     from jaxrxn.saddle import PRFO, Dimer, saddle_search
+    from jaxrxn.vibrations import vibrations
 
     if args.fmax <= 0 or args.max_steps < 0:
         raise ValueError("--fmax must be positive and --max-steps non-negative.")
     R, system = read_one(args.guess, "guess")
     potential = build_potential(args, R, system)
-    solver = PRFO() if args.method == "prfo" else Dimer()
-    search = jax.jit(lambda R: saddle_search(potential, R, solver, fmax=args.fmax, max_steps=args.max_steps))
+    outside = isinstance(potential.energy_fn, HostEnergy)
+    method = args.method if args.method != "auto" else ("dimer" if outside else "prfo")
+    if outside and method == "prfo":
+        raise ValueError("--method prfo needs the exact Hessian of a JAX potential; use --method dimer.")
+    solver = PRFO() if method == "prfo" else Dimer()
+    # an outside calculator has no JAX Hessian: its index comes from the harmonic analysis below
+    search = jax.jit(lambda R: saddle_search(potential, R, solver, fmax=args.fmax, max_steps=args.max_steps, check_index=not outside))
     res = search(jnp.asarray(R))
     if args.output:
         to_atoms(res.R, system, res.energy, res.forces).write(args.output)
@@ -46,6 +62,7 @@ def run(args) -> int:
         "energy": float(res.energy),
         "converged": bool(res.converged),
         "saddle_index": int(res.saddle_index),
+        "imaginary_frequency_cm1": None,
         "curvature": float(res.curvature),
         "fmax": float(res.fmax),
         "n_steps": int(res.n_steps),
@@ -53,9 +70,19 @@ def run(args) -> int:
         "n_hessian_calls": int(res.n_hessian_calls),
         "result": result_message(res.result),
     }
+    if not system.periodic and bool(jnp.all(jnp.isfinite(res.R))) and not calculator_failures(potential):
+        vib = vibrations(potential, res.R)
+        report["imaginary_frequency_cm1"] = vib.imaginary_frequency
+        report["n_force_calls"] += vib.n_force_calls
+        report["n_hessian_calls"] += vib.n_hessian_calls
+        if outside:
+            report["saddle_index"] = vib.n_imaginary
+            if report["converged"] and vib.n_imaginary != 1:
+                report["converged"] = False
+                report["result"] = RESULTS[RESULTS.saddle_wrong_index]
     return finish(
         report, args.json,
         "saddle {state}: energy {energy:.6f} eV, index {saddle_index}, curvature {curvature:.5f} eV/Å², "
         "fmax {fmax:.2e} eV/Å, {n_force_calls} force and {n_hessian_calls} Hessian calls",
+        potential=potential,
     )  # fmt: skip
-
