@@ -1,4 +1,4 @@
-"""``jaxrxn saddle GUESS --calc NAME [--method auto|dimer|prfo] [--fmax F] [--json]``.
+"""``jaxrxn saddle GUESS --calc NAME [--method auto|prfo|rsprfo|dimer] [--fmax F] [--json]``.
 
 Converges a first-order saddle from the last frame of GUESS and reports its energy (eV),
 saddle index and cost. For a molecule (no periodic cell) it also runs a harmonic analysis
@@ -18,8 +18,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("guess", help="structure file with the transition-state guess (last frame)")
     add_calc_argument(parser)
     parser.add_argument(
-        "--method", choices=("auto", "prfo", "dimer"), default="auto",
-        help="auto (default): prfo for JAX potentials, dimer for outside calculators (xtb, pyscf)",
+        "--method", choices=("auto", "prfo", "rsprfo", "dimer"), default="auto",
+        help="auto (default): prfo (exact Hessian) for JAX potentials, rsprfo (approximate "
+        "Hessian) for outside calculators (xtb, pyscf)",
     )  # fmt: skip
     parser.add_argument("--fmax", type=float, default=0.01, help="force threshold, eV/Å (0.01)")
     parser.add_argument("--max-steps", type=int, default=500, help="iteration cap (500)")
@@ -41,7 +42,7 @@ def run(args) -> int:
     from jaxrxn._results import RESULTS
     from jaxrxn.io import to_atoms
     from jaxrxn.potentials.external import HostEnergy, calculator_failures
-    from jaxrxn.saddle import PRFO, Dimer, saddle_search
+    from jaxrxn.saddle import PRFO, RSPRFO, Dimer, saddle_search
     from jaxrxn.vibrations import vibrations
 
     if args.fmax <= 0 or args.max_steps < 0:
@@ -49,10 +50,10 @@ def run(args) -> int:
     R, system = read_one(args.guess, "guess")
     potential = build_potential(args, R, system)
     outside = isinstance(potential.energy_fn, HostEnergy)
-    method = args.method if args.method != "auto" else ("dimer" if outside else "prfo")
+    method = args.method if args.method != "auto" else ("rsprfo" if outside else "prfo")
     if outside and method == "prfo":
-        raise ValueError("--method prfo needs the exact Hessian of a JAX potential; use --method dimer.")
-    solver = PRFO() if method == "prfo" else Dimer()
+        raise ValueError("--method prfo needs the exact Hessian of a JAX potential; use --method rsprfo or dimer.")
+    solver = {"prfo": PRFO, "rsprfo": RSPRFO, "dimer": Dimer}[method]()
     # an outside calculator has no JAX Hessian: its index comes from the harmonic analysis below
     search = jax.jit(lambda R: saddle_search(potential, R, solver, fmax=args.fmax, max_steps=args.max_steps, check_index=not outside))
     res = search(jnp.asarray(R))
