@@ -44,6 +44,7 @@ import abc
 from typing import Any, Generic, TypeVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Bool, Int, PyTree
@@ -115,6 +116,19 @@ def in_dtype_of(y: Array, *xs: Array) -> tuple[Array, ...]:
     return tuple(jnp.asarray(x, y.dtype) for x in xs)
 
 
+def _all_finite(tree) -> Bool[Array, ""]:
+    flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree_util.tree_leaves(tree) if eqx.is_inexact_array(x)]
+    return jnp.all(jnp.stack(flags)) if flags else jnp.array(True)
+
+
+def _keep_last_finite(old: State, new: State) -> State:
+    """`new`, unless its floats went non-finite where `old`'s were all finite (a failed
+    outside calculator returns NaN, a step can overflow): then `old`'s floats with `new`'s
+    counters, so the result keeps the last good configuration and still counts every call."""
+    bad = _all_finite(old) & ~_all_finite(new)
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(bad, a, b) if eqx.is_inexact_array(b) else b, old, new)
+
+
 @eqx.filter_jit
 def _solve(solver, fn, y0, args, max_steps: int, throw: bool) -> Solution:
     state = solver.init(fn, y0, args)
@@ -126,9 +140,9 @@ def _solve(solver, fn, y0, args, max_steps: int, throw: bool) -> Solution:
 
     def body(carry):
         state, k, _, _ = carry
-        state = solver.step(fn, state, args)
-        done, result = solver.terminate(fn, state, args)
-        return state, k + 1, done, result
+        new = solver.step(fn, state, args)
+        done, result = solver.terminate(fn, new, args)
+        return _keep_last_finite(state, new), k + 1, done, result
 
     state, num_steps, done, result = lax.while_loop(cond, body, (state, jnp.array(0), done, result))
     result = RESULTS.where(done, result, RESULTS.step_cap_reached)

@@ -178,16 +178,36 @@ class FlakyHarmonic:
 
 
 @pytest.mark.parametrize("mode", ["raise", "nan"])
-def test_failed_calculator_gives_result_code(mode):
+def test_failed_calculator_gives_result_code_and_keeps_last_geometry(mode):
     flaky = FlakyHarmonic(fail_after=4, mode=mode)
     pot = Potential(HostEnergy(lambda: flaky, 2, max_retries=1))
     R0 = jnp.array([[0.3, 0.2, 0.0], [1.4, -0.3, 0.1]])
     res = minimize(pot, R0, "fire", fmax=1e-6, max_steps=100)
     assert calculator_result(res.result, pot) == RESULTS.calculator_failed
+    # the solver stopped at the last good point: finite, with the well's own energy there
+    d = np.asarray(res.R) - np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    assert float(res.energy) == pytest.approx(0.5 * np.sum(d**2), abs=1e-12)
+    assert float(res.energy) < float(0.5 * np.sum((np.asarray(R0) - [[0, 0, 0], [1, 0, 0]]) ** 2))
+    assert int(res.n_force_calls) == 5  # every call counted, the failed one too
     failures = pot.energy_fn.failures
     assert len(failures) == 1 and ("SCF not converged" in failures[0] or "non-finite" in failures[0])
     assert pot.energy_fn.n_retries == 1
     assert flaky.calls == 6  # 4 good, then one failed call and its retry
+
+
+def test_failed_calculator_in_a_band_keeps_the_last_good_band():
+    from jaxrxn.path import linear, neb
+
+    flaky = FlakyHarmonic(fail_after=9, mode="raise")  # the 5-image start, one step, then 2 fail
+    pot = Potential(HostEnergy(lambda: flaky, 2, max_retries=0))
+    A = jnp.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    band = linear(A, A.at[1, 0].set(1.6), 5).at[1:-1, 0, 1].add(0.2)
+    res = neb(pot, band, fmax=1e-6, max_steps=50)
+    assert calculator_result(res.result, pot) == RESULTS.calculator_failed
+    assert np.all(np.isfinite(np.asarray(res.path))) and np.all(np.isfinite(np.asarray(res.energies)))
+    # one host call per band evaluation; every image counted, the failed ones too
+    assert pot.energy_fn.n_host_calls == 3 and pot.energy_fn.n_calls == 5 + 3 + 3 == int(res.n_force_calls)
+    assert len(pot.energy_fn.failures) == 2
 
 
 def test_retry_that_helps_is_invisible_to_the_solver():

@@ -299,14 +299,15 @@ def calculator_failures(potential: Potential) -> list[str]:
 
 
 def calculator_result(result, potential: Potential):
-    """``RESULTS.calculator_failed`` when a run on `potential` stopped on non-finite values
-    that a failed calculator evaluation produced; `result` (a ``RESULTS``) otherwise.
+    """``RESULTS.calculator_failed`` when a run on `potential` did not succeed and one of its
+    outside-calculator evaluations failed every retry; `result` (a ``RESULTS``) otherwise.
 
-    Host-side (call it after the run): the solvers see only the NaN the bridge returned;
-    the bridge knows why.
+    Host-side (call it after the run, on a potential built for that run): inside ``jit``
+    the solvers see only the NaN the bridge returned (``nonfinite_state``,
+    ``band_diverged``) and stop with the last good configuration; the bridge knows why.
     """
     from jaxrxn._results import RESULTS
 
-    if calculator_failures(potential) and result == RESULTS.nonfinite_state:
+    if calculator_failures(potential) and result != RESULTS.successful:
         return RESULTS.calculator_failed
     return result
