@@ -21,6 +21,7 @@ geometry kept, and :func:`calculator_result` names the failure
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -65,6 +66,9 @@ _PROCESS_EVALUATOR: Evaluator | None = None
 
 def _process_init(make_evaluator: Callable[[], Evaluator]) -> None:
     global _PROCESS_EVALUATOR
+    # Each worker process is one of `workers` concurrent evaluations: unless the user chose
+    # otherwise, its calculator's OpenMP runs one thread (several spin-wait on a busy machine).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     _PROCESS_EVALUATOR = make_evaluator()
 
 
@@ -161,12 +165,10 @@ class HostEnergy:
         batch = R.reshape(-1, self.n_atoms, 3)
         self.n_calls += len(batch)
         self.n_host_calls += 1
-        if self.workers == 1 or len(batch) == 1:
-            if self.executor == "thread":
-                out = [self._thread_task(x) for x in batch]
-            else:
-                out = [self._get_pool().submit(_process_task, x, self.max_retries).result() for x in batch]
-        elif self.executor == "thread":
+        # Even one worker runs in a pool thread, not in the calling thread: tblite's OpenMP
+        # team, when started from the main thread, spin-waits on a busy machine (measured
+        # 1.2 s vs 5-13 ms per 16-atom GFN2-xTB call under load; benchmarks/host_batch.py).
+        if self.executor == "thread":
             out = list(self._get_pool().map(self._thread_task, batch))
         else:
             out = list(self._get_pool().map(_process_task, batch, [self.max_retries] * len(batch)))
