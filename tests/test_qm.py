@@ -280,3 +280,23 @@ def test_cli_saddle_xtb_json_reports_frequency_like_ase(tmp_path, capsys):
     assert main(["saddle", guess, "--calc", "xtb"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "odd number of electrons" in err[0]
+
+
+def test_cli_calculator_failure_exit_1_one_line_and_last_good_geometry(tmp_path, capsys, monkeypatch):
+    from ase.io import read
+
+    from jaxrxn import calculators
+
+    flaky = FlakyHarmonic(fail_after=6, mode="raise")
+    monkeypatch.setitem(calculators._REGISTRY, "flaky", lambda arg, R, system: Potential(HostEnergy(lambda: flaky, 2, max_retries=1)))
+    guess, out = str(tmp_path / "guess.xyz"), str(tmp_path / "out.xyz")
+    write(guess, Atoms("H2", positions=[[0.3, 0.2, 0.0], [1.4, -0.3, 0.1]]))
+    assert main(["saddle", guess, "--calc", "flaky", "--method", "dimer", "--output", out, "--json"]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "calculator failed" in err[0] and "SCF not converged" in err[0]
+    report = json.loads(captured.out.splitlines()[-1])
+    assert report["converged"] is False and "outside calculator failed" in report["result"]
+    kept = read(out).positions
+    d = kept - np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    assert np.all(np.isfinite(kept)) and report["energy"] == pytest.approx(0.5 * np.sum(d**2), abs=1e-9)
