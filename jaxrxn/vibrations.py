@@ -11,8 +11,9 @@ The Cartesian Hessian comes from the cheapest exact-enough source the potential 
 
 It is mass-weighted, translations and rotations are projected out (rank of the rigid-body
 modes: 6, or 5 for a linear molecule), and the eigenvalues become frequencies in cm^-1
-(imaginary ones negative) and the zero-point energy in eV; conversions use ASE's constants
-so the numbers agree with ``ase.vibrations.Vibrations`` (E. B. Wilson, J. C. Decius,
+(imaginary ones negative) and the zero-point energy in eV, with :mod:`jaxrxn.units`
+(CODATA 2018; ``ase.vibrations.Vibrations`` uses CODATA 2014, ~1e-8 relative apart)
+(E. B. Wilson, J. C. Decius,
 P. C. Cross, *Molecular Vibrations*, McGraw-Hill 1955, ch. 2).
 
 Host-side and not jittable (it decides the Hessian's source and counts calls in Python).
@@ -27,9 +28,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrxn import units
 from jaxrxn.geometry import rigid_body_modes
 from jaxrxn.potentials.core import Potential
 from jaxrxn.potentials.external import HostEnergy
+
+#: Speed of light in cm/s (exact): wavenumbers from frequencies.
+SPEED_OF_LIGHT_CM_S = 2.99792458e10
 
 HessianMethod = Literal["auto", "jax", "analytic", "finite-difference"]
 
@@ -128,8 +133,6 @@ def vibrations(
     no rigid-body modes). Masses are ``potential.atom_masses`` (amu). Meaningful at a
     stationary point: elsewhere the rotations are not zero modes.
     """
-    from ase import units
-
     R = np.asarray(R, float)
     H, n_force, n_hess = cartesian_hessian(potential, R, method=method, delta=delta)
     masses = np.asarray(potential.atom_masses(jnp.asarray(R)), float)
@@ -151,9 +154,9 @@ def vibrations(
     modes = np.zeros((len(w), R.size))
     modes[:, dof] = x_mw * inv_sqrt_m[dof]
     modes /= np.linalg.norm(modes, axis=1, keepdims=True)
-    # eV/(Å² amu) -> vibrational quantum hbar*omega in eV, as ase.vibrations.VibrationsData
-    to_energy = units._hbar * 1e10 / np.sqrt(units._e * units._amu)
-    quanta = to_energy * np.sqrt(np.abs(w))
-    frequencies = np.sign(w) * quanta / units.invcm
+    # sqrt of eV/(Å² amu) is an angular frequency in 1/TIME_UNIT_S
+    omega = np.sqrt(np.abs(w)) / units.TIME_UNIT_S  # rad/s
+    quanta = units.H / (2 * np.pi) * omega  # hbar*omega, eV
+    frequencies = np.sign(w) * omega / (2 * np.pi * SPEED_OF_LIGHT_CM_S)
     zpe = 0.5 * float(np.sum(quanta[w > 0]))
     return Vibrations(frequencies, modes.reshape(len(w), *R.shape), zpe, H, n_force, n_hess)

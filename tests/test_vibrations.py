@@ -79,11 +79,11 @@ def test_jax_potential_uses_exact_hessian(tmp_path):
     np.testing.assert_allclose(vib.frequencies, freqs[-6:], atol=0.5)
     # closed form: the breathing mode of a tetrahedron of springs k = 2 D a^2 has
     # omega^2 = 4 k / m (in eV/(Å² amu))
-    from ase import units
+    from ase import units  # CODATA 2014; jaxrxn uses 2018 (~1e-8 relative apart)
 
     k, m = 2 * 0.35 * 1.4**2, 63.546
     breathing = units._hbar * 1e10 / np.sqrt(units._e * units._amu) * np.sqrt(4 * k / m) / units.invcm
-    assert vib.frequencies[-1] == pytest.approx(breathing, rel=1e-8)
+    assert vib.frequencies[-1] == pytest.approx(breathing, rel=1e-7)
 
 
 def test_pyscf_analytic_hessian_matches_finite_differences():
