@@ -58,3 +58,19 @@ def test_muller_brown_mode_following_alone_finds_B_C_and_both_saddles():
     a, b, c = (_index(net, MB_MINIMA[k]) for k in "ABC")
     ts = {round(t.energy, 3): set(t.minima) for t in net.transition_states}
     assert ts[round(MB_SADDLES["S1"], 3)] == {a, c} and ts[round(MB_SADDLES["S2"], 3)] == {c, b}
+
+
+def test_mc_afir_assembles_ar2_and_ar_into_the_lj3_triangle():
+    # two fragments (a bonded LJ pair and a lone atom 3 sigma away) pushed together: the
+    # only minimum of LJ3 is the equilateral triangle, 3 pairs at 2^(1/6): exactly -3 eps
+    from jaxrxn.explore.explorer import ExploreSettings, mc_afir
+
+    r = 2 ** (1 / 6)
+    settings = ExploreSettings(alpha_max=3.0, n_alpha=6, n_images=7)
+    net, stats = mc_afir(jaxrxn.lennard_jones(), np.array([[0, 0, 0], [r, 0, 0]]), np.zeros((1, 3)), settings,
+                         radii=np.full(3, 0.56), n_samples=2, distance=3.0)  # fmt: skip
+    np.testing.assert_allclose(net.minimum_energies, [-3.0], atol=1e-6)
+    R = net.minima[0].R
+    d = [np.linalg.norm(R[i] - R[j]) for i, j in ((0, 1), (0, 2), (1, 2))]
+    np.testing.assert_allclose(d, r, atol=1e-3)
+    assert stats.n_afir_paths == 2 and stats.afir_force_calls > 0
