@@ -154,3 +154,21 @@ def test_state_library_walker_drops_states_without_exits():
     k_hop, k_up = (1e13 * np.exp(-b / (KB * T)) for b in (0.4, 0.6))
     np.testing.assert_allclose(lost[0], k_up / (k_hop + k_up), rtol=1e-12)
     assert np.isnan(lost[1])
+
+
+def test_run_akmc_on_muller_brown_hops_over_the_tabulated_saddles():
+    # paths_saddles.md §1.1: A (-146.6995) -> C (-80.7678) over S1 (-40.6648): 106.0347;
+    # from C: to B (-108.1667) over S2 (-72.2489): 8.5189, back to A over S1: 40.1030.
+    # Whatever the seed, the first hop is A -> C and the second goes to B or back to A.
+    from jaxrxn.kmc.adaptive import StateLibrary, run_akmc
+
+    mb = jaxrxn.muller_brown()
+    A = np.array([[-0.558224, 1.441726]])
+    akmc = AdaptiveKMC(temperature=15.0 / KB, batch_size=8, max_searches=16, displacement=0.1, prefactor=1.0, confidence=0.9)
+    traj = run_akmc(StateLibrary(akmc, mb), A, float(mb.energy(jnp.asarray(A))), jax.random.key(0), 2, lambda R: np.asarray(R)[0])
+    np.testing.assert_allclose(traj.energy[:2], [-146.6995, -80.7678], atol=1e-3)
+    np.testing.assert_allclose(traj.barrier[0], 106.0347, atol=1e-3)
+    second = {8.5189: -108.1667, 40.1030: -146.6995}
+    b = min(second, key=lambda k: abs(k - traj.barrier[1]))
+    assert abs(traj.barrier[1] - b) < 1e-3 and abs(traj.energy[2] - second[b]) < 1e-3
+    assert np.all(np.diff(traj.time) > 0)
