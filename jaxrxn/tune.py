@@ -6,20 +6,19 @@ differentiated implicitly, never by unrolling optimizer steps:
 - energies by the envelope theorem: at a stationary point ``dE/dtheta = dE/dtheta|_R``
   (the geometry's own response drops out because ``grad_R E = 0``), so a barrier
   ``E(R_ts) - E(R_min)`` needs no linear solve;
-- geometries by the implicit function theorem: ``dR*/dtheta = -H^+ d(grad_R E)/dtheta``,
-  with ``H^+`` the inverse of the Hessian on the true degrees of freedom, rigid-body modes and
-  fixed atoms (the saddle Hessian is indefinite and, for free clusters, singular; the
-  projected system is solved by LU, not by a positive-definite method).
+- geometries by the implicit function theorem: ``dR*/dtheta = -H^+ d(grad_R E)/dtheta``
+  through ``optimistix.ImplicitAdjoint``, with ``H^+`` the pseudo-inverse (lineax SVD) of the
+  Hessian: the saddle Hessian is indefinite and, for free clusters, singular along the
+  rigid-body modes, so neither Cholesky nor LU applies (LU is off by O(1) on 2D LJ7).
 
-Both are exposed through ``jax.custom_jvp``, so ``jax.grad``, ``jax.jacrev``,
-``jax.jacfwd`` and ``jax.vmap`` over a batch of reactions compose. A stationary point that
+``jax.grad``, ``jax.jacrev``, ``jax.jacfwd`` and ``jax.vmap`` over a batch of reactions
+compose. A stationary point that
 did not converge is never differentiated silently: its derivatives are NaN.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from collections.abc import Callable, Sequence
 
@@ -27,6 +26,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import lineax as lx
+import optimistix as optx
 import numpy as np
 import optax
 from jax import lax
@@ -163,30 +163,27 @@ def _nan_tangent_unless_jvp(primals, tangents):
     return x, jax.tree_util.tree_map(lambda t: t * jnp.where(ok, 1.0, jnp.nan), dx)
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
 def _stationary_geometry(static: Potential, zero_modes_spec, gtol, max_iterations, params, R_guess):
+    # Newton polish finds the point (its iterations are never differentiated); the
+    # derivative comes from optimistix's implicit adjoint on grad_R E(R, params) = 0, with
+    # lineax's SVD because the Hessian of a free cluster is singular along its rigid-body
+    # modes (the minimum-norm solution is the projected one; LU there is wrong by O(1)).
     sp = polish_stationary_point(
-        static.replace(params=params), R_guess,
+        static.replace(params=lax.stop_gradient(params)), lax.stop_gradient(R_guess),
         zero_modes_spec=zero_modes_spec, gtol=gtol, max_iterations=max_iterations,
     )  # fmt: skip
-    return sp.R, sp.converged
 
-
-@_stationary_geometry.defjvp
-def _stationary_geometry_jvp(static, zero_modes_spec, gtol, max_iterations, primals, tangents):
-    params, R_guess = primals
-    d_params, _ = tangents  # the answer does not depend on the guess
-    R, ok = _stationary_geometry(static, zero_modes_spec, gtol, max_iterations, params, R_guess)
-    R = lax.stop_gradient(R)
-
-    def gradient(p):
+    def gradient(R, p):
         return jax.grad(static.energy_fn)(R, p) * static.free_mask(R)
 
-    _, dg = jax.jvp(gradient, (params,), (d_params,))
-    pot = static.replace(params=params)
-    dR = -_projected_solve(pot, R, zero_modes(pot, R, zero_modes_spec), dg)
-    dR = dR * jnp.where(ok, 1.0, jnp.nan)  # multiply: survives transposition
-    return (R, ok), (dR, jnp.zeros_like(ok, dtype=jax.dtypes.float0))
+    svd = lx.SVD()
+    sol = optx.root_find(
+        gradient, optx.Newton(rtol=0.0, atol=gtol, linear_solver=svd), sp.R, params,
+        max_steps=1, adjoint=optx.ImplicitAdjoint(linear_solver=svd), throw=False,
+    )  # fmt: skip
+    # the primal is the polished point itself; the tangent is the implicit one
+    R = sp.R + (sol.value - lax.stop_gradient(sol.value))
+    return _nan_tangent_unless(sp.converged, R), sp.converged
 
 
 def stationary_point(
