@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from jaxrxn.io import System
+    from jaxrxn.system import System
     from jaxrxn.potentials.core import Potential
 
 #: Factory signature: (argument string after ``NAME:`` or None, positions, system) -> Potential.
@@ -35,22 +35,12 @@ Factory = Callable[[str | None, np.ndarray, "System"], "Potential"]
 SUTTON_CHEN_CUTOFF = 3.0
 
 
-def _cell_kwargs(system: System) -> dict:
-    if not system.periodic:
-        return {}
-    return {"cell": system.cell, "pbc": system.pbc}
-
-
-def _common(system: System) -> dict:
-    return {"fixed": system.fixed, "masses": np.asarray(system.masses)}
-
-
 def _lj(arg, R, system):
     from jaxrxn.potentials.pair import lennard_jones
 
     eps, sigma = (1.0, 1.0) if not arg else (float(x) for x in arg.split(":"))
     cut = {"r_cutoff": 3.0 * sigma} if system.periodic else {}
-    return lennard_jones(eps, sigma, **cut, **_cell_kwargs(system), **_common(system))
+    return lennard_jones(eps, sigma, **cut, system=system)
 
 
 def _morse(arg, R, system):
@@ -58,7 +48,7 @@ def _morse(arg, R, system):
 
     if not arg:
         raise ValueError("morse needs an element preset, e.g. --calc morse:Cu.")
-    return morse_preset(arg, **_cell_kwargs(system), **_common(system))
+    return morse_preset(arg, system=system)
 
 
 def _emt(arg, R, system):
@@ -66,7 +56,7 @@ def _emt(arg, R, system):
 
     if arg:
         raise ValueError("emt takes no argument (use --calc emt).")
-    return emt(system.numbers, **_cell_kwargs(system), **_common(system))
+    return emt(None, system=system)
 
 
 def _xtb(arg, R, system, *, charge, multiplicity):
@@ -98,7 +88,7 @@ def _sutton_chen(arg, R, system):
         return sutton_chen(arg)  # raises the unknown-element error
     lattice_constant = SUTTON_CHEN[arg][4]
     cut = {"r_cutoff": SUTTON_CHEN_CUTOFF * lattice_constant} if system.periodic else {}
-    return sutton_chen(arg, **cut, **_cell_kwargs(system), **_common(system))
+    return sutton_chen(arg, **cut, system=system)
 
 
 def _eam(arg, R, system):
@@ -106,7 +96,7 @@ def _eam(arg, R, system):
 
     if not arg:
         raise ValueError("eam needs a setfl file, e.g. --calc eam:Cu_u3.eam.alloy.")
-    return eam_from_setfl(arg, **_cell_kwargs(system), **_common(system))
+    return eam_from_setfl(arg, system=system)
 
 
 _REGISTRY: dict[str, Factory] = {

@@ -1,107 +1,31 @@
 """Bridges to ASE: ``Atoms`` in and out, and paths as extxyz files.
 
-A :class:`System` holds everything about a structure that is not its positions (atomic
-numbers, masses, cell, pbc, fixed atoms), so positions can travel through jitted code as a
-plain ``(n_atoms, 3)`` array (Å) while the rest stays on the Python side.
+A :class:`jaxrxn.System` holds everything about a structure that is not its positions
+(atomic numbers, masses, cell, pbc, fixed atoms), so positions travel through jitted code as
+a plain ``(n_atoms, 3)`` array (Å) and the system as a pytree of arrays beside them.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
+from jaxrxn.system import System, model_system
 
-@dataclasses.dataclass(frozen=True)
-class System:
-    """Non-positional description of a structure.
-
-    - `numbers`: atomic numbers ``(n_atoms,)``. `masses`: amu ``(n_atoms,)``.
-    - `cell`: ``(3, 3)`` lattice vectors as rows, Å. `pbc`: ``(3,)`` booleans.
-    - `fixed`: ``(n_atoms,)`` booleans from ASE's ``FixAtoms``.
-    """
-
-    numbers: np.ndarray
-    masses: np.ndarray
-    cell: np.ndarray
-    pbc: np.ndarray
-    fixed: np.ndarray
-
-    @property
-    def n_atoms(self) -> int:
-        return len(self.numbers)
-
-    @property
-    def periodic(self) -> bool:
-        return bool(np.any(self.pbc))
-
-    @property
-    def symbols(self) -> list[str]:
-        from ase.data import chemical_symbols
-
-        return [chemical_symbols[z] for z in self.numbers]
+__all__ = ["System", "from_atoms", "model_system", "read_path", "read_structures", "to_atoms", "write_path"]
 
 
 def from_atoms(atoms) -> tuple[np.ndarray, System]:
-    """Positions ``(n_atoms, 3)`` (Å) and the :class:`System` of an ASE ``Atoms``.
-
-    ``FixAtoms`` becomes the fixed mask; any other constraint raises
-    ``NotImplementedError`` rather than being silently ignored.
-    """
-    from ase.constraints import FixAtoms
-
-    fixed = np.zeros(len(atoms), bool)
-    for c in atoms.constraints:
-        if isinstance(c, FixAtoms):
-            fixed[c.get_indices()] = True
-        else:
-            raise NotImplementedError(
-                f"constraint {type(c).__name__} is not supported; only FixAtoms is."
-            )
-    system = System(
-        numbers=np.asarray(atoms.numbers, int),
-        masses=np.asarray(atoms.get_masses(), float),
-        cell=np.asarray(atoms.cell[:], float),
-        pbc=np.asarray(atoms.pbc, bool),
-        fixed=fixed,
-    )
+    """Positions ``(n_atoms, 3)`` (Å) and the :class:`jaxrxn.System` of an ASE ``Atoms``
+    (see :meth:`jaxrxn.System.from_atoms`)."""
     # a copy: ASE optimizers later move atoms.positions in place
-    return np.array(atoms.positions, float), system
+    return np.array(atoms.positions, float), System.from_atoms(atoms)
 
 
 def to_atoms(R, system: System, energy=None, forces=None):
-    """An ASE ``Atoms`` at positions ``R`` (Å); energy (eV) and forces (eV/Å) are attached
-    as a ``SinglePointCalculator`` so ``ase.io.write`` and ``NEBTools`` see them."""
-    from ase import Atoms
-    from ase.calculators.singlepoint import SinglePointCalculator
-    from ase.constraints import FixAtoms
-
-    R = np.asarray(R, float)
-    if R.shape[-1] == 2:  # a 2D model configuration: embed in z = 0
-        R = np.concatenate([R, np.zeros(R.shape[:-1] + (1,))], axis=-1)
-    atoms = Atoms(numbers=system.numbers, positions=R, cell=system.cell, pbc=system.pbc, masses=system.masses)
-    if np.any(system.fixed):
-        atoms.set_constraint(FixAtoms(mask=system.fixed))
-    if energy is not None or forces is not None:
-        f = None if forces is None else np.asarray(forces, float)
-        if f is not None and f.shape[-1] == 2:
-            f = np.concatenate([f, np.zeros(f.shape[:-1] + (1,))], axis=-1)
-        atoms.calc = SinglePointCalculator(
-            atoms, energy=None if energy is None else float(energy), forces=f
-        )
-    return atoms
-
-
-def model_system(n_atoms: int = 1) -> System:
-    """A placeholder :class:`System` (hydrogen atoms, no cell) for 2D model surfaces."""
-    return System(
-        numbers=np.ones(n_atoms, int),
-        masses=np.ones(n_atoms),
-        cell=np.zeros((3, 3)),
-        pbc=np.zeros(3, bool),
-        fixed=np.zeros(n_atoms, bool),
-    )
+    """An ASE ``Atoms`` at positions ``R`` (Å) (see :meth:`jaxrxn.System.to_atoms`)."""
+    return system.to_atoms(R, energy, forces)
 
 
 def read_structures(filename: str, index: str | int = ":") -> list:

@@ -174,7 +174,7 @@ def _stationary_geometry(static: Potential, zero_modes_spec, gtol, max_iteration
     )  # fmt: skip
 
     def gradient(R, p):
-        return jax.grad(static.energy_fn)(R, p) * static.free_mask(R)
+        return jax.grad(static.energy_fn)(R, static.system, p) * static.free_mask(R)
 
     svd = lx.SVD()
     sol = optx.root_find(
@@ -310,7 +310,7 @@ class LatticeConstantTarget:
         return jnp.full((1, 1), self.a_guess)
 
     def evaluate(self, potential, guess, zero_modes_spec):
-        curve = Potential(lambda R, p: self.energy_of_a(R[0, 0], p), potential.params)
+        curve = Potential(lambda R, system, p: self.energy_of_a(R[0, 0], p), potential.params)
         R, ok = stationary_point(curve, guess)
         return _nan_tangent_unless(ok, R[0, 0]), R, ok
 

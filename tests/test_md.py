@@ -10,7 +10,7 @@ from jaxrxn.units import FS, KB
 
 
 def _spring(k=2.0, masses=(4.0,)):
-    return jaxrxn.Potential(lambda R, p: 0.5 * p * jnp.sum(R**2), jnp.asarray(k), masses=jnp.asarray(masses))
+    return jaxrxn.Potential(lambda R, system, p: 0.5 * p * jnp.sum(R**2), jnp.asarray(k), masses=jnp.asarray(masses))
 
 
 def test_harmonic_period_in_fs():
@@ -42,7 +42,7 @@ def test_langevin_equipartition_mass_independent_and_fixed_atoms():
     # Independent 3D oscillators of different masses, one fixed: <T> = T_bath on the free ones.
     masses = jnp.array([1.0, 16.0, 100.0, 12.0])
     centers = 2.0 * jnp.arange(12.0).reshape(4, 3)
-    pot = jaxrxn.Potential(lambda R, p: 0.5 * p * jnp.sum((R - centers) ** 2), jnp.asarray(5.0), masses=masses,
+    pot = jaxrxn.Potential(lambda R, system, p: 0.5 * p * jnp.sum((R - centers) ** 2), jnp.asarray(5.0), masses=masses,
                            fixed=[0, 0, 0, 1])  # fmt: skip
     integ = Langevin(dt=1.0, temperature=500.0, friction=0.05)
     R0 = centers.at[3, 0].add(0.3)
@@ -64,7 +64,7 @@ def test_langevin_equipartition_mass_independent_and_fixed_atoms():
 
 def test_transition_detected_in_double_well():
     # E = (x^2 - 1)^2 + y^2 (eV): minima at x = +-1, barrier 1 eV; at kT = 0.25 eV it hops.
-    pot = jaxrxn.Potential(lambda R, p: (R[0, 0] ** 2 - 1) ** 2 + R[0, 1] ** 2, None, masses=jnp.array([1.0]))
+    pot = jaxrxn.Potential(lambda R, system, p: (R[0, 0] ** 2 - 1) ** 2 + R[0, 1] ** 2, None, masses=jnp.array([1.0]))
     integ = Langevin(dt=1.0, temperature=0.25 / KB, friction=0.02)
     R0 = jnp.array([[-1.0, 0.0]])
 

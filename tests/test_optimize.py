@@ -69,7 +69,7 @@ def test_overlapping_start_is_rejected():
 
 def test_nonfinite_is_reported():
     # log(x) has force -1/x toward x < 0, where the energy is NaN.
-    pot = jaxrxn.Potential(lambda R, p: jnp.log(R[0, 0]), None)
+    pot = jaxrxn.Potential(lambda R, system, p: jnp.log(R[0, 0]), None)
     res = minimize(pot, jnp.array([[0.5, 0.0]]), "fire", fmax=1e-3, max_steps=100)
     assert not bool(res.converged)
     assert res.result == RESULTS.nonfinite_state

@@ -156,7 +156,7 @@ def valence_morse(
     n = species.shape[0]
     offdiag = ~jnp.eye(n, dtype=bool)
 
-    def energy_fn(R, params):
+    def energy_fn(R, system, params):
         d = R[:, None, :] - R[None, :, :]
         r2 = jnp.sum(d**2, -1)
         r = jnp.sqrt(jnp.where(offdiag, r2, 1.0))

@@ -118,11 +118,11 @@ class _FragmentAFIR:
         )
         return params["alpha"] * jnp.sum(params["rho"] * terms)
 
-    def true_energy(self, R, params):
-        return self.inner(R, params["inner"])
+    def true_energy(self, R, system, params):
+        return self.inner(R, system, params["inner"])
 
-    def __call__(self, R, params):
-        return self.inner(R, params["inner"]) + self.bias(R, params)
+    def __call__(self, R, system, params):
+        return self.inner(R, system, params["inner"]) + self.bias(R, params)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,11 +137,11 @@ class _DirectionalAFIR:
     def bias(self, R, params):
         return -params["alpha"] * jnp.sum(params["direction"] * R)
 
-    def true_energy(self, R, params):
-        return self.inner(R, params["inner"])
+    def true_energy(self, R, system, params):
+        return self.inner(R, system, params["inner"])
 
-    def __call__(self, R, params):
-        return self.inner(R, params["inner"]) + self.bias(R, params)
+    def __call__(self, R, system, params):
+        return self.inner(R, system, params["inner"]) + self.bias(R, params)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,11 +166,11 @@ class _TargetAFIR:
         diff = jnp.sum(w * (dist(R) - r_t) ** 2)
         return params["alpha"] * jnp.sqrt(diff + 1e-12)
 
-    def true_energy(self, R, params):
-        return self.inner(R, params["inner"])
+    def true_energy(self, R, system, params):
+        return self.inner(R, system, params["inner"])
 
-    def __call__(self, R, params):
-        return self.inner(R, params["inner"]) + self.bias(R, params)
+    def __call__(self, R, system, params):
+        return self.inner(R, system, params["inner"]) + self.bias(R, params)
 
 
 def _fragment_masks(fragments: Sequence[Sequence[int]], n_atoms: int) -> np.ndarray:
@@ -233,7 +233,7 @@ def afir_potential(
         "rho": jnp.asarray(rho, dtype),
         "radii": jnp.asarray(rad, dtype),
     }
-    return Potential(_FragmentAFIR(potential.energy_fn, p), params, potential.fixed, potential.masses)
+    return potential.replace(energy_fn=_FragmentAFIR(potential.energy_fn, p), params=params)
 
 
 def directional_afir_potential(
@@ -252,7 +252,7 @@ def directional_afir_potential(
     if not isinstance(norm, jax.core.Tracer) and float(norm) == 0.0:
         raise ValueError("`direction` must be non-zero.")
     params = {"inner": potential.params, "alpha": jnp.asarray(alpha, d.dtype), "direction": d / norm}
-    return Potential(_DirectionalAFIR(potential.energy_fn), params, potential.fixed, potential.masses)
+    return potential.replace(energy_fn=_DirectionalAFIR(potential.energy_fn), params=params)
 
 
 def target_afir_potential(
@@ -282,12 +282,12 @@ def target_afir_potential(
         "target": jnp.asarray(target, dtype),
         "radii": jnp.asarray(rad, dtype),
     }
-    return Potential(_TargetAFIR(potential.energy_fn, p), params, potential.fixed, potential.masses)
+    return potential.replace(energy_fn=_TargetAFIR(potential.energy_fn, p), params=params)
 
 
 def true_potential(afir: Potential) -> Potential:
     """The unbiased potential inside an AFIR potential."""
-    return Potential(afir.energy_fn.inner, afir.params["inner"], afir.fixed, afir.masses)
+    return afir.replace(energy_fn=afir.energy_fn.inner, params=afir.params["inner"])
 
 
 class AFIRPath(eqx.Module):
@@ -328,7 +328,7 @@ def afir_path(
     def one(R, a):
         pot = afir.replace(params={**afir.params, "alpha": a})
         res = minimize(pot, R, rule, fmax=fmax, max_steps=max_steps)
-        e_true = afir.energy_fn.true_energy(res.R, afir.params)
+        e_true = afir.energy_fn.true_energy(res.R, afir.system, afir.params)
         return res.R, (res.R, e_true, res.energy, res.converged, res.n_force_calls)
 
     _, (Rs, e, f, conv, calls) = lax.scan(one, jnp.asarray(R0), jnp.asarray(alphas))

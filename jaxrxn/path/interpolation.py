@@ -60,7 +60,7 @@ def _distances(R: Array, cell, pbc) -> Array:
     return jnp.sqrt(jnp.sum(d**2, axis=-1) + jnp.eye(R.shape[0], dtype=R.dtype))
 
 
-def _idpp_energy(R, params):
+def _idpp_energy(R, system, params):
     """Smidstrup et al. (2014) eq. 2: ``sum_{i<j} (d_ij - d_ij^target)^2 / d_ij^4``.
 
     ``params``: ``target`` distances ``(n_atoms, n_atoms)`` and, for periodic systems,

@@ -62,6 +62,15 @@ def _free_mask(potential, R):
     return pot.free_mask(R)
 
 
+def _system_cell(potential):
+    """``(cell, pbc)`` of the potential's system, ``(None, None)`` for a free one."""
+    pot = potential.potential if isinstance(potential, ImagePotentials) else potential
+    system = getattr(pot, "system", None)
+    if system is None or system.cell is None:
+        return None, None
+    return system.cell, system.pbc
+
+
 def _safe_normalize(v: Array) -> Array:
     norm = jnp.sqrt(jnp.sum(v**2, axis=(-2, -1), keepdims=True))
     return v / jnp.where(norm > 0, norm, 1.0)
@@ -353,12 +362,14 @@ def neb(
     - `fmax`: largest per-atom NEB force (eV/Å) over the interior images at convergence,
       ASE's criterion. `max_steps`: iteration cap.
     - `cell` ``(dim, dim)`` (rows, Å) and `pbc` ``(dim,)``: minimum-image displacements
-      between images for periodic systems.
+      between images for periodic systems; by default those of ``potential.system``.
     - `throw`: raise (also under ``jit``) when the band did not converge.
 
     Pure and jittable: ``jax.vmap`` over `path0` (or over the potential's params) relaxes a
     batch of bands of the same shape.
     """
+    if cell is None:
+        cell, pbc = _system_cell(potential)
     validate_band(path0, cell, pbc)
     path0 = jnp.asarray(path0)
     dtype = path0.dtype

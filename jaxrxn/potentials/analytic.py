@@ -12,13 +12,13 @@ import jax.numpy as jnp
 from jaxrxn.potentials.core import Potential
 
 
-def _muller_brown_energy(R, p):
+def _muller_brown_energy(R, system, p):
     x, y = R[0, 0], R[0, 1]
     dx, dy = x - p["x0"], y - p["y0"]
     return jnp.sum(p["A"] * jnp.exp(p["a"] * dx**2 + p["b"] * dx * dy + p["c"] * dy**2))
 
 
-def muller_brown(dtype=jnp.float64) -> Potential:
+def muller_brown(dtype=None) -> Potential:
     """Muller-Brown surface, K. Muller & L. D. Brown, Theor. Chim. Acta 53, 75 (1979).
 
     V(x, y) = sum_i A_i exp(a_i (x-x0_i)^2 + b_i (x-x0_i)(y-y0_i) + c_i (y-y0_i)^2).
@@ -38,7 +38,7 @@ def muller_brown(dtype=jnp.float64) -> Potential:
     return Potential(_muller_brown_energy, params)
 
 
-def _leps_harmonic_energy(R, p):
+def _leps_harmonic_energy(R, system, p):
     r_ab, x = R[0, 0], R[0, 1]
 
     def q(r, d):
@@ -69,7 +69,7 @@ def _leps_harmonic_energy(R, p):
     return leps + 2.0 * p["k_c"] * (r_ab - (r_ac / 2.0 - x / p["c_ho"])) ** 2
 
 
-def leps_harmonic(dtype=jnp.float64) -> Potential:
+def leps_harmonic(dtype=None) -> Potential:
     """LEPS potential coupled to a harmonic oscillator, coordinates ``(r_AB, x)``.
 
     The 2D test surface of H. Jonsson, G. Mills & K. W. Jacobsen, "Nudged elastic band
@@ -87,12 +87,12 @@ def leps_harmonic(dtype=jnp.float64) -> Potential:
     return Potential(_leps_harmonic_energy, params)
 
 
-def _wolfe_quapp_energy(R, p):
+def _wolfe_quapp_energy(R, system, p):
     x, y = R[0, 0], R[0, 1]
     return x**4 + y**4 - 2 * x**2 - 4 * y**2 + x * y + p["lx"] * x + p["ly"] * y
 
 
-def wolfe_quapp(dtype=jnp.float64) -> Potential:
+def wolfe_quapp(dtype=None) -> Potential:
     """Wolfe-Quapp surface, W. Quapp, J. Theor. Comput. Chem. 2, 385 (2003).
 
     V = x^4 + y^4 - 2x^2 - 4y^2 + xy + 0.3x + 0.1y: four minima, a valley-ridge
@@ -101,12 +101,12 @@ def wolfe_quapp(dtype=jnp.float64) -> Potential:
     return Potential(_wolfe_quapp_energy, {"lx": jnp.asarray(0.3, dtype), "ly": jnp.asarray(0.1, dtype)})
 
 
-def _double_well_energy(R, p):
+def _double_well_energy(R, system, p):
     x, y = R[0, 0], R[0, 1]
     return p["barrier"] * (x**2 - 1.0) ** 2 + 0.5 * p["k_y"] * y**2
 
 
-def double_well(barrier: float = 1.0, k_y: float = 1.0, dtype=jnp.float64) -> Potential:
+def double_well(barrier: float = 1.0, k_y: float = 1.0, dtype=None) -> Potential:
     """Symmetric double well ``barrier (x^2-1)^2 + k_y y^2 / 2``.
 
     Minima at (+-1, 0) with E = 0, saddle at (0, 0) with E = ``barrier`` and curvatures

@@ -1,10 +1,12 @@
 """The :class:`Potential`: where every energy in jaxrxn comes from.
 
-A potential is a pure ``energy_fn(R, params) -> scalar`` (eV) of a configuration ``R`` of
-shape ``(n_atoms, dim)`` (Å) plus its differentiable ``params`` pytree. Because the
-:class:`Potential` is itself a pytree (an :class:`equinox.Module`), it passes through
-``jax.jit``, ``jax.vmap`` over its parameters, and ``jax.grad`` with respect to
-``potential.params``.
+A potential is a pure ``energy_fn(R, system, params) -> scalar`` (eV) of a configuration
+``R`` of shape ``(n_atoms, dim)`` (Å), the :class:`jaxrxn.System` it belongs to (atomic
+numbers, cell, masks: data, not a closure) and differentiable ``params``. The
+:class:`Potential` holds all three and is itself a pytree (an :class:`equinox.Module`), so it
+passes through ``jax.jit``, ``jax.vmap`` (over parameters, or over a stacked batch of
+different systems, see :mod:`jaxrxn.batch`) and ``jax.grad`` with respect to
+``potential.params`` or ``potential.system.cell``.
 """
 
 from __future__ import annotations
@@ -19,57 +21,87 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PyTree, Scalar
 
-EnergyFn = Callable[[Float[Array, "n_atoms dim"], PyTree], Scalar]
+from jaxrxn.system import System, free_atoms
+
+EnergyFn = Callable[[Float[Array, "n_atoms dim"], "System | None", PyTree], Scalar]
 
 
-def _as_mask(fixed) -> tuple[bool, ...] | None:
-    if fixed is None:
-        return None
-    return tuple(bool(x) for x in np.asarray(fixed).reshape(-1))
+def _follow_dtype(tree, dtype):
+    """Floating leaves of `tree` cast to `dtype`: a potential computes in its input's dtype."""
+
+    def cast(x):
+        return x.astype(dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x
+
+    return jax.tree_util.tree_map(cast, tree)
 
 
 class Potential(eqx.Module):
-    """An energy surface: ``energy_fn(R, params)`` with differentiable ``params``.
+    """An energy surface: ``energy_fn(R, system, params)`` with differentiable ``params``.
 
     **Arguments:**
 
-    - `energy_fn`: pure function ``(R, params) -> energy`` with ``R`` of shape
-      ``(n_atoms, dim)`` in Å and the energy in eV. Held as a static field: build a potential
-      once and reuse it so that jitted solvers compile once.
+    - `energy_fn`: pure function ``(R, system, params) -> energy`` with ``R`` of shape
+      ``(n_atoms, dim)`` in Å and the energy in eV. Held as a static field (the jit cache
+      key): a module-level function, or a hashable object equal by value, so that every
+      potential built from it shares one compiled solver.
     - `params`: pytree of parameters (differentiable; ``jax.grad`` over it works).
-    - `fixed`: optional boolean per-atom mask, ``True`` for atoms that never move (ASE's
-      ``FixAtoms``). Forces on fixed atoms are reported as zero, so every optimizer and
-      saddle search leaves them in place.
-    - `masses`: optional per-atom masses in amu ``(n_atoms,)``, used for mass-weighted
-      coordinates (IRC, harmonic TST) and dynamics. Defaults to 1.
+    - `system`: the :class:`jaxrxn.System` (atomic numbers, masses, cell, pbc, fixed and
+      padding masks), or ``None`` for model surfaces. A pytree field: stacked systems vmap.
+    - `fixed`, `masses`: shorthand: per-atom booleans (``True`` never moves, ASE's
+      ``FixAtoms``) and masses (amu), set on `system` (or on a system without atomic
+      numbers when none is given).
+
+    The energy is evaluated in the dtype of ``R``: floating params and system arrays are
+    cast to it, so a float32 configuration runs in float32 whatever the parameters hold.
     """
 
     energy_fn: EnergyFn = eqx.field(static=True)
     params: PyTree = None
-    fixed: tuple[bool, ...] | None = eqx.field(static=True, default=None, converter=_as_mask)
-    masses: Float[Array, " n_atoms"] | None = None
+    system: System | None = None
+
+    def __init__(self, energy_fn: EnergyFn, params: PyTree = None, system: System | None = None, *, fixed=None, masses=None):
+        if system is None and (fixed is not None or masses is not None):
+            system = System(masses=masses, fixed=fixed)
+        elif system is not None and (fixed is not None or masses is not None):
+            changes = {} if fixed is None else {"fixed": jnp.asarray(np.asarray(fixed, bool))}
+            if masses is not None:
+                changes["masses"] = jnp.asarray(masses)
+            system = system.replace(**changes)
+        self.energy_fn = energy_fn
+        self.params = params
+        self.system = system
+
+    @property
+    def fixed(self) -> np.ndarray | None:
+        """The fixed-atom mask ``(n_atoms,)`` as NumPy booleans, ``None`` when no atom is
+        fixed (host side: it reads the concrete system)."""
+        if self.system is None or self.system.fixed is None:
+            return None
+        fixed = np.asarray(self.system.fixed, bool)
+        return fixed if fixed.any() else None
+
+    @property
+    def masses(self) -> Float[Array, " n_atoms"] | None:
+        """Per-atom masses (amu) of the system, ``None`` without one."""
+        return None if self.system is None else self.system.masses
 
     # ---- energies and derivatives ---------------------------------------------------
     def energy(self, R: Float[Array, "n_atoms dim"]) -> Scalar:
         """Potential energy in eV."""
-        return self.energy_fn(R, self.params)
+        return self._energy(R, self.params)
+
+    def _energy(self, R, params) -> Scalar:
+        return self.energy_fn(R, _follow_dtype(self.system, R.dtype), _follow_dtype(params, R.dtype))
 
     def free_mask(self, R: Float[Array, "n_atoms dim"]) -> Float[Array, "n_atoms 1"]:
-        """1.0 for atoms free to move and 0.0 for fixed atoms, shape ``(n_atoms, 1)``."""
-        if self.fixed is None:
-            return jnp.ones((R.shape[0], 1), R.dtype)
-        if len(self.fixed) != R.shape[0]:
-            raise ValueError(
-                f"the potential's fixed mask has {len(self.fixed)} atoms but the "
-                f"configuration has {R.shape[0]}."
-            )
-        return 1.0 - jnp.asarray(self.fixed, R.dtype)[:, None]
+        """1.0 for atoms free to move, 0.0 for fixed and padding atoms, ``(n_atoms, 1)``."""
+        return free_atoms(self.system, R.shape[0], R.dtype)
 
     def energy_and_forces(
         self, R: Float[Array, "n_atoms dim"]
     ) -> tuple[Scalar, Float[Array, "n_atoms dim"]]:
         """Energy (eV) and forces ``-dE/dR`` (eV/Å), zero on fixed atoms."""
-        e, g = jax.value_and_grad(self.energy_fn)(R, self.params)
+        e, g = jax.value_and_grad(self._energy)(R, self.params)
         return e, -g * self.free_mask(R)
 
     def forces(self, R: Float[Array, "n_atoms dim"]) -> Float[Array, "n_atoms dim"]:
@@ -82,15 +114,15 @@ class Potential(eqx.Module):
         Rows and columns of fixed atoms are zeroed (they are not degrees of freedom).
         """
         n = R.size
-        H = jax.hessian(self.energy_fn)(R, self.params).reshape(n, n)
+        H = jax.hessian(self._energy)(R, self.params).reshape(n, n)
         m = jnp.broadcast_to(self.free_mask(R), R.shape).reshape(-1)
         return H * m[:, None] * m[None, :]
 
     def atom_masses(self, R: Float[Array, "n_atoms dim"]) -> Float[Array, " n_atoms"]:
-        """Per-atom masses (amu); ones when none were given."""
-        if self.masses is None:
+        """Per-atom masses (amu) ``(n_atoms,)``; ones without a system."""
+        if self.system is None or self.system.masses is None:
             return jnp.ones(R.shape[0], R.dtype)
-        return jnp.asarray(self.masses, R.dtype)
+        return self.system.masses.astype(R.dtype)
 
     # ---- convenience -------------------------------------------------------------------
     def replace(self, **changes: Any) -> "Potential":

@@ -27,18 +27,27 @@ orthorhombic systems use a jax-md neighbour list (``neighbor_list=True``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from ase.data import atomic_masses, chemical_symbols
+from ase.data import chemical_symbols
 from ase.units import Bohr
 from jax_md import partition, space
 from jaxtyping import Array, Float, Int
 
 from jaxrxn.potentials.core import Potential
+from jaxrxn.system import (
+    System,
+    image_reach,
+    join_reach,
+    pair_displacements,
+    real_numbers,
+    safe_distances,
+)
 
 _PARAMETER_NAMES = ("E0", "s0", "V0", "eta2", "kappa", "lambda", "n0")
 
@@ -80,33 +89,33 @@ def _cutoff_constants() -> tuple[float, float, float]:
 R_C, R_LIST, A_CUT = _cutoff_constants()
 
 
-def _species(numbers) -> tuple[np.ndarray, list[str]]:
-    numbers = np.asarray(numbers, int).reshape(-1)
-    unique, species = np.unique(numbers, return_inverse=True)
-    symbols = []
-    for z in unique:
+#: Length of the parameter tables: indexed by atomic number up to the heaviest element.
+N_TABLE = max(chemical_symbols.index(symbol) for symbol in EMT_PARAMETERS) + 1
+
+
+def _check_elements(numbers) -> None:
+    for z in np.unique(np.asarray(numbers, int).reshape(-1)):
         symbol = chemical_symbols[z] if 0 <= z < len(chemical_symbols) else str(z)
         if symbol not in EMT_PARAMETERS:
             raise ValueError(
-                f"EMT has no parameters for element {symbol!r}; "
-                f"available: {', '.join(EMT_PARAMETERS)}."
+                f"EMT has no parameters for element {symbol!r}; available: {', '.join(EMT_PARAMETERS)}."
             )
-        symbols.append(symbol)
-    return species, symbols
 
 
-def emt_params(symbols, dtype=jnp.float64) -> dict[str, Float[Array, " n_species"]]:
-    """Per-species EMT parameters in eV and Å units, one entry per symbol in `symbols`.
+def emt_params(dtype=None) -> dict[str, Float[Array, " n_table"]]:
+    """EMT parameter tables in eV and Å units, indexed by atomic number.
 
     Keys ``E0`` (eV), ``s0`` (Å), ``V0`` (eV), ``eta2``, ``kappa``, ``lambda`` (1/Å),
-    ``n0`` (1/Å^3); each an array of shape ``(n_species,)``.
+    ``n0`` (1/Å^3); each an array of shape ``(N_TABLE,)`` whose entry ``Z`` holds element
+    ``Z``'s value (entries of elements without parameters hold 1 and are never read: the
+    constructors reject such elements).
     """
-    return {
-        name: jnp.asarray(
-            [EMT_PARAMETERS[s][name] * Bohr ** _BOHR_POWER[name] for s in symbols], dtype
-        )
-        for name in _PARAMETER_NAMES
-    }
+    table = {name: np.ones(N_TABLE) for name in _PARAMETER_NAMES}
+    for symbol, values in EMT_PARAMETERS.items():
+        z = chemical_symbols.index(symbol)
+        for name in _PARAMETER_NAMES:
+            table[name][z] = values[name] * Bohr ** _BOHR_POWER[name]
+    return {name: jnp.asarray(v, dtype) for name, v in table.items()}
 
 
 def _logistic(r):
@@ -133,11 +142,13 @@ def _emt_energy_from_pairs(
     other: Int[Array, " n_pairs"],
     species: Int[Array, " n_atoms"],
     p: dict,
+    atom_mask=None,
 ):
     """Total EMT energy (eV) from ordered pairs ``(center, other)`` at distances `r` (Å).
 
     Every interacting pair appears in both orders; `valid` is 1 for pairs to count
-    (inside the neighbour radius, not padding) and 0 otherwise.
+    (inside the neighbour radius, not padding) and 0 otherwise. `species` index the
+    parameter tables `p` (atomic numbers); atoms outside `atom_mask` contribute nothing.
     """
     n_atoms = species.shape[0]
     gamma1, gamma2 = _reference_gammas(p)
@@ -152,13 +163,14 @@ def _emt_energy_from_pairs(
     )
     # Atoms without neighbours contribute 0 (the s -> infinity limit of E_c + AS - E0).
     has_neighbours = sigma1 > 0.0
+    real = 1.0 if atom_mask is None else atom_mask
     e0, lam, kappa = p["E0"][species], p["lambda"][species], p["kappa"][species]
     s = -jnp.log(jnp.where(has_neighbours, sigma1, 1.0) / (12.0 * gamma1[species]))
     s = s / (BETA * p["eta2"][species])
     embedded = (
         e0 * (1.0 + lam * s) * jnp.exp(-lam * s) + 6.0 * p["V0"][species] * jnp.exp(-kappa * s)
     )
-    atomic = jnp.sum(jnp.where(has_neighbours, embedded, 0.0) - e0)
+    atomic = jnp.sum((jnp.where(has_neighbours, embedded, 0.0) - e0) * real)
 
     pair_as = (
         -0.5 * p["V0"][si] / gamma2[si] * chi
@@ -167,86 +179,35 @@ def _emt_energy_from_pairs(
     return atomic + jnp.sum(pair_as)
 
 
-def _safe_norm(d, valid):
-    r2 = jnp.sum(d * d, axis=-1)
-    return jnp.sqrt(jnp.where(valid, r2, 1.0))
+@dataclasses.dataclass(frozen=True)
+class EMTEnergy:
+    """``energy_fn(R, system, params)`` of dense EMT: every pair and every periodic image
+    within the neighbour radius, read from the system (cell, pbc, padding mask, numbers).
 
+    `reach` (static) is the number of cell images per axis to sum (see
+    :func:`jaxrxn.system.image_reach`); potentials with equal reach share one compiled
+    solver, and a batch takes the largest reach of its members (:meth:`join`).
+    """
 
-def _lattice(cell, pbc) -> np.ndarray:
-    """Full-rank ``(3, 3)`` lattice: periodic rows as given, non-periodic rows replaced by
-    an orthonormal completion (their length is irrelevant, and a slab's cell may leave
-    them zero)."""
-    A = np.asarray(cell, float)
-    A = np.diag(A) if A.ndim == 1 else A.reshape(3, 3).copy()
-    periodic_rows = A[pbc]
-    _, sv, vt = np.linalg.svd(periodic_rows)
-    if np.min(sv) < 1e-8 * np.max(sv):
-        raise ValueError("the periodic cell vectors are linearly dependent or zero.")
-    A[~pbc] = vt[len(periodic_rows) :]
-    return A
+    reach: tuple[int, ...] = ()
 
-
-def _image_translations(A: np.ndarray, pbc: np.ndarray, cutoff: float) -> np.ndarray:
-    """Lattice translations ``(n_images, 3)`` (Å) that can bring an image within `cutoff`
-    of an atom once fractional displacements are wrapped into [-0.5, 0.5]."""
-    widths = 1.0 / np.linalg.norm(np.linalg.inv(A).T, axis=1)
-    reach = [int(np.floor(cutoff / widths[k] + 0.5)) if pbc[k] else 0 for k in range(3)]
-    grid = np.stack(
-        np.meshgrid(*[np.arange(-m, m + 1) for m in reach], indexing="ij"), -1
-    ).reshape(-1, 3)
-    # The zero translation first, so the self-pair to exclude sits at image 0.
-    grid = grid[np.argsort(np.abs(grid).sum(1), kind="stable")]
-    return grid @ A
-
-
-def _dense_energy_fn(species: np.ndarray, cell, pbc):
-    n = len(species)
-    species_j = jnp.asarray(species)
-    center = jnp.repeat(jnp.arange(n), n)
-    other = jnp.tile(jnp.arange(n), n)
-    if cell is None or not np.any(pbc):
-        not_self = jnp.asarray(~np.eye(n, dtype=bool))
-
-        def energy_fn(R, params):
-            d = R[None, :, :] - R[:, None, :]
-            r = _safe_norm(d, not_self)
-            valid = not_self & (r < R_LIST)
-            return _emt_energy_from_pairs(
-                r.reshape(-1), valid.reshape(-1), center, other, species_j, params
-            )
-
-        return energy_fn
-
-    A = _lattice(cell, pbc)
-    A_inv = np.linalg.inv(A)
-    shifts_np = _image_translations(A, pbc, R_LIST)
-    n_images = len(shifts_np)
-    not_self = np.ones((n, n, n_images), bool)
-    not_self[np.arange(n), np.arange(n), 0] = False
-    not_self = jnp.asarray(not_self.reshape(n * n, n_images))
-    wrap = jnp.asarray(pbc, float)
-
-    def energy_fn(R, params):
-        d = R[None, :, :] - R[:, None, :]
-        f = d @ jnp.asarray(A_inv, R.dtype)
-        f = f - wrap.astype(R.dtype) * jnp.round(f)
-        d = (f @ jnp.asarray(A, R.dtype)).reshape(n * n, 1, 3)
-        d = d + jnp.asarray(shifts_np, R.dtype)[None]
-        r = _safe_norm(d, not_self)
-        valid = not_self & (r < R_LIST)
+    def __call__(self, R, system, params):
+        n = R.shape[0]
+        d, valid = pair_displacements(R, system, self.reach)
+        r = safe_distances(d, valid)
+        valid = valid & (r < R_LIST)
+        n_images = d.shape[2]
+        center = jnp.repeat(jnp.arange(n), n * n_images)
+        other = jnp.tile(jnp.repeat(jnp.arange(n), n_images), n)
         return _emt_energy_from_pairs(
-            r.reshape(-1),
-            valid.reshape(-1),
-            jnp.repeat(center, n_images),
-            jnp.repeat(other, n_images),
-            species_j,
-            params,
+            r.reshape(-1), valid.reshape(-1), center, other, real_numbers(system, n), params, system.atom_mask
         )
 
-    return energy_fn
+    def join(self, other: "EMTEnergy") -> "EMTEnergy":
+        return EMTEnergy(join_reach(self.reach, other.reach))
 
 
-def _neighbor_list_energy_fn(species: np.ndarray, cell, pbc, R_reference, capacity_multiplier):
+def _neighbor_list_energy_fn(cell, pbc, R_reference, capacity_multiplier):
     A = np.asarray(cell, float)
     A = np.diag(A) if A.ndim == 1 else A.reshape(3, 3)
     box = np.diag(A)
@@ -262,8 +223,6 @@ def _neighbor_list_energy_fn(species: np.ndarray, cell, pbc, R_reference, capaci
         )
     if R_reference is None:
         raise ValueError("neighbor_list=True needs `R_reference`, a typical configuration (Å).")
-    n = len(species)
-    species_j = jnp.asarray(species)
     box_j = jnp.asarray(box)
     displacement_fn, _ = space.periodic(box_j)
     neighbor_fn = partition.neighbor_list(
@@ -276,15 +235,17 @@ def _neighbor_list_energy_fn(species: np.ndarray, cell, pbc, R_reference, capaci
     template = neighbor_fn.allocate(jnp.mod(jnp.asarray(R_reference, float), box_j))
     pair_displacement = jax.vmap(displacement_fn)
 
-    def energy_fn(R, params):
+    def energy_fn(R, system, params):
+        n = R.shape[0]
         nbrs = neighbor_fn.update(jnp.mod(R, box_j.astype(R.dtype)), template)
         center, other = nbrs.idx[0], nbrs.idx[1]
         real = center < n
         center, other = jnp.where(real, center, 0), jnp.where(real, other, 0)
         d = pair_displacement(R[other], R[center])
-        r = _safe_norm(d, real)
+        real = real & system.atom_mask[center] & system.atom_mask[other]
+        r = safe_distances(d, real)
         valid = real & (r < R_LIST)
-        e = _emt_energy_from_pairs(r, valid, center, other, species_j, params)
+        e = _emt_energy_from_pairs(r, valid, center, other, real_numbers(system, n), params, system.atom_mask)
         return eqx.error_if(
             e,
             nbrs.did_buffer_overflow,
@@ -305,7 +266,8 @@ def emt(
     neighbor_list: bool = False,
     R_reference=None,
     capacity_multiplier: float = 1.25,
-    dtype=jnp.float64,
+    dtype=None,
+    system: System | None = None,
 ) -> Potential:
     """EMT potential for atoms with atomic numbers `numbers`, identical to ASE's ``EMT``.
 
@@ -318,48 +280,40 @@ def emt(
       Non-periodic rows of `cell` may be zero.
     - `fixed`: per-atom booleans (ASE ``FixAtoms``). `masses`: amu ``(n_atoms,)``,
       default the standard atomic masses.
+    - `system`: a :class:`jaxrxn.System` instead of `numbers`, `cell`, `pbc`, `fixed`,
+      `masses` (pass ``numbers=None``).
     - `neighbor_list`: use a jax-md neighbour list (fully periodic orthorhombic cells at
       least twice the 6.38 Å neighbour radius wide: large bulk systems); needs
       `R_reference` ``(n_atoms, 3)``, a typical configuration that sizes the list, which
       is rebuilt on every call; overflow raises through ``eqx.error_if``.
     - `capacity_multiplier`: neighbour-list head room over `R_reference`'s pair count.
-    - `dtype`: dtype of the parameters.
+    - `dtype`: dtype of the parameters (default JAX's float width); the energy is computed
+      in the dtype of the configuration.
 
-    **Returns:** a :class:`Potential` with ``params`` the per-species parameters
-    (``E0``, ``s0``, ``V0``, ``eta2``, ``kappa``, ``lambda``, ``n0`` in eV / Å units,
-    arrays over the sorted distinct atomic numbers). The cutoff function is fixed by
+    **Returns:** a :class:`Potential` with ``params`` the parameter tables indexed by
+    atomic number (``E0``, ``s0``, ``V0``, ``eta2``, ``kappa``, ``lambda``, ``n0`` in
+    eV / Å units, see :func:`emt_params`) and the system. The cutoff function is fixed by
     the whole parameter table, as in ASE, so it does not move with ``params``.
     """
-    species, symbols = _species(numbers)
-    if cell is not None:
-        pbc = np.ones(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
+    if system is None:
+        system = System(numbers, cell, pbc, masses=masses, fixed=fixed)
+    _check_elements(np.asarray(system.numbers)[np.asarray(system.atom_mask)])
     if neighbor_list:
-        if cell is None:
+        if system.cell is None:
             raise ValueError("neighbor_list=True needs a periodic `cell`.")
-        energy_fn = _neighbor_list_energy_fn(species, cell, pbc, R_reference, capacity_multiplier)
+        energy_fn = _neighbor_list_energy_fn(
+            np.asarray(system.cell), np.asarray(system.pbc), R_reference, capacity_multiplier
+        )
     else:
-        energy_fn = _dense_energy_fn(species, cell, pbc)
-    if masses is None:
-        masses = atomic_masses[np.asarray(numbers, int).reshape(-1)]
-    return Potential(
-        energy_fn, emt_params(symbols, dtype), fixed=fixed, masses=jnp.asarray(masses, dtype)
-    )
+        energy_fn = EMTEnergy(image_reach(system, R_LIST))
+    return Potential(energy_fn, emt_params(dtype), system)
 
 
 def emt_from_atoms(atoms, *, neighbor_list: bool = False) -> tuple[jnp.ndarray, Potential]:
     """Positions ``(n_atoms, 3)`` (Å) and the EMT :class:`Potential` of an ASE ``Atoms``
     (cell, pbc, ``FixAtoms`` and masses taken from it)."""
-    from jaxrxn.io import from_atoms
+    system = System.from_atoms(atoms)
+    R = jnp.asarray(np.array(atoms.positions, float))
+    potential = emt(None, system=system, neighbor_list=neighbor_list, R_reference=R if neighbor_list else None)
+    return R, potential
 
-    R, system = from_atoms(atoms)
-    periodic = system.periodic
-    potential = emt(
-        system.numbers,
-        system.cell if periodic else None,
-        system.pbc if periodic else None,
-        fixed=system.fixed,
-        masses=system.masses,
-        neighbor_list=neighbor_list,
-        R_reference=R if neighbor_list else None,
-    )
-    return jnp.asarray(R), potential

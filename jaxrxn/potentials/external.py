@@ -78,7 +78,7 @@ def _process_task(R: np.ndarray, max_retries: int):
 
 
 class HostEnergy:
-    """Callable ``(R, params) -> energy`` (eV) evaluated on the host by outside calculators.
+    """Callable ``(R, system, params) -> energy`` (eV) evaluated on the host by outside calculators.
 
     **Arguments:**
 
@@ -208,7 +208,7 @@ class HostEnergy:
         e, f = self._callback(R)
         return e, -jnp.sum(f * dR)
 
-    def __call__(self, R, params=None):
+    def __call__(self, R, system=None, params=None):
         return self._energy(R)
 
 
@@ -279,19 +279,16 @@ def ase_potential(calculator, atoms, *, workers: int = 1, executor: str = "threa
       ``R`` of shape ``(len(atoms), 3)`` (Å) replace its positions. A calculator attached to
       it is ignored.
     - `workers`, `executor`, `max_retries`: see :class:`HostEnergy`.
-    - `potential_kwargs`: ``fixed``, ``masses`` for :class:`Potential`. By default
-      ``FixAtoms`` constraints of `atoms` become the fixed mask and its masses are used.
+    - `potential_kwargs`: ``fixed``, ``masses`` override those of the system, which is
+      `atoms`' (its ``FixAtoms`` constraints become the fixed mask).
 
     The potential has no differentiable ``params``. ``potential.energy_fn.n_calls`` counts
     calculator evaluations (one per energy, energy-and-forces or gradient call).
     """
-    from jaxrxn.io import from_atoms
+    from jaxrxn.system import System
 
-    _, system = from_atoms(atoms)
-    potential_kwargs.setdefault("fixed", system.fixed if system.fixed.any() else None)
-    potential_kwargs.setdefault("masses", jnp.asarray(system.masses))
     energy_fn = ASEEnergy(calculator, atoms, workers=workers, executor=executor, max_retries=max_retries)
-    return Potential(energy_fn, None, **potential_kwargs)
+    return Potential(energy_fn, None, System.from_atoms(atoms), **potential_kwargs)
 
 
 def calculator_failures(potential: Potential) -> list[str]:

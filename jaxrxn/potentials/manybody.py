@@ -12,16 +12,16 @@ cutoff: a one-atom primitive fcc cell gives the bulk energy.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
-from collections.abc import Callable
 
 import jax.numpy as jnp
 import numpy as np
 from jax_md import energy as jmd_energy
 
-from jaxrxn.geometry import minimum_image
 from jaxrxn.potentials.core import Potential
+from jaxrxn.system import System, image_reach, join_reach, pair_displacements, safe_distances
 
 #: Sutton-Chen parameters, A. P. Sutton & J. Chen, Phil. Mag. Lett. 61, 139 (1990), Table 1:
 #: element -> (n, m, epsilon / eV, c, a / Å). ``a`` is the fcc lattice constant at which the
@@ -37,68 +37,34 @@ SUTTON_CHEN = {
 
 
 # ---------------------------------------------------------------------------------------
-# geometry shared by both potentials
+# the embedded-atom sum shared by both potentials
 # ---------------------------------------------------------------------------------------
-def _cell_and_pbc(cell, pbc, dim: int):
-    """``(cell (dim, dim), pbc (dim,))`` or ``(None, None)`` in free space."""
-    if cell is None or (pbc is not None and not np.any(pbc)):
-        return None, None
-    cell = np.asarray(cell, dtype=float)
-    cell = np.diag(cell[:dim]) if cell.ndim == 1 else cell[:dim, :dim]
-    pbc = np.ones(dim, bool) if pbc is None else np.asarray(pbc, bool)[:dim]
-    if abs(np.linalg.det(cell)) < 1e-12:
-        raise ValueError("the cell is singular; periodic potentials need three independent cell vectors.")
-    return cell, pbc
-
-
-def _image_shifts(cell, pbc, r_cutoff, dim: int) -> np.ndarray:
-    """Lattice translations ``(n_images, dim)`` (Å) that can bring an image within `r_cutoff`.
-
-    Displacements are first wrapped to fractional coordinates in [-1/2, 1/2], so a shift by
-    ``k`` cells along a periodic axis of perpendicular width ``w`` moves the image at least
-    ``(|k| - 1/2) w`` away; shifts with ``|k| > r_cutoff / w + 1/2`` can never be in range.
-    """
-    if cell is None:
-        return np.zeros((1, dim))
-    widths = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)
-    kmax = np.where(pbc, np.floor(r_cutoff / widths + 0.5), 0).astype(int)
-    grids = np.meshgrid(*[np.arange(-k, k + 1) for k in kmax], indexing="ij")
-    ks = np.stack([g.reshape(-1) for g in grids], axis=1)
-    ks = ks[np.argsort(np.abs(ks).sum(1), kind="stable")]  # zero shift first
-    return ks.astype(float) @ cell
-
-
-def _distances(R, cell, pbc, shifts):
-    """Distances ``(n, n, n_images)`` from atom i to the images of atom j, and a mask that
-    drops each atom's own zero-shift copy. Masked entries hold 1 so gradients stay finite."""
-    n = R.shape[0]
-    d = R[None, :, :] - R[:, None, :]
+def _system_of(cell, pbc, dim: int, system: System | None, fixed=None, masses=None) -> System | None:
+    """`system` itself, or one of any size from the loose `cell`, `pbc`, `fixed`, `masses`."""
+    if system is not None or (cell is None and fixed is None and masses is None):
+        return system
     if cell is not None:
-        d = minimum_image(d, jnp.asarray(cell, R.dtype), jnp.asarray(pbc))
-    d = d[:, :, None, :] + jnp.asarray(shifts, R.dtype)[None, None]
-    not_self = jnp.ones((n, n, shifts.shape[0]), bool).at[jnp.arange(n), jnp.arange(n), 0].set(False)
-    r2 = jnp.where(not_self, jnp.sum(d**2, axis=-1), 1.0)
-    return jnp.sqrt(r2), not_self
+        cell = np.asarray(cell, float)
+        cell = np.diag(cell[:dim]) if cell.ndim == 1 else cell[:dim, :dim]
+        pbc = None if pbc is None else np.asarray(pbc, bool).reshape(-1)[:dim]
+        if abs(np.linalg.det(cell)) < 1e-12:
+            raise ValueError("the cell is singular; periodic potentials need three independent cell vectors.")
+    return System(None, cell, pbc, fixed=fixed, masses=masses)
 
 
-def _embedded_atom_energy(r, valid, pair_fn, density_fn, embedding_fn):
-    """``sum_i F(rho_i) + 1/2 sum_ij phi(r_ij)`` over the masked distance array."""
+def _embedded_atom_energy(R, system, reach, r_cutoff, pair_fn, density_fn, embedding_fn):
+    """``sum_i F(rho_i) + 1/2 sum_ij phi(r_ij)`` over every periodic image within
+    `r_cutoff` (``None``: all pairs of a free cluster); padding atoms carry no energy."""
+    d, valid = pair_displacements(R, system, reach)
+    r = safe_distances(d, valid)
+    if r_cutoff is not None:
+        valid = valid & (r < r_cutoff)
     rho = jnp.sum(jnp.where(valid, density_fn(r), 0.0), axis=(1, 2))
     pair = jnp.sum(jnp.where(valid, pair_fn(r), 0.0))
-    return jnp.sum(embedding_fn(rho)) + 0.5 * pair
-
-
-def _energy_fn(cell, pbc, shifts, r_cutoff, terms: Callable) -> Callable:
-    """Pure ``energy_fn(R, params)``; `terms(params, dtype)` gives ``(phi, f, F)``."""
-
-    def energy_fn(R, params):
-        r, valid = _distances(R, cell, pbc, shifts)
-        if r_cutoff is not None:
-            valid = valid & (r < r_cutoff)
-        pair_fn, density_fn, embedding_fn = terms(params, R.dtype)
-        return _embedded_atom_energy(r, valid, pair_fn, density_fn, embedding_fn)
-
-    return energy_fn
+    embedded = embedding_fn(rho)
+    if system is not None and system.atom_mask is not None:
+        embedded = jnp.where(system.atom_mask, embedded, 0.0)
+    return jnp.sum(embedded) + 0.5 * pair
 
 
 # ---------------------------------------------------------------------------------------
@@ -112,8 +78,10 @@ def sutton_chen(
     r_cutoff: float | None = None,
     r_onset: float | None = None,
     dim: int = 3,
-    dtype=jnp.float64,
-    **potential_kwargs,
+    dtype=None,
+    system: System | None = None,
+    fixed=None,
+    masses=None,
 ) -> Potential:
     """Sutton-Chen many-body potential (A. P. Sutton & J. Chen, Phil. Mag. Lett. 61, 139 (1990)).
 
@@ -132,8 +100,9 @@ def sutton_chen(
       them (``r_onset`` defaults to 0.8 ``r_cutoff``). ``None`` (free clusters only) means no
       cutoff. The power-law tails decay slowly: the density of a bulk crystal cut at
       ``r_cutoff`` misses a fraction ~ ``(a / r_cutoff)^(m-3)`` of its lattice sum.
-    - `dim`: spatial dimension. `potential_kwargs`: ``fixed``, ``masses`` for
-      :class:`Potential`.
+    - `dim`: spatial dimension. `fixed`, `masses`: per-atom masks and masses (amu), or a
+      whole :class:`jaxrxn.System` as `system` (instead of `cell`, `pbc`, `fixed`,
+      `masses`). One element: atomic numbers are not read.
 
     Returns a :class:`Potential` with ``params = {"epsilon", "c", "a"}``.
     """
@@ -150,32 +119,47 @@ def sutton_chen(
             raise ValueError(f"Sutton-Chen parameters lack {', '.join(sorted(missing))}.")
         p = element_or_params
         n, m, epsilon, c, a = int(p["n"]), int(p["m"]), p["epsilon"], p["c"], p["a"]
-    cell, pbc = _cell_and_pbc(cell, pbc, dim)
-    if cell is not None and r_cutoff is None:
+    system = _system_of(cell, pbc, dim, system, fixed, masses)
+    if system is not None and system.cell is not None and r_cutoff is None:
         raise ValueError("a periodic Sutton-Chen potential needs a finite `r_cutoff` (Å).")
-    if r_cutoff is None:
-        switch = lambda r: 1.0  # noqa: E731
-    else:
+    if r_cutoff is not None:
         r_onset = 0.8 * r_cutoff if r_onset is None else r_onset
-        switch = jmd_energy.multiplicative_isotropic_cutoff(lambda r: jnp.ones_like(r), r_onset, r_cutoff)
-    shifts = _image_shifts(cell, pbc, r_cutoff, dim)
+    energy_fn = SuttonChenEnergy(int(n), int(m), r_cutoff, r_onset, image_reach(system, r_cutoff or 0.0))
+    params = {k: jnp.asarray(v, dtype) for k, v in (("epsilon", epsilon), ("c", c), ("a", a))}
+    return Potential(energy_fn, params, system)
 
-    def terms(params, dtype_):
-        eps, cc, aa = (jnp.asarray(params[k], dtype_) for k in ("epsilon", "c", "a"))
+
+@dataclasses.dataclass(frozen=True)
+class SuttonChenEnergy:
+    """``energy_fn(R, system, params)`` of Sutton-Chen with exponents `n`, `m`, jax-md's
+    smooth switch between `r_onset` and `r_cutoff` (Å; ``None``: no cutoff) and `reach`
+    periodic images per axis (see :func:`jaxrxn.system.image_reach`)."""
+
+    n: int
+    m: int
+    r_cutoff: float | None = None
+    r_onset: float | None = None
+    reach: tuple[int, ...] = ()
+
+    def __call__(self, R, system, params):
+        eps, cc, aa = params["epsilon"], params["c"], params["a"]
+        if self.r_cutoff is None:
+            switch = lambda r: 1.0  # noqa: E731
+        else:
+            switch = jmd_energy.multiplicative_isotropic_cutoff(lambda r: jnp.ones_like(r), self.r_onset, self.r_cutoff)
 
         def embedding(rho):
             # sqrt has an infinite slope at rho = 0 (an isolated atom); keep grads finite.
             positive = rho > 0
             return -eps * cc * jnp.where(positive, jnp.sqrt(jnp.where(positive, rho, 1.0)), 0.0)
 
-        return (
-            lambda r: eps * (aa / r) ** n * switch(r),
-            lambda r: (aa / r) ** m * switch(r),
-            embedding,
-        )
+        return _embedded_atom_energy(
+            R, system, self.reach, self.r_cutoff,
+            lambda r: eps * (aa / r) ** self.n * switch(r), lambda r: (aa / r) ** self.m * switch(r), embedding,
+        )  # fmt: skip
 
-    params = {k: jnp.asarray(v, dtype) for k, v in (("epsilon", epsilon), ("c", c), ("a", a))}
-    return Potential(_energy_fn(cell, pbc, shifts, r_cutoff, terms), params, **potential_kwargs)
+    def join(self, other: "SuttonChenEnergy") -> "SuttonChenEnergy":
+        return dataclasses.replace(self, reach=join_reach(self.reach, other.reach))
 
 
 # ---------------------------------------------------------------------------------------
@@ -258,8 +242,10 @@ def eam_from_setfl(
     cell=None,
     pbc=None,
     dim: int = 3,
-    dtype=jnp.float64,
-    **potential_kwargs,
+    dtype=None,
+    system: System | None = None,
+    fixed=None,
+    masses=None,
 ) -> Potential:
     """Embedded-atom method potential (M. S. Daw & M. I. Baskes, Phys. Rev. B 29, 6443 (1984))
     from a single-element DYNAMO/LAMMPS *setfl* file.
@@ -276,21 +262,35 @@ def eam_from_setfl(
     - `filename`: path (or open text stream) of the setfl file.
     - `cell`, `pbc`: periodic cell as for :func:`sutton_chen` (images within the cutoff are
       summed).
-    - `potential_kwargs`: ``fixed``, ``masses`` for :class:`Potential`.
+    - `system`, `fixed`, `masses`: as for :func:`sutton_chen`.
 
     Returns a :class:`Potential` whose ``params`` are the tables ``{"F", "rho", "r_phi"}``
     (differentiable). Raises ``ValueError`` for a missing or malformed file.
     """
     tables, meta = _read_setfl(filename)
-    cell, pbc = _cell_and_pbc(cell, pbc, dim)
+    system = _system_of(cell, pbc, dim, system, fixed, masses)
     cutoff = meta["cutoff"]
-    shifts = _image_shifts(cell, pbc, cutoff, dim)
-
-    def terms(params, dtype_):
-        F = _hermite_table(jnp.asarray(params["F"], dtype_), meta["d_rho"])
-        rho = _hermite_table(jnp.asarray(params["rho"], dtype_), meta["d_r"])
-        r_phi = _hermite_table(jnp.asarray(params["r_phi"], dtype_), meta["d_r"])
-        return (lambda r: r_phi(r) / r, rho, F)
-
+    energy_fn = EAMEnergy(meta["d_rho"], meta["d_r"], cutoff, image_reach(system, cutoff))
     params = {k: jnp.asarray(v, dtype) for k, v in tables.items()}
-    return Potential(_energy_fn(cell, pbc, shifts, cutoff, terms), params, **potential_kwargs)
+    return Potential(energy_fn, params, system)
+
+
+@dataclasses.dataclass(frozen=True)
+class EAMEnergy:
+    """``energy_fn(R, system, params)`` of tabulated EAM: ``params`` holds the tables
+    ``F`` (on ``rho = k d_rho``), ``rho`` and ``r_phi`` (on ``r = k d_r``); interactions
+    end at `cutoff` (Å); `reach` periodic images per axis."""
+
+    d_rho: float
+    d_r: float
+    cutoff: float
+    reach: tuple[int, ...] = ()
+
+    def __call__(self, R, system, params):
+        F = _hermite_table(params["F"], self.d_rho)
+        rho = _hermite_table(params["rho"], self.d_r)
+        r_phi = _hermite_table(params["r_phi"], self.d_r)
+        return _embedded_atom_energy(R, system, self.reach, self.cutoff, lambda r: r_phi(r) / r, rho, F)
+
+    def join(self, other: "EAMEnergy") -> "EAMEnergy":
+        return dataclasses.replace(self, reach=join_reach(self.reach, other.reach))

@@ -25,8 +25,8 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float
 
-from jaxrxn.geometry import minimum_image
 from jaxrxn.potentials.core import Potential
+from jaxrxn.system import System, pair_displacements, real_numbers, safe_distances
 from jaxrxn.validation import check_box
 
 
@@ -40,7 +40,10 @@ class SchNetEnergy(nn.Module):
     - `n_species`: number of distinct atom types (``species`` holds indices into them).
     - `n_features`: atom feature width. `n_rbf`: Gaussian radial basis size.
     - `n_interactions`: message-passing rounds. `r_cutoff`: Å.
-    - `cell`, `pbc`: optional periodic cell (minimum image; cell wider than 2 ``r_cutoff``).
+
+    ``__call__(R, species, system=None)``: the system (if any) gives the periodic cell
+    (minimum image; cell wider than 2 ``r_cutoff``) and the padding mask (padding atoms
+    send no messages and carry no energy).
     """
 
     n_species: int = 1
@@ -48,18 +51,13 @@ class SchNetEnergy(nn.Module):
     n_rbf: int = 20
     n_interactions: int = 2
     r_cutoff: float = 5.0
-    cell: tuple | None = None
-    pbc: tuple | None = None
 
     @nn.compact
-    def __call__(self, R, species):
-        n = R.shape[0]
-        d = R[None, :, :] - R[:, None, :]
-        if self.cell is not None:
-            d = minimum_image(d, jnp.asarray(self.cell, R.dtype), jnp.asarray(self.pbc))
-        not_self = ~jnp.eye(n, dtype=bool)
-        r = jnp.sqrt(jnp.where(not_self, jnp.sum(d**2, -1), 1.0))
-        inside = not_self & (r < self.r_cutoff)
+    def __call__(self, R, species, system: System | None = None):
+        d, valid = pair_displacements(R, system)
+        d, valid = d[:, :, 0], valid[:, :, 0]
+        r = safe_distances(d, valid)
+        inside = valid & (r < self.r_cutoff)
         envelope = jnp.where(inside, 0.5 * (jnp.cos(jnp.pi * r / self.r_cutoff) + 1.0), 0.0)
         centers = jnp.linspace(0.0, self.r_cutoff, self.n_rbf, dtype=R.dtype)
         width = self.r_cutoff / self.n_rbf
@@ -75,6 +73,8 @@ class SchNetEnergy(nn.Module):
             h = h + nn.Dense(self.n_features, param_dtype=R.dtype)(v)
         e_atom = nn.Dense(self.n_features // 2, param_dtype=R.dtype)(h)
         e_atom = nn.Dense(1, param_dtype=R.dtype)(_shifted_softplus(e_atom))[:, 0]
+        if system is not None and system.atom_mask is not None:
+            e_atom = jnp.where(system.atom_mask, e_atom, 0.0)
         return jnp.sum(e_atom)
 
 
@@ -89,54 +89,64 @@ def neural_potential(
     cell=None,
     pbc=None,
     seed: int = 0,
-    dtype=jnp.float64,
-    **potential_kwargs,
+    dtype=None,
+    fixed=None,
+    masses=None,
 ) -> Potential:
     """A freshly initialised :class:`SchNetEnergy` potential for atoms of the given `species`.
 
     **Arguments:**
 
-    - `species`: per-atom type labels ``(n_atoms,)`` (e.g. atomic numbers); fixed for the
-      potential's lifetime.
+    - `species`: per-atom type labels ``(n_atoms,)`` (e.g. atomic numbers), the system's
+      ``numbers``; the net embeds each distinct label, looked up inside the energy, so the
+      same potential evaluates any system made of these labels (``potential.replace(
+      system=...)``, padded batches).
     - `dim`: 2 or 3. `r_cutoff` (Å), `n_features`, `n_rbf`, `n_interactions`: the net.
     - `cell`, `pbc`: periodic cell (rows, Å); it must be wider than 2 ``r_cutoff``.
-    - `seed`: initialisation seed. `potential_kwargs`: ``fixed``, ``masses``.
+    - `seed`: initialisation seed. `fixed`: per-atom booleans; `masses`: amu (default 1).
 
-    ``energy = scale * net(R) + shift * n_atoms`` (eV) with ``params = {"net", "shift",
-    "scale"}``; :func:`train_nnp` sets ``shift`` and ``scale`` from the data first.
+    ``energy = scale * net(R) + shift * n_real_atoms`` (eV) with ``params = {"net",
+    "shift", "scale"}``; :func:`train_nnp` sets ``shift`` and ``scale`` from the data first.
     """
-    labels, index = np.unique(np.asarray(species), return_inverse=True)
+    species = np.asarray(species, int).reshape(-1)
+    labels = np.unique(species)
     if cell is not None and (pbc is None or np.any(pbc)):
         cell = np.asarray(cell, float)
         cell = np.diag(cell[:dim]) if cell.ndim == 1 else cell[:dim, :dim]
         pbc = np.ones(dim, bool) if pbc is None else np.asarray(pbc, bool)[:dim]
         check_box(cell, r_cutoff, pbc)
-        cell, pbc = tuple(map(tuple, cell)), tuple(bool(p) for p in pbc)
     else:
         cell, pbc = None, None
-    net = SchNetEnergy(len(labels), n_features, n_rbf, n_interactions, float(r_cutoff), cell, pbc)
-    species_index = tuple(int(i) for i in index)
-    R_init = jnp.asarray(np.random.default_rng(seed).normal(size=(len(species_index), dim)), dtype)
+    system = System(species, cell, pbc, fixed=fixed, masses=np.ones(len(species)) if masses is None else masses)
+    net = SchNetEnergy(len(labels), n_features, n_rbf, n_interactions, float(r_cutoff))
+    energy_fn = _NetEnergy(net, tuple(int(z) for z in labels))
+    R_init = jnp.asarray(np.random.default_rng(seed).normal(size=(len(species), dim)), dtype)
     params = {
-        "net": net.init(jax.random.PRNGKey(seed), R_init, jnp.asarray(species_index)),
+        "net": net.init(jax.random.PRNGKey(seed), R_init, energy_fn.species_index(system)),
         "shift": jnp.zeros((), dtype),
         "scale": jnp.ones((), dtype),
     }
-    return Potential(_NetEnergy(net, species_index), params, **potential_kwargs)
+    return Potential(energy_fn, params, system)
 
 
 class _NetEnergy:
-    """``energy_fn(R, params)`` for a flax net; hashable by identity for jit's static key."""
+    """``energy_fn(R, system, params)`` for a flax net over the species `labels`;
+    hashable by identity for jit's static key."""
 
-    def __init__(self, net: SchNetEnergy, species_index: tuple[int, ...]):
+    def __init__(self, net: SchNetEnergy, labels: tuple[int, ...]):
         self.net = net
-        self.species_index = species_index
+        self.labels = labels
 
-    def __call__(self, R, params):
-        if R.shape[0] != len(self.species_index):
-            raise ValueError(f"the network potential was built for {len(self.species_index)} atoms; got {R.shape[0]}.")
-        e = self.net.apply(params["net"], R, jnp.asarray(self.species_index))
-        return params["scale"] * e + params["shift"] * R.shape[0]
+    def species_index(self, system: System):
+        """Index of each atom's label among the net's labels (padding atoms: 0)."""
+        return jnp.searchsorted(jnp.asarray(self.labels), real_numbers(system, system.n_atoms))
+
+    def __call__(self, R, system, params):
+        if R.shape[0] != system.n_atoms:
+            raise ValueError(f"the network potential was built for {system.n_atoms} atoms; got {R.shape[0]}.")
+        e = self.net.apply(params["net"], R, self.species_index(system), system)
+        n_real = jnp.sum(system.atom_mask).astype(R.dtype)
+        return params["scale"] * e + params["shift"] * n_real
 
 
 def train_nnp(
@@ -181,7 +191,7 @@ def train_nnp(
     optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, n_steps, alpha=0.02))
 
     def energy_and_forces(params, R):
-        e, g = jax.value_and_grad(potential.energy_fn)(R, params)
+        e, g = jax.value_and_grad(potential.energy_fn)(R, potential.system, params)
         return e, -g
 
     def loss_fn(params, idx):

@@ -8,6 +8,7 @@ template, so the potential stays a pure function of ``R``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import equinox as eqx
@@ -16,8 +17,8 @@ import numpy as np
 from jax_md import energy as jmd_energy
 from jax_md import partition, smap, space
 
-from jaxrxn.geometry import minimum_image
 from jaxrxn.potentials.core import Potential
+from jaxrxn.system import System, pair_displacements, real_numbers, safe_distances
 from jaxrxn.validation import check_box
 
 #: Morse parameters of L. A. Girifalco & V. G. Weizer, Phys. Rev. 114, 687 (1959):
@@ -34,9 +35,38 @@ GIRIFALCO_WEIZER = {
 }
 
 
-def _cell_matrix(cell, dim: int) -> np.ndarray:
-    cell = np.asarray(cell, dtype=float)
-    return np.diag(cell) if cell.ndim == 1 else cell[:dim, :dim]
+def _param_matrix(value, numbers_i, numbers_j):
+    """A scalar parameter, or an ``(N, N)`` table indexed by the two atomic numbers
+    (Lennard-Jones or Morse mixtures)."""
+    return value[numbers_i, numbers_j] if jnp.ndim(value) == 2 else value
+
+
+@dataclasses.dataclass(frozen=True)
+class PairEnergy:
+    """``energy_fn(R, system, params) = 1/2 sum_{i != j} phi(r_ij)`` over minimum-image
+    pairs of real atoms (periodicity and padding read from the system).
+
+    `pair_fn` is a module-level jax-md style function ``phi(r, **params)``; `names` maps
+    jaxrxn parameter names to its keywords; a parameter may be a scalar or an ``(N, N)``
+    table indexed by atomic numbers. `r_cutoff`, `r_onset` (Å): jax-md's smooth
+    multiplicative cutoff (``None``: none). Equal settings compare equal, so potentials
+    built from them share one compiled solver.
+    """
+
+    pair_fn: Callable
+    names: tuple[tuple[str, str], ...]
+    r_cutoff: float | None = None
+    r_onset: float | None = None
+
+    def __call__(self, R, system, params):
+        d, valid = pair_displacements(R, system)
+        r = safe_distances(d[:, :, 0], valid[:, :, 0])
+        pair_fn = self.pair_fn
+        if self.r_cutoff is not None:
+            pair_fn = jmd_energy.multiplicative_isotropic_cutoff(pair_fn, self.r_onset, self.r_cutoff)
+        z = real_numbers(system, R.shape[0])
+        kw = {name: _param_matrix(params[key], z[:, None], z[None, :]) for key, name in self.names}
+        return 0.5 * jnp.sum(jnp.where(valid[:, :, 0], pair_fn(r, **kw), 0.0))
 
 
 def pair_energy_fn(
@@ -45,45 +75,37 @@ def pair_energy_fn(
     *,
     r_cutoff: float | None,
     r_onset: float | None,
-    cell=None,
-    pbc=None,
+    system: System | None = None,
     neighbor_list: bool = False,
     R_reference=None,
     capacity_multiplier: float = 1.25,
-    dim: int = 3,
 ) -> Callable:
-    """Build a pure ``energy_fn(R, params)`` from a jax-md pair function.
+    """Build a pure ``energy_fn(R, system, params)`` from a jax-md pair function.
 
     ``param_names`` maps the jaxrxn parameter name to the keyword ``pair_fn`` expects.
+    Periodic systems need a cutoff, and every periodic cell width must exceed twice it
+    (minimum image; checked).
     """
-    periodic = cell is not None and (pbc is None or np.any(pbc))
+    periodic = system is not None and system.cell is not None
     if periodic and r_cutoff is None:
         raise ValueError("a periodic pair potential needs a finite `r_cutoff` (Å).")
     if r_cutoff is not None:
         r_onset = 0.9 * r_cutoff if r_onset is None else r_onset
-        pair_fn = jmd_energy.multiplicative_isotropic_cutoff(pair_fn, r_onset, r_cutoff)
     if periodic:
-        cell_m = _cell_matrix(cell, dim)
-        pbc_arr = np.ones(dim, bool) if pbc is None else np.asarray(pbc, bool)[:dim]
-        check_box(cell_m, r_cutoff, pbc_arr)
-    rename = lambda params: {param_names[k]: v for k, v in params.items()}  # noqa: E731
-
+        check_box(np.asarray(system.cell), r_cutoff, np.asarray(system.pbc))
     if not neighbor_list:
-        if periodic:
-            c, p = jnp.asarray(cell_m), jnp.asarray(pbc_arr)
-            displacement_fn = lambda a, b, **kw: minimum_image(a - b, c.astype(a.dtype), p)  # noqa: E731
-        else:
-            displacement_fn, _ = space.free()
-        total = smap.pair(pair_fn, space.canonicalize_displacement_or_metric(displacement_fn))
-        return lambda R, params: total(R, **rename(params))
+        return PairEnergy(pair_fn, tuple(param_names.items()), r_cutoff, r_onset)
 
-    if not periodic or not np.all(pbc_arr) or not np.allclose(cell_m, np.diag(np.diag(cell_m))):
+    cell_m = None if not periodic else np.asarray(system.cell)
+    if not periodic or not np.all(np.asarray(system.pbc)) or not np.allclose(cell_m, np.diag(np.diag(cell_m))):
         raise ValueError(
             "neighbour lists need a fully periodic orthorhombic cell; use neighbor_list=False "
             "for free clusters, slabs and skewed cells."
         )
     if R_reference is None:
         raise ValueError("neighbor_list=True needs `R_reference`, a typical configuration.")
+    pair_fn = jmd_energy.multiplicative_isotropic_cutoff(pair_fn, r_onset, r_cutoff)
+    rename = lambda params: {param_names[k]: v for k, v in params.items()}  # noqa: E731
     box = jnp.asarray(np.diag(cell_m))
     displacement_fn, _ = space.periodic(box)
     neighbor_fn = partition.neighbor_list(
@@ -96,7 +118,7 @@ def pair_energy_fn(
     template = neighbor_fn.allocate(jnp.mod(jnp.asarray(R_reference), box))
     total = smap.pair_neighbor_list(pair_fn, space.canonicalize_displacement_or_metric(displacement_fn))
 
-    def energy_fn(R, params):
+    def energy_fn(R, system, params):
         nbrs = neighbor_fn.update(jnp.mod(R, box.astype(R.dtype)), template)
         e = total(R, neighbor=nbrs, **rename(params))
         return eqx.error_if(
@@ -107,6 +129,18 @@ def pair_energy_fn(
         )
 
     return energy_fn
+
+
+def _system_of(cell, pbc, dim: int, system: System | None, fixed=None, masses=None) -> System | None:
+    """The potential's system: `system` itself, or one of any size built from the loose
+    `cell`, `pbc`, `fixed`, `masses` (``None`` when all are absent)."""
+    if system is not None or (cell is None and fixed is None and masses is None):
+        return system
+    if cell is not None:
+        cell = np.asarray(cell, float)
+        cell = np.diag(cell[:dim]) if cell.ndim == 1 else cell[:dim, :dim]
+        pbc = None if pbc is None else np.asarray(pbc, bool).reshape(-1)[:dim]
+    return System(None, cell, pbc, fixed=fixed, masses=masses)
 
 
 def _lj_pair(dr, sigma=1.0, epsilon=1.0, **unused):
@@ -128,8 +162,10 @@ def lennard_jones(
     neighbor_list: bool = False,
     R_reference=None,
     dim: int = 3,
-    dtype=jnp.float64,
-    **potential_kwargs,
+    dtype=None,
+    system: System | None = None,
+    fixed=None,
+    masses=None,
 ) -> Potential:
     """Lennard-Jones ``4 eps [(sigma/r)^12 - (sigma/r)^6]`` summed over pairs.
 
@@ -142,16 +178,18 @@ def lennard_jones(
     - `neighbor_list`: use a jax-md neighbour list (periodic orthorhombic cells), for
       thousands of atoms; needs `R_reference`.
     - `dim`: 2 or 3.
-    - `potential_kwargs`: ``fixed`` and ``masses`` for :class:`Potential`.
+    - `system`: a :class:`jaxrxn.System` instead of `cell`, `pbc`, `fixed`, `masses`
+      (per-atom type or fixed masks ``(n_atoms,)``, masses amu).
+    - `epsilon`, `sigma` may be ``(N, N)`` tables indexed by the two atoms' atomic numbers
+      (a mixture; needs a system with numbers).
     """
+    system = _system_of(cell, pbc, dim, system, fixed, masses)
     fn = pair_energy_fn(
-        _lj_pair,
-        {"epsilon": "epsilon", "sigma": "sigma"},
-        r_cutoff=r_cutoff, r_onset=r_onset, cell=cell, pbc=pbc,
-        neighbor_list=neighbor_list, R_reference=R_reference, dim=dim,
+        _lj_pair, {"epsilon": "epsilon", "sigma": "sigma"}, r_cutoff=r_cutoff, r_onset=r_onset,
+        system=system, neighbor_list=neighbor_list, R_reference=R_reference,
     )  # fmt: skip
     params = {"epsilon": jnp.asarray(epsilon, dtype), "sigma": jnp.asarray(sigma, dtype)}
-    return Potential(fn, params, **potential_kwargs)
+    return Potential(fn, params, system)
 
 
 def morse(
@@ -166,26 +204,27 @@ def morse(
     neighbor_list: bool = False,
     R_reference=None,
     dim: int = 3,
-    dtype=jnp.float64,
-    **potential_kwargs,
+    dtype=None,
+    system: System | None = None,
+    fixed=None,
+    masses=None,
 ) -> Potential:
     """Morse ``D [(1 - exp(-alpha (r - r0)))^2 - 1]`` summed over pairs.
 
     `D` in eV, `alpha` in 1/Å, `r0` in Å (all differentiable ``params``); other arguments
     as for :func:`lennard_jones`.
     """
+    system = _system_of(cell, pbc, dim, system, fixed, masses)
     fn = pair_energy_fn(
-        jmd_energy.morse,
-        {"D": "epsilon", "alpha": "alpha", "r0": "sigma"},
-        r_cutoff=r_cutoff, r_onset=r_onset, cell=cell, pbc=pbc,
-        neighbor_list=neighbor_list, R_reference=R_reference, dim=dim,
+        jmd_energy.morse, {"D": "epsilon", "alpha": "alpha", "r0": "sigma"}, r_cutoff=r_cutoff,
+        r_onset=r_onset, system=system, neighbor_list=neighbor_list, R_reference=R_reference,
     )  # fmt: skip
     params = {
         "D": jnp.asarray(D, dtype),
         "alpha": jnp.asarray(alpha, dtype),
         "r0": jnp.asarray(r0, dtype),
     }
-    return Potential(fn, params, **potential_kwargs)
+    return Potential(fn, params, system)
 
 
 def morse_preset(

@@ -71,8 +71,7 @@ def zero_modes(
         raise ValueError(f"zero_modes must be one of {_ZERO_MODE_CHOICES}; got {spec!r}.")
     n, dim = R.shape
     n_rot = dim * (dim - 1) // 2
-    has_fixed = potential.fixed is not None and any(potential.fixed)
-    if has_fixed or spec == "none":
+    if potential.fixed is not None or spec == "none":
         return ZeroModes(jnp.zeros(dim, bool), jnp.zeros(n_rot, bool))
     if spec == "free":
         return ZeroModes(jnp.ones(dim, bool), jnp.ones(n_rot, bool))
@@ -107,8 +106,8 @@ def removed_directions(
     V = rigid_body_modes(R, masses)
     keep = jnp.concatenate([modes.translations, modes.rotations]).astype(R.dtype)
     V = V * keep[:, None]
-    if potential.fixed is not None and any(potential.fixed):
-        fixed_dof = np.repeat(np.asarray(potential.fixed, bool), dim)
+    if potential.fixed is not None:
+        fixed_dof = np.repeat(potential.fixed, dim)
         V = jnp.concatenate([V, jnp.eye(n * dim, dtype=R.dtype)[np.flatnonzero(fixed_dof)]])
     return V
 
