@@ -32,7 +32,7 @@ def run(args) -> int:
     for k, atoms in enumerate(frames):
         R, system = from_atoms(atoms)
         check_configuration(R, name=f"frame {k}", cell=system.cell, pbc=system.pbc)
-        key = (tuple(system.numbers), system.cell.tobytes(), system.pbc.tobytes())
+        key = tuple(None if x is None else np.asarray(x).tobytes() for x in (system.numbers, system.cell, system.pbc))
         if key not in evaluate:  # one compiled function per distinct system
             pot = build_potential(args, R, system)
             evaluate[key] = jax.jit(lambda R, pot=pot: jax.value_and_grad(pot.energy)(R))
