@@ -46,3 +46,23 @@ def cu_adatom_on_cu100(a: float = 3.5898, size=(4, 4, 4), n_fixed_layers: int = 
     final = slab.copy()
     final.positions[-1, 0] += a / np.sqrt(2)
     return slab, final
+
+
+def adatom_hop_fcc100(metal: str, size=(2, 2, 3), adatom: str | None = None, n_fixed_layers: int = 1):
+    """An adatom hopping between neighbouring hollow sites on an fcc(100) slab.
+
+    ``fcc100(metal, size, vacuum=6)`` at ASE's reference lattice constant, the adatom
+    (default: `metal`) 1.7 Å above a hollow site, the bottom `n_fixed_layers` layers fixed;
+    the final state moves the adatom by one surface nearest-neighbour distance along x.
+    Returns ``(initial, final)``, unrelaxed: a family of surface hops of different metals and
+    slab sizes for batched searches.
+    """
+    from ase.build import add_adsorbate, fcc100
+    from ase.constraints import FixAtoms
+
+    slab = fcc100(metal, size=size, vacuum=6.0)
+    add_adsorbate(slab, adatom or metal, 1.7, "hollow")
+    slab.set_constraint(FixAtoms(mask=slab.get_tags() > size[2] - n_fixed_layers))
+    final = slab.copy()
+    final.positions[-1, 0] += slab.cell[0, 0] / size[0]
+    return slab, final
