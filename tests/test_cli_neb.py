@@ -91,3 +91,48 @@ def test_neb_bad_input_exit_2(tmp_path, capsys, kind, extra, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert len(err) == 1 and message in err[0]
+
+
+def _batch_file(tmp_path):
+    # the trimer flip, and the same flip with a spectator atom far outside the cutoff
+    # (4 atoms: a different atom count in the same batch)
+    fi, ff = _trimer(tmp_path)
+    a = Atoms("Cu4", positions=[[0, 0, 0], [2.5, 0, 0], [1.25, 2.1, 0], [20.0, 0, 0]])
+    b = a.copy()
+    b.positions[2, 1] = -2.1
+    gi, gf = str(tmp_path / "is4.extxyz"), str(tmp_path / "fs4.extxyz")
+    write(gi, a)
+    write(gf, b)
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(f"{fi} {ff}\n# a comment\n{gi} {gf}\n")
+    return str(pairs), fi, ff
+
+
+def test_neb_batch_json_contract(tmp_path, capsys):
+    pairs, fi, ff = _batch_file(tmp_path)
+    flags = ["--calc", "morse:Cu", "--images", "5", "--climb", "--fmax", "0.01", "--interpolate", "linear", "--json"]
+    code = main(["neb", "--batch", pairs, *flags])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and isinstance(out, list) and len(out) == 2
+    assert main(["neb", fi, ff, *flags]) == 0
+    single = json.loads(capsys.readouterr().out)
+    for d in out:
+        assert set(d) == set(single) and d["converged"]
+        assert d["barrier"] == pytest.approx(single["barrier"], abs=1e-6)  # the spectator changes nothing
+        assert d["ts_index"] == single["ts_index"] and len(d["energies"]) == 5
+    # not converged within the step cap: exit 1
+    assert main(["neb", "--batch", pairs, *flags, "--max-steps", "2"]) == 1
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("content, message", [
+    ("only_one_file.xyz\n", "line 1: expected 'IS_FILE FS_FILE'"),
+    ("missing_is.xyz missing_fs.xyz\n", "missing_is.xyz"),
+    ("", "lists no reactions"),
+])  # fmt: skip
+def test_neb_batch_bad_input(tmp_path, capsys, content, message):
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(content)
+    code = main(["neb", "--batch", str(pairs), "--calc", "morse:Cu"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err
