@@ -93,11 +93,11 @@ def test_throw_is_the_same_everywhere():
 def _counting(pot, calls):
     """``pot`` with a host-side counter of energy evaluations (one per forward pass)."""
 
-    def energy(R, p):
+    def energy(R, system, p):
         jax.debug.callback(lambda: calls.append(1))
-        return pot.energy_fn(R, p)
+        return pot.energy_fn(R, system, p)
 
-    return jaxrxn.Potential(energy, pot.params)
+    return jaxrxn.Potential(energy, pot.params, pot.system)
 
 
 @pytest.mark.parametrize(

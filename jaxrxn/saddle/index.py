@@ -71,25 +71,27 @@ def zero_modes(
         raise ValueError(f"zero_modes must be one of {_ZERO_MODE_CHOICES}; got {spec!r}.")
     n, dim = R.shape
     n_rot = dim * (dim - 1) // 2
-    if potential.fixed is not None or spec == "none":
+    if _known_fixed(potential) or spec == "none":
         return ZeroModes(jnp.zeros(dim, bool), jnp.zeros(n_rot, bool))
+    # fixed atoms only known at run time (a traced system): decide, then mask
+    free = ~_any_fixed(potential)
     if spec == "free":
-        return ZeroModes(jnp.ones(dim, bool), jnp.ones(n_rot, bool))
+        return ZeroModes(jnp.ones(dim, bool) & free, jnp.ones(n_rot, bool) & free)
     if spec == "periodic":
-        return ZeroModes(jnp.ones(dim, bool), jnp.zeros(n_rot, bool))
+        return ZeroModes(jnp.ones(dim, bool) & free, jnp.zeros(n_rot, bool))
     e0 = potential.energy(R) if e0 is None else e0
     tol = jnp.sqrt(jnp.finfo(R.dtype).eps) * (1.0 + jnp.abs(e0))
     trans = jnp.stack([jnp.abs(potential.energy(R.at[:, a].add(0.37)) - e0) <= tol for a in range(dim)])
     m = potential.atom_masses(R)
     if n == 1:
-        return ZeroModes(trans, jnp.ones(n_rot, bool))
+        return ZeroModes(trans & free, jnp.ones(n_rot, bool) & free)
     rots = [
         jnp.abs(potential.energy(_rotate(R, a, b, 0.3, m)) - e0) <= tol
         for a in range(dim)
         for b in range(a + 1, dim)
     ]
     rots = jnp.stack(rots) if rots else jnp.zeros(0, bool)
-    return ZeroModes(trans, rots)
+    return ZeroModes(trans & free, rots & free)
 
 
 def removed_directions(
@@ -106,10 +108,26 @@ def removed_directions(
     V = rigid_body_modes(R, masses)
     keep = jnp.concatenate([modes.translations, modes.rotations]).astype(R.dtype)
     V = V * keep[:, None]
-    if potential.fixed is not None:
-        fixed_dof = np.repeat(potential.fixed, dim)
-        V = jnp.concatenate([V, jnp.eye(n * dim, dtype=R.dtype)[np.flatnonzero(fixed_dof)]])
-    return V
+    fixed = None if potential.system is None else potential.system.fixed
+    if fixed is None:
+        return V
+    if isinstance(fixed, jax.core.Tracer):  # a traced system: one row per coordinate, zero unless fixed
+        fixed_dof = jnp.repeat(fixed, dim).astype(R.dtype)
+        return jnp.concatenate([V, jnp.eye(n * dim, dtype=R.dtype) * fixed_dof[:, None]])
+    fixed_dof = np.repeat(np.asarray(fixed, bool), dim)
+    return jnp.concatenate([V, jnp.eye(n * dim, dtype=R.dtype)[np.flatnonzero(fixed_dof)]])
+
+
+def _known_fixed(potential: Potential) -> bool:
+    """The potential's system fixes atoms, and that is known now (a concrete system)."""
+    fixed = None if potential.system is None else potential.system.fixed
+    return fixed is not None and not isinstance(fixed, jax.core.Tracer) and bool(np.any(np.asarray(fixed)))
+
+
+def _any_fixed(potential: Potential):
+    """Whether any atom is fixed: ``False`` without a fixed mask, else a (traced) boolean."""
+    fixed = None if potential.system is None else potential.system.fixed
+    return False if fixed is None else jnp.any(fixed)
 
 
 def project_out(v: Float[Array, "... n_dof"], V: Float[Array, "n_removed n_dof"]):
@@ -235,8 +253,7 @@ def zero_mode_probe_calls(
 ) -> int:
     """Energy evaluations :func:`zero_modes` spends deciding the zero modes (static);
     `e0_known`: the energy at ``R`` was passed in."""
-    has_fixed = potential.fixed is not None and any(potential.fixed)
-    if spec != "auto" or has_fixed:
+    if spec != "auto" or _known_fixed(potential):
         return 0
     n, dim = R.shape
     return (0 if e0_known else 1) + dim + (dim * (dim - 1) // 2 if n > 1 else 0)
