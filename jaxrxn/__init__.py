@@ -39,6 +39,8 @@ _NAMES = {
         "jaxrxn.saddle",
     ),
     **dict.fromkeys(("barrier", "fit_to_barriers", "stationary_point"), "jaxrxn.tune"),
+    "System": "jaxrxn.system",
+    **dict.fromkeys(("batch_neb", "batch_minimize"), "jaxrxn.batch"),
 }
 
 

@@ -34,7 +34,7 @@ from jaxrxn._iterate import AbstractIterativeSolver, iterative_solve
 from jaxrxn._results import RESULTS, finite_result
 from jaxrxn.optimize import LBFGS, minimize
 from jaxrxn.potentials.core import Potential, max_atom_force
-from jaxrxn.saddle.index import ZeroModeSpec, projected_hessian, zero_mode_probe_calls, zero_modes
+from jaxrxn.saddle.index import ZeroModeSpec, projected_hessian, resolve_zero_modes_spec, zero_mode_probe_calls, zero_modes
 from jaxrxn.validation import check_configuration
 
 
@@ -236,6 +236,7 @@ def irc(
     check_configuration(R_saddle, name="R_saddle")
     R_saddle = jnp.asarray(R_saddle)
     descent = IRCDescent(step, tol, descent_fmax, min_drop, max_points)
+    zero_modes_spec = resolve_zero_modes_spec(potential, zero_modes_spec)
     probes = zero_mode_probe_calls(potential, R_saddle, zero_modes_spec, e0_known=True)
     out = _irc(potential, R_saddle, descent, first_step, fmax, max_min_steps, zero_modes_spec, probes)
     if throw:

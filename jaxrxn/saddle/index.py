@@ -118,6 +118,12 @@ def removed_directions(
     return jnp.concatenate([V, jnp.eye(n * dim, dtype=R.dtype)[np.flatnonzero(fixed_dof)]])
 
 
+def resolve_zero_modes_spec(potential: Potential, spec: ZeroModeSpec) -> ZeroModeSpec:
+    """``"none"`` when the (concrete) system fixes atoms, else `spec`: entry points call it
+    before jit so that a potential with fixed atoms spends no zero-mode probes."""
+    return "none" if _known_fixed(potential) else spec
+
+
 def _known_fixed(potential: Potential) -> bool:
     """The potential's system fixes atoms, and that is known now (a concrete system)."""
     fixed = None if potential.system is None else potential.system.fixed

@@ -8,7 +8,7 @@ from jaxtyping import Array, Float
 from jaxrxn._iterate import iterative_solve
 from jaxrxn._results import RESULTS
 from jaxrxn.potentials.core import Potential, max_atom_force
-from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleArgs, SaddleResult, ZeroModeSpec
+from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleArgs, SaddleResult, ZeroModeSpec, resolve_zero_modes_spec
 from jaxrxn.saddle.prfo import PRFO
 from jaxrxn.validation import check_configuration
 
@@ -49,7 +49,7 @@ def saddle_search(
     solver = PRFO() if solver is None else solver
     R0 = jnp.asarray(R0)
     mode0 = None if mode0 is None else jnp.asarray(mode0, R0.dtype)
-    args = SaddleArgs(jnp.asarray(fmax, R0.dtype), mode0, zero_modes_spec, check_index)
+    args = SaddleArgs(jnp.asarray(fmax, R0.dtype), mode0, resolve_zero_modes_spec(potential, zero_modes_spec), check_index)
     sol = iterative_solve(solver, potential, R0, args, max_steps=max_steps, throw=throw)
     energy, forces, index, curvature, mode = sol.aux
     return SaddleResult(
