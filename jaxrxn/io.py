@@ -11,19 +11,28 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from jaxrxn.system import System, model_system
-
 __all__ = ["System", "from_atoms", "model_system", "read_path", "read_structures", "to_atoms", "write_path"]
 
 
-def from_atoms(atoms) -> tuple[np.ndarray, System]:
+def __getattr__(name: str):
+    # System pulls in JAX: imported on first use, so the CLI's help stays JAX-free
+    if name in ("System", "model_system"):
+        from jaxrxn import system
+
+        return getattr(system, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def from_atoms(atoms) -> tuple[np.ndarray, "System"]:
     """Positions ``(n_atoms, 3)`` (Å) and the :class:`jaxrxn.System` of an ASE ``Atoms``
     (see :meth:`jaxrxn.System.from_atoms`)."""
+    from jaxrxn.system import System
+
     # a copy: ASE optimizers later move atoms.positions in place
     return np.array(atoms.positions, float), System.from_atoms(atoms)
 
 
-def to_atoms(R, system: System, energy=None, forces=None):
+def to_atoms(R, system: "System", energy=None, forces=None):
     """An ASE ``Atoms`` at positions ``R`` (Å) (see :meth:`jaxrxn.System.to_atoms`)."""
     return system.to_atoms(R, energy, forces)
 
@@ -40,7 +49,7 @@ def read_structures(filename: str, index: str | int = ":") -> list:
 def write_path(
     filename: str,
     path,
-    system: System,
+    system: "System",
     energies: Sequence[float] | None = None,
     forces=None,
 ) -> None:
