@@ -83,7 +83,7 @@ def test_transition_detected_in_double_well():
 
 
 def test_no_transition_within_the_cap_is_a_result_code():
-    pot = jaxrxn.Potential(lambda R, p: (R[0, 0] ** 2 - 1) ** 2 + R[0, 1] ** 2, None, masses=jnp.array([1.0]))
+    pot = jaxrxn.Potential(lambda R, system, p: (R[0, 0] ** 2 - 1) ** 2 + R[0, 1] ** 2, None, masses=jnp.array([1.0]))
     integ = Langevin(dt=1.0, temperature=1.0, friction=0.02)  # 1 K: never crosses 1 eV
     R0 = jnp.array([[-1.0, 0.0]])
     res = md_until_transition(pot, integ, integ.init(pot, R0, jax.random.PRNGKey(0)), R0, t_event=20, max_steps=100)

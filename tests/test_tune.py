@@ -176,7 +176,7 @@ def test_lattice_constant_target_closed_form_value_and_gradient():
 
     target = LatticeConstantTarget(lambda a, p: 4 * p["eps"] * ((p["sigma"] / a) ** 12 - (p["sigma"] / a) ** 6), 1.5, 1.46)
     params = {"eps": jnp.asarray(0.7), "sigma": jnp.asarray(1.3)}
-    pot = Potential(lambda R, p: jnp.sum(R) * 0.0, params)
+    pot = Potential(lambda R, system, p: jnp.sum(R) * 0.0, params)
 
     def a_star(p):
         value, _, ok = target.evaluate(pot.replace(params=p), target.initial_guess(), "auto")
