@@ -27,7 +27,7 @@ LAYERS = (
     ("jaxrxn.potentials",),
     ("jaxrxn._iterate", "jaxrxn.optimize", "jaxrxn.path", "jaxrxn.saddle", "jaxrxn.irc", "jaxrxn.tune"),
     (
-        "jaxrxn.rates", "jaxrxn.dynamics", "jaxrxn.explore", "jaxrxn.kmc", "jaxrxn.generative",
+        "jaxrxn.batch", "jaxrxn.rates", "jaxrxn.dynamics", "jaxrxn.explore", "jaxrxn.kmc", "jaxrxn.generative",
         "jaxrxn.systems", "jaxrxn.plot", "jaxrxn.ase_calculator",
     ),
     ("jaxrxn", "jaxrxn.calculators", "jaxrxn.cli", "jaxrxn.commands"),
