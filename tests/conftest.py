@@ -3,6 +3,9 @@
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# Two xdist workers share two cores: an OpenMP team per worker (tblite, PySCF, BLAS)
+# oversubscribes them, and tblite's spinning threads slowed a neighbouring EMT test 40x.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import jax  # noqa: E402
 

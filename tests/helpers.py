@@ -76,6 +76,6 @@ class TwoExitSurface:
         return self.kramers_factor(friction) * self.prefactors * np.exp(-self.barriers / kT)
 
 
-def _two_exit_energy(R, p):
+def _two_exit_energy(R, system, p):
     x, y = R[0, 0], R[0, 1]
     return jnp.polyval(p["U"], x) + 0.5 * p["A"] * (1 + p["c"] * x) ** 2 * y**2

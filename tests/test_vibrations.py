@@ -66,7 +66,7 @@ def test_linear_co2_has_four_modes(tmp_path):
 def test_jax_potential_uses_exact_hessian(tmp_path):
     # a Morse tetrahedron with every bond at r0 is an exact minimum; no force calls are
     # spent, and ASE's finite differences on the same surface agree
-    def energy(R, params):
+    def energy(R, system, params):
         i, j = np.triu_indices(4, 1)
         r = jnp.linalg.norm(R[i] - R[j], axis=-1)
         return jnp.sum(0.35 * (1.0 - jnp.exp(-1.4 * (r - 2.5))) ** 2 - 0.35)

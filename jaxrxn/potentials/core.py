@@ -30,7 +30,7 @@ def _follow_dtype(tree, dtype):
     """Floating leaves of `tree` cast to `dtype`: a potential computes in its input's dtype."""
 
     def cast(x):
-        return x.astype(dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x
+        return jnp.asarray(x, dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x
 
     return jax.tree_util.tree_map(cast, tree)
 
