@@ -4,7 +4,8 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Two xdist workers share two cores: an OpenMP team per worker (tblite, PySCF, BLAS)
-# oversubscribes them, and tblite's spinning threads slowed a neighbouring EMT test 40x.
+# oversubscribes them (an EMT NEB test took 260 s in a full run beside the xTB tests,
+# 6 s alone; tblite is known to spin-wait here).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import jax  # noqa: E402
