@@ -215,6 +215,24 @@ class System(eqx.Module):
         return atoms
 
 
+def loose_system(
+    cell, pbc, dim: int, system: System | None, fixed=None, masses=None, *, full_rank: bool = False
+) -> System | None:
+    """A potential constructor's system: `system` itself, or one of any size built from the
+    loose `cell` (``(dim,)`` lengths or a ``(dim, dim)`` matrix, Å), `pbc`, `fixed` and
+    `masses` (``None`` when all are absent). `full_rank` refuses a singular cell (potentials
+    that sum over images along every cell vector need three independent ones)."""
+    if system is not None or (cell is None and fixed is None and masses is None):
+        return system
+    if cell is not None:
+        cell = np.asarray(cell, float)
+        cell = np.diag(cell[:dim]) if cell.ndim == 1 else cell[:dim, :dim]
+        pbc = None if pbc is None else np.asarray(pbc, bool).reshape(-1)[:dim]
+        if full_rank and abs(np.linalg.det(cell)) < 1e-12:
+            raise ValueError("the cell is singular; periodic potentials need three independent cell vectors.")
+    return System(None, cell, pbc, fixed=fixed, masses=masses)
+
+
 def model_system(n_atoms: int = 1) -> System:
     """A placeholder :class:`System` (number 1, mass 1, no cell) for model surfaces."""
     return System(np.ones(n_atoms, int), masses=np.ones(n_atoms))

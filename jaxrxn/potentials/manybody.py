@@ -21,7 +21,7 @@ import numpy as np
 from jax_md import energy as jmd_energy
 
 from jaxrxn.potentials.core import Potential
-from jaxrxn.system import System, image_reach, join_reach, pair_displacements, safe_distances
+from jaxrxn.system import System, image_reach, join_reach, loose_system, pair_displacements, safe_distances
 
 #: Sutton-Chen parameters, A. P. Sutton & J. Chen, Phil. Mag. Lett. 61, 139 (1990), Table 1:
 #: element -> (n, m, epsilon / eV, c, a / Å). ``a`` is the fcc lattice constant at which the
@@ -39,19 +39,6 @@ SUTTON_CHEN = {
 # ---------------------------------------------------------------------------------------
 # the embedded-atom sum shared by both potentials
 # ---------------------------------------------------------------------------------------
-def _system_of(cell, pbc, dim: int, system: System | None, fixed=None, masses=None) -> System | None:
-    """`system` itself, or one of any size from the loose `cell`, `pbc`, `fixed`, `masses`."""
-    if system is not None or (cell is None and fixed is None and masses is None):
-        return system
-    if cell is not None:
-        cell = np.asarray(cell, float)
-        cell = np.diag(cell[:dim]) if cell.ndim == 1 else cell[:dim, :dim]
-        pbc = None if pbc is None else np.asarray(pbc, bool).reshape(-1)[:dim]
-        if abs(np.linalg.det(cell)) < 1e-12:
-            raise ValueError("the cell is singular; periodic potentials need three independent cell vectors.")
-    return System(None, cell, pbc, fixed=fixed, masses=masses)
-
-
 def _embedded_atom_energy(R, system, reach, r_cutoff, pair_fn, density_fn, embedding_fn):
     """``sum_i F(rho_i) + 1/2 sum_ij phi(r_ij)`` over every periodic image within
     `r_cutoff` (``None``: all pairs of a free cluster); padding atoms carry no energy."""
@@ -119,7 +106,7 @@ def sutton_chen(
             raise ValueError(f"Sutton-Chen parameters lack {', '.join(sorted(missing))}.")
         p = element_or_params
         n, m, epsilon, c, a = int(p["n"]), int(p["m"]), p["epsilon"], p["c"], p["a"]
-    system = _system_of(cell, pbc, dim, system, fixed, masses)
+    system = loose_system(cell, pbc, dim, system, fixed, masses, full_rank=True)
     if system is not None and system.cell is not None and r_cutoff is None:
         raise ValueError("a periodic Sutton-Chen potential needs a finite `r_cutoff` (Å).")
     if r_cutoff is not None:
@@ -268,7 +255,7 @@ def eam_from_setfl(
     (differentiable). Raises ``ValueError`` for a missing or malformed file.
     """
     tables, meta = _read_setfl(filename)
-    system = _system_of(cell, pbc, dim, system, fixed, masses)
+    system = loose_system(cell, pbc, dim, system, fixed, masses, full_rank=True)
     cutoff = meta["cutoff"]
     energy_fn = EAMEnergy(meta["d_rho"], meta["d_r"], cutoff, image_reach(system, cutoff))
     params = {k: jnp.asarray(v, dtype) for k, v in tables.items()}

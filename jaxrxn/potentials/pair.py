@@ -18,7 +18,7 @@ from jax_md import energy as jmd_energy
 from jax_md import partition, smap, space
 
 from jaxrxn.potentials.core import Potential
-from jaxrxn.system import System, pair_displacements, real_numbers, safe_distances
+from jaxrxn.system import System, loose_system, pair_displacements, real_numbers, safe_distances
 from jaxrxn.validation import check_box
 
 #: Morse parameters of L. A. Girifalco & V. G. Weizer, Phys. Rev. 114, 687 (1959):
@@ -131,18 +131,6 @@ def pair_energy_fn(
     return energy_fn
 
 
-def _system_of(cell, pbc, dim: int, system: System | None, fixed=None, masses=None) -> System | None:
-    """The potential's system: `system` itself, or one of any size built from the loose
-    `cell`, `pbc`, `fixed`, `masses` (``None`` when all are absent)."""
-    if system is not None or (cell is None and fixed is None and masses is None):
-        return system
-    if cell is not None:
-        cell = np.asarray(cell, float)
-        cell = np.diag(cell[:dim]) if cell.ndim == 1 else cell[:dim, :dim]
-        pbc = None if pbc is None else np.asarray(pbc, bool).reshape(-1)[:dim]
-    return System(None, cell, pbc, fixed=fixed, masses=masses)
-
-
 def _lj_pair(dr, sigma=1.0, epsilon=1.0, **unused):
     # jax-md's own LJ is infinite at dr = 0 (the masked self-pairs), which makes the
     # gradient with respect to sigma NaN; guard it so grad over params works.
@@ -183,7 +171,7 @@ def lennard_jones(
     - `epsilon`, `sigma` may be ``(N, N)`` tables indexed by the two atoms' atomic numbers
       (a mixture; needs a system with numbers).
     """
-    system = _system_of(cell, pbc, dim, system, fixed, masses)
+    system = loose_system(cell, pbc, dim, system, fixed, masses)
     fn = pair_energy_fn(
         _lj_pair, {"epsilon": "epsilon", "sigma": "sigma"}, r_cutoff=r_cutoff, r_onset=r_onset,
         system=system, neighbor_list=neighbor_list, R_reference=R_reference,
@@ -214,7 +202,7 @@ def morse(
     `D` in eV, `alpha` in 1/Å, `r0` in Å (all differentiable ``params``); other arguments
     as for :func:`lennard_jones`.
     """
-    system = _system_of(cell, pbc, dim, system, fixed, masses)
+    system = loose_system(cell, pbc, dim, system, fixed, masses)
     fn = pair_energy_fn(
         jmd_energy.morse, {"D": "epsilon", "alpha": "alpha", "r0": "sigma"}, r_cutoff=r_cutoff,
         r_onset=r_onset, system=system, neighbor_list=neighbor_list, R_reference=R_reference,
