@@ -21,7 +21,7 @@ from ase.build import add_adsorbate, fcc100  # noqa: E402
 
 from jaxrxn.dynamics import TAD, MaxDisplacement, Quench, event_table, run_tad, tad_init  # noqa: E402
 from jaxrxn.path.interpolation import linear  # noqa: E402
-from jaxrxn.path.neb import NEB, neb  # noqa: E402
+from jaxrxn.path.elastic_band import NEB, neb  # noqa: E402
 from jaxrxn.potentials.emt import emt  # noqa: E402
 
 N_EVENTS = int(sys.argv[1]) if len(sys.argv) > 1 else 3

@@ -9,7 +9,7 @@ Subpackages: :mod:`jaxrxn.potentials`, :mod:`jaxrxn.path`, :mod:`jaxrxn.saddle`,
 :mod:`jaxrxn.dynamics`, :mod:`jaxrxn.explore`, :mod:`jaxrxn.kmc`, :mod:`jaxrxn.generative`.
 
 Names are imported on first use (PEP 562), so ``import jaxrxn`` is cheap and pulls in
-neither ASE nor jax-md; ``jaxrxn.neb`` imports :mod:`jaxrxn.path.neb` when first touched.
+neither ASE nor jax-md; ``jaxrxn.neb`` imports :mod:`jaxrxn.path.elastic_band` when first touched.
 """
 
 from __future__ import annotations

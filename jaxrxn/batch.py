@@ -27,7 +27,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from jaxrxn.optimize import MinimizeResult, StepRule, minimize
-from jaxrxn.path.neb import NEB, NEBResult, neb, validate_band
+from jaxrxn.path.elastic_band import NEB, NEBResult, neb, validate_band
 from jaxrxn.potentials.core import Potential
 from jaxrxn.system import System
 

@@ -8,7 +8,7 @@ import pytest
 from jaxrxn import NEB, linear, neb
 from jaxrxn.batch import batch_neb, pad_positions, pad_system, stack_potentials
 from jaxrxn.geometry import align
-from jaxrxn.path.neb import neb_forces
+from jaxrxn.path.elastic_band import neb_forces
 from jaxrxn.potentials.core import max_atom_force
 from jaxrxn.potentials.emt import emt_from_atoms
 from jaxrxn.systems import adatom_hop_fcc100

@@ -33,12 +33,6 @@ LAYERS = (
     ("jaxrxn", "jaxrxn.calculators", "jaxrxn.cli", "jaxrxn.commands"),
 )  # fmt: skip
 
-#: Import circles being removed elsewhere; each entry goes once its circle is gone.
-KNOWN_CIRCLES = ()
-#: Modules hidden by a function of the same name, being renamed once the solver refactor of
-#: path/neb.py has landed.
-KNOWN_HIDDEN = {"jaxrxn.path.neb"}
-
 
 def _modules() -> dict[str, pathlib.Path]:
     out = {}
@@ -140,7 +134,7 @@ def test_circle_finder():
 
 
 def test_no_import_circles():
-    circles = [c for c in _circles(GRAPH) if c not in KNOWN_CIRCLES]
+    circles = _circles(GRAPH)
     assert circles == [], f"import circles: {circles}"
 
 
@@ -169,7 +163,7 @@ def test_no_function_hides_its_module():
     hidden = []
     for m in MODULES:
         parent, _, name = m.rpartition(".")
-        if parent and getattr(sys.modules[parent], name) is not sys.modules[m] and m not in KNOWN_HIDDEN:
+        if parent and getattr(sys.modules[parent], name) is not sys.modules[m]:
             hidden.append(m)
     assert hidden == [], f"names that hide the module of the same name: {hidden}"
 

@@ -61,7 +61,7 @@ from jaxrxn.checkpoint import load_checkpoint, save_checkpoint
 from jaxrxn.dynamics.md import Langevin, MaxDisplacement, MDState, Quench, run_md
 from jaxrxn.geometry import align
 from jaxrxn.path.interpolation import interpolate
-from jaxrxn.path.neb import NEB, NEBResult, neb
+from jaxrxn.path.elastic_band import NEB, NEBResult, neb
 from jaxrxn.potentials.core import Potential
 from jaxrxn.units import KB
 from jaxrxn.validation import check_configuration

@@ -51,7 +51,7 @@ from jaxrxn.explore.afir import (
 from jaxrxn.explore.network import ReactionNetwork
 from jaxrxn.geometry import rmsd_numpy
 from jaxrxn.optimize import minimize
-from jaxrxn.path.neb import NEB, neb
+from jaxrxn.path.elastic_band import NEB, neb
 from jaxrxn.potentials.core import Potential
 from jaxrxn.rates import vineyard_prefactor
 from jaxrxn.saddle import PRFO, saddle_search

@@ -1,7 +1,7 @@
 """Reaction paths: interpolation between end states and the nudged elastic band."""
 
 from jaxrxn.path.interpolation import idpp as idpp, interpolate as interpolate, linear as linear
-from jaxrxn.path.neb import (
+from jaxrxn.path.elastic_band import (
     NEB as NEB,
     ImagePotentials as ImagePotentials,
     NEBResult as NEBResult,

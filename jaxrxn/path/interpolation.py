@@ -14,7 +14,7 @@ from jaxtyping import Array, Float
 
 from jaxrxn.geometry import displacement, minimum_image
 from jaxrxn.optimize import LBFGS, StepRule
-from jaxrxn.path.neb import NEB, ImagePotentials, neb
+from jaxrxn.path.elastic_band import NEB, ImagePotentials, neb
 from jaxrxn.potentials.core import Potential
 from jaxrxn.validation import check_configuration, check_n_images, check_same_system
 
