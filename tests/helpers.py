@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -79,3 +81,18 @@ class TwoExitSurface:
 def _two_exit_energy(R, system, p):
     x, y = R[0, 0], R[0, 1]
     return jnp.polyval(p["U"], x) + 0.5 * p["A"] * (1 + p["c"] * x) ** 2 * y**2
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, dict | list | None, str]:
+    """Run ``jaxrxn ARGV`` in-process: ``(exit code, the last stdout line parsed as JSON when
+    it is one, stderr stripped)``; argparse's own exits count as exit codes."""
+    from jaxrxn.cli import main
+
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    cap = capsys.readouterr()
+    out = cap.out.strip().splitlines()
+    parsed = json.loads(out[-1]) if out and out[-1].startswith(("{", "[")) else None
+    return code, parsed, cap.err.strip()

@@ -8,6 +8,7 @@ from ase.build import bulk
 from ase.io import write
 
 from jaxrxn.cli import main
+from helpers import run_cli
 
 
 def test_energy_json(tmp_path, capsys):
@@ -36,10 +37,7 @@ def test_bad_input_exit_2(tmp_path, capsys, argv, message):
     fn = str(tmp_path / "x.xyz")
     write(fn, bulk("Cu", "fcc", a=3.6447, cubic=True).repeat((4, 4, 4)))
     argv = [fn if a == "FILE" else a for a in argv]
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
+    code, _, err = run_cli(argv, capsys)
     assert code == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = err.splitlines()
     assert len(err) == 1 and message in err[0]

@@ -1,7 +1,6 @@
 """The CLI's exit-code contract (0 converged or done, 1 not converged, 2 bad input with one
 line on stderr) for the subcommands and cases the other CLI tests leave out."""
 
-import json
 
 import numpy as np
 import pytest
@@ -9,20 +8,11 @@ from ase import Atoms
 
 from jaxrxn.cli import main
 from jaxrxn.explore.network import ReactionNetwork
+from helpers import run_cli
 
 R6 = 2 ** (1 / 6)  # LJ pair minimum (eps = sigma = 1)
 TETRAHEDRON = R6 * np.array([[0, 0, 0], [1, 0, 0], [0.5, np.sqrt(3) / 2, 0], [0.5, np.sqrt(3) / 6, np.sqrt(2 / 3)]])
 TRIANGLE = TETRAHEDRON[:3]
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    cap = capsys.readouterr()
-    out = cap.out.strip().splitlines()
-    return code, (json.loads(out[-1]) if out and out[-1].startswith("{") else None), cap.err.strip().splitlines()
 
 
 @pytest.fixture
@@ -48,13 +38,14 @@ def tet(tmp_path):
 )
 def test_bad_input_exit_2_with_one_line(tet, tmp_path, capsys, argv, message):
     subs = {"MISSING": str(tmp_path / "missing.xyz"), "TET": tet, "M": str(tmp_path / "m.npz")}
-    code, _, err = run([subs.get(a, a) for a in argv], capsys)
+    code, _, err = run_cli([subs.get(a, a) for a in argv], capsys)
+    err = err.splitlines()
     assert code == 2
     assert len(err) == 1 and message in err[0], err
 
 
 def test_irc_from_a_minimum_exits_1(tet, capsys):
-    code, rep, err = run(["irc", tet, "--calc", "lj", "--json"], capsys)
+    code, rep, err = run_cli(["irc", tet, "--calc", "lj", "--json"], capsys)
     assert code == 1 and not rep["converged"] and not err
     assert rep["energy"] == pytest.approx(-6.0, abs=1e-9)  # six pairs at the LJ minimum
 
@@ -63,14 +54,14 @@ def test_explore_finishes_exit_0_and_stops_early_exit_1(tmp_path, capsys):
     # LJ3 has one minimum, the equilateral triangle (-3 eps): the exploration finishes
     start, out = tmp_path / "lj3.xyz", tmp_path / "net.json"
     Atoms("Ar3", positions=TRIANGLE).write(str(start))
-    code, _, err = run(["explore", str(start), "--calc", "lj", "--n-alpha", "4", "-o", str(out)], capsys)
+    code, _, err = run_cli(["explore", str(start), "--calc", "lj", "--n-alpha", "4", "-o", str(out)], capsys)
     assert code == 0 and not err
     net = ReactionNetwork.load(str(out))
     assert len(net.minima) == 1 and net.minima[0].energy == pytest.approx(-3.0, abs=1e-6)
     # a network with an unexplored minimum left when --max-minima is reached: exit 1
     net.add_minimum(1.2 * TRIANGLE, -2.0)
     net.save(str(out))
-    code, _, err = run(["explore", str(start), "--calc", "lj", "--max-minima", "1", "--resume", "-o", str(out)], capsys)
+    code, _, err = run_cli(["explore", str(start), "--calc", "lj", "--max-minima", "1", "--resume", "-o", str(out)], capsys)
     assert code == 1 and not err
     assert ReactionNetwork.load(str(out)).unexplored() == [1]
 
@@ -80,7 +71,7 @@ def test_train_flow_lj7_2d_stopped_early_exits_1(tmp_path, capsys):
     argv = ["train-flow", "lj7-2d", "-o", str(out), "--train-seeds", "1", "--steps", "4", "--batch-size", "4",
             "--features", "8", "--layers", "1", "--log-every", "2", "--stop-at", "2",
             "--checkpoint", str(tmp_path / "ck.npz"), "--json"]  # fmt: skip
-    code, rep, _ = run(argv, capsys)
+    code, rep, _ = run_cli(argv, capsys)
     assert code == 1 and not rep["finished"] and rep["step"] == 2
     assert rep["kind"] == "atomistic" and rep["n_reactions"] > 0 and np.isfinite(rep["loss"])
     assert out.exists()

@@ -12,7 +12,6 @@ Reference numbers: the two exits of the hexagon C0 have barriers 1.4946 eps (to 
 Chandler, J. Chem. Phys. 108, 9236 (1998) for the landscape).
 """
 
-import json
 
 import jax
 import jax.numpy as jnp
@@ -24,20 +23,11 @@ from jaxrxn.generative.clusters import build_lj7_paths, cluster_path_rmsd, clust
 from jaxrxn.generative.data import read_transition1x, surface_pathset, write_transition1x
 from jaxrxn.generative.flow import generate, load_model
 from jaxrxn.path import linear
+from helpers import run_cli
 
 TRAIN, TEST = [0, 1, 2, 3], [10**6]
 ARGS = ["--steps", "200", "--batch-size", "32", "--features", "16", "--layers", "1", "--log-every", "100",
         "--learning-rate", "3e-3", "--json"]  # fmt: skip
-
-
-def run_json(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    cap = capsys.readouterr()
-    out = cap.out.strip().splitlines()
-    return code, (json.loads(out[-1]) if out else None), cap.err
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +87,12 @@ def test_train_flow_cli_model_beats_linear_on_held_out_lj7(lj7_file, trained):
 def test_train_flow_resumes_bit_for_bit(lj7_file, trained, tmp_path, capsys):
     _, full = trained
     ck, part = tmp_path / "ck.npz", tmp_path / "part.npz"
-    code, rep, _ = run_json(["train-flow", str(lj7_file), "-o", str(part), "--checkpoint", str(ck), "--stop-at", "100", *ARGS], capsys)
+    code, rep, _ = run_cli(["train-flow", str(lj7_file), "-o", str(part), "--checkpoint", str(ck), "--stop-at", "100", *ARGS], capsys)
     assert code == 1 and not rep["finished"] and rep["step"] == 100
     # an existing checkpoint is never overwritten silently
-    code, _, err = run_json(["train-flow", str(lj7_file), "-o", str(part), "--checkpoint", str(ck), *ARGS], capsys)
+    code, _, err = run_cli(["train-flow", str(lj7_file), "-o", str(part), "--checkpoint", str(ck), *ARGS], capsys)
     assert code == 2 and "--resume" in err
-    code, rep, err = run_json(["train-flow", str(lj7_file), "-o", str(part), "--checkpoint", str(ck), "--resume", *ARGS], capsys)
+    code, rep, err = run_cli(["train-flow", str(lj7_file), "-o", str(part), "--checkpoint", str(ck), "--resume", *ARGS], capsys)
     assert code == 0 and rep["resumed_from"] == 100 and rep["step"] == 200 and rep["finished"]
     assert rep["kind"] == "atomistic" and np.isfinite(rep["loss"]) and "step     200" in err  # progress on stderr
     m1, p1, _ = load_model(full)
@@ -125,7 +115,7 @@ def test_train_flow_resumes_bit_for_bit(lj7_file, trained, tmp_path, capsys):
 )
 def test_train_flow_bad_input_exit_2(lj7_file, tmp_path, capsys, extra, message):
     argv = ["train-flow", *[str(lj7_file) if a == "FILE" else a for a in extra], "-o", str(tmp_path / "m.npz")]
-    code, _, err = run_json(argv, capsys)
+    code, _, err = run_cli(argv, capsys)
     assert code == 2
     err = err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
@@ -137,7 +127,7 @@ def test_train_flow_cli_on_built_surfaces_writes_data_and_a_usable_model(tmp_pat
     out, data = tmp_path / "sf.npz", tmp_path / "g2.h5"
     argv = ["train-flow", "surfaces", "-o", str(out), "--train-seeds", "4", "--save-data", str(data),
             "--steps", "60", "--batch-size", "16", "--features", "16", "--log-every", "20", "--json"]  # fmt: skip
-    code, js, err = run_json(argv, capsys)
+    code, js, err = run_cli(argv, capsys)
     assert code == 0 and js["finished"] and js["kind"] == "surface" and js["model"] == "SurfaceFlow"
     reactions = read_transition1x(data, "train", "jaxrxn")
     assert js["n_reactions"] == len(reactions) > 0
