@@ -26,7 +26,7 @@ _NAMES = {
         "jaxrxn.geometry",
     ),
     **dict.fromkeys(("FIRE", "LBFGS", "MinimizeResult", "minimize"), "jaxrxn.optimize"),
-    **dict.fromkeys(("NEB", "NEBResult", "idpp", "interpolate", "linear", "neb"), "jaxrxn.path"),
+    **dict.fromkeys(("NEB", "NEBResult", "geodesic", "idpp", "interpolate", "linear", "neb"), "jaxrxn.path"),
     **dict.fromkeys(
         ("Potential", "lennard_jones", "morse", "morse_preset", "muller_brown"), "jaxrxn.potentials"
     ),

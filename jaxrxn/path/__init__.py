@@ -1,6 +1,11 @@
-"""Reaction paths: interpolation between end states and the nudged elastic band."""
+"""Reaction paths: interpolation between end states (linear, IDPP, geodesic) and the nudged elastic band."""
 
 from jaxrxn.path.interpolation import idpp as idpp, interpolate as interpolate, linear as linear
+from jaxrxn.path.geodesic_interpolation import (
+    GeodesicResult as GeodesicResult,
+    geodesic as geodesic,
+    geodesic_length as geodesic_length,
+)
 from jaxrxn.path.elastic_band import (
     NEB as NEB,
     ImagePotentials as ImagePotentials,
