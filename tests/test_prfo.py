@@ -84,6 +84,11 @@ def test_zero_modes_detected_and_not_counted():
 def test_bad_input_raises_value_error():
     with pytest.raises(ValueError, match="shape"):
         saddle_search(MB, jnp.zeros(2), PRFO())
+    # a (1, 3) configuration on a 2D model surface is refused, naming the shape it needs
+    # (it used to read x and y, ignore z, and report a converged saddle)
+    for solver in (PRFO(), Dimer()):
+        with pytest.raises(ValueError, match=r"one particle in 2D: configurations have shape \(1, 2\); got \(1, 3\)"):
+            saddle_search(MB, jnp.array([[-0.82, 0.62, 0.0]]), solver)
     with pytest.raises(ValueError, match="zero_modes"):
         saddle_search(MB, jnp.zeros((1, 2)), PRFO(), zero_modes_spec="rigid")
     for solver in (PRFO(), Dimer()):

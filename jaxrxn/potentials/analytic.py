@@ -12,8 +12,17 @@ import jax.numpy as jnp
 from jaxrxn.potentials.core import Potential
 
 
+def _particle(R, surface: str):
+    """The coordinates ``(x, y)`` of the one particle; a configuration of another shape is
+    refused when traced (shapes are static, so this also holds under ``jit``/``vmap``)
+    instead of silently reading two of its numbers."""
+    if R.shape != (1, 2):
+        raise ValueError(f"the {surface} surface is one particle in 2D: configurations have shape (1, 2); got {R.shape}.")
+    return R[0, 0], R[0, 1]
+
+
 def _muller_brown_energy(R, system, p):
-    x, y = R[0, 0], R[0, 1]
+    x, y = _particle(R, "Muller-Brown")
     dx, dy = x - p["x0"], y - p["y0"]
     return jnp.sum(p["A"] * jnp.exp(p["a"] * dx**2 + p["b"] * dx * dy + p["c"] * dy**2))
 
@@ -39,7 +48,7 @@ def muller_brown(dtype=None) -> Potential:
 
 
 def _leps_harmonic_energy(R, system, p):
-    r_ab, x = R[0, 0], R[0, 1]
+    r_ab, x = _particle(R, "LEPS-harmonic")
 
     def q(r, d):
         e = jnp.exp(-p["alpha"] * (r - p["r0"]))
@@ -88,7 +97,7 @@ def leps_harmonic(dtype=None) -> Potential:
 
 
 def _wolfe_quapp_energy(R, system, p):
-    x, y = R[0, 0], R[0, 1]
+    x, y = _particle(R, "Wolfe-Quapp")
     return x**4 + y**4 - 2 * x**2 - 4 * y**2 + x * y + p["lx"] * x + p["ly"] * y
 
 
@@ -102,7 +111,7 @@ def wolfe_quapp(dtype=None) -> Potential:
 
 
 def _double_well_energy(R, system, p):
-    x, y = R[0, 0], R[0, 1]
+    x, y = _particle(R, "double-well")
     return p["barrier"] * (x**2 - 1.0) ** 2 + 0.5 * p["k_y"] * y**2
 
 
