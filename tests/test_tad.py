@@ -229,6 +229,9 @@ def test_neb_barrier_refuses_an_unconverged_band():
     E_A, E_C = mb.energy(A), mb.energy(C)
     Ea = eqx.filter_jit(NEBBarrier(mb, n_images=9, interpolation="linear", align=False, solver=NEB(), fmax=0.05))(A, E_A, C, E_C)
     assert float(Ea) == pytest.approx(106.0347, abs=2e-3)
+    # the default (align=None) sees that the energy depends on where the particle sits
+    default = eqx.filter_jit(NEBBarrier(mb, n_images=9, interpolation="linear", solver=NEB(), fmax=0.05))(A, E_A, C, E_C)
+    assert float(default) == pytest.approx(106.0347, abs=2e-3)
     short = NEBBarrier(mb, n_images=9, interpolation="linear", align=False, solver=NEB(), fmax=0.05, max_steps=20)
     with pytest.raises(Exception, match="step cap"):
         jax.block_until_ready(eqx.filter_jit(short)(A, E_A, C, E_C))

@@ -72,6 +72,14 @@ from jaxrxn.validation import check_configuration
 BarrierFn = Callable[[Array, Scalar, Array, Scalar], Scalar]
 
 
+def _translation_invariant(potential: Potential, R: Array) -> Array:
+    """Whether moving every atom by the same 0.1 Å leaves the energy unchanged (to
+    sqrt(machine epsilon), relative): true for a free cluster, false on a model surface."""
+    shift = jnp.full_like(R, 0.1 / jnp.sqrt(R.shape[-1]))
+    e0, e1 = potential.energy(R), potential.energy(R + shift)
+    return jnp.abs(e1 - e0) <= jnp.sqrt(jnp.finfo(R.dtype).eps) * (1.0 + jnp.abs(e0))
+
+
 class NEBBarrier(eqx.Module):
     """The default TAD barrier: climbing-image NEB from the basin minimum to the quenched product.
 
@@ -88,9 +96,11 @@ class NEBBarrier(eqx.Module):
       cluster drifts and rotates under the thermostat, and a band between unaligned ends
       relaxes to wrong barriers (on 2D LJ7, 1.03 and 1.06 eps instead of 1.4975 and
       1.4946 in two of three TAD visits). ``None`` (default) aligns when the potential
-      has no fixed atoms and no `cell` is given; pass ``False`` for a periodic system
-      without fixed atoms. `cell` ``(dim, dim)`` and `pbc`: minimum-image band for
-      periodic systems.
+      has no fixed atoms, no `cell` is given and the energy is unchanged by a rigid
+      translation of `R_min` (a free cluster; one energy call decides, inside ``jit``):
+      a particle on a model surface is not aligned, since aligning one particle puts it
+      onto the minimum. Pass ``False`` for a periodic system without fixed atoms.
+      `cell` ``(dim, dim)`` and `pbc`: minimum-image band for periodic systems.
 
     - `throw`: a band that ends unconverged (``max_steps`` reached, NaN) raises inside
       ``jit`` with the band's :class:`jaxrxn.RESULTS` message instead of feeding an
@@ -121,8 +131,9 @@ class NEBBarrier(eqx.Module):
 
     def band(self, R_min: Array, R_new: Array) -> NEBResult:
         """The relaxed CI-NEB band from `R_min` to `R_new` (Å)."""
-        do_align = (self.potential.fixed is None and self.cell is None) if self.align is None else self.align
-        if do_align:
+        if self.align is None and self.potential.fixed is None and self.cell is None:
+            R_new = jnp.where(_translation_invariant(self.potential, R_min), align(R_new, R_min), R_new)
+        elif self.align:
             R_new = align(R_new, R_min)
         kw = {} if self.cell is None else {"cell": self.cell, "pbc": self.pbc}
         path0 = interpolate(R_min, R_new, self.n_images, self.interpolation, fixed=self.potential.fixed, **kw)
