@@ -85,3 +85,31 @@ def test_afir_path_starts_at_minimum_and_leaves_basin():
         m = step(R, a)
         calls, R = calls + int(m.n_force_calls), m.R
     assert int(path.n_force_calls) == calls
+
+
+def test_ds_afir_finds_the_lj7_hexagon_to_c1_saddle():
+    # 2D LJ7 (rare_events.md §6.3 [run]): the hexagon C0 (-12.5349 eps) and C1 (-11.5013)
+    # are joined by the saddle at -11.0373 (barriers 1.4976 / 0.4640). The target C1 is
+    # made by descending from that saddle (tests/helpers.py) on the side away from C0;
+    # DS-AFIR must find the path and the saddle from the two end structures alone.
+    from helpers import LJ7_SADDLE_11_0373
+
+    from jaxrxn.explore.explorer import ExploreSettings, ds_afir
+
+    lj = jaxrxn.lennard_jones(dim=2)
+    S = jnp.asarray(LJ7_SADDLE_11_0373)
+    mode = np.linalg.eigh(np.asarray(lj.hessian(S)))[1][:, 0].reshape(7, 2)
+    ends = [jaxrxn.minimize(lj, S + sign * 0.05 * mode, fmax=1e-8) for sign in (1.0, -1.0)]
+    c0, c1 = sorted(ends, key=lambda m: float(m.energy))
+    np.testing.assert_allclose([float(c0.energy), float(c1.energy)], [-12.5349, -11.5013], atol=1e-4)
+    settings = ExploreSettings(alpha_max=8.0, n_alpha=6, n_images=7)
+    net, stats = ds_afir(lj, np.asarray(c0.R), np.asarray(c1.R), settings, radii=np.full(7, 0.56))
+    energies = net.minimum_energies
+    start, target = int(np.argmin(np.abs(energies + 12.5349))), int(np.argmin(np.abs(energies + 11.5013)))
+    np.testing.assert_allclose(energies[[start, target]], [-12.5349, -11.5013], atol=1e-4)
+    joining = [t.energy for t in net.transition_states if set(t.minima) == {start, target}]
+    np.testing.assert_allclose(joining, [-11.0373], atol=1e-4)
+    assert stats.n_bands >= 1 and stats.afir_force_calls > 0
+    # a ramp that stops below the breakdown force (5.6 eps/sigma here) never reaches C1
+    with pytest.raises(RuntimeError, match="did not reach the target"):
+        ds_afir(lj, np.asarray(c0.R), np.asarray(c1.R), ExploreSettings(alpha_max=4.0, n_alpha=6), radii=np.full(7, 0.56))

@@ -556,25 +556,53 @@ def ds_afir(
     *,
     radii,
 ) -> tuple[ReactionNetwork, ExploreStats]:
-    """Double-ended AFIR: a path from `R_start` toward `R_target` (same atoms, same order).
+    """Double-ended AFIR: a path from `R_start` to `R_target` (same atoms, same order).
 
-    The bias of :func:`jaxrxn.explore.afir.target_afir_potential` pulls the system toward
-    the target's interatomic distances with force constants ramped to
-    ``settings.alpha_max``; the AFIR path is then refined (CI-NEB, P-RFO, descents) into
-    the TS and intermediates between the two structures.
+    After GRRM's DS-AFIR (S. Maeda et al., JCC 39, 233 (2018)), which finds one path between
+    two given structures. The bias of :func:`jaxrxn.explore.afir.target_afir_potential`
+    pulls the system toward the target's interatomic distances with force constants
+    ramped to ``settings.alpha_max`` (eV/Å); each image of that AFIR path is quenched,
+    and every change of basin along it (start -> intermediates -> target) gives one band,
+    refined by CI-NEB, P-RFO and descents into the TS and minima between the two
+    structures. Both end structures are relaxed and added to the network.
+
+    Raises ``RuntimeError`` when the last image of the AFIR path does not quench to the
+    target (the force never broke the last barrier): raise ``settings.alpha_max``.
     """
     from jaxrxn.validation import check_same_system
 
     check_same_system(R_start, R_target, names=("start structure", "target structure"))
+    s = settings
     ex = AFIRExplorer(potential, settings, radii=radii)
     t0 = time.perf_counter()
     k0 = ex.seed(R_start)
-    R0 = ex.network.minima[k0].R
-    afir = target_afir_potential(potential, jnp.asarray(R_target), alpha=0.0, radii=radii)
-    paths = _afir_paths(afir, jnp.asarray(R0), ex.alphas, {"target": jnp.asarray(R_target)[None]}, settings.afir_fmax, settings.afir_max_steps)
+    k_target = ex.seed(R_target)
+    R0, R_end = ex.network.minima[k0].R, ex.network.minima[k_target].R
+    afir = target_afir_potential(potential, jnp.asarray(R_end), alpha=0.0, radii=radii)
+    paths = _afir_paths(afir, jnp.asarray(R0), ex.alphas, {"target": jnp.asarray(R_end)[None]}, s.afir_fmax, s.afir_max_steps)
     ex.stats.afir_force_calls += int(np.sum(np.asarray(paths.n_force_calls)))
     ex.stats.n_afir_paths = 1
-    bands, guesses = ex._bands_from_paths(R0, np.asarray(paths.R), k0)
+    path = np.asarray(paths.R)[0]
+    Q, _, ok, calls = _quench(potential, jnp.asarray(path), 10 * s.quench_fmax, s.max_steps // 4)
+    ex.stats.quench_force_calls += int(calls)
+    Q, ok = np.asarray(Q), np.asarray(ok)
+    rigid = ex._is_rigid(R0)
+    if not (ok[-1] and _aligned_rmsd(Q[-1], R_end, rigid) < s.rmsd_tol):
+        raise RuntimeError(
+            f"the DS-AFIR path did not reach the target: its last image (alpha = {s.alpha_max}) quenches "
+            f"{_aligned_rmsd(Q[-1], R_end, rigid):.3g} Å RMS from it; raise settings.alpha_max"
+        )
+    # one band per change of basin along the path, from the basin's minimum through the
+    # AFIR images to the next basin's quench; the last image before a change is a guess
+    bands, guesses = [], []
+    basin, first = R0, 0
+    for k in range(1, len(path)):
+        if _aligned_rmsd(Q[k], basin, rigid) <= s.rmsd_tol:
+            continue
+        if ok[k]:
+            bands.append(_resample(np.concatenate([basin[None], path[first + 1 : k], Q[k][None]]), s.n_images))
+            guesses.append(path[k - 1])
+        basin, first = Q[k], k
     ex._refine(bands, guesses)
     ex.stats.wall_time = time.perf_counter() - t0
     return ex.network, ex.stats
