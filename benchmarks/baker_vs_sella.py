@@ -6,7 +6,11 @@ multiplicities in its README). Both searches start from the guess with no starti
 run to the same ``fmax`` (0.01 eV/Å) on the same calculator object (jaxrxn's
 ``xtb_potential`` / ``pyscf_potential``; Sella reaches it through a thin ASE wrapper), and
 every gradient each one asks for is counted at the calculator. Sella runs
-``Sella(atoms, order=1, internal=True)``; jaxrxn runs ``saddle_search(..., RSPRFO())``.
+``Sella(atoms, order=1, internal=True)``; jaxrxn runs ``saddle_search(..., RSPRFO())`` in
+Cartesian coordinates (``--coords cartesian``, result key ``jaxrxn``) or in redundant
+internal coordinates built from the guess (``--coords internal``, key ``jaxrxn_internal``;
+:func:`jaxrxn.saddle.internal.redundant_internals`). Neither search computes a Hessian, so
+gradients are the whole cost of both.
 
 Both final geometries are then checked with one Hessian that neither search is charged for:
 PySCF's analytic Hessian for HF, central differences of gradients for xTB (``6 n_atoms``
@@ -17,7 +21,9 @@ calls). Success:
   different first-order saddle that is lower than Sella's ("lower").
 
 Results are checkpointed per molecule to ``benchmarks/results/baker_<calc>.json`` (rerun to
-continue) and printed as a table. Run: ``python benchmarks/baker_vs_sella.py xtb|hf [names]``.
+continue; a Sella result already there is reused, it does not depend on jaxrxn's
+settings) and printed as a table. Run:
+``python benchmarks/baker_vs_sella.py xtb|hf [--coords cartesian|internal] [names]``.
 HF/3-21G takes hours on 2 cores: run it in the background with ``nice``.
 """
 
@@ -40,6 +46,7 @@ from sella import Sella  # noqa: E402
 
 from jaxrxn.potentials.qm import pyscf_potential, xtb_potential  # noqa: E402
 from jaxrxn.saddle import RSPRFO, saddle_search  # noqa: E402
+from jaxrxn.saddle.internal import redundant_internals  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 BAKER = HERE.parents[1] / "shared/data/reaction_sets/baker_ts"
@@ -133,11 +140,14 @@ def run_sella(potential, atoms):
     return out
 
 
-def run_jaxrxn(potential, atoms):
+def run_jaxrxn(potential, atoms, internal=False):
     n0 = potential.energy_fn.n_calls
     t = time.perf_counter()
+    coords = redundant_internals(atoms.numbers, atoms.positions) if internal else None
+    settings = INTERNAL_SETTINGS if internal else {}
     res = saddle_search(
-        potential, jnp.asarray(atoms.positions), RSPRFO(), fmax=FMAX, max_steps=MAX_STEPS, zero_modes_spec="free"
+        potential, jnp.asarray(atoms.positions), RSPRFO(coordinates=coords, **settings), fmax=FMAX, max_steps=MAX_STEPS,
+        zero_modes_spec="free",
     )
     calls = potential.energy_fn.n_calls - n0
     assert calls == int(res.n_force_calls), (calls, int(res.n_force_calls))
@@ -161,47 +171,69 @@ def judge(kind, name, run, sella=None):
     return "lower" if run["energy_eV"] < sella["energy_eV"] else "higher"
 
 
-def main(kind, names):
+#: RSPRFO's options in internal coordinates (Sella-like: re-diagonalize when the model
+#: lost its negative curvature, at most every 3 steps; a smaller largest trust radius)
+INTERNAL_SETTINGS = dict(refine_if_positive=3, trust_max=0.2)
+
+RUNS = {
+    "sella": run_sella,
+    "jaxrxn": run_jaxrxn,
+    "jaxrxn_internal": lambda potential, atoms: run_jaxrxn(potential, atoms, internal=True),
+}
+
+
+def main(kind, coords, names):
     out_path = HERE / "results" / f"baker_{kind}.json"
     out_path.parent.mkdir(exist_ok=True)
     results = json.loads(out_path.read_text()) if out_path.exists() else {}
+    codes = ("sella", "jaxrxn" if coords == "cartesian" else "jaxrxn_internal")
     for name in names:
-        if name in results:
+        row = results.get(name, {})
+        if all(c in row for c in codes):
             continue
         atoms = read(BAKER / f"{name}.xyz")
         charge, mult, _ = REFERENCE[name]
-        row = {}
-        for code, run in (("sella", run_sella), ("jaxrxn", run_jaxrxn)):
+        for code in codes:
+            if code in row:
+                continue
             potential = make_potential(kind, atoms, charge, mult)
+            run = RUNS[code]
             row[code] = run(potential, atoms)
             idx, lowest, cost = saddle_index(kind, potential, np.asarray(row[code]["R"]))
             row[code].update(index=idx, lowest_curvature=lowest, index_check_cost=cost)
-        for code in ("sella", "jaxrxn"):
+        for code in row:
             row[code]["verdict"] = judge(kind, name, row[code], row["sella"])
         results[name] = row
         out_path.write_text(json.dumps(results, indent=1))
-        print(name, {c: {k: row[c][k] for k in ("verdict", "calls", "energy_eV", "index")} for c in row}, flush=True)
-    table(kind, results)
+        print(name, {c: {k: row[c][k] for k in ("verdict", "calls", "energy_eV", "index")} for c in codes}, flush=True)
+    table(results, codes[1], [n for n in names if n in results])
 
 
-def table(kind, results):
+def table(results, code, names):
+    """Markdown table of Sella against jaxrxn's `code` on `names`."""
     ok = lambda v: v in ("ok", "lower", "ok (Sella failed)")  # noqa: E731
-    print(f"\n| molecule | Sella calls | Sella | jaxrxn calls | jaxrxn | E jaxrxn - E Sella (eV) |")
+    print(f"\n| molecule | Sella calls | Sella | {code} calls | {code} | E {code} - E Sella (eV) |")
     print("|---|---|---|---|---|---|")
-    tot = {"sella": 0, "jaxrxn": 0}
-    wins = {"sella": 0, "jaxrxn": 0}
-    for name, row in results.items():
-        s, j = row["sella"], row["jaxrxn"]
+    tot = {"sella": 0, code: 0}
+    wins = {"sella": 0, code: 0}
+    for name in names:
+        s, j = results[name]["sella"], results[name][code]
         for c in tot:
-            tot[c] += row[c]["calls"]
-            wins[c] += ok(row[c]["verdict"])
+            tot[c] += results[name][c]["calls"]
+            wins[c] += ok(results[name][c]["verdict"])
         print(f"| {name} | {s['calls']} | {s['verdict']} | {j['calls']} | {j['verdict']} | {j['energy_eV'] - s['energy_eV']:+.5f} |")
-    print(f"| **total ({len(results)})** | {tot['sella']} | {wins['sella']} ok | {tot['jaxrxn']} | {wins['jaxrxn']} ok | |")
+    print(f"| **total ({len(names)})** | {tot['sella']} | {wins['sella']} ok | {tot[code]} | {wins[code]} ok | |")
     print("Calls are gradients at the calculator; analytic Hessians in the searches: 0 for both.")
 
 
 if __name__ == "__main__":
-    kind = sys.argv[1] if len(sys.argv) > 1 else "xtb"
-    if kind not in ("xtb", "hf"):
-        raise SystemExit("usage: baker_vs_sella.py xtb|hf [names...]")
-    main(kind, sys.argv[2:] or sorted(REFERENCE))
+    argv = sys.argv[1:]
+    coords = "cartesian"
+    if "--coords" in argv:
+        at = argv.index("--coords")
+        coords = argv[at + 1]
+        del argv[at : at + 2]
+    kind = argv[0] if argv else "xtb"
+    if kind not in ("xtb", "hf") or coords not in ("cartesian", "internal"):
+        raise SystemExit("usage: baker_vs_sella.py xtb|hf [--coords cartesian|internal] [names...]")
+    main(kind, coords, argv[1:] or sorted(REFERENCE))

@@ -15,6 +15,7 @@ from tblite.ase import TBLite  # noqa: E402
 
 from jaxrxn.potentials.qm import xtb_potential  # noqa: E402
 from jaxrxn.saddle import RSPRFO, Dimer, lindh_hessian, saddle_search  # noqa: E402
+from jaxrxn.saddle.internal import redundant_internals  # noqa: E402
 
 #: Guesses of the Baker transition-state set (J. Baker & F. Chan, J. Comput. Chem. 17, 888
 #: (1996)), Å, as in shared/data/reaction_sets/baker_ts/.
@@ -88,13 +89,27 @@ def _jaxrxn(atoms, R0, solver=RSPRFO()):
     return res, pot.energy_fn.n_calls
 
 
+def _internal_rsprfo(atoms):
+    """RSPRFO in redundant internal coordinates built from the guess."""
+    coords = redundant_internals(atoms.numbers, atoms.positions)
+    return RSPRFO(coordinates=coords, refine_if_positive=3, trust_max=0.2)
+
+
 @pytest.mark.parametrize(
-    ("name", "solver", "ceiling"), [("01_hcn", RSPRFO(), 20), ("03_h2co", RSPRFO(), 25), ("03_h2co", Dimer(), 80)]
+    ("name", "solver", "ceiling"),
+    [
+        ("01_hcn", RSPRFO(), 20),
+        ("03_h2co", RSPRFO(), 25),
+        ("03_h2co", _internal_rsprfo, 25),
+        ("03_h2co", Dimer(), 80),
+    ],
 )
 def test_baker_gfn2_matches_sella(name, solver, ceiling):
-    """RSPRFO, and the dimer with its gradient-only index check (Lanczos on finite
-    differences of forces), on an outside calculator."""
+    """RSPRFO (Cartesian and internal coordinates), and the dimer with its gradient-only
+    index check (Lanczos on finite differences of forces), on an outside calculator."""
     atoms = _guess(name)
+    if callable(solver) and not hasattr(solver, "step"):
+        solver = solver(atoms)
     e_sella, calls_sella = _sella(atoms)
     res, calls = _jaxrxn(atoms, atoms.positions, solver)
     assert bool(res.converged)

@@ -37,6 +37,7 @@ from jaxtyping import Array, Float, Int, Scalar
 
 from jaxrxn.potentials.core import Potential
 from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleState, ZeroModes, count_negative, removed_directions
+from jaxrxn.saddle.internal import InternalCoordinates, active_space, back_transform, bend_angle, bond_length, torsion_angle, torsion_defined
 
 _HARTREE_EV = 27.211386245988
 _BOHR_ANG = 0.529177210903
@@ -52,34 +53,6 @@ _LINDH_K = (0.45, 0.15, 0.005)
 def _row_from_mass(masses: Float[Array, " n_atoms"]) -> Int[Array, " n_atoms"]:
     """Periodic-table row index (0, 1, 2) from atomic masses in amu (He 4.0, Ne 20.2)."""
     return jnp.where(masses < 4.5, 0, jnp.where(masses < 20.5, 1, 2))
-
-
-def _safe_norm(x, axis=-1):
-    return jnp.sqrt(jnp.sum(x**2, axis=axis) + 1e-30)
-
-
-def _bond(X):
-    return _safe_norm(X[0] - X[1])
-
-
-def _angle(X):
-    u, v = X[0] - X[1], X[2] - X[1]
-    return jnp.arctan2(_safe_norm(jnp.cross(u, v)), u @ v)
-
-
-def _dihedral(X):
-    b1, b2, b3 = X[1] - X[0], X[2] - X[1], X[3] - X[2]
-    n1, n2 = jnp.cross(b1, b2), jnp.cross(b2, b3)
-    m1 = jnp.cross(n1, b2 / _safe_norm(b2))
-    return jnp.arctan2(m1 @ n2, n1 @ n2)
-
-
-def _dihedral_ok(X):
-    """False where an angle of the dihedral is within ~2.6 degrees of linear (B row blows up)."""
-    b1, b2, b3 = X[1] - X[0], X[2] - X[1], X[3] - X[2]
-    s1 = jnp.sum(jnp.cross(b1, b2) ** 2) / (jnp.sum(b1**2) * jnp.sum(b2**2))
-    s2 = jnp.sum(jnp.cross(b2, b3) ** 2) / (jnp.sum(b2**2) * jnp.sum(b3**2))
-    return (s1 > 2e-3) & (s2 > 2e-3)
 
 
 def _tuples(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -120,13 +93,13 @@ def lindh_hessian(R: Float[Array, "n_atoms 3"], masses: Float[Array, " n_atoms"]
     k_r, k_phi, k_tau = _LINDH_K
     H = jnp.zeros((3 * n, 3 * n), R.dtype)
     terms = [
-        (bonds, _bond, k_r * rho[bonds[:, 0], bonds[:, 1]], None),
-        (bends, _angle, k_phi * rho[bends[:, 0], bends[:, 1]] * rho[bends[:, 1], bends[:, 2]], None),
+        (bonds, bond_length, k_r * rho[bonds[:, 0], bonds[:, 1]], None),
+        (bends, bend_angle, k_phi * rho[bends[:, 0], bends[:, 1]] * rho[bends[:, 1], bends[:, 2]], None),
         (
             tors,
-            _dihedral,
+            torsion_angle,
             k_tau * rho[tors[:, 0], tors[:, 1]] * rho[tors[:, 1], tors[:, 2]] * rho[tors[:, 2], tors[:, 3]],
-            _dihedral_ok,
+            torsion_defined,
         ),
     ]
     for idx, q, weight, ok in terms:
@@ -168,10 +141,11 @@ def _bofill(H, s, y):
 
 
 class RSPRFOState(eqx.Module):
-    hessian: Float[Array, "n_dof n_dof"]  # approximate Cartesian Hessian, eV/Å²
-    trust: Scalar  # Å
+    hessian: Float[Array, "n n"]  # approximate Hessian: Cartesian (eV/Å²) or over the internal primitives
+    trust: Scalar  # Å (Cartesian) or the mixed Å/radian norm of the internal step
     n_hvp: Int[Array, ""]  # Hessian-vector products (one gradient each) so far
     n_steps: Int[Array, ""]
+    since_refine: Int[Array, ""]  # steps since the last Davidson refinement
 
 
 class RSPRFO(AbstractSaddleSolver):
@@ -182,8 +156,9 @@ class RSPRFO(AbstractSaddleSolver):
     finite-difference Hessian-vector products (Davidson), and updated each step with
     Bofill's formula. See the module docstring for the references.
 
-    - `trust_radius`: initial step length bound, Å (norm over all Cartesian coordinates).
-    - `trust_min`, `trust_max`: bounds of the adaptive trust radius, Å.
+    - `trust_radius`: initial step length bound (norm over all coordinates: Å in
+      Cartesians; Å and radians mixed in internal coordinates).
+    - `trust_min`, `trust_max`: bounds of the adaptive trust radius.
     - `initial_hessian`: ``"model"`` (Lindh; masses decide the element rows, so give the
       potential real masses), ``"exact"`` (one ``potential.hessian``, counted in
       ``n_hessian_calls``; for JAX potentials) or ``"fd"`` (forward differences of
@@ -192,8 +167,18 @@ class RSPRFO(AbstractSaddleSolver):
       (0: trust the initial Hessian as it is).
     - `davidson_tol`: stop refining when the residual norm falls below this fraction of the
       lowest curvature's magnitude (Sella's ``gamma``).
-    - `fd_step`: finite-difference step of the Hessian-vector products, Å.
+    - `fd_step`: finite-difference step of the Hessian-vector products, Å (Cartesian length
+      of the displacement in both coordinate systems).
     - `refine_every`: repeat the Davidson refinement every this many steps (0: never).
+    - `refine_if_positive`: repeat it when the updated Hessian has no negative curvature
+      left, at most once every this many steps (0: never; Sella's ``nsteps_per_diag`` is 3).
+    - `coordinates`: ``None`` (Cartesian, rigid-body modes projected out) or an
+      :class:`jaxrxn.saddle.internal.InternalCoordinates` set built from the guess with
+      :func:`jaxrxn.saddle.internal.redundant_internals` (for free molecules). In internal
+      coordinates the Hessian lives on the primitives (the initial Cartesian one transformed
+      with the generalized inverse of ``B``, its gradient term dropped), Bofill updates it
+      from primitive differences, each step is taken in the active (non-redundant) space
+      and back-transformed to Cartesians iteratively.
 
     Each step costs one energy+force evaluation (plus the Davidson products when it
     refines). The saddle index reported by :func:`jaxrxn.saddle.saddle_search` is that of the
@@ -209,6 +194,8 @@ class RSPRFO(AbstractSaddleSolver):
     davidson_tol: float = 0.1
     fd_step: float = 1e-3
     refine_every: int = 0
+    refine_if_positive: int = 0
+    coordinates: InternalCoordinates | None = None
 
     # ---- Hessian sources -------------------------------------------------------------
     def _gradient(self, potential, R):
@@ -230,18 +217,19 @@ class RSPRFO(AbstractSaddleSolver):
             return lindh_hessian(R, potential.atom_masses(R)), jnp.array(0), jnp.array(0)
         raise ValueError(f"initial_hessian must be 'model', 'exact' or 'fd'; got {self.initial_hessian!r}.")
 
-    def _davidson(self, potential, R, g0, H, modes, q0=None):
-        """Refine the lowest mode of ``H`` against the true Hessian at ``R``.
+    def _davidson(self, hvp, H, P, V, q0=None):
+        """Refine the lowest mode of ``H`` (in a space of dimension ``n``) against the true
+        Hessian, whose products ``hvp(q)`` cost one gradient each.
 
-        Davidson with Olsen's correction, preconditioned by ``H`` itself; every product
-        ``A q`` (one gradient each) is folded into ``H`` so that afterwards ``H q = A q``
-        on the whole explored subspace (symmetric rank-2k correction). Returns
-        ``(H, n_products)``. Starts from ``q0`` or else the lowest mode of ``H``.
+        Davidson with Olsen's correction, preconditioned by ``H`` itself, in the range of
+        the projector ``P`` (``V``: orthonormal rows of the removed directions); every
+        product is folded into ``H`` so that afterwards ``H q = A q`` on the whole explored
+        subspace (symmetric rank-2k correction). Returns ``(H, n_products)``. Starts from
+        ``q0`` or else the lowest mode of ``H``.
         """
-        n, kmax = R.size, self.davidson_max
+        n, kmax = H.shape[0], self.davidson_max
         if kmax == 0:
             return H, jnp.array(0)
-        P, V = _projector(potential, R, modes)
         Hp = P @ H @ P
         shift = 1.0 + jnp.linalg.norm(Hp)
         wH, UH = jnp.linalg.eigh(_sym(Hp) + shift * (V.T @ V))
@@ -254,7 +242,7 @@ class RSPRFO(AbstractSaddleSolver):
 
         def body(c):
             Q, Y, k, q, _ = c
-            y = P @ self._hvp(potential, R, g0, q)
+            y = P @ hvp(q)
             Q, Y = Q.at[k].set(q), Y.at[k].set(y)
             used = jnp.arange(kmax) <= k
             T = _sym(Q @ Y.T)
@@ -274,9 +262,9 @@ class RSPRFO(AbstractSaddleSolver):
             return Q, Y, k + 1, t, done
 
         def cond(c):
-            return (c[2] < kmax) & ~c[4]
+            return (c[2] < min(kmax, n)) & ~c[4]
 
-        z = jnp.zeros((kmax, n), R.dtype)
+        z = jnp.zeros((kmax, n), H.dtype)
         Q, Y, k, _, _ = lax.while_loop(cond, body, (z, z, jnp.array(0), q0, jnp.array(False)))
         # make the explored block symmetric, then H Q^T = Y^T on it
         M = _sym(Q @ Y.T)
@@ -285,34 +273,84 @@ class RSPRFO(AbstractSaddleSolver):
         H = H + D.T @ Q + Q.T @ D - Q.T @ (D @ Q.T) @ Q
         return _sym(H), k
 
+    # ---- the two coordinate systems ---------------------------------------------------
+    # Each returns, at R: the gradient g and Hessian Hs of the step space (Cartesian, or the
+    # active internal space), the projector P and removed rows V of that space, and a map
+    # from a step h of that space to Cartesians.
+    def _frame(self, potential, R, g_x, H, modes):
+        if self.coordinates is None:
+            P, V = _projector(potential, R, modes)
+            return g_x, _sym(P @ H @ P), P, V, None
+        U, s, Vt = active_space(self.coordinates, R, removed_directions(potential, R, modes))
+        m = U.shape[1]
+        return (Vt @ g_x) / s, _sym(U.T @ H @ U), jnp.eye(m, dtype=R.dtype), jnp.zeros((0, m), R.dtype), (U, s, Vt)
+
+    def _internal_gradient(self, potential, R, g_x, modes):
+        U, s, Vt = active_space(self.coordinates, R, removed_directions(potential, R, modes))
+        return U @ ((Vt @ g_x) / s)
+
+    def _refine(self, potential, R, g_x, H, modes, q0=None):
+        """Davidson refinement of ``H`` at ``R`` in the step space; returns ``(H, n_products)``."""
+        if self.coordinates is None:
+            P, V = _projector(potential, R, modes)
+            return self._davidson(lambda q: self._hvp(potential, R, g_x, q), H, P, V, q0)
+        _, Hs, P, V, (U, s, Vt) = self._frame(potential, R, g_x, H, modes)
+        g_q = U @ ((Vt @ g_x) / s)
+
+        def hvp(u):
+            dx = Vt.T @ (u / s)
+            eta = self.fd_step / jnp.maximum(jnp.linalg.norm(dx), 1e-12)
+            R1 = R + eta * dx.reshape(R.shape)
+            g1 = self._internal_gradient(potential, R1, self._gradient(potential, R1), modes)
+            return U.T @ (g1 - g_q) / eta
+
+        q0 = None if q0 is None else (U.T @ (self.coordinates.wilson_b(R) @ q0))
+        Hs_new, k = self._davidson(hvp, Hs, P, V, q0)
+        return _sym(H + U @ (Hs_new - Hs) @ U.T), k
+
     # ---- solver protocol ---------------------------------------------------------------
     def start(self, potential: Potential, R, e, f, modes: ZeroModes, mode0=None) -> SaddleState:
         g0 = -f.reshape(-1)
         H, n_fd, n_hess = self._initial_hessian(potential, R, g0)
+        if self.coordinates is not None:
+            U, s, Vt = active_space(self.coordinates, R, removed_directions(potential, R, modes))
+            Binv = Vt.T @ (U / s[None]).T  # (n_dof, n_primitives)
+            H = _sym(Binv.T @ H @ Binv)
         q0 = None if mode0 is None else jnp.asarray(mode0, R.dtype).reshape(-1)
-        H, n_hvp = self._davidson(potential, R, g0, H, modes, q0)
-        inner = RSPRFOState(H, jnp.asarray(self.trust_radius, R.dtype), n_hvp, jnp.array(0))
+        H, n_hvp = self._refine(potential, R, g0, H, modes, q0)
+        inner = RSPRFOState(H, jnp.asarray(self.trust_radius, R.dtype), n_hvp, jnp.array(0), jnp.array(0))
         return SaddleState(R, e, f, inner, modes, 1 + n_fd + n_hvp, n_hess)
 
-    def _eigen(self, potential, R, H, modes):
-        P, V = _projector(potential, R, modes)
-        Hp = _sym(P @ H @ P)
-        shift = 1.0 + jnp.linalg.norm(Hp)
-        return jnp.linalg.eigh(Hp + shift * (V.T @ V))
+    def _eigen(self, potential, R, g_x, H, modes):
+        """Eigenpairs of the step-space Hessian (removed directions pushed to the top) and the frame."""
+        g, Hs, P, V, frame = self._frame(potential, R, g_x, H, modes)
+        shift = 1.0 + jnp.linalg.norm(Hs)
+        w, W = jnp.linalg.eigh(Hs + shift * (V.T @ V))
+        return w, W, g, frame
 
     def step(self, potential: Potential, state: SaddleState, args) -> SaddleState:
         st, modes = state.inner, state.modes
         R, trust = state.R, st.trust
-        g = -state.forces.reshape(-1)
-        w, U = self._eigen(potential, R, st.hessian, modes)
-        gt = U.T @ g
+        g_x = -state.forces.reshape(-1)
+        w, W, g, frame = self._eigen(potential, R, g_x, st.hessian, modes)
+        gt = W.T @ g
         h = _restricted_prfo_step(w, gt, trust)
-        dx = U @ h
         predicted = gt @ h + 0.5 * jnp.sum(w * h**2)
-        R_new = R + dx.reshape(R.shape)
+        if frame is None:
+            dx = W @ h
+            R_new = R + dx.reshape(R.shape)
+        else:
+            U, s, Vt = frame
+            R_new = back_transform(self.coordinates, R, U @ (W @ h), removed_directions(potential, R, modes))
         e, f = potential.energy_and_forces(R_new)
         g_new = -f.reshape(-1)
-        H = _bofill(st.hessian, dx, g_new - g)
+        if frame is None:
+            H = _bofill(st.hessian, dx, g_new - g_x)
+        else:
+            c = self.coordinates
+            dq = c.difference(c.values(R_new), c.values(R))
+            dg = self._internal_gradient(potential, R_new, g_new, modes) - U @ g
+            H = _bofill(st.hessian, dq, dg)
 
         length = jnp.linalg.norm(h)
         ratio = (e - state.energy) / jnp.where(jnp.abs(predicted) > 1e-300, predicted, 1e-300)
@@ -321,29 +359,47 @@ class RSPRFO(AbstractSaddleSolver):
         trust = jnp.where(bad, 0.5 * length, jnp.where(good, 2.0 * trust, trust))
         trust = jnp.clip(trust, self.trust_min, self.trust_max)
 
-        n_steps = st.n_steps + 1
+        n_steps, since = st.n_steps + 1, st.since_refine + 1
+        refine = jnp.array(False)
         if self.refine_every > 0:
-            refine = (n_steps % self.refine_every) == 0
+            refine = refine | ((n_steps % self.refine_every) == 0)
+        if self.refine_if_positive > 0:
+            w_new = self._eigen(potential, R_new, g_new, H, modes)[0]
+            refine = refine | ((since >= self.refine_if_positive) & (w_new[0] > 0))
+        if self.refine_every > 0 or self.refine_if_positive > 0:
             H, n_hvp = lax.cond(
                 refine,
-                lambda H: self._davidson(potential, R_new, g_new, H, modes),
+                lambda H: self._refine(potential, R_new, g_new, H, modes),
                 lambda H: (H, jnp.array(0)),
                 H,
             )
         else:
             n_hvp = jnp.array(0)
-        inner = RSPRFOState(H, trust, st.n_hvp + n_hvp, n_steps)
+        inner = RSPRFOState(H, trust, st.n_hvp + n_hvp, n_steps, jnp.where(refine, 0, since))
         calls = state.n_force_calls + 1 + n_hvp
         return SaddleState(R_new, e, f, inner, modes, calls, state.n_hessian_calls)
 
+    def _lowest(self, potential, state: SaddleState):
+        w, W, _, frame = self._eigen(potential, state.R, -state.forces.reshape(-1), state.inner.hessian, state.modes)
+        v = W[:, 0]
+        if frame is not None:
+            U, s, Vt = frame
+            v = Vt.T @ (v / s)
+            v = v / jnp.linalg.norm(v)
+        return w, v.reshape(state.R.shape)
+
     def analysis(self, potential, state: SaddleState):
-        w, U = self._eigen(potential, state.R, state.inner.hessian, state.modes)
+        w, mode = self._lowest(potential, state)
         index = count_negative(w, jnp.max(jnp.abs(w)))
-        return index, w[0], U[:, 0].reshape(state.R.shape), jnp.array(0), jnp.array(0)
+        return index, w[0], mode, jnp.array(0), jnp.array(0)
 
     def mode_estimate(self, state: SaddleState):
-        w, U = jnp.linalg.eigh(state.inner.hessian)
-        return w[0], U[:, 0].reshape(state.R.shape)
+        if self.coordinates is None:
+            w, U = jnp.linalg.eigh(state.inner.hessian)
+            return w[0], U[:, 0].reshape(state.R.shape)
+        w, W = jnp.linalg.eigh(state.inner.hessian)
+        dx = jnp.linalg.pinv(self.coordinates.wilson_b(state.R)) @ W[:, 0]
+        return w[0], (dx / jnp.linalg.norm(dx)).reshape(state.R.shape)
 
 
 def krylov_index(
