@@ -139,6 +139,17 @@ def test_unpadded_call_matches_the_batch(batch):
     assert jaxrxn.geodesic is geodesic
 
 
+def test_exactly_collinear_ends_are_bent_apart():
+    """On one line, H would have to pass through C or N: the nudge breaks the symmetry."""
+    hcn = np.array([[0.0, 0.0, 0.0], [-1.07, 0.0, 0.0], [1.16, 0.0, 0.0]])
+    hnc = np.array([[0.0, 0.0, 0.0], [2.17, 0.0, 0.0], [1.17, 0.0, 0.0]])
+    result = geodesic(hcn, hnc, N_IMAGES, System([6, 1, 7]))
+    path = np.asarray(result.path)
+    assert bool(result.converged)
+    assert min(_min_distance(image) for image in path) > 0.85
+    assert float(result.length) < 2.0  # the bent Birkholz path is 1.32
+
+
 def test_bad_input_is_refused():
     _, numbers, R0, R1 = REACTIONS["HCN -> HNC"]
     R0, R1 = np.asarray(R0), np.asarray(R1)
