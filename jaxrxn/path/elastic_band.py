@@ -29,7 +29,7 @@ from jaxtyping import Array, Bool, Float, Int, Scalar
 
 from jaxrxn._iterate import AbstractIterativeSolver, in_dtype_of, iterative_solve
 from jaxrxn._results import RESULTS
-from jaxrxn.geometry import displacement
+from jaxrxn.geometry import displacement, rigid_body_modes
 from jaxrxn.optimize import FIRE, StepRule, step_rule
 from jaxrxn.potentials.core import Potential, max_atom_force
 from jaxrxn.validation import check_configuration, check_n_images, check_same_system
@@ -159,6 +159,16 @@ def neb_forces(
     return out if free is None else out * free
 
 
+def remove_rigid_motion(
+    R: Float[Array, "n_atoms dim"], f: Float[Array, "n_atoms dim"]
+) -> Float[Array, "n_atoms dim"]:
+    """``f`` without its components along the rigid translations and rotations of ``R``
+    (Cartesian, equal weights; see :func:`jaxrxn.geometry.rigid_body_modes`)."""
+    V = rigid_body_modes(R)
+    v = f.reshape(-1)
+    return (v - V.T @ (V @ v)).reshape(f.shape)
+
+
 # ---------------------------------------------------------------------------------------
 # solver
 # ---------------------------------------------------------------------------------------
@@ -212,6 +222,12 @@ class NEB(AbstractIterativeSolver):
       image's energy exceeds the initial band's highest energy by this many times the
       initial band's energy range (plus 1 eV), so a blown-up band in a vmapped batch
       does not run to the step cap.
+    - `remove_rigid`: project each image's rigid translations and rotations out of its NEB
+      force (for a free molecule without fixed atoms). A molecule's energy does not change
+      when it turns, so the band can rotate images freely; the true force has no such
+      component, but the spring force along a tangent that mixes in a rotation does, and
+      quasi-Newton steps then turn and stretch images apart. Off for periodic systems
+      and slabs (fixed atoms already pin them).
     """
 
     k: float = 0.1
@@ -222,6 +238,7 @@ class NEB(AbstractIterativeSolver):
     restart_factor: float = 2.0
     optimizer: StepRule = FIRE(maxstep=0.05)
     divergence_factor: float = 100.0
+    remove_rigid: bool = False
 
     def __check_init__(self):
         if self.k <= 0:
@@ -231,11 +248,12 @@ class NEB(AbstractIterativeSolver):
         return step_rule(self.optimizer)
 
     def _project(self, potential, path, energies, forces, climbing, args: NEBArgs):
-        return neb_forces(
+        f = neb_forces(
             path, energies, forces, k=self.k, climbing=climbing,
             energy_weighted=self.energy_weighted, k_min=self.k_min,
             free=_free_mask(potential, path[0]), cell=args.cell, pbc=args.pbc,
         )  # fmt: skip
+        return jax.vmap(remove_rigid_motion)(path[1:-1], f) if self.remove_rigid else f
 
     def _climb_decision(self, potential, path, energies, forces, climbing, args: NEBArgs):
         """Climbing flag and NEB forces after this evaluation."""
@@ -371,6 +389,23 @@ def neb(
     if cell is None:
         cell, pbc = _system_cell(potential)
     validate_band(path0, cell, pbc)
+    return relax_band(potential, path0, solver, fmax=fmax, max_steps=max_steps, cell=cell, pbc=pbc, throw=throw)
+
+
+def relax_band(
+    potential: Potential | ImagePotentials,
+    path0: Float[Array, "n_images n_atoms dim"],
+    solver: NEB,
+    *,
+    fmax: float,
+    max_steps: int,
+    cell=None,
+    pbc=None,
+    throw: bool = False,
+) -> NEBResult:
+    """:func:`neb` without the input checks, for callers whose initial band may be
+    unphysical by design: IDPP starts from the straight line, whose atoms may pass through
+    each other, and repairs exactly that on its surrogate surface."""
     path0 = jnp.asarray(path0)
     dtype = path0.dtype
     if cell is not None:

@@ -14,7 +14,7 @@ from jaxtyping import Array, Float
 
 from jaxrxn.geometry import displacement, minimum_image
 from jaxrxn.optimize import LBFGS, StepRule
-from jaxrxn.path.elastic_band import NEB, ImagePotentials, neb
+from jaxrxn.path.elastic_band import NEB, ImagePotentials, relax_band
 from jaxrxn.potentials.core import Potential
 from jaxrxn.validation import check_configuration, check_n_images, check_same_system
 
@@ -109,7 +109,9 @@ def idpp(
         params["pbc"] = jnp.broadcast_to(pbc_j, (n_images,) + pbc_j.shape)
     surrogate = Potential(_idpp_energy, params, fixed=fixed)
     solver = NEB(k=k, climb=False, optimizer=optimizer)
-    return neb(ImagePotentials(surrogate), path0, solver, fmax=fmax, max_steps=max_steps, cell=cell_j, pbc=pbc_j).path
+    # only the end points are checked (by `linear`): the straight line may pass atoms
+    # through each other, which is what the 1/d^4 weight repairs
+    return relax_band(ImagePotentials(surrogate), path0, solver, fmax=fmax, max_steps=max_steps, cell=cell_j, pbc=pbc_j).path
 
 
 def interpolate(
