@@ -213,6 +213,7 @@ def irc(
     max_points: int = 400,
     max_min_steps: int = 1000,
     zero_modes_spec: ZeroModeSpec = "auto",
+    mode: Float[Array, "n_atoms dim"] | None = None,
     throw: bool = False,
 ) -> IRCResult:
     """Follow the IRC from the first-order saddle ``R_saddle`` down both sides.
@@ -228,6 +229,11 @@ def irc(
     - `max_points`: points stored per branch (static, sets memory); a branch that needs
       more reports ``RESULTS.step_cap_reached``. `max_min_steps`: cap of each minimization.
     - `zero_modes_spec`: as for :func:`jaxrxn.saddle.saddle_search`.
+    - `mode`: the unstable mode at the saddle as a Cartesian displacement ``(n_atoms,
+      dim)`` (e.g. from :func:`jaxrxn.vibrations.vibrations`). Without it the first step
+      comes from the potential's Hessian, which an outside calculator (xTB, PySCF) cannot
+      give through the bridge; with it no Hessian is computed and the saddle index is the
+      caller's responsibility.
     - `throw`: raise (also under ``jit``) unless the result is ``successful``.
 
     Masses are the potential's (amu). Jitted as a whole (compiled once per shape).
@@ -237,23 +243,31 @@ def irc(
     R_saddle = jnp.asarray(R_saddle)
     descent = IRCDescent(step, tol, descent_fmax, min_drop, max_points)
     zero_modes_spec = resolve_zero_modes_spec(potential, zero_modes_spec)
-    probes = zero_mode_probe_calls(potential, R_saddle, zero_modes_spec, e0_known=True)
-    out = _irc(potential, R_saddle, descent, first_step, fmax, max_min_steps, zero_modes_spec, probes)
+    probes = 0 if mode is not None else zero_mode_probe_calls(potential, R_saddle, zero_modes_spec, e0_known=True)
+    if mode is not None:
+        mode = jnp.asarray(mode, R_saddle.dtype)
+        if mode.shape != R_saddle.shape or not bool(jnp.all(jnp.isfinite(mode))) or not bool(jnp.any(mode != 0)):
+            raise ValueError(f"mode must be a finite, nonzero array of shape {R_saddle.shape}.")
+    out = _irc(potential, R_saddle, descent, first_step, fmax, max_min_steps, zero_modes_spec, probes, mode)
     if throw:
         out = out.result.error_if(out, out.result != RESULTS.successful)
     return out
 
 
 @eqx.filter_jit
-def _irc(potential, R_saddle, descent: IRCDescent, first_step, fmax, max_min_steps, zero_modes_spec, probes):
+def _irc(potential, R_saddle, descent: IRCDescent, first_step, fmax, max_min_steps, zero_modes_spec, probes, mode):
     e_ts = potential.energy(R_saddle)
-    modes = zero_modes(potential, R_saddle, zero_modes_spec, e0=e_ts)
-    H, _ = projected_hessian(potential, R_saddle, modes, mass_weighted=True)
-    w, U = jnp.linalg.eigh(H)
-    n_neg = jnp.sum(w < -1e-6 * jnp.max(jnp.abs(w)))
-    v = U[:, 0]
-    v = v * jnp.sign(v[jnp.argmax(jnp.abs(v))])
     sqrt_m = jnp.sqrt(potential.atom_masses(R_saddle))[:, None]
+    if mode is None:
+        modes = zero_modes(potential, R_saddle, zero_modes_spec, e0=e_ts)
+        H, _ = projected_hessian(potential, R_saddle, modes, mass_weighted=True)
+        w, U = jnp.linalg.eigh(H)
+        n_neg, n_hessian = jnp.sum(w < -1e-6 * jnp.max(jnp.abs(w))), 1
+        v = U[:, 0]
+    else:  # a Cartesian displacement dR is sqrt(m) dR in mass-weighted coordinates
+        v = (mode * sqrt_m).reshape(-1)
+        v, n_neg, n_hessian = v / jnp.linalg.norm(v), 1, 0
+    v = v * jnp.sign(v[jnp.argmax(jnp.abs(v))])
     args = IRCArgs(sqrt_m, e_ts)
 
     def branch(sign):
@@ -279,5 +293,5 @@ def _irc(potential, R_saddle, descent: IRCDescent, first_step, fmax, max_min_ste
     result = finite_result(result, fwd.R_min, rev.R_min, fwd.energy_min, rev.energy_min)
     return IRCResult(
         R_saddle, e_ts, fwd, rev, result == RESULTS.successful,
-        1 + probes + fwd.n_force_calls + rev.n_force_calls, jnp.array(1), result,
+        1 + probes + fwd.n_force_calls + rev.n_force_calls, jnp.array(n_hessian), result,
     )  # fmt: skip
