@@ -155,3 +155,16 @@ def test_lindh_hessian_closed_forms():
     w = np.linalg.eigvalsh(H)
     assert np.all(w > -1e-8)
     assert np.sum(w < 1e-6 * w.max()) == 6
+
+
+def test_cli_internal_coordinates_need_rsprfo_on_a_molecule(tmp_path, capsys):
+    """``--coords internal`` with another method: exit 2 and one line (before any search)."""
+    from ase.io import write
+
+    from jaxrxn.cli import main
+
+    guess = str(tmp_path / "guess.xyz")
+    write(guess, _guess("03_h2co"))
+    assert main(["saddle", guess, "--calc", "xtb", "--method", "dimer", "--coords", "internal"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--coords internal needs --method rsprfo" in err[0]

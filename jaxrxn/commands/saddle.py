@@ -1,4 +1,4 @@
-"""``jaxrxn saddle GUESS --calc NAME [--method auto|prfo|rsprfo|dimer] [--fmax F] [--json]``.
+"""``jaxrxn saddle GUESS --calc NAME [--method auto|prfo|rsprfo|dimer] [--coords cartesian|internal] [--fmax F] [--json]``.
 
 Converges a first-order saddle from the last frame of GUESS and reports its energy (eV),
 saddle index and cost. For a molecule (no periodic cell) it also runs a harmonic analysis
@@ -22,6 +22,11 @@ def add_arguments(parser) -> None:
         help="auto (default): prfo (exact Hessian) for JAX potentials, rsprfo (approximate "
         "Hessian) for outside calculators (xtb, pyscf)",
     )  # fmt: skip
+    parser.add_argument(
+        "--coords", choices=("cartesian", "internal"), default="cartesian",
+        help="coordinates of rsprfo: cartesian (default) or redundant internal coordinates built "
+        "from the guess (molecules only)",
+    )  # fmt: skip
     parser.add_argument("--fmax", type=float, default=0.01, help="force threshold, eV/Å (0.01)")
     parser.add_argument("--max-steps", type=int, default=500, help="iteration cap (500)")
     parser.add_argument("--output", metavar="FILE", help="write the saddle structure here")
@@ -38,6 +43,7 @@ def result_message(result) -> str:
 def run(args) -> int:
     import jax
     import jax.numpy as jnp
+    import numpy as np
 
     from jaxrxn._results import RESULTS
     from jaxrxn.io import to_atoms
@@ -53,7 +59,16 @@ def run(args) -> int:
     method = args.method if args.method != "auto" else ("rsprfo" if outside else "prfo")
     if outside and method == "prfo":
         raise ValueError("--method prfo needs the exact Hessian of a JAX potential; use --method rsprfo or dimer.")
-    solver = {"prfo": PRFO, "rsprfo": RSPRFO, "dimer": Dimer}[method]()
+    if args.coords == "internal":
+        fixed = system.fixed is not None and bool(np.any(np.asarray(system.fixed)))
+        if method != "rsprfo" or system.periodic or system.numbers is None or fixed:
+            raise ValueError("--coords internal needs --method rsprfo (or auto with xtb/pyscf) on a free molecule.")
+        from jaxrxn.saddle.internal import redundant_internals
+
+        coords = redundant_internals(np.asarray(system.numbers), R)
+        solver = RSPRFO(coordinates=coords, refine_if_positive=3, trust_max=0.2)
+    else:
+        solver = {"prfo": PRFO, "rsprfo": RSPRFO, "dimer": Dimer}[method]()
     # an outside calculator has no JAX Hessian: its index comes from the harmonic analysis below
     search = jax.jit(lambda R: saddle_search(potential, R, solver, fmax=args.fmax, max_steps=args.max_steps, check_index=not outside))
     res = search(jnp.asarray(R))
