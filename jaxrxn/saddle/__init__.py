@@ -14,3 +14,4 @@ from jaxrxn.saddle.search import saddle_search as saddle_search
 from jaxrxn.saddle.dimer import Dimer as Dimer, min_mode_search as min_mode_search
 from jaxrxn.saddle.prfo import PRFO as PRFO
 from jaxrxn.saddle.rsprfo import RSPRFO as RSPRFO, lindh_hessian as lindh_hessian
+from jaxrxn.saddle.internal import InternalCoordinates as InternalCoordinates, redundant_internals as redundant_internals

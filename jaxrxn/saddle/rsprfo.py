@@ -16,7 +16,11 @@ Hessian is maximized, the others minimized, each with its own rational-function 
 step longer than the trust radius moves both shifts apart by the same amount until it fits
 (the restricted-step form of Besalú & Bofill, Theor. Chem. Acc. 100, 265 (1998)).
 Coordinates are Cartesian with rigid translations and rotations projected out
-(:mod:`jaxrxn.saddle.index`); no starting mode is needed.
+(:mod:`jaxrxn.saddle.index`), or redundant internal coordinates
+(:mod:`jaxrxn.saddle.internal`; ``RSPRFO(coordinates=redundant_internals(numbers, R0))``),
+where the Hessian lives on the primitives, the step is taken in their active space and
+back-transformed iteratively (Peng, Ayala, Schlegel & Frisch, J. Comput. Chem. 17, 49
+(1996); Bakken & Helgaker, J. Chem. Phys. 117, 9160 (2002)); no starting mode is needed.
 
 Everything runs in ``lax`` control flow, so the search jits end to end on a JAX potential
 and runs through the host callback on an outside one. Every gradient spent on the Davidson
