@@ -17,6 +17,7 @@ COMMANDS = {
     "neb": ("jaxrxn.commands.neb", "climbing-image NEB between two end states"),
     "saddle": ("jaxrxn.commands.saddle", "saddle-point search (dimer or P-RFO) from a guess"),
     "irc": ("jaxrxn.commands.irc", "intrinsic reaction coordinate from a saddle"),
+    "reaction": ("jaxrxn.commands.reaction", "reactant and product to a verified transition state (NEB, saddle, IRC)"),
     "explore": ("jaxrxn.commands.explore", "AFIR exploration of a reaction network"),
     "train-flow": ("jaxrxn.commands.train_flow", "train the path flow generator on a path data set"),
 }

@@ -1,0 +1,195 @@
+"""``jaxrxn reaction IS FS --calc NAME [--json] [-o OUTDIR]``: reactant and product to a
+verified transition state (:func:`jaxrxn.reaction.find_reaction`).
+
+Relaxes and aligns the end states (unless ``--no-relax``), interpolates, runs a CI-NEB,
+refines the climbing image to a first-order saddle, checks its frequencies, follows the IRC
+both ways and verifies that it ends in IS and FS. OUTDIR receives ``ts.xyz``,
+``path.extxyz`` (the band), ``irc.extxyz`` (the IRC, reverse end to forward end) and
+``profile.png``. Exit 0: a verified transition state; 1: not (the JSON's
+``failed_stage`` and ``message`` say where and why); 2: bad input, one line on stderr.
+
+``--batch PAIRS.txt`` runs every ``IS_FILE FS_FILE`` line one after another and prints a
+JSON list in input order (each entry with ``is``/``fs`` and the single-run keys). With
+``--checkpoint FILE`` (default ``PAIRS.txt.checkpoint.json``) each finished reaction is
+saved at once, so an interrupted batch resumes without redoing them. Exit 0 when every
+reaction was verified, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from jaxrxn.commands._common import add_calc_argument, build_potential, print_json, read_one, to_jsonable
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("initial", nargs="?", help="structure file of the initial state (reactant; last frame)")
+    parser.add_argument("final", nargs="?", help="structure file of the final state (product; last frame)")
+    add_calc_argument(parser)
+    parser.add_argument(
+        "--interpolation", choices=("geodesic", "idpp", "linear"), default=None,
+        help="initial band: geodesic (default for molecules), idpp or linear",
+    )  # fmt: skip
+    parser.add_argument("--images", type=int, default=8, help="band images, end points included (8)")
+    parser.add_argument("--no-relax", action="store_true", help="use the end states as given (already minima)")
+    parser.add_argument("--fmax", type=float, default=0.01, help="force threshold of minima and saddle, eV/Å (0.01)")
+    parser.add_argument("--neb-fmax", type=float, default=0.1, help="CI-NEB force threshold before the saddle search, eV/Å (0.1)")
+    parser.add_argument("-o", "--outdir", metavar="OUTDIR", help="write ts.xyz, path.extxyz, irc.extxyz, profile.png here")
+    parser.add_argument("--batch", metavar="PAIRS.txt", help="many reactions, one 'IS_FILE FS_FILE' per line")
+    parser.add_argument("--checkpoint", metavar="FILE", help="batch checkpoint (default PAIRS.txt.checkpoint.json)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+def _check_args(args) -> None:
+    if args.fmax <= 0 or args.neb_fmax <= 0:
+        raise ValueError("--fmax and --neb-fmax must be positive.")
+    if args.images < 3:
+        raise ValueError(f"--images must be at least 3 (end points included); got {args.images}.")
+
+
+def _read_pair(is_file: str, fs_file: str):
+    from jaxrxn.reaction import check_end_points
+
+    R0, system = read_one(is_file, "initial state")
+    R1, system1 = read_one(fs_file, "final state")
+    check_end_points(R0, R1, system.numbers, system1.numbers, cell=system.cell, pbc=system.pbc)
+    return R0, R1, system
+
+
+def _solve(args, R0, R1, system, progress):
+    from jaxrxn.reaction import find_reaction
+
+    potential = build_potential(args, R0, system)
+    result = find_reaction(
+        R0, R1, potential, relax=not args.no_relax, interpolation=args.interpolation,
+        n_images=args.images, fmax=args.fmax, neb_fmax=args.neb_fmax, numbers=system.numbers,
+        progress=progress,
+    )  # fmt: skip
+    close = getattr(potential.energy_fn, "close", None)
+    if close is not None:
+        close()
+    return result
+
+
+def write_outputs(outdir: str, result, system) -> None:
+    """``ts.xyz``, ``path.extxyz``, ``irc.extxyz`` and ``profile.png`` (what the run reached)."""
+    from jaxrxn.io import to_atoms, write_path
+
+    os.makedirs(outdir, exist_ok=True)
+    if result.R_ts is not None:
+        to_atoms(result.R_ts, system, result.ts_energy).write(os.path.join(outdir, "ts.xyz"))
+    if result.band is not None:
+        write_path(os.path.join(outdir, "path.extxyz"), result.band, system, result.band_energies)
+    if result.irc_path is not None:
+        write_path(os.path.join(outdir, "irc.extxyz"), result.irc_path, system, result.irc_energies)
+    if result.band is not None or result.irc_path is not None:
+        plot_reaction_profile(result, os.path.join(outdir, "profile.png"))
+
+
+def plot_reaction_profile(result, filename: str) -> None:
+    """Energy relative to the initial state along the IRC (line) and the band (points)."""
+    import numpy as np
+
+    from jaxrxn.plot import _pyplot
+
+    plt = _pyplot()
+    E0 = result.e_initial
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+
+    def arc(path):
+        seg = np.linalg.norm(np.diff(path, axis=0).reshape(len(path) - 1, -1), axis=1)
+        s = np.concatenate([[0.0], np.cumsum(seg)])
+        return s / max(s[-1], 1e-12)
+
+    if result.irc_path is not None:
+        ax.plot(arc(result.irc_path), result.irc_energies - E0, "-", color="C0", label="IRC")
+    if result.band is not None:
+        ax.plot(arc(result.band), result.band_energies - E0, "o", color="C1", label="CI-NEB images")
+    if result.ts_energy is not None:
+        ax.axhline(result.ts_energy - E0, color="C3", lw=0.8, ls="--", label="saddle")
+    ax.set_xlabel("reaction coordinate (normalised arc length)")
+    ax.set_ylabel("energy − E(IS) [eV]")
+    state = "verified" if result.converged else f"NOT verified ({result.failed_stage})"
+    barrier = "" if result.barrier is None else f"barrier {result.barrier:.4f} eV, "
+    ax.set_title(f"{barrier}{state}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(filename, dpi=120)
+    plt.close(fig)
+
+
+def _summary(result) -> str:
+    if result.converged:
+        return (
+            f"reaction verified: barrier {result.barrier:.4f} eV, reverse {result.reverse_barrier:.4f} eV, "
+            f"reaction energy {result.reaction_energy:.4f} eV, {result.imaginary_frequency_cm1:.1f} cm^-1, "
+            f"{result.n_force_calls} force calls"
+        )
+    return f"reaction NOT verified: failed at {result.failed_stage}: {result.message}; {result.n_force_calls} force calls"
+
+
+def run(args) -> int:
+    _check_args(args)
+    if args.batch:
+        if args.initial or args.final or args.outdir:
+            raise ValueError("--batch takes no IS/FS files and no -o.")
+        return _run_batch(args)
+    if not (args.initial and args.final):
+        raise ValueError("give IS and FS files, or --batch PAIRS.txt.")
+    R0, R1, system = _read_pair(args.initial, args.final)
+    result = _solve(args, R0, R1, system, progress=not args.quiet)
+    if args.outdir:
+        write_outputs(args.outdir, result, system)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(_summary(result))
+    if result.failed_stage is not None and "calculator" in result.message.lower():
+        print(f"jaxrxn: {result.message}; stopped at the last good geometry", file=sys.stderr)
+    return 0 if result.converged else 1
+
+
+def _run_batch(args) -> int:
+    from jaxrxn.commands.neb import _read_pairs
+
+    pairs = _read_pairs(args.batch)
+    base = os.path.dirname(os.path.abspath(args.batch))
+
+    def locate(name: str) -> str:
+        return name if os.path.exists(name) or os.path.isabs(name) else os.path.join(base, name)
+
+    pairs = [(locate(a), locate(b)) for a, b in pairs]
+    inputs = [_read_pair(a, b) for a, b in pairs]  # every input is checked before any work
+    checkpoint = args.checkpoint or args.batch + ".checkpoint.json"
+    done: dict[str, dict] = {}
+    if os.path.exists(checkpoint):
+        with open(checkpoint) as fh:
+            done = json.load(fh)
+    settings = {k: getattr(args, k) for k in ("calc", "charge", "mult", "interpolation", "images", "no_relax", "fmax", "neb_fmax")}
+    reports = []
+    for k, ((a, b), (R0, R1, system)) in enumerate(zip(pairs, inputs)):
+        key = f"{a} {b}"
+        entry = done.get(key)
+        if entry is None or entry.get("settings") != settings:
+            if not args.quiet:
+                print(f"jaxrxn reaction: [{k + 1}/{len(pairs)}] {a} -> {b}", file=sys.stderr, flush=True)
+            result = _solve(args, R0, R1, system, progress=not args.quiet)
+            entry = {"settings": settings, "report": to_jsonable({"is": a, "fs": b, **result.to_json()})}
+            done[key] = entry
+            tmp = checkpoint + ".tmp"
+            with open(tmp, "w") as fh:
+                json.dump(done, fh)
+            os.replace(tmp, checkpoint)  # a kill mid-write leaves the previous checkpoint
+        elif not args.quiet:
+            print(f"jaxrxn reaction: [{k + 1}/{len(pairs)}] {a} -> {b}: from the checkpoint", file=sys.stderr, flush=True)
+        reports.append(entry["report"])
+    if args.json:
+        print_json(reports)
+    else:
+        for r in reports:
+            state = f"barrier {r['barrier']:.4f} eV" if r["converged"] else f"NOT verified ({r['failed_stage']})"
+            print(f"{r['is']} -> {r['fs']}: {state}, {r['n_force_calls']} force calls")
+    return 0 if all(r["converged"] for r in reports) else 1

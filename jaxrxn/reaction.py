@@ -1,0 +1,407 @@
+"""From reactant and product to a verified transition state in one call: :func:`find_reaction`.
+
+The pipeline a computational chemist otherwise glues together by hand, with every stage's
+failure caught and named:
+
+1. **check** the end points: same atoms in the same order, finite coordinates, no
+   overlapping atoms (a ``ValueError`` naming the problem);
+2. **relax** both to minima (L-BFGS; skipped with ``relax=False``) and rigidly align the
+   final state onto the initial one (Kabsch);
+3. **interpolate** (``"geodesic"``, the default for molecules: X. Zhu, K. C. Thompson &
+   T. J. Martinez, JCP 150, 164103 (2019); ``"idpp"``: S. Smidstrup et al., JCP 140,
+   214106 (2014); ``"linear"``);
+4. **CI-NEB** (G. Henkelman, B. P. Uberuaga & H. Jonsson, JCP 113, 9901 (2000)) to a loose
+   force threshold, with the rigid rotation/translation of each image projected out for a
+   free molecule: the band only has to bring the climbing image into the saddle's basin;
+5. **saddle**: the climbing image refined to a first-order saddle, starting along the
+   band's tangent (RS-P-RFO on an updated Hessian for outside calculators, P-RFO on the
+   exact Hessian for JAX potentials);
+6. **frequencies** (molecules): harmonic analysis; one imaginary frequency required;
+7. **IRC** both ways from the saddle (:func:`jaxrxn.irc.irc`) and **verify** that its two
+   ends are the initial and final states: each matches when its RMSD after Kabsch alignment
+   is below `rmsd_tol` or when it has the same covalent bond graph (same atom indices; a
+   different conformer of the same species still matches).
+
+``converged`` is true only for a first-order saddle whose IRC connects the two end states.
+Every force evaluation is counted, per stage and in total. A stage that fails (calculator
+failure, non-finite values, no saddle) ends the run with ``failed_stage`` set and the last
+good geometry kept, rather than raising.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrxn._results import RESULTS
+from jaxrxn.geometry import align, rmsd_numpy
+from jaxrxn.optimize import LBFGS, minimize
+from jaxrxn.path.elastic_band import NEB, improved_tangents, neb
+from jaxrxn.potentials.core import Potential
+from jaxrxn.potentials.external import HostEnergy, calculator_failures
+from jaxrxn.validation import check_configuration, check_same_system
+
+Interpolation = Literal["geodesic", "idpp", "linear"]
+
+#: IRC settings of the pipeline (:func:`jaxrxn.irc.irc` keywords). The IRC here has to show
+#: where the saddle leads, not to trace the path to 1e-4: a looser local error and a
+#: hand-over to L-BFGS once the force has fallen below ``descent_fmax`` (after the energy
+#: has dropped ``min_drop`` below the saddle) reach the same minima for fewer calls.
+IRC_OPTIONS = {"step": 0.2, "tol": 1e-3, "descent_fmax": 0.5}
+
+#: Stages in the order they run; ``failed_stage`` is one of them.
+STAGES = ("input", "relax", "interpolation", "neb", "saddle", "frequencies", "irc", "verify")
+
+
+@dataclasses.dataclass
+class ReactionResult:
+    """Outcome of :func:`find_reaction` (host-side; NumPy arrays and Python numbers).
+
+    Energies in eV, positions in Å.
+
+    - `barrier` ``E_TS - E_IS``, `reverse_barrier` ``E_TS - E_FS``, `reaction_energy`
+      ``E_FS - E_IS``, `ts_energy`; ``None`` when no saddle was reached.
+    - `imaginary_frequency_cm1`: the TS's imaginary frequency as a negative number (cm^-1),
+      ``None`` without a harmonic analysis (periodic systems) or without an imaginary mode.
+    - `saddle_index`: number of negative curvatures at the saddle.
+    - `connects`: both IRC ends match the end states (``irc_match`` says how).
+    - `converged`: a first-order saddle was found and `connects`.
+    - `n_force_calls` and `n_force_calls_by_stage` (``relax``, ``neb``, ``saddle``,
+      ``frequencies``, ``irc``): every energy/force evaluation (Hessian-vector products and
+      finite-difference Hessians included); `n_hessian_calls`: analytic Hessians.
+    - `failed_stage`: the first stage that failed (one of :data:`STAGES`), ``None`` if
+      none; `message` says what happened.
+    - `R_initial`, `R_final`: the relaxed, aligned end states; `e_initial`, `e_final`.
+    - `R_ts`: the saddle (or the last good geometry of the stage that failed);
+      `band`, `band_energies`: the relaxed band; `irc_path`, `irc_energies`: the IRC from
+      the reverse end through the saddle to the forward end.
+    """
+
+    barrier: float | None = None
+    reverse_barrier: float | None = None
+    reaction_energy: float | None = None
+    ts_energy: float | None = None
+    imaginary_frequency_cm1: float | None = None
+    saddle_index: int | None = None
+    connects: bool = False
+    converged: bool = False
+    n_force_calls: int = 0
+    n_force_calls_by_stage: dict[str, int] = dataclasses.field(default_factory=dict)
+    n_hessian_calls: int = 0
+    failed_stage: str | None = None
+    message: str = ""
+    e_initial: float | None = None
+    e_final: float | None = None
+    irc_match: dict[str, Any] = dataclasses.field(default_factory=dict)
+    neb_converged: bool | None = None
+    seconds: float = 0.0
+    R_initial: np.ndarray | None = None
+    R_final: np.ndarray | None = None
+    R_ts: np.ndarray | None = None
+    band: np.ndarray | None = None
+    band_energies: np.ndarray | None = None
+    irc_path: np.ndarray | None = None
+    irc_energies: np.ndarray | None = None
+
+    _ARRAYS = ("R_initial", "R_final", "R_ts", "band", "band_energies", "irc_path", "irc_energies")
+
+    def to_json(self) -> dict[str, Any]:
+        """The scalar fields as a JSON-ready dict (arrays left out)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._ARRAYS}
+
+
+def _log(progress, text: str) -> None:
+    if progress is True:
+        print(f"jaxrxn reaction: {text}", file=sys.stderr, flush=True)
+    elif callable(progress):
+        progress(text)
+
+
+def bond_graph(R: np.ndarray, numbers: np.ndarray, scale: float = 1.2) -> np.ndarray:
+    """Covalent bonds ``(n_atoms, n_atoms)`` booleans: ``d_ij < scale (r_i + r_j)`` with
+    ASE's covalent radii (B. Cordero et al., Dalton Trans. 2832 (2008))."""
+    from ase.data import covalent_radii
+
+    r = covalent_radii[np.asarray(numbers, int)]
+    d = np.linalg.norm(R[:, None] - R[None], axis=-1)
+    bonds = d < scale * (r[:, None] + r[None])
+    np.fill_diagonal(bonds, False)
+    return bonds
+
+
+def same_species(R_a: np.ndarray, R_b: np.ndarray, numbers, rmsd_tol: float, aligned: bool = True) -> tuple[bool, float, bool]:
+    """``(match, rmsd, same_bonds)``: RMSD (Å; after Kabsch alignment if `aligned`) and
+    whether the bond graphs (same atom indices) are equal; a match is either. Without
+    `numbers` only the RMSD decides."""
+    R_a, R_b = np.asarray(R_a, float), np.asarray(R_b, float)
+    r = rmsd_numpy(R_a, R_b) if aligned else float(np.sqrt(np.mean(np.sum((R_a - R_b) ** 2, -1))))
+    if numbers is None:
+        return r <= rmsd_tol, r, False
+    same_bonds = bool(np.array_equal(bond_graph(R_a, numbers), bond_graph(R_b, numbers)))
+    return (r <= rmsd_tol) or same_bonds, r, same_bonds
+
+
+def _aligned_onto(P: np.ndarray, Q: np.ndarray, masses: np.ndarray) -> np.ndarray:
+    """``P`` rigidly moved onto ``Q`` (Kabsch with mass weights: the light atoms move, as
+    they do along the reaction path; equal weights would rather swap two heavy atoms, e.g.
+    C and N in HCN -> HNC, than move one H across)."""
+    return np.asarray(align(jnp.asarray(P), jnp.asarray(Q), jnp.asarray(masses)))
+
+
+def check_end_points(R_initial, R_final, numbers_initial=None, numbers_final=None, *, cell=None, pbc=None) -> None:
+    """Raise ``ValueError`` unless the two end states are usable: same shape, same atoms in
+    the same order, finite, no overlapping atoms."""
+    check_configuration(R_initial, name="initial state", cell=cell, pbc=pbc)
+    check_configuration(R_final, name="final state", cell=cell, pbc=pbc)
+    check_same_system(R_initial, R_final, numbers_initial, numbers_final)
+
+
+def _interpolate(method: str, R0, R1, n_images: int, numbers):
+    from jaxrxn.path import interpolation
+
+    if method == "geodesic":
+        from jaxrxn.path.geodesic_interpolation import geodesic
+        from jaxrxn.system import System
+
+        system = None if numbers is None else System(jnp.asarray(numbers))
+        return geodesic(R0, R1, n_images, system).path
+    if method not in ("idpp", "linear"):
+        raise ValueError(f"unknown interpolation {method!r}; use 'geodesic', 'idpp' or 'linear'.")
+    return interpolation.interpolate(R0, R1, n_images, method)
+
+
+def find_reaction(
+    R_initial,
+    R_final,
+    potential: Potential,
+    *,
+    relax: bool = True,
+    interpolation: Interpolation | None = None,
+    n_images: int = 8,
+    neb_fmax: float = 0.1,
+    neb_max_steps: int = 500,
+    fmax: float = 0.01,
+    saddle_max_steps: int = 300,
+    remove_rigid: bool | None = None,
+    rmsd_tol: float = 0.2,
+    numbers=None,
+    progress: bool | Callable[[str], None] = False,
+) -> ReactionResult:
+    """Transition state between two end states, refined and verified by an IRC.
+
+    **Arguments:**
+
+    - `R_initial`, `R_final`: end states ``(n_atoms, 3)`` in Å, same atoms in the same
+      order (the atomic numbers are `potential.system`'s).
+    - `potential`: a JAX potential or an outside calculator
+      (:func:`jaxrxn.potentials.qm.xtb_potential`, ``pyscf_potential``, ``ase_potential``).
+    - `relax`: relax both end states to `fmax` first (they should be minima).
+    - `interpolation`: ``"geodesic"`` (default for free molecules), ``"idpp"`` (default
+      otherwise) or ``"linear"``.
+    - `n_images`: images of the band, end points included.
+    - `neb_fmax`, `neb_max_steps`: the CI-NEB stops at this largest NEB force (eV/Å); it
+      only has to bring the climbing image near the saddle, which the saddle search then
+      converges to `fmax` (eV/Å). A band stopped by `neb_max_steps` still hands its
+      climbing image on (the saddle and IRC stages judge it).
+    - `remove_rigid`: remove rigid-body motion from the NEB forces; default: for free
+      molecules (no cell, no fixed atoms).
+    - `rmsd_tol`: an IRC end matches an end state below this RMSD (Å), or with the same
+      bond graph.
+    - `numbers`: atomic numbers ``(n_atoms,)`` for the bond-graph check; default those of
+      ``potential.system`` (without them the IRC ends are compared by RMSD only).
+    - `progress`: ``True`` prints one line per stage on stderr; a callable receives them.
+
+    Raises ``ValueError`` for unusable end points (before any calculator call). Everything
+    else ends in the returned :class:`ReactionResult`.
+    """
+    from jaxrxn.irc import irc
+    from jaxrxn.saddle import PRFO, RSPRFO, saddle_search
+    from jaxrxn.vibrations import vibrations
+
+    t_start = time.perf_counter()
+    system = potential.system
+    if numbers is None and system is not None and system.numbers is not None:
+        numbers = system.numbers
+    numbers = None if numbers is None else np.asarray(numbers, int)
+    cell = None if system is None else system.cell
+    pbc = None if system is None else system.pbc
+    periodic = cell is not None and bool(np.any(np.asarray(pbc)))
+    check_end_points(R_initial, R_final, cell=cell, pbc=pbc)
+    R0 = np.asarray(R_initial, float)
+    R1 = np.asarray(R_final, float)
+    if R0.shape[1] != 3:
+        raise ValueError(f"find_reaction works on 3D structures; got dimension {R0.shape[1]}.")
+    if n_images < 3:
+        raise ValueError(f"n_images must be at least 3 (end points included); got {n_images}.")
+    fixed = potential.fixed
+    # A free molecule (atomic numbers, no cell, no fixed atoms, >= 3 atoms) turns and moves
+    # freely: its end states are aligned, its band loses rigid motion, its saddle gets a
+    # harmonic analysis and its IRC ends are compared after alignment. A model surface
+    # (one particle, no elements) keeps its coordinates as they are.
+    molecule = numbers is not None and not periodic and (fixed is None or not np.any(fixed)) and R0.shape[0] >= 3
+    if remove_rigid is None:
+        remove_rigid = molecule
+    interpolation = interpolation or ("geodesic" if molecule else "idpp")
+    if interpolation == "geodesic" and not molecule:
+        raise ValueError("geodesic interpolation is for free molecules (atomic numbers, no cell, no fixed atoms).")
+    outside = isinstance(potential.energy_fn, HostEnergy)
+    n_failed = len(calculator_failures(potential))
+    out = ReactionResult()
+    calls = out.n_force_calls_by_stage
+
+    def stage_done(name: str, n_calls: int, t0: float, detail: str = "") -> None:
+        calls[name] = calls.get(name, 0) + int(n_calls)
+        _log(progress, f"{name}: {int(n_calls)} force calls, {time.perf_counter() - t0:.1f} s{detail}")
+
+    def fail(stage: str, message: str, R_keep=None) -> ReactionResult:
+        failures = calculator_failures(potential)[n_failed:]
+        if failures:
+            message = f"{RESULTS[RESULTS.calculator_failed]} ({failures[0]})"
+        out.failed_stage, out.message = stage, message
+        if R_keep is not None:
+            out.R_ts = np.asarray(R_keep)
+        out.n_force_calls = sum(calls.values())
+        out.seconds = time.perf_counter() - t_start
+        _log(progress, f"failed at {stage}: {message}")
+        return out
+
+    def broken() -> bool:
+        return len(calculator_failures(potential)) > n_failed
+
+    # --- relax and align -----------------------------------------------------------
+    t0 = time.perf_counter()
+    e = []
+    ends = []
+    for R in (R0, R1):
+        if relax:
+            m = minimize(potential, jnp.asarray(R), LBFGS(maxstep=0.2), fmax=fmax, max_steps=1000)
+            calls["relax"] = calls.get("relax", 0) + int(m.n_force_calls)
+            if broken() or not bool(jnp.all(jnp.isfinite(m.R))) or not np.isfinite(float(m.energy)):
+                return fail("relax", RESULTS[m.result], m.R)
+            if not bool(m.converged):
+                return fail("relax", f"an end state did not relax to fmax {fmax} eV/Å: {RESULTS[m.result]}", m.R)
+            ends.append(np.asarray(m.R))
+            e.append(float(m.energy))
+        else:
+            ends.append(R)
+            e.append(float(potential.energy(jnp.asarray(R))))
+            calls["relax"] = calls.get("relax", 0) + 1
+    _log(progress, f"relax: {calls['relax']} force calls, {time.perf_counter() - t0:.1f} s")
+    if broken() or not np.all(np.isfinite(e)):
+        return fail("relax", "the calculator failed on an end state", R0)
+    R0, R1 = ends
+    if molecule:
+        R1 = _aligned_onto(R1, R0, np.asarray(potential.atom_masses(jnp.asarray(R0))))
+    out.R_initial, out.R_final, out.e_initial, out.e_final = R0, R1, e[0], e[1]
+    out.reaction_energy = e[1] - e[0]
+    if (rmsd_numpy(R0, R1) if molecule else np.max(np.abs(R0 - R1))) < 1e-3:
+        return fail("input", "the initial and final states are the same structure: there is no reaction")
+
+    # --- interpolate -----------------------------------------------------------------
+    t0 = time.perf_counter()
+    band0 = np.asarray(_interpolate(interpolation, R0, R1, n_images, numbers))
+    # geodesic moves the final state rigidly onto its neighbouring image
+    R1 = out.R_final = band0[-1]
+    stage_done("interpolation", 0, t0, f" ({interpolation})")
+
+    # --- CI-NEB ------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    solver = NEB(climb=True, optimizer=LBFGS(maxstep=0.1), remove_rigid=remove_rigid)
+    band = neb(potential, band0, solver, fmax=neb_fmax, max_steps=neb_max_steps)
+    out.band, out.band_energies = np.asarray(band.path), np.asarray(band.energies)
+    out.neb_converged = bool(band.converged)
+    stage_done("neb", band.n_force_calls, t0, f", max NEB force {float(band.max_force):.3f} eV/Å")
+    energies = out.band_energies
+    ts = int(band.ts_index)
+    if broken() or not np.all(np.isfinite(energies)):
+        return fail("neb", RESULTS[band.result], out.band[ts])
+    if band.result == RESULTS.band_diverged:
+        return fail("neb", RESULTS[band.result], out.band[ts])
+    if energies[ts] <= max(energies[0], energies[-1]):
+        return fail("neb", "the band has no energy maximum between the end states (no barrier found)", out.band[ts])
+    tangent = np.asarray(improved_tangents(band.path, band.energies, cell, pbc))[ts - 1]
+
+    # --- saddle ------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    saddle_solver = RSPRFO() if outside else PRFO()
+    res = saddle_search(
+        potential, jnp.asarray(out.band[ts]), saddle_solver, fmax=fmax, max_steps=saddle_max_steps,
+        mode0=jnp.asarray(tangent), check_index=not outside,
+    )  # fmt: skip
+    out.n_hessian_calls += int(res.n_hessian_calls)
+    stage_done("saddle", res.n_force_calls, t0, f", fmax {float(res.fmax):.3g} eV/Å")
+    R_ts = np.asarray(res.R)
+    out.R_ts = R_ts
+    if broken() or not np.all(np.isfinite(R_ts)) or not np.isfinite(float(res.energy)):
+        return fail("saddle", RESULTS[res.result], out.band[ts])
+    out.ts_energy = float(res.energy)
+    out.barrier = out.ts_energy - out.e_initial
+    out.reverse_barrier = out.ts_energy - out.e_final
+    out.saddle_index = int(res.saddle_index)
+    if not bool(res.converged) and res.result != RESULTS.saddle_wrong_index:
+        return fail("saddle", RESULTS[res.result], R_ts)
+
+    # --- frequencies -------------------------------------------------------------------
+    mode = None
+    if molecule:
+        t0 = time.perf_counter()
+        vib = vibrations(potential, R_ts)
+        out.n_hessian_calls += vib.n_hessian_calls
+        stage_done("frequencies", vib.n_force_calls, t0)
+        if broken() or not np.all(np.isfinite(vib.frequencies)):
+            return fail("frequencies", "the harmonic analysis failed", R_ts)
+        out.saddle_index = vib.n_imaginary
+        out.imaginary_frequency_cm1 = vib.imaginary_frequency
+        mode = jnp.asarray(vib.modes[0])
+    if out.saddle_index != 1:
+        return fail("saddle", f"{RESULTS[RESULTS.saddle_wrong_index]} (index {out.saddle_index})", R_ts)
+
+    # --- IRC ---------------------------------------------------------------------------
+    t0 = time.perf_counter()
+    path = irc(potential, jnp.asarray(R_ts), fmax=fmax, mode=mode, **IRC_OPTIONS)
+    stage_done("irc", path.n_force_calls, t0)
+    out.n_hessian_calls += 0 if mode is not None else int(path.n_hessian_calls)
+    nf, nr = int(path.forward.n_points), int(path.reverse.n_points)
+    out.irc_path = np.concatenate(
+        [np.asarray(path.reverse.path[:nr])[::-1], R_ts[None], np.asarray(path.forward.path[:nf])]
+    )
+    out.irc_energies = np.asarray(path.profile()[1])
+    if broken() or path.result == RESULTS.nonfinite_state:
+        return fail("irc", RESULTS[path.result], R_ts)
+
+    # --- verify ------------------------------------------------------------------------
+    ends_irc = (np.asarray(path.reverse.R_min), np.asarray(path.forward.R_min))
+    match = {}
+    for order in ((0, 1), (1, 0)):  # reverse end -> IS and forward end -> FS, or swapped
+        checks = [same_species(ends_irc[i], ref, numbers if molecule else None, rmsd_tol, molecule) for i, ref in zip(order, (R0, R1))]
+        if all(c[0] for c in checks) or not match:
+            match = {
+                "initial": {"rmsd": checks[0][1], "same_bonds": checks[0][2], "match": bool(checks[0][0])},
+                "final": {"rmsd": checks[1][1], "same_bonds": checks[1][2], "match": bool(checks[1][0])},
+                "irc_end_energies": [float(path.reverse.energy_min), float(path.forward.energy_min)][:: 1 if order == (0, 1) else -1],
+            }
+            if all(c[0] for c in checks):
+                break
+    out.irc_match = match
+    out.connects = match["initial"]["match"] and match["final"]["match"]
+    out.n_force_calls = sum(calls.values())
+    out.seconds = time.perf_counter() - t_start
+    if not out.connects:
+        missing = [k for k in ("initial", "final") if not match[k]["match"]]
+        return fail(
+            "verify",
+            "the IRC from the saddle found does not lead to the " + " and ".join(f"{k} state" for k in missing)
+            + " (a different reaction): " + ", ".join(f"{k} RMSD {match[k]['rmsd']:.3f} Å" for k in missing),
+            R_ts,
+        )  # fmt: skip
+    out.converged = True
+    out.message = "successful"
+    _log(progress, f"verified: barrier {out.barrier:.4f} eV, {out.n_force_calls} force calls, {out.seconds:.1f} s")
+    return out

@@ -1,0 +1,274 @@
+"""find_reaction / ``jaxrxn reaction``: reactant and product to a verified transition state.
+
+References: ASE + Sella run in the same test on the same calculator (GFN2-xTB) and the same
+relaxed end points; closed-form Muller-Brown minima for the not-connected case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import run_cli
+
+pytest.importorskip("tblite")
+
+jax.config.update("jax_enable_x64", True)
+
+# HCN -> HNC: A. B. Birkholz & H. B. Schlegel, JCC 36, 1157 (2015), reaction 02_hcn
+# (first and last frame; C, H, N), Å.
+NUMBERS = np.array([6, 1, 7])
+HCN = np.array([[-0.06691149, 0.03559170, -0.06792498], [0.03449593, 1.07179205, 0.03558137], [0.03241556, -1.10738375, 0.03234362]])
+HNC = np.array([[-0.65518272, -0.57740142, -0.66558476], [0.58073853, 0.61739497, 0.59001319], [0.07444419, -0.03999355, 0.07557157]])
+
+
+def _xyz(path, R, numbers=NUMBERS):
+    from ase import Atoms
+
+    Atoms(numbers=numbers, positions=R).write(path)
+    return str(path)
+
+
+def _xtb():
+    from jaxrxn.potentials.qm import xtb_potential
+
+    return xtb_potential(NUMBERS)
+
+
+def _ase_sella_ts_energy(R_initial, R_final, n_images: int = 8) -> float:
+    """ASE's pipeline on the same end points: IDPP, CI-NEB (improved tangent) with FIRE to
+    0.05 eV/Å, then Sella (internal coordinates) from the climbing image to 0.01 eV/Å."""
+    from ase import Atoms
+    from ase.mep import NEB
+    from ase.optimize import FIRE
+    from sella import Sella
+    from tblite.ase import TBLite
+
+    images = [Atoms(numbers=NUMBERS, positions=R_initial) for _ in range(n_images - 1)]
+    images.append(Atoms(numbers=NUMBERS, positions=R_final))
+    for im in images:
+        im.calc = TBLite(method="GFN2-xTB", verbosity=0)
+    band = NEB(images, climb=True, method="improvedtangent")
+    band.interpolate("idpp")
+    FIRE(band, logfile=None).run(fmax=0.05, steps=1000)
+    top = max(range(1, n_images - 1), key=lambda i: images[i].get_potential_energy())
+    ts = images[top].copy()
+    ts.calc = TBLite(method="GFN2-xTB", verbosity=0)
+    Sella(ts, order=1, internal=True, logfile=None).run(fmax=0.01, steps=300)
+    return float(ts.get_potential_energy())
+
+
+@pytest.fixture(scope="module")
+def hcn_result():
+    from jaxrxn.reaction import find_reaction
+
+    potential = _xtb()
+    result = find_reaction(HCN, HNC, potential, numbers=NUMBERS, interpolation="idpp")
+    return result, potential.energy_fn.n_calls
+
+
+@pytest.fixture(scope="module")
+def ase_ts_energy(hcn_result):
+    result, _ = hcn_result
+    return _ase_sella_ts_energy(result.R_initial, result.R_final)
+
+
+def test_hcn_hnc_api_matches_ase_sella(hcn_result, ase_ts_energy):
+    result, n_calls = hcn_result
+    assert result.converged and result.connects and result.failed_stage is None, result.message
+    assert result.saddle_index == 1 and result.imaginary_frequency_cm1 < -500
+    # the same saddle from both pipelines, relative to the same relaxed initial state
+    assert result.barrier == pytest.approx(ase_ts_energy - result.e_initial, abs=1e-3)
+    assert result.reaction_energy == pytest.approx(result.e_final - result.e_initial)
+    assert result.reverse_barrier == pytest.approx(result.barrier - result.reaction_energy)
+    # every calculator evaluation is counted, per stage and in total
+    assert result.n_force_calls == n_calls == sum(result.n_force_calls_by_stage.values())
+    assert set(result.n_force_calls_by_stage) >= {"relax", "neb", "saddle", "frequencies", "irc"}
+    # the IRC ends are the relaxed end states
+    assert result.irc_match["initial"]["rmsd"] < 0.05 and result.irc_match["final"]["rmsd"] < 0.05
+
+
+def test_hcn_hnc_cli(tmp_path, capsys, ase_ts_energy, hcn_result):
+    is_file, fs_file = _xyz(tmp_path / "hcn.xyz", HCN), _xyz(tmp_path / "hnc.xyz", HNC)
+    out = tmp_path / "out"
+    code, report, err = run_cli(
+        ["reaction", is_file, fs_file, "--calc", "xtb", "--interpolation", "idpp", "--json", "-o", str(out)], capsys
+    )
+    assert code == 0, err
+    for key in (
+        "barrier", "reverse_barrier", "reaction_energy", "ts_energy", "imaginary_frequency_cm1",
+        "saddle_index", "connects", "converged", "n_force_calls", "n_force_calls_by_stage", "failed_stage",
+    ):  # fmt: skip
+        assert key in report
+    assert report["connects"] and report["converged"] and report["saddle_index"] == 1
+    assert report["barrier"] == pytest.approx(ase_ts_energy - hcn_result[0].e_initial, abs=1e-3)
+    for name in ("ts.xyz", "path.extxyz", "irc.extxyz", "profile.png"):
+        assert (out / name).stat().st_size > 0
+    from ase.io import read
+
+    assert read(out / "ts.xyz").get_potential_energy() == pytest.approx(report["ts_energy"])
+    assert len(read(out / "irc.extxyz", ":")) > 10
+
+
+# --- not connected: a particle on the Muller-Brown surface (z harmonic) ---------------
+# Minima A (-0.558, 1.442) -> C (-0.050, 0.467) -> B (0.623, 0.028): the band from A to B
+# climbs the higher saddle, between A and C, whose IRC ends in C, not in B.
+MB_A, MB_B, MB_C = (-0.558224, 1.441726), (0.623499, 0.028038), (-0.050011, 0.466694)
+
+
+def _mb3d_energy(R, system, params):
+    from jaxrxn.potentials import muller_brown
+
+    return muller_brown().energy(R[:, :2]) + 10.0 * jnp.sum(R[:, 2] ** 2)
+
+
+def _mb3d(arg, R, system):
+    from jaxrxn.potentials.core import Potential
+
+    return Potential(_mb3d_energy, None, system)
+
+
+def _point(xy):
+    return np.array([[xy[0], xy[1], 0.0]])
+
+
+def test_not_connected_api():
+    from jaxrxn.reaction import find_reaction
+
+    res = find_reaction(_point(MB_A), _point(MB_B), _mb3d(None, None, None), n_images=9, neb_fmax=0.5)
+    assert not res.connects and not res.converged and res.failed_stage == "verify"
+    assert res.saddle_index == 1
+    assert "final state" in res.message and "initial state" not in res.message
+    assert res.irc_match["initial"]["match"] and not res.irc_match["final"]["match"]
+    # the IRC's other end is the intermediate minimum C
+    assert min(res.irc_match["irc_end_energies"]) < max(res.irc_match["irc_end_energies"])
+
+
+def test_not_connected_cli_exit_1(tmp_path, capsys, monkeypatch):
+    from jaxrxn import calculators
+
+    monkeypatch.setitem(calculators._REGISTRY, "mb3d", _mb3d)
+    is_file = _xyz(tmp_path / "a.xyz", _point(MB_A), [1])
+    fs_file = _xyz(tmp_path / "b.xyz", _point(MB_B), [1])
+    code, report, err = run_cli(["reaction", is_file, fs_file, "--calc", "mb3d", "--images", "9", "--neb-fmax", "0.5", "--json", "--quiet"], capsys)
+    assert code == 1
+    assert report["connects"] is False and report["converged"] is False and report["failed_stage"] == "verify"
+
+
+# --- bad input: exit 2 with one line ------------------------------------------------
+@pytest.mark.parametrize(
+    "case, fragment",
+    [
+        ("order", "different atoms or atom order"),
+        ("atoms", "different shapes"),
+        ("nan", "NaN"),
+        ("overlap", "overlapping atoms"),
+        ("missing", "does not exist"),
+    ],
+)
+def test_bad_input_exit_2(tmp_path, capsys, case, fragment):
+    is_file = _xyz(tmp_path / "is.xyz", HCN)
+    fs = {
+        "order": lambda: _xyz(tmp_path / "fs.xyz", HNC, [1, 6, 7]),
+        "atoms": lambda: _xyz(tmp_path / "fs.xyz", np.vstack([HNC, [[3.0, 0, 0]]]), [6, 1, 7, 1]),
+        "nan": lambda: _nan_file(tmp_path / "fs.xyz"),
+        "overlap": lambda: _xyz(tmp_path / "fs.xyz", np.array([[0, 0, 0], [0.1, 0, 0], [1.2, 0, 0]])),
+        "missing": lambda: str(tmp_path / "nope.xyz"),
+    }[case]()
+    code, _, err = run_cli(["reaction", is_file, fs, "--calc", "xtb", "--json"], capsys)
+    assert code == 2
+    assert len(err.splitlines()) == 1 and fragment in err
+
+
+def _nan_file(path):
+    with open(path, "w") as fh:
+        fh.write("3\n\nC nan 0 0\nH 0 1.07 0\nN 0 -1.1 0\n")
+    return str(path)
+
+
+def test_batch_checkpoint_resumes(tmp_path, capsys, monkeypatch):
+    """Two reactions; the second run reads both from the checkpoint and computes nothing."""
+    from jaxrxn import calculators
+
+    evaluations = []
+
+    def counted(arg, R, system):
+        pot = _mb3d(arg, R, system)
+        evaluations.append(1)
+        return pot
+
+    monkeypatch.setitem(calculators._REGISTRY, "mb3d", counted)
+    a, c = _xyz(tmp_path / "a.xyz", _point(MB_A), [1]), _xyz(tmp_path / "c.xyz", _point(MB_C), [1])
+    b = _xyz(tmp_path / "b.xyz", _point(MB_B), [1])
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("a.xyz c.xyz\n# a comment\nc.xyz b.xyz\n")
+    argv = ["reaction", "--batch", str(pairs), "--calc", "mb3d", "--images", "9", "--neb-fmax", "0.5", "--json", "--quiet"]
+    code, reports, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert [r["converged"] for r in reports] == [True, True] and len(evaluations) == 2
+    # A -> C over the higher saddle, C -> B over the lower one (Muller-Brown's S1, S2)
+    assert reports[0]["ts_energy"] == pytest.approx(-40.66484, abs=1e-4)
+    assert reports[1]["ts_energy"] == pytest.approx(-72.24894, abs=1e-4)
+    saved = json.loads((tmp_path / "pairs.txt.checkpoint.json").read_text())
+    assert len(saved) == 2
+    code, again, _ = run_cli(argv, capsys)
+    assert code == 0 and again == reports and len(evaluations) == 2
+    assert os.path.exists(a) and os.path.exists(b)
+
+
+def test_irc_along_a_given_mode_matches_the_hessian_irc():
+    """irc(mode=...) starts along the given mode without a Hessian and reaches the same
+    minima as the Hessian-started IRC (Muller-Brown S1 -> A and C, z harmonic)."""
+    from jaxrxn.irc import irc
+
+    pot = _mb3d(None, None, None)
+    S1 = jnp.array([[-0.822002, 0.624313, 0.0]])
+    w, U = np.linalg.eigh(np.asarray(pot.hessian(S1)))
+    plain = irc(pot, S1, zero_modes_spec="none")
+    given = irc(pot, S1, zero_modes_spec="none", mode=jnp.asarray(U[:, 0].reshape(1, 3)))
+    assert bool(plain.converged) and bool(given.converged)
+    assert int(given.n_hessian_calls) == 0 and int(plain.n_hessian_calls) == 1
+    ends = sorted([float(given.forward.energy_min), float(given.reverse.energy_min)])
+    assert ends == pytest.approx([-146.6995, -80.7678], abs=2e-4)  # A and C
+    assert ends == pytest.approx(sorted([float(plain.forward.energy_min), float(plain.reverse.energy_min)]), abs=1e-8)
+    with pytest.raises(ValueError, match="mode must be"):
+        irc(pot, S1, mode=jnp.zeros((1, 3)))
+
+
+class _FailingXTB:
+    """GFN2-xTB whose evaluations raise like an unconverged SCF from call `fail_after` on."""
+
+    def __init__(self, fail_after: int):
+        from jaxrxn.potentials.qm import XTBEvaluator
+
+        self.inner = XTBEvaluator(NUMBERS, "GFN2-xTB", 0, 1, {"temperature": 300.0, "accuracy": 1.0, "max-iter": 250})
+        self.fail_after, self.calls = fail_after, 0
+
+    def __call__(self, R, attempt):
+        self.calls += 1
+        if self.calls > self.fail_after:
+            raise RuntimeError("SCF not converged in 250 cycles")
+        return self.inner(R, attempt)
+
+
+def test_scf_failure_in_the_band_gives_result_code_and_kept_geometry():
+    from jaxrxn.potentials.core import Potential
+    from jaxrxn.potentials.external import HostEnergy
+    from jaxrxn.reaction import find_reaction
+
+    flaky = _FailingXTB(fail_after=40)  # the end-point relaxations take 18; the band fails
+    pot = Potential(HostEnergy(lambda: flaky, 3, max_retries=1), masses=np.array([12.011, 1.008, 14.007]))
+    res = find_reaction(HCN, HNC, pot, numbers=NUMBERS, interpolation="idpp")
+    assert res.failed_stage == "neb" and not res.converged and not res.connects
+    assert "outside calculator failed" in res.message and "SCF not converged" in res.message
+    # the last good band is kept: finite, its ends the relaxed states
+    assert res.band is not None and np.all(np.isfinite(res.band)) and np.all(np.isfinite(res.band_energies))
+    assert res.R_ts is not None and np.all(np.isfinite(res.R_ts))
+    np.testing.assert_allclose(res.band[0], res.R_initial)
+    # every call counted, the failed one and its retry included
+    assert res.n_force_calls_by_stage["relax"] == 18
+    assert res.n_force_calls == pot.energy_fn.n_calls
