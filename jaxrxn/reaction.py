@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrxn._results import RESULTS
-from jaxrxn.geometry import align, rmsd_numpy
+from jaxrxn.geometry import kabsch_rotation_numpy, rmsd_numpy
 from jaxrxn.optimize import LBFGS, minimize
 from jaxrxn.path.elastic_band import NEB, improved_tangents, neb
 from jaxrxn.potentials.core import Potential
@@ -148,11 +148,13 @@ def same_species(R_a: np.ndarray, R_b: np.ndarray, numbers, rmsd_tol: float, ali
     return (r <= rmsd_tol) or same_bonds, r, same_bonds
 
 
-def _aligned_onto(P: np.ndarray, Q: np.ndarray, masses: np.ndarray) -> np.ndarray:
-    """``P`` rigidly moved onto ``Q`` (Kabsch with mass weights: the light atoms move, as
-    they do along the reaction path; equal weights would rather swap two heavy atoms, e.g.
-    C and N in HCN -> HNC, than move one H across)."""
-    return np.asarray(align(jnp.asarray(P), jnp.asarray(Q), jnp.asarray(masses)))
+def _aligned_onto(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """``P`` rigidly moved onto ``Q`` (Kabsch, equal weights, as ASE's
+    ``minimize_rotation_and_translation``). Mass weights were tried: on HCN -> HNC they keep
+    C and N in place and send H straight through the C-N bond, where IDPP cannot move it
+    off the axis and the SCF of the band's middle image fails."""
+    U = kabsch_rotation_numpy(P, Q)
+    return (P - P.mean(0)) @ U + Q.mean(0)
 
 
 def check_end_points(R_initial, R_final, numbers_initial=None, numbers_final=None, *, cell=None, pbc=None) -> None:
@@ -298,7 +300,7 @@ def find_reaction(
         return fail("relax", "the calculator failed on an end state", R0)
     R0, R1 = ends
     if molecule:
-        R1 = _aligned_onto(R1, R0, np.asarray(potential.atom_masses(jnp.asarray(R0))))
+        R1 = _aligned_onto(R1, R0)
     out.R_initial, out.R_final, out.e_initial, out.e_final = R0, R1, e[0], e[1]
     out.reaction_energy = e[1] - e[0]
     if (rmsd_numpy(R0, R1) if molecule else np.max(np.abs(R0 - R1))) < 1e-3:
