@@ -1,0 +1,112 @@
+"""The 20 Birkholz reactions (A. B. Birkholz & H. B. Schlegel, JCC 36, 1157 (2015);
+../shared/data/reaction_sets/birkholz_rx/, charge -1 for 15_oxirane and 18_sn2) with
+GFN2-xTB: ``jaxrxn.find_reaction`` against the ASE pipeline a careful user writes
+(benchmarks/_ase_reaction.py: BFGS end points, IDPP, ``NEB(climb=True,
+method="improvedtangent")`` with BFGS, Sella TS, Sella IRC), same calculator, same raw end
+states (first and last frame), both relaxing them.
+
+Per reaction: success (``connects``), barrier, force calls (counted at the calculator),
+wall time; totals at the end. Checkpointed per reaction and side in
+benchmarks/results/reaction_birkholz.json, so a killed run resumes. Smallest reactions
+first. Usage: ``nice -n 10 python benchmarks/reaction_birkholz.py [NAME ...]``.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import sys
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+sys.path.insert(0, os.path.dirname(__file__))
+
+from _ase_reaction import ase_pipeline, find_reaction_set, in_worker_thread  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.environ.get("BIRKHOLZ_DIR") or find_reaction_set("birkholz_rx")
+OUT = os.path.join(HERE, "results", "reaction_birkholz.json")
+CHARGES = {"15_oxirane": -1, "18_sn2": -1}
+
+
+def reactions() -> list[tuple[str, object, object, object]]:
+    from ase.io import read
+
+    out = []
+    for f in sorted(glob.glob(os.path.join(DATA, "*.trj"))):
+        frames = read(f, ":", format="xyz")
+        out.append((os.path.basename(f)[:-4], frames[0].numbers, frames[0].positions, frames[-1].positions))
+    return sorted(out, key=lambda r: len(r[1]))
+
+
+def run_jaxrxn(name, numbers, R0, R1) -> dict:
+    from jaxrxn.potentials.qm import xtb_potential
+    from jaxrxn.reaction import find_reaction
+
+    t = time.perf_counter()
+    pot = xtb_potential(numbers, charge=CHARGES.get(name, 0))
+    try:
+        res = find_reaction(R0, R1, pot, numbers=numbers, progress=True)
+        row = res.to_json()
+    except Exception as err:  # report and go on
+        row = {"connects": False, "error": f"{type(err).__name__}: {err}"}
+    row.update(calculator_calls=pot.energy_fn.n_calls, wall_s=time.perf_counter() - t)
+    pot.energy_fn.close()
+    return row
+
+
+def save(results):
+    os.makedirs(os.path.dirname(OUT), exist_ok=True)
+    tmp = OUT + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(results, fh, indent=1, default=float)
+    os.replace(tmp, OUT)
+
+
+def totals(results) -> dict:
+    rows = [r for k, r in results.items() if not k.startswith("_") and "jaxrxn" in r and "ase" in r]
+    both = [r for r in rows if r["jaxrxn"].get("connects") and r["ase"].get("connects")]
+    return {
+        "n_reactions": len(rows),
+        "jaxrxn_success": sum(bool(r["jaxrxn"].get("connects")) for r in rows),
+        "ase_success": sum(bool(r["ase"].get("connects")) for r in rows),
+        "jaxrxn_force_calls": sum(r["jaxrxn"].get("calculator_calls", 0) for r in rows),
+        "ase_force_calls": sum(r["ase"].get("n_force_calls", 0) for r in rows),
+        "both_succeeded": len(both),
+        "max_barrier_difference_eV_where_both_succeeded": max(
+            (abs(r["jaxrxn"]["barrier"] - r["ase"]["barrier"]) for r in both), default=None
+        ),
+        "barriers_within_1meV": sum(abs(r["jaxrxn"]["barrier"] - r["ase"]["barrier"]) <= 1e-3 for r in both),
+    }
+
+
+def main(names):
+    results = json.load(open(OUT)) if os.path.exists(OUT) else {}
+    for name, numbers, R0, R1 in reactions():
+        if names and name not in names:
+            continue
+        row = results.setdefault(name, {"n_atoms": len(numbers)})
+        if "jaxrxn" not in row:
+            row["jaxrxn"] = run_jaxrxn(name, numbers, R0, R1)
+            save(results)
+        if "ase" not in row:
+            a = in_worker_thread(ase_pipeline, numbers, R0, R1, charge=CHARGES.get(name, 0), optimizer="bfgs")
+            row["ase"] = {k: v for k, v in a.items() if not k.startswith("R_")}
+            save(results)
+        j, a = row["jaxrxn"], row["ase"]
+        print(
+            f"{name}: jaxrxn connects={j.get('connects')} barrier={j.get('barrier')} calls={j.get('calculator_calls')} | "
+            f"ase connects={a.get('connects')} barrier={a.get('barrier')} calls={a.get('n_force_calls')}",
+            flush=True,
+        )
+        results["_totals"] = totals(results)
+        results["_load_average"] = os.getloadavg()
+        save(results)
+    print(json.dumps(totals(results), indent=1))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
