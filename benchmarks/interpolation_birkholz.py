@@ -2,10 +2,13 @@
 
 A. B. Birkholz & H. B. Schlegel, JCC 36, 1157 (2015): 20 reactions, reactant and product
 (frames 0 and 2 of each ``.trj``), charge -1 for 15_oxirane and 18_sn2. For every reaction
-the end points are relaxed with GFN2-xTB (jaxrxn L-BFGS, fmax 0.01 eV/Å), the product is
-Kabsch-aligned onto the reactant, and four initial bands of ``--n-images`` images are built:
+the end points are relaxed with GFN2-xTB (tblite's ASE calculator and ASE's BFGS, fmax
+0.01 eV/Å), the product is Kabsch-aligned onto the reactant, and four initial bands of
+``--n-images`` images are built:
 
-- ``geodesic``: :func:`jaxrxn.path.geodesic` (Zhu, Thompson & Martinez, JCP 150, 164103 (2019));
+- ``geodesic``: :func:`jaxrxn.path.geodesic` (Zhu, Thompson & Martinez, JCP 150, 164103
+  (2019)), all 20 reactions in ONE ``jax.vmap`` call, padded to the largest molecule
+  (``System.atom_mask``), so it compiles once; its wall time is that of the whole batch;
 - ``geodesic_interpolate``: the authors' package with its command-line defaults (bisection,
   then smoothing; sweeping above 35 atoms);
 - ``idpp``: :func:`jaxrxn.path.idpp`; ``linear``: :func:`jaxrxn.path.linear`.
@@ -17,8 +20,8 @@ interatomic distance over all images (Å), the wall time; then (phase 2) the CI-
 calls to convergence from each band with :func:`jaxrxn.neb` (``--fmax``, ``--max-steps``;
 a run that stops unconverged is recorded as failed).
 
-Phase 1 (interpolations) runs for every reaction before phase 2 (NEB), smallest molecules
-first. Results are written after every step to ``--out`` (default
+Phase 1 (relaxation, interpolations, their xTB energies from tblite's ASE calculator) runs
+for every reaction before phase 2 (NEB), smallest molecules first. Results are written after every step to ``--out`` (default
 ``benchmarks/results/interpolation_birkholz.json``), which is also the checkpoint: a rerun
 skips what is there. Run in the background, e.g.
 ``nice -n 10 python benchmarks/interpolation_birkholz.py > interp.log 2>&1 &``.
@@ -81,10 +84,7 @@ def min_distance(path) -> float:
     return float(d.min())
 
 
-def interpolate(method, R0, R1, n_images, numbers, symbols):
-    if method == "geodesic":
-        res = geodesic(R0, R1, n_images, System(numbers))
-        return np.asarray(res.path), {"converged": bool(res.converged), "n_steps": int(res.n_steps)}
+def interpolate(method, R0, R1, n_images, symbols):
     if method == "geodesic_interpolate":
         return reference_path(symbols, R0, R1, n_images), {}
     if method == "idpp":
@@ -92,40 +92,99 @@ def interpolate(method, R0, R1, n_images, numbers, symbols):
     return np.asarray(linear(R0, R1, n_images)), {}
 
 
-def phase1(name, atoms_is, atoms_fs, args, entry, save):
+def xtb_calculator(charge: int):
+    from tblite.ase import TBLite
+
+    return TBLite(method="GFN2-xTB", charge=charge, verbosity=0)
+
+
+def relax_ends(name, atoms_is, atoms_fs, entry, save):
+    from ase.optimize import BFGS
+
+    charge = CHARGES.get(name, 0)
+    ends, info = [], {}
+    for label, atoms in (("is", atoms_is), ("fs", atoms_fs)):
+        atoms = atoms.copy()
+        atoms.calc = xtb_calculator(charge)
+        opt = BFGS(atoms, logfile=None)
+        converged = bool(opt.run(fmax=0.01, steps=1000))
+        ends.append(atoms.positions.copy())
+        info[label] = {"converged": converged, "energy": float(atoms.get_potential_energy()),
+                       "n_steps": opt.nsteps}  # fmt: skip
+    R0, R1 = ends
+    R1 = np.asarray(jaxrxn.align(jnp.asarray(R1), jnp.asarray(R0)))
+    entry.update(n_atoms=len(atoms_is), charge=charge, relax=info, relaxed=[R0.tolist(), R1.tolist()])
+    entry["methods"] = {}
+    save()
+
+
+def band_energies(atoms, charge, path) -> np.ndarray:
+    calc = xtb_calculator(charge)
+    energies = []
+    for R in path:
+        image = atoms.copy()
+        image.positions = R
+        image.calc = calc
+        try:
+            energies.append(image.get_potential_energy())
+        except Exception:  # SCF failure on a broken image
+            energies.append(np.nan)
+    return np.asarray(energies)
+
+
+def geodesic_batch(names, frames, reactions, n_images, save):
+    """All reactions' geodesic paths in one vmapped call, padded to the largest molecule."""
+    todo = [n for n in names if "geodesic" not in reactions[n]["methods"]]
+    if not todo:
+        return
+    n_pad = max(len(frames[n][0]) for n in todo)
+    R0 = np.zeros((len(todo), n_pad, 3))
+    R1 = np.zeros_like(R0)
+    systems = []
+    for k, name in enumerate(todo):
+        n = reactions[name]["n_atoms"]
+        R0[k, :n], R1[k, :n] = reactions[name]["relaxed"]
+        R0[k, n:] = R1[k, n:] = 20.0 + 3.0 * np.arange(n_pad - n)[:, None]
+        numbers = np.pad(frames[name][0].numbers, (0, n_pad - n))
+        systems.append(System(numbers, atom_mask=np.arange(n_pad) < n))
+    system = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *systems)
+    t0 = time.perf_counter()
+    res = jax.vmap(lambda a, b, s: geodesic(a, b, n_images, s))(jnp.asarray(R0), jnp.asarray(R1), system)
+    jax.block_until_ready(res.path)
+    seconds = time.perf_counter() - t0
+    for k, name in enumerate(todo):
+        n = reactions[name]["n_atoms"]
+        reactions[name]["methods"]["geodesic"] = {
+            "path": np.asarray(res.path[k, :, :n]).tolist(), "converged": bool(res.converged[k]),
+            "n_steps": int(res.n_steps[k]), "batch_seconds": seconds, "batch_size": len(todo),
+        }  # fmt: skip
+    save()
+    print(f"geodesic batch of {len(todo)} reactions padded to {n_pad} atoms: {seconds:.1f} s", flush=True)
+
+
+def phase1(name, atoms_is, args, entry, save):
     numbers, symbols = atoms_is.numbers, atoms_is.get_chemical_symbols()
     charge = CHARGES.get(name, 0)
-    pot = xtb_potential(numbers, "gfn2", charge=charge)
-    if "relaxed" not in entry:
-        ends, info = [], {}
-        for label, atoms in (("is", atoms_is), ("fs", atoms_fs)):
-            n0 = pot.energy_fn.n_calls
-            r = jaxrxn.minimize(pot, jnp.asarray(atoms.positions), "lbfgs", fmax=0.01, max_steps=1000)
-            ends.append(np.asarray(r.R).tolist())
-            info[label] = {"converged": bool(r.converged), "energy": float(r.energy),
-                           "n_force_calls": pot.energy_fn.n_calls - n0}  # fmt: skip
-        R0, R1 = np.asarray(ends[0]), np.asarray(ends[1])
-        R1 = np.asarray(jaxrxn.align(jnp.asarray(R1), jnp.asarray(R0)))
-        entry.update(n_atoms=len(numbers), charge=charge, relax=info, relaxed=[R0.tolist(), R1.tolist()])
-        entry["methods"] = {}
-        save()
     R0, R1 = (np.asarray(x) for x in entry["relaxed"])
     e_is = entry["relax"]["is"]["energy"]
-    band_energy = jax.jit(jax.vmap(pot.energy))
     for method in METHODS:
-        if method in entry["methods"]:
+        m = entry["methods"].get(method, {})
+        if "length" in m or "error" in m:
             continue
         t0 = time.perf_counter()
-        try:
-            path, extra = interpolate(method, R0, R1, args.n_images, numbers, symbols)
-        except Exception as err:  # a refused or failed interpolation is a result
-            entry["methods"][method] = {"error": f"{type(err).__name__}: {err}"}
-            save()
-            continue
-        seconds = time.perf_counter() - t0
-        energies = np.asarray(band_energy(jnp.asarray(path[1:-1])))
+        if method == "geodesic":  # computed by geodesic_batch
+            path, extra = np.asarray(m.pop("path")), m
+        else:
+            try:
+                path, extra = interpolate(method, R0, R1, args.n_images, symbols)
+            except Exception as err:  # a refused or failed interpolation is a result
+                entry["methods"][method] = {"error": f"{type(err).__name__}: {err}"}
+                save()
+                print(f"{name:14s} {method:21s} failed: {err}", flush=True)
+                continue
+            extra["seconds"] = time.perf_counter() - t0
+        energies = band_energies(atoms_is, charge, path[1:-1])
         entry["methods"][method] = {
-            "seconds": seconds,
             "length": float(geodesic_length(jnp.asarray(path), System(numbers))),
             "length_reference_metric": reference_length(symbols, path),
             "max_energy_rel_is": float(np.max(energies) - e_is) if np.all(np.isfinite(energies)) else None,
@@ -136,7 +195,7 @@ def phase1(name, atoms_is, atoms_fs, args, entry, save):
         save()
         print(f"{name:14s} {method:21s} L={entry['methods'][method]['length']:.3f} "
               f"Emax={entry['methods'][method]['max_energy_rel_is']} "
-              f"dmin={entry['methods'][method]['min_distance']:.3f} {seconds:.1f}s", flush=True)  # fmt: skip
+              f"dmin={entry['methods'][method]['min_distance']:.3f}", flush=True)  # fmt: skip
 
 
 def phase2(name, atoms_is, args, entry, save):
@@ -195,7 +254,12 @@ def main():
     frames = {f.stem: read(f, ":", format="xyz") for f in files}
     order = sorted(frames, key=lambda n: len(frames[n][0]))
     for name in order:
-        phase1(name, frames[name][0], frames[name][2], args, reactions.setdefault(name, {}), save)
+        if "relaxed" not in reactions.setdefault(name, {}):
+            relax_ends(name, frames[name][0], frames[name][2], reactions[name], save)
+            print(f"{name:14s} relaxed {reactions[name]['relax']}", flush=True)
+    geodesic_batch(order, frames, reactions, args.n_images, save)
+    for name in order:
+        phase1(name, frames[name][0], args, reactions[name], save)
     if not args.no_neb:
         for name in order:
             phase2(name, frames[name][0], args, reactions[name], save)
