@@ -1,7 +1,7 @@
 """Geodesic interpolation: the shortest path in a metric of scaled interatomic distances.
 
 X. Zhu, K. C. Thompson & T. J. Martinez, JCP 150, 164103 (2019). A molecule is described
-by the redundant internal coordinates (eq. 4 of the paper, a Morse-like scaling)
+by the redundant internal coordinates (the paper's Morse-like scaling of every distance)
 
     w_ij(r) = exp(-alpha (r - r_e,ij) / r_e,ij) + beta r_e,ij / r
 
@@ -10,7 +10,7 @@ B. Cordero et al. 2008, the reference implementation's values), ``alpha = 1.7`` 
 ``beta = 0.01``. The exponential makes bonded distances dominate the metric and the inverse
 term forbids collisions. A path is the sequence of Cartesian images ``x_0 .. x_{N-1}``; its
 length in the metric ``|dw|`` is evaluated with the Cartesian midpoint of every segment
-(the paper's eq. 9) so that the straight Cartesian segment between two images is checked too:
+(as the paper does) so that the straight Cartesian segment between two images is checked too:
 
     L = sum_k |w(x_{k+1/2}) - w(x_k)| + |w(x_{k+1}) - w(x_{k+1/2})|,  x_{k+1/2} = (x_k + x_{k+1}) / 2.
 
@@ -55,8 +55,8 @@ class GeodesicResult(eqx.Module):
     """Output of :func:`geodesic`.
 
     - `path`: ``(n_images, n_atoms, 3)`` Å; ``path[0]`` is the initial state as given,
-      ``path[-1]`` the final state rigidly moved (Kabsch) onto its neighbouring image.
-    - `length`: the path's length in the scaled-distance metric (dimensionless, eq. 9).
+      ``path[-1]`` the final state after a rigid motion (Kabsch alignment along the images).
+    - `length`: the path's length in the scaled-distance metric (dimensionless, the midpoint sum above).
     - `result`: :class:`jaxrxn.RESULTS`; ``successful`` when the largest component of the
       gradient of the path energy fell below `tol`.
     - `n_steps`: L-BFGS iterations of the path optimisation.
@@ -96,7 +96,7 @@ def _pair_data(system: System | None, n_atoms: int, dtype) -> tuple[Array, Array
 
 
 def _scaled_distances(R: Array, re: Array, weights: Array, alpha: float, beta: float) -> Array:
-    """``w_ij`` of eq. 4 as a flat vector ``(n_atoms**2,)``, zero for masked pairs."""
+    """``w_ij`` (module docstring) as a flat vector ``(n_atoms**2,)``, zero for masked pairs."""
     d2 = jnp.sum((R[:, None, :] - R[None, :, :]) ** 2, axis=-1)
     # masked pairs (diagonal, padding) get r = r_e: finite values and gradients, then zeroed
     r = jnp.sqrt(jnp.where(weights > 0, d2, re**2))
@@ -124,7 +124,7 @@ def geodesic_length(
     alpha: float = 1.7,
     beta: float = 0.01,
 ) -> Scalar:
-    """Length of a path (end points included) in the scaled-distance metric (eq. 9).
+    """Length of a path (end points included) in the scaled-distance metric (midpoint sum).
 
     Dimensionless. `system` supplies the atomic numbers (covalent radii) and the padding
     mask; without it every pair has ``r_e = 2`` Å. Invariant under a rigid motion of the
@@ -230,13 +230,18 @@ def _geodesic(R0, R1, system, n_images, alpha, beta, friction, tol, max_steps, k
         return 0.5 * jnp.sum(segments**2) + 0.5 * friction**2 * jnp.sum(free * (X - X_ref) ** 2)
 
     X, n_steps, gmax = _lbfgs(path_energy, X_ref, tol, max_steps)
-    # a final sequential alignment (the reference's too) shortens the Cartesian segments, and
-    # with them the midpoint lengths, where the friction held an image's orientation back
+    # The reference aligns the images in sequence at the end. That shortens the midpoint
+    # lengths where the friction held an image's orientation back (HCN -> HNC: 1.3221 ->
+    # 1.3207) but can lengthen them where the optimised orientations were not the
+    # RMSD-optimal ones (difluorocyclopropane: 1.685 -> 1.973): keep the shorter path.
     X = jnp.where(free > 0, X, X_ref)
-    path = jnp.concatenate([R0[None], _align_sequentially(jnp.concatenate([X, R1[None]]), R0, free)])
+    optimised = jnp.concatenate([R0[None], X, R1[None]])
+    aligned = jnp.concatenate([R0[None], _align_sequentially(optimised[1:], R0, free)])
+    lengths = jnp.stack([_length(p, re, weights, alpha, beta) for p in (optimised, aligned)])
+    path = jnp.where(lengths[0] <= lengths[1], optimised, aligned)
     result = RESULTS.where(gmax <= tol, RESULTS.successful, RESULTS.step_cap_reached)
     result = RESULTS.where(jnp.isfinite(gmax) & jnp.all(jnp.isfinite(path)), result, RESULTS.nonfinite_state)
-    return GeodesicResult(path, _length(path, re, weights, alpha, beta), result, n_steps)
+    return GeodesicResult(path, jnp.min(lengths), result, n_steps)
 
 
 def geodesic(
@@ -255,13 +260,13 @@ def geodesic(
 ) -> GeodesicResult:
     """Geodesic interpolation between two molecular end states (Zhu, Thompson & Martinez 2019).
 
-    - `R_initial`, `R_final`: ``(n_atoms, 3)`` Å, the same atoms in the same order. Every
-      image, the final state included, is Kabsch-aligned onto its predecessor.
+    - `R_initial`, `R_final`: ``(n_atoms, 3)`` Å, the same atoms in the same order. The
+      initial images, the final state included, are Kabsch-aligned onto their predecessors.
     - `n_images`: images including both end points (at least 3).
     - `system`: atomic numbers for the covalent radii ``r_e`` and ``atom_mask`` for padding
       atoms, which enter no pair and never move; without it every pair has ``r_e = 2`` Å.
       Periodic systems are not supported (the metric has no minimum image).
-    - `alpha`, `beta`: the scaling of eq. 4 (paper's 1.7 and 0.01); a smaller `alpha`
+    - `alpha`, `beta`: the scaling of the distances (the paper's 1.7 and 0.01); a smaller `alpha`
       gives a smoother, longer-ranged metric.
     - `friction`: weight (1/Å) of ``|x - x_init|^2`` in the path energy, which pins the
       rigid-body motion of every image and damps large moves (the reference's ``--friction``).
