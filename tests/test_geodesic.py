@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import jaxrxn
+from jaxrxn.geometry import rmsd_numpy
 from jaxrxn.path import geodesic, geodesic_length
 from jaxrxn.system import System
 
@@ -130,6 +131,9 @@ def test_no_collisions_and_end_points_kept(batch, k):
     # HCN -> HNC put two atoms 0.26 Å apart)
     floor = 0.85 * min(_min_distance(path[0, :n]), _min_distance(path[-1, :n]))
     assert min(_min_distance(image[:n]) for image in path) > floor
+    # every image is aligned onto its predecessor (NEB springs and tangents are Cartesian)
+    for a, b in zip(path[:-1, :n], path[1:, :n]):
+        assert np.sqrt(np.mean(np.sum((a - b) ** 2, -1))) == pytest.approx(rmsd_numpy(b, a), abs=1e-6)
     # the path is smooth: no half-segment carries more than twice its share of the length
     system = System(numbers)
     steps = [float(geodesic_length(path[i : i + 2, :n], system)) for i in range(N_IMAGES - 1)]
