@@ -1,8 +1,10 @@
 """The ``jaxrxn`` command.
 
-Each subcommand lives in :mod:`jaxrxn.commands` as a module with ``add_arguments(parser)``
-and ``run(args) -> int``. Exit codes are a contract: 0 converged (or done), 1 not
-converged, 2 bad input (with a one-line error on stderr).
+Each subcommand lives in :mod:`jaxrxn.commands` as a module with ``add_arguments(parser)``,
+``run(args) -> int`` and ``EXAMPLE`` (shown by ``jaxrxn COMMAND --help``). Exit codes are a
+contract: 0 converged (or done), 1 not converged, 2 bad input (with a one-line error on
+stderr). Results go to stdout (one JSON object with ``--json``); progress goes to stderr
+when it is a terminal (or with ``--progress``), and nothing but errors with ``--quiet``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 COMMANDS = {
     "energy": ("jaxrxn.commands.energy", "energy and forces of every frame of a structure file"),
     "neb": ("jaxrxn.commands.neb", "climbing-image NEB between two end states"),
-    "saddle": ("jaxrxn.commands.saddle", "saddle-point search (dimer or P-RFO) from a guess"),
+    "saddle": ("jaxrxn.commands.saddle", "saddle-point search (P-RFO, RS-P-RFO or dimer) from a guess"),
     "irc": ("jaxrxn.commands.irc", "intrinsic reaction coordinate from a saddle"),
     "reaction": ("jaxrxn.commands.reaction", "reactant and product to a verified transition state (NEB, saddle, IRC)"),
     "explore": ("jaxrxn.commands.explore", "AFIR exploration of a reaction network"),
@@ -37,15 +39,39 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     Every subcommand is listed with its one-line help, but importing a command module (and
     through it JAX) is left to the one that runs, so ``jaxrxn --help`` answers at once.
     """
-    parser = _Parser(prog="jaxrxn", description="Reaction paths and saddles in JAX.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = _Parser(
+        prog="jaxrxn", description="Reaction paths, saddles and rare events in JAX.",
+        epilog="Run 'jaxrxn COMMAND --help' for a command's options and an example. Exit codes: "
+        "0 converged, 1 not converged, 2 bad input.",
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(name, help=help_, description=help_, formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == command:
             mod = importlib.import_module(module)
             mod.add_arguments(p)
+            shown = p.add_mutually_exclusive_group()
+            shown.add_argument("-q", "--quiet", action="store_true", help="print no progress on stderr (errors only)")
+            shown.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
+            example = getattr(mod, "EXAMPLE", None)
+            if example:
+                p.epilog = "example:\n" + "\n".join("  " + line for line in example.strip().splitlines())
             p.set_defaults(_run=mod.run)
     return parser
+
+
+def _version() -> str:
+    # from the package metadata, so --version imports neither JAX nor jaxrxn's modules
+    from importlib.metadata import PackageNotFoundError, version
+
+    def v(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"jaxrxn {v('jaxrxn')} (jax {v('jax')}, Python {sys.version.split()[0]})"
 
 
 def _command(argv: list[str]) -> str | None:

@@ -1,9 +1,12 @@
-"""Helpers shared by the subcommands: reading structures, building potentials, JSON output."""
+"""Helpers shared by the subcommands: reading structures, building potentials, progress on
+stderr, JSON output."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -56,8 +59,12 @@ def to_jsonable(x):
     return x
 
 
+def json_line(obj) -> str:
+    return json.dumps(to_jsonable(obj))
+
+
 def print_json(obj) -> None:
-    print(json.dumps(to_jsonable(obj)))
+    print(json_line(obj))
 
 
 def finish(report: dict, as_json: bool, summary: str, potential=None, **extra) -> int:
@@ -86,3 +93,74 @@ def finish(report: dict, as_json: bool, summary: str, potential=None, **extra) -
     if failures:
         print(f"jaxrxn: calculator failed ({len(failures)}x): {failures[0]}; stopped at the last good geometry", file=sys.stderr)
     return 0 if report["converged"] else 1
+
+
+class Progress:
+    """What a command shows on stderr while it works, from :func:`progress`.
+
+    ``stage(description, total=None)`` is a context manager for one step of the command
+    (reading, interpolating, a compiled solve): a spinner with the elapsed time, or a bar
+    when `total` is given, advanced by the callable it yields (``advance(n=1,
+    description=None)``). ``log(line)`` prints a line above the display (for example a
+    training loss). Nothing of it ever goes to stdout, which belongs to the results and
+    ``--json``; with ``--quiet`` it prints nothing at all.
+    """
+
+    def __init__(self, display=None, quiet: bool = False):
+        self._display = display  # a rich.progress.Progress, or None when nothing is shown live
+        self._quiet = quiet
+
+    @contextlib.contextmanager
+    def stage(self, description: str, total: float | None = None):
+        if self._display is None:
+            yield lambda n=1, description=None: None
+            return
+        # a stage without a total is a spinner with a clock: no bar and no count
+        task = self._display.add_task(description, total=total, spinner=total is None)
+
+        def advance(n: float = 1, description: str | None = None) -> None:
+            self._display.update(task, advance=n, **({} if description is None else {"description": description}))
+
+        yield advance
+        if total is None:
+            self._display.update(task, total=1, completed=1)
+
+    def log(self, line: str) -> None:
+        if self._quiet:
+            return
+        if self._display is not None:
+            self._display.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def progress(args):
+    """The :class:`Progress` of a command run with `args` (rich, on stderr).
+
+    Shown when stderr is a terminal or ``--progress`` was given, never with ``--quiet``
+    (``cli.py`` gives every command both options). A command wraps its work in
+    ``with progress(args) as p:`` and each long step in ``with p.stage("..."):``; a jitted
+    solve is one stage (its loop runs inside XLA), whose spinner and clock keep moving while
+    it compiles and runs.
+    """
+    quiet = bool(getattr(args, "quiet", False))
+    if quiet or not (getattr(args, "progress", False) or sys.stderr.isatty()):
+        yield Progress(None, quiet)
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Display
+    from rich.text import Text
+
+    class Bar(BarColumn):
+        def render(self, task):
+            return Text("") if task.fields.get("spinner") else super().render(task)
+
+    class Count(MofNCompleteColumn):
+        def render(self, task):
+            return Text("") if task.fields.get("spinner") else super().render(task)
+
+    columns = (SpinnerColumn(finished_text="[green]done"), TextColumn("{task.description}"), Bar(), Count(), TimeElapsedColumn())
+    with Display(*columns, console=Console(file=sys.stderr), redirect_stdout=False, redirect_stderr=False) as display:
+        yield Progress(display, quiet)

@@ -6,7 +6,9 @@ import os
 
 import numpy as np
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, print_json
+from jaxrxn.commands._common import add_calc_argument, build_potential, json_line, progress
+
+EXAMPLE = "jaxrxn energy docs/data/17_claisen.xyz --calc xtb --json"
 
 
 def add_arguments(parser) -> None:
@@ -28,18 +30,22 @@ def run(args) -> int:
         frames = read_structures(args.file)
     except Exception as err:
         raise ValueError(f"cannot read structure file {args.file!r}: {err}") from None
-    evaluate = {}
-    for k, atoms in enumerate(frames):
-        R, system = from_atoms(atoms)
-        check_configuration(R, name=f"frame {k}", cell=system.cell, pbc=system.pbc)
-        key = tuple(None if x is None else np.asarray(x).tobytes() for x in (system.numbers, system.cell, system.pbc))
-        if key not in evaluate:  # one compiled function per distinct system
-            pot = build_potential(args, R, system)
-            evaluate[key] = jax.jit(lambda R, pot=pot: jax.value_and_grad(pot.energy)(R))
-        e, g = evaluate[key](jnp.asarray(R))
-        e, f = float(e), -np.asarray(g)
-        if args.json:
-            print_json({"frame": k, "energy": e, "forces": f})
-        else:
-            print(f"frame {k}: energy {e:.8f} eV, max force {np.sqrt((f**2).sum(1)).max():.6f} eV/Å")
+    evaluate, lines = {}, []
+    # results are printed after the progress display ends, so the two never interleave on a terminal
+    with progress(args) as p, p.stage("energies and forces", total=len(frames)) as advance:
+        for k, atoms in enumerate(frames):
+            R, system = from_atoms(atoms)
+            check_configuration(R, name=f"frame {k}", cell=system.cell, pbc=system.pbc)
+            key = tuple(None if x is None else np.asarray(x).tobytes() for x in (system.numbers, system.cell, system.pbc))
+            if key not in evaluate:  # one compiled function per distinct system
+                pot = build_potential(args, R, system)
+                evaluate[key] = jax.jit(lambda R, pot=pot: jax.value_and_grad(pot.energy)(R))
+            e, g = evaluate[key](jnp.asarray(R))
+            e, f = float(e), -np.asarray(g)
+            if args.json:
+                lines.append(json_line({"frame": k, "energy": e, "forces": f}))
+            else:
+                lines.append(f"frame {k}: energy {e:.8f} eV, max force {np.sqrt((f**2).sum(1)).max():.6f} eV/Å")
+            advance()
+    print("\n".join(lines))
     return 0

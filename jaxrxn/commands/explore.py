@@ -14,7 +14,11 @@ import os
 
 import numpy as np
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, read_one
+from jaxrxn.commands._common import add_calc_argument, build_potential, progress, read_one
+
+EXAMPLE = """\
+jaxrxn explore START.xyz --calc xtb --gamma 100 --max-minima 5 -o network.json
+jaxrxn explore START.xyz --calc xtb --max-minima 10 --resume -o network.json   # go on from the checkpoint"""
 
 
 def add_arguments(parser) -> None:
@@ -66,7 +70,17 @@ def run(args) -> int:
         potential, settings, radii=covalent_radii(system.numbers), network=network,
         checkpoint=args.output, rigid=not system.periodic and not np.any(system.fixed),
     )  # fmt: skip
-    net = explorer.run(None if network is not None else R, max_minima=args.max_minima)
+    # one minimum per call to run(), so the display can count them (run() picks the next)
+    start = None if network is not None else R
+    with progress(args) as p, p.stage("AFIR exploration, minima explored", total=args.max_minima) as advance:
+        while True:
+            before = sum(m.explored for m in explorer.network.minima)
+            net = explorer.run(start, max_minima=before + 1 if before < args.max_minima else before)
+            start = None
+            done = sum(m.explored for m in net.minima)
+            advance(done - before)
+            if done == before or done >= args.max_minima:
+                break
     net.save(args.output)
     print(net.summary())
     print(f"force calls {explorer.stats.force_calls}, wall time {explorer.stats.wall_time:.1f} s")

@@ -6,8 +6,12 @@ when both ends relaxed to minima from a first-order saddle, 1 otherwise.
 
 from __future__ import annotations
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, finish, read_one
+from jaxrxn.commands._common import add_calc_argument, build_potential, finish, progress, read_one
 from jaxrxn.commands.saddle import result_message
+
+EXAMPLE = """\
+# after 'jaxrxn saddle docs/data/17_claisen.xyz --calc xtb --output ts.xyz'
+jaxrxn irc ts.xyz --calc xtb --output irc.extxyz --json"""
 
 
 def add_arguments(parser) -> None:
@@ -30,7 +34,8 @@ def run(args) -> int:
         raise ValueError("--fmax and --step must be positive.")
     R, system = read_one(args.ts, "TS")
     potential = build_potential(args, R, system)
-    res = jax.jit(lambda R: irc(potential, R, step=args.step, fmax=args.fmax))(jnp.asarray(R))
+    with progress(args) as p, p.stage("IRC, both branches: compiling, then integrating"):
+        res = jax.jit(lambda R: irc(potential, R, step=args.step, fmax=args.fmax))(jnp.asarray(R))
     s, e = res.profile()
     if args.output:
         nf, nr = int(res.forward.n_points), int(res.reverse.n_points)

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, finish, read_one
+from jaxrxn.commands._common import add_calc_argument, build_potential, finish, progress, read_one
+
+EXAMPLE = """\
+jaxrxn neb IS.xyz FS.xyz --calc emt --images 9 --climb --plot profile.png -o band.extxyz
+jaxrxn neb --batch pairs.txt --calc emt --climb --json    # pairs.txt: one 'IS FS' per line"""
 
 
 def add_arguments(parser) -> None:
@@ -52,16 +56,19 @@ def run(args) -> int:
     cell = system.cell if periodic else None
     pbc = system.pbc if periodic else None
     potential = build_potential(args, R0, system)
-    path0 = interpolate(R0, R1, args.images, args.interpolate, cell=cell, pbc=pbc, fixed=system.fixed)
     solver = NEB(climb=args.climb) if args.optimizer == "fire" else NEB(climb=args.climb, optimizer="lbfgs")
-    r = neb(potential, jnp.asarray(path0), solver, fmax=args.fmax, max_steps=args.max_steps, cell=cell, pbc=pbc)
-    energies = np.asarray(r.energies)
-    if args.output:
-        write_path(args.output, r.path, system, energies, r.forces)
-    if args.plot:
-        from jaxrxn.plot import plot_profile
+    with progress(args) as p:
+        with p.stage(f"{args.interpolate} interpolation, {args.images} images"):
+            path0 = interpolate(R0, R1, args.images, args.interpolate, cell=cell, pbc=pbc, fixed=system.fixed)
+        with p.stage(f"{'CI-' if args.climb else ''}NEB ({args.optimizer}): compiling, then relaxing the band"):
+            r = neb(potential, jnp.asarray(path0), solver, fmax=args.fmax, max_steps=args.max_steps, cell=cell, pbc=pbc)
+            energies = np.asarray(r.energies)
+        if args.output:
+            write_path(args.output, r.path, system, energies, r.forces)
+        if args.plot:
+            from jaxrxn.plot import plot_profile
 
-        plot_profile(r, args.plot, cell=cell, pbc=pbc)
+            plot_profile(r, args.plot, cell=cell, pbc=pbc)
     out = {
         "barrier": float(r.barrier),
         "converged": bool(r.converged),
@@ -106,19 +113,24 @@ def _run_batch(args) -> int:
     from jaxrxn.validation import check_same_system
 
     potentials, bands = [], []
-    for is_file, fs_file in _read_pairs(args.batch):
-        R0, system = read_one(is_file, "initial state")
-        R1, system1 = read_one(fs_file, "final state")
-        try:
-            check_same_system(R0, R1, system.numbers, system1.numbers)
-        except ValueError as err:
-            raise ValueError(f"{fs_file}: {err}") from None
-        periodic = system.periodic
-        cell, pbc = (system.cell, system.pbc) if periodic else (None, None)
-        potentials.append(build_potential(args, R0, system))
-        bands.append(jnp.asarray(interpolate(R0, R1, args.images, args.interpolate, cell=cell, pbc=pbc, fixed=system.fixed)))
-    solver = NEB(climb=args.climb) if args.optimizer == "fire" else NEB(climb=args.climb, optimizer="lbfgs")
-    results = batch_neb(potentials, bands, solver, fmax=args.fmax, max_steps=args.max_steps)
+    pairs = _read_pairs(args.batch)
+    with progress(args) as p:
+        with p.stage(f"reading and interpolating {len(pairs)} reactions", total=len(pairs)) as advance:
+            for is_file, fs_file in pairs:
+                R0, system = read_one(is_file, "initial state")
+                R1, system1 = read_one(fs_file, "final state")
+                try:
+                    check_same_system(R0, R1, system.numbers, system1.numbers)
+                except ValueError as err:
+                    raise ValueError(f"{fs_file}: {err}") from None
+                periodic = system.periodic
+                cell, pbc = (system.cell, system.pbc) if periodic else (None, None)
+                potentials.append(build_potential(args, R0, system))
+                bands.append(jnp.asarray(interpolate(R0, R1, args.images, args.interpolate, cell=cell, pbc=pbc, fixed=system.fixed)))
+                advance()
+        solver = NEB(climb=args.climb) if args.optimizer == "fire" else NEB(climb=args.climb, optimizer="lbfgs")
+        with p.stage(f"{len(pairs)} bands in one compiled call: compiling, then relaxing"):
+            results = batch_neb(potentials, bands, solver, fmax=args.fmax, max_steps=args.max_steps)
     reports = [
         {
             "barrier": float(r.barrier), "converged": bool(r.converged), "n_force_calls": int(r.n_force_calls),

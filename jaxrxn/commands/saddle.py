@@ -11,7 +11,11 @@ is written), 2 for bad input.
 
 from __future__ import annotations
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, finish, read_one
+from jaxrxn.commands._common import add_calc_argument, build_potential, finish, progress, read_one
+
+EXAMPLE = """\
+# the Claisen rearrangement's transition state from Baker's guess, with GFN2-xTB
+jaxrxn saddle docs/data/17_claisen.xyz --calc xtb --output ts.xyz --json"""
 
 
 def add_arguments(parser) -> None:
@@ -71,7 +75,13 @@ def run(args) -> int:
         solver = {"prfo": PRFO, "rsprfo": RSPRFO, "dimer": Dimer}[method]()
     # an outside calculator has no JAX Hessian: its index comes from the harmonic analysis below
     search = jax.jit(lambda R: saddle_search(potential, R, solver, fmax=args.fmax, max_steps=args.max_steps, check_index=not outside))
-    res = search(jnp.asarray(R))
+    with progress(args) as p:
+        with p.stage(f"{method} saddle search: compiling, then searching"):
+            res = search(jnp.asarray(R))
+        analyse = not system.periodic and bool(jnp.all(jnp.isfinite(res.R))) and not calculator_failures(potential)
+        if analyse:
+            with p.stage("harmonic analysis (Hessian, frequencies)"):
+                vib = vibrations(potential, res.R)
     if args.output:
         to_atoms(res.R, system, res.energy, res.forces).write(args.output)
     report = {
@@ -86,8 +96,7 @@ def run(args) -> int:
         "n_hessian_calls": int(res.n_hessian_calls),
         "result": result_message(res.result),
     }
-    if not system.periodic and bool(jnp.all(jnp.isfinite(res.R))) and not calculator_failures(potential):
-        vib = vibrations(potential, res.R)
+    if analyse:
         report["imaginary_frequency_cm1"] = vib.imaginary_frequency
         report["n_force_calls"] += vib.n_force_calls
         report["n_hessian_calls"] += vib.n_hessian_calls

@@ -10,7 +10,8 @@ Trains the path flow generator (:mod:`jaxrxn.generative.flow`) on
   a ``descriptor``) train a :class:`~jaxrxn.generative.flow.SurfaceFlow`, anything else an
   equivariant :class:`~jaxrxn.generative.flow.AtomisticFlow`.
 
-Progress lines go to stderr. With ``--checkpoint`` the training state (parameters,
+Progress goes to stderr (a bar on a terminal, and one line of losses every ``--log-every``
+steps; nothing with ``--quiet``). With ``--checkpoint`` the training state (parameters,
 optimizer state, PRNG key, step) is saved after every ``--log-every`` steps, and
 ``--resume`` continues from it bit for bit; ``--stop-at`` ends the run early (for wall-time
 limits) and exits 1, like any run that has not finished. The model is written by
@@ -21,12 +22,15 @@ limits) and exits 1, like any run that has not finished. The model is written by
 from __future__ import annotations
 
 import os
-import sys
 import time
 
 import numpy as np
 
-from jaxrxn.commands._common import finish
+from jaxrxn.commands._common import finish, progress
+
+EXAMPLE = """\
+jaxrxn train-flow surfaces -o flow.npz --steps 2000 --checkpoint ck.npz
+jaxrxn train-flow surfaces -o flow.npz --steps 2000 --checkpoint ck.npz --resume   # after an interruption"""
 
 SOURCES = ("surfaces", "lj7-2d")
 
@@ -95,13 +99,26 @@ def run(args) -> int:
         raise FileNotFoundError(f"checkpoint {args.checkpoint!r} does not exist; run without --resume first.")
     if args.checkpoint and not args.resume and os.path.exists(args.checkpoint):
         raise ValueError(f"checkpoint {args.checkpoint!r} exists: pass --resume to continue it, or remove it.")
+    with progress(args) as p:
+        report = _train(args, p)
+    return finish(
+        report, args.json,
+        "train-flow {how}: step {step}/{n_steps} on {n_reactions} reactions, loss {loss_str}, "
+        "{train_s:.1f} s; model written to {output}",
+        how="finished" if report["finished"] else "stopped early (resume with --resume)",
+        loss_str="n/a" if report["loss"] is None else f"{report['loss']:.5f}",
+    )  # fmt: skip
 
+
+def _train(args, p) -> dict:
+    """Load the data, train, write the model; the report of :func:`run`."""
     from jaxrxn.checkpoint import load_checkpoint
     from jaxrxn.generative.flow import AtomisticFlow, FlowConfig, SurfaceFlow, init_train_state, save_model, train
     from jaxrxn.generative.nets import count_params
 
     t0 = time.perf_counter()
-    rx, kind = load_reactions(args)
+    with p.stage(f"reactions from {args.data}"):
+        rx, kind = load_reactions(args)
     if kind == "surface":
         from jaxrxn.generative.data import surface_pathset
 
@@ -123,17 +140,22 @@ def run(args) -> int:
             raise ValueError(f"--log-every {args.log_every} does not divide the checkpoint's step {int(state.step)}.")
     start = int(state.step)
     t_data = time.perf_counter() - t0
-    print(f"train-flow: {len(data)} reactions ({kind}), {type(model).__name__} with "
-          f"{count_params(state.params)} parameters, step {start} of {cfg.n_steps}", file=sys.stderr, flush=True)  # fmt: skip
+    p.log(f"train-flow: {len(data)} reactions ({kind}), {type(model).__name__} with "
+          f"{count_params(state.params)} parameters, step {start} of {cfg.n_steps}")  # fmt: skip
     last: dict = {}
 
-    def progress(step, metrics):
-        last.update(metrics)
-        print(f"  step {step:7d}  " + "  ".join(f"{k} {v:.5f}" for k, v in metrics.items()), file=sys.stderr, flush=True)
-
     t1 = time.perf_counter()
-    state = train(model, data, cfg, state=state, log_every=args.log_every, callback=progress,
-                  checkpoint=args.checkpoint, stop_at=args.stop_at)  # fmt: skip
+    with p.stage("training steps", total=cfg.n_steps) as advance:
+        advance(start)
+
+        def log(step, metrics):
+            advance(step - last.get("_step", start))
+            last.update(metrics, _step=step)
+            p.log(f"  step {step:7d}  " + "  ".join(f"{k} {v:.5f}" for k, v in metrics.items()))
+
+        state = train(model, data, cfg, state=state, log_every=args.log_every, callback=log,
+                      checkpoint=args.checkpoint, stop_at=args.stop_at)  # fmt: skip
+    last.pop("_step", None)
     t_train = time.perf_counter() - t1
     step = int(state.step)
     finished = step >= cfg.n_steps
@@ -161,10 +183,4 @@ def run(args) -> int:
     }
     if np.isnan(report["loss"]):
         report["loss"] = None  # no step ran (resumed a finished run)
-    return finish(
-        report, args.json,
-        "train-flow {how}: step {step}/{n_steps} on {n_reactions} reactions, loss {loss_str}, "
-        "{train_s:.1f} s; model written to {output}",
-        how="finished" if finished else "stopped early (resume with --resume)",
-        loss_str="n/a" if report["loss"] is None else f"{report['loss']:.5f}",
-    )  # fmt: skip
+    return report
