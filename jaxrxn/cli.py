@@ -44,7 +44,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         epilog="Run 'jaxrxn COMMAND --help' for a command's options and an example. Exit codes: "
         "0 converged, 1 not converged, 2 bad input.",
     )  # fmt: skip
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the versions of jaxrxn, JAX and Python and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,17 +61,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
-    # from the package metadata, so --version imports neither JAX nor jaxrxn's modules
-    from importlib.metadata import PackageNotFoundError, version
+class _Version(argparse.Action):
+    # looked up only when asked (the metadata scan costs time), from the package metadata,
+    # so --version imports neither JAX nor jaxrxn's modules
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
 
-    def v(name: str) -> str:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return "not installed"
+        def v(name: str) -> str:
+            try:
+                return version(name)
+            except PackageNotFoundError:
+                return "not installed"
 
-    return f"jaxrxn {v('jaxrxn')} (jax {v('jax')}, Python {sys.version.split()[0]})"
+        print(f"jaxrxn {v('jaxrxn')} (jax {v('jax')}, Python {sys.version.split()[0]})")
+        parser.exit()
 
 
 def _command(argv: list[str]) -> str | None:

@@ -10,8 +10,9 @@ from jaxrxn.commands._common import add_calc_argument, build_potential, finish, 
 from jaxrxn.commands.saddle import result_message
 
 EXAMPLE = """\
-# after 'jaxrxn saddle docs/data/17_claisen.xyz --calc xtb --output ts.xyz'
-jaxrxn irc ts.xyz --calc xtb --output irc.extxyz --json"""
+# after 'jaxrxn saddle GUESS.xyz --calc emt --output ts.xyz' (a JAX potential: the IRC does
+# not yet run through outside calculators such as xtb and pyscf)
+jaxrxn irc ts.xyz --calc emt --output irc.extxyz --json"""
 
 
 def add_arguments(parser) -> None:
