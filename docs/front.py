@@ -44,14 +44,15 @@ colour = {1: "#f2f2f2", 6: "#555555", 8: "#d62728"}
 fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=150)
 radii = covalent_radii[Z]
 d = np.linalg.norm(R[:, None] - R[None], axis=-1)
-bonded = d < 1.15 * (radii[:, None] + radii[None])
+rsum = radii[:, None] + radii[None]
+bonded = d < 1.1 * rsum
 np.fill_diagonal(bonded, False)
 for i in range(len(Z)):
     for j in range(i):
         if bonded[i, j]:
             ax.plot(*xy[[i, j]].T, "-", color="k", lw=2.0, zorder=1)
-        # the partial bonds of the TS: heavy atoms within 2.6 Å that share no neighbour
-        elif Z[i] != 1 and Z[j] != 1 and d[i, j] < 2.6 and not np.any(bonded[i] & bonded[j]):
+        # the bonds forming and breaking at the TS: heavy atoms up to 1.45x their radii apart
+        elif Z[i] != 1 and Z[j] != 1 and d[i, j] < 1.45 * rsum[i, j]:
             ax.plot(*xy[[i, j]].T, "--", color="#1f77b4", lw=2.0, zorder=1)
             ax.annotate(f"{d[i, j]:.2f} Å", xy[[i, j]].mean(0), textcoords="offset points", xytext=(8, -4),
                         color="#1f77b4", fontsize=10, weight="bold")

@@ -52,8 +52,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             mod = importlib.import_module(module)
             mod.add_arguments(p)
             shown = p.add_mutually_exclusive_group()
-            shown.add_argument("-q", "--quiet", action="store_true", help="print no progress on stderr (errors only)")
-            shown.add_argument("--progress", action="store_true", help="show progress on stderr even when it is not a terminal")
+            for flags, help_ in ((("-q", "--quiet"), "print no progress on stderr (errors only)"),
+                                 (("--progress",), "show progress on stderr even when it is not a terminal")):  # fmt: skip
+                try:
+                    shown.add_argument(*flags, action="store_true", help=help_)
+                except argparse.ArgumentError:  # the command defines it itself
+                    pass
             example = getattr(mod, "EXAMPLE", None)
             if example:
                 p.epilog = "example:\n" + "\n".join("  " + line for line in example.strip().splitlines())
