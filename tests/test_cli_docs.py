@@ -98,6 +98,14 @@ def _json_keys_and_exit_codes(module: str) -> tuple[set[str], set[int]]:
             target = node.targets[0]
             if isinstance(target.value, ast.Name) and target.value.id == "report" and isinstance(target.slice, ast.Constant):
                 keys.add(target.slice.value)
+        if isinstance(node, ast.Dict) and any(k is None and _is_to_json(v) for k, v in zip(node.keys, node.values)):
+            keys |= dict_keys(node)  # {"is": ..., **result.to_json()}
+        if _is_to_json(node):  # a ReactionResult's scalar fields (jaxrxn reaction)
+            import dataclasses
+
+            from jaxrxn.reaction import ReactionResult
+
+            keys |= {f.name for f in dataclasses.fields(ReactionResult)} - set(ReactionResult._ARRAYS)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             if node.func.id in ("print_json", "json_line") and node.args and isinstance(node.args[0], ast.Dict):
                 keys |= dict_keys(node.args[0])
@@ -108,6 +116,12 @@ def _json_keys_and_exit_codes(module: str) -> tuple[set[str], set[int]]:
         if isinstance(node, ast.Return) and node.value is not None:
             codes |= {c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant) and type(c.value) is int}
     return keys, codes
+
+
+def _is_to_json(node) -> bool:
+    import ast
+
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "to_json"
 
 
 def _documented() -> dict[str, tuple[set[str], set[int]]]:

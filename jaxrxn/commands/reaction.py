@@ -23,6 +23,10 @@ import sys
 
 from jaxrxn.commands._common import add_calc_argument, build_potential, print_json, read_one, to_jsonable
 
+EXAMPLE = """\
+jaxrxn reaction IS.xyz FS.xyz --calc xtb -o out/ --json       # out/: ts.xyz, path.extxyz, irc.extxyz, profile.png
+jaxrxn reaction --batch pairs.txt --calc xtb --json           # pairs.txt: one 'IS FS' per line; resumable"""
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("initial", nargs="?", help="structure file of the initial state (reactant; last frame)")
