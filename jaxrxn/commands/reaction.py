@@ -24,7 +24,8 @@ import sys
 from jaxrxn.commands._common import add_calc_argument, build_potential, print_json, read_one, to_jsonable
 
 EXAMPLE = """\
-jaxrxn reaction IS.xyz FS.xyz --calc xtb -o out/ --json       # out/: ts.xyz, path.extxyz, irc.extxyz, profile.png
+# the Claisen rearrangement with GFN2-xTB; out/: ts.xyz, path.extxyz, irc.extxyz, profile.png
+jaxrxn reaction benchmarks/data/claisen_allyl_vinyl_ether.xyz benchmarks/data/claisen_pent4enal.xyz --calc xtb -o out/ --json
 jaxrxn reaction --batch pairs.txt --calc xtb --json           # pairs.txt: one 'IS FS' per line; resumable"""
 
 
