@@ -42,6 +42,53 @@ def minimum_image(
     return d - jnp.round(frac) @ lattice
 
 
+def cell_widths(cell: Float[Array, "dim dim"] | np.ndarray) -> Float[Array, " dim"]:
+    """Perpendicular widths ``(dim,)`` (Å) of a cell with lattice vectors as rows: the
+    distance between the two faces spanned by the other vectors, ``1 / |column k of
+    cell^-1|``. A cell given as lengths ``(dim,)`` (orthorhombic) is returned as is.
+    NumPy in, NumPy out (host-side checks); JAX arrays and tracers stay JAX."""
+    xp = np if isinstance(cell, (np.ndarray, list, tuple, float, int)) else jnp
+    cell = xp.asarray(cell)
+    if cell.ndim == 1:
+        return cell
+    return 1.0 / xp.linalg.norm(xp.linalg.inv(cell), axis=0)
+
+
+def complete_cell(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
+    """The cell ``(dim, dim)`` (rows, Å) with non-periodic rows that make it singular (an
+    ASE slab often leaves them zero) replaced by an orthonormal completion of the periodic
+    rows; their length never matters. A non-singular cell is returned unchanged. Host side
+    (NumPy): raises ``ValueError`` if the periodic rows are dependent or zero."""
+    cell = np.asarray(cell, float)
+    pbc = np.asarray(pbc, bool)
+    if abs(np.linalg.det(cell)) > 1e-12 * max(1.0, np.abs(cell).max()) ** cell.shape[0]:
+        return cell
+    periodic = cell[pbc]
+    _, sv, vt = np.linalg.svd(periodic)
+    if len(sv) == 0 or np.min(sv) < 1e-8 * np.max(sv):
+        raise ValueError("the periodic cell vectors are linearly dependent or zero.")
+    cell = cell.copy()
+    cell[~pbc] = vt[len(periodic) :]
+    return cell
+
+
+def canonical_cell(cell, pbc=None, dim: int | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The one canonical form of a periodic cell, host side: ``(cell, pbc)`` with `cell`
+    ``(dim, dim)`` lattice vectors as rows (Å; lengths ``(dim,)`` become an orthorhombic
+    cell, a larger matrix is cut to its leading ``dim`` block) completed by
+    :func:`complete_cell`, and `pbc` ``(dim,)`` booleans (default all periodic). A cell
+    that is ``None`` or periodic along no axis gives ``(None, None)``."""
+    if cell is None:
+        return None, None
+    cell = np.asarray(cell, float)
+    dim = cell.shape[0] if dim is None else dim
+    cell = np.diag(cell[:dim]) if cell.ndim == 1 else cell.reshape(cell.shape[0], -1)[:dim, :dim]
+    pbc = np.ones(dim, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool).reshape(-1)[:dim], (dim,))
+    if not pbc.any():
+        return None, None
+    return complete_cell(cell, pbc), pbc.copy()
+
+
 def displacement(R_a, R_b, cell=None, pbc=None):
     """Minimum-image displacement ``R_a - R_b`` (Å), same shape as the inputs."""
     return minimum_image(R_a - R_b, cell, pbc)

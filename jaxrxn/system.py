@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from jaxrxn.geometry import minimum_image
+from jaxrxn.geometry import canonical_cell, cell_widths, minimum_image
 
 
 def _is_concrete(x) -> bool:
@@ -33,20 +33,6 @@ def _is_concrete(x) -> bool:
 def _array(x, dtype):
     """``x`` as a JAX array of `dtype` (JAX's default width for floats), tracers unchanged."""
     return jnp.asarray(np.asarray(x, dtype)) if _is_concrete(x) else jnp.asarray(x)
-
-
-def _complete_cell(cell: np.ndarray, pbc: np.ndarray) -> np.ndarray:
-    """Replace non-periodic rows that make the cell singular (an ASE slab often leaves them
-    zero) by an orthonormal completion of the periodic rows: their length never matters."""
-    if abs(np.linalg.det(cell)) > 1e-12 * max(1.0, np.abs(cell).max()) ** cell.shape[0]:
-        return cell
-    periodic = cell[pbc]
-    _, sv, vt = np.linalg.svd(periodic)
-    if len(sv) == 0 or np.min(sv) < 1e-8 * np.max(sv):
-        raise ValueError("the periodic cell vectors are linearly dependent or zero.")
-    cell = cell.copy()
-    cell[~pbc] = vt[len(periodic) :]
-    return cell
 
 
 class System(eqx.Module):
@@ -104,14 +90,7 @@ class System(eqx.Module):
             fixed = np.zeros(n, bool) if fixed is None else fixed
             atom_mask = np.ones(n, bool) if atom_mask is None else atom_mask
         if cell is not None and _is_concrete(cell):
-            cell = np.asarray(cell, float)
-            dim = cell.shape[0]
-            pbc = np.ones(dim, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (dim,)).copy()
-            cell = np.diag(cell) if cell.ndim == 1 else cell.reshape(dim, dim)
-            if not pbc.any():
-                cell = pbc = None
-            else:
-                cell = _complete_cell(cell, pbc)
+            cell, pbc = canonical_cell(cell, pbc)
         elif cell is None:
             pbc = None
         self.numbers = numbers
@@ -215,21 +194,14 @@ class System(eqx.Module):
         return atoms
 
 
-def loose_system(
-    cell, pbc, dim: int, system: System | None, fixed=None, masses=None, *, full_rank: bool = False
-) -> System | None:
+def loose_system(cell, pbc, dim: int, system: System | None, fixed=None, masses=None) -> System | None:
     """A potential constructor's system: `system` itself, or one of any size built from the
-    loose `cell` (``(dim,)`` lengths or a ``(dim, dim)`` matrix, Å), `pbc`, `fixed` and
-    `masses` (``None`` when all are absent). `full_rank` refuses a singular cell (potentials
-    that sum over images along every cell vector need three independent ones)."""
+    loose `cell` (``(dim,)`` lengths or a ``(dim, dim)`` matrix, Å; see
+    :func:`jaxrxn.geometry.canonical_cell`), `pbc`, `fixed` and `masses` (``None`` when all
+    are absent)."""
     if system is not None or (cell is None and fixed is None and masses is None):
         return system
-    if cell is not None:
-        cell = np.asarray(cell, float)
-        cell = np.diag(cell[:dim]) if cell.ndim == 1 else cell[:dim, :dim]
-        pbc = None if pbc is None else np.asarray(pbc, bool).reshape(-1)[:dim]
-        if full_rank and abs(np.linalg.det(cell)) < 1e-12:
-            raise ValueError("the cell is singular; periodic potentials need three independent cell vectors.")
+    cell, pbc = canonical_cell(cell, pbc, dim)
     return System(None, cell, pbc, fixed=fixed, masses=masses)
 
 
@@ -249,7 +221,7 @@ def image_reach(system: System | None, cutoff: float) -> tuple[int, ...]:
     if system is None or system.cell is None:
         return ()
     cell, pbc = np.asarray(system.cell, float), np.asarray(system.pbc, bool)
-    widths = 1.0 / np.linalg.norm(np.linalg.inv(cell), axis=0)
+    widths = cell_widths(cell)
     return tuple(int(math.floor(cutoff / w + 0.5)) if p else 0 for w, p in zip(widths, pbc))
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import jax
 import numpy as np
 
-from jaxrxn.geometry import minimum_image
+from jaxrxn.geometry import cell_widths, minimum_image
 
 #: Two atoms closer than this (Å) are treated as overlapping. Real interatomic distances
 #: are above ~0.5 Å (H2 is 0.74 Å); overlapping atoms make pair potentials blow up.
@@ -103,7 +103,7 @@ def check_box(box, r_cutoff: float, pbc=None) -> None:
     if box is None:
         return
     box = np.asarray(box, dtype=float)
-    widths = _cell_widths(box)
+    widths = cell_widths(box)
     periodic = np.ones(len(widths), bool) if pbc is None else np.asarray(pbc, bool)
     for ax, (w, p) in enumerate(zip(widths, periodic)):
         if p and w < 2 * r_cutoff:
@@ -112,14 +112,6 @@ def check_box(box, r_cutoff: float, pbc=None) -> None:
                 f"({2 * r_cutoff:.4g} Å); use a larger supercell or a shorter cutoff "
                 "(minimum image would make the energy discontinuous)."
             )
-
-
-def _cell_widths(box: np.ndarray) -> np.ndarray:
-    """Perpendicular widths of a cell given as lengths ``(dim,)`` or vectors ``(dim, dim)``."""
-    if box.ndim == 1:
-        return box
-    inv = np.linalg.inv(box)
-    return 1.0 / np.linalg.norm(inv, axis=0)
 
 
 def check_n_images(n_images: int, minimum: int = 3) -> None:

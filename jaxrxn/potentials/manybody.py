@@ -106,7 +106,7 @@ def sutton_chen(
             raise ValueError(f"Sutton-Chen parameters lack {', '.join(sorted(missing))}.")
         p = element_or_params
         n, m, epsilon, c, a = int(p["n"]), int(p["m"]), p["epsilon"], p["c"], p["a"]
-    system = loose_system(cell, pbc, dim, system, fixed, masses, full_rank=True)
+    system = loose_system(cell, pbc, dim, system, fixed, masses)
     if system is not None and system.cell is not None and r_cutoff is None:
         raise ValueError("a periodic Sutton-Chen potential needs a finite `r_cutoff` (Å).")
     if r_cutoff is not None:
@@ -255,7 +255,7 @@ def eam_from_setfl(
     (differentiable). Raises ``ValueError`` for a missing or malformed file.
     """
     tables, meta = _read_setfl(filename)
-    system = loose_system(cell, pbc, dim, system, fixed, masses, full_rank=True)
+    system = loose_system(cell, pbc, dim, system, fixed, masses)
     cutoff = meta["cutoff"]
     energy_fn = EAMEnergy(meta["d_rho"], meta["d_r"], cutoff, image_reach(system, cutoff))
     params = {k: jnp.asarray(v, dtype) for k, v in tables.items()}

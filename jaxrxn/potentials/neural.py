@@ -25,6 +25,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float
 
+from jaxrxn.geometry import canonical_cell
 from jaxrxn.potentials.core import Potential
 from jaxrxn.system import System, pair_displacements, real_numbers, safe_distances
 from jaxrxn.validation import check_box
@@ -110,13 +111,9 @@ def neural_potential(
     """
     species = np.asarray(species, int).reshape(-1)
     labels = np.unique(species)
-    if cell is not None and (pbc is None or np.any(pbc)):
-        cell = np.asarray(cell, float)
-        cell = np.diag(cell[:dim]) if cell.ndim == 1 else cell[:dim, :dim]
-        pbc = np.ones(dim, bool) if pbc is None else np.asarray(pbc, bool)[:dim]
+    cell, pbc = canonical_cell(cell, pbc, dim)
+    if cell is not None:
         check_box(cell, r_cutoff, pbc)
-    else:
-        cell, pbc = None, None
     system = System(species, cell, pbc, fixed=fixed, masses=np.ones(len(species)) if masses is None else masses)
     net = SchNetEnergy(len(labels), n_features, n_rbf, n_interactions, float(r_cutoff))
     energy_fn = _NetEnergy(net, tuple(int(z) for z in labels))
