@@ -42,6 +42,25 @@ def minimum_image(
     return d - jnp.round(frac) @ lattice
 
 
+def minimum_image_components(
+    d: list[Float[Array, "..."]],
+    cell: Float[Array, "dim dim"] | None,
+    pbc: Bool[Array, " dim"] | None,
+) -> list[Float[Array, "..."]]:
+    """:func:`minimum_image` of displacements given as their `dim` Cartesian components
+    (Å), for a full-rank `cell` (a :class:`jaxrxn.System`'s, completed). Written with
+    elementwise products, which XLA fuses with whatever consumes the result, instead of a
+    ``(..., 3) @ (3, 3)`` contraction per pair: on CPU that is ~10x faster for the
+    ``(n_atoms, capacity)`` layout of neighbour lists."""
+    if cell is None:
+        return d
+    dim = len(d)
+    cell = cell.astype(d[0].dtype)
+    inv = jnp.linalg.inv(cell)
+    k = [jnp.where(pbc[b], jnp.round(sum(d[a] * inv[a, b] for a in range(dim))), 0.0) for b in range(dim)]
+    return [d[c] - sum(k[b] * cell[b, c] for b in range(dim)) for c in range(dim)]
+
+
 def cell_widths(cell: Float[Array, "dim dim"] | np.ndarray) -> Float[Array, " dim"]:
     """Perpendicular widths ``(dim,)`` (Å) of a cell with lattice vectors as rows: the
     distance between the two faces spanned by the other vectors, ``1 / |column k of

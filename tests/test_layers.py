@@ -22,7 +22,7 @@ ROOT = pathlib.Path(jaxrxn.__file__).parent
 LAYERS = (
     (
         "jaxrxn._lazy", "jaxrxn.units", "jaxrxn._results", "jaxrxn.geometry", "jaxrxn.validation",
-        "jaxrxn.io", "jaxrxn.system", "jaxrxn.checkpoint", "jaxrxn.parallel",
+        "jaxrxn.io", "jaxrxn.system", "jaxrxn.neighbors", "jaxrxn.checkpoint", "jaxrxn.parallel",
     ),
     ("jaxrxn.potentials",),
     ("jaxrxn._iterate", "jaxrxn.optimize", "jaxrxn.path", "jaxrxn.saddle", "jaxrxn.irc", "jaxrxn.tune"),

@@ -27,6 +27,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, Scalar
 
 from jaxrxn._results import RESULTS, finite_result
 from jaxrxn.geometry import align
+from jaxrxn.neighbors import NeighborList, check_overflow, reallocate
 from jaxrxn.optimize import StepRule, minimize, step_rule
 from jaxrxn.potentials.core import Potential
 from jaxrxn.units import FS, KB
@@ -44,6 +45,8 @@ class MDState(eqx.Module):
     - `F`: total forces at `R` (potential plus bias), eV/Å. `energy`: potential plus bias, eV.
     - `key`: PRNG key of the thermostat (a raw ``uint32`` key, so checkpoints are plain arrays).
     - `step`: number of steps taken.
+    - `neighbors`: the potential's neighbour list, updated at `R` (``None`` for a potential
+      without one); carried so that it is rebuilt only when an atom moved half its skin.
     """
 
     R: Float[Array, "n_atoms dim"]
@@ -52,13 +55,19 @@ class MDState(eqx.Module):
     energy: Scalar
     key: PRNGKeyArray
     step: Int[Array, ""]
+    neighbors: NeighborList | None = None
 
 
 def total_energy_and_forces(potential: Potential, bias: Bias | None = None):
-    """``f(R, t) -> (E, F)``: the potential plus an optional bias (eV, eV/Å), fixed atoms zeroed."""
+    """``f(R, t, neighbors=None) -> (E, F)``: the potential plus an optional bias (eV,
+    eV/Å), fixed atoms zeroed. With `neighbors` (the potential's list, already updated at
+    `R`) an overflow is left to the caller instead of raising."""
 
-    def fn(R, t):
-        e, F = potential.energy_and_forces(R)
+    def fn(R, t, neighbors=None):
+        if neighbors is None:
+            e, F = potential.energy_and_forces(R)
+        else:
+            e, F = potential.replace(neighbors=neighbors)._energy_and_forces(R, check=False, update=False)
         if bias is not None:
             eb, gb = jax.value_and_grad(bias)(R, t)
             e, F = e + eb, F - gb * potential.free_mask(R)
@@ -96,8 +105,18 @@ class _Integrator(eqx.Module):
         m = potential.atom_masses(R)
         free = potential.free_mask(R)
         V = jax.random.normal(sub, R.shape, R.dtype) * jnp.sqrt(KB * T / m)[:, None] * free
-        e, F = total_energy_and_forces(potential, bias)(R, jnp.zeros((), R.dtype))
-        return MDState(R, V, F, e, key, jnp.array(0))
+        neighbors = potential._neighbors_at(R)
+        e, F = total_energy_and_forces(potential, bias)(R, jnp.zeros((), R.dtype), neighbors)
+        return MDState(R, V, F, e, key, jnp.array(0), neighbors)
+
+
+def _forces_at(potential: Potential, bias, state: MDState, R, t):
+    """Energy, forces and the carried list (updated) at the new positions `R`."""
+    neighbors = None
+    if state.neighbors is not None:
+        neighbors = potential.replace(neighbors=state.neighbors)._neighbors_at(R)
+    e, F = total_energy_and_forces(potential, bias)(R, t, neighbors)
+    return e, F, neighbors
 
 
 class VelocityVerlet(_Integrator):
@@ -110,15 +129,14 @@ class VelocityVerlet(_Integrator):
 
     def step(self, potential: Potential, state: MDState, bias: Bias | None = None) -> MDState:
         """One step of `dt` fs; the bias is evaluated at the step's end time."""
-        fn = total_energy_and_forces(potential, bias)
         h = self.dt * FS
         m = potential.atom_masses(state.R)[:, None]
         free = potential.free_mask(state.R)
         V = state.V + 0.5 * h * state.F / m
         R = state.R + h * V * free
-        e, F = fn(R, (state.step + 1) * self.dt)
+        e, F, neighbors = _forces_at(potential, bias, state, R, (state.step + 1) * self.dt)
         V = (V + 0.5 * h * F / m) * free
-        return MDState(R, V, F, e, state.key, state.step + 1)
+        return MDState(R, V, F, e, state.key, state.step + 1, neighbors)
 
 
 class Langevin(_Integrator):
@@ -137,7 +155,6 @@ class Langevin(_Integrator):
 
     def step(self, potential: Potential, state: MDState, bias: Bias | None = None) -> MDState:
         """One step of `dt` fs, drawing the noise from ``state.key``."""
-        fn = total_energy_and_forces(potential, bias)
         h = self.dt * FS
         m = potential.atom_masses(state.R)[:, None]
         free = potential.free_mask(state.R)
@@ -148,9 +165,9 @@ class Langevin(_Integrator):
         R = state.R + 0.5 * h * V * free  # A
         V = c1 * V + c2 * jax.random.normal(sub, V.shape, V.dtype)  # O
         R = R + 0.5 * h * V * free  # A
-        e, F = fn(R, (state.step + 1) * self.dt)
+        e, F, neighbors = _forces_at(potential, bias, state, R, (state.step + 1) * self.dt)
         V = (V + 0.5 * h * F / m) * free  # B
-        return MDState(R, V, F, e, key, state.step + 1)
+        return MDState(R, V, F, e, key, state.step + 1, neighbors)
 
 
 Integrator = VelocityVerlet | Langevin
@@ -169,8 +186,33 @@ def run_md(
 
     Returns ``(final_state, frames)``; with `save_every` the frames are the states after
     every `save_every` steps (leading axis ``n_steps // save_every``), else ``None``.
-    """
 
+    A carried neighbour list (``state.neighbors``) that overflows is handled here: called
+    outside jit, the list is reallocated with room for the configuration where it
+    overflowed and the run is repeated from `state` (the same trajectory as without a
+    list); under jit the overflow raises.
+    """
+    final, frames = _run_md(potential, integrator, state, n_steps, bias, save_every)
+    if final.neighbors is None:
+        return final, frames
+    if not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((potential, state))):
+        for _ in range(_MAX_REALLOCATIONS):
+            if not bool(jnp.any(final.neighbors.overflow)):
+                break
+            neighbors = reallocate(state.neighbors, state.R, potential.system, seen=final.R)
+            # the forces of `state` may come from the overflowed list too
+            e, F = total_energy_and_forces(potential, bias)(state.R, state.step * integrator.dt, neighbors)
+            state = eqx.tree_at(lambda s: (s.neighbors, s.F, s.energy), state, (neighbors, F, e))
+            final, frames = _run_md(potential, integrator, state, n_steps, bias, save_every)
+    return check_overflow((final, frames), final.neighbors)
+
+
+#: Reallocations of an overflowing neighbour list before :func:`run_md` gives up (raises).
+_MAX_REALLOCATIONS = 4
+
+
+@eqx.filter_jit
+def _run_md(potential, integrator, state, n_steps: int, bias, save_every: int | None):
     def advance(st, _):
         return integrator.step(potential, st, bias), None
 

@@ -349,7 +349,7 @@ class BasinResult(eqx.Module):
 def _reflect(last: MDState, now: MDState) -> MDState:
     # Restore the last in-basin state with reversed velocities but keep the advanced key
     # (fresh noise) and step counter, as LAMMPS's revert() does with x, v and image flags.
-    return MDState(last.R, -last.V, last.F, last.energy, now.key, now.step)
+    return MDState(last.R, -last.V, last.F, last.energy, now.key, now.step, last.neighbors)
 
 
 def _select(pred, a, b):

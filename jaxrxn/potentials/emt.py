@@ -20,9 +20,10 @@ are counted out to ``r_c + 0.5`` Å (a hard edge, as in ASE). ``gamma1``, ``gamm
 normalise the first three fcc shells of each element to its reference crystal.
 
 Periodic cells may be skewed and periodic along any subset of axes (slabs are
-``pbc=(True, True, False)``); the dense path sums over every periodic image inside the
-cutoff, so cells narrower than twice the cutoff are exact. Large fully periodic
-orthorhombic systems use a jax-md neighbour list (``neighbor_list=True``).
+``pbc=(True, True, False)``); without a neighbour list every periodic image inside the
+cutoff is summed, so cells narrower than twice the cutoff are exact. Large systems carry a
+:class:`jaxrxn.neighbors.NeighborList` (``neighbor_list=True`` or
+:meth:`Potential.with_neighbors`).
 """
 
 from __future__ import annotations
@@ -30,15 +31,15 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
 import numpy as np
 from ase.data import chemical_symbols
 from ase.units import Bohr
-from jax_md import partition, space
 from jaxtyping import Array, Float, Int
 
+from jaxrxn.neighbors import neighbor_displacements
 from jaxrxn.potentials.core import Potential
 from jaxrxn.system import (
     System,
@@ -179,20 +180,124 @@ def _emt_energy_from_pairs(
     return atomic + jnp.sum(pair_as)
 
 
+def _list_terms(R, cell, pbc, atom_mask, species, p, idx):
+    """Per-slot and per-atom quantities of EMT on a full neighbour list (every pair in both
+    rows of the dense ``(n_atoms, capacity)`` `idx`), shared by the energy and its analytic
+    gradient.
+
+    Per-atom parameters are combined once: with ``a_j = eta2_j beta s0_j + ln n0_j`` and
+    ``b_j = kappa_j s0_j + ln n0_j``, atom ``i``'s density is ``sigma1_i = sum_j exp(a_j -
+    eta2_j r) w(r) / n0_i`` and its atomic-sphere sum ``sum_j exp(b_j - kappa_j r / beta)
+    w(r) / n0_i``: each slot costs two gathers of per-atom numbers besides its position,
+    and every sum runs along a row (no scatter).
+    """
+    j, d, real = neighbor_displacements(R, idx, cell, pbc)
+    r2 = sum(x * x for x in d)
+    valid = real & (r2 < R_LIST**2)
+    # Slots outside the list sit at r_c so no exp overflows into a NaN gradient.
+    r = jnp.sqrt(jnp.where(valid, r2, R_C**2))
+    w = jnp.where(valid, _logistic(r), 0.0)
+
+    gamma1, gamma2 = _reference_gammas(p)
+    at = {k: p[k][species] for k in _PARAMETER_NAMES}
+    at["gamma1"], at["gamma2"] = gamma1[species], gamma2[species]
+    at["a"] = at["eta2"] * BETA * at["s0"] + jnp.log(at["n0"])
+    at["b"] = at["kappa"] * at["s0"] + jnp.log(at["n0"])
+    e1 = jnp.exp(at["a"][j] - at["eta2"][j] * r)
+    e2 = jnp.exp(at["b"][j] - (at["kappa"][j] / BETA) * r)
+    sigma1 = jnp.sum(e1 * w, axis=1) / at["n0"]
+    # Atoms without neighbours contribute 0 (the s -> infinity limit of E_c + AS - E0).
+    has = (sigma1 > 0.0) & atom_mask
+    e0, lam, kappa, V0 = at["E0"], at["lambda"], at["kappa"], at["V0"]
+    sigma = jnp.where(has, sigma1, 1.0)
+    s = -jnp.log(sigma / (12.0 * at["gamma1"])) / (BETA * at["eta2"])
+    embedded = jnp.where(has, e0 * (1.0 + lam * s) * jnp.exp(-lam * s) + 6.0 * V0 * jnp.exp(-kappa * s), 0.0)
+    # The atomic-sphere pair sum of atom i is q_i sum_j exp(b_j - kappa_j r / beta) w.
+    q = jnp.where(atom_mask, -0.5 * V0 / (at["gamma2"] * at["n0"]), 0.0)
+    atomic = jnp.where(atom_mask, embedded - e0, 0.0) + q * jnp.sum(e2 * w, axis=1)
+    return dict(d=d, r=r, w=w, valid=valid, j=j, e1=e1, e2=e2, at=at, s=s, sigma=sigma, has=has, q=q, atomic=atomic)
+
+
+@jax.custom_jvp
+def _emt_list_energy(R, cell, pbc, atom_mask, species, p, idx):
+    """Total EMT energy (eV) on a full neighbour list, with an analytic gradient in ``R``."""
+    return jnp.sum(_list_terms(R, cell, pbc, atom_mask, species, p, idx)["atomic"])
+
+
+def _emt_list_energy_and_gradient(R, cell, pbc, atom_mask, species, p, idx):
+    """``(E, dE/dR)``: the gradient as row sums over the full list. The derivative of the
+    energy with respect to the distance of pair ``ij`` has a part from atom ``i``'s row and
+    one from atom ``j``'s; the latter needs only per-atom numbers of ``j`` (gathered) and
+    parameters of ``i``, so no scatter is needed."""
+    t = _list_terms(R, cell, pbc, atom_mask, species, p, idx)
+    at, j, r, w, s, has = t["at"], t["j"], t["r"], t["w"], t["s"], t["has"]
+    e0, lam, kappa, V0, eta2 = at["E0"], at["lambda"], at["kappa"], at["V0"], at["eta2"]
+    dE_ds = -e0 * lam**2 * s * jnp.exp(-lam * s) - 6.0 * V0 * kappa * jnp.exp(-kappa * s)
+    # P_i = dE_i / dsigma1_i / n0_i (the 1/n0_i of sigma1_i included)
+    P = jnp.where(has, -dE_ds / (BETA * eta2 * t["sigma"] * at["n0"]), 0.0)
+    q = t["q"]
+    dw = -A_CUT * w * (1.0 - w)
+    g = P[:, None] * t["e1"] * (dw - eta2[j] * w) + q[:, None] * t["e2"] * (dw - kappa[j] / BETA * w)
+    e1_i = jnp.exp(at["a"][:, None] - eta2[:, None] * r)
+    e2_i = jnp.exp(at["b"][:, None] - (kappa[:, None] / BETA) * r)
+    g = g + P[j] * e1_i * (dw - eta2[:, None] * w) + q[j] * e2_i * (dw - kappa[:, None] / BETA * w)
+    g = jnp.where(t["valid"], g / r, 0.0)
+    grad = jnp.stack([-jnp.sum(g * x, axis=1) for x in t["d"]], axis=-1)
+    return jnp.sum(t["atomic"]), grad
+
+
+def _emt_list_energy_jvp(primals, tangents):
+    R, cell, pbc, atom_mask, species, p, idx = primals
+    R_dot, cell_dot, _, _, _, p_dot, _ = tangents
+    e, grad = _emt_list_energy_and_gradient(*primals)
+    e_dot = jnp.zeros_like(e) if _is_zero(R_dot) else jnp.sum(grad * R_dot)
+    # The cell and the parameters through forward mode of the energy itself (stress,
+    # parameter gradients), only when they are differentiated.
+    others, others_dot = (cell, p), (cell_dot, p_dot)
+    if not all(_is_zero(t) for t in jax.tree_util.tree_leaves(others_dot, is_leaf=_is_zero)):
+        others_dot = jax.tree_util.tree_map(
+            lambda x, t: jnp.zeros_like(x) if _is_zero(t) else t, others, others_dot, is_leaf=_is_zero
+        )
+        energy = lambda c, q: jnp.sum(_list_terms(R, c, pbc, atom_mask, species, q, idx)["atomic"])  # noqa: E731
+        e_dot = e_dot + jax.jvp(energy, others, others_dot)[1]
+    return e, e_dot
+
+
+def _is_zero(t) -> bool:
+    return isinstance(t, SymbolicZero)
+
+
+_emt_list_energy.defjvp(_emt_list_energy_jvp, symbolic_zeros=True)
+
+
+def _emt_energy_from_list(R, system, p, neighbors):
+    n = R.shape[0]
+    atom_mask = jnp.ones(n, bool) if system.atom_mask is None else system.atom_mask
+    return _emt_list_energy(R, system.cell, system.pbc, atom_mask, real_numbers(system, n), p, neighbors.idx)
+
+
 @dataclasses.dataclass(frozen=True)
 class EMTEnergy:
-    """``energy_fn(R, system, params)`` of dense EMT: every pair and every periodic image
-    within the neighbour radius, read from the system (cell, pbc, padding mask, numbers).
+    """``energy_fn(R, system, params, neighbors=None)`` of EMT, reading the system (cell,
+    pbc, padding mask, numbers).
 
-    `reach` (static) is the number of cell images per axis to sum (see
-    :func:`jaxrxn.system.image_reach`); potentials with equal reach share one compiled
-    solver, and a batch takes the largest reach of its members (:meth:`join`).
+    Without `neighbors`, every pair and every periodic image within the neighbour radius
+    is summed (`reach`, static, is the number of cell images per axis, see
+    :func:`jaxrxn.system.image_reach`; potentials with equal reach share one compiled
+    solver, and a batch takes the largest reach of its members, :meth:`join`). With a
+    :class:`jaxrxn.neighbors.NeighborList` built for :attr:`cutoff`, the sums run over the
+    list.
     """
 
     reach: tuple[int, ...] = ()
 
-    def __call__(self, R, system, params):
+    #: The radius (Å) a neighbour list must cover.
+    cutoff = R_LIST
+
+    def __call__(self, R, system, params, neighbors=None):
         n = R.shape[0]
+        if neighbors is not None:
+            return _emt_energy_from_list(R, system, params, neighbors)
         d, valid = pair_displacements(R, system, self.reach)
         r = safe_distances(d, valid)
         valid = valid & (r < R_LIST)
@@ -207,55 +312,6 @@ class EMTEnergy:
         return EMTEnergy(join_reach(self.reach, other.reach))
 
 
-def _neighbor_list_energy_fn(cell, pbc, R_reference, capacity_multiplier):
-    A = np.asarray(cell, float)
-    A = np.diag(A) if A.ndim == 1 else A.reshape(3, 3)
-    box = np.diag(A)
-    if not np.all(pbc) or not np.allclose(A, np.diag(box)):
-        raise ValueError(
-            "neighbor_list=True needs a fully periodic orthorhombic cell; use "
-            "neighbor_list=False for free clusters, slabs and skewed cells."
-        )
-    if np.any(box < 2.0 * R_LIST):
-        raise ValueError(
-            f"neighbor_list=True needs every cell length >= {2.0 * R_LIST:.3f} Å (twice the "
-            f"EMT neighbour radius); got {box.tolist()}. Use neighbor_list=False."
-        )
-    if R_reference is None:
-        raise ValueError("neighbor_list=True needs `R_reference`, a typical configuration (Å).")
-    box_j = jnp.asarray(box)
-    displacement_fn, _ = space.periodic(box_j)
-    neighbor_fn = partition.neighbor_list(
-        displacement_fn,
-        box_j,
-        R_LIST,
-        capacity_multiplier=capacity_multiplier,
-        format=partition.NeighborListFormat.Sparse,
-    )
-    template = neighbor_fn.allocate(jnp.mod(jnp.asarray(R_reference, float), box_j))
-    pair_displacement = jax.vmap(displacement_fn)
-
-    def energy_fn(R, system, params):
-        n = R.shape[0]
-        nbrs = neighbor_fn.update(jnp.mod(R, box_j.astype(R.dtype)), template)
-        center, other = nbrs.idx[0], nbrs.idx[1]
-        real = center < n
-        center, other = jnp.where(real, center, 0), jnp.where(real, other, 0)
-        d = pair_displacement(R[other], R[center])
-        real = real & system.atom_mask[center] & system.atom_mask[other]
-        r = safe_distances(d, real)
-        valid = real & (r < R_LIST)
-        e = _emt_energy_from_pairs(r, valid, center, other, real_numbers(system, n), params, system.atom_mask)
-        return eqx.error_if(
-            e,
-            nbrs.did_buffer_overflow,
-            "jaxrxn: EMT neighbour list overflowed (atoms packed more densely than in "
-            "R_reference); rebuild the potential with a larger capacity_multiplier.",
-        )
-
-    return energy_fn
-
-
 def emt(
     numbers,
     cell=None,
@@ -265,6 +321,7 @@ def emt(
     masses=None,
     neighbor_list: bool = False,
     R_reference=None,
+    skin: float = 0.5,
     capacity_multiplier: float = 1.25,
     dtype=None,
     system: System | None = None,
@@ -282,11 +339,11 @@ def emt(
       default the standard atomic masses.
     - `system`: a :class:`jaxrxn.System` instead of `numbers`, `cell`, `pbc`, `fixed`,
       `masses` (pass ``numbers=None``).
-    - `neighbor_list`: use a jax-md neighbour list (fully periodic orthorhombic cells at
-      least twice the 6.38 Å neighbour radius wide: large bulk systems); needs
-      `R_reference` ``(n_atoms, 3)``, a typical configuration that sizes the list, which
-      is rebuilt on every call; overflow raises through ``eqx.error_if``.
-    - `capacity_multiplier`: neighbour-list head room over `R_reference`'s pair count.
+    - `neighbor_list`: carry a :class:`jaxrxn.neighbors.NeighborList` allocated at
+      `R_reference` ``(n_atoms, 3)`` (Å) with a Verlet `skin` (Å) and
+      `capacity_multiplier` head room (see :meth:`Potential.with_neighbors`): for
+      thousands of atoms. Any cell whose periodic widths are at least twice
+      ``R_LIST + skin`` (about 12.8 Å), slabs and free clusters.
     - `dtype`: dtype of the parameters (default JAX's float width); the energy is computed
       in the dtype of the configuration.
 
@@ -298,15 +355,12 @@ def emt(
     if system is None:
         system = System(numbers, cell, pbc, masses=masses, fixed=fixed)
     _check_elements(np.asarray(system.numbers)[np.asarray(system.atom_mask)])
+    potential = Potential(EMTEnergy(image_reach(system, R_LIST)), emt_params(dtype), system)
     if neighbor_list:
-        if system.cell is None:
-            raise ValueError("neighbor_list=True needs a periodic `cell`.")
-        energy_fn = _neighbor_list_energy_fn(
-            np.asarray(system.cell), np.asarray(system.pbc), R_reference, capacity_multiplier
-        )
-    else:
-        energy_fn = EMTEnergy(image_reach(system, R_LIST))
-    return Potential(energy_fn, emt_params(dtype), system)
+        if R_reference is None:
+            raise ValueError("neighbor_list=True needs `R_reference`, the configuration (Å) to allocate the list at.")
+        potential = potential.with_neighbors(R_reference, skin=skin, capacity_multiplier=capacity_multiplier)
+    return potential
 
 
 def emt_from_atoms(atoms, *, neighbor_list: bool = False) -> tuple[jnp.ndarray, Potential]:

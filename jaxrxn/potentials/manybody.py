@@ -7,7 +7,8 @@ Both have the embedded-atom form
 with energies in eV and distances in Å. Free clusters need no cutoff. In periodic cells the
 sum runs over every periodic image within the cutoff (lattice translations are enumerated
 once, from the cell, when the potential is built), so a cell may be smaller than twice the
-cutoff: a one-atom primitive fcc cell gives the bulk energy.
+cutoff: a one-atom primitive fcc cell gives the bulk energy. Large systems with a cutoff
+carry a :class:`jaxrxn.neighbors.NeighborList` (:meth:`jaxrxn.Potential.with_neighbors`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax_md import energy as jmd_energy
 
+from jaxrxn.neighbors import neighbor_displacements
 from jaxrxn.potentials.core import Potential
 from jaxrxn.system import System, image_reach, join_reach, loose_system, pair_displacements, safe_distances
 
@@ -39,14 +41,20 @@ SUTTON_CHEN = {
 # ---------------------------------------------------------------------------------------
 # the embedded-atom sum shared by both potentials
 # ---------------------------------------------------------------------------------------
-def _embedded_atom_energy(R, system, reach, r_cutoff, pair_fn, density_fn, embedding_fn):
+def _embedded_atom_energy(R, system, reach, r_cutoff, pair_fn, density_fn, embedding_fn, neighbors=None):
     """``sum_i F(rho_i) + 1/2 sum_ij phi(r_ij)`` over every periodic image within
-    `r_cutoff` (``None``: all pairs of a free cluster); padding atoms carry no energy."""
-    d, valid = pair_displacements(R, system, reach)
-    r = safe_distances(d, valid)
+    `r_cutoff` (``None``: all pairs of a free cluster), or over the pairs of a carried
+    neighbour list; padding atoms carry no energy."""
+    if neighbors is None:
+        d, valid = pair_displacements(R, system, reach)
+        r = safe_distances(d, valid)
+    else:
+        cell = (None, None) if system is None or system.cell is None else (system.cell, system.pbc)
+        _, d, valid = neighbor_displacements(R, neighbors.idx, *cell)
+        r = jnp.sqrt(jnp.where(valid, sum(x * x for x in d), 1.0))
     if r_cutoff is not None:
         valid = valid & (r < r_cutoff)
-    rho = jnp.sum(jnp.where(valid, density_fn(r), 0.0), axis=(1, 2))
+    rho = jnp.sum(jnp.where(valid, density_fn(r), 0.0), axis=tuple(range(1, r.ndim)))
     pair = jnp.sum(jnp.where(valid, pair_fn(r), 0.0))
     embedded = embedding_fn(rho)
     if system is not None and system.atom_mask is not None:
@@ -128,7 +136,12 @@ class SuttonChenEnergy:
     r_onset: float | None = None
     reach: tuple[int, ...] = ()
 
-    def __call__(self, R, system, params):
+    @property
+    def cutoff(self) -> float | None:
+        """The radius (Å) a neighbour list must cover (``None``: no list possible)."""
+        return self.r_cutoff
+
+    def __call__(self, R, system, params, neighbors=None):
         eps, cc, aa = params["epsilon"], params["c"], params["a"]
         if self.r_cutoff is None:
             switch = lambda r: 1.0  # noqa: E731
@@ -143,6 +156,7 @@ class SuttonChenEnergy:
         return _embedded_atom_energy(
             R, system, self.reach, self.r_cutoff,
             lambda r: eps * (aa / r) ** self.n * switch(r), lambda r: (aa / r) ** self.m * switch(r), embedding,
+            neighbors,
         )  # fmt: skip
 
     def join(self, other: "SuttonChenEnergy") -> "SuttonChenEnergy":
@@ -273,11 +287,11 @@ class EAMEnergy:
     cutoff: float
     reach: tuple[int, ...] = ()
 
-    def __call__(self, R, system, params):
+    def __call__(self, R, system, params, neighbors=None):
         F = _hermite_table(params["F"], self.d_rho)
         rho = _hermite_table(params["rho"], self.d_r)
         r_phi = _hermite_table(params["r_phi"], self.d_r)
-        return _embedded_atom_energy(R, system, self.reach, self.cutoff, lambda r: r_phi(r) / r, rho, F)
+        return _embedded_atom_energy(R, system, self.reach, self.cutoff, lambda r: r_phi(r) / r, rho, F, neighbors)
 
     def join(self, other: "EAMEnergy") -> "EAMEnergy":
         return dataclasses.replace(self, reach=join_reach(self.reach, other.reach))

@@ -1,9 +1,9 @@
-"""Pair potentials on jax-md: Lennard-Jones and Morse, free space or periodic cells.
+"""Pair potentials on jax-md pair functions: Lennard-Jones and Morse, free space or
+periodic cells.
 
 Energies in eV, distances in Å. Free-space potentials may have no cutoff; periodic ones
-need one, and the cell must be wider than twice the cutoff (checked). Large periodic
-systems use a jax-md neighbour list that is rebuilt inside ``energy_fn`` from a fixed-capacity
-template, so the potential stays a pure function of ``R``.
+need one, and the cell must be wider than twice the cutoff (checked). Large systems carry a
+:class:`jaxrxn.neighbors.NeighborList` (``neighbor_list=True``).
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jax_md import energy as jmd_energy
-from jax_md import partition, smap, space
 
+from jaxrxn.neighbors import neighbor_displacements
 from jaxrxn.potentials.core import Potential
 from jaxrxn.system import System, loose_system, pair_displacements, real_numbers, safe_distances
 from jaxrxn.validation import check_box
@@ -43,8 +42,9 @@ def _param_matrix(value, numbers_i, numbers_j):
 
 @dataclasses.dataclass(frozen=True)
 class PairEnergy:
-    """``energy_fn(R, system, params) = 1/2 sum_{i != j} phi(r_ij)`` over minimum-image
-    pairs of real atoms (periodicity and padding read from the system).
+    """``energy_fn(R, system, params, neighbors=None) = 1/2 sum_{i != j} phi(r_ij)`` over
+    minimum-image pairs of real atoms (periodicity and padding read from the system), or
+    over the pairs of a carried :class:`jaxrxn.neighbors.NeighborList`.
 
     `pair_fn` is a module-level jax-md style function ``phi(r, **params)``; `names` maps
     jaxrxn parameter names to its keywords; a parameter may be a scalar or an ``(N, N)``
@@ -58,15 +58,31 @@ class PairEnergy:
     r_cutoff: float | None = None
     r_onset: float | None = None
 
-    def __call__(self, R, system, params):
-        d, valid = pair_displacements(R, system)
-        r = safe_distances(d[:, :, 0], valid[:, :, 0])
+    @property
+    def cutoff(self) -> float | None:
+        """The radius (Å) a neighbour list must cover (``None``: no list possible)."""
+        return self.r_cutoff
+
+    def __call__(self, R, system, params, neighbors=None):
+        z = real_numbers(system, R.shape[0])
+        if neighbors is None:
+            d, valid = pair_displacements(R, system)
+            valid, zj = valid[:, :, 0], z[None, :]
+            r = safe_distances(d[:, :, 0], valid)
+        else:
+            j, d, valid = neighbor_displacements(R, neighbors.idx, *_cell(system))
+            r2 = sum(x * x for x in d)
+            valid, zj = valid & (r2 < self.r_cutoff**2), z[j]
+            r = jnp.sqrt(jnp.where(valid, r2, 1.0))
         pair_fn = self.pair_fn
         if self.r_cutoff is not None:
             pair_fn = jmd_energy.multiplicative_isotropic_cutoff(pair_fn, self.r_onset, self.r_cutoff)
-        z = real_numbers(system, R.shape[0])
-        kw = {name: _param_matrix(params[key], z[:, None], z[None, :]) for key, name in self.names}
-        return 0.5 * jnp.sum(jnp.where(valid[:, :, 0], pair_fn(r, **kw), 0.0))
+        kw = {name: _param_matrix(params[key], z[:, None], zj) for key, name in self.names}
+        return 0.5 * jnp.sum(jnp.where(valid, pair_fn(r, **kw), 0.0))
+
+
+def _cell(system) -> tuple:
+    return (None, None) if system is None or system.cell is None else (system.cell, system.pbc)
 
 
 def pair_energy_fn(
@@ -76,11 +92,8 @@ def pair_energy_fn(
     r_cutoff: float | None,
     r_onset: float | None,
     system: System | None = None,
-    neighbor_list: bool = False,
-    R_reference=None,
-    capacity_multiplier: float = 1.25,
-) -> Callable:
-    """Build a pure ``energy_fn(R, system, params)`` from a jax-md pair function.
+) -> PairEnergy:
+    """A pure ``energy_fn(R, system, params, neighbors=None)`` from a jax-md pair function.
 
     ``param_names`` maps the jaxrxn parameter name to the keyword ``pair_fn`` expects.
     Periodic systems need a cutoff, and every periodic cell width must exceed twice it
@@ -93,42 +106,17 @@ def pair_energy_fn(
         r_onset = 0.9 * r_cutoff if r_onset is None else r_onset
     if periodic:
         check_box(np.asarray(system.cell), r_cutoff, np.asarray(system.pbc))
+    return PairEnergy(pair_fn, tuple(param_names.items()), r_cutoff, r_onset)
+
+
+def _with_list(potential: Potential, neighbor_list: bool, R_reference, capacity_multiplier: float) -> Potential:
     if not neighbor_list:
-        return PairEnergy(pair_fn, tuple(param_names.items()), r_cutoff, r_onset)
-
-    cell_m = None if not periodic else np.asarray(system.cell)
-    if not periodic or not np.all(np.asarray(system.pbc)) or not np.allclose(cell_m, np.diag(np.diag(cell_m))):
-        raise ValueError(
-            "neighbour lists need a fully periodic orthorhombic cell; use neighbor_list=False "
-            "for free clusters, slabs and skewed cells."
-        )
+        return potential
+    if potential.energy_fn.r_cutoff is None:
+        raise ValueError("neighbor_list=True needs a finite `r_cutoff` (Å).")
     if R_reference is None:
-        raise ValueError("neighbor_list=True needs `R_reference`, a typical configuration.")
-    pair_fn = jmd_energy.multiplicative_isotropic_cutoff(pair_fn, r_onset, r_cutoff)
-    rename = lambda params: {param_names[k]: v for k, v in params.items()}  # noqa: E731
-    box = jnp.asarray(np.diag(cell_m))
-    displacement_fn, _ = space.periodic(box)
-    neighbor_fn = partition.neighbor_list(
-        displacement_fn,
-        box,
-        r_cutoff,
-        capacity_multiplier=capacity_multiplier,
-        format=partition.NeighborListFormat.Sparse,
-    )
-    template = neighbor_fn.allocate(jnp.mod(jnp.asarray(R_reference), box))
-    total = smap.pair_neighbor_list(pair_fn, space.canonicalize_displacement_or_metric(displacement_fn))
-
-    def energy_fn(R, system, params):
-        nbrs = neighbor_fn.update(jnp.mod(R, box.astype(R.dtype)), template)
-        e = total(R, neighbor=nbrs, **rename(params))
-        return eqx.error_if(
-            e,
-            nbrs.did_buffer_overflow,
-            "jaxrxn: neighbour list overflowed (atoms moved closer together than in "
-            "R_reference); rebuild the potential with a larger capacity_multiplier.",
-        )
-
-    return energy_fn
+        raise ValueError("neighbor_list=True needs `R_reference`, the configuration (Å) to allocate the list at.")
+    return potential.with_neighbors(R_reference, capacity_multiplier=capacity_multiplier)
 
 
 def _lj_pair(dr, sigma=1.0, epsilon=1.0, **unused):
@@ -149,6 +137,7 @@ def lennard_jones(
     pbc=None,
     neighbor_list: bool = False,
     R_reference=None,
+    capacity_multiplier: float = 1.25,
     dim: int = 3,
     dtype=None,
     system: System | None = None,
@@ -163,8 +152,10 @@ def lennard_jones(
     - `r_cutoff`, `r_onset` (Å): smooth multiplicative cutoff between them (jax-md);
       ``None`` means no cutoff (free space only). ``r_onset`` defaults to 0.9 ``r_cutoff``.
     - `cell`: ``(dim,)`` box lengths or ``(dim, dim)`` lattice vectors (rows), with `pbc`.
-    - `neighbor_list`: use a jax-md neighbour list (periodic orthorhombic cells), for
-      thousands of atoms; needs `R_reference`.
+    - `neighbor_list`: carry a :class:`jaxrxn.neighbors.NeighborList` allocated at
+      `R_reference` (Å) with `capacity_multiplier` head room (needs `r_cutoff`; see
+      :meth:`Potential.with_neighbors`), for thousands of atoms in any cell, slab or
+      cluster.
     - `dim`: 2 or 3.
     - `system`: a :class:`jaxrxn.System` instead of `cell`, `pbc`, `fixed`, `masses`
       (per-atom type or fixed masks ``(n_atoms,)``, masses amu).
@@ -173,11 +164,10 @@ def lennard_jones(
     """
     system = loose_system(cell, pbc, dim, system, fixed, masses)
     fn = pair_energy_fn(
-        _lj_pair, {"epsilon": "epsilon", "sigma": "sigma"}, r_cutoff=r_cutoff, r_onset=r_onset,
-        system=system, neighbor_list=neighbor_list, R_reference=R_reference,
-    )  # fmt: skip
+        _lj_pair, {"epsilon": "epsilon", "sigma": "sigma"}, r_cutoff=r_cutoff, r_onset=r_onset, system=system
+    )
     params = {"epsilon": jnp.asarray(epsilon, dtype), "sigma": jnp.asarray(sigma, dtype)}
-    return Potential(fn, params, system)
+    return _with_list(Potential(fn, params, system), neighbor_list, R_reference, capacity_multiplier)
 
 
 def morse(
@@ -191,6 +181,7 @@ def morse(
     pbc=None,
     neighbor_list: bool = False,
     R_reference=None,
+    capacity_multiplier: float = 1.25,
     dim: int = 3,
     dtype=None,
     system: System | None = None,
@@ -205,14 +196,14 @@ def morse(
     system = loose_system(cell, pbc, dim, system, fixed, masses)
     fn = pair_energy_fn(
         jmd_energy.morse, {"D": "epsilon", "alpha": "alpha", "r0": "sigma"}, r_cutoff=r_cutoff,
-        r_onset=r_onset, system=system, neighbor_list=neighbor_list, R_reference=R_reference,
+        r_onset=r_onset, system=system,
     )  # fmt: skip
     params = {
         "D": jnp.asarray(D, dtype),
         "alpha": jnp.asarray(alpha, dtype),
         "r0": jnp.asarray(r0, dtype),
     }
-    return Potential(fn, params, system)
+    return _with_list(Potential(fn, params, system), neighbor_list, R_reference, capacity_multiplier)
 
 
 def morse_preset(

@@ -1,0 +1,181 @@
+"""Neighbour lists as state (jaxrxn.neighbors): potentials evaluated through a carried list
+against ASE's EMT and the list-free sums, the Verlet rebuild rule, overflow, padding, MD
+carrying the list, and a vmap over different cells."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from ase.build import bulk, fcc111
+from ase.calculators.emt import EMT
+from ase.cluster import Icosahedron
+
+from jaxrxn.batch import pad_positions, pad_system
+from jaxrxn.dynamics import VelocityVerlet, run_md
+from jaxrxn.neighbors import allocate
+from jaxrxn.potentials.manybody import sutton_chen
+from jaxrxn.potentials.pair import lennard_jones
+from jaxrxn.potentials.emt import R_LIST, emt_from_atoms
+
+E_TOL = 1e-8  # eV/atom
+
+
+def _cases():
+    skewed = bulk("Ni", "fcc", a=3.52).repeat((7, 7, 7))  # primitive fcc cell: 60° angles
+    slab = fcc111("Pt", (6, 6, 4), vacuum=6.0)
+    cluster = Icosahedron("Cu", 4)
+    big = bulk("Cu", cubic=True).repeat((4, 4, 7))  # 448 atoms: one bin along x, y, several along z
+    return {"ni_skewed": skewed, "pt111_slab": slab, "cu_cluster": cluster, "cu_bins": big}
+
+
+@pytest.mark.parametrize("name", list(_cases()))
+def test_emt_through_carried_list_equals_ase(name):
+    atoms = _cases()[name]
+    atoms.rattle(0.05, seed=3)
+    R, pot = emt_from_atoms(atoms, neighbor_list=True)
+    assert pot.neighbors is not None
+    atoms.calc = EMT()
+    e_ref, f_ref = atoms.get_potential_energy(), atoms.get_forces()
+    e, f = jax.jit(lambda p, R: p.energy_and_forces(R))(pot, R)
+    assert abs(float(e) - e_ref) < E_TOL * len(atoms)
+    np.testing.assert_allclose(np.asarray(f), f_ref, rtol=0, atol=1e-8)
+    # Moved by less than half the skin: the list is not rebuilt and stays exact.
+    step = np.random.default_rng(0).normal(size=R.shape)
+    step *= 0.2 / np.linalg.norm(step, axis=1, keepdims=True)  # 0.2 Å < skin / 2 = 0.25 Å
+    atoms.positions += step
+    e2 = pot.energy(R + step)
+    assert int(pot.neighbors.update(R + step, pot.system).n_builds) == 1
+    assert abs(float(e2) - atoms.get_potential_energy()) < E_TOL * len(atoms)
+
+
+def test_analytic_list_gradient_supports_hessian_and_parameter_gradients():
+    atoms = Icosahedron("Cu", 2)  # 13 atoms
+    atoms.rattle(0.05, seed=1)
+    R, dense = emt_from_atoms(atoms)
+    listed = dense.with_neighbors(R)
+    np.testing.assert_allclose(np.asarray(listed.hessian(R)), np.asarray(dense.hessian(R)), atol=1e-9)
+    g_list = jax.grad(lambda p: listed.replace(params=p).energy(R))(listed.params)
+    g_dense = jax.grad(lambda p: dense.replace(params=p).energy(R))(dense.params)
+    for k in g_dense:
+        np.testing.assert_allclose(np.asarray(g_list[k]), np.asarray(g_dense[k]), atol=1e-9)
+
+
+def test_rebuild_only_past_half_the_skin():
+    atoms = bulk("Cu", cubic=True).repeat(4)
+    R, pot = emt_from_atoms(atoms, neighbor_list=True)
+    nbrs, skin = pot.neighbors, pot.neighbors.skin
+    update = jax.jit(lambda nl, R: nl.update(R, pot.system))
+    # half the skin is the threshold: 0.49 skin keeps the list, 0.51 skin rebuilds it
+    for fraction, rebuilt in ((0.49, False), (0.51, True)):
+        moved = R.at[17, 1].add(fraction * skin)
+        assert int(update(nbrs, moved).n_builds) == 1 + rebuilt, fraction
+    # the rebuilt list is right where the old one would miss pairs: carry the list while
+    # one atom walks 2 Å towards a neighbour shell, and compare with ASE at the end
+    walk = R
+    for _ in range(20):
+        walk = walk.at[17].add(jnp.asarray([0.1, 0.0, 0.0]))
+        nbrs = update(nbrs, walk)
+    assert int(nbrs.n_builds) > 1
+    atoms.positions = np.asarray(walk)
+    atoms.calc = EMT()
+    e = pot.replace(neighbors=nbrs).energy(walk)
+    assert abs(float(e) - atoms.get_potential_energy()) < E_TOL * len(atoms)
+
+
+def test_padding_atoms_never_enter_the_list():
+    atoms = Icosahedron("Cu", 3)  # 55 atoms
+    atoms.rattle(0.05, seed=2)
+    R, pot = emt_from_atoms(atoms)
+    system = pad_system(pot.system, len(atoms) + 3)
+    # padding placed right among the real atoms, where a list that ignored the mask
+    # would count them as neighbours
+    R_pad = jnp.concatenate([R, R[:3] + 0.9], axis=0)
+    padded = pot.replace(system=system).with_neighbors(R_pad)
+    idx = np.asarray(padded.neighbors.idx)
+    assert not np.isin(np.arange(len(atoms), len(atoms) + 3), idx).any()
+    atoms.calc = EMT()
+    assert abs(float(padded.energy(R_pad)) - atoms.get_potential_energy()) < E_TOL * len(atoms)
+    far = pad_positions(R, len(atoms) + 3)
+    assert abs(float(padded.energy(far)) - atoms.get_potential_energy()) < E_TOL * len(atoms)
+
+
+def test_overflow_raises_under_jit_and_md_reallocates():
+    atoms = bulk("Cu", cubic=True).repeat(4)
+    R, pot = emt_from_atoms(atoms, neighbor_list=True)
+    centre = R.mean(0)
+    with pytest.raises(Exception, match="neighbour list overflowed"):
+        jax.jit(lambda p, R: p.energy_and_forces(R))(pot, centre + 0.8 * (R - centre))
+
+    # An MD run whose list is too small from the start: run_md reallocates outside jit and
+    # gives the trajectory of the potential without a list.
+    tight = pot.replace(neighbors=allocate(R, pot.system, R_LIST, skin=0.3, capacity_multiplier=0.6))
+    assert bool(tight.neighbors.overflow)
+    dense = pot.replace(neighbors=None)
+    vv = VelocityVerlet(dt=2.0)
+    key = jnp.asarray([0, 1], jnp.uint32)
+    s_list = vv.init(tight, R, key, temperature=600.0)
+    s_dense = vv.init(dense, R, key, temperature=600.0)
+    end_list, _ = run_md(tight, vv, s_list, 30)
+    end_dense, _ = run_md(dense, vv, s_dense, 30)
+    assert end_list.neighbors.capacity > tight.neighbors.capacity
+    assert not bool(end_list.neighbors.overflow)
+    np.testing.assert_allclose(np.asarray(end_list.R), np.asarray(end_dense.R), rtol=0, atol=1e-9)
+    # under jit the same overflow raises instead
+    with pytest.raises(Exception, match="neighbour list overflowed"):
+        jax.block_until_ready(jax.jit(lambda s: run_md(tight, vv, s, 30)[0].R)(s_list))
+
+
+def test_md_carries_the_list_and_rebuilds():
+    atoms = Icosahedron("Cu", 3)
+    R, pot = emt_from_atoms(atoms)
+    listed = pot.with_neighbors(R, skin=0.2)
+    vv = VelocityVerlet(dt=5.0)
+    key = jnp.asarray([0, 7], jnp.uint32)
+    end_list, _ = run_md(listed, vv, vv.init(listed, R, key, temperature=1500.0), 60)
+    end_dense, _ = run_md(pot, vv, vv.init(pot, R, key, temperature=1500.0), 60)
+    assert int(end_list.neighbors.n_builds) > 1  # atoms moved past half the skin
+    np.testing.assert_allclose(np.asarray(end_list.R), np.asarray(end_dense.R), rtol=0, atol=1e-9)
+
+
+def test_vmap_over_two_different_cells():
+    cells = [bulk("Cu", cubic=True, a=3.61).repeat(4), bulk("Cu", cubic=True, a=3.75).repeat(4)]
+    for atoms, seed in zip(cells, (1, 2)):
+        atoms.rattle(0.05, seed=seed)
+    R = np.stack([a.positions for a in cells])
+    pots = [emt_from_atoms(a)[1] for a in cells]
+    systems = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *[p.system for p in pots])
+    nbrs = allocate(R, systems, R_LIST)
+    assert nbrs.idx.shape[0] == 2
+    stacked = pots[0].replace(system=systems, neighbors=nbrs)
+    in_axes = pots[0].replace(params=None, system=0, neighbors=0)
+    e, f = jax.jit(jax.vmap(lambda p, R: p.energy_and_forces(R), in_axes=(in_axes, 0)))(stacked, jnp.asarray(R))
+    for k, atoms in enumerate(cells):
+        atoms.calc = EMT()
+        assert abs(float(e[k]) - atoms.get_potential_energy()) < E_TOL * len(atoms)
+        np.testing.assert_allclose(np.asarray(f[k]), atoms.get_forces(), rtol=0, atol=1e-8)
+
+
+def test_pair_and_embedded_atom_potentials_through_a_list():
+    atoms = bulk("Cu", cubic=True).repeat((4, 4, 4))
+    atoms.rattle(0.05, seed=5)
+    R = jnp.asarray(atoms.positions)
+    cell = atoms.cell[:]
+    for dense in (
+        lennard_jones(0.4, 2.3, r_cutoff=6.0, cell=cell),
+        sutton_chen("Cu", r_cutoff=6.0, cell=cell),
+    ):
+        listed = dense.with_neighbors(R)
+        e_d, f_d = dense.energy_and_forces(R)
+        e_l, f_l = listed.energy_and_forces(R)
+        assert abs(float(e_l - e_d)) < 1e-9
+        np.testing.assert_allclose(np.asarray(f_l), np.asarray(f_d), rtol=0, atol=1e-9)
+
+
+def test_small_cells_are_refused_with_the_widths():
+    atoms = bulk("Cu", cubic=True).repeat(3)  # 10.8 Å < 2 (R_LIST + skin)
+    with pytest.raises(ValueError, match="periodic cell width"):
+        emt_from_atoms(atoms, neighbor_list=True)
+    with pytest.raises(ValueError, match="outside jit"):
+        jax.jit(lambda R: allocate(R, None, 3.0).idx)(jnp.zeros((1, 3)))
