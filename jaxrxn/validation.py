@@ -53,18 +53,28 @@ def check_configuration(
         bad = np.argwhere(~np.isfinite(R))[0]
         raise ValueError(f"{name} contains NaN or infinite coordinates (atom {bad[0]}).")
     if min_distance is not None and R.shape[0] > 1:
-        d = R[:, None, :] - R[None, :, :]
-        if cell is not None and pbc is not None and np.any(pbc):
-            dim = R.shape[1]
-            d = np.asarray(minimum_image(d, np.asarray(cell, float)[:dim, :dim], np.asarray(pbc)[:dim]))
-        r = np.sqrt((d**2).sum(-1))
-        np.fill_diagonal(r, np.inf)
-        i, j = np.unravel_index(np.argmin(r), r.shape)
-        if r[i, j] < min_distance:
-            raise ValueError(
-                f"{name} has overlapping atoms {min(i, j)} and {max(i, j)} "
-                f"({r[i, j]:.3g} Å apart, below {min_distance} Å)."
-            )
+        n, dim = R.shape
+        periodic = cell is not None and pbc is not None and np.any(pbc)
+        # Blocks of rows keep the memory at ~_PAIR_BLOCK pairs (32,000 atoms at once would
+        # need 25 GB).
+        rows = max(1, _PAIR_BLOCK // n)
+        for start in range(0, n, rows):
+            d = R[start : start + rows, None, :] - R[None, :, :]
+            if periodic:
+                d = np.asarray(minimum_image(d, np.asarray(cell, float)[:dim, :dim], np.asarray(pbc)[:dim]))
+            r = np.sqrt((d**2).sum(-1))
+            r[np.arange(len(r)), np.arange(start, start + len(r))] = np.inf
+            i, j = np.unravel_index(np.argmin(r), r.shape)
+            i += start
+            if r[i - start, j] < min_distance:
+                raise ValueError(
+                    f"{name} has overlapping atoms {min(i, j)} and {max(i, j)} "
+                    f"({r[i - start, j]:.3g} Å apart, below {min_distance} Å)."
+                )
+
+
+#: Pairs measured at once by :func:`check_configuration`.
+_PAIR_BLOCK = 2_000_000
 
 
 def check_same_system(

@@ -1,0 +1,196 @@
+"""EMT inside an MD loop on bulk Cu: jaxrxn (neighbour list carried in the MD state) vs
+ASE's EMT vs asap3's EMT, in one process.
+
+System: fcc Cu (a = 3.6 Å, cubic cells repeated, fully periodic), Maxwell-Boltzmann
+velocities at 300 K, velocity Verlet with a 2 fs step. Per MD step each code evaluates EMT
+energy and forces once.
+
+- jaxrxn: ``emt_from_atoms(atoms, neighbor_list=True)``; :func:`jaxrxn.dynamics.run_md`
+  runs one jitted ``lax.scan`` and carries the list (updated every step, rebuilt only when
+  an atom moved more than half the 0.5 Å skin). Timed from a warm state (compiled; a list
+  that overflowed during the warm-up was reallocated outside jit).
+- ASE: ``ase.calculators.emt.EMT`` driven by ``ase.md.verlet.VelocityVerlet``.
+- asap3: ``asap3.EMT`` (C++) with the same driver. Its default cutoff differs from ASE's
+  EMT; the energy difference per atom is reported.
+- before: the 1,008-atom run of the code on /work/main before this change (its
+  ``neighbor_list=True`` rebuilt a jax-md list inside every energy call), in a subprocess
+  with that checkout on the path, when ``--before PATH`` is given.
+
+Each time is the best of ``--repeat`` runs; slow codes run ``--ase-steps`` steps only. The
+load average is printed and saved with every size (the machine is shared). Results go to
+``benchmarks/results/emt_md.json``.
+
+Run: ``python benchmarks/emt_md.py [--sizes 1008 4000 32000] [--steps 20] [--ase-steps 2]
+[--before /work/main]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+from ase import units  # noqa: E402
+from ase.build import bulk  # noqa: E402
+from ase.calculators.emt import EMT  # noqa: E402
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution  # noqa: E402
+from ase.md.verlet import VelocityVerlet as AseVerlet  # noqa: E402
+
+from jaxrxn.dynamics import VelocityVerlet, run_md  # noqa: E402
+from jaxrxn.potentials.emt import emt_from_atoms  # noqa: E402
+
+REPEATS = {1008: (7, 6, 6), 4000: (10, 10, 10), 32000: (20, 20, 20)}
+RESULTS = pathlib.Path(__file__).parent / "results" / "emt_md.json"
+
+
+def copper(n_atoms: int):
+    atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat(REPEATS[n_atoms])
+    MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+    return atoms
+
+
+def best_time(fn, repeat: int) -> float:
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def jaxrxn_md(atoms, n_steps: int, repeat: int) -> dict:
+    R, pot = emt_from_atoms(atoms, neighbor_list=True)
+    vv = VelocityVerlet(dt=2.0)
+    state = vv.init(pot, R, jnp.asarray([0, 0], jnp.uint32))
+    state = eqx_set_velocities(state, atoms)
+    state = run_md(pot, vv, state, n_steps)[0]  # compiles; reallocates an overflowing list
+    per_step = best_time(lambda: jax.block_until_ready(run_md(pot, vv, state, n_steps)[0].R), repeat) / n_steps
+    listed = pot.replace(neighbors=state.neighbors)
+    call = jax.jit(lambda p, R: p.energy_and_forces(R))
+    jax.block_until_ready(call(listed, state.R))
+    per_call = best_time(lambda: jax.block_until_ready(call(listed, state.R)), repeat)
+    rebuild = jax.jit(lambda p, R: p.neighbors.rebuild(R, p.system).idx)
+    jax.block_until_ready(rebuild(listed, state.R))
+    per_rebuild = best_time(lambda: jax.block_until_ready(rebuild(listed, state.R)), repeat)
+    return {
+        "ms_per_step": per_step * 1e3,
+        "ms_per_energy_forces_call": per_call * 1e3,
+        "ms_per_list_rebuild": per_rebuild * 1e3,
+        "list_capacity": int(listed.neighbors.capacity),
+        "list_builds_in_warmup": int(state.neighbors.n_builds),
+        "steps_per_s": 1.0 / per_step,
+    }
+
+
+def eqx_set_velocities(state, atoms):
+    """The MD state with ASE's Maxwell-Boltzmann velocities (Å per ASE time unit), so every
+    code starts from the same velocities."""
+    return state.__class__(
+        state.R, jnp.asarray(atoms.get_velocities()), state.F, state.energy, state.key, state.step, state.neighbors
+    )
+
+
+def ase_md(atoms, calc, n_steps: int, repeat: int) -> float:
+    atoms = atoms.copy()
+    atoms.calc = calc
+    dyn = AseVerlet(atoms, 2.0 * units.fs)
+    dyn.run(1)  # builds the calculator's neighbour list
+    return best_time(lambda: dyn.run(n_steps), repeat) / n_steps * 1e3
+
+
+BEFORE = """
+import time, json, numpy as np, jax
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp
+from ase.build import bulk
+from jaxrxn.dynamics import VelocityVerlet, run_md
+from jaxrxn.potentials.emt import emt_from_atoms
+atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((7, 6, 6))
+R, pot = emt_from_atoms(atoms, neighbor_list=True)
+vv = VelocityVerlet(dt=2.0)
+run = jax.jit(lambda s: run_md(pot, vv, s, {steps})[0])
+s = vv.init(pot, R, jnp.asarray([0, 0], jnp.uint32), temperature=300.0)
+s = jax.block_until_ready(run(s))
+best = min((lambda t0: (jax.block_until_ready(run(s)), time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range({repeat}))
+print(json.dumps({{"steps_per_s": {steps} / best}}))
+"""
+
+
+def before_1008(path: str, steps: int, repeat: int) -> dict:
+    env = dict(os.environ, PYTHONPATH=path)
+    out = subprocess.run(
+        [sys.executable, "-c", BEFORE.format(steps=steps, repeat=repeat)], env=env, capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1]) | {"code": path}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1008, 4000, 32000], choices=sorted(REPEATS))
+    parser.add_argument("--steps", type=int, default=20, help="jaxrxn MD steps per timed run")
+    parser.add_argument("--ase-steps", type=int, default=2, help="ASE/asap3 MD steps per timed run")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per code (best taken)")
+    parser.add_argument("--before", default=None, help="checkout of the code before (1,008 atoms, subprocess)")
+    args = parser.parse_args()
+    try:
+        import asap3
+    except ImportError:
+        asap3 = None
+    results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results["setup"] = {
+        "jax": jax.__version__,
+        "cpus": os.cpu_count(),
+        "dtype": "float64",
+        "asap3": getattr(asap3, "__version__", None),
+        "md": "velocity Verlet, 2 fs, fcc Cu a = 3.6 A at 300 K",
+    }
+    print(f"jax {jax.__version__}, {os.cpu_count()} CPUs, float64; asap3 {results['setup']['asap3']}", flush=True)
+    for n in args.sizes:
+        atoms = copper(n)
+        row = {"load_before": load()}
+        row["jaxrxn"] = jaxrxn_md(atoms, args.steps, args.repeat)
+        step = row["jaxrxn"]["ms_per_step"]
+        print(f"{n:6d} Cu  jaxrxn {step:9.2f} ms/step (E+F call {row['jaxrxn']['ms_per_energy_forces_call']:.2f} ms, "
+              f"rebuild {row['jaxrxn']['ms_per_list_rebuild']:.1f} ms)  load {load():.1f}", flush=True)  # fmt: skip
+        row["ase_ms_per_step"] = ase_md(atoms, EMT(), args.ase_steps, args.repeat if n < 32000 else 1)
+        row["ase_over_jaxrxn"] = row["ase_ms_per_step"] / step
+        print(f"{n:6d} Cu  ASE    {row['ase_ms_per_step']:9.2f} ms/step  ASE/jaxrxn {row['ase_over_jaxrxn']:.1f}x  "
+              f"load {load():.1f}", flush=True)  # fmt: skip
+        if asap3 is not None:
+            row["asap3_ms_per_step"] = ase_md(atoms, asap3.EMT(), args.ase_steps * 5, args.repeat)
+            row["asap3_over_jaxrxn"] = row["asap3_ms_per_step"] / step
+            probe = atoms.copy()
+            probe.calc = asap3.EMT()
+            e_asap = probe.get_potential_energy()
+            probe.calc = EMT()
+            row["asap3_minus_ase_eV_per_atom"] = (e_asap - probe.get_potential_energy()) / n
+            print(f"{n:6d} Cu  asap3  {row['asap3_ms_per_step']:9.2f} ms/step  asap3/jaxrxn {row['asap3_over_jaxrxn']:.2f}x  "
+                  f"(E_asap3 - E_ASE = {row['asap3_minus_ase_eV_per_atom']:.2e} eV/atom)", flush=True)  # fmt: skip
+        if n == 1008 and args.before:
+            row["before"] = before_1008(args.before, args.steps, args.repeat)
+            print(f"  1008 Cu  before ({args.before}): {row['before']}  now {row['jaxrxn']['steps_per_s']:.1f} steps/s",
+                  flush=True)  # fmt: skip
+        row["load_after"] = load()
+        results[str(n)] = row
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
