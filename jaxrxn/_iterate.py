@@ -129,22 +129,43 @@ def _keep_last_finite(old: State, new: State) -> State:
     return jax.tree_util.tree_map(lambda a, b: jnp.where(bad, a, b) if eqx.is_inexact_array(b) else b, old, new)
 
 
+def _neighbors_at(fn, state):
+    """The neighbour list `fn` carries (a :class:`jaxrxn.Potential` with one), updated at
+    the configuration ``state.R`` of a single-configuration solver; ``None`` otherwise.
+    Carried by the driver so each evaluation rebuilds it only when an atom moved half the
+    skin since the last build, not since the list was allocated."""
+    neighbors = getattr(fn, "neighbors", None)
+    R = getattr(state, "R", None)
+    if neighbors is None or R is None or R.shape != neighbors.reference.shape:
+        return None
+    return fn._neighbors_at(R)
+
+
+def _with_neighbors(fn, neighbors):
+    return fn if neighbors is None else eqx.tree_at(lambda f: f.neighbors, fn, neighbors)
+
+
 @eqx.filter_jit
 def _solve(solver, fn, y0, args, max_steps: int, throw: bool) -> Solution:
     state = solver.init(fn, y0, args)
     done, result = solver.terminate(fn, state, args)
+    neighbors = _neighbors_at(fn, state)
 
     def cond(carry):
-        _, k, done, _ = carry
+        _, _, k, done, _ = carry
         return ~done & (k < max_steps)
 
     def body(carry):
-        state, k, _, _ = carry
-        new = solver.step(fn, state, args)
-        done, result = solver.terminate(fn, new, args)
-        return _keep_last_finite(state, new), k + 1, done, result
+        state, neighbors, k, _, _ = carry
+        at = _with_neighbors(fn, neighbors)
+        new = solver.step(at, state, args)
+        done, result = solver.terminate(at, new, args)
+        new = _keep_last_finite(state, new)
+        return new, _neighbors_at(at, new), k + 1, done, result
 
-    state, num_steps, done, result = lax.while_loop(cond, body, (state, jnp.array(0), done, result))
+    carry = (state, neighbors, jnp.array(0), done, result)
+    state, neighbors, num_steps, done, result = lax.while_loop(cond, body, carry)
+    fn = _with_neighbors(fn, neighbors)
     result = RESULTS.where(done, result, RESULTS.step_cap_reached)
     value, aux, result, state = solver.postprocess(fn, state, args, result)
     result = finite_result(result, value, aux)

@@ -179,3 +179,18 @@ def test_small_cells_are_refused_with_the_widths():
         emt_from_atoms(atoms, neighbor_list=True)
     with pytest.raises(ValueError, match="outside jit"):
         jax.jit(lambda R: allocate(R, None, 3.0).idx)(jnp.zeros((1, 3)))
+
+
+def test_minimize_on_a_list_carrying_potential():
+    # The solver driver carries the list between steps (jaxrxn._iterate); results equal
+    # the potential without a list.
+    from jaxrxn.optimize import minimize
+
+    atoms = Icosahedron("Cu", 3)
+    atoms.rattle(0.15, seed=4)
+    R, pot = emt_from_atoms(atoms)
+    listed = pot.with_neighbors(R, skin=0.2)
+    a = minimize(listed, R, "fire", fmax=0.01, max_steps=300)
+    b = minimize(pot, R, "fire", fmax=0.01, max_steps=300)
+    assert bool(a.converged) and int(a.n_force_calls) == int(b.n_force_calls)
+    np.testing.assert_allclose(np.asarray(a.R), np.asarray(b.R), rtol=0, atol=1e-9)
