@@ -103,11 +103,25 @@ def iterative_solve(
     """Run ``solver`` from ``y0`` until it terminates or `max_steps` iterations were taken.
 
     Jitted as a whole with :func:`equinox.filter_jit`: arrays in `fn`, `y0` and `args` are
-    traced, so a second call with new arrays of the same shapes reuses the compiled loop;
-    Python scalars and the solver's hyperparameters are static. A run that hits the cap
-    reports ``RESULTS.step_cap_reached``; a non-finite value ``RESULTS.nonfinite_state``.
+    traced, and so are the solver's float hyperparameters and floats in `args`
+    (:func:`dynamic_floats`), so a second call with new arrays of the same shapes, a new
+    tolerance or a new step size reuses the compiled loop. Integers, booleans, strings and
+    fields marked static are compile-time constants. A run that hits the cap reports
+    ``RESULTS.step_cap_reached``; a non-finite value ``RESULTS.nonfinite_state``.
     """
-    return _solve(solver, fn, y0, args, max_steps, throw)
+    return _solve(dynamic_floats(solver), fn, y0, dynamic_floats(args), max_steps, throw)
+
+
+def dynamic_floats(tree: PyTree) -> PyTree:
+    """`tree` with every Python float leaf a JAX scalar, so that ``jit`` traces it.
+
+    :func:`equinox.filter_jit` keys its cache on every non-array leaf: a solver built with
+    ``NEB(k=0.5)`` and then ``NEB(k=1.0)``, or an ``fmax`` passed as a float, would compile
+    the loop again. The scalars are weakly typed, as the floats were, so they do not
+    promote a float32 computation. A hyperparameter that selects code in Python (a mode
+    switch) must be a static field instead.
+    """
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(float(x)) if isinstance(x, float) else x, tree)
 
 
 def in_dtype_of(y: Array, *xs: Array) -> tuple[Array, ...]:

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, Scalar
 
-from jaxrxn._iterate import AbstractIterativeSolver, iterative_solve
+from jaxrxn._iterate import AbstractIterativeSolver, dynamic_floats, iterative_solve
 from jaxrxn._results import RESULTS, finite_result
 from jaxrxn.optimize import LBFGS, minimize
 from jaxrxn.potentials.core import Potential, max_atom_force
@@ -248,6 +248,8 @@ def irc(
         mode = jnp.asarray(mode, R_saddle.dtype)
         if mode.shape != R_saddle.shape or not bool(jnp.all(jnp.isfinite(mode))) or not bool(jnp.any(mode != 0)):
             raise ValueError(f"mode must be a finite, nonzero array of shape {R_saddle.shape}.")
+    # floats as traced scalars: a new fmax or step reuses the compiled IRC
+    descent, first_step, fmax = dynamic_floats((descent, first_step, fmax))
     out = _irc(potential, R_saddle, descent, first_step, fmax, max_min_steps, zero_modes_spec, probes, mode)
     if throw:
         out = out.result.error_if(out, out.result != RESULTS.successful)

@@ -234,7 +234,7 @@ class NEB(AbstractIterativeSolver):
     climb: bool = True
     energy_weighted: bool = False
     k_min: float | None = None
-    climb_after: float = 0.0
+    climb_after: float = eqx.field(static=True, default=0.0)  # selects code in Python
     restart_factor: float = 2.0
     optimizer: StepRule = FIRE(maxstep=0.05)
     divergence_factor: float = 100.0
