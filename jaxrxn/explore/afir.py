@@ -102,14 +102,30 @@ def afir_pair_term(
 
 
 @dataclasses.dataclass(frozen=True)
-class _FragmentAFIR:
+class _Biased:
+    """``energy_fn`` of a biased potential: the true energy function `inner` (whose
+    params are ``params["inner"]``) plus the subclass's ``bias(R, params)``."""
+
+    inner: Callable
+
+    def bias(self, R, params):
+        raise NotImplementedError
+
+    def true_energy(self, R, system, params):
+        return self.inner(R, system, params["inner"])
+
+    def __call__(self, R, system, params):
+        return self.true_energy(R, system, params) + self.bias(R, params)
+
+
+@dataclasses.dataclass(frozen=True)
+class _FragmentAFIR(_Biased):
     """``energy_fn`` of an AFIR potential: true energy plus the fragment-pair terms.
 
     params = {"inner": params of the true potential, "alpha": eV/Å, "mask_a", "mask_b":
     (n_pairs, n_atoms), "rho": (n_pairs,), "radii": (n_atoms,)}.
     """
 
-    inner: Callable
     p: float = 6.0
 
     def bias(self, R, params):
@@ -118,34 +134,20 @@ class _FragmentAFIR:
         )
         return params["alpha"] * jnp.sum(params["rho"] * terms)
 
-    def true_energy(self, R, system, params):
-        return self.inner(R, system, params["inner"])
-
-    def __call__(self, R, system, params):
-        return self.inner(R, system, params["inner"]) + self.bias(R, params)
-
 
 @dataclasses.dataclass(frozen=True)
-class _DirectionalAFIR:
+class _DirectionalAFIR(_Biased):
     """``energy_fn`` of the one-particle variant: ``E(R) - alpha d . R``.
 
     params = {"inner", "alpha": eV/Å, "direction": unit vector (n_atoms, dim)}.
     """
 
-    inner: Callable
-
     def bias(self, R, params):
         return -params["alpha"] * jnp.sum(params["direction"] * R)
 
-    def true_energy(self, R, system, params):
-        return self.inner(R, system, params["inner"])
-
-    def __call__(self, R, system, params):
-        return self.inner(R, system, params["inner"]) + self.bias(R, params)
-
 
 @dataclasses.dataclass(frozen=True)
-class _TargetAFIR:
+class _TargetAFIR(_Biased):
     """``energy_fn`` of DS-AFIR: ``E(R) + alpha (sqrt(|D(R) - D(R_target)|_w^2 + s^2) - s)``.
 
     ``D`` is the vector of interatomic distances; the weights ``((R_i+R_j)/r_ij)^p`` of the
@@ -156,7 +158,6 @@ class _TargetAFIR:
     "target", "radii"}.
     """
 
-    inner: Callable
     p: float = 6.0
     smoothing: float = 0.01
 
@@ -171,12 +172,6 @@ class _TargetAFIR:
         w = w / jnp.max(w)
         diff = jnp.sum(w * (dist(R) - r_t) ** 2)
         return params["alpha"] * (jnp.sqrt(diff + self.smoothing**2) - self.smoothing)
-
-    def true_energy(self, R, system, params):
-        return self.inner(R, system, params["inner"])
-
-    def __call__(self, R, system, params):
-        return self.inner(R, system, params["inner"]) + self.bias(R, params)
 
 
 def _fragment_masks(fragments: Sequence[Sequence[int]], n_atoms: int) -> np.ndarray:

@@ -554,20 +554,7 @@ class StateLibrary:
             rows.append([(v, index[t], b, nu) for v, t, b, nu, _ in candidates[s] if t in index])
             outside = sum(k for _, t, _, _, k in candidates[s] if t not in index)
             dropped[s] = (lost[s] + outside) / totals[s]
-        width = max(len(h) for h in rows)
-        dim = len(rows[0][0][0])
-        vectors = np.zeros((len(rows), width, dim))
-        targets = np.zeros((len(rows), width), int)
-        barriers = np.full((len(rows), width), np.inf)
-        prefactors = np.zeros((len(rows), width))
-        for s, hops in enumerate(rows):
-            for j, (vec, target, barrier, nu) in enumerate(hops):
-                vectors[s, j], targets[s, j], barriers[s, j], prefactors[s, j] = vec, target, barrier, nu
-        walker = SublatticeWalker(
-            jnp.asarray(vectors), jnp.asarray(targets), jnp.asarray(barriers), jnp.asarray(prefactors),
-            jnp.asarray(float(temperature)),
-        )
-        return walker, dropped
+        return SublatticeWalker.from_hops(rows, temperature), dropped
 
 
 class AKMCTrajectory(eqx.Module):

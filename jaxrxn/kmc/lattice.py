@@ -72,6 +72,24 @@ class SublatticeWalker(eqx.Module):
     prefactors: Float[Array, "n_sites max_hops"]
     temperature: Float[Array, ""]
 
+    @classmethod
+    def from_hops(cls, hops: Sequence[Sequence[tuple]], temperature: float) -> SublatticeWalker:
+        """The padded tables from ragged per-site lists of hops ``(vector Å, target site,
+        barrier eV, prefactor 1/s)``; every site needs at least one hop."""
+        width = max(len(site_hops) for site_hops in hops)
+        dim = len(hops[0][0][0])
+        vectors = np.zeros((len(hops), width, dim))
+        targets = np.zeros((len(hops), width), int)
+        barriers = np.full((len(hops), width), np.inf)
+        prefactors = np.zeros((len(hops), width))
+        for i, site_hops in enumerate(hops):
+            for j, (vec, target, barrier, prefactor) in enumerate(site_hops):
+                vectors[i, j], targets[i, j], barriers[i, j], prefactors[i, j] = vec, target, barrier, prefactor
+        return cls(
+            jnp.asarray(vectors), jnp.asarray(targets), jnp.asarray(barriers), jnp.asarray(prefactors),
+            jnp.asarray(float(temperature)),
+        )
+
     def hop_rates(self) -> Float[Array, "n_sites max_hops"]:
         """Rate of every hop slot (1/s), zero for padding."""
         k = arrhenius_rate(jnp.where(jnp.isfinite(self.barriers), self.barriers, 0.0), self.prefactors, self.temperature)
@@ -159,18 +177,7 @@ def build_walker(
     empty = [i for i, h in enumerate(hops) if not h]
     if empty:
         raise ValueError(f"the hop catalogue gives no hop from sites {empty} (labels {[labels[i] for i in empty]})")
-    max_hops = max(len(h) for h in hops)
-    vectors = np.zeros((len(frac), max_hops, dim))
-    targets = np.zeros((len(frac), max_hops), int)
-    barriers = np.full((len(frac), max_hops), np.inf)
-    prefactors = np.zeros((len(frac), max_hops))
-    for i, site_hops in enumerate(hops):
-        for j, (vec, target, barrier, prefactor) in enumerate(site_hops):
-            vectors[i, j], targets[i, j], barriers[i, j], prefactors[i, j] = vec, target, barrier, prefactor
-    return SublatticeWalker(
-        jnp.asarray(vectors), jnp.asarray(targets), jnp.asarray(barriers), jnp.asarray(prefactors),
-        jnp.asarray(float(temperature)),
-    )
+    return SublatticeWalker.from_hops(hops, temperature)
 
 
 def square_lattice_walker(a: float, rate: float) -> SublatticeWalker:
