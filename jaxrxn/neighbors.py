@@ -39,7 +39,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int
 
-from jaxrxn.geometry import cell_widths, minimum_image, minimum_image_components
+from jaxrxn.geometry import cell_widths, minimum_image_components
 
 OVERFLOW_MESSAGE = (
     "jaxrxn: neighbour list overflowed (atoms packed more densely, or the cell shrank, since "
@@ -49,7 +49,7 @@ OVERFLOW_MESSAGE = (
 )
 
 #: Atoms per chunk when candidates are measured (bounds the memory of large builds).
-_CHUNK = 2048
+_CHUNK = 128
 
 
 class NeighborList(eqx.Module):
@@ -216,13 +216,15 @@ def _build(R, system, radius: float, grid: tuple[int, ...], bin_capacity: int, c
         inside = jnp.all(pbc | ((nb >= 0) & (nb < grid_j)), axis=-1)
         nb = jnp.where(inside, (jnp.mod(nb, grid_j) @ strides), n_cells)
         cand = table[nb].reshape(-1)
-        d = R[jnp.minimum(cand, n - 1)] - R[i]
-        if cell is not None:
-            d = minimum_image(d, cell, pbc)
-        ok = (cand < n) & (cand != i) & (jnp.sum(d * d, axis=-1) < radius**2) & real_i
-        pos = jnp.cumsum(ok) - 1
-        row = jnp.full(capacity, n, jnp.int32).at[jnp.where(ok, pos, capacity)].set(cand, mode="drop")
-        return row, jnp.sum(ok)
+        j = jnp.minimum(cand, n - 1)
+        d = minimum_image_components([R[j, c] - R[i, c] for c in range(dim)], cell, pbc)
+        ok = (cand < n) & (cand != i) & (sum(x * x for x in d) < radius**2) & real_i
+        # The k-th neighbour is where the running count of hits first reaches k + 1: a
+        # binary search per slot, which is far cheaper on CPU than scattering the hits.
+        hits = jnp.cumsum(ok)
+        where = jnp.searchsorted(hits, jnp.arange(1, capacity + 1), side="left", method="scan_unrolled")
+        row = jnp.where(jnp.arange(capacity) < hits[-1], cand[jnp.minimum(where, cand.shape[0] - 1)], n)
+        return row.astype(jnp.int32), hits[-1]
 
     args = (jnp.arange(n), b, real)
     idx, count = lax.map(rows, args, batch_size=min(n, _CHUNK))
