@@ -21,7 +21,7 @@ import json
 import os
 import sys
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, print_json, read_one, to_jsonable
+from jaxrxn.commands._common import add_calc_argument, build_potential, print_json, progress, read_one, to_jsonable
 
 EXAMPLE = """\
 # the Claisen rearrangement with GFN2-xTB; out/: ts.xyz, path.extxyz, irc.extxyz, profile.png
@@ -45,7 +45,6 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch", metavar="PAIRS.txt", help="many reactions, one 'IS_FILE FS_FILE' per line")
     parser.add_argument("--checkpoint", metavar="FILE", help="batch checkpoint (default PAIRS.txt.checkpoint.json)")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 
 def _check_args(args) -> None:
@@ -145,7 +144,8 @@ def run(args) -> int:
     if not (args.initial and args.final):
         raise ValueError("give IS and FS files, or --batch PAIRS.txt.")
     R0, R1, system = _read_pair(args.initial, args.final)
-    result = _solve(args, R0, R1, system, progress=not args.quiet)
+    with progress(args) as shown, shown.stage("reaction"):
+        result = _solve(args, R0, R1, system, progress=lambda line: shown.log(f"jaxrxn reaction: {line}"))
     if args.outdir:
         write_outputs(args.outdir, result, system)
     if args.json:
@@ -175,22 +175,23 @@ def _run_batch(args) -> int:
             done = json.load(fh)
     settings = {k: getattr(args, k) for k in ("calc", "charge", "mult", "interpolation", "images", "no_relax", "fmax", "neb_fmax")}
     reports = []
-    for k, ((a, b), (R0, R1, system)) in enumerate(zip(pairs, inputs)):
-        key = f"{a} {b}"
-        entry = done.get(key)
-        if entry is None or entry.get("settings") != settings:
-            if not args.quiet:
-                print(f"jaxrxn reaction: [{k + 1}/{len(pairs)}] {a} -> {b}", file=sys.stderr, flush=True)
-            result = _solve(args, R0, R1, system, progress=not args.quiet)
-            entry = {"settings": settings, "report": to_jsonable({"is": a, "fs": b, **result.to_json()})}
-            done[key] = entry
-            tmp = checkpoint + ".tmp"
-            with open(tmp, "w") as fh:
-                json.dump(done, fh)
-            os.replace(tmp, checkpoint)  # a kill mid-write leaves the previous checkpoint
-        elif not args.quiet:
-            print(f"jaxrxn reaction: [{k + 1}/{len(pairs)}] {a} -> {b}: from the checkpoint", file=sys.stderr, flush=True)
-        reports.append(entry["report"])
+    with progress(args) as shown, shown.stage("reactions", total=len(pairs)) as advance:
+        for k, ((a, b), (R0, R1, system)) in enumerate(zip(pairs, inputs)):
+            key, tag = f"{a} {b}", f"[{k + 1}/{len(pairs)}] {a} -> {b}"
+            entry = done.get(key)
+            if entry is None or entry.get("settings") != settings:
+                shown.log(f"jaxrxn reaction: {tag}")
+                result = _solve(args, R0, R1, system, progress=lambda line: shown.log(f"jaxrxn reaction: {line}"))
+                entry = {"settings": settings, "report": to_jsonable({"is": a, "fs": b, **result.to_json()})}
+                done[key] = entry
+                tmp = checkpoint + ".tmp"
+                with open(tmp, "w") as fh:
+                    json.dump(done, fh)
+                os.replace(tmp, checkpoint)  # a kill mid-write leaves the previous checkpoint
+            else:
+                shown.log(f"jaxrxn reaction: {tag}: from the checkpoint")
+            reports.append(entry["report"])
+            advance()
     if args.json:
         print_json(reports)
     else:
