@@ -273,6 +273,23 @@ def test_cli_saddle_xtb_json_reports_frequency_like_ase(tmp_path, capsys):
     f = vib.get_frequencies()
     assert abs(f[0].imag) > 500 and abs(f[1:].imag).max() < 50  # one clearly imaginary mode
     assert report["imaginary_frequency_cm1"] == pytest.approx(-abs(f[0].imag), abs=2.0)
+    from ase.optimize import BFGS
+
+    # the IRC through an outside calculator (first step along the harmonic analysis' mode)
+    # ends at HCN and HNC: minima relaxed independently by ASE's BFGS on tblite's calculator
+    assert main(["irc", out, "--calc", "xtb", "--json", "-q"]) == 0
+    irc_report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert irc_report["n_force_calls"] > 18  # the mode's Hessian (2 per coordinate) is counted
+    assert irc_report["energy"] == pytest.approx(report["energy"], abs=1e-8)
+    ends = []
+    for symbols, z in (("CNH", [0.0, 1.16, -1.07]), ("NCH", [0.0, 1.17, -1.0])):
+        m = Atoms(symbols, positions=[[0, 0, z[0]], [0, 0, z[1]], [0.05, 0, z[2]]])
+        m.calc = tblite_ase.TBLite(method="GFN2-xTB", verbosity=0)
+        BFGS(m, logfile=None).run(fmax=1e-3)
+        ends.append(m.get_potential_energy())
+    # HNC is the higher minimum: the IRC's forward/reverse naming depends on the mode's sign
+    got = sorted([irc_report["energy_forward"], irc_report["energy_reverse"]])
+    assert got == pytest.approx(sorted(ends), abs=2e-3)
     # exit 1: not converged in 1 step; exit 2: a radical given multiplicity 1
     assert main(["saddle", guess, "--calc", "xtb", "--max-steps", "1", "--json"]) == 1
     capsys.readouterr()

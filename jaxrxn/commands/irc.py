@@ -10,9 +10,9 @@ from jaxrxn.commands._common import add_calc_argument, build_potential, finish, 
 from jaxrxn.commands.saddle import result_message
 
 EXAMPLE = """\
-# after 'jaxrxn saddle GUESS.xyz --calc emt --output ts.xyz' (a JAX potential: the IRC does
-# not yet run through outside calculators such as xtb and pyscf)
-jaxrxn irc ts.xyz --calc emt --output irc.extxyz --json"""
+# after 'jaxrxn saddle GUESS.xyz --calc xtb --output ts.xyz'; with an outside calculator
+# (xtb, pyscf) the first step follows the imaginary mode of a harmonic analysis
+jaxrxn irc ts.xyz --calc xtb --output irc.extxyz --json"""
 
 
 def add_arguments(parser) -> None:
@@ -30,13 +30,25 @@ def run(args) -> int:
 
     from jaxrxn.io import write_path
     from jaxrxn.irc import irc
+    from jaxrxn.potentials.external import HostEnergy
+    from jaxrxn.vibrations import vibrations
 
     if args.fmax <= 0 or args.step <= 0:
         raise ValueError("--fmax and --step must be positive.")
     R, system = read_one(args.ts, "TS")
     potential = build_potential(args, R, system)
-    with progress(args) as p, p.stage("IRC, both branches: compiling, then integrating"):
-        res = jax.jit(lambda R: irc(potential, R, step=args.step, fmax=args.fmax))(jnp.asarray(R))
+    mode, n_mode_calls = None, 0
+    with progress(args) as p:
+        if isinstance(potential.energy_fn, HostEnergy):
+            # an outside calculator has no JAX Hessian: the first step follows the lowest
+            # mode of a finite-difference (or the calculator's analytic) harmonic analysis
+            with p.stage("harmonic analysis for the unstable mode"):
+                vib = vibrations(potential, R)
+            mode, n_mode_calls = jnp.asarray(vib.modes[0]), vib.n_force_calls
+        with p.stage("IRC, both branches: compiling, then integrating"):
+            run_irc = lambda R: irc(potential, R, step=args.step, fmax=args.fmax, mode=mode)  # noqa: E731
+            # a given mode is checked in Python, so that call stays outside jit (its loops are jitted)
+            res = (run_irc if mode is not None else jax.jit(run_irc))(jnp.asarray(R))
     s, e = res.profile()
     if args.output:
         nf, nr = int(res.forward.n_points), int(res.reverse.n_points)
@@ -52,7 +64,7 @@ def run(args) -> int:
         "barrier_forward": float(res.energy_saddle - res.reverse.energy_min),
         "barrier_reverse": float(res.energy_saddle - res.forward.energy_min),
         "arc_length": float(s[-1] - s[0]),
-        "n_force_calls": int(res.n_force_calls),
+        "n_force_calls": int(res.n_force_calls) + n_mode_calls,
         "result": result_message(res.result),
     }
     return finish(
