@@ -280,6 +280,7 @@ def test_cli_saddle_xtb_json_reports_frequency_like_ase(tmp_path, capsys):
     assert main(["irc", out, "--calc", "xtb", "--json", "-q"]) == 0
     irc_report = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert irc_report["n_force_calls"] > 18  # the mode's Hessian (2 per coordinate) is counted
+    assert irc_report["n_hessian_calls"] == 0  # xTB has no analytic Hessian: finite differences
     assert irc_report["energy"] == pytest.approx(report["energy"], abs=1e-8)
     ends = []
     for symbols, z in (("CNH", [0.0, 1.16, -1.07]), ("NCH", [0.0, 1.17, -1.0])):

@@ -37,14 +37,14 @@ def run(args) -> int:
         raise ValueError("--fmax and --step must be positive.")
     R, system = read_one(args.ts, "TS")
     potential = build_potential(args, R, system)
-    mode, n_mode_calls = None, 0
+    mode, n_mode_calls, n_mode_hessians = None, 0, 0
     with progress(args) as p:
         if isinstance(potential.energy_fn, HostEnergy):
             # an outside calculator has no JAX Hessian: the first step follows the lowest
             # mode of a finite-difference (or the calculator's analytic) harmonic analysis
             with p.stage("harmonic analysis for the unstable mode"):
                 vib = vibrations(potential, R)
-            mode, n_mode_calls = jnp.asarray(vib.modes[0]), vib.n_force_calls
+            mode, n_mode_calls, n_mode_hessians = jnp.asarray(vib.modes[0]), vib.n_force_calls, vib.n_hessian_calls
         with p.stage("IRC, both branches: compiling, then integrating"):
             run_irc = lambda R: irc(potential, R, step=args.step, fmax=args.fmax, mode=mode)  # noqa: E731
             # a given mode is checked in Python, so that call stays outside jit (its loops are jitted)
@@ -65,6 +65,7 @@ def run(args) -> int:
         "barrier_reverse": float(res.energy_saddle - res.forward.energy_min),
         "arc_length": float(s[-1] - s[0]),
         "n_force_calls": int(res.n_force_calls) + n_mode_calls,
+        "n_hessian_calls": int(res.n_hessian_calls) + n_mode_hessians,
         "result": result_message(res.result),
     }
     return finish(
