@@ -9,8 +9,10 @@ springs and image distances do not see them either. The padded potentials (same
 one :class:`jaxrxn.Potential` with a leading batch axis, and ``jax.vmap`` runs the solver
 over it: one compilation, one call, for the whole batch.
 
-Entry points: :func:`batch_neb` and :func:`batch_minimize` take lists (one potential and one
-band or configuration per reaction) and return per-reaction results, unpadded.
+Entry points: :func:`batch_neb`, :func:`batch_minimize` and :func:`batch_saddle_search`
+take lists (one potential and one band, configuration or guess per reaction) and return
+per-reaction results, unpadded. Rigid-body modes (``NEB(remove_rigid=True)``, the zero
+modes of saddle searches) and Kabsch alignment are taken over the real atoms only.
 :func:`stack_potentials`, :func:`pad_positions` and :func:`unpad` are the pieces, for
 hand-written batched loops (and for sharding with :func:`jaxrxn.parallel.sharded_vmap`).
 """
@@ -29,7 +31,11 @@ from jaxtyping import Array, Float
 from jaxrxn.optimize import MinimizeResult, StepRule, minimize
 from jaxrxn.path.elastic_band import NEB, NEBResult, neb, validate_band
 from jaxrxn.potentials.core import Potential
+from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleResult, ZeroModeSpec, resolve_zero_modes_spec, zero_mode_probe_calls
+from jaxrxn.saddle.prfo import PRFO
+from jaxrxn.saddle.search import saddle_search
 from jaxrxn.system import System
+from jaxrxn.validation import check_configuration
 
 #: Where padding atom ``k`` sits (Å): far from any real atom, the same in every image.
 PAD_ORIGIN = 1.0e3
@@ -189,3 +195,76 @@ def batch_minimize(
     R = jnp.stack([pad_positions(x, n_pad) for x in configurations])
     out = _minimize_batch(stacked, R, step_rule(optimizer), jnp.asarray(fmax, R.dtype), max_steps)
     return [unpad(r, x.shape[0], n_pad) for r, x in zip(_split(out, len(configurations)), configurations)]
+
+
+@functools.partial(jax.jit, static_argnames=("solver", "max_steps", "zero_modes_spec", "check_index"))
+def _saddle_batch(potential, R, mode0, solver, fmax, max_steps, zero_modes_spec, check_index):
+    def one(p, x, m):
+        return saddle_search(
+            p, x, solver, fmax=fmax, max_steps=max_steps, zero_modes_spec=zero_modes_spec, mode0=m,
+            check_index=check_index,
+        )  # fmt: skip
+
+    return jax.vmap(one)(potential, R, mode0)
+
+
+def batch_saddle_search(
+    potentials: Sequence[Potential],
+    guesses: Sequence[Float[Array, "n_atoms dim"]],
+    solver: AbstractSaddleSolver | None = None,
+    *,
+    fmax: float = 0.01,
+    max_steps: int = 500,
+    zero_modes_spec: ZeroModeSpec = "auto",
+    modes: Sequence[Float[Array, "n_atoms dim"]] | None = None,
+    check_index: bool = True,
+) -> list[SaddleResult]:
+    """Converge many different saddle points (one potential and one guess each, any atom
+    counts) in one compiled call.
+
+    **Arguments:**
+
+    - `potentials`, `guesses`: one :class:`Potential` (all of one kind, e.g. EMT, each with
+      its own system) and one guess ``(n_atoms_i, dim)`` (Å) per saddle.
+    - `solver`: a Cartesian :class:`jaxrxn.saddle.PRFO` (default), :class:`jaxrxn.saddle.Dimer`
+      or :class:`jaxrxn.saddle.RSPRFO`, the same for every saddle.
+    - `fmax` (eV/Å), `max_steps`, `zero_modes_spec`, `check_index`: as for
+      :func:`jaxrxn.saddle_search`; each search stops on its own criterion inside the
+      vmapped loop.
+    - `modes`: optional initial unstable modes ``(n_atoms_i, dim)``, one per saddle.
+
+    **Returns:** one :class:`jaxrxn.saddle.SaddleResult` per saddle, in input order, with
+    padding atoms removed and ``converged`` per saddle. Each equals the saddle searched
+    alone by :func:`jaxrxn.saddle_search`, step and force-call counts included: padding
+    atoms have no energy, force or zero mode, and a search with fixed atoms is credited
+    the zero-mode probes it would not have spent alone.
+    """
+    if len(potentials) != len(guesses):
+        raise ValueError(f"{len(potentials)} potentials but {len(guesses)} guesses.")
+    if modes is not None and len(modes) != len(guesses):
+        raise ValueError(f"{len(modes)} modes but {len(guesses)} guesses.")
+    guesses = [jnp.asarray(R) for R in guesses]
+    for i, (pot, R) in enumerate(zip(potentials, guesses)):
+        try:
+            check_configuration(R, name="guess", cell=pot.system.cell, pbc=pot.system.pbc)
+        except ValueError as err:
+            raise ValueError(f"saddle {i}: {err}") from None
+    solver = PRFO() if solver is None else solver
+    stacked = stack_potentials(potentials)
+    n_pad = stacked.system.numbers.shape[-1]
+    R = jnp.stack([pad_positions(x, n_pad) for x in guesses])
+    mode0 = None
+    if modes is not None:
+        mode0 = jnp.stack([jnp.pad(jnp.asarray(m, x.dtype), ((0, n_pad - x.shape[0]), (0, 0))) for m, x in zip(modes, guesses)])
+    specs = {resolve_zero_modes_spec(p, zero_modes_spec) for p in potentials}
+    spec = specs.pop() if len(specs) == 1 else zero_modes_spec
+    out = _saddle_batch(stacked, R, mode0, solver, jnp.asarray(fmax, R.dtype), max_steps, spec, check_index)
+    # Inside the batch every search probes the zero modes of a traced system of n_pad atoms;
+    # alone, one with fixed atoms (or a single atom) probes fewer: count what it would spend.
+    probed = zero_mode_probe_calls(Potential(stacked.energy_fn), R[0], spec, e0_known=True)
+    results = []
+    for pot, x, r in zip(potentials, guesses, _split(out, len(guesses))):
+        extra = probed - zero_mode_probe_calls(pot, x, zero_modes_spec, e0_known=True)
+        r = unpad(r, x.shape[0], n_pad)
+        results.append(eqx.tree_at(lambda s: s.n_force_calls, r, r.n_force_calls - extra))
+    return results

@@ -139,13 +139,15 @@ def kabsch(
     P: Float[Array, "n_atoms dim"],
     Q: Float[Array, "n_atoms dim"],
     weights: Float[Array, " n_atoms"] | None = None,
+    atom_mask: Bool[Array, " n_atoms"] | None = None,
 ) -> tuple[Float[Array, "dim dim"], Float[Array, " dim"]]:
     """Rotation ``U`` and translation ``t`` minimising ``|P U + t - Q|`` (proper rotation).
 
     W. Kabsch, Acta Cryst. A32, 922 (1976). Works in any dimension; reflections are
-    excluded by the sign correction of the last singular vector.
+    excluded by the sign correction of the last singular vector. Atoms outside
+    `atom_mask` (padding, ``False``) take no part, whatever their positions.
     """
-    w = jnp.ones(P.shape[0], P.dtype) if weights is None else jnp.asarray(weights, P.dtype)
+    w = _masked_weights(weights, atom_mask, P)
     w = w / jnp.sum(w)
     p0, q0 = w @ P, w @ Q
     Pc, Qc = P - p0, Q - q0
@@ -155,6 +157,12 @@ def kabsch(
     D = jnp.ones(P.shape[1], P.dtype).at[-1].set(d)
     U = (V * D) @ Wt
     return U, q0 - p0 @ U
+
+
+def _masked_weights(weights, atom_mask, R) -> Float[Array, " n_atoms"]:
+    """Per-atom weights ``(n_atoms,)`` (ones by default), zero outside `atom_mask`."""
+    w = jnp.ones(R.shape[0], R.dtype) if weights is None else jnp.asarray(weights, R.dtype)
+    return w if atom_mask is None else w * jnp.asarray(atom_mask, R.dtype)
 
 
 def kabsch_rotation_numpy(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
@@ -174,17 +182,21 @@ def rmsd_numpy(P: np.ndarray, Q: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.sum(((P - P.mean(0)) @ U - (Q - Q.mean(0))) ** 2, -1))))
 
 
-def align(P, Q, weights=None):
-    """``P`` rigidly rotated and translated onto ``Q`` (Kabsch)."""
-    U, t = kabsch(P, Q, weights)
-    return P @ U + t
+def align(P, Q, weights=None, atom_mask=None):
+    """``P`` rigidly rotated and translated onto ``Q`` (Kabsch); atoms outside `atom_mask`
+    (padding) neither steer the fit nor move."""
+    U, t = kabsch(P, Q, weights, atom_mask)
+    moved = P @ U + t
+    return moved if atom_mask is None else jnp.where(jnp.asarray(atom_mask)[:, None], moved, P)
 
 
-def rmsd(P, Q, *, align_first: bool = True, weights=None) -> Scalar:
-    """Root-mean-square deviation (Å) between two configurations, after alignment by default."""
+def rmsd(P, Q, *, align_first: bool = True, weights=None, atom_mask=None) -> Scalar:
+    """Root-mean-square deviation (Å) between two configurations, after alignment by
+    default; over the atoms of `atom_mask` only (padding excluded) when given."""
     if align_first:
-        P = align(P, Q, weights)
-    return jnp.sqrt(jnp.mean(jnp.sum((P - Q) ** 2, axis=-1)))
+        P = align(P, Q, weights, atom_mask)
+    real = _masked_weights(None, atom_mask, P)
+    return jnp.sqrt(jnp.sum(real * jnp.sum((P - Q) ** 2, axis=-1)) / jnp.sum(real))
 
 
 def rigid_body_modes(
@@ -192,6 +204,7 @@ def rigid_body_modes(
     masses: Float[Array, " n_atoms"] | None = None,
     *,
     rotations: bool = True,
+    atom_mask: Bool[Array, " n_atoms"] | None = None,
     tol: float = 1e-8,
 ) -> Float[Array, "n_modes n_dof"]:
     """Orthonormal rigid-body translation (and rotation) vectors of ``R``.
@@ -201,9 +214,12 @@ def rigid_body_modes(
     (1 in 2D, 3 in 3D). Rows that vanish (rotations of a linear molecule, rotations of a
     single atom) are returned as zeros, so the shape is fixed under ``jit``.
     Use ``rotations=False`` for periodic systems, where only translations are free.
+    Atoms outside `atom_mask` (padding, ``False``) are not part of the body: the modes are
+    zero on them and the centre of mass ignores them, so a padded structure has the modes
+    of the unpadded one (padded with zeros).
     """
     n, dim = R.shape
-    m = jnp.ones(n, R.dtype) if masses is None else jnp.asarray(masses, R.dtype)
+    m = _masked_weights(masses, atom_mask, R)
     sm = jnp.sqrt(m)[:, None]
     vecs = [jnp.zeros((n, dim), R.dtype).at[:, a].set(1.0) * sm for a in range(dim)]
     if rotations:
@@ -225,10 +241,12 @@ def rigid_body_modes(
     return jnp.stack(out)
 
 
-def rigid_body_projector(R, masses=None, *, rotations: bool = True) -> Float[Array, "n_dof n_dof"]:
+def rigid_body_projector(
+    R, masses=None, *, rotations: bool = True, atom_mask=None
+) -> Float[Array, "n_dof n_dof"]:
     """Projector ``I - sum_k v_k v_k^T`` that removes rigid-body motion (see
     :func:`rigid_body_modes`)."""
-    V = rigid_body_modes(R, masses, rotations=rotations)
+    V = rigid_body_modes(R, masses, rotations=rotations, atom_mask=atom_mask)
     return jnp.eye(R.size, dtype=R.dtype) - V.T @ V
 
 

@@ -100,3 +100,88 @@ def test_stacking_rejects_mixed_kinds(reactions):
         stack_potentials([reactions[0][2], other])
     with pytest.raises(ValueError, match="cannot pad"):
         pad_system(reactions[0][2].system, 3)
+
+
+# ---- free molecules: rigid-body modes, zero modes and Kabsch over the real atoms only ------
+def _lj2d(n):
+    from jaxrxn import System, lennard_jones
+
+    return lennard_jones(dim=2, system=System(numbers=[18] * n))
+
+
+def _turned(R, angle, shift):
+    c, s = np.cos(angle), np.sin(angle)
+    return (R - R.mean(0)) @ np.array([[c, -s], [s, c]]) + R.mean(0) + shift
+
+
+def test_rigid_body_modes_and_alignment_ignore_padding():
+    from jaxrxn.geometry import kabsch, rigid_body_modes, rmsd
+    from jaxrxn.path.elastic_band import remove_rigid_motion
+    from jaxrxn.saddle.index import removed_directions, zero_modes
+
+    rng = np.random.default_rng(1)
+    R = jnp.asarray(rng.normal(size=(4, 3)))
+    mask = jnp.arange(6) < 4
+    R_pad = pad_positions(R, 6)
+    masses = jnp.asarray([1.0, 12.0, 16.0, 2.0, 1.0, 1.0])
+    modes = jax.jit(lambda R, m, a: rigid_body_modes(R, m, atom_mask=a))
+    for m in (None, masses):
+        plain = modes(R, None if m is None else m[:4], None)
+        padded = modes(R_pad, m, mask).reshape(6, 6, 3)
+        np.testing.assert_allclose(padded[:, :4].reshape(6, -1), plain, atol=1e-12)
+        assert np.all(np.asarray(padded[:, 4:]) == 0.0)
+    f = jnp.asarray(rng.normal(size=(4, 3)))
+    f_pad = jnp.concatenate([f, jnp.zeros((2, 3))])
+    remove = jax.jit(remove_rigid_motion)
+    np.testing.assert_allclose(remove(R_pad, f_pad, mask)[:4], remove(R, f, None), atol=1e-12)
+    # Kabsch: padding atoms neither steer the fit nor move, nor count in the RMSD
+    Q = jnp.asarray(_turned_3d(np.asarray(R)))
+    Q_pad = pad_positions(Q, 6).at[4:].add(3.0)  # padding elsewhere in Q
+    U, t = jax.jit(kabsch)(R_pad, Q_pad, None, mask)
+    np.testing.assert_allclose(R @ U + t, Q, atol=1e-10)
+    assert float(jax.jit(rmsd)(R_pad, Q_pad, atom_mask=mask)) < 1e-10
+    # zero modes of a padded free molecule: those of the molecule (padding atoms are fixed
+    # but do not pin it), plus rows for the padding coordinates
+    pot4 = _lj(4)
+    padded_pot = jax.tree_util.tree_map(lambda x: x[0], stack_potentials([pot4, _lj(6)]))
+
+    @jax.jit
+    def analyse(pot, R):
+        zm = zero_modes(pot, R)
+        return zm, removed_directions(pot, R, zm)
+
+    (zm, V), (zm_pad, V_pad) = analyse(pot4, R), analyse(padded_pot, R_pad)
+    assert bool(jnp.all(zm_pad.translations)) and bool(jnp.all(zm_pad.rotations))
+    assert bool(jnp.all(zm.translations == zm_pad.translations)) and bool(jnp.all(zm.rotations == zm_pad.rotations))
+    assert V_pad.shape == (6 + 18, 18)  # traced fixed mask: one row per coordinate
+    np.testing.assert_allclose(V_pad[:6].reshape(6, 6, 3)[:, :4].reshape(6, -1), V[:6], atol=1e-12)
+    np.testing.assert_allclose(np.abs(V_pad[6:]).sum(1), [0.0] * 12 + [1.0] * 6)
+
+
+def _turned_3d(R):
+    c, s = np.cos(0.7), np.sin(0.7)
+    return R @ np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]]) + np.array([0.5, -1.0, 2.0])
+
+
+def _lj(n):
+    from jaxrxn import System, lennard_jones
+
+    return lennard_jones(0.0104, 3.4, system=System(numbers=[18] * n))
+
+
+def test_padded_neb_with_rigid_removal_equals_unpadded():
+    """2D LJ7 and LJ3 bands whose end points are turned and shifted against each other, in
+    one batch with ``remove_rigid``: the padded LJ3 band moves exactly as alone."""
+    from helpers import LJ7_SADDLE_11_0403, lj7_hexagon
+
+    tri = np.array([[0.0, 0.0], [1.12, 0.0], [0.56, 0.97]])
+    chain = _turned(np.array([[0.0, 0.0], [2.2352, 0.0], [1.1176, 0.04]]), 0.5, [0.3, -0.2])
+    bands = [linear(jnp.asarray(lj7_hexagon()), jnp.asarray(_turned(LJ7_SADDLE_11_0403, 0.4, [0.5, 0.2])), 5)]
+    bands.append(linear(jnp.asarray(tri), jnp.asarray(chain), 5))
+    solver = NEB(k=1.0, climb=False, remove_rigid=True)
+    batch = batch_neb([_lj2d(7), _lj2d(3)], bands, solver, fmax=1e-3, max_steps=30)
+    alone = neb(_lj2d(3), bands[1], solver, fmax=1e-3, max_steps=30)
+    np.testing.assert_allclose(batch[1].path, alone.path, atol=1e-10)
+    assert int(batch[1].n_force_calls) == int(alone.n_force_calls)
+    X = np.asarray(batch[1].path - bands[1])[1:-1]  # the images moved, without net rotation
+    assert np.abs(X).max() > 1e-2

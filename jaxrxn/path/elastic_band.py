@@ -62,13 +62,17 @@ def _free_mask(potential, R):
     return pot.free_mask(R)
 
 
-def _system_cell(potential):
-    """``(cell, pbc)`` of the potential's system, ``(None, None)`` for a free one."""
+def _system_field(potential, name: str):
+    """A field of the potential's system (``None`` without a system)."""
     pot = potential.potential if isinstance(potential, ImagePotentials) else potential
     system = getattr(pot, "system", None)
-    if system is None or system.cell is None:
-        return None, None
-    return system.cell, system.pbc
+    return None if system is None else getattr(system, name)
+
+
+def _system_cell(potential):
+    """``(cell, pbc)`` of the potential's system, ``(None, None)`` for a free one."""
+    cell = _system_field(potential, "cell")
+    return (None, None) if cell is None else (cell, _system_field(potential, "pbc"))
 
 
 def _safe_normalize(v: Array) -> Array:
@@ -160,11 +164,12 @@ def neb_forces(
 
 
 def remove_rigid_motion(
-    R: Float[Array, "n_atoms dim"], f: Float[Array, "n_atoms dim"]
+    R: Float[Array, "n_atoms dim"], f: Float[Array, "n_atoms dim"], atom_mask: Bool[Array, " n_atoms"] | None = None
 ) -> Float[Array, "n_atoms dim"]:
     """``f`` without its components along the rigid translations and rotations of ``R``
-    (Cartesian, equal weights; see :func:`jaxrxn.geometry.rigid_body_modes`)."""
-    V = rigid_body_modes(R)
+    (Cartesian, equal weights over the atoms of `atom_mask`, padding excluded; see
+    :func:`jaxrxn.geometry.rigid_body_modes`)."""
+    V = rigid_body_modes(R, atom_mask=atom_mask)
     v = f.reshape(-1)
     return (v - V.T @ (V @ v)).reshape(f.shape)
 
@@ -253,7 +258,10 @@ class NEB(AbstractIterativeSolver):
             energy_weighted=self.energy_weighted, k_min=self.k_min,
             free=_free_mask(potential, path[0]), cell=args.cell, pbc=args.pbc,
         )  # fmt: skip
-        return jax.vmap(remove_rigid_motion)(path[1:-1], f) if self.remove_rigid else f
+        if not self.remove_rigid:
+            return f
+        mask = _system_field(potential, "atom_mask")
+        return jax.vmap(remove_rigid_motion, in_axes=(0, 0, None))(path[1:-1], f, mask)
 
     def _climb_decision(self, potential, path, energies, forces, climbing, args: NEBArgs):
         """Climbing flag and NEB forces after this evaluation."""

@@ -82,7 +82,7 @@ def zero_modes(
     e0 = potential.energy(R) if e0 is None else e0
     tol = jnp.sqrt(jnp.finfo(R.dtype).eps) * (1.0 + jnp.abs(e0))
     trans = jnp.stack([jnp.abs(potential.energy(R.at[:, a].add(0.37)) - e0) <= tol for a in range(dim)])
-    m = potential.atom_masses(R)
+    m = potential.atom_masses(R) * _real(potential, R)
     if n == 1:
         return ZeroModes(trans & free, jnp.ones(n_rot, bool) & free)
     rots = [
@@ -105,12 +105,15 @@ def removed_directions(
     """
     n, dim = R.shape
     masses = potential.atom_masses(R) if mass_weighted else None
-    V = rigid_body_modes(R, masses)
+    atom_mask = None if potential.system is None else potential.system.atom_mask
+    V = rigid_body_modes(R, masses, atom_mask=atom_mask)
     keep = jnp.concatenate([modes.translations, modes.rotations]).astype(R.dtype)
     V = V * keep[:, None]
     fixed = None if potential.system is None else potential.system.fixed
     if fixed is None:
         return V
+    if atom_mask is not None:  # padding atoms never move either
+        fixed = fixed | ~atom_mask
     if isinstance(fixed, jax.core.Tracer):  # a traced system: one row per coordinate, zero unless fixed
         fixed_dof = jnp.repeat(fixed, dim).astype(R.dtype)
         return jnp.concatenate([V, jnp.eye(n * dim, dtype=R.dtype) * fixed_dof[:, None]])
@@ -124,15 +127,30 @@ def resolve_zero_modes_spec(potential: Potential, spec: ZeroModeSpec) -> ZeroMod
     return "none" if _known_fixed(potential) else spec
 
 
+def _fixed_real(potential: Potential):
+    """The fixed mask of the real atoms (padding atoms, fixed or not, do not pin the
+    system: a padded molecule keeps its zero modes), or ``None``."""
+    system = potential.system
+    if system is None or system.fixed is None:
+        return None
+    return system.fixed if system.atom_mask is None else system.fixed & system.atom_mask
+
+
+def _real(potential: Potential, R) -> Float[Array, " n_atoms"]:
+    """1 for real atoms, 0 for padding atoms ``(n_atoms,)``."""
+    mask = None if potential.system is None else potential.system.atom_mask
+    return jnp.ones(R.shape[0], R.dtype) if mask is None else mask.astype(R.dtype)
+
+
 def _known_fixed(potential: Potential) -> bool:
     """The potential's system fixes atoms, and that is known now (a concrete system)."""
-    fixed = None if potential.system is None else potential.system.fixed
+    fixed = _fixed_real(potential)
     return fixed is not None and not isinstance(fixed, jax.core.Tracer) and bool(np.any(np.asarray(fixed)))
 
 
 def _any_fixed(potential: Potential):
     """Whether any atom is fixed: ``False`` without a fixed mask, else a (traced) boolean."""
-    fixed = None if potential.system is None else potential.system.fixed
+    fixed = _fixed_real(potential)
     return False if fixed is None else jnp.any(fixed)
 
 
