@@ -185,3 +185,34 @@ def test_padded_neb_with_rigid_removal_equals_unpadded():
     assert int(batch[1].n_force_calls) == int(alone.n_force_calls)
     X = np.asarray(batch[1].path - bands[1])[1:-1]  # the images moved, without net rotation
     assert np.abs(X).max() > 1e-2
+
+
+def test_batch_saddle_search_equals_single_searches():
+    """P-RFO on 2D LJ7 (7 atoms) and linear LJ3 (3 atoms, padded to 7) in one compiled call:
+    the padded search takes the same steps to the same saddle as alone."""
+    from helpers import LJ7_SADDLE_11_0403
+
+    from jaxrxn import saddle_search
+    from jaxrxn import batch as batch_module
+    from jaxrxn.batch import batch_saddle_search
+    from jaxrxn.saddle import PRFO
+
+    pots = [_lj2d(7), _lj2d(3)]
+    guesses = [
+        jnp.asarray(LJ7_SADDLE_11_0403 + 0.03 * np.random.default_rng(0).normal(size=(7, 2))),
+        jnp.asarray([[0.0, 0.0], [1.1176, 0.04], [2.2352, 0.0]]),  # near the linear saddle
+    ]
+    results = batch_saddle_search(pots, guesses, PRFO(), fmax=1e-4)
+    assert [r.R.shape for r in results] == [(7, 2), (3, 2)]
+    assert all(bool(r.converged) and int(r.saddle_index) == 1 for r in results)
+    assert float(results[0].energy) == pytest.approx(-11.0403, abs=1e-4)  # the known LJ7 saddle
+    alone = saddle_search(pots[1], guesses[1], PRFO(), fmax=1e-4)
+    np.testing.assert_allclose(results[1].R, alone.R, atol=1e-10)
+    assert float(results[1].energy) == pytest.approx(float(alone.energy), abs=1e-10)
+    assert (int(results[1].n_steps), int(results[1].n_force_calls)) == (int(alone.n_steps), int(alone.n_force_calls))
+    # one compilation for the batch, and the padding atoms never moved
+    stacked = stack_potentials(pots)
+    R = jnp.stack([pad_positions(g, 7) for g in guesses])
+    out = batch_module._saddle_batch(stacked, R, None, PRFO(), jnp.asarray(1e-4, R.dtype), 500, "auto", True)
+    assert batch_module._saddle_batch._cache_size() == 1
+    np.testing.assert_array_equal(out.R[1, 3:], R[1, 3:])
