@@ -21,6 +21,10 @@ from jaxrxn.saddle.internal import redundant_internals  # noqa: E402
 #: (1996)), Å, as in shared/data/reaction_sets/baker_ts/.
 BAKER = {
     "01_hcn": ("CNH", [[0.0, 0.0, 0.0], [0.0, 0.0, 1.14838], [1.58536, 0.0, 1.14838]]),
+    "02_hcch": (
+        "CCHH",
+        [[0.0, 0.0, 0.0], [0.0, 0.0, 1.24054], [-1.440083, 0.0, 0.819518], [0.525846, 0.0, -0.924033]],
+    ),
     "03_h2co": (
         "COHH",
         [[0.0, 0.0, 0.0], [0.0, 0.0, 1.25], [1.28025, 0.0, -0.225743], [0.75, 0.0, -1.299038]],
@@ -100,6 +104,7 @@ def _internal_rsprfo(atoms):
     [
         ("01_hcn", RSPRFO(), 20),
         ("03_h2co", RSPRFO(), 25),
+        ("02_hcch", _internal_rsprfo, 20),
         ("03_h2co", _internal_rsprfo, 25),
         ("03_h2co", Dimer(), 80),
     ],
