@@ -57,20 +57,40 @@ def radial_basis(r: Array, r_cut: float, n_rbf: int) -> Array:
     return jnp.sin(n * jnp.pi * safe[..., None] / r_cut) / safe[..., None]
 
 
-def edge_geometry(R: Float[Array, "n dim"], cell=None, pbc=None, r_cut: float = 5.0):
+def edge_geometry(R: Float[Array, "n dim"], cell=None, pbc=None, r_cut: float = 5.0, atom_mask=None):
     """Dense graph quantities for all ordered pairs ``(i, j)``.
 
     Returns ``(d, r, unit, mask)``: minimum-image displacements ``R_j - R_i`` ``(n, n,
     dim)`` (Å), distances ``(n, n)``, unit vectors (zero on the diagonal) and a float
-    mask ``(n, n)`` that is the smooth cutoff on off-diagonal pairs and 0 on ``i == j``.
+    mask ``(n, n)`` that is the smooth cutoff on off-diagonal pairs and 0 on ``i == j``
+    and on pairs with a padding atom (``atom_mask`` ``(n,)`` False).
     """
     d = minimum_image(R[None, :, :] - R[:, None, :], cell, pbc)
     off = ~jnp.eye(R.shape[0], dtype=bool)
+    if atom_mask is not None:
+        off = off & atom_mask[:, None] & atom_mask[None, :]
+    return _edges(d, off, r_cut)
+
+
+def list_geometry(R: Float[Array, "n dim"], idx, cell=None, pbc=None, r_cut: float = 5.0, atom_mask=None):
+    """:func:`edge_geometry` over the slots of a neighbour list's ``idx`` ``(n, K)``
+    (:class:`jaxrxn.neighbors.NeighborList`, padded with ``n``): ``(j, d, r, unit, mask)``
+    with neighbour indices ``j`` ``(n, K)`` and the rest ``(n, K, ...)``."""
+    from jaxrxn.neighbors import neighbor_displacements
+
+    j, comps, real = neighbor_displacements(R, idx, cell, pbc)
+    if atom_mask is not None:
+        real = real & atom_mask[:, None]
+    return (j,) + _edges(jnp.stack(comps, axis=-1), real, r_cut)
+
+
+def _edges(d, valid, r_cut):
     r2 = jnp.sum(d**2, axis=-1)
-    # The double-where keeps the gradient of sqrt finite on the diagonal.
-    r = jnp.where(off, jnp.sqrt(jnp.where(off, r2, 1.0)), 0.0)
-    unit = jnp.where(off[..., None], d / jnp.where(off, r, 1.0)[..., None], 0.0)
-    mask = jnp.where(off, cosine_cutoff(r, r_cut), 0.0)
+    # The double-where keeps the gradient of sqrt finite where r = 0 (the diagonal, and
+    # padding atoms that sit on top of each other).
+    r = jnp.where(valid, jnp.sqrt(jnp.where(valid, r2, 1.0)), 0.0)
+    unit = jnp.where(valid[..., None], d / jnp.where(valid, r, 1.0)[..., None], 0.0)
+    mask = jnp.where(valid, cosine_cutoff(r, r_cut), 0.0)
     return d, r, unit, mask
 
 
@@ -104,17 +124,19 @@ class _PaiNNMessage(nn.Module):
     r_cut: float
 
     @nn.compact
-    def __call__(self, s, v, r, unit, mask):
+    def __call__(self, s, v, r, unit, mask, j=None):
         F = self.features
         # LayerNorm on the invariant channels keeps depth from compounding magnitudes
         # (an addition to the paper; it acts on scalars only, so equivariance is kept).
         phi = MLP((F, 3 * F))(nn.LayerNorm()(s))  # (n, 3F), from the sending atom j
-        w = nn.Dense(3 * F)(radial_basis(r, self.r_cut, self.n_rbf)) * mask[..., None]  # (n, n, 3F)
-        x = phi[None, :, :] * w  # message j -> i
+        w = nn.Dense(3 * F)(radial_basis(r, self.r_cut, self.n_rbf)) * mask[..., None]  # (n, K, 3F)
+        # message j -> i; dense pairs (j is None) have K = n slots, slot k holding atom k
+        x = (phi[None, :, :] if j is None else phi[j]) * w
         ds_ij, a_ij, b_ij = jnp.split(x, 3, axis=-1)
         ds = jnp.sum(ds_ij, axis=1)
-        # v: (n, F, dim); unit: (n, n, dim)
-        dv = jnp.einsum("ijf,jfd->ifd", a_ij, v) + jnp.einsum("ijf,ijd->ifd", b_ij, unit)
+        # v: (n, F, dim); unit: (n, K, dim)
+        va = jnp.einsum("ijf,jfd->ifd", a_ij, v) if j is None else jnp.einsum("ijf,ijfd->ifd", a_ij, v[j])
+        dv = va + jnp.einsum("ijf,ijd->ifd", b_ij, unit)
         return s + ds, v + dv
 
 
@@ -145,7 +167,7 @@ class PaiNN(nn.Module):
     bias, so equivariance holds); with ``n_v = 0`` the vectors start at zero as in the paper.
 
     **Arguments:** `features` (channels F), `n_layers`, `n_rbf`, `r_cut` (Å),
-    `n_scalar_out`, `n_vector_out`.
+    `n_scalar_out`, `n_vector_out` (0: no vector head, the vectors returned are ``None``).
     """
 
     features: int = 32
@@ -156,10 +178,14 @@ class PaiNN(nn.Module):
     n_vector_out: int = 1
 
     @nn.compact
-    def __call__(self, R, node_scalars, node_vectors=None, cell=None, pbc=None):
+    def __call__(self, R, node_scalars, node_vectors=None, cell=None, pbc=None, *, atom_mask=None, neighbors=None):
         n, dim = R.shape
         F = self.features
-        _, r, unit, mask = edge_geometry(R, cell, pbc, self.r_cut)
+        if neighbors is None:
+            j = None
+            _, r, unit, mask = edge_geometry(R, cell, pbc, self.r_cut, atom_mask)
+        else:
+            j, _, r, unit, mask = list_geometry(R, neighbors, cell, pbc, self.r_cut, atom_mask)
         s = nn.Dense(F)(node_scalars)
         if node_vectors is None or node_vectors.shape[1] == 0:
             v = jnp.zeros((n, F, dim), R.dtype)
@@ -167,13 +193,71 @@ class PaiNN(nn.Module):
             v = nn.DenseGeneral(F, axis=-2, use_bias=False)(node_vectors)  # (n, dim, F)
             v = jnp.swapaxes(v, -1, -2)
         for _ in range(self.n_layers):
-            s, v = _PaiNNMessage(F, self.n_rbf, self.r_cut)(s, v, r, unit, mask)
+            s, v = _PaiNNMessage(F, self.n_rbf, self.r_cut)(s, v, r, unit, mask, j)
             s, v = _PaiNNUpdate(F)(s, v)
         scalars = MLP((F, self.n_scalar_out))(s)
+        if self.n_vector_out == 0:
+            return scalars, None
         # Gated equivariant head: invariant gates times a channel-mixed vector.
         gates = MLP((F, self.n_vector_out))(s)
         vec = jnp.swapaxes(nn.DenseGeneral(self.n_vector_out, axis=-2, use_bias=False)(v), -1, -2)
         return scalars, gates[..., None] * vec
+
+
+# ---------------------------------------------------------------------------------------
+# e3x (spherical-harmonic message passing)
+# ---------------------------------------------------------------------------------------
+class E3xNet(nn.Module):
+    """Message passing on spherical-harmonic features up to degree `max_degree`, built on
+    e3x (O. T. Unke & H. Maennel, arXiv:2401.07595 (2024)): each layer is an
+    ``e3x.nn.MessagePass`` (a tensor product of the sender's features with a radial x
+    angular basis of the pair vector, reciprocal Bernstein radial functions times e3x's
+    smooth cutoff at `r_cut` Å) followed by an atom-wise residual MLP, as in e3x's
+    reference examples. 3D only; equivariant under rotations and reflections.
+
+    Scalar head only (``n_vector_out`` must be 0): returns ``(scalars (n, n_scalar_out),
+    None)``. **Arguments:** `features`, `n_layers`, `n_rbf`, `r_cut`, `max_degree`.
+    """
+
+    features: int = 32
+    n_layers: int = 3
+    n_rbf: int = 16
+    r_cut: float = 5.0
+    max_degree: int = 2
+    n_scalar_out: int = 1
+    n_vector_out: int = 0
+
+    @nn.compact
+    def __call__(self, R, node_scalars, node_vectors=None, cell=None, pbc=None, *, atom_mask=None, neighbors=None):
+        import functools
+
+        import e3x
+
+        if self.n_vector_out or (node_vectors is not None and node_vectors.shape[1]):
+            raise ValueError("E3xNet has a scalar head only and takes no input vectors.")
+        n = R.shape[0]
+        if neighbors is None:
+            j = jnp.broadcast_to(jnp.arange(n), (n, n))
+            d, _, _, mask = edge_geometry(R, cell, pbc, self.r_cut, atom_mask)
+        else:
+            j, d, _, mask = list_geometry(R, neighbors, cell, pbc, self.r_cut, atom_mask)
+        valid = mask > 0
+        # pairs that never interact get a vector beyond the cutoff, so the basis (and its
+        # gradient) stays finite where the displacement is zero
+        far = jnp.zeros_like(d).at[..., 0].set(2.0 * self.r_cut)
+        basis = e3x.nn.basis(
+            jnp.where(valid[..., None], d, far), num=self.n_rbf, max_degree=self.max_degree,
+            radial_fn=e3x.nn.reciprocal_bernstein,
+            cutoff_fn=functools.partial(e3x.nn.smooth_cutoff, cutoff=self.r_cut),
+        )  # fmt: skip
+        x = nn.Dense(self.features)(node_scalars)[:, None, None, :]  # (n, 1, 1, F)
+        for layer in range(self.n_layers):
+            last = layer == self.n_layers - 1
+            y = e3x.nn.MessagePass(max_degree=0 if last else self.max_degree)(x, basis, adj_idx=j, where=valid)
+            x = e3x.nn.add(x, y)
+            y = e3x.nn.silu(e3x.nn.Dense(self.features)(x))
+            x = e3x.nn.add(x, e3x.nn.Dense(self.features, kernel_init=nn.initializers.zeros)(y))
+        return MLP((self.features, self.n_scalar_out))(x[:, 0, 0, :]), None
 
 
 # ---------------------------------------------------------------------------------------

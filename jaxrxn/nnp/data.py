@@ -1,0 +1,259 @@
+"""Labelled configurations for neural-network potentials: padded arrays, HDF5, GFN2-xTB labels.
+
+A :class:`Configurations` set holds molecules of different sizes padded to one atom count
+(``numbers == 0`` and ``atom_mask == False`` on padding atoms), with reference energies (eV)
+and forces (eV/Å), and a ``group`` per configuration (the reactant molecule it comes from,
+so that validation and test splits never share a molecule with training).
+
+:func:`configurations_from_reactions` turns a reaction data set in the Transition1x layout
+(:func:`jaxrxn.generative.data.read_transition1x`) into training configurations: every
+reactant, transition state, product and path image, plus thermally perturbed copies of the
+stationary points, labelled with GFN2-xTB (tblite) where the data set does not already hold
+energies and forces at that level. :func:`write_configurations` stores them in a companion
+HDF5 file::
+
+    /numbers (C, N) int   /positions (C, N, 3) Å   /energy (C,) eV   /forces (C, N, 3) eV/Å
+    /group (C,) int       /kind (C,) bytes (reactant, transition_state, product, image, perturbed)
+
+with attributes ``level`` and whatever the builder recorded (``label_s``, ``sigma``, ...).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import h5py
+import jax
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int
+
+KINDS = ("reactant", "transition_state", "product", "image", "perturbed")
+
+
+class Configurations(eqx.Module):
+    """Padded, labelled configurations ``C`` of at most ``N`` atoms (a pytree; index with
+    :meth:`take`).
+
+    - `numbers` ``(C, N)`` atomic numbers, 0 on padding atoms; `atom_mask` ``(C, N)``.
+    - `positions` ``(C, N, 3)`` Å (padding atoms at the origin); `energy` ``(C,)`` eV;
+      `forces` ``(C, N, 3)`` eV/Å (zero on padding atoms).
+    - `group` ``(C,)`` int: the molecule (or reaction) a configuration comes from.
+    """
+
+    numbers: Int[Array, "C N"]
+    positions: Float[Array, "C N 3"]
+    energy: Float[Array, " C"]
+    forces: Float[Array, "C N 3"]
+    group: Int[Array, " C"]
+
+    @property
+    def atom_mask(self) -> Bool[Array, "C N"]:
+        return self.numbers > 0
+
+    def __len__(self) -> int:
+        return self.numbers.shape[0]
+
+    def take(self, idx) -> "Configurations":
+        """The configurations ``idx`` (indices or a boolean mask), host side."""
+        idx = np.flatnonzero(idx) if np.asarray(idx).dtype == bool else np.asarray(idx)
+        return jax.tree_util.tree_map(lambda a: np.asarray(a)[idx], self)
+
+    @property
+    def elements(self) -> tuple[int, ...]:
+        """The distinct atomic numbers present (sorted)."""
+        z = np.unique(np.asarray(self.numbers))
+        return tuple(int(x) for x in z[z > 0])
+
+
+def pad_configurations(
+    numbers: Sequence[np.ndarray],
+    positions: Sequence[np.ndarray],
+    energy: Sequence[float],
+    forces: Sequence[np.ndarray],
+    group: Sequence[int],
+    n_atoms: int | None = None,
+) -> Configurations:
+    """Stack unpadded molecules (``numbers[c]`` ``(n_c,)``, ``positions[c]`` and
+    ``forces[c]`` ``(n_c, 3)``) into a :class:`Configurations` of `n_atoms` (default: the
+    largest ``n_c``) atoms each."""
+    n = max(len(z) for z in numbers) if n_atoms is None else int(n_atoms)
+    C = len(numbers)
+    Z, R, F = np.zeros((C, n), np.int32), np.zeros((C, n, 3)), np.zeros((C, n, 3))
+    for c, (z, r, f) in enumerate(zip(numbers, positions, forces)):
+        if len(z) > n:
+            raise ValueError(f"configuration {c} has {len(z)} atoms, more than the {n} to pad to.")
+        Z[c, : len(z)], R[c, : len(z)], F[c, : len(z)] = z, r, f
+    return Configurations(Z, R, np.asarray(energy, float), F, np.asarray(group, np.int32))
+
+
+def concatenate(sets: Sequence[Configurations]) -> Configurations:
+    """One set of all of `sets`' configurations, padded to the largest atom count."""
+    n = max(s.numbers.shape[1] for s in sets)
+
+    def pad(a, axis_len):
+        a = np.asarray(a)
+        return np.pad(a, [(0, 0), (0, n - axis_len)] + [(0, 0)] * (a.ndim - 2))
+
+    return Configurations(
+        np.concatenate([pad(s.numbers, s.numbers.shape[1]) for s in sets]),
+        np.concatenate([pad(s.positions, s.numbers.shape[1]) for s in sets]),
+        np.concatenate([np.asarray(s.energy) for s in sets]),
+        np.concatenate([pad(s.forces, s.numbers.shape[1]) for s in sets]),
+        np.concatenate([np.asarray(s.group) for s in sets]),
+    )
+
+
+def split_by_group(
+    data: Configurations, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> list[Configurations]:
+    """Split by ``group`` (molecule) into parts of about `fractions` of the groups, so that no
+    molecule appears in two parts. Groups are shuffled with `seed`; every part with a
+    positive fraction gets at least one group when there are enough."""
+    groups = np.unique(np.asarray(data.group))
+    order = np.random.default_rng(seed).permutation(groups)
+    f = np.asarray(fractions, float) / np.sum(fractions)
+    counts = np.floor(f * len(groups)).astype(int)
+    for k in np.argsort(-(f * len(groups) - counts)):  # largest remainders first
+        if counts.sum() >= len(groups):
+            break
+        counts[k] += 1
+    for k in range(len(counts)):  # a wanted part never ends up empty if another can give
+        if f[k] > 0 and counts[k] == 0 and counts.max() > 1:
+            counts[np.argmax(counts)] -= 1
+            counts[k] = 1
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    gid = np.asarray(data.group)
+    return [data.take(np.isin(gid, order[bounds[k] : bounds[k + 1]])) for k in range(len(counts))]
+
+
+# ---------------------------------------------------------------------------------------
+# labelling
+# ---------------------------------------------------------------------------------------
+def perturbed_copies(
+    positions: Float[np.ndarray, "n 3"], n_copies: int, sigma: float, rng: np.random.Generator
+) -> Float[np.ndarray, "n_copies n 3"]:
+    """`n_copies` of `positions` (Å) with every coordinate displaced by a Gaussian of
+    standard deviation `sigma` (Å) -- about the thermal amplitude of heavy atoms at a few
+    hundred K for ``sigma`` = 0.05-0.1 Å."""
+    return positions[None] + rng.normal(scale=sigma, size=(n_copies,) + positions.shape)
+
+
+def xtb_labels(
+    numbers: np.ndarray, positions: Float[np.ndarray, "C n 3"], *, charge: int = 0, multiplicity: int = 1,
+    workers: int = 1,
+) -> tuple[Float[np.ndarray, " C"], Float[np.ndarray, "C n 3"]]:
+    """GFN2-xTB energies (eV) and forces (eV/Å) of configurations of one molecule (tblite,
+    through :func:`jaxrxn.potentials.qm.xtb_potential`, `workers` threads)."""
+    from jaxrxn.potentials.qm import xtb_potential
+
+    pot = xtb_potential(numbers, charge=charge, multiplicity=multiplicity, workers=workers)
+    try:
+        E, F = pot.energy_fn.evaluate_batch(np.asarray(positions, float))
+    finally:
+        pot.energy_fn.close()
+    return np.asarray(E), np.asarray(F)
+
+
+def configurations_from_reactions(
+    reactions: Sequence,
+    *,
+    level: str | None = None,
+    n_perturbed: int = 4,
+    sigma: float = 0.05,
+    max_images: int | None = None,
+    seed: int = 0,
+    workers: int = 1,
+    callback: Callable[[int, int], None] | None = None,
+) -> tuple[Configurations, np.ndarray, dict]:
+    """Training configurations of a reaction data set, labelled with GFN2-xTB.
+
+    **Arguments:**
+
+    - `reactions`: :class:`jaxrxn.generative.data.ReactionPath` records (one data set split).
+    - `level`: the data set's energy level if it is GFN2-xTB (its path images' energies and
+      forces are then used as they are); otherwise (``None``) every configuration is labelled.
+    - `n_perturbed`, `sigma`: Gaussian-perturbed copies (std `sigma` Å) of each reactant,
+      TS and product (:func:`perturbed_copies`).
+    - `max_images`: keep at most this many path images per reaction (evenly spaced).
+    - `seed`: perturbations. `workers`: tblite threads. `callback(done, total)` after each
+      reaction (progress).
+
+    Returns ``(configurations, kinds, info)``: ``group`` is the index of the reactant
+    molecule (reactions sharing a reactant formula and reactant geometry are one group),
+    ``kinds`` ``(C,)`` names each configuration's origin (:data:`KINDS`) and ``info`` holds
+    ``n_configurations``, ``n_labelled`` (xTB calls) and ``label_s`` (seconds spent in xTB).
+    """
+    rng = np.random.default_rng(seed)
+    Z, R, E, F, G, K = [], [], [], [], [], []
+    groups: dict[tuple, int] = {}
+    n_labelled, label_s = 0, 0.0
+    for k, rx in enumerate(reactions):
+        numbers = np.asarray(rx.numbers)
+        key = (rx.formula, np.round(np.asarray(rx.reactant), 3).tobytes())
+        g = groups.setdefault(key, len(groups))
+        ends = [np.asarray(rx.reactant), np.asarray(rx.transition_state), np.asarray(rx.product)]
+        images = np.asarray(rx.positions)
+        keep = np.arange(len(images))
+        if max_images is not None and len(images) > max_images:
+            keep = np.unique(np.round(np.linspace(0, len(images) - 1, max_images)).astype(int))
+        todo = [np.stack(ends)] + [perturbed_copies(x, n_perturbed, sigma, rng) for x in ends]
+        kinds = list(KINDS[:3]) + ["perturbed"] * (3 * n_perturbed)
+        have_images = level is not None and rx.energies is not None and len(rx.energies) == len(images)
+        if not have_images:
+            todo.append(images[keep])
+            kinds += ["image"] * len(keep)
+        X = np.concatenate(todo)
+        t0 = time.perf_counter()
+        e, f = xtb_labels(numbers, X, workers=workers)
+        label_s += time.perf_counter() - t0
+        n_labelled += len(X)
+        if have_images:
+            X = np.concatenate([X, images[keep]])
+            e = np.concatenate([e, np.asarray(rx.energies)[keep]])
+            f = np.concatenate([f, np.asarray(rx.forces)[keep]])
+            kinds += ["image"] * len(keep)
+        for x, ei, fi, kind in zip(X, e, f, kinds):
+            Z.append(numbers), R.append(x), E.append(ei), F.append(fi), G.append(g), K.append(kind)
+        if callback is not None:
+            callback(k + 1, len(reactions))
+    data = pad_configurations(Z, R, E, F, G)
+    info = {"n_configurations": len(data), "n_labelled": n_labelled, "label_s": label_s,
+            "n_reactions": len(reactions), "n_groups": len(groups), "sigma": sigma, "n_perturbed": n_perturbed}  # fmt: skip
+    return data, np.asarray(K), info
+
+
+# ---------------------------------------------------------------------------------------
+# storage
+# ---------------------------------------------------------------------------------------
+def write_configurations(filename: str, data: Configurations, kinds=None, *, level: str = "GFN2-xTB", **attrs) -> None:
+    """Write `data` (and the origin of each configuration, `kinds`) to the companion HDF5
+    layout of the module docstring; `attrs` become file attributes (numbers, strings)."""
+    with h5py.File(filename, "w") as f:
+        f.attrs["level"] = level
+        for k, v in attrs.items():
+            f.attrs[k] = v
+        for name in ("numbers", "positions", "energy", "forces", "group"):
+            f.create_dataset(name, data=np.asarray(getattr(data, name)), compression="gzip")
+        if kinds is not None:
+            f.create_dataset("kind", data=np.asarray(kinds, dtype="S"))
+
+
+def read_configurations(filename: str) -> tuple[Configurations, np.ndarray | None, dict]:
+    """``(configurations, kinds or None, attributes)`` from :func:`write_configurations`'
+    layout. Raises ``ValueError`` for a file in another layout."""
+    with h5py.File(filename, "r") as f:
+        missing = [k for k in ("numbers", "positions", "energy", "forces") if k not in f]
+        if missing:
+            raise ValueError(
+                f"{filename!r} is not an NNP configuration file (no {', '.join(missing)}); "
+                f"it has {sorted(f.keys())}."
+            )
+        numbers = np.asarray(f["numbers"])
+        group = np.asarray(f["group"]) if "group" in f else np.arange(len(numbers))
+        data = Configurations(numbers, np.asarray(f["positions"]), np.asarray(f["energy"]),
+                              np.asarray(f["forces"]), group)  # fmt: skip
+        kinds = np.asarray(f["kind"]).astype(str) if "kind" in f else None
+        attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+    return data, kinds, attrs

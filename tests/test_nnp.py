@@ -1,0 +1,209 @@
+"""The species-aware equivariant NNP (jaxrxn.nnp): symmetry, padding, neighbour lists, the
+element domain, use as a Potential, training with exact resume, GFN2-xTB labelling."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.spatial.transform import Rotation
+
+from jaxrxn.nnp.data import (
+    Configurations, configurations_from_reactions, pad_configurations, read_configurations, split_by_group,
+    write_configurations,
+)  # fmt: skip
+from jaxrxn.nnp.model import NNPEnergy, batch_energy_and_forces, load_model, nnp_potential, save_model
+from jaxrxn.nnp.train import NNPConfig, evaluate, train_nnp
+
+# methanol-like CH3OH and a water molecule (Å)
+METHANOL = (np.array([6, 8, 1, 1, 1, 1]), np.array([
+    [-0.047, 0.665, 0.0], [-0.047, -0.758, 0.0], [-1.086, 0.976, 0.0], [0.437, 1.081, 0.889],
+    [0.437, 1.081, -0.889], [0.859, -1.083, 0.0]]))  # fmt: skip
+WATER = (np.array([8, 1, 1]), np.array([[0.0, 0.0, 0.119], [0.0, 0.763, -0.477], [0.0, -0.763, -0.477]]))
+
+
+def small(backbone: str) -> NNPEnergy:
+    return NNPEnergy((1, 6, 8), backbone=backbone, features=8, n_layers=2, n_rbf=6, r_cut=4.0, max_degree=1)
+
+
+@eqx.filter_jit
+def energy_and_forces(pot, R):
+    return pot.energy_and_forces(R)
+
+
+def random_params(fn, seed=0):
+    p = fn.init(jax.random.PRNGKey(seed), jnp.float64)
+    return {**p, "shift": jnp.array([-10.0, -40.0, -120.0]), "scale": jnp.asarray(0.7)}
+
+
+@pytest.mark.parametrize("backbone", ["painn", "e3x"])
+def test_energy_invariant_and_forces_equivariant(backbone):
+    fn = small(backbone)
+    p = random_params(fn)
+    Z, R = METHANOL
+    R = R + 0.05 * np.random.default_rng(1).normal(size=R.shape)
+    pot = nnp_potential(fn, p, Z)
+    e, F = energy_and_forces(pot, jnp.asarray(R))
+    Q = Rotation.from_euler("xyz", [0.3, -1.1, 2.0]).as_matrix()
+    for q in (Q, -Q):  # a rotation, and a rotation times the inversion
+        e2, F2 = energy_and_forces(pot, jnp.asarray(R @ q.T + np.array([1.0, -2.0, 0.5])))
+        np.testing.assert_allclose(e2, e, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(F2, F @ q.T, rtol=0, atol=1e-10)
+    perm = np.array([0, 1, 4, 2, 5, 3])  # the methyl H's swapped, and the hydroxyl H moved in the list
+    e3, F3 = energy_and_forces(nnp_potential(fn, p, Z[perm]), jnp.asarray(R[perm]))
+    np.testing.assert_allclose(e3, e, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(F3, F[perm], rtol=0, atol=1e-10)
+    # forces are the energy's negative gradient (central differences)
+    h, k = 1e-5, (3, 2)
+    dR = np.zeros_like(R)
+    dR[k] = h
+    fd = -(energy_and_forces(pot, jnp.asarray(R + dR))[0] - energy_and_forces(pot, jnp.asarray(R - dR))[0]) / (2 * h)
+    assert abs(fd - F[k]) < 1e-6 and abs(F[k]) > 1e-3
+    # the species matter: the same geometry with O and C exchanged has another energy
+    Zs = Z.copy()
+    Zs[:2] = Zs[1::-1]
+    assert abs(energy_and_forces(nnp_potential(fn, p, Zs), jnp.asarray(R))[0] - e) > 1e-3
+
+
+@pytest.mark.parametrize("backbone", ["painn", "e3x"])
+def test_padded_batch_equals_unpadded_molecules(backbone):
+    fn = small(backbone)
+    p = random_params(fn)
+    # padding atoms at random places, some on top of real atoms and of each other
+    rng = np.random.default_rng(2)
+    data = pad_configurations([METHANOL[0], WATER[0]], [METHANOL[1], WATER[1]], [0.0, 0.0],
+                              [np.zeros((6, 3)), np.zeros((3, 3))], [0, 1], n_atoms=9)  # fmt: skip
+    R = np.asarray(data.positions).copy()
+    R[0, 6:] = rng.normal(size=(3, 3))
+    R[1, 3:] = np.concatenate([WATER[1][:1], np.zeros((5, 3))])
+    E, F = jax.jit(lambda Z, R: batch_energy_and_forces(fn, p, Z, R))(jnp.asarray(data.numbers), jnp.asarray(R))
+    for c, (Z, X) in enumerate((METHANOL, WATER)):
+        e, f = energy_and_forces(nnp_potential(fn, p, Z), jnp.asarray(X))
+        np.testing.assert_allclose(E[c], e, rtol=1e-13, atol=1e-12)
+        np.testing.assert_allclose(F[c, : len(Z)], f, rtol=0, atol=1e-12)
+        assert np.all(F[c, len(Z) :] == 0)
+    # the same through a System with an atom mask (what jaxrxn.batch builds)
+    pot = nnp_potential(fn, p, np.asarray(data.numbers[1]), atom_mask=np.asarray(data.atom_mask[1]))
+    np.testing.assert_allclose(energy_and_forces(pot, jnp.asarray(R[1]))[0], E[1], rtol=1e-13)
+
+
+def test_neighbor_list_energy_equals_all_pairs():
+    fn = small("painn")
+    p = random_params(fn)
+    Z = np.concatenate([METHANOL[0], WATER[0]])
+    R = np.concatenate([METHANOL[1], WATER[1] + np.array([7.0, 0.0, 0.0])])
+    pot = nnp_potential(fn, p, Z)
+    listed = pot.with_neighbors(jnp.asarray(R), skin=0.3)
+    assert listed.neighbors.capacity < len(Z) - 1  # the list really leaves pairs out
+    e, f = energy_and_forces(pot, jnp.asarray(R))
+    e2, f2 = energy_and_forces(listed, jnp.asarray(R))
+    np.testing.assert_allclose(e2, e, rtol=1e-13)
+    np.testing.assert_allclose(f2, f, rtol=0, atol=1e-12)
+
+
+def test_element_outside_the_domain_is_named():
+    fn = small("painn")
+    p = random_params(fn)
+    with pytest.raises(ValueError, match="knows only H C O; the structure has N, Cl"):
+        nnp_potential(fn, p, [6, 7, 17, 1])
+    data = pad_configurations([np.array([7, 1, 1, 1])], [np.zeros((4, 3))], [0.0], [np.zeros((4, 3))], [0])
+    with pytest.raises(ValueError, match="the training set has N"):
+        train_nnp(fn, data, NNPConfig(n_steps=1))
+
+
+def test_potential_drives_a_minimisation():
+    from jaxrxn import minimize
+
+    fn = small("painn")
+    pot = nnp_potential(fn, random_params(fn), WATER[0])
+    R0 = jnp.asarray(WATER[1])
+    res = minimize(pot, R0, fmax=1e-3, max_steps=300)
+    assert np.abs(pot.forces(res.R)).max() < 1e-3 and pot.energy(res.R) < pot.energy(R0)
+
+
+def _toy_set(n=48, seed=0):
+    """Water and OH/CO fragments labelled with a Morse sum (a closed form), so the tests
+    need no xTB: energies eV, forces eV/Å by autodiff of the same closed form."""
+    rng = np.random.default_rng(seed)
+
+    def morse(R, Z):
+        d = R[:, None] - R[None]
+        r = jnp.sqrt(jnp.sum(d**2, -1) + jnp.eye(len(R)))
+        re = 0.5 + 0.05 * (Z[:, None] + Z[None])
+        e = (1 - jnp.exp(-1.5 * (r - re))) ** 2 - 1
+        return 0.5 * jnp.sum(jnp.where(jnp.eye(len(R)) > 0, 0.0, e))
+
+    mols = [WATER, (np.array([6, 8]), np.array([[0.0, 0, 0], [1.2, 0, 0]])), (np.array([8, 1]), np.array([[0.0, 0, 0], [0.97, 0, 0]]))]
+    Zs, Rs, Es, Fs, Gs = [], [], [], [], []
+    for c in range(n):
+        g = c % 3
+        Z, R = mols[g]
+        X = R + 0.08 * rng.normal(size=R.shape)
+        e, gr = jax.value_and_grad(morse)(jnp.asarray(X), jnp.asarray(Z, float))
+        Zs.append(Z), Rs.append(X), Es.append(float(e)), Fs.append(-np.asarray(gr)), Gs.append(g)
+    return pad_configurations(Zs, Rs, Es, Fs, Gs)
+
+
+def test_training_learns_and_a_resumed_run_is_bit_identical(tmp_path):
+    data = _toy_set()
+    train, valid = data.take(np.arange(36)), data.take(np.arange(36, 48))
+    fn = small("painn")
+    cfg = NNPConfig(batch_size=8, learning_rate=5e-3, n_steps=60, seed=3)
+    before = None
+
+    def log(step, m):
+        nonlocal before
+        before = before or m
+
+    full, st_full, hist = train_nnp(fn, train, cfg, valid=valid, eval_every=20, callback=log)
+    assert [h["step"] for h in hist] == [20, 40, 60]
+    after = evaluate(fn, full, valid)
+    assert after["f_mae"] < 0.5 * before["val_f_mae"]
+    ck = tmp_path / "ck.npz"
+    _, st_cut, _ = train_nnp(fn, train, cfg, valid=valid, eval_every=20, checkpoint=ck, stop_at=40)
+    assert int(st_cut.train.step) == 40
+    resumed, st_res, hist_res = train_nnp(fn, train, cfg, valid=valid, eval_every=20, checkpoint=ck)
+    assert [h["step"] for h in hist_res] == [60]
+    for a, b in zip(jax.tree_util.tree_leaves((full, st_full)), jax.tree_util.tree_leaves((resumed, st_res))):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    # the model file round-trips
+    save_model(tmp_path / "m.npz", fn, full, note="x")
+    fn2, p2, meta = load_model(tmp_path / "m.npz")
+    assert fn2 == fn and meta == {"note": "x"}
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(full), jax.tree_util.tree_leaves(p2)))
+
+
+def test_split_by_molecule_and_file_round_trip(tmp_path):
+    data = _toy_set(n=30)
+    data = Configurations(data.numbers, data.positions, data.energy, data.forces, np.arange(30) % 10)
+    parts = split_by_group(data, (0.8, 0.1, 0.1), seed=0)
+    groups = [set(np.asarray(p.group).tolist()) for p in parts]
+    assert [len(g) for g in groups] == [8, 1, 1] and set.union(*groups) == set(range(10))
+    assert not (groups[0] & groups[1] or groups[0] & groups[2] or groups[1] & groups[2])
+    write_configurations(tmp_path / "c.h5", data, ["perturbed"] * 30, label_s=1.5)
+    back, kinds, attrs = read_configurations(tmp_path / "c.h5")
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree_util.tree_leaves(data), jax.tree_util.tree_leaves(back)))
+    assert list(kinds) == ["perturbed"] * 30 and attrs["label_s"] == 1.5 and attrs["level"] == "GFN2-xTB"
+
+
+def test_labelling_a_reaction_with_gfn2_xtb():
+    pytest.importorskip("tblite")
+    from ase.calculators.calculator import all_changes  # noqa: F401
+    from tblite.ase import TBLite
+    from ase import Atoms
+
+    from jaxrxn.generative.data import ReactionPath
+
+    Z, R = WATER
+    ts = R.copy()
+    ts[1] *= 1.3
+    images = np.stack([R, 0.5 * (R + ts), ts])
+    rx = ReactionPath("H2O", "rxn0", Z, images, None, None, R, ts, R + 0.01, {})
+    data, kinds, info = configurations_from_reactions([rx, rx], n_perturbed=1, sigma=0.05, seed=0)
+    assert info["n_configurations"] == len(data) == 2 * (3 + 3 + 3) and info["n_groups"] == 1
+    assert list(kinds[:9]) == ["reactant", "transition_state", "product"] + ["perturbed"] * 3 + ["image"] * 3
+    for c in (1, 4):  # the TS and a perturbed copy, against tblite's ASE calculator
+        atoms = Atoms(numbers=Z, positions=np.asarray(data.positions[c, :3]))
+        atoms.calc = TBLite(method="GFN2-xTB", verbosity=0)
+        assert abs(atoms.get_potential_energy() - data.energy[c]) < 1e-6
+        np.testing.assert_allclose(data.forces[c, :3], atoms.get_forces(), atol=1e-5)
