@@ -239,3 +239,22 @@ def test_train_nnp_command_stops_resumes_and_writes_a_model(tmp_path, capsys):
     assert meta["test"] == rep["test"] and rep["test"]["n"] == 8 and np.isfinite(rep["test"]["f_mae"])
     with pytest.raises(ValueError, match="exists: pass --resume"):
         _train_nnp_cli(argv, capsys)
+
+
+def test_stored_gfn2_labels_are_used_and_only_perturbed_copies_computed(tmp_path):
+    pytest.importorskip("tblite")
+    from jaxrxn.generative.data import ReactionPath, write_transition1x
+    from jaxrxn.nnp.data import configurations_from_file, xtb_labels
+
+    Z, R = WATER
+    images = np.stack([R, R + np.array([0, 0.1, 0]), R * np.array([1, 1.2, 1])])
+    E, F = xtb_labels(Z, images)
+    rx = ReactionPath("H2O", "rxn0", Z, images, E, F, images[0], images[1], images[2], {"molecule": np.array(7)})
+    write_transition1x(str(tmp_path / "rx.h5"), {"train": [rx]}, level="GFN2-xTB")
+    data, kinds, info = configurations_from_file(str(tmp_path / "rx.h5"), "train", "GFN2-xTB", n_perturbed=2)
+    assert info["n_labelled"] == 6 and len(data) == 3 + 6 + 3 and info["n_groups"] == 1
+    np.testing.assert_array_equal(np.asarray(data.energy)[kinds == "image"], E)
+    # the reactant group of write_transition1x is the first frame, the "TS" the highest
+    assert np.asarray(data.energy)[kinds == "reactant"][0] == E[0]
+    Ep, _ = xtb_labels(Z, np.asarray(data.positions)[kinds == "perturbed"][:, :3])
+    np.testing.assert_allclose(np.asarray(data.energy)[kinds == "perturbed"], Ep, atol=1e-8)

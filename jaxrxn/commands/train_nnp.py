@@ -33,7 +33,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("data", help="configuration file or Transition1x-layout reaction file (HDF5)")
     parser.add_argument("-o", "--output", default="nnp.npz", metavar="MODEL.npz", help="where to write the model (nnp.npz)")
     parser.add_argument("--split", default="train", help="reaction files: the split to read (train)")
-    parser.add_argument("--level", default=None, help="reaction files: the GFN2-xTB energy level name, if stored")
+    parser.add_argument("--level", default=None, help="reaction files: the name of their stored GFN2-xTB level (e.g. GFN2-xTB); "
+                        "without it every configuration is labelled")
     parser.add_argument("--perturbed", type=int, default=4, help="reaction files: perturbed copies per stationary point (4)")
     parser.add_argument("--sigma", type=float, default=0.05, help="reaction files: perturbation std in Å (0.05)")
     parser.add_argument("--save-configurations", metavar="FILE.h5", help="reaction files: write the labelled configurations here")
@@ -61,7 +62,9 @@ def load_configurations(args, p):
     """The configurations of ``args.data`` (labelling a reaction file first)."""
     import h5py
 
-    from jaxrxn.nnp.data import configurations_from_reactions, read_configurations, write_configurations
+    from jaxrxn.nnp.data import (
+        configurations_from_file, configurations_from_reactions, read_configurations, write_configurations,
+    )
 
     if not os.path.exists(args.data):
         raise FileNotFoundError(f"data file {args.data!r} does not exist.")
@@ -73,15 +76,14 @@ def load_configurations(args, p):
     if is_configs:
         data, _, _ = read_configurations(args.data)
         return data, None
-    from jaxrxn.generative.data import read_transition1x
-
-    rx = read_transition1x(args.data, args.split, args.level) if args.level else _read_any(args.data, args.split)
-    with p.stage("labelling with GFN2-xTB", total=len(rx)) as advance:
-        data, kinds, info = configurations_from_reactions(
-            rx, level=args.level, n_perturbed=args.perturbed, sigma=args.sigma, seed=args.seed,
-            callback=lambda done, total: advance(1),
-        )  # fmt: skip
-    p.log(f"train-nnp: {info['n_configurations']} configurations from {len(rx)} reactions, "
+    kw = dict(n_perturbed=args.perturbed, sigma=args.sigma, seed=args.seed)
+    with p.stage("labelling with GFN2-xTB") as advance:
+        if args.level:  # stored GFN2-xTB labels: only the perturbed copies are computed
+            data, kinds, info = configurations_from_file(args.data, args.split, args.level, callback=lambda d, t: advance(1), **kw)
+        else:
+            rx = _read_any(args.data, args.split)
+            data, kinds, info = configurations_from_reactions(rx, callback=lambda d, t: advance(1), **kw)
+    p.log(f"train-nnp: {info['n_configurations']} configurations from {info['n_reactions']} reactions, "
           f"{info['n_labelled']} xTB calls in {info['label_s']:.1f} s")  # fmt: skip
     if args.save_configurations:
         write_configurations(args.save_configurations, data, kinds, **{k: v for k, v in info.items()})

@@ -160,6 +160,7 @@ def configurations_from_reactions(
     reactions: Sequence,
     *,
     level: str | None = None,
+    end_labels: Sequence | None = None,
     n_perturbed: int = 4,
     sigma: float = 0.05,
     max_images: int | None = None,
@@ -174,54 +175,86 @@ def configurations_from_reactions(
     - `reactions`: :class:`jaxrxn.generative.data.ReactionPath` records (one data set split).
     - `level`: the data set's energy level if it is GFN2-xTB (its path images' energies and
       forces are then used as they are); otherwise (``None``) every configuration is labelled.
+    - `end_labels`: per reaction, ``(energies (3,), forces (3, n, 3))`` of its reactant, TS
+      and product at GFN2-xTB, or ``None`` (then they are labelled);
+      :func:`configurations_from_file` reads them from the file.
     - `n_perturbed`, `sigma`: Gaussian-perturbed copies (std `sigma` Å) of each reactant,
-      TS and product (:func:`perturbed_copies`).
+      TS and product (:func:`perturbed_copies`), always labelled.
     - `max_images`: keep at most this many path images per reaction (evenly spaced).
     - `seed`: perturbations. `workers`: tblite threads. `callback(done, total)` after each
       reaction (progress).
 
-    Returns ``(configurations, kinds, info)``: ``group`` is the index of the reactant
-    molecule (reactions sharing a reactant formula and reactant geometry are one group),
-    ``kinds`` ``(C,)`` names each configuration's origin (:data:`KINDS`) and ``info`` holds
-    ``n_configurations``, ``n_labelled`` (xTB calls) and ``label_s`` (seconds spent in xTB).
+    Returns ``(configurations, kinds, info)``: ``group`` numbers the reactant molecules
+    (a record's ``molecule`` extra when it has one, else its formula and reactant
+    geometry), ``kinds`` ``(C,)`` names each configuration's origin (:data:`KINDS`) and
+    ``info`` holds ``n_configurations``, ``n_labelled`` (xTB calls) and ``label_s``
+    (seconds spent in xTB).
     """
     rng = np.random.default_rng(seed)
     Z, R, E, F, G, K = [], [], [], [], [], []
-    groups: dict[tuple, int] = {}
+    groups: dict = {}
     n_labelled, label_s = 0, 0.0
     for k, rx in enumerate(reactions):
         numbers = np.asarray(rx.numbers)
-        key = (rx.formula, np.round(np.asarray(rx.reactant), 3).tobytes())
+        mol = rx.extras.get("molecule") if rx.extras else None
+        key = ("molecule", str(np.asarray(mol))) if mol is not None else (rx.formula, np.round(np.asarray(rx.reactant), 3).tobytes())
         g = groups.setdefault(key, len(groups))
-        ends = [np.asarray(rx.reactant), np.asarray(rx.transition_state), np.asarray(rx.product)]
+        ends = np.stack([np.asarray(rx.reactant), np.asarray(rx.transition_state), np.asarray(rx.product)])
         images = np.asarray(rx.positions)
         keep = np.arange(len(images))
         if max_images is not None and len(images) > max_images:
             keep = np.unique(np.round(np.linspace(0, len(images) - 1, max_images)).astype(int))
-        todo = [np.stack(ends)] + [perturbed_copies(x, n_perturbed, sigma, rng) for x in ends]
-        kinds = list(KINDS[:3]) + ["perturbed"] * (3 * n_perturbed)
+        have_ends = end_labels is not None and end_labels[k] is not None
         have_images = level is not None and rx.energies is not None and len(rx.energies) == len(images)
+        todo = [] if have_ends else [ends]
+        todo += [perturbed_copies(x, n_perturbed, sigma, rng) for x in ends]
         if not have_images:
             todo.append(images[keep])
-            kinds += ["image"] * len(keep)
         X = np.concatenate(todo)
         t0 = time.perf_counter()
-        e, f = xtb_labels(numbers, X, workers=workers)
+        e, f = xtb_labels(numbers, X, workers=workers) if len(X) else (np.zeros(0), np.zeros((0,) + ends.shape[1:]))
         label_s += time.perf_counter() - t0
         n_labelled += len(X)
+        e_end, f_end = (end_labels[k] if have_ends else (e[:3], f[:3]))
+        o = 0 if have_ends else 3
+        n_p = 3 * n_perturbed
+        parts = [(ends, np.asarray(e_end), np.asarray(f_end), KINDS[:3]),
+                 (X[o : o + n_p], e[o : o + n_p], f[o : o + n_p], ["perturbed"] * n_p)]  # fmt: skip
         if have_images:
-            X = np.concatenate([X, images[keep]])
-            e = np.concatenate([e, np.asarray(rx.energies)[keep]])
-            f = np.concatenate([f, np.asarray(rx.forces)[keep]])
-            kinds += ["image"] * len(keep)
-        for x, ei, fi, kind in zip(X, e, f, kinds):
-            Z.append(numbers), R.append(x), E.append(ei), F.append(fi), G.append(g), K.append(kind)
+            parts.append((images[keep], np.asarray(rx.energies)[keep], np.asarray(rx.forces)[keep], ["image"] * len(keep)))
+        else:
+            parts.append((X[o + n_p :], e[o + n_p :], f[o + n_p :], ["image"] * len(keep)))
+        for Xs, es, fs, kinds in parts:
+            for x, ei, fi, kind in zip(Xs, es, fs, kinds):
+                Z.append(numbers), R.append(x), E.append(ei), F.append(fi), G.append(g), K.append(kind)
         if callback is not None:
             callback(k + 1, len(reactions))
     data = pad_configurations(Z, R, E, F, G)
     info = {"n_configurations": len(data), "n_labelled": n_labelled, "label_s": label_s,
             "n_reactions": len(reactions), "n_groups": len(groups), "sigma": sigma, "n_perturbed": n_perturbed}  # fmt: skip
     return data, np.asarray(K), info
+
+
+def configurations_from_file(filename: str, split: str = "train", level: str = "GFN2-xTB", **kwargs):
+    """:func:`configurations_from_reactions` of a Transition1x-layout file whose records hold
+    GFN2-xTB energies and forces at `level` (path images and the reactant, TS and product
+    groups): only the perturbed copies are labelled. `kwargs` as there."""
+    import h5py
+
+    from jaxrxn.generative.data import read_transition1x
+
+    reactions = read_transition1x(filename, split, level)
+    labels = []
+    with h5py.File(filename, "r") as f:
+        for rx in reactions:
+            g = f[split][rx.formula][rx.rxn]
+            names = ("reactant", "transition_state", "product")
+            if all(f"{level}.energy" in g[n] for n in names):
+                labels.append((np.array([g[n][f"{level}.energy"][0] for n in names]),
+                               np.stack([g[n][f"{level}.forces"][0] for n in names])))  # fmt: skip
+            else:
+                labels.append(None)
+    return configurations_from_reactions(reactions, level=level, end_labels=labels, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------
