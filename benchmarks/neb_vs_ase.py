@@ -157,12 +157,12 @@ def cu_cu_system():
     return _emt_system(*cu_adatom_on_cu100(), 3)
 
 
-def jaxrxn_neb(pot, path, solver, cell, pbc):
+def jaxrxn_neb(pot, path, solver):
     """(barrier, calls, first-call seconds, warm seconds, converged, steps)."""
 
     def once():
         t = time.perf_counter()
-        r = neb(pot, path, solver, fmax=FMAX, cell=cell, pbc=pbc)
+        r = neb(pot, path, solver, fmax=FMAX)
         r.barrier.block_until_ready()
         return r, time.perf_counter() - t
 
@@ -188,7 +188,7 @@ def part1():
             print(f"{name:<14}{'ASE':<8}{opt_name:<10}{'yes' if conv else 'NO':<6}{n:>6}{calls:>7}{barrier:>11.4f}{sec:>10.3f}{'':>9}")
         jx = {}
         for opt_name, solver in (("FIRE", NEB(k=K)), ("LBFGS", NEB(k=K, optimizer=LBFGS()))):
-            barrier, calls, first, warm, conv, n = jaxrxn_neb(pot, path, solver, cell, pbc)
+            barrier, calls, first, warm, conv, n = jaxrxn_neb(pot, path, solver)
             jx[opt_name] = (calls, warm, conv)
             print(f"{name:<14}{'jaxrxn':<8}{opt_name:<10}{'yes' if conv else 'NO':<6}{n:>6}{calls:>7}{barrier:>11.4f}{warm:>10.3f}{first:>9.2f}")
         summary.append((name, ase, jx))

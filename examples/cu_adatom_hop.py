@@ -53,8 +53,8 @@ def main() -> None:
     for name, end in zip(("initial", "final"), ends):
         if not bool(end.converged):
             raise SystemExit(f"the {name} state did not relax (fmax {float(end.fmax):.2e} eV/Å)")
-    path0 = interpolate(ends[0].R, ends[1].R, args.images, "idpp", cell=cell, pbc=pbc, fixed=potential.fixed)
-    r = neb(potential, path0, NEB(), fmax=args.fmax, cell=cell, pbc=pbc)
+    path0 = interpolate(ends[0].R, ends[1].R, args.images, "idpp", system=potential.system)
+    r = neb(potential, path0, NEB(), fmax=args.fmax)
     r.barrier.block_until_ready()
     seconds = time.perf_counter() - t0
     n_relax = sum(int(e.n_force_calls) for e in ends)

@@ -89,7 +89,6 @@ def neb_barriers(cells: int):
 
     a = emt_lattice_constant("Pd")
     host = bulk("Pd", "fcc", a=a, cubic=True).repeat((cells, cells, cells))
-    cell, pbc = jnp.asarray(host.cell.array), jnp.array([True, True, True])
     pot = emt(np.r_[host.numbers, 1], host.cell.array, (True, True, True))
 
     def with_h(site):
@@ -101,8 +100,7 @@ def neb_barriers(cells: int):
     h_moved = float(jnp.linalg.norm(tetra.R[-1] - 0.25 * a))
     if h_moved > 0.3:
         raise RuntimeError(f"H left the T site ({h_moved:.2f} Å): T is no minimum for this potential and cell")
-    band = neb(pot, linear(octa.R, tetra.R, 9, cell=cell, pbc=pbc), NEB(climb=True), fmax=0.005, max_steps=3000,
-               cell=cell, pbc=pbc)  # fmt: skip
+    band = neb(pot, linear(octa.R, tetra.R, 9, system=pot.system), NEB(climb=True), fmax=0.005, max_steps=3000)
     ts = jax.jit(lambda R: saddle_search(pot, R, PRFO(), fmax=1e-4))(band.path[band.ts_index])
     vineyard = jax.jit(lambda Rm, Rs: vineyard_prefactor(pot, Rm, Rs))
     out = dict(

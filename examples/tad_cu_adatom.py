@@ -30,13 +30,11 @@ slab = fcc100("Cu", size=(3, 3, 3), a=3.5898, vacuum=6.0)
 add_adsorbate(slab, "Cu", 1.7, "hollow")
 fixed = slab.positions[:, 2] < slab.positions[:, 2].min() + 0.5
 pot = emt(slab.numbers, slab.cell.array, (True, True, False), fixed=fixed)
-cell = jnp.asarray(slab.cell.array)
-pbc = jnp.array([True, True, False])
 
 
 def neb_barrier(R_min, E_min, R_new, E_new):
     """Forward barrier (eV) from a 5-image climbing-image NEB between the two minima."""
-    res = neb(pot, linear(R_min, R_new, 5, cell=cell, pbc=pbc), NEB(k=0.5), fmax=0.05, max_steps=300, cell=cell, pbc=pbc)
+    res = neb(pot, linear(R_min, R_new, 5, system=pot.system), NEB(k=0.5), fmax=0.05, max_steps=300)
     return res.barrier
 
 

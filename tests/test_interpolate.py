@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from ase.build import molecule
 
+from jaxrxn import System
 from jaxrxn.geometry import align
 from jaxrxn.path import idpp, linear
 
@@ -46,6 +47,13 @@ def test_linear_minimum_image_and_fixed_atoms():
     # atom 0 crosses the boundary: 0.4 Å the short way, not 4.6 Å through the cell
     np.testing.assert_allclose(path[:, 0, 0], [0.2, 0.1, 0.0, -0.1, -0.2], atol=1e-12)
     np.testing.assert_allclose(path[:, 1], np.broadcast_to(R0[1], (5, 3)))
+    # the same from the end states' System (the one source; padding atoms stay put too)
+    system = System([1, 1, 0], cell, fixed=[False, True, False], atom_mask=[True, True, False])
+    path3 = np.asarray(linear(np.r_[R0, [[9.0, 9, 9]]], np.r_[R1, [[7.0, 7, 7]]], 5, system=system))
+    np.testing.assert_array_equal(path3[:, :2], path)
+    np.testing.assert_array_equal(path3[:, 2], np.full((5, 3), 9.0))
+    with pytest.raises(ValueError, match="not both"):
+        linear(R0, R1, 5, system=system, cell=cell)
 
 
 def test_idpp_keeps_fixed_atoms_and_end_points():

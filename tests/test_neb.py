@@ -117,9 +117,17 @@ def test_fixed_atoms_and_periodic_band_lj():
     R1 = R0.copy()
     R1[2, 1] = 3.0 - 0.95
     R1 = R1 % 6.0
-    path0 = linear(R0, R1, 5, cell=cell, pbc=[True, True], fixed=[True, False, False])
-    r = neb(pot, path0, NEB(), fmax=0.01, cell=cell, pbc=[True, True])
+    path0 = linear(R0, R1, 5, system=pot.system)
+    r = neb(pot, path0, NEB(), fmax=0.01)
     assert bool(r.converged)
+    # the potential's system is the one source of periodicity: the old arguments may only
+    # repeat it (same compiled band, a deprecation warning) and may not contradict it
+    with pytest.warns(DeprecationWarning, match="one source of periodicity"):
+        again = neb(pot, path0, NEB(), fmax=0.01, cell=cell, pbc=[True, True])
+    np.testing.assert_array_equal(again.path, r.path)
+    for cell_, pbc_ in ((cell * 1.1, None), (cell, [True, False]), (None, [True, True])):
+        with pytest.raises(ValueError, match="from potential.system"):
+            neb(pot, path0, NEB(), fmax=0.01, cell=cell_, pbc=pbc_)
     np.testing.assert_allclose(r.path[:, 0], np.broadcast_to(R0[0], (5, 2)))
     # Closed form: a labelled triangle changes its orientation only through a straight chain
     # (any order), whose stationary spacing r minimises 2 V(r) + V(2 r) (2 r < 2.25: no
@@ -202,7 +210,7 @@ def test_emt_hop_barrier_matches_reference_and_ase(ends, n_interior, reference):
     AseNEB(images).interpolate()
     R, pot = emt_from_atoms(initial)
     path0 = np.stack([im.positions for im in images])
-    r = neb(pot, path0, NEB(), fmax=0.01, cell=initial.cell[:], pbc=initial.pbc)
+    r = neb(pot, path0, NEB(), fmax=0.01)
     assert bool(r.converged)
     # with an even number of interior images no image sits on the symmetric saddle:
     # only a working climbing image reaches it

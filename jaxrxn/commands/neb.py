@@ -52,23 +52,20 @@ def run(args) -> int:
     R0, system = read_one(args.initial, "initial state")
     R1, system1 = read_one(args.final, "final state")
     check_same_system(R0, R1, system.numbers, system1.numbers)
-    periodic = system.periodic
-    cell = system.cell if periodic else None
-    pbc = system.pbc if periodic else None
     potential = build_potential(args, R0, system)
     solver = NEB(climb=args.climb) if args.optimizer == "fire" else NEB(climb=args.climb, optimizer="lbfgs")
     with progress(args) as p:
         with p.stage(f"{args.interpolate} interpolation, {args.images} images"):
-            path0 = interpolate(R0, R1, args.images, args.interpolate, cell=cell, pbc=pbc, fixed=system.fixed)
+            path0 = interpolate(R0, R1, args.images, args.interpolate, system=system)
         with p.stage(f"{'CI-' if args.climb else ''}NEB ({args.optimizer}): compiling, then relaxing the band"):
-            r = neb(potential, jnp.asarray(path0), solver, fmax=args.fmax, max_steps=args.max_steps, cell=cell, pbc=pbc)
+            r = neb(potential, jnp.asarray(path0), solver, fmax=args.fmax, max_steps=args.max_steps)
             energies = np.asarray(r.energies)
         if args.output:
             write_path(args.output, r.path, system, energies, r.forces)
         if args.plot:
             from jaxrxn.plot import plot_profile
 
-            plot_profile(r, args.plot, cell=cell, pbc=pbc)
+            plot_profile(r, args.plot, cell=system.cell, pbc=system.pbc)
     out = {
         "barrier": float(r.barrier),
         "converged": bool(r.converged),
@@ -123,10 +120,8 @@ def _run_batch(args) -> int:
                     check_same_system(R0, R1, system.numbers, system1.numbers)
                 except ValueError as err:
                     raise ValueError(f"{fs_file}: {err}") from None
-                periodic = system.periodic
-                cell, pbc = (system.cell, system.pbc) if periodic else (None, None)
                 potentials.append(build_potential(args, R0, system))
-                bands.append(jnp.asarray(interpolate(R0, R1, args.images, args.interpolate, cell=cell, pbc=pbc, fixed=system.fixed)))
+                bands.append(jnp.asarray(interpolate(R0, R1, args.images, args.interpolate, system=system)))
                 advance()
         solver = NEB(climb=args.climb) if args.optimizer == "fire" else NEB(climb=args.climb, optimizer="lbfgs")
         with p.stage(f"{len(pairs)} bands in one compiled call: compiling, then relaxing"):

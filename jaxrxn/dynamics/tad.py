@@ -95,12 +95,11 @@ class NEBBarrier(eqx.Module):
     - `align`: first rigidly align the product onto the basin minimum (Kabsch). A free
       cluster drifts and rotates under the thermostat, and a band between unaligned ends
       relaxes to wrong barriers (on 2D LJ7, 1.03 and 1.06 eps instead of 1.4975 and
-      1.4946 in two of three TAD visits). ``None`` (default) aligns when the potential
-      has no fixed atoms, no `cell` is given and the energy is unchanged by a rigid
+      1.4946 in two of three TAD visits). ``None`` (default) aligns when the potential's
+      system has no fixed atoms and no cell and the energy is unchanged by a rigid
       translation of `R_min` (a free cluster; one energy call decides, inside ``jit``):
       a particle on a model surface is not aligned, since aligning one particle puts it
-      onto the minimum. Pass ``False`` for a periodic system without fixed atoms.
-      `cell` ``(dim, dim)`` and `pbc`: minimum-image band for periodic systems.
+      onto the minimum. The band is minimum-image in the potential's periodic cell.
 
     - `throw`: a band that ends unconverged (``max_steps`` reached, NaN) raises inside
       ``jit`` with the band's :class:`jaxrxn.RESULTS` message instead of feeding an
@@ -119,8 +118,6 @@ class NEBBarrier(eqx.Module):
     max_steps: int = 1000
     interpolation: str = eqx.field(static=True, default="idpp")
     align: bool | None = eqx.field(static=True, default=None)
-    cell: Array | None = None
-    pbc: Array | None = None
     throw: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
@@ -131,13 +128,13 @@ class NEBBarrier(eqx.Module):
 
     def band(self, R_min: Array, R_new: Array) -> NEBResult:
         """The relaxed CI-NEB band from `R_min` to `R_new` (Å)."""
-        if self.align is None and self.potential.fixed is None and self.cell is None:
+        periodic = self.potential.system is not None and self.potential.system.cell is not None
+        if self.align is None and self.potential.fixed is None and not periodic:
             R_new = jnp.where(_translation_invariant(self.potential, R_min), align(R_new, R_min), R_new)
         elif self.align:
             R_new = align(R_new, R_min)
-        kw = {} if self.cell is None else {"cell": self.cell, "pbc": self.pbc}
-        path0 = interpolate(R_min, R_new, self.n_images, self.interpolation, fixed=self.potential.fixed, **kw)
-        return neb(self.potential, path0, self.solver, fmax=self.fmax, max_steps=self.max_steps, **kw)
+        path0 = interpolate(R_min, R_new, self.n_images, self.interpolation, system=self.potential.system)
+        return neb(self.potential, path0, self.solver, fmax=self.fmax, max_steps=self.max_steps)
 
     def __call__(self, R_min: Array, E_min: Scalar, R_new: Array, E_new: Scalar) -> Scalar:
         """Forward barrier (eV) from `R_min` (energy `E_min`) to `R_new` (energy `E_new`)."""

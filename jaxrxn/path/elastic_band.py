@@ -19,6 +19,7 @@ iteration.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import equinox as eqx
@@ -29,7 +30,7 @@ from jaxtyping import Array, Bool, Float, Int, Scalar
 
 from jaxrxn._iterate import AbstractIterativeSolver, in_dtype_of, iterative_solve
 from jaxrxn._results import RESULTS
-from jaxrxn.geometry import displacement, rigid_body_modes
+from jaxrxn.geometry import canonical_cell, displacement, rigid_body_modes
 from jaxrxn.optimize import FIRE, StepRule, step_rule
 from jaxrxn.potentials.core import Potential, max_atom_force
 from jaxrxn.validation import check_configuration, check_n_images, check_same_system
@@ -387,17 +388,39 @@ def neb(
     - `solver`: an :class:`NEB` (spring constant, climbing image, optimizer).
     - `fmax`: largest per-atom NEB force (eV/Å) over the interior images at convergence,
       ASE's criterion. `max_steps`: iteration cap.
-    - `cell` ``(dim, dim)`` (rows, Å) and `pbc` ``(dim,)``: minimum-image displacements
-      between images for periodic systems; by default those of ``potential.system``.
     - `throw`: raise (also under ``jit``) when the band did not converge.
+    - `cell`, `pbc`: deprecated. Periodicity (minimum-image displacements between images)
+      comes from ``potential.system`` alone; values given here must equal it (else
+      ``ValueError``) and only draw a ``DeprecationWarning``.
 
     Pure and jittable: ``jax.vmap`` over `path0` (or over the potential's params) relaxes a
     batch of bands of the same shape.
     """
-    if cell is None:
-        cell, pbc = _system_cell(potential)
-    validate_band(path0, cell, pbc)
-    return relax_band(potential, path0, solver, fmax=fmax, max_steps=max_steps, cell=cell, pbc=pbc, throw=throw)
+    if cell is not None or pbc is not None:
+        _check_redundant_cell(potential, cell, pbc, jnp.shape(path0)[-1])
+    validate_band(path0, *_system_cell(potential))
+    return relax_band(potential, path0, solver, fmax=fmax, max_steps=max_steps, throw=throw)
+
+
+def _check_redundant_cell(potential, cell, pbc, dim: int) -> None:
+    """Old ``neb(..., cell=, pbc=)`` calls: accepted (with a warning) when they repeat the
+    potential's system, refused when they contradict it."""
+    given, given_pbc = canonical_cell(cell, pbc, dim)
+    own, own_pbc = _system_cell(potential)
+    same = (given is None) == (own is None) and (
+        given is None
+        or (np.allclose(given, np.asarray(own)[:dim, :dim]) and np.array_equal(given_pbc, np.asarray(own_pbc)[:dim]))
+    )
+    if not same:
+        raise ValueError(
+            "neb() takes the cell and pbc from potential.system; the `cell`/`pbc` given differ from it "
+            "(build the potential with the periodic System instead)."
+        )
+    warnings.warn(
+        "neb(cell=, pbc=) is deprecated: the potential's system is the one source of periodicity; drop them.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def relax_band(
@@ -407,8 +430,6 @@ def relax_band(
     *,
     fmax: float,
     max_steps: int,
-    cell=None,
-    pbc=None,
     throw: bool = False,
 ) -> NEBResult:
     """:func:`neb` without the input checks, for callers whose initial band may be
@@ -416,9 +437,9 @@ def relax_band(
     each other, and repairs exactly that on its surrogate surface."""
     path0 = jnp.asarray(path0)
     dtype = path0.dtype
+    cell, pbc = _system_cell(potential)
     if cell is not None:
         cell = jnp.asarray(cell, dtype)[: path0.shape[-1], : path0.shape[-1]]
-        pbc = jnp.ones(cell.shape[0], bool) if pbc is None else jnp.asarray(pbc, bool)[: path0.shape[-1]]
     args = NEBArgs(jnp.asarray(fmax, dtype), cell, pbc)
     sol = iterative_solve(solver, potential, path0, args, max_steps=max_steps, throw=throw)
     energies, forces, f_neb = sol.aux

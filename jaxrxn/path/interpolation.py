@@ -1,9 +1,10 @@
 """Initial bands between two end states: linear and IDPP interpolation.
 
-Both return a path ``(n_images, n_atoms, dim)`` in Å with the end points included. In a
-periodic cell the atoms move along minimum-image displacements (an atom that crosses the
-cell boundary between the end states takes the short way). Fixed atoms stay at their
-initial-state positions in every image.
+Both return a path ``(n_images, n_atoms, dim)`` in Å with the end points included. The
+end states' :class:`jaxrxn.System` (``system=``, e.g. ``potential.system``) says what is
+periodic and what is fixed: in a periodic cell the atoms move along minimum-image
+displacements (an atom that crosses the cell boundary between the end states takes the
+short way), and fixed atoms stay at their initial-state positions in every image.
 """
 
 from __future__ import annotations
@@ -16,16 +17,20 @@ from jaxrxn.geometry import displacement, minimum_image
 from jaxrxn.optimize import LBFGS, StepRule
 from jaxrxn.path.elastic_band import NEB, ImagePotentials, relax_band
 from jaxrxn.potentials.core import Potential
+from jaxrxn.system import System, free_atoms, loose_system
 from jaxrxn.validation import check_configuration, check_n_images, check_same_system
 
 
-def _fixed_mask(fixed, n_atoms: int, dtype) -> Array:
-    if fixed is None:
-        return jnp.zeros((n_atoms, 1), dtype)
-    return jnp.asarray(np.asarray(fixed, bool).reshape(n_atoms, 1), dtype)
+def _ends_system(R_initial, system: System | None, cell, pbc, fixed) -> System | None:
+    """The end states' system: `system`, or one built from the shorthand `cell`
+    (``(dim,)`` lengths or ``(dim, dim)`` rows, Å), `pbc` and `fixed` ``(n_atoms,)``."""
+    if system is not None and (cell is not None or pbc is not None or fixed is not None):
+        raise ValueError("give the end states' `system`, or the shorthand `cell`/`pbc`/`fixed`, not both.")
+    return loose_system(cell, pbc, np.shape(R_initial)[-1], system, fixed)
 
 
-def _validate_ends(R_initial, R_final, n_images, cell, pbc) -> None:
+def _validate_ends(R_initial, R_final, n_images, system: System | None) -> None:
+    cell, pbc = (None, None) if system is None else (system.cell, system.pbc)
     check_n_images(n_images)
     check_configuration(R_initial, name="initial state", cell=cell, pbc=pbc)
     check_configuration(R_final, name="final state", cell=cell, pbc=pbc)
@@ -37,19 +42,24 @@ def linear(
     R_final: Float[Array, "n_atoms dim"],
     n_images: int,
     *,
+    system: System | None = None,
     cell=None,
     pbc=None,
     fixed=None,
 ) -> Float[Array, "n_images n_atoms dim"]:
     """Evenly spaced images on the straight (minimum-image) line between the end states.
 
-    `n_images` counts all images, end points included. `cell` ``(dim, dim)`` (rows, Å) and
-    `pbc` ``(dim,)`` make the displacement minimum-image; `fixed` ``(n_atoms,)`` booleans.
+    `n_images` counts all images, end points included. `system`: the end states'
+    :class:`jaxrxn.System` (its cell and pbc make the displacement minimum-image, its fixed
+    and padding atoms stay put); `cell` ``(dim, dim)`` (rows, Å), `pbc` ``(dim,)`` and
+    `fixed` ``(n_atoms,)`` booleans are a shorthand for a system without atomic numbers.
     """
-    _validate_ends(R_initial, R_final, n_images, cell, pbc)
+    system = _ends_system(R_initial, system, cell, pbc, fixed)
+    _validate_ends(R_initial, R_final, n_images, system)
     R_initial = jnp.asarray(R_initial)
+    cell, pbc = (None, None) if system is None else (system.cell, system.pbc)
     step = displacement(jnp.asarray(R_final, R_initial.dtype), R_initial, cell, pbc)
-    step = step * (1.0 - _fixed_mask(fixed, R_initial.shape[0], R_initial.dtype))
+    step = step * free_atoms(system, R_initial.shape[0], R_initial.dtype)
     t = jnp.linspace(0.0, 1.0, n_images, dtype=R_initial.dtype)[:, None, None]
     return R_initial[None] + t * step[None]
 
@@ -63,10 +73,10 @@ def _distances(R: Array, cell, pbc) -> Array:
 def _idpp_energy(R, system, params):
     """Smidstrup et al. (2014) eq. 2: ``sum_{i<j} (d_ij - d_ij^target)^2 / d_ij^4``.
 
-    ``params``: ``target`` distances ``(n_atoms, n_atoms)`` and, for periodic systems,
-    ``cell`` and ``pbc`` (module-level so that every call reuses one compiled band).
+    ``params``: ``target`` distances ``(n_atoms, n_atoms)``; distances are minimum-image in
+    the `system`'s cell (module-level so that every call reuses one compiled band).
     """
-    d = _distances(R, params.get("cell"), params.get("pbc"))
+    d = _distances(R, *_surrogate_cell(system, R.dtype))
     pairs = jnp.triu(jnp.ones_like(d), 1)
     return jnp.sum(pairs * (d - params["target"]) ** 2 / d**4)
 
@@ -76,6 +86,7 @@ def idpp(
     R_final: Float[Array, "n_atoms dim"],
     n_images: int,
     *,
+    system: System | None = None,
     cell=None,
     pbc=None,
     fixed=None,
@@ -90,28 +101,27 @@ def idpp(
     interatomic distances are interpolated linearly between the end states, and the linear
     band is relaxed as an NEB (improved tangent, no climbing, spring `k`) on the surrogate
     ``S_k = sum_{i<j} (d_ij - d_ij^(k))^2 / d_ij^4``, whose ``1/d^4`` weight keeps atoms
-    apart. Distances are minimum-image with `cell`/`pbc`; `fixed` atoms do not move.
+    apart. Distances are minimum-image in the `system`'s cell, whose fixed atoms do not
+    move (`cell`, `pbc`, `fixed`: shorthand, as for :func:`linear`).
     `fmax` (surrogate units) and `max_steps` control the relaxation: the result is only a
     starting band, and a band stopped by `max_steps` is still returned.
     """
-    path0 = linear(R_initial, R_final, n_images, cell=cell, pbc=pbc, fixed=fixed)
+    system = _ends_system(R_initial, system, cell, pbc, fixed)
+    path0 = linear(R_initial, R_final, n_images, system=system)
     dtype = path0.dtype
-    cell_j = None if cell is None else jnp.asarray(cell, dtype)[: path0.shape[-1], : path0.shape[-1]]
-    pbc_j = None if cell is None else (
-        jnp.ones(cell_j.shape[0], bool) if pbc is None else jnp.asarray(pbc, bool)[: path0.shape[-1]]
-    )  # fmt: skip
-    d0, d1 = _distances(path0[0], cell_j, pbc_j), _distances(path0[-1], cell_j, pbc_j)
+    surrogate = Potential(_idpp_energy, None, system)
+    d0 = _distances(path0[0], *_surrogate_cell(system, dtype))
+    d1 = _distances(path0[-1], *_surrogate_cell(system, dtype))
     t = jnp.linspace(0.0, 1.0, n_images, dtype=dtype)[:, None, None]
-    targets = d0[None] + t * (d1 - d0)[None]
-    params = {"target": targets}
-    if cell_j is not None:  # every image carries the cell: ImagePotentials slices all leaves
-        params["cell"] = jnp.broadcast_to(cell_j, (n_images,) + cell_j.shape)
-        params["pbc"] = jnp.broadcast_to(pbc_j, (n_images,) + pbc_j.shape)
-    surrogate = Potential(_idpp_energy, params, fixed=fixed)
+    surrogate = surrogate.replace(params={"target": d0[None] + t * (d1 - d0)[None]})
     solver = NEB(k=k, climb=False, optimizer=optimizer)
     # only the end points are checked (by `linear`): the straight line may pass atoms
     # through each other, which is what the 1/d^4 weight repairs
-    return relax_band(ImagePotentials(surrogate), path0, solver, fmax=fmax, max_steps=max_steps, cell=cell_j, pbc=pbc_j).path
+    return relax_band(ImagePotentials(surrogate), path0, solver, fmax=fmax, max_steps=max_steps).path
+
+
+def _surrogate_cell(system: System | None, dtype):
+    return (None, None) if system is None or system.cell is None else (system.cell.astype(dtype), system.pbc)
 
 
 def interpolate(
