@@ -22,6 +22,7 @@ COMMANDS = {
     "reaction": ("jaxrxn.commands.reaction", "reactant and product to a verified transition state (NEB, saddle, IRC)"),
     "explore": ("jaxrxn.commands.explore", "AFIR exploration of a reaction network"),
     "train-flow": ("jaxrxn.commands.train_flow", "train the path flow generator on a path data set"),
+    "train-nnp": ("jaxrxn.commands.train_nnp", "train the neural-network potential on energies and forces"),
 }
 
 EXIT_CONVERGED, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT = 0, 1, 2

@@ -183,7 +183,7 @@ def _train(args, p) -> dict:
             "n_train": len(train), "n_valid": len(valid), "n_test": len(test), "test": test_metrics,
             "max_atoms": int((data.numbers > 0).sum(1).max())}  # fmt: skip
     save_model(args.output, energy_fn, params, **meta)
-    return {
+    report = {
         "converged": finished, "finished": finished, "stopped_by_patience": patience_hit, "step": step,
         "n_steps": cfg.n_steps, "best_step": int(state.best_step), "resumed_from": start if args.resume else None,
         "n_train": len(train), "n_valid": len(valid), "n_test": len(test), "elements": list(energy_fn.elements),
@@ -191,3 +191,4 @@ def _train(args, p) -> dict:
         "last_validation": history[-1] if history else None, "labelling": info, "output": args.output,
         "checkpoint": args.checkpoint, "seed": args.seed, "data_s": t_data, "train_s": t_train,
     }  # fmt: skip
+    return report
