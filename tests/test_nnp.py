@@ -111,16 +111,6 @@ def test_element_outside_the_domain_is_named():
         train_nnp(fn, data, NNPConfig(n_steps=1))
 
 
-def test_potential_drives_a_minimisation():
-    from jaxrxn import minimize
-
-    fn = small("painn")
-    pot = nnp_potential(fn, random_params(fn), WATER[0])
-    R0 = jnp.asarray(WATER[1])
-    res = minimize(pot, R0, fmax=1e-3, max_steps=300)
-    assert np.abs(pot.forces(res.R)).max() < 1e-3 and pot.energy(res.R) < pot.energy(R0)
-
-
 def _toy_set(n=48, seed=0):
     """Water and OH/CO fragments labelled with a Morse sum (a closed form), so the tests
     need no xTB: energies eV, forces eV/Å by autodiff of the same closed form."""
