@@ -107,12 +107,44 @@ class NeighborList(eqx.Module):
     def update(self, R: Float[Array, "n_atoms dim"], system) -> "NeighborList":
         """The list valid at `R`: this one if no atom moved more than half the skin since the
         last build (and the cell is unchanged), else :meth:`rebuild`. Jittable; under
-        ``vmap`` with a batched `R` both branches run, so carry one list per member."""
+        ``vmap`` with a batched `R` the branch becomes a select that runs the rebuild every
+        time, so for a batch carry one list per member and use :func:`update_batch`."""
         R = lax.stop_gradient(R)
-        this = eqx.tree_at(lambda nl: nl.reference, self, self.reference.astype(R.dtype))
-        if this.reference_cell is not None:
-            this = eqx.tree_at(lambda nl: nl.reference_cell, this, this.reference_cell.astype(R.dtype))
+        this = self._in_dtype(R.dtype)
         return lax.cond(self.needs_rebuild(R, system), lambda: this.rebuild(R, system), lambda: this)
+
+    def _in_dtype(self, dtype) -> "NeighborList":
+        """The list with its reference positions (and cell) in `dtype`, so that a rebuilt
+        list and a kept one have the same types."""
+        this = eqx.tree_at(lambda nl: nl.reference, self, self.reference.astype(dtype))
+        if this.reference_cell is not None:
+            this = eqx.tree_at(lambda nl: nl.reference_cell, this, this.reference_cell.astype(dtype))
+        return this
+
+
+def update_batch(
+    neighbors: NeighborList, R: Float[Array, "batch n_atoms dim"], system
+) -> NeighborList:
+    """One list per member of a batch of configurations of one `system` (leading axis on
+    every array of `neighbors` and on `R`, Å), updated together: all are rebuilt when any
+    member moved more than half the skin, else all are kept.
+
+    The decision is a single flag, so ``lax.cond`` is a real branch: a ``vmap`` of
+    :meth:`NeighborList.update` would turn its cond into a select that rebuilds every
+    member at every call. Used for the images of a band (:class:`jaxrxn.NEB`), whose
+    atoms move together. Jittable."""
+    R = lax.stop_gradient(R)
+    this = neighbors._in_dtype(R.dtype)
+    need = jnp.any(jax.vmap(lambda nl, r: nl.needs_rebuild(r, system))(this, R))
+    return lax.cond(need, lambda: jax.vmap(lambda nl, r: nl.rebuild(r, system))(this, R), lambda: this)
+
+
+def build_batch(neighbors: NeighborList, R: Float[Array, "batch n_atoms dim"], system) -> NeighborList:
+    """Lists built afresh at every configuration of `R` (Å; leading batch axis), at the
+    capacities of `neighbors` (one list, as allocated): the start of :func:`update_batch`.
+    Jittable."""
+    R = lax.stop_gradient(R)
+    return jax.vmap(lambda r: neighbors._in_dtype(R.dtype).rebuild(r, system))(R)
 
 
 def did_overflow(neighbors: NeighborList) -> Bool[Array, "..."]:

@@ -194,3 +194,28 @@ def test_minimize_on_a_list_carrying_potential():
     b = minimize(pot, R, "fire", fmax=0.01, max_steps=300)
     assert bool(a.converged) and int(a.n_force_calls) == int(b.n_force_calls)
     np.testing.assert_allclose(np.asarray(a.R), np.asarray(b.R), rtol=0, atol=1e-9)
+
+
+def test_neb_carries_one_list_per_image():
+    # NEB keeps the interior images' lists in its state and rebuilds them together (one
+    # real branch per step, not a vmapped cond that rebuilds every step): the band equals
+    # the potential without a list, force calls too, with far fewer builds than steps.
+    from jaxrxn._iterate import iterative_solve
+    from jaxrxn.path.elastic_band import NEB, NEBArgs
+
+    start, end = Icosahedron("Cu", 3), Icosahedron("Cu", 3)
+    start.rattle(0.1, seed=1)
+    end.rattle(0.1, seed=2)
+    R0, pot = emt_from_atoms(start)
+    R1 = jnp.asarray(end.positions)
+    path = jnp.stack([R0 + t * (R1 - R0) for t in np.linspace(0.0, 1.0, 5)])
+    listed = pot.with_neighbors(R0, skin=0.1)
+    args = NEBArgs(jnp.asarray(0.01))
+    a = iterative_solve(NEB(), listed, path, args, max_steps=30, throw=False)
+    b = iterative_solve(NEB(), pot, path, args, max_steps=30, throw=False)
+    assert int(a.stats.num_steps) == int(b.stats.num_steps) == 30
+    assert int(a.stats.n_force_calls) == int(b.stats.n_force_calls)
+    builds = np.asarray(a.state.neighbors.n_builds)
+    # built at the start (the allocation counts as one build), rebuilt together since
+    assert builds.shape == (3,) and np.all(builds == builds[0]) and 3 <= builds[0] <= 15, builds
+    np.testing.assert_allclose(np.asarray(a.value), np.asarray(b.value), rtol=0, atol=1e-9)

@@ -46,16 +46,31 @@ class ImagePotentials(eqx.Module):
     potential: Potential
 
 
-def _band_energy_and_forces(potential, path, images: slice = slice(None)):
+def _band_energy_and_forces(potential, path, images: slice = slice(None), neighbors=None):
     """Energies ``(m,)`` (eV) and forces ``(m, n_atoms, dim)`` (eV/Å) of ``path[images]``,
-    in the dtype of ``path``."""
+    in the dtype of ``path``; `neighbors`: one list per image of ``path[images]``, already
+    updated there (see :func:`_band_neighbors`)."""
     if isinstance(potential, ImagePotentials):
         pot = potential.potential
         params = jax.tree_util.tree_map(lambda p: p[images], pot.params)
         e, f = jax.vmap(lambda R, p: pot.replace(params=p).energy_and_forces(R))(path[images], params)
+    elif neighbors is not None:
+        at = lambda R, nl: potential.replace(neighbors=nl)._energy_and_forces(R, update=False)  # noqa: E731
+        e, f = jax.vmap(at)(path[images], neighbors)
     else:
         e, f = jax.vmap(potential.energy_and_forces)(path[images])
     return in_dtype_of(path, e, f)
+
+
+def _band_neighbors(potential, images, neighbors=None):
+    """Neighbour lists of the band's `images` ``(m, n_atoms, dim)``, one per image: built
+    at the images (`neighbors` ``None``) or the carried ones updated, all rebuilt when
+    any image moved half the skin. A vmap of the potential's own update would rebuild
+    every image at every step (its cond becomes a select). ``None`` for potentials
+    without a list."""
+    if isinstance(potential, ImagePotentials) or getattr(potential, "neighbors", None) is None:
+        return None
+    return potential._batch_neighbors(images, neighbors)
 
 
 def _free_mask(potential, R):
@@ -194,6 +209,8 @@ class NEBState(eqx.Module):
       true forces ``(n_images, n_atoms, dim)`` eV/Å (zero on fixed atoms).
     - `neb_forces` ``(n_images-2, n_atoms, dim)``: the projected forces the step rule sees.
     - `climbing`: whether the climbing image is switched on.
+    - `neighbors`: the interior images' neighbour lists (leading image axis) of a
+      potential that carries one, else ``None``.
     """
 
     path: Array
@@ -204,6 +221,7 @@ class NEBState(eqx.Module):
     climbing: Bool[Array, ""]
     n_force_calls: Int[Array, ""]
     energy_limit: Scalar  # above this the band counts as diverged (eV)
+    neighbors: Any = None
 
 
 class NEB(AbstractIterativeSolver):
@@ -277,12 +295,15 @@ class NEB(AbstractIterativeSolver):
 
     def init(self, potential, path: Float[Array, "n_images n_atoms dim"], args: NEBArgs) -> NEBState:
         """Evaluate every image (end points included) and set up the step rule."""
-        energies, forces = _band_energy_and_forces(potential, path)
+        neighbors = _band_neighbors(potential, path)
+        energies, forces = _band_energy_and_forces(potential, path, neighbors=neighbors)
         climbing, f_neb = self._climb_decision(potential, path, energies, forces, jnp.array(False), args)
         opt_state = self._rule().init(path[1:-1], f_neb)
         n_calls = jnp.array(path.shape[0])
         limit = jnp.max(energies) + self.divergence_factor * (jnp.max(energies) - jnp.min(energies) + 1.0)
-        return NEBState(path, energies, forces, f_neb, opt_state, climbing, n_calls, limit)
+        if neighbors is not None:
+            neighbors = jax.tree_util.tree_map(lambda x: x[1:-1], neighbors)
+        return NEBState(path, energies, forces, f_neb, opt_state, climbing, n_calls, limit, neighbors)
 
     def step(self, potential, state: NEBState, args: NEBArgs) -> NEBState:
         """Move the interior images once; evaluates ``n_images - 2`` images."""
@@ -291,7 +312,8 @@ class NEB(AbstractIterativeSolver):
         dx, opt_state = rule.update(state.neb_forces, state.opt_state, interior)
         interior = interior + dx * _free_mask(potential, interior[0])
         path = state.path.at[1:-1].set(interior)
-        e_in, f_in = _band_energy_and_forces(potential, path, slice(1, -1))
+        neighbors = None if state.neighbors is None else _band_neighbors(potential, interior, state.neighbors)
+        e_in, f_in = _band_energy_and_forces(potential, path, slice(1, -1), neighbors)
         energies = state.energies.at[1:-1].set(e_in)
         forces = state.forces.at[1:-1].set(f_in)
         climbing, f_neb = self._climb_decision(potential, path, energies, forces, state.climbing, args)
@@ -308,7 +330,7 @@ class NEB(AbstractIterativeSolver):
         opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(restart, a, b), fresh, opt_state)
         return NEBState(
             path, energies, forces, f_neb, opt_state, climbing,
-            state.n_force_calls + path.shape[0] - 2, state.energy_limit,
+            state.n_force_calls + path.shape[0] - 2, state.energy_limit, neighbors,
         )  # fmt: skip
 
     def converged(self, state: NEBState, fmax) -> Bool[Array, ""]:

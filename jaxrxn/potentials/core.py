@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PyTree, Scalar
 
-from jaxrxn.neighbors import NeighborList, allocate, check_overflow
+from jaxrxn.neighbors import NeighborList, allocate, build_batch, check_overflow, update_batch
 from jaxrxn.system import System, free_atoms
 
 EnergyFn = Callable[[Float[Array, "n_atoms dim"], "System | None", PyTree], Scalar]
@@ -117,6 +117,20 @@ class Potential(eqx.Module):
         if self.neighbors is None:
             return None
         return self.neighbors.update(R, _follow_dtype(self.system, R.dtype))
+
+    def _batch_neighbors(
+        self, R: Float[Array, "batch n_atoms dim"], neighbors: NeighborList | None = None
+    ) -> NeighborList | None:
+        """One list per configuration of `R` (a band's images): built afresh from the
+        carried list's capacities when `neighbors` is ``None``, else `neighbors` updated
+        together with one rebuild decision (:func:`jaxrxn.neighbors.update_batch`).
+        ``None`` for a potential without a list."""
+        if self.neighbors is None:
+            return None
+        system = _follow_dtype(self.system, R.dtype)
+        if neighbors is None:
+            return build_batch(self.neighbors, R, system)
+        return update_batch(neighbors, R, system)
 
     def _energy_with(self, R, params, neighbors: NeighborList | None, check: bool = True) -> Scalar:
         system, params = _follow_dtype(self.system, R.dtype), _follow_dtype(params, R.dtype)
