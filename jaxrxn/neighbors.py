@@ -132,11 +132,35 @@ def update_batch(
     The decision is a single flag, so ``lax.cond`` is a real branch: a ``vmap`` of
     :meth:`NeighborList.update` would turn its cond into a select that rebuilds every
     member at every call. Used for the images of a band (:class:`jaxrxn.NEB`), whose
-    atoms move together. Jittable."""
+    atoms move together. Under ``jax.vmap`` (a batch of bands, of different systems in
+    :func:`jaxrxn.batch.batch_neb`) the members of every band are decided together in
+    the same way, so the branch stays real there too. Jittable."""
     R = lax.stop_gradient(R)
-    this = neighbors._in_dtype(R.dtype)
-    need = jnp.any(jax.vmap(lambda nl, r: nl.needs_rebuild(r, system))(this, R))
-    return lax.cond(need, lambda: jax.vmap(lambda nl, r: nl.rebuild(r, system))(this, R), lambda: this)
+    members = jax.tree_util.tree_map(lambda x: jnp.broadcast_to(x, R.shape[:1] + jnp.shape(x)), system)
+    return _update_members(neighbors._in_dtype(R.dtype), R, members)
+
+
+@jax.custom_batching.custom_vmap
+def _update_members(neighbors: NeighborList, R, systems) -> NeighborList:
+    """:func:`update_batch` with one system per member (leading axis on its arrays)."""
+    need = jnp.any(jax.vmap(lambda nl, r, s: nl.needs_rebuild(r, s))(neighbors, R, systems))
+    rebuild = lambda: jax.vmap(lambda nl, r, s: nl.rebuild(r, s))(neighbors, R, systems)  # noqa: E731
+    return lax.cond(need, rebuild, lambda: neighbors)
+
+
+@_update_members.def_vmap
+def _update_members_batched(axis_size: int, in_batched, neighbors, R, systems):
+    # A batch of batches is one longer batch: the outer axis is folded into the members,
+    # so one flag decides for all of them (a vmapped cond would become a select).
+    def fold(x, batched):
+        x = x if batched else jnp.broadcast_to(x, (axis_size,) + jnp.shape(x))
+        return x.reshape((-1,) + x.shape[2:])
+
+    args = jax.tree_util.tree_map(fold, (neighbors, R, systems), tuple(in_batched))
+    m = R.shape[1] if in_batched[1] else R.shape[0]
+    out = _update_members(*args)
+    out = jax.tree_util.tree_map(lambda x: x.reshape((axis_size, m) + x.shape[1:]), out)
+    return out, jax.tree_util.tree_map(lambda _: True, out)
 
 
 def build_batch(neighbors: NeighborList, R: Float[Array, "batch n_atoms dim"], system) -> NeighborList:

@@ -219,3 +219,29 @@ def test_neb_carries_one_list_per_image():
     # built at the start (the allocation counts as one build), rebuilt together since
     assert builds.shape == (3,) and np.all(builds == builds[0]) and 3 <= builds[0] <= 15, builds
     np.testing.assert_allclose(np.asarray(a.value), np.asarray(b.value), rtol=0, atol=1e-9)
+
+
+def test_batched_lists_decide_together_and_stay_a_branch_under_vmap():
+    # update_batch under an outer vmap (a batch of bands) folds the batches into one and
+    # keeps a real cond: a member that moved past half the skin rebuilds every member.
+    from jaxrxn.neighbors import build_batch, update_batch
+
+    atoms = bulk("Cu", cubic=True).repeat(4)
+    R, pot = emt_from_atoms(atoms, neighbor_list=True)
+    skin = pot.neighbors.skin
+    bands = jnp.stack([jnp.stack([R, R + 0.01]), jnp.stack([R, R + 0.02])])  # (2 bands, 2 images)
+    lists = jax.vmap(lambda b: build_batch(pot.neighbors, b, pot.system))(bands)
+    moved = bands.at[1, 0, 17, 1].add(0.6 * skin)  # one atom of one image of band 1
+    update = jax.vmap(lambda nl, b: update_batch(nl, b, pot.system))
+    assert "cond" in str(jax.make_jaxpr(update)(lists, moved))
+    new = jax.jit(update)(lists, moved)
+    np.testing.assert_array_equal(np.asarray(new.n_builds), np.full((2, 2), 3))
+    alone = update_batch(jax.tree_util.tree_map(lambda x: x[0], lists), bands[0], pot.system)
+    np.testing.assert_array_equal(np.asarray(alone.n_builds), [2, 2])  # band 0 alone keeps its lists
+    energy = jax.jit(lambda p, R: p.energy(R))
+    for b in range(2):
+        for i in range(2):
+            nl = jax.tree_util.tree_map(lambda x: x[b, i], new)
+            fresh = pot.neighbors.rebuild(moved[b, i], pot.system)
+            e, e_fresh = (energy(pot.replace(neighbors=x), moved[b, i]) for x in (nl, fresh))
+            assert abs(float(e - e_fresh)) < 1e-9
