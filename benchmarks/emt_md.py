@@ -12,16 +12,27 @@ energy and forces once.
 - ASE: ``ase.calculators.emt.EMT`` driven by ``ase.md.verlet.VelocityVerlet``.
 - asap3: ``asap3.EMT`` (C++) with the same driver. Its default cutoff differs from ASE's
   EMT; the energy difference per atom is reported.
-- before: the 1,008-atom run of the code on /work/main before this change (its
-  ``neighbor_list=True`` rebuilt a jax-md list inside every energy call), in a subprocess
-  with that checkout on the path, when ``--before PATH`` is given.
+- before/after (``--before REV``): 1,008 atoms, velocity Verlet over ``--before-steps``
+  steps (rebuilds included) in a jitted ``run_md``, run by the same script in
+  subprocesses, alternately on the code of git revision REV (extracted with ``git
+  archive``) and on this tree, ``--repeat`` times each; the best of each is kept. REV
+  ``e71b0ba`` is the last commit whose ``neighbor_list=True`` rebuilt a jax-md list inside
+  every energy call. (The first measurement of this comparison ran ``/work/main`` as
+  "before" after the carried lists had already landed there, so it compared the new code
+  with itself at a load of 20: its 146.9 vs 54.8 steps/s was noise, not a regression.)
+- cost of carrying the list: per step, ``run_md`` (update: displacement check and the
+  rebuild-or-not ``lax.cond``) against a ``lax.scan`` of energy+forces at a fixed list,
+  both jitted, timed back to back.
+- float32 (``--float32 SIZES``): the same MD in float32 (positions, velocities, parameters:
+  a potential computes in its input's dtype), speed and the energy drift ``max |E_tot(t)
+  - E_tot(0)|`` per atom over ``--drift-steps`` steps against float64's.
 
 Each time is the best of ``--repeat`` runs; slow codes run ``--ase-steps`` steps only. The
 load average is printed and saved with every size (the machine is shared). Results go to
 ``benchmarks/results/emt_md.json``.
 
 Run: ``python benchmarks/emt_md.py [--sizes 1008 4000 32000] [--steps 20] [--ase-steps 2]
-[--before /work/main]``.
+[--before e71b0ba] [--float32 4000]``.
 """
 
 from __future__ import annotations
@@ -32,6 +43,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 import time
 
 import jax
@@ -40,17 +52,19 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from jax import lax  # noqa: E402
 from ase import units  # noqa: E402
 from ase.build import bulk  # noqa: E402
 from ase.calculators.emt import EMT  # noqa: E402
 from ase.md.velocitydistribution import MaxwellBoltzmannDistribution  # noqa: E402
 from ase.md.verlet import VelocityVerlet as AseVerlet  # noqa: E402
 
-from jaxrxn.dynamics import VelocityVerlet, run_md  # noqa: E402
+from jaxrxn.dynamics import VelocityVerlet, kinetic_energy, run_md  # noqa: E402
 from jaxrxn.potentials.emt import emt_from_atoms  # noqa: E402
 
 REPEATS = {1008: (7, 6, 6), 4000: (10, 10, 10), 32000: (20, 20, 20)}
 RESULTS = pathlib.Path(__file__).parent / "results" / "emt_md.json"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def copper(n_atoms: int):
@@ -72,14 +86,18 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
-def jaxrxn_md(atoms, n_steps: int, repeat: int) -> dict:
+def jaxrxn_md(atoms, n_steps: int, repeat: int, dtype=jnp.float64) -> dict:
     R, pot = emt_from_atoms(atoms, neighbor_list=True)
+    R = R.astype(dtype)
     vv = VelocityVerlet(dt=2.0)
     state = vv.init(pot, R, jnp.asarray([0, 0], jnp.uint32))
     state = eqx_set_velocities(state, atoms)
     state = run_md(pot, vv, state, n_steps)[0]  # compiles; reallocates an overflowing list
     per_step = best_time(lambda: jax.block_until_ready(run_md(pot, vv, state, n_steps)[0].R), repeat) / n_steps
     listed = pot.replace(neighbors=state.neighbors)
+    fixed = jax.jit(fixed_list_scan, static_argnums=2)
+    jax.block_until_ready(fixed(listed, state.R, n_steps))
+    per_fixed = best_time(lambda: jax.block_until_ready(fixed(listed, state.R, n_steps)), repeat) / n_steps
     call = jax.jit(lambda p, R: p.energy_and_forces(R))
     jax.block_until_ready(call(listed, state.R))
     per_call = best_time(lambda: jax.block_until_ready(call(listed, state.R)), repeat)
@@ -88,6 +106,7 @@ def jaxrxn_md(atoms, n_steps: int, repeat: int) -> dict:
     per_rebuild = best_time(lambda: jax.block_until_ready(rebuild(listed, state.R)), repeat)
     return {
         "ms_per_step": per_step * 1e3,
+        "ms_per_step_fixed_list": per_fixed * 1e3,
         "ms_per_energy_forces_call": per_call * 1e3,
         "ms_per_list_rebuild": per_rebuild * 1e3,
         "list_capacity": int(listed.neighbors.capacity),
@@ -96,12 +115,44 @@ def jaxrxn_md(atoms, n_steps: int, repeat: int) -> dict:
     }
 
 
+def fixed_list_scan(potential, R, n_steps: int):
+    """`n_steps` energy+forces evaluations in ``lax.scan`` at the potential's list as it is
+    (no displacement check, no rebuild-or-not branch): the floor under ``run_md``'s step.
+    Each step moves R by a negligible 1e-9 F so the evaluations depend on each other."""
+
+    def body(R, _):
+        _, F = potential._energy_and_forces(R, check=False, update=False)
+        return R + 1e-9 * F, None
+
+    return lax.scan(body, R, None, length=n_steps)[0]
+
+
+def energy_drift(atoms, n_steps: int, dtype) -> dict:
+    """Largest ``|E_tot(t) - E_tot(0)|`` (eV/atom) over `n_steps` velocity-Verlet steps of
+    2 fs, total energies evaluated in float64 from the saved frames every 10 steps, and
+    the list builds it took."""
+    R, pot = emt_from_atoms(atoms, neighbor_list=True)
+    vv = VelocityVerlet(dt=2.0)
+    state = eqx_set_velocities(vv.init(pot, R.astype(dtype), jnp.asarray([0, 0], jnp.uint32)), atoms)
+    final, frames = run_md(pot, vv, state, n_steps, save_every=10)
+    masses = jnp.asarray(atoms.get_masses())
+    e_tot = [float(state.energy) + float(kinetic_energy(state.V.astype(jnp.float64), masses))]
+    for k in range(frames.R.shape[0]):
+        e_tot.append(float(frames.energy[k]) + float(kinetic_energy(frames.V[k].astype(jnp.float64), masses)))
+    e_tot = np.asarray(e_tot)
+    return {
+        "steps": n_steps,
+        "max_abs_drift_eV_per_atom": float(np.max(np.abs(e_tot - e_tot[0])) / len(atoms)),
+        "final_drift_eV_per_atom": float((e_tot[-1] - e_tot[0]) / len(atoms)),
+        "list_builds": int(final.neighbors.n_builds),
+    }
+
+
 def eqx_set_velocities(state, atoms):
     """The MD state with ASE's Maxwell-Boltzmann velocities (Å per ASE time unit), so every
     code starts from the same velocities."""
-    return state.__class__(
-        state.R, jnp.asarray(atoms.get_velocities()), state.F, state.energy, state.key, state.step, state.neighbors
-    )
+    V = jnp.asarray(atoms.get_velocities(), state.R.dtype)
+    return state.__class__(state.R, V, state.F, state.energy, state.key, state.step, state.neighbors)
 
 
 def ase_md(atoms, calc, n_steps: int, repeat: int) -> float:
@@ -124,20 +175,43 @@ R, pot = emt_from_atoms(atoms, neighbor_list=True)
 vv = VelocityVerlet(dt=2.0)
 run = jax.jit(lambda s: run_md(pot, vv, s, {steps})[0])
 s = vv.init(pot, R, jnp.asarray([0, 0], jnp.uint32), temperature=300.0)
-s = jax.block_until_ready(run(s))
-best = min((lambda t0: (jax.block_until_ready(run(s)), time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range({repeat}))
-print(json.dumps({{"steps_per_s": {steps} / best}}))
+out = jax.block_until_ready(run(s))
+best = np.inf
+for _ in range(2):
+    t0 = time.perf_counter()
+    jax.block_until_ready(run(s))
+    best = min(best, time.perf_counter() - t0)
+builds = getattr(out, "neighbors", None)
+print(json.dumps({{"steps_per_s": {steps} / best, "list_builds": None if builds is None else int(builds.n_builds)}}))
 """
 
 
-def before_1008(path: str, steps: int, repeat: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=path)
-    out = subprocess.run(
-        [sys.executable, "-c", BEFORE.format(steps=steps, repeat=repeat)], env=env, capture_output=True, text=True
-    )
-    if out.returncode != 0:
-        return {"error": out.stderr.strip().splitlines()[-1]}
-    return json.loads(out.stdout.strip().splitlines()[-1]) | {"code": path}
+def before_after_1008(rev: str, steps: int, repeat: int) -> dict:
+    """Steps/s of the code at git revision `rev` and of this tree, alternately in
+    subprocesses (same script, same load), best of `repeat` runs each."""
+    runs: dict[str, list] = {"before": [], "now": []}
+    with tempfile.TemporaryDirectory() as tree:
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "jaxrxn"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
+        for _ in range(repeat):
+            for label, path in (("before", tree), ("now", str(ROOT))):
+                env = dict(os.environ, PYTHONPATH=path)
+                script = BEFORE.format(steps=steps)
+                # run in the tree itself: `python -c` puts the working directory first on the path
+                out = subprocess.run([sys.executable, "-c", script], env=env, cwd=path, capture_output=True, text=True)
+                if out.returncode != 0:
+                    return {"error": f"{label}: " + out.stderr.strip().splitlines()[-1]}
+                runs[label].append(json.loads(out.stdout.strip().splitlines()[-1]) | {"load": load()})
+                print(f"  1008 Cu  {label:6s} {runs[label][-1]}", flush=True)
+    best = {k: max(r["steps_per_s"] for r in v) for k, v in runs.items()}
+    return {
+        "revision_before": rev,
+        "steps": steps,
+        "runs": runs,
+        "before_steps_per_s": best["before"],
+        "now_steps_per_s": best["now"],
+        "now_over_before": best["now"] / best["before"],
+    }
 
 
 def main() -> None:
@@ -146,7 +220,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="jaxrxn MD steps per timed run")
     parser.add_argument("--ase-steps", type=int, default=2, help="ASE/asap3 MD steps per timed run")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per code (best taken)")
-    parser.add_argument("--before", default=None, help="checkout of the code before (1,008 atoms, subprocess)")
+    parser.add_argument("--before", default=None, help="git revision of the code before (1,008 atoms, subprocesses)")
+    parser.add_argument("--before-steps", type=int, default=100, help="MD steps per before/after run")
+    parser.add_argument("--float32", type=int, nargs="*", default=[], help="sizes to also run in float32 (speed, drift)")
+    parser.add_argument("--drift-steps", type=int, default=500, help="MD steps of the drift comparison")
     args = parser.parse_args()
     try:
         import asap3
@@ -156,7 +233,7 @@ def main() -> None:
     results["setup"] = {
         "jax": jax.__version__,
         "cpus": os.cpu_count(),
-        "dtype": "float64",
+        "dtype": "float64 (and float32 where a row has jaxrxn_float32)",
         "asap3": getattr(asap3, "__version__", None),
         "md": "velocity Verlet, 2 fs, fcc Cu a = 3.6 A at 300 K",
     }
@@ -182,10 +259,18 @@ def main() -> None:
             row["asap3_minus_ase_eV_per_atom"] = (e_asap - probe.get_potential_energy()) / n
             print(f"{n:6d} Cu  asap3  {row['asap3_ms_per_step']:9.2f} ms/step  asap3/jaxrxn {row['asap3_over_jaxrxn']:.2f}x  "
                   f"(E_asap3 - E_ASE = {row['asap3_minus_ase_eV_per_atom']:.2e} eV/atom)", flush=True)  # fmt: skip
+        print(f"{n:6d} Cu  jaxrxn at a fixed list (no update) {row['jaxrxn']['ms_per_step_fixed_list']:.2f} ms/step",
+              flush=True)  # fmt: skip
+        if n in args.float32:
+            row["jaxrxn_float32"] = jaxrxn_md(atoms, args.steps, args.repeat, jnp.float32)
+            row["float64_over_float32_time"] = step / row["jaxrxn_float32"]["ms_per_step"]
+            row["drift"] = {name: energy_drift(atoms, args.drift_steps, dt) for name, dt in
+                            (("float64", jnp.float64), ("float32", jnp.float32))}  # fmt: skip
+            print(f"{n:6d} Cu  float32 {row['jaxrxn_float32']['ms_per_step']:.2f} ms/step "
+                  f"({row['float64_over_float32_time']:.2f}x float64's speed); drift {row['drift']}", flush=True)  # fmt: skip
         if n == 1008 and args.before:
-            row["before"] = before_1008(args.before, args.steps, args.repeat)
-            print(f"  1008 Cu  before ({args.before}): {row['before']}  now {row['jaxrxn']['steps_per_s']:.1f} steps/s",
-                  flush=True)  # fmt: skip
+            row["before_after"] = before_after_1008(args.before, args.before_steps, args.repeat)
+            print(f"  1008 Cu  now/before: {row['before_after'].get('now_over_before')}", flush=True)
         row["load_after"] = load()
         results[str(n)] = row
         RESULTS.parent.mkdir(exist_ok=True)

@@ -1,4 +1,4 @@
-"""jaxrxn EMT (jitted, jax-md neighbour list) against ASE's EMT on Cu fcc bulk.
+"""jaxrxn EMT (jitted, through a neighbour list) against ASE's EMT on Cu fcc bulk.
 
 Energy and forces of 500- and 4,000-atom Cu crystals (rattled by 0.05 Å), both codes in
 this process. Each time is the median of several calls after a warm-up call (for jaxrxn
