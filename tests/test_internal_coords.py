@@ -116,3 +116,18 @@ def test_planar_molecule_gets_its_out_of_plane_coordinate():
     assert len(ic.cartesian) == 0 and len(ic.torsions) >= 1
     s = np.linalg.svd(np.asarray(wilson_b(ic, jnp.asarray(R))), compute_uv=False)
     assert np.sum(s > 1e-6) == 6
+
+
+def test_internal_coordinates_with_fixed_atoms_are_refused():
+    """A search in internal coordinates on a system that fixes atoms raises before any
+    evaluation (the active space assumes only rigid-body motions are removed)."""
+    import jaxrxn
+    from jaxrxn.saddle import RSPRFO, saddle_search
+
+    R = jnp.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.25], [1.28, 0.0, -0.23], [0.75, 0.0, -1.3]])
+    numbers = np.array([6, 8, 1, 1])
+    energy = lambda R, system, k: k * jnp.sum(R**2)  # noqa: E731
+    solver = RSPRFO(coordinates=redundant_internals(numbers, np.asarray(R)))
+    fixed = jaxrxn.Potential(energy, jnp.asarray(1.0), masses=jnp.array([12.0, 16.0, 1.0, 1.0]), fixed=[1, 0, 0, 0])
+    with pytest.raises(ValueError, match="free molecule"):
+        saddle_search(fixed, R, solver)

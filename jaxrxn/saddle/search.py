@@ -8,7 +8,7 @@ from jaxtyping import Array, Float
 from jaxrxn._iterate import iterative_solve
 from jaxrxn._results import RESULTS
 from jaxrxn.potentials.core import Potential, max_atom_force
-from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleArgs, SaddleResult, ZeroModeSpec, resolve_zero_modes_spec
+from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleArgs, SaddleResult, ZeroModeSpec, _known_fixed, resolve_zero_modes_spec
 from jaxrxn.saddle.prfo import PRFO
 from jaxrxn.validation import check_configuration
 
@@ -47,6 +47,8 @@ def saddle_search(
     """
     check_configuration(R0, name="R0")
     solver = PRFO() if solver is None else solver
+    if getattr(solver, "coordinates", None) is not None and _known_fixed(potential):
+        raise ValueError("Internal coordinates need a free molecule: this system fixes atoms (use Cartesian coordinates, coordinates=None).")
     R0 = jnp.asarray(R0)
     mode0 = None if mode0 is None else jnp.asarray(mode0, R0.dtype)
     args = SaddleArgs(jnp.asarray(fmax, R0.dtype), mode0, resolve_zero_modes_spec(potential, zero_modes_spec), check_index)
