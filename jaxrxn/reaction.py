@@ -148,6 +148,33 @@ def same_species(R_a: np.ndarray, R_b: np.ndarray, numbers, rmsd_tol: float, ali
     return (r <= rmsd_tol) or same_bonds, r, same_bonds
 
 
+def match_irc_ends(ends_irc, energies_irc, R_initial, R_final, numbers, rmsd_tol: float, aligned: bool) -> dict[str, Any]:
+    """Match the IRC's (reverse, forward) end minima `ends_irc` (energies `energies_irc`,
+    eV) to the end states, in either order (see :func:`same_species`): the ``irc_match``
+    dict of a :class:`ReactionResult`."""
+    match: dict[str, Any] = {}
+    for order in ((0, 1), (1, 0)):  # reverse end -> IS and forward end -> FS, or swapped
+        checks = [same_species(ends_irc[i], ref, numbers, rmsd_tol, aligned) for i, ref in zip(order, (R_initial, R_final))]
+        if all(c[0] for c in checks) or not match:
+            match = {
+                "initial": {"rmsd": checks[0][1], "same_bonds": checks[0][2], "match": bool(checks[0][0])},
+                "final": {"rmsd": checks[1][1], "same_bonds": checks[1][2], "match": bool(checks[1][0])},
+                "irc_end_energies": list(energies_irc)[:: 1 if order == (0, 1) else -1],
+            }
+            if all(c[0] for c in checks):
+                break
+    return match
+
+
+def not_connected_message(match: dict[str, Any]) -> str:
+    """The ``verify`` failure message for an ``irc_match`` whose ends do not both match."""
+    missing = [k for k in ("initial", "final") if not match[k]["match"]]
+    return (
+        "the IRC from the saddle found does not lead to the " + " and ".join(f"{k} state" for k in missing)
+        + " (a different reaction): " + ", ".join(f"{k} RMSD {match[k]['rmsd']:.3f} Å" for k in missing)
+    )  # fmt: skip
+
+
 def _aligned_onto(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
     """``P`` rigidly moved onto ``Q`` (Kabsch, equal weights, as ASE's
     ``minimize_rotation_and_translation``). Mass weights were tried: on HCN -> HNC they keep
@@ -380,29 +407,14 @@ def find_reaction(
 
     # --- verify ------------------------------------------------------------------------
     ends_irc = (np.asarray(path.reverse.R_min), np.asarray(path.forward.R_min))
-    match = {}
-    for order in ((0, 1), (1, 0)):  # reverse end -> IS and forward end -> FS, or swapped
-        checks = [same_species(ends_irc[i], ref, numbers if molecule else None, rmsd_tol, molecule) for i, ref in zip(order, (R0, R1))]
-        if all(c[0] for c in checks) or not match:
-            match = {
-                "initial": {"rmsd": checks[0][1], "same_bonds": checks[0][2], "match": bool(checks[0][0])},
-                "final": {"rmsd": checks[1][1], "same_bonds": checks[1][2], "match": bool(checks[1][0])},
-                "irc_end_energies": [float(path.reverse.energy_min), float(path.forward.energy_min)][:: 1 if order == (0, 1) else -1],
-            }
-            if all(c[0] for c in checks):
-                break
+    energies_irc = (float(path.reverse.energy_min), float(path.forward.energy_min))
+    match = match_irc_ends(ends_irc, energies_irc, R0, R1, numbers if molecule else None, rmsd_tol, molecule)
     out.irc_match = match
     out.connects = match["initial"]["match"] and match["final"]["match"]
     out.n_force_calls = sum(calls.values())
     out.seconds = time.perf_counter() - t_start
     if not out.connects:
-        missing = [k for k in ("initial", "final") if not match[k]["match"]]
-        return fail(
-            "verify",
-            "the IRC from the saddle found does not lead to the " + " and ".join(f"{k} state" for k in missing)
-            + " (a different reaction): " + ", ".join(f"{k} RMSD {match[k]['rmsd']:.3f} Å" for k in missing),
-            R_ts,
-        )  # fmt: skip
+        return fail("verify", not_connected_message(match), R_ts)
     out.converged = True
     out.message = "successful"
     _log(progress, f"verified: barrier {out.barrier:.4f} eV, {out.n_force_calls} force calls, {out.seconds:.1f} s")
