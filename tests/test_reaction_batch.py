@@ -1,0 +1,42 @@
+"""find_reactions: reactions of different sizes on one JAX potential as padded batches."""
+
+import numpy as np
+import pytest
+
+from jaxrxn.potentials.emt import emt_from_atoms
+from jaxrxn.reaction import find_reaction
+from jaxrxn.reaction_batch import find_reactions
+from jaxrxn.systems import adatom_hop_fcc100
+
+
+def test_batched_pipeline_equals_one_reaction_at_a_time():
+    """EMT adatom hops on Pt(100) (9 atoms, padded to 13) and Au on Al(100) (13 atoms):
+    every stage batched, the padded reaction's result is the one find_reaction gives alone
+    (same barrier, same force calls per stage, same verdict)."""
+    pairs, pots = [], []
+    for metal, size, adatom in (("Pt", (2, 2, 2), None), ("Al", (2, 2, 3), "Au")):
+        initial, final = adatom_hop_fcc100(metal, size, adatom)
+        pairs.append((initial.positions, final.positions))
+        pots.append(emt_from_atoms(initial)[1])
+    seen = []
+    results = find_reactions(pairs, pots, interpolation="linear", n_images=5, on_result=lambda i, r: seen.append(i))
+    assert sorted(seen) == [0, 1]
+    alone = find_reaction(*pairs[0], pots[0], interpolation="linear", n_images=5)
+    batch = results[0]
+    assert batch.R_ts.shape == (9, 3) and batch.band.shape == (5, 9, 3)
+    assert batch.barrier == pytest.approx(alone.barrier, abs=1e-8)
+    assert 0.5 < batch.barrier < 0.8 and 0.25 < results[1].barrier < 0.5  # EMT hop barriers
+    np.testing.assert_allclose(batch.R_ts, alone.R_ts, atol=1e-8)
+    assert batch.n_force_calls_by_stage == alone.n_force_calls_by_stage
+    assert (batch.saddle_index, batch.failed_stage, batch.connects) == (alone.saddle_index, alone.failed_stage, alone.connects)
+    assert batch.n_hessian_calls == alone.n_hessian_calls
+    np.testing.assert_allclose(batch.irc_energies, alone.irc_energies, atol=1e-8)
+
+
+def test_bad_end_points_name_the_reaction():
+    initial, final = adatom_hop_fcc100("Pt", (2, 2, 2), None)
+    pot = emt_from_atoms(initial)[1]
+    bad = final.positions.copy()
+    bad[-1] = bad[0]
+    with pytest.raises(ValueError, match="reaction 1: final state has overlapping atoms"):
+        find_reactions([(initial.positions, final.positions), (initial.positions, bad)], [pot, pot])
