@@ -8,11 +8,12 @@ both ways and verifies that it ends in IS and FS. OUTDIR receives ``ts.xyz``,
 ``profile.png``. Exit 0: a verified transition state; 1: not (the JSON's
 ``failed_stage`` and ``message`` say where and why); 2: bad input, one line on stderr.
 
-``--batch PAIRS.txt`` runs every ``IS_FILE FS_FILE`` line one after another and prints a
-JSON list in input order (each entry with ``is``/``fs`` and the single-run keys). With
-``--checkpoint FILE`` (default ``PAIRS.txt.checkpoint.json``) each finished reaction is
-saved at once, so an interrupted batch resumes without redoing them. Exit 0 when every
-reaction was verified, 1 otherwise.
+``--batch PAIRS.txt`` runs every ``IS_FILE FS_FILE`` line (:func:`jaxrxn.reaction_batch.find_reactions`:
+JAX potentials as one padded, vmapped batch; outside calculators ``--workers`` at a time)
+and prints a JSON list in input order (each entry with ``is``/``fs`` and the single-run
+keys). With ``--checkpoint FILE`` (default ``PAIRS.txt.checkpoint.json``) each finished
+reaction is saved at once, so an interrupted batch resumes without redoing them. Exit 0
+when every reaction was verified, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--outdir", metavar="OUTDIR", help="write ts.xyz, path.extxyz, irc.extxyz, profile.png here")
     parser.add_argument("--batch", metavar="PAIRS.txt", help="many reactions, one 'IS_FILE FS_FILE' per line")
     parser.add_argument("--checkpoint", metavar="FILE", help="batch checkpoint (default PAIRS.txt.checkpoint.json)")
+    parser.add_argument("--workers", type=int, default=1, help="--batch on an outside calculator: reactions at once (1)")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -174,24 +176,38 @@ def _run_batch(args) -> int:
         with open(checkpoint) as fh:
             done = json.load(fh)
     settings = {k: getattr(args, k) for k in ("calc", "charge", "mult", "interpolation", "images", "no_relax", "fmax", "neb_fmax")}
-    reports = []
+    keys = [f"{a} {b}" for a, b in pairs]
+    todo = [k for k, key in enumerate(keys) if done.get(key, {}).get("settings") != settings]
     with progress(args) as shown, shown.stage("reactions", total=len(pairs)) as advance:
-        for k, ((a, b), (R0, R1, system)) in enumerate(zip(pairs, inputs)):
-            key, tag = f"{a} {b}", f"[{k + 1}/{len(pairs)}] {a} -> {b}"
-            entry = done.get(key)
-            if entry is None or entry.get("settings") != settings:
-                shown.log(f"jaxrxn reaction: {tag}")
-                result = _solve(args, R0, R1, system, progress=lambda line: shown.log(f"jaxrxn reaction: {line}"))
-                entry = {"settings": settings, "report": to_jsonable({"is": a, "fs": b, **result.to_json()})}
-                done[key] = entry
+        for k in sorted(set(range(len(pairs))) - set(todo)):
+            shown.log(f"jaxrxn reaction: [{k + 1}/{len(pairs)}] {keys[k]}: from the checkpoint")
+            advance()
+        if todo:
+            from jaxrxn.reaction_batch import find_reactions
+
+            potentials = [build_potential(args, inputs[k][0], inputs[k][2]) for k in todo]
+
+            def save(j: int, result) -> None:
+                k = todo[j]
+                done[keys[k]] = {"settings": settings, "report": to_jsonable({"is": pairs[k][0], "fs": pairs[k][1], **result.to_json()})}
                 tmp = checkpoint + ".tmp"
                 with open(tmp, "w") as fh:
                     json.dump(done, fh)
                 os.replace(tmp, checkpoint)  # a kill mid-write leaves the previous checkpoint
-            else:
-                shown.log(f"jaxrxn reaction: {tag}: from the checkpoint")
-            reports.append(entry["report"])
-            advance()
+                advance()
+
+            try:
+                find_reactions(
+                    [inputs[k][:2] for k in todo], potentials, relax=not args.no_relax, interpolation=args.interpolation,
+                    n_images=args.images, fmax=args.fmax, neb_fmax=args.neb_fmax, workers=args.workers,
+                    progress=lambda line: shown.log(f"jaxrxn reaction: {line}"), on_result=save,
+                )  # fmt: skip
+            finally:
+                for potential in potentials:
+                    close = getattr(potential.energy_fn, "close", None)
+                    if close is not None:
+                        close()
+    reports = [done[key]["report"] for key in keys]
     if args.json:
         print_json(reports)
     else:
