@@ -8,7 +8,7 @@ both ways and verifies that it ends in IS and FS. OUTDIR receives ``ts.xyz``,
 ``profile.png``. Exit 0: a verified transition state; 1: not (the JSON's
 ``failed_stage`` and ``message`` say where and why); 2: bad input, one line on stderr.
 
-``--batch PAIRS.txt`` runs every ``IS_FILE FS_FILE`` line (:func:`jaxrxn.reaction_batch.find_reactions`:
+``--batch PAIRS.txt`` runs every ``IS_FILE FS_FILE`` line (:func:`jaxrxn.batch.find_reactions`:
 JAX potentials as one padded, vmapped batch; outside calculators ``--workers`` at a time)
 and prints a JSON list in input order (each entry with ``is``/``fs`` and the single-run
 keys). With ``--checkpoint FILE`` (default ``PAIRS.txt.checkpoint.json``) each finished
@@ -183,7 +183,7 @@ def _run_batch(args) -> int:
             shown.log(f"jaxrxn reaction: [{k + 1}/{len(pairs)}] {keys[k]}: from the checkpoint")
             advance()
         if todo:
-            from jaxrxn.reaction_batch import find_reactions
+            from jaxrxn.batch import find_reactions
 
             potentials = [build_potential(args, inputs[k][0], inputs[k][2]) for k in todo]
 

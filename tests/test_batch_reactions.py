@@ -5,7 +5,7 @@ import pytest
 
 from jaxrxn.potentials.emt import emt_from_atoms
 from jaxrxn.reaction import find_reaction
-from jaxrxn.reaction_batch import find_reactions
+from jaxrxn.batch import find_reactions
 from jaxrxn.systems import adatom_hop_fcc100
 
 
