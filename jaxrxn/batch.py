@@ -314,9 +314,9 @@ def find_reactions(
     **Arguments:**
 
     - `pairs`: ``(R_initial, R_final)`` end states ``(n_atoms_i, 3)`` (Å) per reaction.
-    - `potentials`: one :class:`Potential` per reaction. JAX potentials of one kind (e.g.
-      all Morse, all EMT; any atom counts) run as padded batches; outside calculators run
-      :func:`jaxrxn.find_reaction` on `workers` threads at once.
+    - `potentials`: one :class:`Potential` per reaction. JAX potentials run as padded
+      batches, one per kind of energy (all EMT, all Morse, ...; any atom counts); outside
+      calculators run :func:`jaxrxn.find_reaction` on `workers` threads at once.
     - the other keywords as for :func:`jaxrxn.find_reaction`, applied to every reaction.
     - `on_result`: called as ``on_result(index, result)`` as soon as a reaction is done (a
       padded batch's reactions together, an outside calculator's one by one), e.g. to
@@ -343,11 +343,12 @@ def find_reactions(
     results: list = [None] * len(pairs)
     host = [i for i, p in enumerate(potentials) if isinstance(p.energy_fn, HostEnergy)]
     on_jax = [i for i in range(len(pairs)) if i not in set(host)]
-    # molecules and the rest differ in static settings (rigid-body removal, interpolation)
-    groups: dict[bool, list[int]] = {}
+    # one batch per kind of energy; molecules and the rest differ in static settings
+    # (rigid-body removal, interpolation)
+    groups: dict[tuple, list[int]] = {}
     for i in on_jax:
-        groups.setdefault(_is_molecule(pairs[i][0], potentials[i]), []).append(i)
-    for molecule, idx in groups.items():
+        groups.setdefault((type(potentials[i].energy_fn), _is_molecule(pairs[i][0], potentials[i])), []).append(i)
+    for (_, molecule), idx in groups.items():
         _log(progress, f"{len(idx)} {'molecular ' if molecule else ''}reactions on a JAX potential as one padded batch")
         done = _batched([pairs[i] for i in idx], [potentials[i] for i in idx], molecule, options, progress)
         for i, r in zip(idx, done):
