@@ -65,9 +65,10 @@ def test_energy_invariant_and_forces_equivariant(backbone):
     assert abs(energy_and_forces(nnp_potential(fn, p, Zs), jnp.asarray(R))[0] - e) > 1e-3
 
 
-@pytest.mark.parametrize("backbone", ["painn", "e3x"])
-def test_padded_batch_equals_unpadded_molecules(backbone):
-    fn = small(backbone)
+def test_padded_batch_equals_unpadded_molecules():
+    # PaiNN only: e3x's padding goes through the same pair mask (nets.edge_geometry), and
+    # its compile costs CI half a minute
+    fn = small("painn")
     p = random_params(fn)
     # padding atoms at random places, some on top of real atoms and of each other
     rng = np.random.default_rng(2)
