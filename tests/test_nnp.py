@@ -201,18 +201,10 @@ def test_labelling_a_reaction_with_gfn2_xtb():
 
 
 def _train_nnp_cli(argv, capsys):
-    """``jaxrxn train-nnp ARGV --json -q`` through the command module: (exit code, report)."""
-    import argparse
-    import json
+    """``jaxrxn train-nnp ARGV --json -q`` in-process: (exit code, report, stderr)."""
+    from helpers import run_cli
 
-    from jaxrxn.commands import train_nnp
-
-    parser = argparse.ArgumentParser()
-    train_nnp.add_arguments(parser)
-    args = parser.parse_args([*argv, "--json"])
-    args.quiet, args.progress = True, False
-    code = train_nnp.run(args)
-    return code, json.loads(capsys.readouterr().out)
+    return run_cli(["train-nnp", *argv, "--json", "-q"], capsys)
 
 
 def test_train_nnp_command_stops_resumes_and_writes_a_model(tmp_path, capsys):
@@ -221,15 +213,17 @@ def test_train_nnp_command_stops_resumes_and_writes_a_model(tmp_path, capsys):
     ck, out = tmp_path / "ck.npz", tmp_path / "m.npz"
     argv = [str(tmp_path / "c.h5"), "-o", str(out), "--features", "4", "--layers", "1", "--steps", "4", "--batch-size", "4",
             "--eval-every", "2", "--checkpoint", str(ck)]  # fmt: skip
-    code, rep = _train_nnp_cli([*argv, "--stop-at", "2"], capsys)
+    code, rep, _ = _train_nnp_cli([*argv, "--stop-at", "2"], capsys)
     assert code == 1 and rep["step"] == 2 and not rep["finished"]
     assert (rep["n_train"], rep["n_valid"], rep["n_test"]) == (8, 8, 8) and rep["elements"] == [1, 6, 8]
-    code, rep = _train_nnp_cli([*argv, "--resume"], capsys)
+    code, rep, _ = _train_nnp_cli([*argv, "--resume"], capsys)
     assert code == 0 and rep["step"] == 4 and rep["resumed_from"] == 2 and rep["finished"]
     fn, params, meta = load_model(out)
     assert meta["test"] == rep["test"] and rep["test"]["n"] == 8 and np.isfinite(rep["test"]["f_mae"])
-    with pytest.raises(ValueError, match="exists: pass --resume"):
-        _train_nnp_cli(argv, capsys)
+    code, _, err = _train_nnp_cli(argv, capsys)
+    assert code == 2 and "exists: pass --resume" in err
+    code, _, err = _train_nnp_cli([str(tmp_path / "missing.h5")], capsys)
+    assert code == 2 and err == f"jaxrxn: error: data file {str(tmp_path / 'missing.h5')!r} does not exist."
 
 
 def test_stored_gfn2_labels_are_used_and_only_perturbed_copies_computed(tmp_path):
