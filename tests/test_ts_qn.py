@@ -173,3 +173,35 @@ def test_cli_internal_coordinates_need_rsprfo_on_a_molecule(tmp_path, capsys):
     assert main(["saddle", guess, "--calc", "xtb", "--method", "dimer", "--coords", "internal"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--coords internal needs --method rsprfo" in err[0]
+
+
+def test_ts_bfgs_update_secant_and_fixed_point():
+    """TS-BFGS (Anglada & Bofill 2003): the updated Hessian is symmetric, meets the secant
+    condition H+ s = y on an indefinite H, and leaves H unchanged when H s = y already."""
+    from jaxrxn.saddle.rsprfo import _ts_bfgs
+
+    rng = np.random.default_rng(3)
+    Q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    H = jnp.asarray(Q @ np.diag([-2.0, 0.3, 1.0, 2.0, 4.0, 7.0]) @ Q.T)
+    s, y = jnp.asarray(rng.normal(size=6)), jnp.asarray(rng.normal(size=6))
+    H1 = _ts_bfgs(H, s, y)
+    np.testing.assert_allclose(np.asarray(H1), np.asarray(H1).T, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(H1 @ s), np.asarray(y), atol=1e-10)
+    np.testing.assert_allclose(np.asarray(_ts_bfgs(H, s, H @ s)), np.asarray(H), atol=1e-12)
+
+
+def test_restricted_step_bounds_the_largest_component():
+    """With ``norm`` the largest component after an orthonormal map (RSPRFO's
+    ``step_norm="max"``), a long P-RFO step is cut back onto that bound, not the 2-norm."""
+    from jaxrxn.saddle.rsprfo import _restricted_prfo_step
+
+    rng = np.random.default_rng(4)
+    M = jnp.asarray(np.linalg.qr(rng.normal(size=(9, 5)))[0])  # 9 primitives, 5 active
+    w = jnp.array([-1.5, 0.2, 0.8, 1.5, 3.0])
+    g = jnp.asarray(rng.normal(size=5))
+    largest = lambda h: jnp.max(jnp.abs(M @ h))  # noqa: E731
+    h = _restricted_prfo_step(w, g, 0.05, largest)
+    assert 0.05 * (1 - 1e-6) < float(largest(h)) <= 0.05 * (1 + 1e-9)
+    assert float(jnp.linalg.norm(h)) > 0.05 * 1.01  # the 2-norm is not what was bounded
+    free = _restricted_prfo_step(w, g, 1e6, largest)
+    np.testing.assert_allclose(np.asarray(free), np.asarray(_restricted_prfo_step(w, g, 1e6)), rtol=1e-12)

@@ -144,6 +144,26 @@ def _bofill(H, s, y):
     return jnp.where(ok, H + phi * sr1 + (1.0 - phi) * psb, H)
 
 
+def _ts_bfgs(H, s, y):
+    """TS-BFGS update (J. M. Anglada & J. M. Bofill, J. Comput. Chem. 24, 1 (2003)):
+    ``dH = u j^T + j u^T - (j.s) u u^T`` with ``j = y - H s`` and ``u = x / (x.s)``,
+    ``x = (s.y) y + (s.|H|s) |H| s`` (``|H|``: ``H`` with its eigenvalues made positive),
+    a BFGS-like update that keeps indefinite curvature; falls back to Powell-symmetric-Broyden
+    where ``x.s`` vanishes."""
+    w, V = jnp.linalg.eigh(H)
+    j = y - H @ s
+    aHs = V @ (jnp.abs(w) * (V.T @ s))
+    x = (s @ y) * y + (s @ aHs) * aHs
+    xs = x @ s
+    ss = s @ s
+    ok = (ss > 1e-20) & (jnp.abs(xs) > 1e-30)
+    u = x / jnp.where(ok, xs, 1.0)
+    ts = jnp.outer(u, j) + jnp.outer(j, u) - (j @ s) * jnp.outer(u, u)
+    ss_ = jnp.where(ss > 1e-20, ss, 1.0)
+    psb = (jnp.outer(j, s) + jnp.outer(s, j)) / ss_ - (s @ j) * jnp.outer(s, s) / ss_**2
+    return jnp.where(ok, H + ts, jnp.where(ss > 1e-20, H + psb, H))
+
+
 class RSPRFOState(eqx.Module):
     hessian: Float[Array, "n n"]  # approximate Hessian: Cartesian (eV/Å²) or over the internal primitives
     trust: Scalar  # Å (Cartesian) or the mixed Å/radian norm of the internal step
@@ -183,6 +203,16 @@ class RSPRFO(AbstractSaddleSolver):
       with the generalized inverse of ``B``, its gradient term dropped), Bofill updates it
       from primitive differences, each step is taken in the active (non-redundant) space
       and back-transformed to Cartesians iteratively.
+    - `hessian_update`: ``"bofill"`` (SR1/PSB mixture) or ``"ts-bfgs"`` (Anglada & Bofill
+      2003, Sella's default).
+    - `step_norm`: what the trust radius bounds in internal coordinates: ``"l2"`` (the
+      norm of the step) or ``"max"`` (its largest primitive component, Å or radian, as
+      Sella's ``"mis"`` restricted step). Cartesian steps always use the 2-norm.
+    - `trust_policy`: ``"doubling"`` (double the radius when the energy ratio
+      actual/predicted is in (0.75, 1.25) and the step reached it; shrink to half the step
+      when the ratio is below 0.25 or above 1.75) or ``"sella"`` (Hermes et al. 2022's
+      defaults: grow to 1.15 times the step when the ratio is within 3.5 % of 1, shrink to
+      0.65 times the step when it is below 0.2 or above 5).
 
     Each step costs one energy+force evaluation (plus the Davidson products when it
     refines). The saddle index reported by :func:`jaxrxn.saddle.saddle_search` is that of the
@@ -200,6 +230,14 @@ class RSPRFO(AbstractSaddleSolver):
     refine_every: int = 0
     refine_if_positive: int = 0
     coordinates: InternalCoordinates | None = None
+    hessian_update: Literal["bofill", "ts-bfgs"] = "bofill"
+    step_norm: Literal["l2", "max"] = "l2"
+    trust_policy: Literal["doubling", "sella"] = "doubling"
+
+    def __check_init__(self):
+        for name, allowed in (("hessian_update", ("bofill", "ts-bfgs")), ("step_norm", ("l2", "max")), ("trust_policy", ("doubling", "sella"))):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"RSPRFO {name} must be one of {allowed}; got {getattr(self, name)!r}.")
 
     # ---- Hessian sources -------------------------------------------------------------
     def _gradient(self, potential, R):
@@ -338,7 +376,12 @@ class RSPRFO(AbstractSaddleSolver):
         g_x = -state.forces.reshape(-1)
         w, W, g, frame = self._eigen(potential, R, g_x, st.hessian, modes)
         gt = W.T @ g
-        h = _restricted_prfo_step(w, gt, trust)
+        if frame is not None and self.step_norm == "max":
+            M = frame[0] @ W
+            norm = lambda h: jnp.max(jnp.abs(M @ h))  # noqa: E731
+        else:
+            norm = jnp.linalg.norm
+        h = _restricted_prfo_step(w, gt, trust, norm)
         predicted = gt @ h + 0.5 * jnp.sum(w * h**2)
         if frame is None:
             dx = W @ h
@@ -348,19 +391,25 @@ class RSPRFO(AbstractSaddleSolver):
             R_new = back_transform(self.coordinates, R, U @ (W @ h), removed_directions(potential, R, modes))
         e, f = potential.energy_and_forces(R_new)
         g_new = -f.reshape(-1)
+        update = _bofill if self.hessian_update == "bofill" else _ts_bfgs
         if frame is None:
-            H = _bofill(st.hessian, dx, g_new - g_x)
+            H = update(st.hessian, dx, g_new - g_x)
         else:
             c = self.coordinates
             dq = c.difference(c.values(R_new), c.values(R))
             dg = self._internal_gradient(potential, R_new, g_new, modes) - U @ g
-            H = _bofill(st.hessian, dq, dg)
+            H = update(st.hessian, dq, dg)
 
-        length = jnp.linalg.norm(h)
+        length = norm(h)
         ratio = (e - state.energy) / jnp.where(jnp.abs(predicted) > 1e-300, predicted, 1e-300)
-        good = (ratio > 0.75) & (ratio < 1.25) & (length > 0.9 * trust)
-        bad = (ratio < 0.25) | (ratio > 1.75) | ~jnp.isfinite(e)
-        trust = jnp.where(bad, 0.5 * length, jnp.where(good, 2.0 * trust, trust))
+        if self.trust_policy == "doubling":
+            good = (ratio > 0.75) & (ratio < 1.25) & (length > 0.9 * trust)
+            bad = (ratio < 0.25) | (ratio > 1.75) | ~jnp.isfinite(e)
+            trust = jnp.where(bad, 0.5 * length, jnp.where(good, 2.0 * trust, trust))
+        else:
+            good = (ratio > 1 / 1.035) & (ratio < 1.035)
+            bad = (ratio < 0.2) | (ratio > 5.0) | ~jnp.isfinite(e)
+            trust = jnp.where(bad, 0.65 * length, jnp.where(good, jnp.maximum(1.15 * length, trust), trust))
         trust = jnp.clip(trust, self.trust_min, self.trust_max)
 
         n_steps, since = st.n_steps + 1, st.since_refine + 1
@@ -454,10 +503,12 @@ def krylov_index(
     return index, theta[0], (S[:, 0] @ Q).reshape(R.shape), used
 
 
-def _restricted_prfo_step(w: Float[Array, " n"], g: Float[Array, " n"], trust: Scalar) -> Float[Array, " n"]:
+def _restricted_prfo_step(w: Float[Array, " n"], g: Float[Array, " n"], trust: Scalar, norm=jnp.linalg.norm) -> Float[Array, " n"]:
     """P-RFO step in the Hessian eigenbasis (``w`` ascending, ``g`` the gradient there),
     maximizing along mode 0 and minimizing along the rest, restricted to ``|h| <= trust``.
 
+    ``norm`` measures the step (default the 2-norm; any norm bounded by it, such as the
+    largest component after an orthonormal map, keeps the bisection bracket valid).
     The unrestricted step uses Baker's shifts ``lam_p >= max(w_0, 0)`` and
     ``lam_n <= min(w_1.., 0)``; if it is too long, both are moved apart by ``t`` (found by
     bisection), which shortens every component monotonically.
@@ -479,7 +530,7 @@ def _restricted_prfo_step(w: Float[Array, " n"], g: Float[Array, " n"], trust: S
         return h.at[0].set(h0)
 
     h = step(0.0)
-    too_long = jnp.linalg.norm(h) > trust
+    too_long = norm(h) > trust
 
     def shrink(_):
         hi = jnp.linalg.norm(g) / trust + jnp.abs(w).max()
@@ -487,7 +538,7 @@ def _restricted_prfo_step(w: Float[Array, " n"], g: Float[Array, " n"], trust: S
         def bisect(_, lohi):
             lo, hi = lohi
             mid = 0.5 * (lo + hi)
-            longer = jnp.linalg.norm(step(mid)) > trust
+            longer = norm(step(mid)) > trust
             return jnp.where(longer, mid, lo), jnp.where(longer, hi, mid)
 
         _, hi = lax.fori_loop(0, 80, bisect, (jnp.zeros_like(hi), hi))
