@@ -75,8 +75,18 @@ def main() -> None:
         "connects": sum(b.connects for b in batch),
         "failed_stages": sorted({str(b.failed_stage) for b in batch}),
         "load_average": [round(x, 1) for x in load],
+        "reactions": [
+            {
+                "label": r[0], "barrier_batch": b.barrier, "barrier_alone": a.barrier,
+                "calls_batch": b.n_force_calls, "calls_alone": a.n_force_calls,
+                "failed_stage_batch": b.failed_stage, "failed_stage_alone": a.failed_stage,
+            }
+            for r, b, a in zip(rxns, batch, alone)
+        ],
     }
-    print(json.dumps(row, indent=1))
+    print(json.dumps({k: v for k, v in row.items() if k != "reactions"}, indent=1))
+    for r in row["reactions"]:
+        print(r)
     if args.out:
         rows = json.load(open(args.out)) if os.path.exists(args.out) else []
         with open(args.out, "w") as fh:
