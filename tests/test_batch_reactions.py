@@ -40,3 +40,37 @@ def test_bad_end_points_name_the_reaction():
     bad[-1] = bad[0]
     with pytest.raises(ValueError, match="reaction 1: final state has overlapping atoms"):
         find_reactions([(initial.positions, final.positions), (initial.positions, bad)], [pot, pot])
+
+
+def test_outside_calculators_run_concurrently(monkeypatch):
+    """Reactions behind outside calculators (here ASE's EMT through the host bridge) run
+    find_reaction on `workers` threads at once; results come back in input order."""
+    import threading
+    import time
+
+    from ase.calculators.emt import EMT
+
+    from jaxrxn import reaction
+    from jaxrxn.potentials.external import ase_potential
+
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def fake(R0, R1, potential, **options):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        return reaction.ReactionResult(barrier=float(R0.shape[0]), message=options["interpolation"])
+
+    monkeypatch.setattr(reaction, "find_reaction", fake)
+    pairs, pots = [], []
+    for metal, size in (("Pt", (2, 2, 2)), ("Cu", (2, 2, 3)), ("Ni", (2, 2, 2))):
+        initial, final = adatom_hop_fcc100(metal, size)
+        pairs.append((initial.positions, final.positions))
+        pots.append(ase_potential(EMT(), initial))
+    seen = []
+    results = find_reactions(pairs, pots, interpolation="idpp", workers=2, on_result=lambda i, r: seen.append(i))
+    assert most[0] == 2 and sorted(seen) == [0, 1, 2]
+    assert [r.barrier for r in results] == [9.0, 13.0, 9.0] and all(r.message == "idpp" for r in results)
