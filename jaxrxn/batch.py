@@ -43,6 +43,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from jaxrxn._results import RESULTS
+from jaxrxn.neighbors import allocate
 from jaxrxn.optimize import MinimizeResult, StepRule, minimize
 from jaxrxn.path.elastic_band import NEB, NEBResult, neb, validate_band
 from jaxrxn.potentials.core import Potential
@@ -110,7 +111,10 @@ def stack_potentials(potentials: Sequence[Potential], n_atoms: int | None = None
     one :class:`Potential` whose array leaves have a leading batch axis.
 
     All potentials need the same kind of energy (e.g. all EMT) with parameters of the same
-    shapes and systems of the same kind (all periodic or all free).
+    shapes and systems of the same kind (all periodic or all free). Potentials that carry
+    neighbour lists (all or none, one cutoff and skin) get one list per member, allocated
+    anew for the padded systems; solvers vmapped over the batch (:func:`batch_neb`) then
+    rebuild them only when some atom of the batch moved half the skin.
     """
     if not potentials:
         raise ValueError("an empty batch.")
@@ -119,11 +123,28 @@ def stack_potentials(potentials: Sequence[Potential], n_atoms: int | None = None
         raise ValueError("every potential of a padded batch needs a system with atomic numbers.")
     n_atoms = max(sizes) if n_atoms is None else n_atoms
     energy_fn = _joined_energy_fn(potentials)
-    padded = [p.replace(energy_fn=energy_fn, system=pad_system(p.system, n_atoms)) for p in potentials]
+    padded = [
+        p.replace(energy_fn=energy_fn, system=pad_system(p.system, n_atoms), neighbors=None) for p in potentials
+    ]  # fmt: skip
     structures = {jax.tree_util.tree_structure(p) for p in padded}
     if len(structures) > 1:
         raise ValueError("the potentials of a batch differ in structure (parameters, or periodic and free systems mixed).")
-    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *padded)
+    stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *padded)
+    return stacked.replace(neighbors=_stacked_neighbors(potentials, stacked.system, n_atoms))
+
+
+def _stacked_neighbors(potentials: Sequence[Potential], systems: System, n_atoms: int):
+    """One neighbour list per member for the padded, stacked `systems`, allocated at each
+    carried list's last build positions with one grid and shared capacities
+    (:func:`jaxrxn.neighbors.allocate` with a batch axis); ``None`` when no potential
+    carries a list."""
+    lists = [p.neighbors for p in potentials]
+    if all(nl is None for nl in lists):
+        return None
+    if any(nl is None for nl in lists) or len({(nl.cutoff, nl.skin) for nl in lists}) > 1:
+        raise ValueError("either every potential of a batch carries a neighbour list (one cutoff and skin) or none.")
+    R = np.stack([np.asarray(pad_positions(nl.reference, n_atoms)) for nl in lists])
+    return allocate(R, systems, lists[0].cutoff, skin=lists[0].skin)
 
 
 def unpad(tree, n_atoms: int, batch_n_atoms: int):

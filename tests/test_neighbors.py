@@ -245,3 +245,22 @@ def test_batched_lists_decide_together_and_stay_a_branch_under_vmap():
             fresh = pot.neighbors.rebuild(moved[b, i], pot.system)
             e, e_fresh = (energy(pot.replace(neighbors=x), moved[b, i]) for x in (nl, fresh))
             assert abs(float(e - e_fresh)) < 1e-9
+
+
+def test_stacked_potentials_get_one_list_per_member():
+    # a padded batch of two different crystals, each potential carrying its own list:
+    # stack_potentials allocates lists for the padded systems; the vmapped energies equal ASE
+    from jaxrxn.batch import stack_potentials
+
+    crystals = [bulk("Cu", cubic=True, a=3.61).repeat(4), bulk("Ni", cubic=True, a=3.52).repeat((4, 4, 5))]
+    for atoms, seed in zip(crystals, (1, 2)):
+        atoms.rattle(0.05, seed=seed)
+    pairs = [emt_from_atoms(atoms, neighbor_list=True) for atoms in crystals]
+    stacked = stack_potentials([pot for _, pot in pairs])
+    assert stacked.neighbors.idx.shape[:2] == (2, 320)
+    R = jnp.stack([pad_positions(R, 320) for R, _ in pairs])
+    e, f = jax.jit(jax.vmap(lambda p, R: p.energy_and_forces(R)))(stacked, R)
+    for k, atoms in enumerate(crystals):
+        atoms.calc = EMT()
+        assert abs(float(e[k]) - atoms.get_potential_energy()) < E_TOL * len(atoms)
+        np.testing.assert_allclose(np.asarray(f[k, : len(atoms)]), atoms.get_forces(), rtol=0, atol=1e-8)
