@@ -241,20 +241,23 @@ def build_surface_paths(
 _ENDS = ("reactant", "product", "transition_state")
 
 
-def write_transition1x(filename: str, splits: dict[str, Sequence[ReactionPath]], level: str = JAXRXN_LEVEL) -> None:
+def write_transition1x(
+    filename: str, splits: dict[str, Sequence[ReactionPath]], level: str = JAXRXN_LEVEL, *, compression: str | None = None
+) -> None:
     """Write reactions in the Transition1x layout (see the module docstring).
 
     ``splits`` maps a split name (``"train"``, ``"test"``, ...) to its reactions. Energies
-    of the end groups are those of the first/last/highest frame.
+    of the end groups are those of the first/last/highest frame. `compression` (e.g.
+    ``"gzip"``) applies to the path arrays (``positions`` and forces).
     """
     with h5py.File(filename, "w") as f:
         for split, reactions in splits.items():
             for r in reactions:
                 g = f.require_group(f"{split}/{r.formula}/{r.rxn}")
                 g["atomic_numbers"] = r.numbers
-                g["positions"] = r.positions
+                for key, val in (("positions", r.positions), (f"{level}.forces", r.forces)):
+                    g.create_dataset(key, data=val, compression=compression, shuffle=compression is not None)
                 g[f"{level}.energy"] = r.energies
-                g[f"{level}.forces"] = r.forces
                 ts = int(np.argmax(r.energies))
                 for name, idx in zip(_ENDS, (0, len(r.energies) - 1, ts)):
                     h = g.create_group(name)

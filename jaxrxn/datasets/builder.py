@@ -1,0 +1,499 @@
+"""A GFN2-xTB reaction data set made by jaxrxn's own single-ended searches.
+
+For each reactant molecule (a SMILES list, :mod:`jaxrxn.datasets.molecules`) the builder
+
+1. embeds it in 3D (RDKit ETKDG + MMFF) and relaxes it with GFN2-xTB (L-BFGS, 0.01 eV/Å);
+2. per *attempt*, distorts the reactant along a random reaction-like direction (eOn-style
+   single-ended search, G. Henkelman & H. Jónsson, J. Chem. Phys. 111, 7010 (1999)): a
+   random covalent bond stretched by 30-70 %, or a hydrogen carried part of the way
+   towards a random heavy atom it is not bonded to, plus 0.05 Å Gaussian noise on every atom;
+3. climbs from there to a saddle with restricted-step P-RFO on the gradient-updated
+   Hessian (:class:`jaxrxn.saddle.RSPRFO`; its Davidson-refined lowest mode is the
+   followed mode, so this is min-mode following with an approximate Hessian);
+4. keeps the saddle if it is first order by a finite-difference harmonic analysis
+   (:func:`jaxrxn.vibrations.vibrations`: exactly one frequency below
+   ``-IMAGINARY_CM1``; softer imaginary ones are finite-difference noise of methyl
+   rotors) and not already found (same TS energy within 1 meV and Kabsch RMSD < 0.1 Å);
+5. runs the IRC down both sides from the imaginary mode (:func:`jaxrxn.irc.irc`, both ends
+   relaxed to 0.01 eV/Å) and keeps the step if the two ends are distinct minima;
+6. stores the reactant end first (the end whose bond graph is the reactant's, if any; else
+   the lower one), the IRC points thinned to at most ``path_points`` per branch, TS, and
+   product, with GFN2-xTB energies and forces at every stored frame.
+
+Every elementary step found this way is kept; ``kind`` says ``"reactive"`` (bond graphs of
+the ends differ) or ``"conformational"``, and ``connects_reactant`` whether one end is the
+reactant molecule (same bond graph). Duplicates (same molecule, TS energy within 1 meV and
+the same pair of end graphs) are dropped.
+
+**Checkpoints.** Work lives in ``OUTPUT.work/``: ``ledger.jsonl`` (one line per finished
+attempt: outcome, gradient calls, seconds), ``mol_XXXX.npz`` (relaxed reactants) and
+``rxn_XXXX_YYYY.npz`` (one per kept reaction), each written atomically. A killed run resumes
+where it stopped (finished attempts are never redone); the HDF5 file is re-assembled from the
+work directory after every round and at the end (:func:`assemble`).
+
+**Order.** Attempts go round-robin: attempt 0 of every molecule, then attempt 1, ..., so
+a time-limited run covers every molecule early. Attempt ``a`` of molecule ``m`` is seeded
+by ``(seed, m, a)``: results are reproducible up to the calculator's floating point.
+
+**Compilation.** One GFN2-xTB host potential per atom count is shared by all molecules of
+that size (:class:`SpeciesSlot` swaps the atomic numbers on the host side), so the jitted
+relaxation, saddle search and IRC compile once per atom count instead of once per molecule.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrxn.datasets.molecules import bond_changes, embed, formula, graph_hash, read_smiles
+from jaxrxn.geometry import rmsd_numpy
+
+LEVEL = "GFN2-xTB"
+#: Imaginary frequencies softer than this (cm^-1) count as finite-difference noise.
+IMAGINARY_CM1 = 50.0
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildConfig:
+    """Settings of :func:`build_dataset` (recorded in the file's attributes).
+
+    - `seed`: base seed; attempt ``a`` of molecule ``m`` uses ``(seed, m, a)``.
+    - `attempts`: attempts per molecule.
+    - `stretch`: range of the relative bond stretch of a start; `noise`: Gaussian noise, Å.
+    - `saddle_steps`, `fmax`: RSPRFO iteration cap and force threshold (eV/Å, also of the
+      relaxations).
+    - `path_points`: IRC points kept per branch (equally spaced in arc length).
+    - `test_fraction`, `val_fraction`: molecules held out (split by reactant molecule).
+    - `type_test_fraction`: reactions held out by reaction type (second split).
+    """
+
+    seed: int = 0
+    attempts: int = 12
+    stretch: tuple[float, float] = (0.3, 0.7)
+    noise: float = 0.05
+    saddle_steps: int = 200
+    fmax: float = 0.01
+    path_points: int = 10
+    test_fraction: float = 0.1
+    val_fraction: float = 0.1
+    type_test_fraction: float = 0.15
+
+
+# ---------------------------------------------------------------------------------------
+# a GFN2-xTB potential per atom count, shared by molecules (one compilation per size)
+# ---------------------------------------------------------------------------------------
+class SpeciesSlot:
+    """The atomic numbers currently evaluated by a shared host potential (host-side state)."""
+
+    def __init__(self, n_atoms: int):
+        self.numbers = np.zeros(n_atoms, int)
+
+
+class _SlotEvaluator:
+    """GFN2-xTB evaluator that follows its slot's atomic numbers (rebuilt when they change)."""
+
+    def __init__(self, slot: SpeciesSlot):
+        self.slot, self._key, self._evaluator = slot, None, None
+
+    def __call__(self, R: np.ndarray, attempt: int):
+        from jaxrxn.potentials.qm import XTBEvaluator
+
+        key = tuple(int(z) for z in self.slot.numbers)
+        if key != self._key:
+            options = {"temperature": 300.0, "accuracy": 1.0, "max-iter": 250}
+            self._evaluator, self._key = XTBEvaluator(np.array(key), "GFN2-xTB", 0, 1, options), key
+        return self._evaluator(R, attempt)
+
+
+class _Potentials:
+    """``potential(numbers)``: the shared GFN2-xTB :class:`~jaxrxn.Potential` for this size,
+    with this molecule's masses, its slot switched to `numbers`."""
+
+    def __init__(self):
+        self._by_size: dict[int, tuple[SpeciesSlot, object]] = {}
+
+    def __call__(self, numbers: np.ndarray):
+        from jaxrxn.potentials.core import Potential
+        from jaxrxn.potentials.external import HostEnergy
+        from jaxrxn.potentials.qm import _masses
+
+        n = len(numbers)
+        if n not in self._by_size:
+            slot = SpeciesSlot(n)
+            host = HostEnergy(lambda: _SlotEvaluator(slot), n, name="GFN2-xTB calculator")
+            self._by_size[n] = (slot, host)
+        slot, host = self._by_size[n]
+        slot.numbers = np.asarray(numbers, int)
+        return Potential(host, None, masses=_masses(np.asarray(numbers), None))
+
+
+# jitted once per shape (and per shared host potential); the solver and floats are traced
+@eqx.filter_jit
+def _relax(potential, R, fmax):
+    from jaxrxn.optimize import LBFGS, minimize
+
+    return minimize(potential, R, LBFGS(maxstep=0.1), fmax=fmax, max_steps=1000)
+
+
+@eqx.filter_jit
+def _saddle(potential, R, solver, fmax, max_steps: int):
+    from jaxrxn.saddle import saddle_search
+
+    return saddle_search(potential, R, solver, fmax=fmax, max_steps=max_steps, check_index=False)
+
+
+@eqx.filter_jit
+def _energies_forces(potential, frames):
+    return jax.vmap(potential.energy_and_forces)(frames)
+
+
+# ---------------------------------------------------------------------------------------
+# one attempt
+# ---------------------------------------------------------------------------------------
+def start_geometry(numbers: np.ndarray, R0: np.ndarray, rng: np.random.Generator, cfg: BuildConfig) -> tuple[np.ndarray, str]:
+    """A distorted reactant to climb from, and its description (``"stretch i-j"`` or
+    ``"transfer h->k"``). Half the starts carry a hydrogen towards a heavy atom when the
+    molecule has one to carry."""
+    from jaxrxn.reaction import bond_graph
+
+    adj = bond_graph(R0, numbers)
+    R = R0.copy()
+    heavy = np.flatnonzero(numbers > 1)
+    hs = [h for h in np.flatnonzero(numbers == 1) if any(not adj[h, k] for k in heavy)]
+    if hs and rng.random() < 0.5:
+        h = int(rng.choice(hs))
+        targets = [int(k) for k in heavy if not adj[h, k]]
+        d = np.linalg.norm(R0[targets] - R0[h], axis=1)
+        k = targets[int(rng.choice(np.argsort(d)[:3]))]  # one of the three nearest
+        R[h] += rng.uniform(0.3, 0.6) * (R0[k] - R0[h])
+        what = f"transfer {h}->{k}"
+    else:
+        pairs = np.argwhere(np.triu(adj, 1))
+        i, j = pairs[rng.integers(len(pairs))]
+        u = (R0[j] - R0[i]) / np.linalg.norm(R0[j] - R0[i])
+        s = rng.uniform(*cfg.stretch) * np.linalg.norm(R0[j] - R0[i]) / 2
+        R[i] -= s * u
+        R[j] += s * u
+        what = f"stretch {i}-{j}"
+    return R + cfg.noise * rng.normal(size=R.shape), what
+
+
+def padded_internals(numbers: np.ndarray, R: np.ndarray):
+    """Redundant internal coordinates of ``R`` (bonds up to 1.45 times the covalent
+    distance, so that a stretched bond or a hydrogen on its way stays a primitive), each
+    primitive list padded to the next power of two by repeating its entries.
+
+    Repeated primitives add no direction to the redundant set (the active space is the same),
+    and the padding lets the jitted saddle search be reused across attempts and molecules
+    of the same size instead of compiling for every new primitive count (~1 min each on
+    a loaded 2-core machine, against ~1 s for the search itself).
+    """
+    from jaxrxn.saddle.internal import InternalCoordinates, redundant_internals
+
+    c = redundant_internals(numbers, R, bond_scale=1.45)
+
+    def pad(a):
+        a = np.asarray(a)
+        n = len(a)
+        return a if n == 0 else a[np.arange(1 << (n - 1).bit_length()) % n]
+
+    return InternalCoordinates(pad(c.bonds), pad(c.bends), pad(c.linear), pad(c.linear_axes), pad(c.torsions), np.asarray(c.cartesian), c.n_active)
+
+
+def _thin(path: np.ndarray, n: int) -> np.ndarray:
+    """Indices of at most `n` points of `path` ``(P, N, 3)``, equally spaced in arc length
+    (the last point always kept)."""
+    if len(path) <= n:
+        return np.arange(len(path))
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm((path[1:] - path[:-1]).reshape(len(path) - 1, -1), axis=1))])
+    idx = np.searchsorted(s, np.linspace(0, s[-1], n + 1)[1:] - 1e-12)
+    return np.unique(np.minimum(idx, len(path) - 1))
+
+
+def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildConfig) -> dict:
+    """One search from the relaxed reactant ``R0`` (energy `E0`, eV). Returns a ledger record
+    with ``status`` (``"reaction"``, ``"saddle_failed"``, ``"duplicate"``, ``"wrong_index"``,
+    ``"irc_failed"``, ``"same_ends"``), ``n_force_calls`` and, for a reaction, its arrays
+    under ``"reaction"``. `known`: TSs found before for this molecule (dicts with the
+    absolute ``ts_energy`` in eV, ``ts`` geometry and the two ``ends``' graph hashes)."""
+    from jaxrxn.irc import irc
+    from jaxrxn.saddle import RSPRFO
+    from jaxrxn.vibrations import vibrations
+
+    R_start, what = start_geometry(numbers, R0, rng, cfg)
+    solver = RSPRFO(coordinates=padded_internals(numbers, R_start), refine_if_positive=3, trust_max=0.2)
+    res = _saddle(potential, jnp.asarray(R_start), solver, cfg.fmax, cfg.saddle_steps)
+    calls = int(res.n_force_calls)
+    rec = {"start": what, "n_force_calls": calls}
+    R_ts, E_ts = np.asarray(res.R), float(res.energy)
+    if not bool(res.converged) or not np.all(np.isfinite(R_ts)):
+        return rec | {"status": "saddle_failed"}
+    rec["barrier"] = E_ts - E0
+    for k in known:
+        if abs(k["ts_energy"] - E_ts) < 1e-3 and rmsd_numpy(R_ts, k["ts"]) < 0.1:
+            return rec | {"status": "duplicate"}
+    vib = vibrations(potential, R_ts)
+    rec["n_force_calls"] = calls = calls + vib.n_force_calls
+    n_imag = int(np.sum(vib.frequencies < -IMAGINARY_CM1))
+    rec["n_imaginary"] = n_imag
+    if n_imag != 1:
+        return rec | {"status": "wrong_index"}
+    out = irc(potential, jnp.asarray(R_ts), fmax=cfg.fmax, mode=jnp.asarray(vib.modes[0]))
+    rec["n_force_calls"] = calls = calls + int(out.n_force_calls)
+    if not bool(out.converged):
+        from jaxrxn._results import RESULTS
+
+        status = "same_ends" if out.result == RESULTS.not_connected else "irc_failed"
+        return rec | {"status": status}
+    ends = [np.asarray(out.reverse.R_min), np.asarray(out.forward.R_min)]
+    branches = [np.asarray(out.reverse.path[: int(out.reverse.n_points)]), np.asarray(out.forward.path[: int(out.forward.n_points)])]
+    hashes = [graph_hash(numbers, R) for R in ends]
+    e_ends = [float(out.reverse.energy_min), float(out.forward.energy_min)]
+    if hashes[0] == hashes[1] and rmsd_numpy(ends[0], ends[1]) < 0.05:
+        return rec | {"status": "same_ends"}
+    h0 = graph_hash(numbers, R0)
+    # the reactant end first: the one with the reactant's bond graph, else the lower one
+    first = 0 if hashes[0] == h0 else 1 if hashes[1] == h0 else int(np.argmin(e_ends))
+    if first == 1:
+        ends, branches, hashes = ends[::-1], branches[::-1], hashes[::-1]
+    for k in known:
+        if abs(k["ts_energy"] - E_ts) < 1e-3 and sorted(k["ends"]) == sorted(hashes):
+            return rec | {"status": "duplicate"}
+    back = branches[0][_thin(branches[0], cfg.path_points)][::-1]
+    fwd = branches[1][_thin(branches[1], cfg.path_points)]
+    frames = np.concatenate([ends[0][None], back, R_ts[None], fwd, ends[1][None]])
+    E, F = _energies_forces(potential, jnp.asarray(frames))
+    rec["n_force_calls"] = calls + len(frames)
+    rtype = bond_changes(numbers, ends[0], ends[1])
+    rec["status"] = "reaction"
+    rec["reaction"] = {
+        "positions": frames, "energies": np.asarray(E), "forces": np.asarray(F),
+        "ts_index": np.array(len(back) + 1), "frequencies": vib.frequencies[:2],
+        "kind": "reactive" if rtype else "conformational", "reaction_type": rtype,
+        "connects_reactant": bool(h0 in hashes), "ends": hashes,
+    }
+    return rec
+
+
+# ---------------------------------------------------------------------------------------
+# checkpointed builder
+# ---------------------------------------------------------------------------------------
+def _save_npz(path: str, **arrays) -> None:
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _ledger(work: str) -> list[dict]:
+    path = os.path.join(work, "ledger.jsonl")
+    if not os.path.exists(path):
+        return []
+    out = []
+    with open(path) as f:
+        for line in f:
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:  # a line cut by a kill
+                pass
+    return out
+
+
+def build_dataset(
+    output: str,
+    smiles_file: str | None = None,
+    cfg: BuildConfig = BuildConfig(),
+    *,
+    time_limit: float | None = None,
+    molecules: int | None = None,
+    log=print,
+) -> dict:
+    """Build (or resume building) the reaction data set into `output` (HDF5).
+
+    `smiles_file`: reactant list (default: the shipped ``jaxrxn/data/reactants.smi``);
+    `molecules`: use only the first that many; `time_limit`: seconds after which no new
+    attempt starts. `log(text)` receives one line per attempt. Returns a summary dict
+    (attempts by outcome, reactions, gradient calls, seconds). Resumable: see the module
+    docstring.
+    """
+    work = output + ".work"
+    os.makedirs(work, exist_ok=True)
+    mols = read_smiles(smiles_file)[:molecules]
+    done = {(r["molecule"], r["attempt"]) for r in _ledger(work)}
+    with open(os.path.join(work, "config.json"), "w") as f:
+        json.dump(dataclasses.asdict(cfg) | {"smiles": [s for s, _ in mols], "names": [n for _, n in mols]}, f)
+    potentials = _Potentials()
+    t_start = time.monotonic()
+    ledger = open(os.path.join(work, "ledger.jsonl"), "a")
+    try:
+        for attempt in range(cfg.attempts):
+            for m, (smiles, name) in enumerate(mols):
+                if (m, attempt) in done:
+                    continue
+                if time_limit is not None and time.monotonic() - t_start > time_limit:
+                    log(f"time limit reached after {time.monotonic() - t_start:.0f} s")
+                    return assemble(output)
+                t0 = time.monotonic()
+                try:
+                    numbers, R0, E0 = _reactant(work, m, smiles, potentials, cfg)
+                except ValueError as err:  # embedding or relaxation failed
+                    rec = {"status": "reactant_failed", "error": str(err), "n_force_calls": 0}
+                else:
+                    known = _known(work, m)
+                    rng = np.random.default_rng([cfg.seed, m, attempt])
+                    rec = run_attempt(potentials(numbers), numbers, R0, E0, known, rng, cfg)
+                    if rec["status"] == "reaction":
+                        r = rec.pop("reaction")
+                        _save_npz(
+                            os.path.join(work, f"rxn_{m:04d}_{attempt:04d}.npz"), numbers=numbers,
+                            ends=np.array(r.pop("ends")), **{k: np.asarray(v) for k, v in r.items()},
+                        )  # fmt: skip
+                        rec |= {"kind": r["kind"], "reaction_type": r["reaction_type"]}
+                rec |= {"molecule": m, "smiles": smiles, "attempt": attempt, "seconds": round(time.monotonic() - t0, 2)}
+                ledger.write(json.dumps(rec) + "\n")
+                ledger.flush()
+                log(
+                    f"[{time.strftime('%H:%M:%S')}] mol {m} {name} attempt {attempt}: {rec['status']} "
+                    f"({rec['n_force_calls']} gradients, {rec['seconds']} s)"
+                )
+            assemble(output)
+    finally:
+        ledger.close()
+    return assemble(output)
+
+
+def _reactant(work: str, m: int, smiles: str, potentials: _Potentials, cfg: BuildConfig):
+    path = os.path.join(work, f"mol_{m:04d}.npz")
+    if os.path.exists(path):
+        d = np.load(path)
+        return d["numbers"], d["positions"], float(d["energy"])
+    numbers, R = embed(smiles, seed=cfg.seed)
+    res = _relax(potentials(numbers), jnp.asarray(R), cfg.fmax)
+    if not bool(res.converged):
+        raise ValueError(f"GFN2-xTB relaxation of {smiles} did not converge")
+    R0, E0 = np.asarray(res.R), float(res.energy)
+    _save_npz(path, numbers=numbers, positions=R0, energy=E0, forces=np.asarray(res.forces), graph=graph_hash(numbers, R0))
+    return numbers, R0, E0
+
+
+def _known(work: str, m: int) -> list[dict]:
+    out = []
+    for name in sorted(os.listdir(work)):
+        if name.startswith(f"rxn_{m:04d}_") and name.endswith(".npz") and ".tmp" not in name:
+            d = np.load(os.path.join(work, name))
+            t = int(d["ts_index"])
+            out.append({"ts_energy": float(d["energies"][t]), "ts": d["positions"][t], "ends": [str(h) for h in d["ends"]]})
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# the HDF5 file from the work directory
+# ---------------------------------------------------------------------------------------
+SPLITS = ("train", "val", "test")
+
+
+def molecule_splits(n_molecules: int, cfg: BuildConfig) -> np.ndarray:
+    """Split name of each molecule (``"train"``, ``"val"``, ``"test"``): a permutation
+    seeded by ``cfg.seed``; ``round(fraction * n)`` molecules each for test and val."""
+    order = np.random.default_rng([cfg.seed, 20]).permutation(n_molecules)
+    n_test, n_val = round(cfg.test_fraction * n_molecules), round(cfg.val_fraction * n_molecules)
+    split = np.full(n_molecules, "train", dtype=object)
+    split[order[:n_test]] = "test"
+    split[order[n_test : n_test + n_val]] = "val"
+    return split
+
+
+def type_splits(types: list[str], cfg: BuildConfig) -> np.ndarray:
+    """Second split, by reaction type (the bonds broken and formed): whole types go to
+    ``"test"`` in a seeded order until at least ``cfg.type_test_fraction`` of the reactive
+    reactions are there; conformational steps (type ``""``) always stay in ``"train"``."""
+    kinds = sorted({t for t in types if t})
+    order = [kinds[i] for i in np.random.default_rng([cfg.seed, 21]).permutation(len(kinds))]
+    n_reactive = sum(1 for t in types if t)
+    test, count = set(), 0
+    for t in order:
+        if count >= cfg.type_test_fraction * n_reactive:
+            break
+        test.add(t)
+        count += sum(1 for u in types if u == t)
+    return np.array(["test" if t in test else "train" for t in types], dtype=object)
+
+
+def assemble(output: str) -> dict:
+    """Write ``output`` (Transition1x layout, level ``"GFN2-xTB"``) from ``output + ".work"``.
+
+    Layout: every reaction under ``data/<formula>/<rxn>`` (``rxn`` = ``rxnMMMM_AAAA``,
+    molecule and attempt), with the path datasets of :func:`jaxrxn.generative.data.write_transition1x`
+    plus ``smiles``, ``molecule``, ``attempt``, ``kind``, ``reaction_type``,
+    ``connects_reactant``, ``ts_index``, ``frequencies`` (the two lowest, cm^-1); hard links
+    of the same groups under ``train``/``val``/``test`` (split by reactant molecule) and
+    ``type_train``/``type_test`` (split by reaction type); ``molecules/`` holds the reactant
+    list (``smiles``, ``name``, ``split``) and the relaxed reactants found so far
+    (``index``, ``positions``, ``energy``, ``forces``, ``atomic_numbers`` concatenated, with
+    ``n_atoms``). Written to a temporary file and moved into place. Returns a summary dict.
+    """
+    import h5py
+
+    from jaxrxn.generative.data import ReactionPath, write_transition1x
+
+    work = output + ".work"
+    with open(os.path.join(work, "config.json")) as f:
+        config = json.load(f)
+    smiles, names = config.pop("smiles"), config.pop("names")
+    cfg = BuildConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    mol_split = molecule_splits(len(smiles), cfg)
+    reactions = []
+    for name in sorted(os.listdir(work)):
+        if not (name.startswith("rxn_") and name.endswith(".npz")) or ".tmp" in name:
+            continue
+        d = np.load(os.path.join(work, name))
+        m, a = (int(x) for x in name[4:-4].split("_"))
+        extras = {
+            "smiles": smiles[m], "molecule": np.array(m), "attempt": np.array(a), "kind": str(d["kind"]),
+            "reaction_type": str(d["reaction_type"]), "connects_reactant": np.array(bool(d["connects_reactant"])),
+            "ts_index": d["ts_index"], "frequencies": d["frequencies"],
+        }  # fmt: skip
+        P = d["positions"]
+        t = int(d["ts_index"])
+        reactions.append(ReactionPath(
+            formula(d["numbers"]), f"rxn{m:04d}_{a:04d}", d["numbers"], P, d["energies"], d["forces"],
+            P[0], P[-1], P[t], extras,
+        ))  # fmt: skip
+    tmp = output + ".tmp"
+    write_transition1x(tmp, {"data": reactions}, level=LEVEL, compression="gzip")
+    rtypes = type_splits([r.extras["reaction_type"] for r in reactions], cfg)
+    with h5py.File(tmp, "a") as f:
+        for r, tsplit in zip(reactions, rtypes):
+            src = f[f"data/{r.formula}/{r.rxn}"]
+            f.require_group(f"{mol_split[int(r.extras['molecule'])]}/{r.formula}")[r.rxn] = src
+            f.require_group(f"type_{tsplit}/{r.formula}")[r.rxn] = src
+        for s in (*SPLITS, "type_train", "type_test"):
+            f.require_group(s)
+        g = f.create_group("molecules")
+        g["smiles"], g["name"], g["split"] = smiles, names, [str(s) for s in mol_split]
+        mols = [(int(n[4:8]), np.load(os.path.join(work, n))) for n in sorted(os.listdir(work)) if n.startswith("mol_") and ".tmp" not in n]
+        g["index"] = np.array([m for m, _ in mols], int)
+        g["n_atoms"] = np.array([len(d["numbers"]) for _, d in mols], int)
+        g["atomic_numbers"] = np.concatenate([d["numbers"] for _, d in mols]) if mols else np.zeros(0, int)
+        g["positions"] = np.concatenate([d["positions"] for _, d in mols]) if mols else np.zeros((0, 3))
+        g[f"{LEVEL}.energy"] = np.array([float(d["energy"]) for _, d in mols])
+        g[f"{LEVEL}.forces"] = np.concatenate([d["forces"] for _, d in mols]) if mols else np.zeros((0, 3))
+        f.attrs["level"] = LEVEL
+        f.attrs["config"] = json.dumps(dataclasses.asdict(cfg))
+        f.attrs["builder"] = "jaxrxn.datasets.build_dataset"
+    os.replace(tmp, output)
+    ledger = _ledger(work)
+    status: dict[str, int] = {}
+    for r in ledger:
+        status[r["status"]] = status.get(r["status"], 0) + 1
+    return {
+        "reactions": len(reactions), "molecules_with_reactions": len({int(r.extras["molecule"]) for r in reactions}),
+        "attempts": len(ledger), "outcomes": status, "n_force_calls": sum(r["n_force_calls"] for r in ledger),
+        "seconds": round(sum(r["seconds"] for r in ledger), 1),
+    }  # fmt: skip

@@ -1,0 +1,169 @@
+"""The data card of a reaction data set built by :func:`jaxrxn.datasets.build_dataset`.
+
+:func:`card_facts` reads the numbers from the HDF5 file; :func:`write_card` writes them as
+markdown (with a barrier histogram, PNG beside the card). The card's tables are the facts
+verbatim, so a test can check a committed card against the committed file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from jaxrxn.datasets.builder import LEVEL, SPLITS
+
+_EV_KCAL = 23.060547830619  # kcal/mol per eV
+
+
+def card_facts(filename: str) -> dict:
+    """Counts and distributions of the data set in `filename`.
+
+    Keys: ``reactions``, ``reactive``, ``conformational``, ``connects_reactant``,
+    ``molecules`` (in the list), ``molecules_with_reactions``, ``configurations`` (stored
+    frames), ``elements`` (symbol -> atoms over all reactions), ``n_atoms`` (size ->
+    reactions), ``barrier_ev`` (min, median, mean, max of the forward barriers
+    ``E_TS - E_reactant``), ``splits`` (name -> [molecules, reactions]), ``type_splits``
+    (name -> [reaction types, reactions]), ``config`` (the builder settings).
+    """
+    import h5py
+    from ase.data import chemical_symbols
+
+    facts: dict = {}
+    with h5py.File(filename, "r") as f:
+        rxns = [g for grp in f["data"].values() for g in grp.values()]
+        kinds = [g["kind"][()].decode() for g in rxns]
+        facts["reactions"] = len(rxns)
+        facts["reactive"] = kinds.count("reactive")
+        facts["conformational"] = kinds.count("conformational")
+        facts["connects_reactant"] = int(sum(bool(g["connects_reactant"][()]) for g in rxns))
+        mol_split = [s.decode() for s in f["molecules/split"][()]]
+        facts["molecules"] = len(mol_split)
+        mols = [int(g["molecule"][()]) for g in rxns]
+        facts["molecules_with_reactions"] = len(set(mols))
+        facts["configurations"] = int(sum(g["positions"].shape[0] for g in rxns))
+        elements: dict[str, int] = {}
+        sizes: dict[int, int] = {}
+        barriers = []
+        for g in rxns:
+            Z = g["atomic_numbers"][()]
+            for z in Z:
+                elements[chemical_symbols[int(z)]] = elements.get(chemical_symbols[int(z)], 0) + 1
+            sizes[len(Z)] = sizes.get(len(Z), 0) + 1
+            E = g[f"{LEVEL}.energy"][()]
+            barriers.append(float(E[int(g["ts_index"][()])] - E[0]))
+        facts["elements"] = dict(sorted(elements.items()))
+        facts["n_atoms"] = {int(k): v for k, v in sorted(sizes.items())}
+        b = np.array(barriers) if barriers else np.zeros(1)
+        facts["barrier_ev"] = [round(float(x), 4) for x in (b.min(), np.median(b), b.mean(), b.max())]
+        facts["splits"] = {
+            s: [mol_split.count(s), sum(len(grp) for grp in f[s].values())] for s in SPLITS
+        }  # fmt: skip
+        facts["type_splits"] = {}
+        for s in ("type_train", "type_test"):
+            types = {g["reaction_type"][()].decode() for grp in f[s].values() for g in grp.values()}
+            facts["type_splits"][s] = [len(types - {""}), sum(len(grp) for grp in f[s].values())]
+        facts["config"] = json.loads(f.attrs["config"])
+        facts["_barriers"] = barriers
+    return facts
+
+
+def write_card(filename: str, card: str) -> dict:
+    """Write the markdown card of `filename` to `card` and the barrier histogram to
+    ``<card stem>_barriers.png`` beside it. Returns the facts (:func:`card_facts`)."""
+    facts = card_facts(filename)
+    barriers = np.array(facts.pop("_barriers"))
+    stem = os.path.splitext(card)[0]
+    figure = stem + "_barriers.png"
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.hist(barriers, bins=np.arange(0.0, max(barriers.max(initial=1.0), 1.0) + 0.25, 0.25), color="tab:blue")
+    ax.set_xlabel("forward barrier E(TS) - E(reactant), eV (GFN2-xTB)")
+    ax.set_ylabel("reactions")
+    fig.tight_layout()
+    fig.savefig(figure, dpi=100)
+    plt.close(fig)
+    cfg = facts["config"]
+    lo, med, mean, hi = facts["barrier_ev"]
+    lines = [
+        f"# Data card: {os.path.basename(filename)}",
+        "",
+        "GFN2-xTB elementary reactions of small C/H/N/O molecules, found by jaxrxn's own",
+        "single-ended searches (`jaxrxn build-dataset`, module `jaxrxn.datasets.builder`):",
+        "",
+        "- reactants: SMILES list (`jaxrxn/data/reactants.smi`), RDKit ETKDG + MMFF94, relaxed",
+        f"  with GFN2-xTB (tblite, L-BFGS to {cfg['fmax']} eV/Å);",
+        f"- per molecule up to {cfg['attempts']} attempts (seed {cfg['seed']}): a random bond stretched by",
+        f"  {cfg['stretch'][0]:.0%}-{cfg['stretch'][1]:.0%} or a hydrogen moved towards a heavy atom, plus {cfg['noise']} Å noise;",
+        f"  RS-P-RFO in redundant internal coordinates to {cfg['fmax']} eV/Å; first-order saddle checked by a",
+        "  finite-difference harmonic analysis (one imaginary frequency below -50 cm^-1); IRC down both",
+        "  sides, ends relaxed; kept when the ends are distinct minima; duplicates (same molecule, TS",
+        "  energy within 1 meV and same TS geometry or same end graphs) dropped;",
+        f"- stored frames: reactant, up to {cfg['path_points']} IRC points per side, TS, product, each with",
+        "  GFN2-xTB energy (eV) and forces (eV/Å); Transition1x layout, level `GFN2-xTB`",
+        "  (`jaxrxn.generative.data.read_transition1x(FILE, split, level='GFN2-xTB')`).",
+        "",
+        "`kind` is `reactive` (bond graphs of the ends differ) or `conformational`; every elementary",
+        "step found is kept, `connects_reactant` says whether one end is the reactant molecule.",
+        "",
+        "## Counts",
+        "",
+        "| quantity | value |",
+        "|---|---|",
+        f"| reactions | {facts['reactions']} |",
+        f"| reactive | {facts['reactive']} |",
+        f"| conformational | {facts['conformational']} |",
+        f"| connects_reactant | {facts['connects_reactant']} |",
+        f"| molecules | {facts['molecules']} |",
+        f"| molecules_with_reactions | {facts['molecules_with_reactions']} |",
+        f"| configurations | {facts['configurations']} |",
+        "",
+        "## Elements (atoms over all reactions)",
+        "",
+        "| element | atoms |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in facts["elements"].items()],
+        "",
+        "## Size distribution",
+        "",
+        "| atoms | reactions |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in facts["n_atoms"].items()],
+        "",
+        "## Barriers",
+        "",
+        "Forward barrier E(TS) - E(reactant end), eV:",
+        "",
+        "| min | median | mean | max |",
+        "|---|---|---|---|",
+        f"| {lo} | {med} | {mean} | {hi} |",
+        "",
+        f"(median {med * _EV_KCAL:.1f} kcal/mol)",
+        "",
+        f"![barrier histogram]({os.path.basename(figure)})",
+        "",
+        "## Splits",
+        "",
+        "By reactant molecule (groups `train`, `val`, `test`: hard links into `data`; test",
+        "molecules never appear in training; seeded permutation of the molecule list):",
+        "",
+        "| split | molecules | reactions |",
+        "|---|---|---|",
+        *[f"| {k} | {v[0]} | {v[1]} |" for k, v in facts["splits"].items()],
+        "",
+        "By reaction type (the multiset of element pairs of the bonds broken and formed; whole",
+        "types held out; conformational steps stay in training):",
+        "",
+        "| type split | reaction types | reactions |",
+        "|---|---|---|",
+        *[f"| {k} | {v[0]} | {v[1]} |" for k, v in facts["type_splits"].items()],
+        "",
+    ]
+    with open(card, "w") as f:
+        f.write("\n".join(lines))
+    return facts
