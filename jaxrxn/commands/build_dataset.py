@@ -13,7 +13,7 @@ from __future__ import annotations
 
 EXAMPLE = """\
 # a few hours in the background on the shipped reactant list; resume with the same line
-nohup jaxrxn build-dataset -o reactions.h5 --seed 0 --card reactions.md > build.log 2>&1 &"""
+nohup python -m jaxrxn.datasets -o reactions.h5 --seed 0 --card reactions.md > build.log 2>&1 &"""
 
 
 def add_arguments(parser) -> None:

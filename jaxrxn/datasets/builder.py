@@ -234,7 +234,9 @@ def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildCo
     rec = {"start": what, "n_force_calls": calls}
     R_ts, E_ts = np.asarray(res.R), float(res.energy)
     if not bool(res.converged) or not np.all(np.isfinite(R_ts)):
-        return rec | {"status": "saddle_failed"}
+        from jaxrxn._results import RESULTS
+
+        return rec | {"status": "saddle_failed", "result": RESULTS[res.result]}
     rec["barrier"] = E_ts - E0
     for k in known:
         if abs(k["ts_energy"] - E_ts) < 1e-3 and rmsd_numpy(R_ts, k["ts"]) < 0.1:

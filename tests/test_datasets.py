@@ -1,0 +1,121 @@
+"""The GFN2-xTB reaction data set builder (jaxrxn.datasets): one tiny molecule, checked
+against ASE with tblite's own ASE calculator (independent of jaxrxn's bridge)."""
+
+import json
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+pytest.importorskip("rdkit")
+pytest.importorskip("tblite")
+
+from jaxrxn.datasets import builder  # noqa: E402
+from jaxrxn.datasets.builder import BuildConfig, build_dataset  # noqa: E402
+from jaxrxn.generative.data import read_transition1x  # noqa: E402
+from jaxrxn.geometry import rmsd_numpy  # noqa: E402
+from jaxrxn.reaction import bond_graph  # noqa: E402
+
+CFG = BuildConfig(seed=0, attempts=3)  # attempt 2 finds H2CO -> H2 + CO
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    d = tmp_path_factory.mktemp("data")
+    smi = d / "one.smi"
+    smi.write_text("# one molecule\nC=O formaldehyde\n")
+    out = str(d / "f.h5")
+    summary = build_dataset(out, str(smi), CFG, log=lambda s: None)
+    return out, str(smi), summary
+
+
+def _atoms(numbers, R):
+    from ase import Atoms
+    from tblite.ase import TBLite
+
+    a = Atoms(numbers=numbers, positions=R)
+    a.calc = TBLite(method="GFN2-xTB", verbosity=0)
+    return a
+
+
+def test_builder_stores_verified_reaction(built):
+    from ase.vibrations import Vibrations
+
+    out, _, summary = built
+    assert summary["reactions"] >= 1
+    rxns = read_transition1x(out, "data", level="GFN2-xTB")
+    assert len(rxns) == summary["reactions"]
+    r = rxns[0]
+    t = int(r.extras["ts_index"])
+    assert np.allclose(r.transition_state, r.positions[t]) and np.allclose(r.reactant, r.positions[0])
+    # the TS is a first-order saddle (ASE finite-difference vibrations on tblite)
+    ts = _atoms(r.numbers, r.transition_state)
+    vib = Vibrations(ts, name=os.path.join(os.path.dirname(out), "vib"), delta=0.005)
+    vib.run()
+    freqs = vib.get_frequencies()
+    vib.clean()
+    n_imag = int(np.sum((np.abs(freqs.imag) > 50.0)))
+    assert n_imag == 1
+    # stored energies and forces are GFN2-xTB's (tblite through ASE; SCF guesses differ,
+    # so forces agree to ~1e-4 eV/Å), checked on the TS and on a steep IRC frame
+    assert abs(ts.get_potential_energy() - r.energies[t]) < 1e-5
+    steep = _atoms(r.numbers, r.positions[t - 3])
+    assert np.abs(r.forces[t - 3]).max() > 0.5
+    assert np.allclose(steep.get_forces(), r.forces[t - 3], atol=1e-3)
+    assert abs(steep.get_potential_energy() - r.energies[t - 3]) < 1e-5
+    # both stored ends are stationary points (relaxed to 0.01 eV/Å) and distinct; the
+    # first is the relaxed reactant molecule itself (formaldehyde, same minimum)
+    for R in (r.reactant, r.product):
+        assert np.abs(_atoms(r.numbers, R).get_forces()).max() < 0.011
+    expected = np.zeros((4, 4), bool)
+    for i, j in ((0, 1), (0, 2), (0, 3)):
+        expected[i, j] = expected[j, i] = True
+    assert list(r.numbers) == [6, 8, 1, 1]
+    assert np.array_equal(bond_graph(r.reactant, r.numbers), expected)
+    with h5py.File(out) as f:
+        R_mol = f["molecules/positions"][()]
+    assert rmsd_numpy(r.reactant, R_mol) < 0.02
+    assert not np.array_equal(bond_graph(r.product, r.numbers, 1.3), expected)
+    assert r.extras["reaction_type"] == b"+H-H -C-H -C-H" and r.extras["kind"] == b"reactive"
+    # an IRC path: energy rises to the TS and falls after it, in small steps
+    assert np.all(np.diff(r.energies[: t + 1]) > 0) and np.all(np.diff(r.energies[t:]) < 0)
+    steps = np.linalg.norm(np.diff(r.positions, axis=0), axis=-1).max(axis=1)
+    assert steps.max() < 0.6
+
+
+def test_builder_resumes_without_redoing(built, monkeypatch):
+    out, smi, summary = built
+    ledger = os.path.join(out + ".work", "ledger.jsonl")
+    n_lines = len(open(ledger).read().splitlines())
+    calls = []
+    real = builder.run_attempt
+
+    def counting(*args, **kw):
+        calls.append(1)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(builder, "run_attempt", counting)
+    again = build_dataset(out, smi, CFG, log=lambda s: None)
+    assert calls == [] and again["reactions"] == summary["reactions"]
+    assert len(open(ledger).read().splitlines()) == n_lines
+    # a killed run: drop the last attempt from the ledger; only that one is redone
+    lines = open(ledger).read().splitlines()
+    with open(ledger, "w") as f:
+        f.write("\n".join(lines[:-1]) + "\n")
+    build_dataset(out, smi, CFG, log=lambda s: None)
+    assert len(calls) == 1
+    redone = json.loads(open(ledger).read().splitlines()[-1])
+    assert (redone["molecule"], redone["attempt"]) == (json.loads(lines[-1])["molecule"], json.loads(lines[-1])["attempt"])
+
+
+def test_splits_by_molecule_are_disjoint_and_seeded():
+    cfg = BuildConfig(seed=3)
+    a, b = builder.molecule_splits(50, cfg), builder.molecule_splits(50, cfg)
+    assert list(a) == list(b)
+    assert sum(s == "test" for s in a) == 5 and sum(s == "val" for s in a) == 5
+    types = ["-C-H +O-H"] * 5 + ["-C-C"] * 3 + [""] * 4 + ["+C-O"] * 2
+    t = builder.type_splits(types, cfg)
+    test_types = {ty for ty, s in zip(types, t) if s == "test"}
+    train_types = {ty for ty, s in zip(types, t) if s == "train"}
+    assert "" not in test_types and test_types and not (test_types & train_types)
