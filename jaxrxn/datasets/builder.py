@@ -219,7 +219,8 @@ def _thin(path: np.ndarray, n: int) -> np.ndarray:
 
 def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildConfig) -> dict:
     """One search from the relaxed reactant ``R0`` (energy `E0`, eV). Returns a ledger record
-    with ``status`` (``"reaction"``, ``"saddle_failed"``, ``"duplicate"``, ``"wrong_index"``,
+    with ``status`` (``"reaction"``, ``"saddle_failed"``, ``"reactant"`` (the search fell
+    back to the reactant minimum), ``"duplicate"``, ``"wrong_index"``,
     ``"irc_failed"``, ``"same_ends"``), ``n_force_calls`` and, for a reaction, its arrays
     under ``"reaction"``. `known`: TSs found before for this molecule (dicts with the
     absolute ``ts_energy`` in eV, ``ts`` geometry and the two ``ends``' graph hashes)."""
@@ -238,6 +239,8 @@ def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildCo
 
         return rec | {"status": "saddle_failed", "result": RESULTS[res.result]}
     rec["barrier"] = E_ts - E0
+    if rmsd_numpy(R_ts, R0) < 0.05:  # climbed back down to the reactant: no harmonic analysis
+        return rec | {"status": "reactant"}
     for k in known:
         if abs(k["ts_energy"] - E_ts) < 1e-3 and rmsd_numpy(R_ts, k["ts"]) < 0.1:
             return rec | {"status": "duplicate"}
