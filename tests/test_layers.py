@@ -25,12 +25,12 @@ LAYERS = (
         "jaxrxn.io", "jaxrxn.system", "jaxrxn.neighbors", "jaxrxn.checkpoint", "jaxrxn.parallel",
     ),
     ("jaxrxn.potentials",),
-    ("jaxrxn._iterate", "jaxrxn.optimize", "jaxrxn.path", "jaxrxn.saddle", "jaxrxn.irc", "jaxrxn.tune"),
+    ("jaxrxn._iterate", "jaxrxn.optimize", "jaxrxn.path", "jaxrxn.saddle", "jaxrxn.irc", "jaxrxn.vibrations", "jaxrxn.tune"),
     (
-        "jaxrxn.batch", "jaxrxn.rates", "jaxrxn.dynamics", "jaxrxn.explore", "jaxrxn.kmc", "jaxrxn.generative",
+        "jaxrxn.batch", "jaxrxn.rates", "jaxrxn.dynamics", "jaxrxn.explore", "jaxrxn.kmc", "jaxrxn.generative", "jaxrxn.nnp", "jaxrxn.reaction",
         "jaxrxn.systems", "jaxrxn.plot", "jaxrxn.ase_calculator",
     ),
-    ("jaxrxn", "jaxrxn.calculators", "jaxrxn.cli", "jaxrxn.commands"),
+    ("jaxrxn", "jaxrxn.calculators", "jaxrxn.datasets", "jaxrxn.cli", "jaxrxn.commands"),
 )  # fmt: skip
 
 

@@ -52,10 +52,9 @@ hops = [systems.adatom_hop_fcc100(metal, size) for metal, size in (("Cu", (2, 2,
 potentials, paths = [], []
 for initial, final in hops:
     R0, pot = jaxrxn.emt_from_atoms(initial)
-    cell, pbc = initial.cell[:], initial.pbc
     ends = jaxrxn.batch_minimize([pot, pot], [R0, np.asarray(final.positions)], fmax=0.01)
     potentials.append(pot)
-    paths.append(interpolate(ends[0].R, ends[1].R, 5, "linear", cell=cell, pbc=pbc, fixed=pot.fixed))
+    paths.append(interpolate(ends[0].R, ends[1].R, 5, "linear", system=pot.system))
 t = time.perf_counter()
 results = jaxrxn.batch_neb(potentials, paths, NEB(), fmax=0.05)
 for (initial, _), r in zip(hops, results):

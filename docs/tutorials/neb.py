@@ -42,8 +42,8 @@ R0, pot = jaxrxn.emt_from_atoms(slab)  # positions and the JAX EMT potential of 
 ends = [jaxrxn.minimize(pot, R, "fire", fmax=0.001, max_steps=2000).R for R in (R0, np.asarray(final.positions))]
 cell, pbc = slab.cell[:], slab.pbc
 t = time.perf_counter()
-path0 = interpolate(ends[0], ends[1], 7, "idpp", cell=cell, pbc=pbc, fixed=pot.fixed)  # or "linear"
-r = neb(pot, path0, NEB(optimizer="lbfgs"), fmax=0.05, cell=cell, pbc=pbc)
+path0 = interpolate(ends[0], ends[1], 7, "idpp", system=pot.system)  # or "linear"; cell, pbc, fixed atoms from the system
+r = neb(pot, path0, NEB(optimizer="lbfgs"), fmax=0.05)  # the potential's system carries the periodicity
 print(f"Au/Al(100): barrier {float(r.barrier):.4f} eV (EMT reference 0.3745), "
       f"{int(r.n_force_calls)} force calls, {time.perf_counter() - t:.1f} s with compilation")
 plot_profile(r, str(out / "neb_au_al_profile.png"), cell=cell, pbc=pbc, label="CI-NEB, IDPP start")
