@@ -430,8 +430,10 @@ def type_splits(types: list[str], cfg: BuildConfig) -> np.ndarray:
     return np.array(["test" if t in test else "train" for t in types], dtype=object)
 
 
-def assemble(output: str) -> dict:
-    """Write ``output`` (Transition1x layout, level ``"GFN2-xTB"``) from ``output + ".work"``.
+def assemble(output: str, work: str | None = None) -> dict:
+    """Write ``output`` (Transition1x layout, level ``"GFN2-xTB"``) from the work directory
+    `work` (default ``output + ".work"``; another one snapshots a running build, whose
+    checkpoints are written atomically).
 
     Layout: every reaction under ``data/<formula>/<rxn>`` (``rxn`` = ``rxnMMMM_AAAA``,
     molecule and attempt), with the path datasets of :func:`jaxrxn.generative.data.write_transition1x`
@@ -447,7 +449,7 @@ def assemble(output: str) -> dict:
 
     from jaxrxn.generative.data import ReactionPath, write_transition1x
 
-    work = output + ".work"
+    work = output + ".work" if work is None else work
     with open(os.path.join(work, "config.json")) as f:
         config = json.load(f)
     smiles, names = config.pop("smiles"), config.pop("names")
@@ -464,10 +466,11 @@ def assemble(output: str) -> dict:
             "reaction_type": str(d["reaction_type"]), "connects_reactant": np.array(bool(d["connects_reactant"])),
             "ts_index": d["ts_index"], "frequencies": d["frequencies"],
         }  # fmt: skip
-        P = d["positions"]
+        # float32 positions and forces (~1e-7 relative) halve the file; energies stay float64
+        P, F = d["positions"].astype(np.float32), d["forces"].astype(np.float32)
         t = int(d["ts_index"])
         reactions.append(ReactionPath(
-            formula(d["numbers"]), f"rxn{m:04d}_{a:04d}", d["numbers"], P, d["energies"], d["forces"],
+            formula(d["numbers"]), f"rxn{m:04d}_{a:04d}", d["numbers"], P, d["energies"], F,
             P[0], P[-1], P[t], extras,
         ))  # fmt: skip
     tmp = output + ".tmp"
