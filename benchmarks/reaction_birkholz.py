@@ -49,7 +49,7 @@ def run_jaxrxn(name, numbers, R0, R1) -> dict:
     t = time.perf_counter()
     pot = xtb_potential(numbers, charge=CHARGES.get(name, 0))
     try:
-        res = find_reaction(R0, R1, pot, numbers=numbers, progress=True)
+        res = find_reaction(R0, R1, pot, progress=True)
         row = res.to_json()
     except Exception as err:  # report and go on
         row = {"connects": False, "error": f"{type(err).__name__}: {err}"}

@@ -1,9 +1,12 @@
-"""Quickstart: climbing-image NEB on Muller-Brown (A -> B) and on Au/Al(100) with EMT.
+"""Quickstart: climbing-image NEB on Muller-Brown (A -> B) and on Au/Al(100) with EMT, then
+one real reaction, HCN -> HNC with GFN2-xTB, from its two end states to a verified
+transition state (``jaxrxn.find_reaction``: relax, geodesic band, CI-NEB, saddle, IRC).
 
     python examples/quickstart.py [--out DIR]
 
 Prints each barrier and writes DIR/muller_brown_path.png (the surface with the band),
-DIR/muller_brown_profile.png and DIR/au_al_profile.png (default DIR: out/).
+DIR/muller_brown_profile.png, DIR/au_al_profile.png and DIR/hcn_hnc_profile.png (default
+DIR: out/). The last part needs tblite (``pip install "jaxrxn[xtb]"``, in ``[test]``).
 """
 
 import argparse
@@ -51,6 +54,25 @@ def au_on_al100(out: str) -> None:
     plot_profile(r, os.path.join(out, "au_al_profile.png"), cell=cell, pbc=pbc)
 
 
+def hcn_to_hnc(out: str) -> None:
+    try:
+        from jaxrxn.potentials.qm import xtb_potential
+    except ImportError:
+        print('HCN -> HNC skipped: GFN2-xTB needs tblite (pip install "jaxrxn[xtb]")')
+        return
+    from jaxrxn.commands.reaction import plot_reaction_profile
+
+    # end states of reaction 02_hcn of A. B. Birkholz & H. B. Schlegel, JCC 36, 1157 (2015), Å
+    hcn = [[-0.06691149, 0.03559170, -0.06792498], [0.03449593, 1.07179205, 0.03558137], [0.03241556, -1.10738375, 0.03234362]]
+    hnc = [[-0.65518272, -0.57740142, -0.66558476], [0.58073853, 0.61739497, 0.59001319], [0.07444419, -0.03999355, 0.07557157]]
+    t = time.perf_counter()
+    r = jaxrxn.find_reaction(np.array(hcn), np.array(hnc), xtb_potential(["C", "H", "N"]))
+    print(f"HCN -> HNC (GFN2-xTB): barrier {r.barrier:.4f} eV, imaginary frequency "
+          f"{-r.imaginary_frequency_cm1:.0f}i cm^-1, IRC connects both ends: {r.connects}, "
+          f"{r.n_force_calls} force calls, {time.perf_counter() - t:.1f} s")  # fmt: skip
+    plot_reaction_profile(r, os.path.join(out, "hcn_hnc_profile.png"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", default="out")
@@ -58,6 +80,7 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     muller_brown(args.out)
     au_on_al100(args.out)
+    hcn_to_hnc(args.out)
     print(f"wrote figures to {args.out}/")
 
 

@@ -220,7 +220,6 @@ def find_reaction(
     saddle_max_steps: int = 300,
     remove_rigid: bool | None = None,
     rmsd_tol: float = 0.2,
-    numbers=None,
     progress: bool | Callable[[str], None] = False,
 ) -> ReactionResult:
     """Transition state between two end states, refined and verified by an IRC.
@@ -228,7 +227,8 @@ def find_reaction(
     **Arguments:**
 
     - `R_initial`, `R_final`: end states ``(n_atoms, 3)`` in Å, same atoms in the same
-      order (the atomic numbers are `potential.system`'s).
+      order (the atomic numbers are ``potential.system.numbers``; a potential without them
+      is treated as a model surface: no alignment, no bond graphs, IDPP).
     - `potential`: a JAX potential or an outside calculator
       (:func:`jaxrxn.potentials.qm.xtb_potential`, ``pyscf_potential``, ``ase_potential``).
     - `relax`: relax both end states to `fmax` first (they should be minima).
@@ -243,8 +243,6 @@ def find_reaction(
       molecules (no cell, no fixed atoms).
     - `rmsd_tol`: an IRC end matches an end state below this RMSD (Å), or with the same
       bond graph.
-    - `numbers`: atomic numbers ``(n_atoms,)`` for the bond-graph check; default those of
-      ``potential.system`` (without them the IRC ends are compared by RMSD only).
     - `progress`: ``True`` prints one line per stage on stderr; a callable receives them.
 
     Raises ``ValueError`` for unusable end points (before any calculator call). Everything
@@ -256,9 +254,7 @@ def find_reaction(
 
     t_start = time.perf_counter()
     system = potential.system
-    if numbers is None and system is not None and system.numbers is not None:
-        numbers = system.numbers
-    numbers = None if numbers is None else np.asarray(numbers, int)
+    numbers = None if system is None or system.numbers is None else np.asarray(system.numbers, int)
     cell = None if system is None else system.cell
     pbc = None if system is None else system.pbc
     periodic = cell is not None and bool(np.any(np.asarray(pbc)))
@@ -281,7 +277,7 @@ def find_reaction(
     if interpolation == "geodesic" and not molecule:
         raise ValueError("geodesic interpolation is for free molecules (atomic numbers, no cell, no fixed atoms).")
     outside = isinstance(potential.energy_fn, HostEnergy)
-    n_failed = len(calculator_failures(potential))
+    n_failed = [len(calculator_failures(potential))]  # failures before the current stage
     out = ReactionResult()
     calls = out.n_force_calls_by_stage
 
@@ -290,7 +286,7 @@ def find_reaction(
         _log(progress, f"{name}: {int(n_calls)} force calls, {time.perf_counter() - t0:.1f} s{detail}")
 
     def fail(stage: str, message: str, R_keep=None) -> ReactionResult:
-        failures = calculator_failures(potential)[n_failed:]
+        failures = calculator_failures(potential)[n_failed[0]:]
         if failures:
             message = f"{RESULTS[RESULTS.calculator_failed]} ({failures[0]})"
         out.failed_stage, out.message = stage, message
@@ -302,7 +298,7 @@ def find_reaction(
         return out
 
     def broken() -> bool:
-        return len(calculator_failures(potential)) > n_failed
+        return len(calculator_failures(potential)) > n_failed[0]
 
     # --- relax and align -----------------------------------------------------------
     t0 = time.perf_counter()
@@ -342,17 +338,19 @@ def find_reaction(
 
     # --- CI-NEB ------------------------------------------------------------------------
     t0 = time.perf_counter()
-    solver = NEB(climb=True, optimizer=LBFGS(maxstep=0.1), remove_rigid=remove_rigid)
+    solver = NEB(climb=True, optimizer=LBFGS(maxstep=0.1), remove_rigid=remove_rigid, rollback=True)
     band = neb(potential, band0, solver, fmax=neb_fmax, max_steps=neb_max_steps)
     out.band, out.band_energies = np.asarray(band.path), np.asarray(band.energies)
     out.neb_converged = bool(band.converged)
     stage_done("neb", band.n_force_calls, t0, f", max NEB force {float(band.max_force):.3f} eV/Å")
     energies = out.band_energies
     ts = int(band.ts_index)
-    if broken() or not np.all(np.isfinite(energies)):
+    # The band is the best one the rollback kept, handed on (the saddle and IRC stages
+    # judge it) unless the calculator kept failing until the rollbacks gave up.
+    if not np.all(np.isfinite(energies)) or (band.result == RESULTS.band_diverged and broken()):
         return fail("neb", RESULTS[band.result], out.band[ts])
-    if band.result == RESULTS.band_diverged:
-        return fail("neb", RESULTS[band.result], out.band[ts])
+    # the band stepped back from any calculator failure (NEB rollback) and went on
+    n_failed[0] = len(calculator_failures(potential))
     if energies[ts] <= max(energies[0], energies[-1]):
         return fail("neb", "the band has no energy maximum between the end states (no barrier found)", out.band[ts])
     tangent = np.asarray(improved_tangents(band.path, band.energies, cell, pbc))[ts - 1]

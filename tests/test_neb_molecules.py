@@ -96,3 +96,53 @@ def test_neb_forces_without_rigid_motion_on_a_band():
     assert torque < 1e-10 and net < 1e-10
     torque_plain, _ = torques(NEB(k=1.0, climb=False))
     assert torque_plain > 1e-3
+
+
+def _muller_brown_3d(R):
+    """Muller-Brown (K. Muller & L. D. Brown, Theor. Chim. Acta 53, 75 (1979)) in x, y plus
+    z^2, for one atom in 3D, in NumPy: ``(energy, forces)``."""
+    A, a, b, c = (-200.0, -100.0, -170.0, 15.0), (-1.0, -1.0, -6.5, 0.7), (0.0, 0.0, 11.0, 0.6), (-10.0, -10.0, -6.5, 0.7)
+    x0, y0 = (1.0, 0.0, -0.5, -1.0), (0.0, 0.5, 1.5, 1.0)
+    x, y, z = R[0]
+    e, gx, gy = z * z, 0.0, 0.0
+    for Ak, ak, bk, ck, xk, yk in zip(A, a, b, c, x0, y0):
+        dx, dy = x - xk, y - yk
+        t = Ak * np.exp(ak * dx * dx + bk * dx * dy + ck * dy * dy)
+        e, gx, gy = e + t, gx + t * (2 * ak * dx + bk * dy), gy + t * (bk * dx + 2 * ck * dy)
+    return e, -np.array([[gx, gy, 2 * z]])
+
+
+class _Flaky:
+    """The surface above, failing (like an unconverged SCF) on evaluations `first` to `last`."""
+
+    def __init__(self, first: int, last: int):
+        self.first, self.last, self.calls = first, last, 0
+
+    def __call__(self, R, attempt):
+        self.calls += 1
+        if self.first <= self.calls <= self.last:
+            raise RuntimeError("SCF not converged")
+        return _muller_brown_3d(R)
+
+
+@pytest.mark.parametrize("rollback", [False, True])
+def test_rollback_steps_back_from_a_calculator_failure(rollback):
+    """A band whose calculator fails for one band evaluation: with `rollback` the band goes
+    back to its best state and converges to the Muller-Brown saddle S1 (-0.822, 0.624),
+    -40.665 (Muller & Brown 1979) with every call counted; without, it stops non-finite."""
+    from jaxrxn.path import NEB, linear, neb
+    from jaxrxn.potentials.core import Potential
+    from jaxrxn.potentials.external import HostEnergy
+
+    flaky = _Flaky(17, 23)  # the 7 interior images of the 2nd step (9 initial + 7 + 7)
+    pot = Potential(HostEnergy(lambda: flaky, 1, max_retries=0))
+    band0 = linear(np.array([[-0.558, 1.442, 0.0]]), np.array([[0.623, 0.028, 0.0]]), 9)
+    res = neb(pot, band0, NEB(rollback=rollback), fmax=0.05, max_steps=1000)
+    assert len(pot.energy_fn.failures) == 7
+    if not rollback:
+        assert not bool(res.converged)
+        return
+    assert bool(res.converged) and int(res.n_force_calls) == pot.energy_fn.n_calls
+    top = np.asarray(res.path[int(res.ts_index)])
+    np.testing.assert_allclose(top[0, :2], [-0.822, 0.624], atol=2e-3)
+    assert float(res.energies[int(res.ts_index)]) == pytest.approx(-40.665, abs=0.01)

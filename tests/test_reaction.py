@@ -70,7 +70,7 @@ def hcn_result():
     from jaxrxn.reaction import find_reaction
 
     potential = _xtb()
-    result = find_reaction(HCN, HNC, potential, numbers=NUMBERS)  # geodesic band
+    result = find_reaction(HCN, HNC, potential)  # geodesic band
     return result, potential.energy_fn.n_calls
 
 
@@ -267,10 +267,11 @@ def test_scf_failure_in_the_band_gives_result_code_and_kept_geometry():
     from jaxrxn.potentials.core import Potential
     from jaxrxn.potentials.external import HostEnergy
     from jaxrxn.reaction import find_reaction
+    from jaxrxn.system import System
 
     flaky = _FailingXTB(fail_after=40)  # the end-point relaxations take 18; the band fails
-    pot = Potential(HostEnergy(lambda: flaky, 3, max_retries=1), masses=np.array([12.011, 1.008, 14.007]))
-    res = find_reaction(HCN, HNC, pot, numbers=NUMBERS, interpolation="idpp")
+    pot = Potential(HostEnergy(lambda: flaky, 3, max_retries=1), system=System(NUMBERS))
+    res = find_reaction(HCN, HNC, pot, interpolation="idpp")
     assert res.failed_stage == "neb" and not res.converged and not res.connects
     assert "outside calculator failed" in res.message and "SCF not converged" in res.message
     # the last good band is kept: finite, its ends the relaxed states

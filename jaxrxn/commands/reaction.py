@@ -71,7 +71,7 @@ def _solve(args, R0, R1, system, progress):
     potential = build_potential(args, R0, system)
     result = find_reaction(
         R0, R1, potential, relax=not args.no_relax, interpolation=args.interpolation,
-        n_images=args.images, fmax=args.fmax, neb_fmax=args.neb_fmax, numbers=system.numbers,
+        n_images=args.images, fmax=args.fmax, neb_fmax=args.neb_fmax,
         progress=progress,
     )  # fmt: skip
     close = getattr(potential.energy_fn, "close", None)

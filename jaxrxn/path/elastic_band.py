@@ -221,6 +221,10 @@ class NEBState(eqx.Module):
     climbing: Bool[Array, ""]
     n_force_calls: Int[Array, ""]
     energy_limit: Scalar  # above this the band counts as diverged (eV)
+    # the band with the smallest largest NEB force so far (with `rollback`): path,
+    # energies, true forces, NEB forces, that force; and the rollbacks since it was found
+    best: tuple[Array, Array, Array, Array, Scalar]
+    n_rollbacks: Int[Array, ""]
     neighbors: Any = None
 
 
@@ -252,6 +256,17 @@ class NEB(AbstractIterativeSolver):
       component, but the spring force along a tangent that mixes in a rotation does, and
       quasi-Newton steps then turn and stretch images apart. Off for periodic systems
       and slabs (fixed atoms already pin them).
+    - `rollback`: keep the band with the smallest largest NEB force seen so far, and go
+      back to it (step rule restarted, steps halved for each rollback since that band was
+      found) when a step raises that force above `rollback_factor` times the best, leaves
+      an energy above the divergence limit, or meets a failed calculator (non-finite
+      energies or forces). After `max_rollbacks` rollbacks without a better band the run
+      stops as diverged. The result is then the best band, not the last. (Halving only
+      until the next rollback instead let a restarted L-BFGS retrace the same three steps
+      back to the same rollback forever.) Measured on the Claisen rearrangement with GFN2-xTB (8 images,
+      L-BFGS): without it the climbing image fell over the saddle into the product basin
+      after ~100 steps, its neighbour became the climber along a 1.6 Å segment and
+      climbed to +20 eV until the SCF failed.
     """
 
     k: float = 0.1
@@ -263,6 +278,9 @@ class NEB(AbstractIterativeSolver):
     optimizer: StepRule = FIRE(maxstep=0.05)
     divergence_factor: float = 100.0
     remove_rigid: bool = False
+    rollback: bool = False
+    rollback_factor: float = 2.0
+    max_rollbacks: int = 6
 
     def __check_init__(self):
         if self.k <= 0:
@@ -303,13 +321,16 @@ class NEB(AbstractIterativeSolver):
         limit = jnp.max(energies) + self.divergence_factor * (jnp.max(energies) - jnp.min(energies) + 1.0)
         if neighbors is not None:
             neighbors = jax.tree_util.tree_map(lambda x: x[1:-1], neighbors)
-        return NEBState(path, energies, forces, f_neb, opt_state, climbing, n_calls, limit, neighbors)
+        best = (path, energies, forces, f_neb, max_atom_force(f_neb))
+        return NEBState(path, energies, forces, f_neb, opt_state, climbing, n_calls, limit, best, jnp.array(0), neighbors)
 
     def step(self, potential, state: NEBState, args: NEBArgs) -> NEBState:
         """Move the interior images once; evaluates ``n_images - 2`` images."""
         rule = self._rule()
         interior = state.path[1:-1]
         dx, opt_state = rule.update(state.neb_forces, state.opt_state, interior)
+        if self.rollback:
+            dx = dx * 0.5**state.n_rollbacks
         interior = interior + dx * _free_mask(potential, interior[0])
         path = state.path.at[1:-1].set(interior)
         neighbors = None if state.neighbors is None else _band_neighbors(potential, interior, state.neighbors)
@@ -326,11 +347,27 @@ class NEB(AbstractIterativeSolver):
         new_climber = climbing & (jnp.argmax(e_in) != jnp.argmax(state.energies[1:-1]))
         worse = max_atom_force(f_neb) > self.restart_factor * max_atom_force(state.neb_forces)
         restart = switched | new_climber | worse
+        best, n_rollbacks = state.best, state.n_rollbacks
+        if self.rollback:
+            f_max = max_atom_force(f_neb)
+            finite = jnp.all(jnp.isfinite(energies)) & jnp.all(jnp.isfinite(f_neb))
+            # a new climbing force field starts a new record instead of being compared with the old one
+            back = ~finite | (jnp.max(energies) > state.energy_limit) | ((f_max > self.rollback_factor * best[-1]) & ~switched)
+            path, energies, forces, f_neb = jax.tree_util.tree_map(
+                lambda b, x: jnp.where(back, b, x), best[:4], (path, energies, forces, f_neb)
+            )
+            interior = path[1:-1]
+            restart = restart | back
+            better = ~back & ((f_max < best[-1]) | switched)
+            best = jax.tree_util.tree_map(
+                lambda x, b: jnp.where(better, x, b), (path, energies, forces, f_neb, f_max), best
+            )
+            n_rollbacks = jnp.where(back, n_rollbacks + 1, jnp.where(better, 0, n_rollbacks))
         fresh = rule.init(interior, f_neb)
         opt_state = jax.tree_util.tree_map(lambda a, b: jnp.where(restart, a, b), fresh, opt_state)
         return NEBState(
             path, energies, forces, f_neb, opt_state, climbing,
-            state.n_force_calls + path.shape[0] - 2, state.energy_limit, neighbors,
+            state.n_force_calls + path.shape[0] - 2, state.energy_limit, best, n_rollbacks, neighbors,
         )  # fmt: skip
 
     def converged(self, state: NEBState, fmax) -> Bool[Array, ""]:
@@ -339,8 +376,13 @@ class NEB(AbstractIterativeSolver):
         return done & (state.climbing | (not self.climb))
 
     def diverged(self, state: NEBState) -> Bool[Array, ""]:
-        """An image's energy is far above anything the initial band had (or not finite)."""
-        return ~jnp.all(jnp.isfinite(state.energies)) | (jnp.max(state.energies) > state.energy_limit)
+        """An image's energy is far above anything the initial band had (or not finite),
+        or more than `max_rollbacks` rollbacks without a better band."""
+        return (
+            ~jnp.all(jnp.isfinite(state.energies))
+            | (jnp.max(state.energies) > state.energy_limit)
+            | (state.n_rollbacks > self.max_rollbacks)
+        )
 
     def terminate(self, potential, state: NEBState, args: NEBArgs):
         diverged = self.diverged(state)
@@ -349,6 +391,9 @@ class NEB(AbstractIterativeSolver):
 
     def postprocess(self, potential, state: NEBState, args: NEBArgs, result):
         # the driver turns a non-finite band into RESULTS.nonfinite_state
+        if self.rollback:
+            path, energies, forces, f_neb, _ = state.best
+            return path, (energies, forces, f_neb), result, state
         return state.path, (state.energies, state.forces, state.neb_forces), result, state
 
 

@@ -74,11 +74,14 @@ def check_charge_multiplicity(numbers: np.ndarray, charge: int, multiplicity: in
     return n_electrons
 
 
-def _masses(numbers, masses):
-    import jax.numpy as jnp
-    from ase.data import atomic_masses
+def _molecule(numbers, charge: int, multiplicity: int, fixed, masses):
+    """The :class:`~jaxrxn.System` of a free molecule: atomic numbers, masses (amu; default
+    the standard ones), fixed atoms, total charge and multiplicity, so that methods that need
+    the elements (geodesic interpolation, bond graphs, harmonic analysis) read them from the
+    potential like from any other."""
+    from jaxrxn.system import System
 
-    return jnp.asarray(atomic_masses[numbers] if masses is None else masses)
+    return System(numbers, masses=masses, fixed=fixed, charge=charge, multiplicity=multiplicity)
 
 
 # ---- GFN-xTB through tblite ---------------------------------------------------------------
@@ -184,7 +187,7 @@ def xtb_potential(
         _Fresh(evaluator), len(Z), workers=workers, executor=executor, max_retries=max_retries,
         name=f"{XTB_METHODS[key]} calculator",
     )  # fmt: skip
-    return Potential(energy_fn, None, fixed=fixed, masses=_masses(Z, masses))
+    return Potential(energy_fn, None, _molecule(Z, charge, multiplicity, fixed, masses))
 
 
 class _Fresh:
@@ -325,7 +328,7 @@ def pyscf_potential(
         name=f"PySCF {name}/{basis} calculator",
     )  # fmt: skip
     energy_fn.template = evaluator
-    return Potential(energy_fn, None, fixed=fixed, masses=_masses(Z, masses))
+    return Potential(energy_fn, None, _molecule(Z, charge, multiplicity, fixed, masses))
 
 
 class PySCFEnergy(HostEnergy):
