@@ -78,3 +78,46 @@ def test_nonfinite_is_reported():
 def test_unknown_optimizer_raises():
     with pytest.raises(ValueError, match="unknown optimizer"):
         minimize(MB, jnp.array([[0.0, 1.0]]), "bfgs2")
+
+
+def _double_well(R, system=None, params=None):
+    # E = x^4 - x^2 + y^2 + z^2 (+ the same for every atom): negative curvature at |x| < 0.41
+    return jnp.sum(R[:, 0] ** 4 - R[:, 0] ** 2 + R[:, 1] ** 2 + R[:, 2] ** 2)
+
+
+@pytest.mark.parametrize("case", ["lj7", "double_well"])
+def test_bfgs_takes_ase_bfgs_steps(case):
+    """The dense BFGS rule is ASE's ``BFGS`` (same Hessian update, |eigenvalue| Newton step,
+    per-atom cap): with the same forces both take the same steps, on a 3D LJ7 cluster and
+    from the negative-curvature top of a double well (where the absolute eigenvalues
+    matter: a plain Newton step would go to the maximum)."""
+    from ase import Atoms
+    from ase.calculators.calculator import Calculator, all_changes
+    from ase.optimize import BFGS as AseBFGS
+
+    from jaxrxn.optimize import BFGS
+    from jaxrxn.potentials import Potential
+
+    if case == "lj7":
+        pot = lennard_jones()
+        R0 = np.array([[0, 0, 0], [1.1, 0, 0], [0, 1.1, 0], [0, 0, 1.1], [1.1, 1.1, 0], [1.1, 0, 1.1], [0, 1.1, 1.1]])
+        R0 = R0 + 0.05 * np.random.default_rng(3).normal(size=R0.shape)
+    else:
+        pot = Potential(_double_well)
+        R0 = np.array([[0.05, 0.01, -0.01]])  # ASE and jaxrxn: x -> 0.7071; a plain Newton step: x -> 0
+
+    class Same(Calculator):
+        implemented_properties = ["energy", "forces"]
+
+        def calculate(self, atoms=None, properties=None, system_changes=all_changes):
+            super().calculate(atoms, properties, system_changes)
+            e, f = pot.energy_and_forces(jnp.asarray(atoms.positions))
+            self.results = {"energy": float(e), "forces": np.asarray(f)}
+
+    atoms = Atoms(f"Ar{len(R0)}", positions=R0, calculator=Same())
+    opt = AseBFGS(atoms, logfile=None, maxstep=0.2)
+    opt.run(fmax=1e-4, steps=500)
+    res = minimize(pot, jnp.asarray(R0), BFGS(maxstep=0.2), fmax=1e-4, max_steps=500)
+    assert bool(res.converged) and float(res.energy) < float(pot.energy(jnp.asarray(R0)))
+    assert int(res.n_steps) == opt.nsteps
+    np.testing.assert_allclose(np.asarray(res.R), atoms.positions, atol=1e-8)
