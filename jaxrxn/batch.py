@@ -433,7 +433,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.optimize import LBFGS
     from jaxrxn.path.elastic_band import improved_tangents
-    from jaxrxn.reaction import IRC_OPTIONS, ReactionResult, _aligned_onto, match_irc_ends, not_connected_message
+    from jaxrxn.reaction import IRC_OPTIONS, ReactionResult, _aligned_onto, match_irc_ends, not_connected_message, pipeline_neb
     from jaxrxn.vibrations import vibrations
 
     t_start = time.perf_counter()
@@ -508,7 +508,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
         bands = [np.asarray(b[:, : R0[i].shape[0]]) for i, b in zip(idx, bands)]
         stage("interpolation", t0, [0] * len(idx), idx)
         t0 = time.perf_counter()
-        solver = NEB(climb=True, optimizer=LBFGS(maxstep=0.1), remove_rigid=molecule)
+        solver = pipeline_neb(molecule)
         nebs = batch_neb(sub(idx), bands, solver, fmax=options["neb_fmax"], max_steps=options["neb_max_steps"])
         stage("neb", t0, [r.n_force_calls for r in nebs], idx)
     tangents, starts = {}, {}

@@ -210,6 +210,12 @@ def _interpolate(method: str, R0, R1, n_images: int, numbers):
     return interpolation.interpolate(R0, R1, n_images, method)
 
 
+def pipeline_neb(remove_rigid: bool) -> NEB:
+    """The CI-NEB solver of the pipeline (one definition for :func:`find_reaction` and the
+    batched :func:`jaxrxn.batch.find_reactions`)."""
+    return NEB(climb=True, optimizer=BFGS(maxstep=0.2), remove_rigid=remove_rigid, rollback=True)
+
+
 def find_reaction(
     R_initial,
     R_final,
@@ -342,7 +348,7 @@ def find_reaction(
 
     # --- CI-NEB ------------------------------------------------------------------------
     t0 = time.perf_counter()
-    solver = NEB(climb=True, optimizer=BFGS(maxstep=0.2), remove_rigid=remove_rigid, rollback=True)
+    solver = pipeline_neb(remove_rigid)
     band = neb(potential, band0, solver, fmax=neb_fmax, max_steps=neb_max_steps)
     out.band, out.band_energies = np.asarray(band.path), np.asarray(band.energies)
     out.neb_converged = bool(band.converged)
