@@ -122,7 +122,7 @@ class _Potentials:
     def __call__(self, numbers: np.ndarray):
         from jaxrxn.potentials.core import Potential
         from jaxrxn.potentials.external import HostEnergy
-        from jaxrxn.potentials.qm import _masses
+        from jaxrxn.potentials.qm import _molecule
 
         n = len(numbers)
         if n not in self._by_size:
@@ -131,7 +131,7 @@ class _Potentials:
             self._by_size[n] = (slot, host)
         slot, host = self._by_size[n]
         slot.numbers = np.asarray(numbers, int)
-        return Potential(host, None, masses=_masses(np.asarray(numbers), None))
+        return Potential(host, None, _molecule(np.asarray(numbers), 0, 1, None, None))
 
 
 # jitted once per shape (and per shared host potential); the solver and floats are traced
