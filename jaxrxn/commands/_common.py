@@ -67,6 +67,18 @@ def print_json(obj) -> None:
     print(json_line(obj))
 
 
+def check_checkpoint(checkpoint: str | None, resume: bool) -> None:
+    """``--checkpoint``/``--resume`` of the training commands: ``--resume`` needs an existing
+    checkpoint, and a new run never overwrites one (a ``ValueError``/``FileNotFoundError``
+    naming the file, which the CLI turns into exit 2)."""
+    if resume and not checkpoint:
+        raise ValueError("--resume needs --checkpoint.")
+    if resume and not os.path.exists(checkpoint):
+        raise FileNotFoundError(f"checkpoint {checkpoint!r} does not exist; run without --resume first.")
+    if checkpoint and not resume and os.path.exists(checkpoint):
+        raise ValueError(f"checkpoint {checkpoint!r} exists: pass --resume to continue it, or remove it.")
+
+
 def finish(report: dict, as_json: bool, summary: str, potential=None, **extra) -> int:
     """Print `report` as one JSON object, or `summary` formatted with the report's keys,
     `extra` and ``state`` ("converged" / "NOT converged"); return the CLI's exit code:

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from jaxrxn.commands._common import finish, progress
+from jaxrxn.commands._common import check_checkpoint, finish, progress
 
 EXAMPLE = """\
 jaxrxn train-flow surfaces -o flow.npz --steps 2000 --checkpoint ck.npz
@@ -93,12 +93,7 @@ def load_reactions(args):
 def run(args) -> int:
     if min(args.steps, args.batch_size, args.log_every, args.layers) < 1 or args.learning_rate <= 0:
         raise ValueError("--steps, --batch-size, --log-every and --layers must be positive, and --learning-rate > 0.")
-    if args.resume and not args.checkpoint:
-        raise ValueError("--resume needs --checkpoint.")
-    if args.resume and not os.path.exists(args.checkpoint):
-        raise FileNotFoundError(f"checkpoint {args.checkpoint!r} does not exist; run without --resume first.")
-    if args.checkpoint and not args.resume and os.path.exists(args.checkpoint):
-        raise ValueError(f"checkpoint {args.checkpoint!r} exists: pass --resume to continue it, or remove it.")
+    check_checkpoint(args.checkpoint, args.resume)
     with progress(args) as p:
         report = _train(args, p)
     return finish(

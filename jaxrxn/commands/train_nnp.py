@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import time
 
-from jaxrxn.commands._common import finish, progress
+from jaxrxn.commands._common import check_checkpoint, finish, progress
 
 EXAMPLE = """\
 jaxrxn train-nnp configs.h5 -o nnp.npz --steps 20000 --checkpoint ck.npz
@@ -114,12 +114,7 @@ def run(args) -> int:
         raise ValueError("--steps, --batch-size, --eval-every, --layers and --features must be positive, and --learning-rate > 0.")
     if not (0 <= args.valid_fraction < 1 and 0 <= args.test_fraction < 1 and args.valid_fraction + args.test_fraction < 1):
         raise ValueError("--valid-fraction and --test-fraction must be in [0, 1) and sum to less than 1.")
-    if args.resume and not args.checkpoint:
-        raise ValueError("--resume needs --checkpoint.")
-    if args.resume and not os.path.exists(args.checkpoint):
-        raise FileNotFoundError(f"checkpoint {args.checkpoint!r} does not exist; run without --resume first.")
-    if args.checkpoint and not args.resume and os.path.exists(args.checkpoint):
-        raise ValueError(f"checkpoint {args.checkpoint!r} exists: pass --resume to continue it, or remove it.")
+    check_checkpoint(args.checkpoint, args.resume)
     with progress(args) as p:
         report = _train(args, p)
     return finish(
