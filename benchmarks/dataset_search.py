@@ -1,60 +1,84 @@
-"""Which single-ended search should the data-set builder use? Gradients, seconds and
-converged saddles per attempt for RS-P-RFO in Cartesian and in (padded) redundant
-internal coordinates from the builder's distorted starts, and for the dimer
-(min-mode following from a random 0.1 Å displacement), all on GFN2-xTB.
+"""Yield and cost of the data-set builder's attempts (GFN2-xTB).
 
-    python benchmarks/dataset_search.py "CC=O" "C=CCO" --attempts 4
+Runs :func:`jaxrxn.datasets.builder.run_attempt` round-robin over a few molecules of the
+shipped reactant list, exactly as the builder does (same seeds ``(seed, m, a)``, shared
+host potential per atom count), and reports per attempt: outcome, gradient calls, wall
+seconds and the seconds XLA spent compiling inside it (``jax.monitoring``). The summary
+gives reactions per attempt and seconds per attempt with and without compilation.
 
-Prints one line per attempt (the first of each method includes its compilation) and a
-summary per method: converged fraction, mean gradients, mean seconds after compilation.
+    OMP_NUM_THREADS=1 python benchmarks/dataset_search.py --molecules 36,37,38 --attempts 6
+
+Writes ``benchmarks/results/dataset_search.json`` (``--out``). Before the driven scans
+(the builder of 5dd41c6: distorted starts, primitive lists padded to powers of two,
+default IRC settings) the same three molecules (acetaldehyde, propanal, acetone), two
+attempts each, gave 1 reaction in 6 attempts, 7.8-79 s per attempt of which 4-73 s was
+compilation (a new primitive count nearly every attempt), at load ~16 on 2 cores.
 """
 
+from __future__ import annotations
+
 import argparse
+import collections
+import json
+import pathlib
 import time
 
-import equinox as eqx
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
+import numpy as np  # noqa: E402
+from jax import monitoring  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+COMPILE_EVENTS = ("backend_compile_duration", "jaxpr_trace_duration", "jaxpr_to_mlir_module_duration")
+
 
 def main():
-    from jaxrxn.datasets.builder import BuildConfig, _Potentials, _relax, padded_internals, start_geometry
-    from jaxrxn.datasets.molecules import embed
-    from jaxrxn.saddle import RSPRFO, Dimer, saddle_search
-    from jaxrxn.saddle.dimer import min_mode_search
+    from jaxrxn.datasets.builder import BuildConfig, _Potentials, _reactant, run_attempt
+    from jaxrxn.datasets.molecules import read_smiles
 
     p = argparse.ArgumentParser()
-    p.add_argument("smiles", nargs="+")
-    p.add_argument("--attempts", type=int, default=4)
+    p.add_argument("--molecules", default="36,37,38", help="indices into the shipped reactant list")
+    p.add_argument("--attempts", type=int, default=6)
+    p.add_argument("--work", default="/tmp/dataset_search_work", help="directory for the relaxed reactants")
+    p.add_argument("--out", default=str(HERE / "results" / "dataset_search.json"))
     a = p.parse_args()
-    cfg, potentials = BuildConfig(), _Potentials()
-    search = eqx.filter_jit(lambda pot, R, s: saddle_search(pot, R, s, fmax=0.01, max_steps=300, check_index=False))
-    dimer = eqx.filter_jit(lambda pot, R, k: min_mode_search(pot, R, k, displacement=0.1, solver=Dimer(), fmax=0.01, max_steps=1000, check_index=False))
-    stats = {}
-    for smi in a.smiles:
-        Z, R = embed(smi)
-        pot = potentials(Z)
-        R0 = np.asarray(_relax(pot, jnp.asarray(R), 0.01).R)
-        for k in range(a.attempts):
-            Rs, what = start_geometry(Z, R0, np.random.default_rng([0, k]), cfg)
-            runs = {
-                "rsprfo-cartesian": lambda: search(pot, jnp.asarray(Rs), RSPRFO(refine_if_positive=3)),
-                "rsprfo-internal": lambda: search(pot, jnp.asarray(Rs), RSPRFO(coordinates=padded_internals(Z, Rs), refine_if_positive=3, trust_max=0.2)),
-                "dimer": lambda: dimer(pot, jnp.asarray(R0), jax.random.PRNGKey(k)),
-            }
-            for name, run in runs.items():
-                t = time.perf_counter()
-                res = run()
-                dt = time.perf_counter() - t
-                ok = bool(res.converged) and float(jnp.max(jnp.abs(res.R - R0))) > 0.05  # not back at the minimum
-                print(f"{smi} {k} {what:16s} {name:17s} converged={ok} gradients={int(res.n_force_calls)} s={dt:.2f}", flush=True)
-                stats.setdefault(name, []).append((ok, int(res.n_force_calls), dt, k > 0))
-    for name, rows in stats.items():
-        ok, calls, dt, warm = map(np.array, zip(*rows))
-        print(f"{name:17s} converged {ok.mean():.2f}, gradients {calls.mean():.0f}, s (compiled) {dt[warm].mean() if warm.any() else float('nan'):.2f}")
+    compile_s = collections.defaultdict(float)
+    monitoring.register_event_duration_secs_listener(
+        lambda event, secs, **kw: compile_s.__setitem__("now", compile_s["now"] + secs) if event.split("/")[-1] in COMPILE_EVENTS else None
+    )
+    pathlib.Path(a.work).mkdir(parents=True, exist_ok=True)
+    cfg, potentials, mols = BuildConfig(), _Potentials(), read_smiles()
+    rows, known = [], collections.defaultdict(list)
+    for attempt in range(a.attempts):
+        for m in (int(x) for x in a.molecules.split(",")):
+            numbers, R0, E0 = _reactant(a.work, m, mols[m][0], potentials, cfg)
+            compile_s["now"] = 0.0
+            t = time.perf_counter()
+            rec = run_attempt(potentials(numbers), numbers, R0, E0, known[m], np.random.default_rng([cfg.seed, m, attempt]), cfg)
+            if rec["status"] == "reaction":  # what the builder's _known reads back from the work directory
+                r, t = rec["reaction"], int(rec["reaction"]["ts_index"])
+                known[m].append({"ts_energy": float(r["energies"][t]), "ts": r["positions"][t], "ends": list(r["ends"])})
+            row = {
+                "molecule": mols[m][1], "n_atoms": len(numbers), "attempt": attempt, "start": rec["start"],
+                "status": rec["status"], "n_force_calls": rec["n_force_calls"],
+                "seconds": round(time.perf_counter() - t, 2), "compile_seconds": round(compile_s["now"], 2),
+            }  # fmt: skip
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    n = len(rows)
+    reactions = sum(r["status"] == "reaction" for r in rows)
+    summary = {
+        "attempts": n, "reactions": reactions, "reactions_per_attempt": round(reactions / n, 3),
+        "outcomes": dict(collections.Counter(r["status"] for r in rows)),
+        "mean_seconds": round(float(np.mean([r["seconds"] for r in rows])), 2),
+        "mean_seconds_without_compilation": round(float(np.mean([r["seconds"] - r["compile_seconds"] for r in rows])), 2),
+        "mean_gradients": round(float(np.mean([r["n_force_calls"] for r in rows])), 1),
+        "load_average": list(np.round(__import__("os").getloadavg(), 1)),
+    }  # fmt: skip
+    print(json.dumps(summary))
+    pathlib.Path(a.out).write_text(json.dumps({"summary": summary, "config": cfg.__dict__, "attempts": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

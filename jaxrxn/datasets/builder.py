@@ -3,19 +3,22 @@
 For each reactant molecule (a SMILES list, :mod:`jaxrxn.datasets.molecules`) the builder
 
 1. embeds it in 3D (RDKit ETKDG + MMFF) and relaxes it with GFN2-xTB (L-BFGS, 0.01 eV/Å);
-2. per *attempt*, distorts the reactant along a random reaction-like direction (eOn-style
-   single-ended search, G. Henkelman & H. Jónsson, J. Chem. Phys. 111, 7010 (1999)): a
-   random covalent bond stretched by 30-70 %, or a hydrogen carried part of the way
-   towards a random heavy atom it is not bonded to, plus 0.05 Å Gaussian noise on every atom;
-3. climbs from there to a saddle with restricted-step P-RFO on the gradient-updated
-   Hessian (:class:`jaxrxn.saddle.RSPRFO`; its Davidson-refined lowest mode is the
-   followed mode, so this is min-mode following with an approximate Hessian);
+2. per *attempt*, picks a random reaction-like driving coordinate of the reactant (a
+   hydrogen transfer, a 1,2-H2 elimination or a bond formation, :func:`choose_drive`) and
+   relaxes the slightly noised reactant with that coordinate restrained at ``scan_points`` values from
+   its start to a product-like value (:func:`driven_scan`; coordinate driving, as the
+   starting point of single-ended TS searches since P. M. Zimmerman, J. Chem. Theory
+   Comput. 9, 3043 (2013)); an attempt whose scan has no interior energy maximum ends there
+   (``"no_barrier"``);
+3. climbs from the scan's highest point to a saddle with restricted-step P-RFO on the
+   gradient-updated Hessian (:class:`jaxrxn.saddle.RSPRFO`), its first mode guess the scan
+   direction there, refined by Davidson (min-mode following with an approximate Hessian);
 4. keeps the saddle if it is first order by a finite-difference harmonic analysis
    (:func:`jaxrxn.vibrations.vibrations`: exactly one frequency below
    ``-IMAGINARY_CM1``; softer imaginary ones are finite-difference noise of methyl
    rotors) and not already found (same TS energy within 1 meV and Kabsch RMSD < 0.1 Å);
-5. runs the IRC down both sides from the imaginary mode (:func:`jaxrxn.irc.irc`, both ends
-   relaxed to 0.01 eV/Å) and keeps the step if the two ends are distinct minima;
+5. runs the IRC down both sides from the imaginary mode (:func:`jaxrxn.irc.irc` with the
+   reaction pipeline's ``IRC_OPTIONS``, both ends relaxed to 0.01 eV/Å) and keeps the step if the two ends are distinct minima;
 6. stores the reactant end first (the end whose bond graph is the reactant's, if any; else
    the lower one), the IRC points thinned to at most ``path_points`` per branch, TS, and
    product, with GFN2-xTB energies and forces at every stored frame.
@@ -36,8 +39,10 @@ a time-limited run covers every molecule early. Attempt ``a`` of molecule ``m`` 
 by ``(seed, m, a)``: results are reproducible up to the calculator's floating point.
 
 **Compilation.** One GFN2-xTB host potential per atom count is shared by all molecules of
-that size (:class:`SpeciesSlot` swaps the atomic numbers on the host side), so the jitted
-relaxation, saddle search and IRC compile once per atom count instead of once per molecule.
+that size (:class:`SpeciesSlot` swaps the atomic numbers on the host side), and the
+internal coordinates are padded to lengths fixed by the atom count
+(:func:`padded_internals`), so the jitted relaxation, scan, saddle search and IRC compile
+once per atom count, not per molecule or attempt.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float, Int
 
 from jaxrxn.datasets.molecules import bond_changes, embed, formula, graph_hash, read_smiles
 from jaxrxn.geometry import rmsd_numpy
@@ -66,9 +72,12 @@ class BuildConfig:
 
     - `seed`: base seed; attempt ``a`` of molecule ``m`` uses ``(seed, m, a)``.
     - `attempts`: attempts per molecule.
-    - `stretch`: range of the relative bond stretch of a start; `noise`: Gaussian noise, Å.
+    - `scan_points`: relaxations along the driven coordinate of a start
+      (:func:`driven_scan`); `restraint`: force constant of its harmonic restraint, eV/Å²;
+      `scan_steps`: L-BFGS cap of each restrained relaxation.
+    - `noise`: Gaussian noise (Å) on the reactant before the scan.
     - `saddle_steps`, `fmax`: RSPRFO iteration cap and force threshold (eV/Å, also of the
-      relaxations).
+      relaxations); `hessian_update`, `trust_policy`: the RSPRFO options of that name.
     - `path_points`: IRC points kept per branch (equally spaced in arc length).
     - `test_fraction`, `val_fraction`: molecules held out (split by reactant molecule).
     - `type_test_fraction`: reactions held out by reaction type (second split).
@@ -76,9 +85,13 @@ class BuildConfig:
 
     seed: int = 0
     attempts: int = 12
-    stretch: tuple[float, float] = (0.3, 0.7)
-    noise: float = 0.05
-    saddle_steps: int = 200
+    scan_points: int = 12
+    restraint: float = 100.0
+    scan_steps: int = 60
+    noise: float = 0.02
+    saddle_steps: int = 300
+    hessian_update: str = "bofill"
+    trust_policy: str = "doubling"
     fmax: float = 0.01
     path_points: int = 10
     test_fraction: float = 0.1
@@ -143,68 +156,171 @@ def _relax(potential, R, fmax):
 
 
 @eqx.filter_jit
-def _saddle(potential, R, solver, fmax, max_steps: int):
+def _saddle(potential, R, solver, fmax, max_steps: int, mode0):
     from jaxrxn.saddle import saddle_search
 
-    return saddle_search(potential, R, solver, fmax=fmax, max_steps=max_steps, check_index=False)
+    return saddle_search(potential, R, solver, fmax=fmax, max_steps=max_steps, check_index=False, mode0=mode0)
 
 
 @eqx.filter_jit
-def _energies_forces(potential, frames):
-    return jax.vmap(potential.energy_and_forces)(frames)
+def _energy_and_forces(potential, R):
+    return potential.energy_and_forces(R)
+
+
+def _energies_forces(potential, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Energies and forces of the stored frames, one call each: a vmapped call would
+    compile again for every new frame count."""
+    out = [_energy_and_forces(potential, jnp.asarray(R)) for R in frames]
+    return np.array([float(e) for e, _ in out]), np.stack([np.asarray(f) for _, f in out])
 
 
 # ---------------------------------------------------------------------------------------
 # one attempt
 # ---------------------------------------------------------------------------------------
-def start_geometry(numbers: np.ndarray, R0: np.ndarray, rng: np.random.Generator, cfg: BuildConfig) -> tuple[np.ndarray, str]:
-    """A distorted reactant to climb from, and its description (``"stretch i-j"`` or
-    ``"transfer h->k"``). Half the starts carry a hydrogen towards a heavy atom when the
-    molecule has one to carry."""
+class Drive(eqx.Module):
+    """A driven reaction coordinate ``xi(R) = sum_p coef_p |R_i - R_j|`` over the atom
+    pairs ``pairs`` ``(2, 2)`` (a pair with ``coef`` 0 is padding), scanned from its value
+    at the reactant to `target` (Å)."""
+
+    pairs: Int[Array, "2 2"]
+    coef: Float[Array, " 2"]
+    target: Float[Array, ""]
+
+    def value(self, R: Float[Array, "n 3"]) -> Float[Array, ""]:
+        d = jnp.linalg.norm(R[self.pairs[:, 0]] - R[self.pairs[:, 1]], axis=-1)
+        return jnp.sum(self.coef * d)
+
+
+_DRIVE_WEIGHTS = {"transfer": 0.6, "h2": 0.2, "form": 0.2}
+
+
+def choose_drive(numbers: np.ndarray, R0: np.ndarray, rng: np.random.Generator) -> tuple[Drive, str]:
+    """A random reaction-like coordinate of the reactant ``R0`` and its description.
+
+    Three kinds, drawn with the weights of ``_DRIVE_WEIGHTS`` among those the molecule
+    allows (hydrogen transfers most often: they find the most saddles):
+
+    - ``"transfer h:i->k"``: a hydrogen ``h`` moves from its atom ``i`` to one of the three
+      nearest heavy atoms ``k`` it is not bonded to, ``xi = r_hk - r_hi`` driven from its
+      value to ``1.1 - 0.9 r_hk`` (1,2- to 1,4-shifts, tautomerisations);
+    - ``"h2 h-g"``: two hydrogens on neighbouring heavy atoms join, ``xi = r_hg`` driven to
+      0.75 Å (1,2-H2 eliminations);
+    - ``"form i-j"``: two heavy atoms two or three bonds apart bond, ``xi = r_ij`` driven to
+      1.45 Å (ring closures, which open rings on the way back, and 1,2-shifts).
+    """
+    from jaxrxn.datasets.molecules import BOND_SCALE
     from jaxrxn.reaction import bond_graph
 
-    adj = bond_graph(R0, numbers)
-    R = R0.copy()
+    adj = np.asarray(bond_graph(R0, numbers, scale=BOND_SCALE))
     heavy = np.flatnonzero(numbers > 1)
-    hs = [h for h in np.flatnonzero(numbers == 1) if any(not adj[h, k] for k in heavy)]
-    if hs and rng.random() < 0.5:
-        h = int(rng.choice(hs))
-        targets = [int(k) for k in heavy if not adj[h, k]]
-        d = np.linalg.norm(R0[targets] - R0[h], axis=1)
-        k = targets[int(rng.choice(np.argsort(d)[:3]))]  # one of the three nearest
-        R[h] += rng.uniform(0.3, 0.6) * (R0[k] - R0[h])
-        what = f"transfer {h}->{k}"
+    d = np.linalg.norm(R0[:, None] - R0[None], axis=-1)
+    hops = _hops(adj)
+    kinds: dict[str, list] = {"transfer": [], "h2": [], "form": []}
+    for h in np.flatnonzero(numbers == 1):
+        partners = np.flatnonzero(adj[h])
+        if len(partners) != 1:
+            continue
+        i = int(partners[0])
+        targets = [int(k) for k in heavy if k != i and not adj[h, k]]
+        for k in sorted(targets, key=lambda k: d[h, k])[:3]:
+            kinds["transfer"].append((h, i, k))
+        for g in np.flatnonzero(numbers == 1):
+            if g > h and np.sum(adj[g]) == 1 and hops[i, int(np.flatnonzero(adj[g])[0])] == 1:
+                kinds["h2"].append((h, int(g)))
+    for i, j in zip(*np.triu_indices(len(numbers), 1)):
+        if numbers[i] > 1 and numbers[j] > 1 and hops[i, j] in (2, 3):
+            kinds["form"].append((int(i), int(j)))
+    names = [k for k, v in kinds.items() if v]
+    weights = np.array([_DRIVE_WEIGHTS[k] for k in names])
+    kind = names[rng.choice(len(names), p=weights / weights.sum())]
+    pick = kinds[kind][rng.integers(len(kinds[kind]))]
+    if kind == "transfer":
+        h, i, k = pick
+        pairs, coef, target, what = [[h, k], [h, i]], [1.0, -1.0], 1.1 - 0.9 * d[h, k], f"transfer {h}:{i}->{k}"
     else:
-        pairs = np.argwhere(np.triu(adj, 1))
-        i, j = pairs[rng.integers(len(pairs))]
-        u = (R0[j] - R0[i]) / np.linalg.norm(R0[j] - R0[i])
-        s = rng.uniform(*cfg.stretch) * np.linalg.norm(R0[j] - R0[i]) / 2
-        R[i] -= s * u
-        R[j] += s * u
-        what = f"stretch {i}-{j}"
-    return R + cfg.noise * rng.normal(size=R.shape), what
+        i, j = pick
+        pairs, coef, target, what = [[i, j], [i, j]], [1.0, 0.0], 0.75 if kind == "h2" else 1.45, f"{kind} {i}-{j}"
+    # fixed dtypes (no weak types): every drive reuses the scan compiled for this size
+    dtype = jnp.result_type(float)
+    return Drive(jnp.asarray(pairs, jnp.int32), jnp.asarray(coef, dtype), jnp.asarray(target, dtype)), what
+
+
+def _hops(adj: np.ndarray) -> np.ndarray:
+    """Bond-graph distances (number of bonds; a large number between fragments)."""
+    n = len(adj)
+    hops = np.where(adj, 1, n + 1)
+    np.fill_diagonal(hops, 0)
+    for k in range(n):  # Floyd-Warshall: the molecules are small
+        hops = np.minimum(hops, hops[:, k : k + 1] + hops[k : k + 1, :])
+    return hops
+
+
+@dataclasses.dataclass(frozen=True)
+class _Restrained:
+    """``energy_fn`` of the true energy plus ``k/2 (xi(R) - xi_0)^2``; params ``{"inner",
+    "drive", "xi", "k"}``. Hashes by its inner function, so restrained potentials of one
+    shared host potential share compiled code."""
+
+    inner: object
+
+    def bias(self, R, params):
+        return 0.5 * params["k"] * (params["drive"].value(R) - params["xi"]) ** 2
+
+    def __call__(self, R, system, params):
+        return self.inner(R, system, params["inner"]) + self.bias(R, params)
+
+
+@eqx.filter_jit
+def driven_scan(potential, R0, drive: Drive, n_points: int, k, fmax, max_steps: int):
+    """Relaxations of ``R0`` with ``xi`` restrained (force constant `k`, eV/Å²) at
+    `n_points` values from ``xi(R0)`` to ``drive.target``, each from the previous one.
+
+    Returns ``(R (n_points, N, 3), true energies (n_points,), force calls)``. A relaxed
+    scan along a driving coordinate (the coordinate-driving start of single-ended TS
+    searches); its highest point is the saddle search's guess. Jitted once per shape and
+    shared host potential: the drive, targets and floats are traced.
+    """
+    from jaxrxn.optimize import LBFGS, minimize
+
+    biased = potential.replace(energy_fn=_Restrained(potential.energy_fn))
+    xis = jnp.linspace(drive.value(R0), drive.target, n_points)
+
+    def one(R, xi):
+        params = {"inner": potential.params, "drive": drive, "xi": xi, "k": k}
+        res = minimize(biased.replace(params=params), R, LBFGS(maxstep=0.1), fmax=fmax, max_steps=max_steps)
+        e_true = res.energy - biased.energy_fn.bias(res.R, params)
+        return res.R, (res.R, e_true, res.n_force_calls)
+
+    _, (Rs, E, calls) = jax.lax.scan(one, R0, xis)
+    return Rs, E, jnp.sum(calls)
 
 
 def padded_internals(numbers: np.ndarray, R: np.ndarray):
     """Redundant internal coordinates of ``R`` (bonds up to 1.45 times the covalent
     distance, so that a stretched bond or a hydrogen on its way stays a primitive), each
-    primitive list padded to the next power of two by repeating its entries.
+    non-empty primitive list padded by repeating its entries to a length fixed by the
+    atom count ``N`` (bonds ``2N``, bends ``4N``, linear bends 4, torsions ``8N``; the next
+    power of two if a list is longer).
 
     Repeated primitives add no direction to the redundant set (the active space is the same),
-    and the padding lets the jitted saddle search be reused across attempts and molecules
-    of the same size instead of compiling for every new primitive count (~1 min each on
-    a loaded 2-core machine, against ~1 s for the search itself).
+    and the fixed lengths let one compilation of the saddle search serve every attempt on
+    every molecule of a size: a new primitive count costs a compilation of ~30-70 s on a
+    loaded 2-core machine, against 1-5 s for the search itself.
     """
     from jaxrxn.saddle.internal import InternalCoordinates, redundant_internals
 
     c = redundant_internals(numbers, R, bond_scale=1.45)
+    N = len(numbers)
 
-    def pad(a):
+    def pad(a, quota):
         a = np.asarray(a)
         n = len(a)
-        return a if n == 0 else a[np.arange(1 << (n - 1).bit_length()) % n]
+        return a if n == 0 else a[np.arange(max(quota, 1 << (n - 1).bit_length())) % n]
 
-    return InternalCoordinates(pad(c.bonds), pad(c.bends), pad(c.linear), pad(c.linear_axes), pad(c.torsions), np.asarray(c.cartesian), c.n_active)
+    return InternalCoordinates(
+        pad(c.bonds, 2 * N), pad(c.bends, 4 * N), pad(c.linear, 4), pad(c.linear_axes, 4), pad(c.torsions, 8 * N),
+        np.asarray(c.cartesian), c.n_active,
+    )  # fmt: skip
 
 
 def _thin(path: np.ndarray, n: int) -> np.ndarray:
@@ -221,18 +337,29 @@ def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildCo
     """One search from the relaxed reactant ``R0`` (energy `E0`, eV). Returns a ledger record
     with ``status`` (``"reaction"``, ``"saddle_failed"``, ``"reactant"`` (the search fell
     back to the reactant minimum), ``"duplicate"``, ``"wrong_index"``,
-    ``"irc_failed"``, ``"same_ends"``), ``n_force_calls`` and, for a reaction, its arrays
+    ``"irc_failed"``, ``"same_ends"``, ``"no_barrier"``), ``n_force_calls`` and, for a reaction, its arrays
     under ``"reaction"``. `known`: TSs found before for this molecule (dicts with the
     absolute ``ts_energy`` in eV, ``ts`` geometry and the two ``ends``' graph hashes)."""
     from jaxrxn.irc import irc
+    from jaxrxn.reaction import IRC_OPTIONS
     from jaxrxn.saddle import RSPRFO
     from jaxrxn.vibrations import vibrations
 
-    R_start, what = start_geometry(numbers, R0, rng, cfg)
-    solver = RSPRFO(coordinates=padded_internals(numbers, R_start), refine_if_positive=3, trust_max=0.2)
-    res = _saddle(potential, jnp.asarray(R_start), solver, cfg.fmax, cfg.saddle_steps)
-    calls = int(res.n_force_calls)
+    drive, what = choose_drive(numbers, R0, rng)
+    R_noisy = jnp.asarray(R0 + cfg.noise * rng.normal(size=R0.shape))
+    Rs, E, calls = driven_scan(potential, R_noisy, drive, cfg.scan_points, cfg.restraint, 0.05, cfg.scan_steps)
+    Rs, E, calls = np.asarray(Rs), np.asarray(E), int(calls)
     rec = {"start": what, "n_force_calls": calls}
+    top = int(np.argmax(E))
+    if top in (0, len(E) - 1) or not np.all(np.isfinite(E)):  # downhill, or still climbing at the end
+        return rec | {"status": "no_barrier"}
+    guess, mode0 = Rs[top], Rs[top + 1] - Rs[top - 1]
+    solver = RSPRFO(
+        coordinates=padded_internals(numbers, guess), refine_if_positive=3, trust_max=0.2,
+        hessian_update=cfg.hessian_update, trust_policy=cfg.trust_policy,
+    )  # fmt: skip
+    res = _saddle(potential, jnp.asarray(guess), solver, cfg.fmax, cfg.saddle_steps, jnp.asarray(mode0))
+    rec["n_force_calls"] = calls = calls + int(res.n_force_calls)
     R_ts, E_ts = np.asarray(res.R), float(res.energy)
     if not bool(res.converged) or not np.all(np.isfinite(R_ts)):
         from jaxrxn._results import RESULTS
@@ -250,7 +377,7 @@ def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildCo
     rec["n_imaginary"] = n_imag
     if n_imag != 1:
         return rec | {"status": "wrong_index"}
-    out = irc(potential, jnp.asarray(R_ts), fmax=cfg.fmax, mode=jnp.asarray(vib.modes[0]))
+    out = irc(potential, jnp.asarray(R_ts), fmax=cfg.fmax, mode=jnp.asarray(vib.modes[0]), **IRC_OPTIONS)
     rec["n_force_calls"] = calls = calls + int(out.n_force_calls)
     if not bool(out.converged):
         from jaxrxn._results import RESULTS
@@ -274,7 +401,7 @@ def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildCo
     back = branches[0][_thin(branches[0], cfg.path_points)][::-1]
     fwd = branches[1][_thin(branches[1], cfg.path_points)]
     frames = np.concatenate([ends[0][None], back, R_ts[None], fwd, ends[1][None]])
-    E, F = _energies_forces(potential, jnp.asarray(frames))
+    E, F = _energies_forces(potential, frames)
     rec["n_force_calls"] = calls + len(frames)
     rtype = bond_changes(numbers, ends[0], ends[1])
     rec["status"] = "reaction"
@@ -453,7 +580,9 @@ def assemble(output: str, work: str | None = None) -> dict:
     with open(os.path.join(work, "config.json")) as f:
         config = json.load(f)
     smiles, names = config.pop("smiles"), config.pop("names")
-    cfg = BuildConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items()})
+    # a work directory started by an older builder records settings it no longer has
+    fields = {f.name for f in dataclasses.fields(BuildConfig)}
+    cfg = BuildConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in fields})
     mol_split = molecule_splits(len(smiles), cfg)
     reactions = []
     for name in sorted(os.listdir(work)):

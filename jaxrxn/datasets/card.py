@@ -98,8 +98,7 @@ def write_card(filename: str, card: str) -> dict:
         "",
         "- reactants: SMILES list (`jaxrxn/data/reactants.smi`), RDKit ETKDG + MMFF94, relaxed",
         f"  with GFN2-xTB (tblite, L-BFGS to {cfg['fmax']} eV/Å);",
-        f"- per molecule up to {cfg['attempts']} attempts (seed {cfg['seed']}): a random bond stretched by",
-        f"  {cfg['stretch'][0]:.0%}-{cfg['stretch'][1]:.0%} or a hydrogen moved towards a heavy atom, plus {cfg['noise']} Å noise;",
+        f"- per molecule up to {cfg['attempts']} attempts (seed {cfg['seed']}): {_start_text(cfg)};",
         f"  RS-P-RFO in redundant internal coordinates to {cfg['fmax']} eV/Å; first-order saddle checked by a",
         "  finite-difference harmonic analysis (one imaginary frequency below -50 cm^-1); IRC down both",
         "  sides, ends relaxed; kept when the ends are distinct minima; duplicates (same molecule, TS",
@@ -167,3 +166,15 @@ def write_card(filename: str, card: str) -> dict:
     with open(card, "w") as f:
         f.write("\n".join(lines))
     return facts
+
+
+def _start_text(cfg: dict) -> str:
+    """How the searches started, from the recorded config (files built before the driven
+    scans record ``stretch``)."""
+    if "stretch" in cfg:
+        lo, hi = cfg["stretch"]
+        return f"a random bond stretched by {lo:.0%}-{hi:.0%} or a hydrogen moved towards a heavy atom, plus {cfg['noise']} Å noise"
+    return (
+        f"a relaxed scan of {cfg['scan_points']} points along a random driving coordinate (hydrogen transfer, "
+        f"H2 elimination or bond formation; restraint {cfg['restraint']} eV/Å²), its highest point the guess"
+    )
