@@ -58,8 +58,8 @@ def main():
             t = time.perf_counter()
             rec = run_attempt(potentials(numbers), numbers, R0, E0, known[m], np.random.default_rng([cfg.seed, m, attempt]), cfg)
             if rec["status"] == "reaction":  # what the builder's _known reads back from the work directory
-                r, t = rec["reaction"], int(rec["reaction"]["ts_index"])
-                known[m].append({"ts_energy": float(r["energies"][t]), "ts": r["positions"][t], "ends": list(r["ends"])})
+                r, k = rec["reaction"], int(rec["reaction"]["ts_index"])
+                known[m].append({"ts_energy": float(r["energies"][k]), "ts": r["positions"][k], "ends": list(r["ends"])})
             row = {
                 "molecule": mols[m][1], "n_atoms": len(numbers), "attempt": attempt, "start": rec["start"],
                 "status": rec["status"], "n_force_calls": rec["n_force_calls"],
