@@ -17,16 +17,17 @@ import time
 import jax.numpy as jnp
 from ase.io import read
 
-from baker_vs_sella import BAKER, FMAX, HARTREE, HERE, INTERNAL_SETTINGS, MAX_STEPS, REFERENCE, make_potential
+from baker_vs_sella import BAKER, FMAX, HARTREE, HERE, MAX_STEPS, REFERENCE, make_potential
 from jaxrxn.saddle import RSPRFO, saddle_search
-from jaxrxn.saddle.internal import redundant_internals
 
+#: overrides of RSPRFO.molecular's fields
+PREVIOUS = dict(initial_hessian="model", hessian_update="bofill", step_norm="l2", trust_policy="doubling")
 VARIANTS = {
-    "default": INTERNAL_SETTINGS,
-    # the restricted step, trust-radius rule and Hessian update Sella uses in internal coordinates
-    "sella-like": dict(INTERNAL_SETTINGS, step_norm="max", trust_policy="sella", hessian_update="ts-bfgs"),
-    "sella-trust": dict(INTERNAL_SETTINGS, step_norm="max", trust_policy="sella"),
-    "ts-bfgs": dict(INTERNAL_SETTINGS, hessian_update="ts-bfgs"),
+    "default": {},
+    # the internal-coordinate default before session 6: Lindh's Cartesian model, Bofill, 2-norm, doubling
+    "previous": PREVIOUS,
+    "sella-like": dict(initial_hessian="model"),  # Sella's step and update rules on Lindh's model
+    "fischer": dict(PREVIOUS, initial_hessian="fischer"),
 }
 
 
@@ -35,9 +36,9 @@ def run(kind: str, variant: str, name: str) -> dict:
     charge, mult, e_pub = REFERENCE[name]
     potential = make_potential(kind, atoms, charge, mult)
     t = time.perf_counter()
-    coords = redundant_internals(atoms.numbers, atoms.positions)
+    solver = RSPRFO.molecular(atoms.numbers, atoms.positions, **VARIANTS[variant])
     res = saddle_search(
-        potential, jnp.asarray(atoms.positions), RSPRFO(coordinates=coords, **VARIANTS[variant]), fmax=FMAX,
+        potential, jnp.asarray(atoms.positions), solver, fmax=FMAX,
         max_steps=MAX_STEPS, zero_modes_spec="free",
     )  # fmt: skip
     return {

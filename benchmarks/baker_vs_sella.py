@@ -7,9 +7,10 @@ run to the same ``fmax`` (0.01 eV/Å) on the same calculator object (jaxrxn's
 ``xtb_potential`` / ``pyscf_potential``; Sella reaches it through a thin ASE wrapper), and
 every gradient each one asks for is counted at the calculator. Sella runs
 ``Sella(atoms, order=1, internal=True)``; jaxrxn runs ``saddle_search(..., RSPRFO())`` in
-Cartesian coordinates (``--coords cartesian``, result key ``jaxrxn``) or in redundant
-internal coordinates built from the guess (``--coords internal``, key ``jaxrxn_internal``;
-:func:`jaxrxn.saddle.internal.redundant_internals`). Neither search computes a Hessian, so
+Cartesian coordinates (``--coords cartesian``, result key ``jaxrxn``) or its molecular
+default ``RSPRFO.molecular(numbers, R)`` in redundant internal coordinates built from the
+guess (``--coords internal``, key ``jaxrxn_internal``; the previous internal default,
+Lindh's model with Bofill updates, is kept under ``jaxrxn_internal_previous``). Neither search computes a Hessian, so
 gradients are the whole cost of both.
 
 Both final geometries are then checked with one Hessian that neither search is charged for:
@@ -29,9 +30,11 @@ HF/3-21G takes hours on 2 cores: run it in the background with ``nice``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import pathlib
 import sys
+import tempfile
 import time
 
 import jax
@@ -46,7 +49,6 @@ from sella import Sella  # noqa: E402
 
 from jaxrxn.potentials.qm import pyscf_potential, xtb_potential  # noqa: E402
 from jaxrxn.saddle import RSPRFO, saddle_search  # noqa: E402
-from jaxrxn.saddle.internal import redundant_internals  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 BAKER = HERE.parents[1] / "shared/data/reaction_sets/baker_ts"
@@ -143,11 +145,9 @@ def run_sella(potential, atoms):
 def run_jaxrxn(potential, atoms, internal=False):
     n0 = potential.energy_fn.n_calls
     t = time.perf_counter()
-    coords = redundant_internals(atoms.numbers, atoms.positions) if internal else None
-    settings = INTERNAL_SETTINGS if internal else {}
+    solver = RSPRFO.molecular(atoms.numbers, atoms.positions) if internal else RSPRFO()
     res = saddle_search(
-        potential, jnp.asarray(atoms.positions), RSPRFO(coordinates=coords, **settings), fmax=FMAX, max_steps=MAX_STEPS,
-        zero_modes_spec="free",
+        potential, jnp.asarray(atoms.positions), solver, fmax=FMAX, max_steps=MAX_STEPS, zero_modes_spec="free"
     )
     calls = potential.energy_fn.n_calls - n0
     assert calls == int(res.n_force_calls), (calls, int(res.n_force_calls))
@@ -171,15 +171,22 @@ def judge(kind, name, run, sella=None):
     return "lower" if run["energy_eV"] < sella["energy_eV"] else "higher"
 
 
-#: RSPRFO's options in internal coordinates (Sella-like: re-diagonalize when the model
-#: lost its negative curvature, at most every 3 steps; a smaller largest trust radius)
-INTERNAL_SETTINGS = dict(refine_if_positive=3, trust_max=0.2)
-
 RUNS = {
     "sella": run_sella,
     "jaxrxn": run_jaxrxn,
     "jaxrxn_internal": lambda potential, atoms: run_jaxrxn(potential, atoms, internal=True),
 }
+
+
+def _save_row(out_path, name, row):
+    """Merge one molecule's row into the results file under a lock (several processes may
+    run disjoint molecules into the same file)."""
+    with open(pathlib.Path(tempfile.gettempdir()) / f"{out_path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(out_path.read_text()) if out_path.exists() else {}
+        results.setdefault(name, {}).update(row)
+        out_path.write_text(json.dumps(results, indent=1))
+        return results
 
 
 def main(kind, coords, names):
@@ -203,8 +210,7 @@ def main(kind, coords, names):
             row[code].update(index=idx, lowest_curvature=lowest, index_check_cost=cost)
         for code in row:
             row[code]["verdict"] = judge(kind, name, row[code], row["sella"])
-        results[name] = row
-        out_path.write_text(json.dumps(results, indent=1))
+        results = _save_row(out_path, name, row)
         print(name, {c: {k: row[c][k] for k in ("verdict", "calls", "energy_eV", "index")} for c in codes}, flush=True)
     table(results, codes[1], [n for n in names if n in results])
 

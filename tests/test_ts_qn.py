@@ -205,3 +205,40 @@ def test_restricted_step_bounds_the_largest_component():
     assert float(jnp.linalg.norm(h)) > 0.05 * 1.01  # the 2-norm is not what was bounded
     free = _restricted_prfo_step(w, g, 1e6, largest)
     np.testing.assert_allclose(np.asarray(free), np.asarray(_restricted_prfo_step(w, g, 1e6)), rtol=1e-12)
+
+
+def test_fischer_almlof_hessian_matches_sellas_constants():
+    """The diagonal Fischer-Almlöf model over jaxrxn's primitives equals Sella's own force
+    constants (``Internals._h0_bond/_h0_angle/_h0_dihedral``, eV/Å² and eV/rad²) on every
+    bond, bend and torsion the two primitive sets share (acetylene-vinylidene guess)."""
+    from sella.internal import Internals
+
+    from jaxrxn.saddle.rsprfo import fischer_almlof_hessian
+
+    atoms = _guess("02_hcch")
+    coords = redundant_internals(atoms.numbers, atoms.positions)
+    k = np.diag(np.asarray(fischer_almlof_hessian(coords, jnp.asarray(atoms.positions), jnp.asarray(atoms.numbers))))
+    sella = Internals(atoms)
+    sella.find_all_bonds()
+    sella.find_all_angles()
+    sella.find_all_dihedrals()
+    nbonds = np.zeros(len(atoms), int)  # the torsion constant counts the bonds of jaxrxn's set
+    np.add.at(nbonds, np.asarray(coords.bonds).reshape(-1), 1)
+    ref = {}
+    for b in sella.internals["bonds"]:
+        ref[tuple(sorted(b.indices))] = sella._h0_bond(b)
+    for a in sella.internals["angles"]:
+        i, j, m = a.indices
+        ref[(min(i, m), j, max(i, m))] = sella._h0_angle(a)
+    for d in sella.internals["dihedrals"]:
+        i, j, m, n = d.indices
+        ref[(i, j, m, n) if j < m else (n, m, j, i)] = sella._h0_dihedral(d, nbonds)
+    ours = [tuple(int(x) for x in t) for t in coords.bonds] + [
+        (min(t[0], t[2]), t[1], max(t[0], t[2])) for t in np.asarray(coords.bends).tolist()
+    ]
+    ours += [None] * (2 * len(coords.linear))
+    ours += [tuple(t) if t[1] < t[2] else tuple(t[::-1]) for t in np.asarray(coords.torsions).tolist()]
+    shared = [(i, key) for i, key in enumerate(ours) if key in ref]
+    kinds = {len(key) for _, key in shared}
+    assert kinds == {2, 3, 4}, (kinds, len(shared))
+    np.testing.assert_allclose([k[i] for i, _ in shared], [ref[key] for _, key in shared], rtol=1e-6)

@@ -67,10 +67,7 @@ def run(args) -> int:
         fixed = system.fixed is not None and bool(np.any(np.asarray(system.fixed)))
         if method != "rsprfo" or system.periodic or system.numbers is None or fixed:
             raise ValueError("--coords internal needs --method rsprfo (or auto with xtb/pyscf) on a free molecule.")
-        from jaxrxn.saddle.internal import redundant_internals
-
-        coords = redundant_internals(np.asarray(system.numbers), R)
-        solver = RSPRFO(coordinates=coords, refine_if_positive=3, trust_max=0.2)
+        solver = RSPRFO.molecular(np.asarray(system.numbers), R)
     else:
         solver = {"prfo": PRFO, "rsprfo": RSPRFO, "dimer": Dimer}[method]()
     # an outside calculator has no JAX Hessian: its index comes from the harmonic analysis below
