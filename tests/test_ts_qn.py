@@ -94,9 +94,8 @@ def _jaxrxn(atoms, R0, solver=RSPRFO()):
 
 
 def _internal_rsprfo(atoms):
-    """RSPRFO in redundant internal coordinates built from the guess."""
-    coords = redundant_internals(atoms.numbers, atoms.positions)
-    return RSPRFO(coordinates=coords, refine_if_positive=3, trust_max=0.2)
+    """RSPRFO's molecular default: redundant internal coordinates built from the guess."""
+    return RSPRFO.molecular(atoms.numbers, atoms.positions)
 
 
 @pytest.mark.parametrize(

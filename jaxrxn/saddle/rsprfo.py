@@ -252,6 +252,12 @@ class RSPRFO(AbstractSaddleSolver):
       (0: trust the initial Hessian as it is).
     - `davidson_tol`: stop refining when the residual norm falls below this fraction of the
       lowest curvature's magnitude (Sella's ``gamma``).
+    - `davidson_start`: the first refinement (without a ``mode0``) starts from the lowest
+      mode of the model (``"model"``) or from the gradient (``"gradient"``, as Sella
+      does). The gradient keeps the symmetry of the guess, as does the reaction
+      coordinate of most reactions; the model's softest mode may not (an out-of-plane
+      torsion of a planar guess), and a Davidson iteration started there stays in its
+      symmetry block and misses the negative curvature.
     - `fd_step`: finite-difference step of the Hessian-vector products, Å (Cartesian length
       of the displacement in both coordinate systems).
     - `refine_every`: repeat the Davidson refinement every this many steps (0: never).
@@ -287,6 +293,7 @@ class RSPRFO(AbstractSaddleSolver):
     initial_hessian: Literal["model", "fischer", "exact", "fd"] = "model"
     davidson_max: int = 8
     davidson_tol: float = 0.1
+    davidson_start: Literal["model", "gradient"] = "model"
     fd_step: float = 1e-3
     refine_every: int = 0
     refine_if_positive: int = 0
@@ -298,7 +305,8 @@ class RSPRFO(AbstractSaddleSolver):
     @classmethod
     def molecular(cls, numbers, R, **changes) -> "RSPRFO":
         """The saddle search for a free molecule: redundant internal coordinates built at
-        ``R`` (Å), Fischer-Almlöf's model Hessian refined by Davidson, TS-BFGS updates, a
+        ``R`` (Å), Fischer-Almlöf's model Hessian refined by Davidson from the gradient,
+        TS-BFGS updates, a
         trust radius on the largest primitive step, adjusted as Sella does, and a
         re-diagonalization when the model has lost its negative curvature (at most every 3
         steps). These are the choices of Sella (Hermes et al. 2022); on the Baker set with
@@ -309,7 +317,7 @@ class RSPRFO(AbstractSaddleSolver):
 
         settings = dict(
             coordinates=redundant_internals(numbers, R), initial_hessian="fischer", hessian_update="ts-bfgs",
-            step_norm="max", trust_policy="sella", refine_if_positive=3, trust_max=0.2,
+            step_norm="max", trust_policy="sella", refine_if_positive=3, trust_max=0.2, davidson_start="gradient",
         )  # fmt: skip
         settings.update(changes)
         return cls(**settings)
@@ -450,7 +458,10 @@ class RSPRFO(AbstractSaddleSolver):
             U, s, Vt = active_space(self.coordinates, R, removed_directions(potential, R, modes))
             Binv = Vt.T @ (U / s[None]).T  # (n_dof, n_primitives)
             H = _sym(Binv.T @ H @ Binv)
-        q0 = None if mode0 is None else jnp.asarray(mode0, R.dtype).reshape(-1)
+        if mode0 is not None:
+            q0 = jnp.asarray(mode0, R.dtype).reshape(-1)
+        else:
+            q0 = g0 if self.davidson_start == "gradient" else None
         H, n_hvp = self._refine(potential, R, g0, H, modes, q0)
         inner = RSPRFOState(H, jnp.asarray(self.trust_radius, R.dtype), n_hvp, jnp.array(0), jnp.array(0))
         return SaddleState(R, e, f, inner, modes, 1 + n_fd + n_hvp, n_hess)
