@@ -11,6 +11,10 @@ Names (case-insensitive):
 - ``xtb`` (GFN2-xTB), ``xtb:gfn1``: tight binding through tblite; ``pyscf:METHOD/BASIS``
   (``pyscf:hf/3-21g``, ``pyscf:b3lyp/def2-svp``): Hartree-Fock/DFT through PySCF. These
   take the molecule's ``charge`` and ``multiplicity`` (:func:`potential_from_name`).
+- ``nnp``, ``nnp:NAME`` or ``nnp:MODEL.npz``: a neural-network potential, by default the
+  shipped PaiNN trained on GFN2-xTB (``xtb-painn``, :mod:`jaxrxn.nnp.shipped`), or a model
+  file written by ``jaxrxn train-nnp``; structures outside its domain (elements, size,
+  charge, periodic cells) raise ``ValueError``.
 
 This registry sits above the potentials: it imports them (inside each factory, so that
 naming a potential imports only its module), and no potential imports it. Scripts add
@@ -73,6 +77,15 @@ def _pyscf(arg, R, system, *, charge, multiplicity):
     return pyscf_potential(system.numbers, arg, charge=charge, multiplicity=multiplicity, **_molecular(system, "pyscf"))
 
 
+def _nnp(arg, R, system, *, charge, multiplicity):
+    from jaxrxn.nnp.shipped import DEFAULT, check_domain, load_pretrained
+    from jaxrxn.potentials.core import Potential
+
+    energy_fn, params, metadata = load_pretrained(arg or DEFAULT)
+    check_domain(energy_fn, metadata, system, charge=charge, multiplicity=multiplicity)
+    return Potential(energy_fn, params, system)
+
+
 def _molecular(system: System, name: str) -> dict:
     if system.periodic:
         raise ValueError(f"{name} here treats molecules only; the structure is periodic (pbc {system.pbc.tolist()}).")
@@ -107,9 +120,10 @@ _REGISTRY: dict[str, Factory] = {
     "eam": _eam,
     "xtb": _xtb,
     "pyscf": _pyscf,
+    "nnp": _nnp,
 }
 #: Names whose factories also take the keyword arguments ``charge`` and ``multiplicity``.
-_ELECTRONIC: set[str] = {"xtb", "pyscf"}
+_ELECTRONIC: set[str] = {"xtb", "pyscf", "nnp"}
 
 
 def register(name: str, factory: Factory, *, electronic: bool = False) -> None:

@@ -349,11 +349,15 @@ def fit_to_barriers(
     zero_modes_spec: ZeroModeSpec = "auto",
     tol: float = 0.0,
     print_every: int | None = 10,
+    regularizer: Callable[[PyTree], Scalar] | None = None,
 ) -> FitResult:
     """Fit ``potential.params`` so that the targets (barriers, reaction energies, lattice
     constants) are reproduced, by gradient descent with optax.
 
-    The loss is ``sum_k w_k (value_k - target_k)^2``. Every step refines each target's
+    The loss is ``sum_k w_k (value_k - target_k)^2``, plus ``regularizer(params)`` when
+    given (e.g. a neural-network potential's energy and force loss on its training data,
+    :func:`jaxrxn.nnp.train.nnp_loss`, so that fitting barriers does not unlearn the rest
+    of the surface; `loss_history` then includes it). Every step refines each target's
     stationary points by Newton polish starting from the previous step's geometries (warm
     starts), so one step costs a few Newton iterations, and differentiates them implicitly.
     Stops after `n_steps` or when every ``|error| <= tol``. Prints progress every
@@ -377,7 +381,8 @@ def fit_to_barriers(
 
     def loss_fn(theta, guesses):
         vals, aux = values_and_guesses(theta, guesses)
-        return jnp.sum(weights * (vals - goal) ** 2), (vals, aux)
+        loss = jnp.sum(weights * (vals - goal) ** 2)
+        return loss if regularizer is None else loss + regularizer(theta), (vals, aux)
 
     step_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))
     theta = potential.params

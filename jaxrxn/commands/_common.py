@@ -33,10 +33,11 @@ def add_calc_argument(parser) -> None:
     parser.add_argument(
         "--calc", required=True, metavar="NAME",
         help="potential: emt, lj, morse:EL, sutton-chen:EL, eam:SETFL_FILE, xtb (GFN2-xTB), "
-        "xtb:gfn1, pyscf:METHOD/BASIS (e.g. pyscf:hf/3-21g, pyscf:b3lyp/def2-svp)",
+        "xtb:gfn1, pyscf:METHOD/BASIS (e.g. pyscf:hf/3-21g, pyscf:b3lyp/def2-svp), nnp (the shipped "
+        "GFN2-xTB-trained neural-network potential) or nnp:MODEL.npz (one from train-nnp)",
     )  # fmt: skip
-    parser.add_argument("--charge", type=int, default=0, help="total charge for xtb/pyscf (0)")
-    parser.add_argument("--mult", type=int, default=1, help="spin multiplicity 2S+1 for xtb/pyscf (1)")
+    parser.add_argument("--charge", type=int, default=0, help="total charge for xtb/pyscf (0; nnp: neutral only)")
+    parser.add_argument("--mult", type=int, default=1, help="spin multiplicity 2S+1 for xtb/pyscf (1; nnp: singlets only)")
 
 
 def build_potential(args, R: np.ndarray, system):
@@ -77,6 +78,38 @@ def check_checkpoint(checkpoint: str | None, resume: bool) -> None:
         raise FileNotFoundError(f"checkpoint {checkpoint!r} does not exist; run without --resume first.")
     if checkpoint and not resume and os.path.exists(checkpoint):
         raise ValueError(f"checkpoint {checkpoint!r} exists: pass --resume to continue it, or remove it.")
+
+
+def run_training(args, train, summary: str, positive: dict[str, int], **extra) -> int:
+    """``run(args)`` of a training command (``train-flow``, ``train-nnp``).
+
+    Checks that the options in `positive` (``{"--steps": args.steps, ...}``) are at least 1
+    and ``--learning-rate`` is positive (``ValueError``, exit 2), and ``--checkpoint``/
+    ``--resume`` (:func:`check_checkpoint`); runs ``train(args, progress) -> report``; prints
+    the report with :func:`finish` and `summary` (which may use ``{how}``: finished or
+    stopped early, and the values of `extra`, callables of the report). Exit 0 when the
+    report says ``finished``, else 1.
+    """
+    if min(positive.values()) < 1 or args.learning_rate <= 0:
+        raise ValueError(f"{', '.join(positive)} must be positive, and --learning-rate > 0.")
+    check_checkpoint(args.checkpoint, args.resume)
+    with progress(args) as p:
+        report = train(args, p)
+    how = "finished" if report["finished"] else "stopped early (resume with --resume)"
+    return finish(report, args.json, summary, how=how, **{k: f(report) for k, f in extra.items()})
+
+
+def resume_checkpoint(args, state):
+    """`state` replaced by ``args.checkpoint``'s with ``--resume`` (a ``ValueError`` naming the
+    file when it does not fit this model and data); `state` itself otherwise."""
+    if not args.resume:
+        return state
+    from jaxrxn.checkpoint import load_checkpoint
+
+    try:
+        return load_checkpoint(args.checkpoint, state)
+    except ValueError as err:
+        raise ValueError(f"checkpoint {args.checkpoint!r} does not fit this model and data: {err}") from None
 
 
 def finish(report: dict, as_json: bool, summary: str, potential=None, **extra) -> int:

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from jaxrxn.commands._common import check_checkpoint, finish, progress
+from jaxrxn.commands._common import resume_checkpoint, run_training
 
 EXAMPLE = """\
 jaxrxn train-flow surfaces -o flow.npz --steps 2000 --checkpoint ck.npz
@@ -91,23 +91,17 @@ def load_reactions(args):
 
 
 def run(args) -> int:
-    if min(args.steps, args.batch_size, args.log_every, args.layers) < 1 or args.learning_rate <= 0:
-        raise ValueError("--steps, --batch-size, --log-every and --layers must be positive, and --learning-rate > 0.")
-    check_checkpoint(args.checkpoint, args.resume)
-    with progress(args) as p:
-        report = _train(args, p)
-    return finish(
-        report, args.json,
+    return run_training(
+        args, _train,
         "train-flow {how}: step {step}/{n_steps} on {n_reactions} reactions, loss {loss_str}, "
         "{train_s:.1f} s; model written to {output}",
-        how="finished" if report["finished"] else "stopped early (resume with --resume)",
-        loss_str="n/a" if report["loss"] is None else f"{report['loss']:.5f}",
+        {"--steps": args.steps, "--batch-size": args.batch_size, "--log-every": args.log_every, "--layers": args.layers},
+        loss_str=lambda r: "n/a" if r["loss"] is None else f"{r['loss']:.5f}",
     )  # fmt: skip
 
 
 def _train(args, p) -> dict:
     """Load the data, train, write the model; the report of :func:`run`."""
-    from jaxrxn.checkpoint import load_checkpoint
     from jaxrxn.generative.flow import AtomisticFlow, FlowConfig, SurfaceFlow, init_train_state, save_model, train
     from jaxrxn.generative.nets import count_params
 
@@ -125,12 +119,8 @@ def _train(args, p) -> dict:
         data = cluster_pathset(rx)
         model = AtomisticFlow(backbone=args.backbone, features=args.features or 32, n_layers=args.layers)
     cfg = FlowConfig(batch_size=args.batch_size, learning_rate=args.learning_rate, n_steps=args.steps, seed=args.seed)
-    state = init_train_state(model, data, cfg)
+    state = resume_checkpoint(args, init_train_state(model, data, cfg))
     if args.resume:
-        try:
-            state = load_checkpoint(args.checkpoint, state)
-        except ValueError as err:
-            raise ValueError(f"checkpoint {args.checkpoint!r} does not fit this model and data: {err}") from None
         if int(state.step) % args.log_every:
             raise ValueError(f"--log-every {args.log_every} does not divide the checkpoint's step {int(state.step)}.")
     start = int(state.step)

@@ -271,14 +271,15 @@ def write_transition1x(
 
 
 def read_transition1x(
-    filename: str, split: str = "data", level: str = T1X_LEVEL, *, last_frames: int | None = None
+    filename: str, split: str = "data", level: str | None = T1X_LEVEL, *, last_frames: int | None = None
 ) -> list[ReactionPath]:
     """Read every reaction of ``split`` from a Transition1x-layout HDF5 file.
 
     `level` names the energy/force datasets (``"wB97x_6-31G(d)"`` for the real data set,
-    ``"jaxrxn"`` for :func:`build_surface_paths` output). With `last_frames`, keep only the
-    last that many frames of each reaction (the final NEB band of a real Transition1x
-    record). Raises ``ValueError`` for a missing split or level.
+    ``"jaxrxn"`` for :func:`build_surface_paths` output); ``None`` reads geometries only
+    (``energies`` and ``forces`` are then ``None``, for a file to be labelled). With
+    `last_frames`, keep only the last that many frames of each reaction (the final NEB band
+    of a real Transition1x record). Raises ``ValueError`` for a missing split or level.
     """
     out = []
     with h5py.File(filename, "r") as f:
@@ -286,7 +287,7 @@ def read_transition1x(
             raise ValueError(f"{filename!r} has no split {split!r}; it has {sorted(f.keys())}.")
         for formula, grp in f[split].items():
             for rxn, g in grp.items():
-                if f"{level}.energy" not in g:
+                if level is not None and f"{level}.energy" not in g:
                     raise ValueError(
                         f"reaction {split}/{formula}/{rxn} has no {level!r} energies; "
                         f"datasets are {sorted(g.keys())}."
@@ -294,10 +295,10 @@ def read_transition1x(
                 sl = slice(None) if last_frames is None else slice(-last_frames, None)
                 ends = [np.asarray(g[name]["positions"][0]) for name in _ENDS]
                 extras = {k: np.asarray(g[k]) for k in g if k not in ("atomic_numbers", "positions", *_ENDS)
-                          and not k.startswith(f"{level}.")}  # fmt: skip
+                          and not k.endswith((".energy", ".forces"))}  # fmt: skip
+                E, F = (None, None) if level is None else (np.asarray(g[f"{level}.{q}"][sl]) for q in ("energy", "forces"))
                 out.append(ReactionPath(
-                    formula, rxn, np.asarray(g["atomic_numbers"]), np.asarray(g["positions"][sl]),
-                    np.asarray(g[f"{level}.energy"][sl]), np.asarray(g[f"{level}.forces"][sl]), *ends, extras,
+                    formula, rxn, np.asarray(g["atomic_numbers"]), np.asarray(g["positions"][sl]), E, F, *ends, extras,
                 ))  # fmt: skip
     return out
 

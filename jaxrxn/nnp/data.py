@@ -14,6 +14,7 @@ HDF5 file::
 
     /numbers (C, N) int   /positions (C, N, 3) Å   /energy (C,) eV   /forces (C, N, 3) eV/Å
     /group (C,) int       /kind (C,) bytes (reactant, transition_state, product, image, perturbed)
+    /split (C,) bytes (optional: train, val, test, the data set's split by molecule; see :func:`read_split`)
 
 with attributes ``level`` and whatever the builder recorded (``label_s``, ``sigma``, ...).
 """
@@ -132,12 +133,13 @@ def split_by_group(
 # labelling
 # ---------------------------------------------------------------------------------------
 def perturbed_copies(
-    positions: Float[np.ndarray, "n 3"], n_copies: int, sigma: float, rng: np.random.Generator
+    positions: Float[np.ndarray, "n 3"], n_copies: int, sigma: float | Float[np.ndarray, " n_copies"], rng: np.random.Generator
 ) -> Float[np.ndarray, "n_copies n 3"]:
     """`n_copies` of `positions` (Å) with every coordinate displaced by a Gaussian of
-    standard deviation `sigma` (Å) -- about the thermal amplitude of heavy atoms at a few
-    hundred K for ``sigma`` = 0.05-0.1 Å."""
-    return positions[None] + rng.normal(scale=sigma, size=(n_copies,) + positions.shape)
+    standard deviation `sigma` (Å; one value, or one per copy) -- about the thermal
+    amplitude of heavy atoms at a few hundred K for ``sigma`` = 0.05-0.1 Å."""
+    scale = np.asarray(sigma, float)[..., None, None]
+    return positions[None] + rng.normal(scale=scale, size=(n_copies,) + positions.shape)
 
 
 def xtb_labels(
@@ -189,8 +191,8 @@ def configurations_from_reactions(
       reaction (progress).
 
     Returns ``(configurations, kinds, info)``: ``group`` numbers the reactant molecules
-    (a record's ``molecule`` extra when it has one, else its formula and reactant
-    geometry), ``kinds`` ``(C,)`` names each configuration's origin (:data:`KINDS`) and
+    (a record's ``molecule`` extra when it has one, as in :mod:`jaxrxn.datasets` files;
+    else by formula and reactant geometry, in order of appearance), ``kinds`` ``(C,)`` names each configuration's origin (:data:`KINDS`) and
     ``info`` holds ``n_configurations``, ``n_labelled`` (xTB calls) and ``label_s``
     (seconds spent in xTB).
     """
@@ -201,8 +203,9 @@ def configurations_from_reactions(
     for k, rx in enumerate(reactions):
         numbers = np.asarray(rx.numbers)
         mol = rx.extras.get("molecule") if rx.extras else None
-        key = ("molecule", str(np.asarray(mol))) if mol is not None else (rx.formula, np.round(np.asarray(rx.reactant), 3).tobytes())
-        g = groups.setdefault(key, len(groups))
+        key = (rx.formula, np.round(np.asarray(rx.reactant), 3).tobytes())
+        g = int(mol) if mol is not None else groups.setdefault(key, len(groups))
+        groups.setdefault(("molecule", g) if mol is not None else key, g)
         ends = np.stack([np.asarray(rx.reactant), np.asarray(rx.transition_state), np.asarray(rx.product)])
         images = np.asarray(rx.positions)
         keep = np.arange(len(images))
@@ -261,20 +264,89 @@ def configurations_from_file(filename: str, split: str = "train", level: str = "
     return configurations_from_reactions(reactions, level=level, end_labels=labels, **kwargs)
 
 
+def configurations_from_dataset(
+    filename: str, *, n_perturbed: int = 8, path_copies: int = 0, sigma: float = 0.1, seed: int = 0, workers: int = 1,
+    callback: Callable[[int, int], None] | None = None,
+) -> tuple[Configurations, np.ndarray, np.ndarray, dict]:
+    """All training configurations of a :mod:`jaxrxn.datasets` file (``jaxrxn build-dataset``):
+    every reaction's path, reactant, TS and product with their stored GFN2-xTB labels, every
+    relaxed reactant molecule of ``molecules/`` (also those that gave no reaction),
+    `n_perturbed` Gaussian-perturbed copies of each of these minima and TSs and `path_copies`
+    of every path image (the region a path search walks through), labelled with GFN2-xTB.
+    The copies' standard deviations are spread evenly over ``(0, sigma]`` Å, so the set
+    covers the near-harmonic region and stronger distortions.
+
+    Returns ``(configurations, kinds, split, info)``: ``group`` is the reactant molecule's
+    index in the file's molecule list, ``split`` ``(C,)`` its split there (``train``,
+    ``val``, ``test``: a molecule's reactions and distortions never cross splits), ``kinds``
+    and ``info`` as in :func:`configurations_from_reactions` (``n_molecules`` added).
+    """
+    sigmas = sigma * np.arange(1, n_perturbed + 1) / max(n_perturbed, 1)
+    with h5py.File(filename, "r") as f:
+        if "molecules" not in f or "data" not in f:
+            raise ValueError(f"{filename!r} is not a jaxrxn.datasets file (no data/ and molecules/); it has {sorted(f.keys())}.")
+        m = f["molecules"]
+        mol_split = np.asarray(m["split"]).astype(str)
+        index, n_atoms = np.asarray(m["index"]), np.asarray(m["n_atoms"])
+        Z, R = np.asarray(m["atomic_numbers"]), np.asarray(m["positions"], float)
+        E0, F0 = np.asarray(m["GFN2-xTB.energy"]), np.asarray(m["GFN2-xTB.forces"], float)
+    rxn, rxn_kinds, info = configurations_from_file(filename, "data", "GFN2-xTB", n_perturbed=n_perturbed, sigma=sigmas,
+                                                    seed=seed, workers=workers)  # fmt: skip
+    rng = np.random.default_rng([seed, 1])
+    start = np.concatenate([[0], np.cumsum(n_atoms)])
+    numbers, positions, energy, forces, group, kinds = [], [], [], [], [], []
+    t0 = time.perf_counter()
+    if path_copies:
+        from jaxrxn.generative.data import read_transition1x
+
+        path_sigmas = sigma * np.arange(1, path_copies + 1) / path_copies
+        for rx in read_transition1x(filename, "data", None):
+            X = np.concatenate([perturbed_copies(x, path_copies, path_sigmas, rng) for x in np.asarray(rx.positions, float)])
+            e, fx = xtb_labels(rx.numbers, X, workers=workers)
+            for x, ei, fi in zip(X, e, fx):
+                numbers.append(rx.numbers), positions.append(x), energy.append(ei), forces.append(fi)
+                group.append(int(rx.extras["molecule"])), kinds.append("perturbed")
+    for k, mol in enumerate(index):
+        sl = slice(start[k], start[k + 1])
+        X = perturbed_copies(R[sl], n_perturbed, sigmas, rng)
+        e, fx = xtb_labels(Z[sl], X, workers=workers) if n_perturbed else (np.zeros(0), np.zeros((0,) + R[sl].shape))
+        for x, ei, fi, kind in zip([R[sl], *X], [E0[k], *e], [F0[sl], *fx], ["reactant"] + ["perturbed"] * n_perturbed):
+            numbers.append(Z[sl]), positions.append(x), energy.append(ei), forces.append(fi), group.append(int(mol)), kinds.append(kind)
+        if callback is not None:
+            callback(k + 1, len(index))
+    label_s = time.perf_counter() - t0
+    mols = pad_configurations(numbers, positions, energy, forces, group)
+    data = concatenate([rxn, mols])
+    info = {**info, "n_configurations": len(data), "n_labelled": info["n_labelled"] + len(mols) - len(index),
+            "label_s": info["label_s"] + label_s, "n_molecules": len(index), "sigma": sigma, "path_copies": path_copies}  # fmt: skip
+    return data, np.concatenate([rxn_kinds, kinds]), mol_split[np.asarray(data.group)], info
+
+
 # ---------------------------------------------------------------------------------------
 # storage
 # ---------------------------------------------------------------------------------------
-def write_configurations(filename: str, data: Configurations, kinds=None, *, level: str = "GFN2-xTB", **attrs) -> None:
-    """Write `data` (and the origin of each configuration, `kinds`) to the companion HDF5
-    layout of the module docstring; `attrs` become file attributes (numbers, strings)."""
+def write_configurations(
+    filename: str, data: Configurations, kinds=None, *, split=None, level: str = "GFN2-xTB", **attrs
+) -> None:
+    """Write `data` (and the origin of each configuration, `kinds`, and its data-set split,
+    `split`) to the companion HDF5 layout of the module docstring; `attrs` become file
+    attributes (numbers, strings)."""
     with h5py.File(filename, "w") as f:
         f.attrs["level"] = level
         for k, v in attrs.items():
             f.attrs[k] = v
         for name in ("numbers", "positions", "energy", "forces", "group"):
             f.create_dataset(name, data=np.asarray(getattr(data, name)), compression="gzip")
-        if kinds is not None:
-            f.create_dataset("kind", data=np.asarray(kinds, dtype="S"))
+        for name, labels in (("kind", kinds), ("split", split)):
+            if labels is not None:
+                f.create_dataset(name, data=np.asarray(labels, dtype="S"))
+
+
+def read_split(filename: str) -> np.ndarray | None:
+    """The ``split`` labels ``(C,)`` of a configuration file (``train``, ``val``, ``test``),
+    or ``None`` when it has none."""
+    with h5py.File(filename, "r") as f:
+        return np.asarray(f["split"]).astype(str) if "split" in f else None
 
 
 def read_configurations(filename: str) -> tuple[Configurations, np.ndarray | None, dict]:
