@@ -39,59 +39,17 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from jaxrxn.geometry import minimum_image
+from jaxrxn.potentials._graph import cosine_cutoff, edge_geometry, graph_geometry, list_geometry  # noqa: F401
 
 
 # ---------------------------------------------------------------------------------------
 # graph helpers
 # ---------------------------------------------------------------------------------------
-def cosine_cutoff(r: Array, r_cut: float) -> Array:
-    """Smooth cutoff ``0.5 (cos(pi r / r_cut) + 1)`` for ``r < r_cut``, else 0 (J. Behler,
-    J. Chem. Phys. 134, 074106 (2011)); its value and slope vanish at ``r_cut``."""
-    return jnp.where(r < r_cut, 0.5 * (jnp.cos(jnp.pi * r / r_cut) + 1.0), 0.0)
-
-
 def radial_basis(r: Array, r_cut: float, n_rbf: int) -> Array:
     """Sine radial basis ``sin(n pi r / r_cut) / r`` (PaiNN's choice), shape ``(..., n_rbf)``."""
     n = jnp.arange(1, n_rbf + 1, dtype=r.dtype)
     safe = jnp.where(r > 0, r, 1.0)
     return jnp.sin(n * jnp.pi * safe[..., None] / r_cut) / safe[..., None]
-
-
-def edge_geometry(R: Float[Array, "n dim"], cell=None, pbc=None, r_cut: float = 5.0, atom_mask=None):
-    """Dense graph quantities for all ordered pairs ``(i, j)``.
-
-    Returns ``(d, r, unit, mask)``: minimum-image displacements ``R_j - R_i`` ``(n, n,
-    dim)`` (Å), distances ``(n, n)``, unit vectors (zero on the diagonal) and a float
-    mask ``(n, n)`` that is the smooth cutoff on off-diagonal pairs and 0 on ``i == j``
-    and on pairs with a padding atom (``atom_mask`` ``(n,)`` False).
-    """
-    d = minimum_image(R[None, :, :] - R[:, None, :], cell, pbc)
-    off = ~jnp.eye(R.shape[0], dtype=bool)
-    if atom_mask is not None:
-        off = off & atom_mask[:, None] & atom_mask[None, :]
-    return _edges(d, off, r_cut)
-
-
-def list_geometry(R: Float[Array, "n dim"], idx, cell=None, pbc=None, r_cut: float = 5.0, atom_mask=None):
-    """:func:`edge_geometry` over the slots of a neighbour list's ``idx`` ``(n, K)``
-    (:class:`jaxrxn.neighbors.NeighborList`, padded with ``n``): ``(j, d, r, unit, mask)``
-    with neighbour indices ``j`` ``(n, K)`` and the rest ``(n, K, ...)``."""
-    from jaxrxn.neighbors import neighbor_displacements
-
-    j, comps, real = neighbor_displacements(R, idx, cell, pbc)
-    if atom_mask is not None:
-        real = real & atom_mask[:, None]
-    return (j,) + _edges(jnp.stack(comps, axis=-1), real, r_cut)
-
-
-def _edges(d, valid, r_cut):
-    r2 = jnp.sum(d**2, axis=-1)
-    # The double-where keeps the gradient of sqrt finite where r = 0 (the diagonal, and
-    # padding atoms that sit on top of each other).
-    r = jnp.where(valid, jnp.sqrt(jnp.where(valid, r2, 1.0)), 0.0)
-    unit = jnp.where(valid[..., None], d / jnp.where(valid, r, 1.0)[..., None], 0.0)
-    mask = jnp.where(valid, cosine_cutoff(r, r_cut), 0.0)
-    return d, r, unit, mask
 
 
 class MLP(nn.Module):
@@ -181,11 +139,7 @@ class PaiNN(nn.Module):
     def __call__(self, R, node_scalars, node_vectors=None, cell=None, pbc=None, *, atom_mask=None, neighbors=None):
         n, dim = R.shape
         F = self.features
-        if neighbors is None:
-            j = None
-            _, r, unit, mask = edge_geometry(R, cell, pbc, self.r_cut, atom_mask)
-        else:
-            j, _, r, unit, mask = list_geometry(R, neighbors, cell, pbc, self.r_cut, atom_mask)
+        j, _, r, unit, mask = graph_geometry(R, cell, pbc, self.r_cut, atom_mask, neighbors)
         s = nn.Dense(F)(node_scalars)
         if node_vectors is None or node_vectors.shape[1] == 0:
             v = jnp.zeros((n, F, dim), R.dtype)
@@ -236,11 +190,8 @@ class E3xNet(nn.Module):
         if self.n_vector_out or (node_vectors is not None and node_vectors.shape[1]):
             raise ValueError("E3xNet has a scalar head only and takes no input vectors.")
         n = R.shape[0]
-        if neighbors is None:
-            j = jnp.broadcast_to(jnp.arange(n), (n, n))
-            d, _, _, mask = edge_geometry(R, cell, pbc, self.r_cut, atom_mask)
-        else:
-            j, d, _, mask = list_geometry(R, neighbors, cell, pbc, self.r_cut, atom_mask)
+        j, d, _, _, mask = graph_geometry(R, cell, pbc, self.r_cut, atom_mask, neighbors)
+        j = jnp.broadcast_to(jnp.arange(n), (n, n)) if j is None else j
         valid = mask > 0
         # pairs that never interact get a vector beyond the cutoff, so the basis (and its
         # gradient) stays finite where the displacement is zero

@@ -26,8 +26,9 @@ import optax
 from jaxtyping import Array, Float
 
 from jaxrxn.geometry import canonical_cell
+from jaxrxn.potentials._graph import edge_geometry
 from jaxrxn.potentials.core import Potential
-from jaxrxn.system import System, pair_displacements, real_numbers, safe_distances
+from jaxrxn.system import System, real_numbers
 from jaxrxn.validation import check_box
 
 
@@ -55,11 +56,8 @@ class SchNetEnergy(nn.Module):
 
     @nn.compact
     def __call__(self, R, species, system: System | None = None):
-        d, valid = pair_displacements(R, system)
-        d, valid = d[:, :, 0], valid[:, :, 0]
-        r = safe_distances(d, valid)
-        inside = valid & (r < self.r_cutoff)
-        envelope = jnp.where(inside, 0.5 * (jnp.cos(jnp.pi * r / self.r_cutoff) + 1.0), 0.0)
+        cell, pbc, mask = (None, None, None) if system is None else (system.cell, system.pbc, system.atom_mask)
+        _, r, _, envelope = edge_geometry(R, None if cell is None else cell.astype(R.dtype), pbc, self.r_cutoff, mask)
         centers = jnp.linspace(0.0, self.r_cutoff, self.n_rbf, dtype=R.dtype)
         width = self.r_cutoff / self.n_rbf
         rbf = jnp.exp(-(((r[..., None] - centers) / width) ** 2))
