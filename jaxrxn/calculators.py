@@ -12,7 +12,7 @@ Names (case-insensitive):
   (``pyscf:hf/3-21g``, ``pyscf:b3lyp/def2-svp``): Hartree-Fock/DFT through PySCF. These
   take the molecule's ``charge`` and ``multiplicity`` (:func:`potential_from_name`).
 - ``nnp``, ``nnp:NAME`` or ``nnp:MODEL.npz``: a neural-network potential, by default the
-  shipped PaiNN trained on GFN2-xTB (``xtb-painn``, :mod:`jaxrxn.nnp.shipped`), or a model
+  shipped PaiNN trained on GFN2-xTB (``xtb-painn``, :func:`jaxrxn.nnp.model.pretrained`), or a model
   file written by ``jaxrxn train-nnp``; structures outside its domain (elements, size,
   charge, periodic cells) raise ``ValueError``.
 
@@ -78,7 +78,7 @@ def _pyscf(arg, R, system, *, charge, multiplicity):
 
 
 def _nnp(arg, R, system, *, charge, multiplicity):
-    from jaxrxn.nnp.shipped import DEFAULT, check_domain, load_pretrained
+    from jaxrxn.nnp.model import DEFAULT, check_domain, load_pretrained
     from jaxrxn.potentials.core import Potential
 
     energy_fn, params, metadata = load_pretrained(arg or DEFAULT)

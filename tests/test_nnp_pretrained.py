@@ -1,4 +1,4 @@
-"""The shipped neural-network potential (jaxrxn.nnp.shipped, ``--calc nnp``): it loads and
+"""The shipped neural-network potential (jaxrxn.nnp.model, ``--calc nnp``): it loads and
 reproduces its recorded errors against GFN2-xTB on held-out reactions, it is a calculator
 name on every command, and structures outside its domain are refused with exit code 2."""
 
@@ -13,7 +13,7 @@ from ase import Atoms
 
 from jaxrxn.generative.data import read_transition1x
 from jaxrxn.nnp.data import pad_configurations
-from jaxrxn.nnp.shipped import load_pretrained, pretrained
+from jaxrxn.nnp.model import load_pretrained, pretrained
 from jaxrxn.nnp.train import evaluate
 
 from helpers import run_cli

@@ -80,23 +80,18 @@ def check_checkpoint(checkpoint: str | None, resume: bool) -> None:
         raise ValueError(f"checkpoint {checkpoint!r} exists: pass --resume to continue it, or remove it.")
 
 
-def run_training(args, train, summary: str, positive: dict[str, int], **extra) -> int:
-    """``run(args)`` of a training command (``train-flow``, ``train-nnp``).
-
-    Checks that the options in `positive` (``{"--steps": args.steps, ...}``) are at least 1
+def run_training(args, train, positive: dict[str, int]) -> tuple[dict, str]:
+    """The common part of ``run(args)`` of a training command (``train-flow``, ``train-nnp``):
+    checks that the options in `positive` (``{"--steps": args.steps, ...}``) are at least 1
     and ``--learning-rate`` is positive (``ValueError``, exit 2), and ``--checkpoint``/
-    ``--resume`` (:func:`check_checkpoint`); runs ``train(args, progress) -> report``; prints
-    the report with :func:`finish` and `summary` (which may use ``{how}``: finished or
-    stopped early, and the values of `extra`, callables of the report). Exit 0 when the
-    report says ``finished``, else 1.
-    """
+    ``--resume`` (:func:`check_checkpoint`); returns the report of ``train(args, progress)``
+    and how the run ended (finished, or stopped early) for the summary of :func:`finish`."""
     if min(positive.values()) < 1 or args.learning_rate <= 0:
         raise ValueError(f"{', '.join(positive)} must be positive, and --learning-rate > 0.")
     check_checkpoint(args.checkpoint, args.resume)
     with progress(args) as p:
         report = train(args, p)
-    how = "finished" if report["finished"] else "stopped early (resume with --resume)"
-    return finish(report, args.json, summary, how=how, **{k: f(report) for k, f in extra.items()})
+    return report, "finished" if report["finished"] else "stopped early (resume with --resume)"
 
 
 def resume_checkpoint(args, state):

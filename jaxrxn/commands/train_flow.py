@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from jaxrxn.commands._common import resume_checkpoint, run_training
+from jaxrxn.commands._common import finish, resume_checkpoint, run_training
 
 EXAMPLE = """\
 jaxrxn train-flow surfaces -o flow.npz --steps 2000 --checkpoint ck.npz
@@ -91,12 +91,13 @@ def load_reactions(args):
 
 
 def run(args) -> int:
-    return run_training(
-        args, _train,
+    positive = {"--steps": args.steps, "--batch-size": args.batch_size, "--log-every": args.log_every, "--layers": args.layers}
+    report, how = run_training(args, _train, positive)
+    return finish(
+        report, args.json,
         "train-flow {how}: step {step}/{n_steps} on {n_reactions} reactions, loss {loss_str}, "
         "{train_s:.1f} s; model written to {output}",
-        {"--steps": args.steps, "--batch-size": args.batch_size, "--log-every": args.log_every, "--layers": args.layers},
-        loss_str=lambda r: "n/a" if r["loss"] is None else f"{r['loss']:.5f}",
+        how=how, loss_str="n/a" if report["loss"] is None else f"{report['loss']:.5f}",
     )  # fmt: skip
 
 

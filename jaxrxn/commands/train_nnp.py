@@ -32,7 +32,7 @@ import hashlib
 import os
 import time
 
-from jaxrxn.commands._common import resume_checkpoint, run_training
+from jaxrxn.commands._common import finish, resume_checkpoint, run_training
 
 EXAMPLE = """\
 jaxrxn train-nnp configs.h5 -o nnp.npz --steps 20000 --checkpoint ck.npz
@@ -114,13 +114,14 @@ def load_configurations(args, p):
 def run(args) -> int:
     if not (0 <= args.valid_fraction < 1 and 0 <= args.test_fraction < 1 and args.valid_fraction + args.test_fraction < 1):
         raise ValueError("--valid-fraction and --test-fraction must be in [0, 1) and sum to less than 1.")
-    return run_training(
-        args, _train,
+    positive = {"--steps": args.steps, "--batch-size": args.batch_size, "--eval-every": args.eval_every,
+                "--layers": args.layers, "--features": args.features}  # fmt: skip
+    report, how = run_training(args, _train, positive)
+    return finish(
+        report, args.json,
         "train-nnp {how}: step {step}/{n_steps} (best {best_step}) on {n_train} configurations; test energy MAE "
         "{test_e_mae:.4f} eV, force MAE {test_f_mae:.4f} eV/Å; {train_s:.1f} s; model written to {output}",
-        {"--steps": args.steps, "--batch-size": args.batch_size, "--eval-every": args.eval_every, "--layers": args.layers,
-         "--features": args.features},
-        test_e_mae=lambda r: r["test"].get("e_mae", float("nan")), test_f_mae=lambda r: r["test"].get("f_mae", float("nan")),
+        how=how, test_e_mae=report["test"].get("e_mae", float("nan")), test_f_mae=report["test"].get("f_mae", float("nan")),
     )  # fmt: skip
 
 
@@ -184,6 +185,6 @@ def _train(args, p) -> dict:
         "n_train": len(train), "n_valid": len(valid), "n_test": len(test), "elements": list(energy_fn.elements),
         "backbone": args.backbone, "n_params": int(n_params), "test": test_metrics,
         "last_validation": history[-1] if history else None, "labelling": info, "output": args.output,
-        "checkpoint": args.checkpoint, "seed": args.seed, "split": split_kind, "data_s": t_data, "train_s": t_train,
+        "checkpoint": args.checkpoint, "seed": args.seed, "data_s": t_data, "train_s": t_train,
     }  # fmt: skip
     return report
