@@ -1,6 +1,6 @@
 """Helpers shared by the generative-model benchmarks (flow_generator, flow_lj7,
-diffusion_paths, ts_generator): a cached, seed-split reaction data set and a one-line
-summary of a distribution."""
+diffusion_paths, ts_generator): a cached, seed-split reaction data set, a one-line
+summary of a distribution, and the exit coverage of the unconditioned flow."""
 
 from __future__ import annotations
 
@@ -37,3 +37,23 @@ def stats(x, fmt: str = "8.4f") -> str:
     if x.size == 0:
         return "(none)"
     return f"median {np.median(x):{fmt}}  mean {np.mean(x):{fmt}}  p90 {np.percentile(x, 90):{fmt}}"
+
+
+def distinct(structures, distance: Callable, tol: float = 0.05) -> list:
+    """The first of every group of `structures` closer than `tol` by `distance(a, b)`."""
+    kept: list = []
+    for r in structures:
+        if all(distance(r, u) > tol for u in kept):
+            kept.append(r)
+    return kept
+
+
+def report_coverage(R, valid, exits_per_is, distance: Callable, tol: float = 0.05) -> None:
+    """Print how many reference exits the generated, relaxed products ``R`` ``(G, K, N,
+    dim)`` (``valid`` ``(G, K)``) found per IS, and the distinct valid products per IS.
+    `distance(batch, one)` broadcasts over the leading axis of its first argument."""
+    found = sum(bool(np.any(valid[g] & (distance(R[g], e[None]) < tol))) for g, exits in enumerate(exits_per_is) for e in exits)
+    n_ref = sum(len(exits) for exits in exits_per_is)
+    counts = [len(distinct(R[g][valid[g]], distance, tol)) for g in range(len(exits_per_is))]
+    print(f"coverage (reference exits found): {found}/{n_ref} = {found / max(n_ref, 1):.1%}; "
+          f"distinct valid FS per IS: mean {np.mean(counts):.2f}")  # fmt: skip

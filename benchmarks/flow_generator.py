@@ -52,7 +52,7 @@ from jaxrxn.generative.flow import (  # noqa: E402
 from jaxrxn.generative.surfaces import stack_params, surface_from_params  # noqa: E402
 from jaxrxn.optimize import FIRE, minimize  # noqa: E402
 from jaxrxn.path import NEB, linear, neb  # noqa: E402
-from _generative import cached_reactions, stats  # noqa: E402
+from _generative import cached_reactions, report_coverage, stats  # noqa: E402
 
 # CI-NEB for the start-quality metrics, scaled to Muller-Brown units (energies ~100,
 # curvatures ~10^3 per Å^2): FIRE's default dt = 0.1 is unstable there and k = 0.1 leaves the
@@ -128,22 +128,11 @@ def unconditioned(model, params, test, rx, K=32, kick=0.1, seed=0):
     R, conv, lam = np.asarray(R), np.asarray(conv), np.asarray(lam)
     not_is = np.linalg.norm(R - np.asarray(x_is)[:, None], axis=(-2, -1)) > 0.05
     valid = conv & (lam > 1e-3) & not_is
-    found, n_ref, distinct = 0, 0, []
-    for gi, g in enumerate(ug):
-        exits = np.asarray(test.paths[groups == g, -1])
-        n_ref += len(exits)
-        for e in exits:
-            found += bool(np.any(valid[gi] & (np.linalg.norm(R[gi] - e, axis=(-2, -1)) < 0.05)))
-        uniq = []
-        for r in R[gi][valid[gi]]:
-            if all(np.linalg.norm(r - u) > 0.05 for u in uniq):
-                uniq.append(r)
-        distinct.append(len(uniq))
-    print(f"\n== unconditioned mode (IS alone, K={K}, kick {kick} Å): {len(ug)} test ISs, {n_ref} reference exits")
+    exits = [np.asarray(test.paths[groups == g, -1]) for g in ug]
+    print(f"\n== unconditioned mode (IS alone, K={K}, kick {kick} Å): {len(ug)} test ISs, {sum(map(len, exits))} reference exits")
     print(f"FS validity (relaxes to a minimum that is not the IS): {valid.mean():.1%} "
           f"(raw end already within 0.05 Å of the IS: {np.mean(~not_is):.1%})")  # fmt: skip
-    print(f"coverage (reference exits found): {found}/{n_ref} = {found / n_ref:.1%}; "
-          f"distinct valid FS per IS: mean {np.mean(distinct):.2f}")  # fmt: skip
+    report_coverage(R, valid, exits, lambda a, b: np.linalg.norm(a - b, axis=(-2, -1)))
 
 
 def main():

@@ -58,7 +58,7 @@ from jaxrxn.geometry import rmsd  # noqa: E402
 from jaxrxn.generative.flow import AtomisticFlow, FlowConfig, generate, load_model, raw_barrier, save_model, train  # noqa: E402
 from jaxrxn.optimize import FIRE, minimize  # noqa: E402
 from jaxrxn.path import NEB, idpp, linear, neb  # noqa: E402
-from _generative import cached_reactions, stats  # noqa: E402
+from _generative import cached_reactions, distinct, report_coverage, stats  # noqa: E402
 
 N_IMAGES, NEB_FMAX, NEB_MAX_STEPS = 13, 0.01, 3000
 NEB_SOLVER = NEB(k=1.0, climb=True)
@@ -148,25 +148,12 @@ def unconditioned(model, params, test, K=32, kick=0.1, seed=0, n_steps=40, eta=0
     cls = np.vectorize(minimum_class)(E)
     not_is = _kabsch_rmsd(R, np.asarray(x_is)[:, None]) > 0.05
     valid = conv & (cls >= 0) & not_is
-    found, n_ref, distinct = 0, 0, []
-    for gi, g in enumerate(ug):
-        exits = []
-        for e in np.asarray(test.paths[groups == g, -1]):
-            if all(_kabsch_rmsd(e, u) > 0.05 for u in exits):
-                exits.append(e)
-        n_ref += len(exits)
-        for e in exits:
-            found += bool(np.any(valid[gi] & (_kabsch_rmsd(R[gi], e[None]) < 0.05)))
-        uniq = []
-        for r in R[gi][valid[gi]]:
-            if all(_kabsch_rmsd(r, u) > 0.05 for u in uniq):
-                uniq.append(r)
-        distinct.append(len(uniq))
-    print(f"\n== unconditioned mode (IS alone, K={K}, kick {kick} Å, eta {eta}): {len(ug)} test ISs, {n_ref} distinct reference exits")
+    exits = [distinct(np.asarray(test.paths[groups == g, -1]), _kabsch_rmsd) for g in ug]
+    print(f"\n== unconditioned mode (IS alone, K={K}, kick {kick} Å, eta {eta}): {len(ug)} test ISs, "
+          f"{sum(map(len, exits))} distinct reference exits")  # fmt: skip
     print(f"FS validity (relaxes to an LJ7 minimum that is not the IS): {valid.mean():.1%} "
           f"(relaxed back to the IS: {np.mean(conv & ~not_is):.1%}; not a minimum: {np.mean(~(conv & (cls >= 0))):.1%})")  # fmt: skip
-    print(f"coverage (reference exits found): {found}/{n_ref} = {found / max(n_ref, 1):.1%}; "
-          f"distinct valid FS per IS: mean {np.mean(distinct):.2f}")  # fmt: skip
+    report_coverage(R, valid, exits, _kabsch_rmsd)
 
 
 def main():

@@ -90,7 +90,7 @@ from jaxrxn.geometry import align as kabsch_align
 from jaxrxn.generative.data import PathSet, resample_by_arc_length
 from jaxrxn.generative.flow import path_point
 from jaxrxn.generative.nets import EGNN, MLP, PaiNN
-from jaxrxn.generative.training import TrainState, fit, new_train_state
+from jaxrxn.generative.training import TrainState, seeded_state, train_or_resume
 from jaxrxn.path import NEB, neb
 from jaxrxn.potentials.core import Potential
 from jaxrxn.validation import check_configuration, check_same_system
@@ -334,12 +334,9 @@ def dsm_loss(dm: DiffusionModel, params, key: PRNGKeyArray, data: PathSet, idx, 
 
 def init_train_state(dm: DiffusionModel, data: PathSet, cfg: DiffusionConfig) -> TrainState:
     """Initialise params on the first reaction (seeded by ``cfg.seed``)."""
-    key = jax.random.PRNGKey(cfg.seed)
-    key, k_init = jax.random.split(key)
     y = dm.to_model(data.paths[0, 0])
     t = jnp.asarray(0.5, y.dtype)
-    params = dm.net.init(k_init, y, dm.from_model(y), t, jnp.log(dm.sde.marginal(t)[1]), data.context[0])
-    return new_train_state(params, key, cfg)
+    return seeded_state(lambda k: dm.net.init(k, y, dm.from_model(y), t, jnp.log(dm.sde.marginal(t)[1]), data.context[0]), cfg)
 
 
 def train(
@@ -358,11 +355,10 @@ def train(
     :func:`jaxrxn.generative.training.fit`'s; a loaded `state`, or an existing `checkpoint`
     file, resumes the run bit for bit.
     """
-    if len(data) == 0:
-        raise ValueError("the training set is empty.")
-    resume = state is None
-    state = init_train_state(dm, data, cfg) if state is None else state
-    return fit(dsm_loss, dm, data, cfg, state, resume=resume, log_every=log_every, callback=callback, checkpoint=checkpoint)
+    return train_or_resume(
+        dsm_loss, dm, data, cfg, lambda: init_train_state(dm, data, cfg), state,
+        log_every=log_every, callback=callback, checkpoint=checkpoint,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------

@@ -106,3 +106,19 @@ def fit(
         if checkpoint is not None:
             save_checkpoint(checkpoint, state)
     return state
+
+
+def seeded_state(init_params: Callable[[PRNGKeyArray], dict], cfg) -> TrainState:
+    """A fresh :class:`TrainState` seeded by ``cfg.seed``: ``init_params(k_init)`` gives
+    the params, the rest of the key drives training."""
+    key, k_init = jax.random.split(jax.random.PRNGKey(cfg.seed))
+    return new_train_state(init_params(k_init), key, cfg)
+
+
+def train_or_resume(loss_fn: Callable, model, data, cfg, init: Callable[[], TrainState], state: TrainState | None, **fit_kwargs) -> TrainState:
+    """The generators' ``train`` functions: :func:`fit` from `state`, or, without one, from
+    ``init()`` (or the existing checkpoint, which :func:`fit` then resumes bit for bit)."""
+    if len(data) == 0:
+        raise ValueError("the training set is empty.")
+    resume = state is None
+    return fit(loss_fn, model, data, cfg, init() if resume else state, resume=resume, **fit_kwargs)
