@@ -24,6 +24,7 @@ COMMANDS = {
     "train-flow": ("jaxrxn.commands.train_flow", "train the path flow generator on a path data set"),
     "train-nnp": ("jaxrxn.commands.train_nnp", "train the neural-network potential on energies and forces"),
     "build-dataset": ("jaxrxn.commands.build_dataset", "build or resume the GFN2-xTB reaction data set from reactant SMILES"),
+    "generate-ts": ("jaxrxn.commands.generate_ts", "transition state between a reactant and a product from the pretrained generator"),
 }
 
 EXIT_CONVERGED, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT = 0, 1, 2

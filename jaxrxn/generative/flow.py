@@ -76,7 +76,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from jaxrxn.generative.data import PathSet, resample_by_arc_length
 from jaxrxn.generative.nets import EGNN, PaiNN, SurfaceFlowNet
-from jaxrxn.generative.training import TrainState, fit, new_train_state
+from jaxrxn.generative.training import TrainState, seeded_state, train_or_resume
 from jaxrxn.optimize import FIRE, minimize
 from jaxrxn.path import NEB, neb
 from jaxrxn.potentials.core import Potential
@@ -228,11 +228,7 @@ def _init_params(model, key, x, context, cond):
 
 def init_train_state(model: nn.Module, data: PathSet, cfg: FlowConfig) -> TrainState:
     """Initialise params on the first reaction (seeded by ``cfg.seed``)."""
-    key = jax.random.PRNGKey(cfg.seed)
-    key, k_init = jax.random.split(key)
-    p0 = data.paths[0]
-    params = _init_params(model, k_init, p0[0], data.context[0], data.cond[0])
-    return new_train_state(params, key, cfg)
+    return seeded_state(lambda k: _init_params(model, k, data.paths[0, 0], data.context[0], data.cond[0]), cfg)
 
 
 def train(
@@ -253,26 +249,28 @@ def train(
     on the schedule of ``cfg.n_steps``) are :func:`jaxrxn.generative.training.fit`'s; a
     loaded `state`, or an existing `checkpoint` file, resumes the run bit for bit.
     """
-    if len(data) == 0:
-        raise ValueError("the training set is empty.")
-    resume = state is None
-    state = init_train_state(model, data, cfg) if state is None else state
-    return fit(
-        flow_loss, model, data, cfg, state,
-        resume=resume, log_every=log_every, callback=callback, checkpoint=checkpoint, stop_at=stop_at,
-    )
+    return train_or_resume(
+        flow_loss, model, data, cfg, lambda: init_train_state(model, data, cfg), state,
+        log_every=log_every, callback=callback, checkpoint=checkpoint, stop_at=stop_at,
+    )  # fmt: skip
 
 
-_MODELS = {"SurfaceFlow": SurfaceFlow, "AtomisticFlow": AtomisticFlow}
+def _models() -> dict[str, type]:
+    """The generator classes :func:`save_model` writes (the TS flows too; imported here,
+    as :mod:`jaxrxn.generative.ts_generator` loads its pretrained weights through this module)."""
+    from jaxrxn.generative.ts_generator import AtomisticTSFlow, SurfaceTSFlow
+
+    return {"SurfaceFlow": SurfaceFlow, "AtomisticFlow": AtomisticFlow, "SurfaceTSFlow": SurfaceTSFlow, "AtomisticTSFlow": AtomisticTSFlow}
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, params, **metadata) -> None:
-    """Write a trained flow model to ``.npz``: its class and fields (JSON), `metadata`
-    (JSON-serialisable, e.g. the training configuration) and every parameter array under
-    its flax path (``params/PaiNN_0/...``). :func:`load_model` reads it back."""
+    """Write a trained generator (path flow or TS flow) to ``.npz``: its class and fields
+    (JSON), `metadata` (JSON-serialisable, e.g. the training configuration) and every
+    parameter array under its flax path (``params/PaiNN_0/...``). :func:`load_model` reads
+    it back."""
     name = type(model).__name__
-    if name not in _MODELS:
-        raise ValueError(f"cannot save a {name}; known models: {sorted(_MODELS)}.")
+    if name not in _models():
+        raise ValueError(f"cannot save a {name}; known models: {sorted(_models())}.")
     fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name not in ("parent", "name")}
     arrays = {"/".join(k): np.asarray(v) for k, v in flax.traverse_util.flatten_dict(flax.core.unfreeze(params)).items()}
     header = json.dumps({"model": name, "fields": fields, "metadata": metadata})
@@ -289,7 +287,7 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict, dict]:
         params = flax.traverse_util.unflatten_dict(
             {tuple(k.split("/")): jnp.asarray(data[k]) for k in data.files if k != "__header__"}
         )
-    return _MODELS[header["model"]](**header["fields"]), params, header["metadata"]
+    return _models()[header["model"]](**header["fields"]), params, header["metadata"]
 
 
 # ---------------------------------------------------------------------------------------

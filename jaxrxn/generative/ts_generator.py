@@ -61,7 +61,7 @@ from jaxrxn._results import RESULTS
 from jaxrxn.generative.data import ReactionPath, resample_by_arc_length
 from jaxrxn.generative.nets import PaiNN, SurfaceFlowNet
 from jaxrxn.generative.surfaces import params_from_descriptor, surface_from_params
-from jaxrxn.generative.training import TrainState, fit, new_train_state
+from jaxrxn.generative.training import TrainState, seeded_state, train_or_resume
 from jaxrxn.potentials.core import Potential
 from jaxrxn.saddle import Dimer, PRFO, hessian_analysis, saddle_search, zero_modes
 from jaxrxn.validation import check_configuration, check_same_system
@@ -101,16 +101,24 @@ class AtomisticTSFlow(nn.Module):
     """Equivariant velocity field for atoms, PaiNN backbone (any ``dim``).
 
     ``x``, ``x_is``, ``x_fs`` ``(N, dim)`` Å; ``t`` scalar; ``context`` atomic numbers
-    ``(N,)`` (< `n_species`). Node scalars: one-hot species and the time features; node
-    vectors: ``x - x_IS`` and ``x - x_FS``. Returns the velocity ``(N, dim)`` with its net
-    translation removed. Equivariant under O(dim) acting on all three structures,
-    permutations (with ``context`` permuted) and common translations.
+    ``(N,)`` (< `n_species`; a negative number marks a padding atom, which neither sends
+    nor receives messages and gets zero velocity). Node scalars: one-hot species and the time
+    features; node vectors: ``x - x_IS`` and ``x - x_FS``. Returns the velocity ``(N, dim)``
+    with its net translation (over the real atoms) removed. Equivariant under O(dim)
+    acting on all three structures, permutations (with ``context`` permuted) and common
+    translations.
+
+    `v_max` (Å, optional): each atom's velocity ``v`` becomes ``v / (1 + |v| / v_max)``, a
+    smooth bound. Molecular IS-FS midpoints can put two atoms a few tenths of an Å apart,
+    where an untrained PaiNN's output reaches 10^3 Å and the flow-matching loss 10^8; the
+    bound keeps training stable (targets are below ~2 Å per atom).
     """
 
     features: int = 32
     n_layers: int = 3
     r_cut: float = 5.0
     n_species: int = 10
+    v_max: float | None = None
 
     @nn.compact
     def __call__(self, x, t, x_is, x_fs, context):
@@ -119,10 +127,13 @@ class AtomisticTSFlow(nn.Module):
         scalars = jnp.concatenate([jax.nn.one_hot(context, self.n_species, dtype=x.dtype), tf], axis=-1)
         vectors = jnp.stack([x - x_is, x - x_fs], axis=1)  # (N, 2, dim)
         _, vec = PaiNN(self.features, self.n_layers, r_cut=self.r_cut, n_scalar_out=1, n_vector_out=1)(
-            x, scalars, vectors
+            x, scalars, vectors, atom_mask=context >= 0
         )
+        real = (context >= 0).astype(x.dtype)[:, None]
         v = vec[:, 0]
-        return v - jnp.mean(v, axis=0, keepdims=True)
+        if self.v_max is not None:
+            v = v / (1.0 + jnp.sqrt(jnp.sum(v**2, axis=-1, keepdims=True) + 1e-12) / self.v_max)
+        return real * (v - jnp.sum(real * v, axis=0, keepdims=True) / jnp.sum(real))
 
 
 # ---------------------------------------------------------------------------------------
@@ -135,7 +146,10 @@ class TSSet(eqx.Module):
     - `context` ``(P, ...)``: the system descriptor (G2: ``(P, N_SLOTS, 6)``; atoms:
       atomic numbers ``(P, N)``).
     - `barrier` ``(P,)`` eV: ``E(x_TS) - E(x_IS)``.
-    - `seed` ``(P,)`` int: the surface seed (-1 when unknown), to tell held-out data apart.
+    - `seed` ``(P,)`` int: the surface seed or reactant molecule (-1 when unknown), to tell
+      held-out data apart.
+    - `mask` ``(P, N)`` (optional): 1 for real atoms, 0 for padding (molecules of different
+      sizes in one array); ``None`` when every atom is real.
     """
 
     x_is: Array
@@ -144,6 +158,7 @@ class TSSet(eqx.Module):
     context: Array
     barrier: Array
     seed: Array
+    mask: Array | None = None
 
     def __len__(self) -> int:
         return self.x_is.shape[0]
@@ -178,6 +193,59 @@ def surface_ts_set(reactions: Sequence[ReactionPath]) -> TSSet:
     return TSSet(x_is, x_fs, x_ts, desc, barriers(desc, x_is, x_ts), seed)
 
 
+def canonical_frame(x_is, x_fs, x_ts=None):
+    """The frame the molecular TS generator works in (NumPy, Å): the reactant centred, the
+    product centred and Kabsch-rotated onto it, and the TS (if given) centred and rotated
+    onto their midpoint. Users' end states come in arbitrary frames; this one is the
+    least motion between them, as in an IRC. Returns ``(x_is, x_fs)`` or
+    ``(x_is, x_fs, x_ts)``."""
+    from jaxrxn.geometry import kabsch_rotation_numpy
+
+    centre = lambda X: np.asarray(X, float) - np.mean(X, axis=0)  # noqa: E731
+    a, b = centre(x_is), centre(x_fs)
+    b = b @ kabsch_rotation_numpy(b, a)
+    if x_ts is None:
+        return a, b
+    t = centre(x_ts)
+    return a, b, t @ kabsch_rotation_numpy(t, 0.5 * (a + b))
+
+
+def molecular_ts_set(reactions: Sequence[ReactionPath], n_atoms: int | None = None) -> TSSet:
+    """A padded :class:`TSSet` from molecular reactions of different sizes (e.g.
+    ``read_transition1x(FILE, "train", level="GFN2-xTB")`` of the jaxrxn data set).
+
+    Each reaction's reactant, product and TS, in the :func:`canonical_frame`, are padded
+    to `n_atoms` (default: the largest) with atoms at the origin; ``context`` holds the
+    atomic numbers, -1 for padding, and ``mask`` the real atoms. ``barrier`` is ``E(TS) - E(reactant)`` from
+    the stored energies (``extras["ts_index"]``, else the highest frame); ``seed`` the
+    reactant molecule (``extras["molecule"]``, else -1).
+    """
+    if len(reactions) == 0:
+        raise ValueError("no reactions given.")
+    n_max = max(len(r.numbers) for r in reactions)
+    n_atoms = n_max if n_atoms is None else int(n_atoms)
+    if n_atoms < n_max:
+        raise ValueError(f"n_atoms={n_atoms} is smaller than the largest reaction ({n_max} atoms).")
+
+    def pad(R):
+        out = np.zeros((n_atoms, 3))
+        out[: len(R)] = R
+        return out
+
+    cols: dict[str, list] = {k: [] for k in ("x_is", "x_fs", "x_ts", "context", "barrier", "seed", "mask")}
+    for r in reactions:
+        n = len(r.numbers)
+        t = int(r.extras["ts_index"]) if "ts_index" in r.extras else int(np.argmax(r.energies))
+        for key, R in zip(("x_is", "x_fs", "x_ts"), canonical_frame(r.reactant, r.product, r.transition_state)):
+            cols[key].append(pad(R))
+        cols["context"].append(np.concatenate([np.asarray(r.numbers, int), -np.ones(n_atoms - n, int)]))
+        cols["mask"].append(np.arange(n_atoms) < n)
+        cols["barrier"].append(float(r.energies[t] - r.energies[0]))
+        cols["seed"].append(int(r.extras.get("molecule", -1)))
+    return TSSet(*(jnp.asarray(np.stack(cols[k])) for k in ("x_is", "x_fs", "x_ts", "context", "barrier", "seed")),
+                 jnp.asarray(np.stack(cols["mask"]), jnp.result_type(float)))  # fmt: skip
+
+
 def surface_potential(context: Float[Array, "n_slots 6"]) -> Potential:
     """The G2 surface :class:`~jaxrxn.Potential` of a descriptor row (vmappable)."""
     return surface_from_params(params_from_descriptor(context))
@@ -207,36 +275,40 @@ def linear_midpoint(x_is: Float[Array, "N dim"], x_fs: Float[Array, "N dim"]) ->
     return 0.5 * (x_is + x_fs)
 
 
-def _centred_noise(key, shape, dtype):
+def _centred_noise(key, shape, dtype, mask=None):
+    """Gaussian noise without net translation (atomistic systems), zero on padding atoms."""
     xi = jax.random.normal(key, shape, dtype)
-    if shape[0] > 1:  # no net translation for atomistic systems
-        xi = xi - jnp.mean(xi, axis=0, keepdims=True)
-    return xi
+    if shape[0] == 1:
+        return xi
+    if mask is None:
+        return xi - jnp.mean(xi, axis=0, keepdims=True)
+    m = mask[:, None]
+    return m * (xi - jnp.sum(m * xi, axis=0, keepdims=True) / jnp.sum(m))
 
 
 def ts_flow_loss(model: nn.Module, params, key, data: TSSet, idx, cfg: TSFlowConfig):
     """Conditional flow-matching loss (module docstring) averaged over the reactions
-    ``idx`` ``(B,)``, one random ``t`` and source noise per reaction. Å² per atom."""
+    ``idx`` ``(B,)``, one random ``t`` and source noise per reaction. Å² per (real) atom."""
 
     def one(key, i):
         k_t, k_xi = jax.random.split(key)
         x_is, x_fs, x_ts = data.x_is[i], data.x_fs[i], data.x_ts[i]
+        mask = None if data.mask is None else data.mask[i]
         t = jax.random.uniform(k_t, (), x_is.dtype)
-        x0 = linear_midpoint(x_is, x_fs) + cfg.sigma_source * _centred_noise(k_xi, x_is.shape, x_is.dtype)
+        x0 = linear_midpoint(x_is, x_fs) + cfg.sigma_source * _centred_noise(k_xi, x_is.shape, x_is.dtype, mask)
         xt = (1.0 - t) * x0 + t * x_ts
         v = model.apply(params, xt, t, x_is, x_fs, data.context[i])
-        return jnp.sum((v - (x_ts - x0)) ** 2) / x_is.shape[0]
+        if mask is None:
+            return jnp.sum((v - (x_ts - x0)) ** 2) / x_is.shape[0]
+        return jnp.sum(mask[:, None] * (v - (x_ts - x0)) ** 2) / jnp.sum(mask)
 
     return jnp.mean(jax.vmap(one)(jax.random.split(key, idx.shape[0]), idx))
 
 
 def init_ts_train_state(model: nn.Module, data: TSSet, cfg: TSFlowConfig) -> TrainState:
     """Initialise params on the first reaction (seeded by ``cfg.seed``)."""
-    key = jax.random.PRNGKey(cfg.seed)
-    key, k_init = jax.random.split(key)
     x = data.x_is[0]
-    params = model.init(k_init, x, jnp.asarray(0.0, x.dtype), x, data.x_fs[0], data.context[0])
-    return new_train_state(params, key, cfg)
+    return seeded_state(lambda k: model.init(k, x, jnp.asarray(0.0, x.dtype), x, data.x_fs[0], data.context[0]), cfg)
 
 
 def train_ts_flow(
@@ -256,16 +328,15 @@ def train_ts_flow(
     file, resumes the run bit for bit.
     Raises ``ValueError`` for an empty or non-finite training set.
     """
-    if len(data) == 0:
-        raise ValueError("the training set is empty.")
     if data.x_is.shape != data.x_fs.shape or data.x_is.shape != data.x_ts.shape:
         raise ValueError(f"IS, FS and TS shapes differ: {data.x_is.shape}, {data.x_fs.shape}, {data.x_ts.shape}.")
     for name in ("x_is", "x_fs", "x_ts", "context"):
         if not np.all(np.isfinite(np.asarray(getattr(data, name)))):
             raise ValueError(f"the training set's {name} contains NaN or infinite values.")
-    resume = state is None
-    state = init_ts_train_state(model, data, cfg) if state is None else state
-    return fit(ts_flow_loss, model, data, cfg, state, resume=resume, log_every=log_every, callback=callback, checkpoint=checkpoint)
+    return train_or_resume(
+        ts_flow_loss, model, data, cfg, lambda: init_ts_train_state(model, data, cfg), state,
+        log_every=log_every, callback=callback, checkpoint=checkpoint,
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------
@@ -440,6 +511,49 @@ def generate_ts(
 
 
 # ---------------------------------------------------------------------------------------
+# pretrained generators
+# ---------------------------------------------------------------------------------------
+#: TS generators shipped in ``jaxrxn/data``: name -> file.
+PRETRAINED = {"gfn2-xtb": "ts_generator_gfn2_xtb.npz"}
+
+
+def load_pretrained(name: str = "gfn2-xtb") -> tuple[nn.Module, dict, dict]:
+    """A shipped TS generator: ``(model, params, metadata)``.
+
+    ``"gfn2-xtb"``: :class:`AtomisticTSFlow` trained on the training molecules of the
+    shipped GFN2-xTB data set (``jaxrxn/data/xtb_reactions.h5``) by
+    ``benchmarks/ts_generator.py --family xtb`` (the command, seed and held-out metrics are
+    in ``metadata``, as are ``elements`` and ``max_atoms``, its training domain: see
+    :func:`check_domain`). Offline: the weights are package data.
+    """
+    from importlib import resources
+
+    from jaxrxn.generative.flow import load_model
+
+    if name not in PRETRAINED:
+        raise ValueError(f"unknown pretrained TS generator {name!r}; shipped: {sorted(PRETRAINED)}.")
+    with resources.as_file(resources.files("jaxrxn.data").joinpath(PRETRAINED[name])) as path:
+        return load_model(path)
+
+
+def check_domain(metadata: dict, numbers) -> None:
+    """``ValueError`` unless every element of `numbers` was in the model's training data
+    and the molecule has at most twice its largest training size (a network sees only
+    neighbours within its cutoff, so a somewhat larger molecule is not extrapolation in
+    kind, but nothing much larger was ever checked)."""
+    from ase.data import chemical_symbols
+
+    numbers = [int(z) for z in np.asarray(numbers)]
+    known = set(metadata["elements"])
+    unknown = sorted({chemical_symbols[z] for z in numbers if z not in known})
+    if unknown:
+        trained = ", ".join(chemical_symbols[z] for z in sorted(known))
+        raise ValueError(f"element(s) {', '.join(unknown)} outside the TS generator's training data ({trained}).")
+    if len(numbers) > 2 * metadata["max_atoms"]:
+        raise ValueError(f"{len(numbers)} atoms: the TS generator was trained on molecules of up to {metadata['max_atoms']} atoms.")
+
+
+# ---------------------------------------------------------------------------------------
 # metrics and baselines
 # ---------------------------------------------------------------------------------------
 def ts_distance(a: Float[Array, "N dim"], b: Float[Array, "N dim"]):
@@ -473,6 +587,7 @@ def nearest_training_ts(
 
 
 __all__ = [
+    "PRETRAINED",
     "AtomisticTSFlow",
     "SurfaceTSFlow",
     "TSFlowConfig",
@@ -483,6 +598,10 @@ __all__ = [
     "init_ts_train_state",
     "interpolation_max",
     "linear_midpoint",
+    "load_pretrained",
+    "canonical_frame",
+    "check_domain",
+    "molecular_ts_set",
     "nearest_training_ts",
     "polish_ts",
     "sample_ts",

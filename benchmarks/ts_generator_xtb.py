@@ -1,0 +1,197 @@
+"""Train the pretrained GFN2-xTB TS generator on the shipped data set and measure it on
+held-out reactant molecules.
+
+Data: ``jaxrxn/data/xtb_reactions.h5`` (``--data``), split by reactant molecule: the model
+trains on ``train``; ``val`` and ``test`` molecules (never seen in training) are the
+held-out set. Model: :class:`~jaxrxn.generative.ts_generator.AtomisticTSFlow` (PaiNN, 32
+features, 3 layers, velocities bounded by 3 Å per atom), React-OT-style flow matching from the IS-FS midpoint
+(:func:`~jaxrxn.generative.ts_generator.train_ts_flow`, the same loop as the 2D benchmarks),
+reactions padded to one size (:func:`~jaxrxn.generative.ts_generator.molecular_ts_set`).
+
+Per held-out reaction, at GFN2-xTB (tblite, one thread):
+
+- TS RMSD after Kabsch alignment (Å) to the data set's TS, and ``|E(x) - E_TS|`` (kcal/mol)
+  before any refinement, for the generated TS (Heun, 4 steps) and the baselines: the
+  linear midpoint, the highest point of the IDPP band and of the geodesic band (11
+  images each, energies by GFN2-xTB);
+- refinement (RS-P-RFO in redundant internal coordinates, fmax 0.01 eV/Å, 300 steps, as
+  ``jaxrxn generate-ts --polish``) from the generated TS and from the best interpolation
+  maximum: success = converged to the data set's TS (Kabsch RMSD < 0.1 Å and energy within
+  0.01 eV), gradient calls.
+
+The nearest-training-reaction baseline is not run: held-out molecules have no training
+reaction with the same atoms in the same order.
+
+``--save FILE`` writes the model with its metadata (this command line, seed, data-set
+checksum, elements, largest size, held-out metrics, and per-reaction RMSDs of the first
+held-out reactions that ``tests/test_ts_generator_xtb.py`` re-checks). The shipped weights:
+
+    OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --save jaxrxn/data/ts_generator_gfn2_xtb.npz
+
+Writes ``benchmarks/results/ts_generator_xtb.json`` (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pathlib
+import sys
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import equinox as eqx  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
+KCAL_PER_EV = 23.060548
+SAME_TS_RMSD, SAME_TS_DE = 0.1, 0.01
+
+
+def main():
+    from jaxrxn.generative.data import read_transition1x
+    from jaxrxn.generative.flow import save_model
+    from jaxrxn.generative.ts_generator import AtomisticTSFlow, TSFlowConfig, molecular_ts_set, train_ts_flow
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(ROOT / "jaxrxn" / "data" / "xtb_reactions.h5"))
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--features", type=int, default=32)
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--v-max", type=float, default=3.0, help="velocity bound per atom, Å (AtomisticTSFlow.v_max)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-refine", action="store_true", help="skip the saddle refinements (fast)")
+    ap.add_argument("--save", help="write the trained model (.npz) with its metadata")
+    ap.add_argument("--out", default=str(HERE / "results" / "ts_generator_xtb.json"))
+    a = ap.parse_args()
+
+    level = "GFN2-xTB"
+    train = read_transition1x(a.data, "train", level=level)
+    held = read_transition1x(a.data, "test", level=level) + read_transition1x(a.data, "val", level=level)
+    held = [r for r in held if r.extras["kind"] == b"reactive"] + [r for r in held if r.extras["kind"] != b"reactive"]
+    n_max = max(len(r.numbers) for r in train + held)
+    data = molecular_ts_set(train, n_max)
+    print(f"train: {len(train)} reactions from {len(set(np.asarray(data.seed).tolist()))} molecules; "
+          f"held out: {len(held)} reactions from {len({int(r.extras['molecule']) for r in held})} molecules", flush=True)  # fmt: skip
+    model = AtomisticTSFlow(features=a.features, n_layers=a.layers, v_max=a.v_max)
+    cfg = TSFlowConfig(n_steps=a.steps, batch_size=a.batch, learning_rate=a.lr, seed=a.seed)
+    t0 = time.perf_counter()
+    state = train_ts_flow(model, data, cfg, log_every=max(a.steps // 10, 1),
+                          callback=lambda s, m: print(f"  step {s:6d}  loss {m['loss']:.5f} Å²/atom", flush=True))  # fmt: skip
+    train_s = time.perf_counter() - t0
+    rows = [evaluate(model, state.params, r, refine=not a.no_refine) for r in held]
+    summary = summarise(rows)
+    print(json.dumps(summary, indent=1))
+    result = {
+        "command": " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]]),
+        "data": {"file": pathlib.Path(a.data).name, "sha256": hashlib.sha256(pathlib.Path(a.data).read_bytes()).hexdigest(),
+                 "train_reactions": len(train), "held_out_reactions": len(held)},
+        "config": {"steps": a.steps, "batch": a.batch, "lr": a.lr, "features": a.features, "layers": a.layers, "v_max": a.v_max, "seed": a.seed},
+        "train_seconds": round(train_s, 1), "summary": summary, "reactions": rows,
+    }  # fmt: skip
+    pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+    if a.save:
+        elements = sorted({int(z) for r in train for z in r.numbers})
+        check = [{"rxn": r["rxn"], "rmsd": r["generated"]["rmsd"]} for r in rows[:2]]
+        save_model(a.save, model, state.params, elements=elements, max_atoms=n_max, level=level,
+                   command=result["command"], data=result["data"], config=result["config"],
+                   held_out=summary, check=check)  # fmt: skip
+        print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB)")
+
+
+def generated_ts(model, params, r) -> np.ndarray:
+    """The generator's TS for reaction `r`, Heun 4 steps, as ``jaxrxn generate-ts`` makes it."""
+    from jaxrxn.generative.ts_generator import canonical_frame
+
+    x_is, x_fs = canonical_frame(r.reactant, r.product)
+    ts, _ = _sample(model, params, jnp.asarray(x_is), jnp.asarray(x_fs), jnp.asarray(r.numbers))
+    return np.asarray(ts) + np.mean(r.reactant, axis=0)  # back in the stored reactant's frame (for energies)
+
+
+@eqx.filter_jit
+def _energy(pot, X):
+    return pot.energy(X)
+
+
+@eqx.filter_jit
+def _sample(model, params, x_is, x_fs, numbers):
+    from jaxrxn.generative.ts_generator import sample_ts
+
+    return sample_ts(model, params, x_is, x_fs, numbers, n_steps=4)
+
+
+def evaluate(model, params, r, refine: bool) -> dict:
+    from jaxrxn.geometry import rmsd_numpy
+    from jaxrxn.path import idpp
+    from jaxrxn.path.geodesic_interpolation import geodesic
+    from jaxrxn.potentials.qm import xtb_potential
+    from jaxrxn.system import System
+
+    pot = xtb_potential(r.numbers)
+    t = int(r.extras["ts_index"])
+    x_ts, e_ts = np.asarray(r.transition_state, float), float(r.energies[t])
+    x_is, x_fs = np.asarray(r.reactant, float), np.asarray(r.product, float)
+    energy = lambda X: _energy(pot, X)  # noqa: E731
+    band_max = lambda band: max(((float(energy(jnp.asarray(X))), np.asarray(X)) for X in band[1:-1]), key=lambda p: p[0])  # noqa: E731
+    starts = {"generated": generated_ts(model, params, r), "linear midpoint": 0.5 * (x_is + x_fs)}
+    starts["IDPP max"] = band_max(np.asarray(idpp(jnp.asarray(x_is), jnp.asarray(x_fs), 11)))[1]
+    starts["geodesic max"] = band_max(np.asarray(geodesic(jnp.asarray(x_is), jnp.asarray(x_fs), 11, System(jnp.asarray(r.numbers))).path))[1]
+    row = {"rxn": r.rxn, "formula": r.formula, "n_atoms": len(r.numbers), "kind": str(r.extras["kind"].astype(str)),
+           "barrier_ev": float(e_ts - r.energies[0])}  # fmt: skip
+    for name, X in starts.items():
+        row[name] = {"rmsd": rmsd_numpy(X, x_ts), "abs_de_kcal": abs(float(energy(jnp.asarray(X))) - e_ts) * KCAL_PER_EV}
+    if refine:
+        best = min(("IDPP max", "geodesic max"), key=lambda k: row[k]["abs_de_kcal"])
+        for name in ("generated", best):
+            row[name]["refined"] = refine_ts(pot, r.numbers, starts[name], x_ts, e_ts)
+        row["best interpolation"] = best
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def refine_ts(pot, numbers, X, x_ts, e_ts) -> dict:
+    """RS-P-RFO (internal coordinates) from `X`; success = the data set's TS."""
+    from jaxrxn.geometry import rmsd_numpy
+    from jaxrxn.saddle import RSPRFO
+    from jaxrxn.saddle.internal import redundant_internals
+
+    solver = RSPRFO(coordinates=redundant_internals(np.asarray(numbers), X), refine_if_positive=3, trust_max=0.2)
+    res = _saddle(pot, jnp.asarray(X), solver)
+    same = bool(res.converged) and rmsd_numpy(np.asarray(res.R), x_ts) < SAME_TS_RMSD and abs(float(res.energy) - e_ts) < SAME_TS_DE
+    return {"converged": bool(res.converged), "same_ts": same, "n_force_calls": int(res.n_force_calls)}
+
+
+@eqx.filter_jit
+def _saddle(pot, X, solver):
+    from jaxrxn.saddle import saddle_search
+
+    return saddle_search(pot, X, solver, fmax=0.01, max_steps=300, check_index=False)
+
+
+def summarise(rows: list[dict]) -> dict:
+    out = {"held_out_reactions": len(rows)}
+    if not rows:
+        return out
+    for name in ("generated", "linear midpoint", "IDPP max", "geodesic max"):
+        d = np.array([r[name]["rmsd"] for r in rows])
+        e = np.array([r[name]["abs_de_kcal"] for r in rows])
+        out[name] = {"rmsd_median": float(np.median(d)), "rmsd_mean": float(np.mean(d)), "abs_de_kcal_median": float(np.median(e))}
+    refined = [r for r in rows if "refined" in r["generated"]]
+    if refined:
+        for key, pick in (("generated", lambda r: r["generated"]), ("best interpolation", lambda r: r[r["best interpolation"]])):
+            ok = [pick(r)["refined"]["same_ts"] for r in refined]
+            calls = [pick(r)["refined"]["n_force_calls"] for r in refined if pick(r)["refined"]["same_ts"]]
+            out[key + " refined"] = {"success": float(np.mean(ok)), "n_force_calls_median": float(np.median(calls)) if calls else None}
+    return out
+
+
+if __name__ == "__main__":
+    main()

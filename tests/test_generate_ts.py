@@ -1,0 +1,137 @@
+"""The molecular TS generator: padded batches, the shipped pretrained model, and
+``jaxrxn generate-ts`` (JSON keys, exit codes, polishing into a GFN2-xTB saddle)."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrxn.generative.data import ReactionPath
+from jaxrxn.generative.ts_generator import (
+    AtomisticTSFlow,
+    TSFlowConfig,
+    init_ts_train_state,
+    molecular_ts_set,
+    ts_flow_loss,
+)
+
+
+def _reaction(numbers, seed, molecule):
+    rng = np.random.default_rng(seed)
+    n = len(numbers)
+    R0 = rng.normal(size=(n, 3)) * 1.2
+    ts, R1 = R0 + 0.3 * rng.normal(size=(n, 3)), R0 + 0.6 * rng.normal(size=(n, 3))
+    P = np.stack([R0, ts, R1])
+    extras = {"ts_index": np.array(1), "molecule": np.array(molecule)}
+    return ReactionPath("X", f"r{seed}", np.asarray(numbers), P, np.array([0.0, 1.5, 0.2]), np.zeros_like(P), R0, R1, ts, extras)
+
+
+def test_padding_changes_nothing_for_the_real_atoms():
+    """A padded reaction gives the real atoms the velocity and the loss of the unpadded
+    one (padding atoms send no messages, get zero velocity and no weight in the loss)."""
+    small, big = _reaction([8, 1, 1], 0, 3), _reaction([6, 6, 8, 1, 1, 1, 1], 1, 4)
+    alone, padded = molecular_ts_set([small]), molecular_ts_set([small, big])
+    assert padded.x_is.shape == (2, 7, 3) and list(np.asarray(padded.context[0])) == [8, 1, 1, -1, -1, -1, -1]
+    np.testing.assert_array_equal(np.asarray(padded.seed), [3, 4])
+    np.testing.assert_allclose(np.asarray(padded.barrier), [1.5, 1.5])
+    model = AtomisticTSFlow(features=8, n_layers=1)
+    cfg = TSFlowConfig(sigma_source=0.0, batch_size=1)
+    params = init_ts_train_state(model, padded, cfg).params
+    x = lambda d, k: 0.5 * (d.x_is[k] + d.x_fs[k]) + 0.1  # noqa: E731
+    v_alone = model.apply(params, x(alone, 0), 0.4, alone.x_is[0], alone.x_fs[0], alone.context[0])
+    v_pad = model.apply(params, x(padded, 0), 0.4, padded.x_is[0], padded.x_fs[0], padded.context[0])
+    np.testing.assert_allclose(v_pad[:3], v_alone, atol=1e-12)
+    np.testing.assert_array_equal(v_pad[3:], 0.0)
+    key = jax.random.PRNGKey(0)
+    loss_alone = ts_flow_loss(model, params, key, alone, jnp.array([0]), cfg)
+    loss_pad = ts_flow_loss(model, params, key, padded, jnp.array([0]), cfg)
+    np.testing.assert_allclose(loss_pad, loss_alone, rtol=1e-12)
+    # the same reaction without the mask is a different (wrong) loss: the check can fail
+    unmasked = padded.__class__(*(getattr(padded, f) for f in ("x_is", "x_fs", "x_ts", "context", "barrier", "seed")))
+    assert abs(float(ts_flow_loss(model, params, key, unmasked, jnp.array([0]), cfg)) - float(loss_alone)) > 1e-6
+
+
+# ---------------------------------------------------------------------------------------
+# the shipped pretrained generator and the command
+# ---------------------------------------------------------------------------------------
+def _held_out():
+    """Held-out reactions (test and val molecules) of the shipped data set, smallest first."""
+    from importlib import resources
+
+    from jaxrxn.generative.data import read_transition1x
+
+    with resources.as_file(resources.files("jaxrxn.data").joinpath("xtb_reactions.h5")) as path:
+        rxns = read_transition1x(path, "test", level="GFN2-xTB") + read_transition1x(path, "val", level="GFN2-xTB")
+    return sorted(rxns, key=lambda r: len(r.numbers))
+
+
+def _write(path, numbers, R):
+    from ase import Atoms
+
+    Atoms(numbers=numbers, positions=R).write(path)
+    return str(path)
+
+
+def test_pretrained_model_reproduces_its_recorded_metrics():
+    """The shipped weights load by name, cover the data set's elements, are small, and give
+    the held-out TS RMSDs recorded when they were trained (benchmarks/ts_generator_xtb.py)."""
+    from importlib import resources
+
+    from jaxrxn.generative.ts_generator import canonical_frame, load_pretrained, sample_ts
+    from jaxrxn.geometry import rmsd_numpy
+
+    model, params, meta = load_pretrained("gfn2-xtb")
+    assert set(meta["elements"]) <= {1, 6, 7, 8} and meta["max_atoms"] >= 4
+    with resources.as_file(resources.files("jaxrxn.data").joinpath("ts_generator_gfn2_xtb.npz")) as path:
+        assert path.stat().st_size < 10e6
+    by_name = {r.rxn: r for r in _held_out()}
+    assert meta["check"]
+    for check in meta["check"]:
+        r = by_name[check["rxn"]]
+        x_is, x_fs = canonical_frame(r.reactant, r.product)
+        ts, _ = sample_ts(model, params, jnp.asarray(x_is), jnp.asarray(x_fs), jnp.asarray(r.numbers), n_steps=4)
+        assert abs(rmsd_numpy(np.asarray(ts), r.transition_state) - check["rmsd"]) < 1e-6
+    with pytest.raises(ValueError, match="unknown pretrained"):
+        load_pretrained("no-such-model")
+
+
+def test_generate_ts_command_and_polish(tmp_path, capsys):
+    """``jaxrxn generate-ts`` on a held-out reaction: the generated structure, then
+    ``--polish --calc xtb`` gives a first-order saddle (exit 0) with the documented keys."""
+    pytest.importorskip("tblite")
+    from jaxrxn.cli import main
+
+    r = _held_out()[0]
+    a, b = _write(tmp_path / "is.xyz", r.numbers, r.reactant), _write(tmp_path / "fs.xyz", r.numbers, r.product)
+    assert main(["generate-ts", a, b, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["symbols"]) == len(r.numbers) and np.asarray(out["positions"]).shape == (len(r.numbers), 3)
+    assert main(["generate-ts", a, b, "--polish", "--calc", "xtb", "--json", "-o", str(tmp_path / "ts.xyz")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"symbols", "positions", "energy", "saddle_index", "converged", "n_force_calls"} <= set(out)
+    assert out["converged"] and out["saddle_index"] == 1 and out["n_force_calls"] > 0
+    from ase.io import read
+
+    assert np.allclose(read(tmp_path / "ts.xyz").positions, out["positions"])
+
+
+def test_generate_ts_bad_input_exits_2(tmp_path, capsys):
+    from jaxrxn.cli import main
+
+    r = _held_out()[0]
+    a, b = _write(tmp_path / "is.xyz", r.numbers, r.reactant), _write(tmp_path / "fs.xyz", r.numbers, r.product)
+    sulfur = np.array(r.numbers)
+    sulfur[0] = 16
+    s = _write(tmp_path / "s.xyz", sulfur, r.product)
+    short = _write(tmp_path / "short.xyz", r.numbers[:-1], r.product[:-1])
+    for argv, words in (
+        (["generate-ts", _write(tmp_path / "s0.xyz", sulfur, r.reactant), s], "S outside"),
+        (["generate-ts", a, short], "same atoms"),
+        (["generate-ts", a, s], "same atoms"),
+        (["generate-ts", a, b, "--polish"], "needs --calc"),
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
