@@ -1,0 +1,181 @@
+"""The shipped neural-network potential on the data set's reactions: one padded, vmapped
+CI-NEB in one compiled call vs GFN2-xTB, and the whole reaction pipeline vs GFN2-xTB's.
+
+    OMP_NUM_THREADS=1 python benchmarks/nnp_batch_neb.py [--images 8] [--heldout-only] [--skip-pipeline]
+
+Reactions: ``jaxrxn/data/xtb_reactions.h5`` (GFN2-xTB reactant, TS and product of each),
+marked held out when their reactant molecule is in the data set's val/test split (the NNP
+never trained on them; :mod:`benchmarks.nnp_pretrained`).
+
+1. **CI-NEB**: the same geodesic band (`--images`, between the data set's reactant and
+   product) relaxed by the pipeline's CI-NEB (:func:`jaxrxn.reaction.pipeline_neb`,
+   ``fmax`` 0.05 eV/Å, 500 steps) with the NNP for all reactions as one padded batch
+   (:func:`jaxrxn.batch.batch_neb`: one compiled call; timed cold, with compilation, and
+   warm) and with GFN2-xTB (tblite, one thread) reaction by reaction. Force calls, wall
+   times and their ratios; the CI-NEB barriers of both against the data set's barrier.
+2. **TS check**: each NNP climbing image refined with GFN2-xTB (RS-P-RFO, ``fmax`` 0.01):
+   does it reach the data set's TS (RMSD after alignment below 0.05 Å)?
+3. **Pipeline** (unless `--skip-pipeline`): :func:`jaxrxn.batch.find_reactions` with the
+   NNP (each stage one vmapped call) vs :func:`jaxrxn.find_reaction` with GFN2-xTB per
+   reaction: barriers, verdicts, force calls, wall time.
+
+Results go to ``benchmarks/results/nnp_batch_neb.json`` with the load average (the machine
+is shared; force calls are exact, wall times upper bounds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import h5py  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxrxn.batch import batch_neb, find_reactions  # noqa: E402
+from jaxrxn.generative.data import read_transition1x  # noqa: E402
+from jaxrxn.geometry import rmsd  # noqa: E402
+from jaxrxn.nnp.model import pretrained  # noqa: E402
+from jaxrxn.path.elastic_band import neb  # noqa: E402
+from jaxrxn.path.geodesic_interpolation import geodesic  # noqa: E402
+from jaxrxn.potentials.qm import xtb_potential  # noqa: E402
+from jaxrxn.reaction import find_reaction, pipeline_neb  # noqa: E402
+from jaxrxn.saddle import RSPRFO, saddle_search  # noqa: E402
+from jaxrxn.system import System  # noqa: E402
+
+DATA = os.path.join(os.path.dirname(__file__), "..", "jaxrxn", "data", "xtb_reactions.h5")
+OUT = os.path.join(os.path.dirname(__file__), "results", "nnp_batch_neb.json")
+NEB_FMAX, NEB_STEPS = 0.05, 500
+
+
+def reactions(heldout_only: bool):
+    with h5py.File(DATA) as f:
+        split = np.asarray(f["molecules/split"]).astype(str)
+    out = []
+    for r in read_transition1x(DATA, "data", "GFN2-xTB"):
+        held = split[int(r.extras["molecule"])] != "train"
+        if held or not heldout_only:
+            t = int(r.extras["ts_index"])
+            out.append({"rxn": r.rxn, "formula": r.formula, "heldout": bool(held), "numbers": np.asarray(r.numbers),
+                        "R0": np.asarray(r.reactant, float), "R1": np.asarray(r.product, float),
+                        "ts": np.asarray(r.transition_state, float), "barrier": float(r.energies[t] - r.energies[0])})  # fmt: skip
+    return out
+
+
+def mae(a, b):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    ok = np.isfinite(a) & np.isfinite(b)
+    return float(np.mean(np.abs(a[ok] - b[ok]))) if ok.any() else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--heldout-only", action="store_true")
+    parser.add_argument("--skip-pipeline", action="store_true")
+    args = parser.parse_args()
+    rx = reactions(args.heldout_only)
+    load = [os.getloadavg()[0]]
+    print(f"{len(rx)} reactions ({sum(r['heldout'] for r in rx)} held out), atoms {[len(r['numbers']) for r in rx]}, "
+          f"load {load[0]:.1f}", flush=True)  # fmt: skip
+    nnp = [pretrained(r["numbers"]) for r in rx]
+    bands = [np.asarray(geodesic(jnp.asarray(r["R0"]), jnp.asarray(r["R1"]), args.images, System(r["numbers"])).path) for r in rx]
+    solver = pipeline_neb(remove_rigid=True)
+
+    # 1. CI-NEB: the NNP batch in one compiled call (cold, then warm), GFN2-xTB one by one
+    t = time.perf_counter()
+    res_nnp = batch_neb(nnp, bands, solver, fmax=NEB_FMAX, max_steps=NEB_STEPS)
+    jax.block_until_ready(res_nnp[-1].path)
+    t_cold = time.perf_counter() - t
+    t = time.perf_counter()
+    res_nnp = batch_neb(nnp, bands, solver, fmax=NEB_FMAX, max_steps=NEB_STEPS)
+    jax.block_until_ready(res_nnp[-1].path)
+    t_warm = time.perf_counter() - t
+    print(f"NNP batch CI-NEB: {t_cold:.1f} s cold, {t_warm:.2f} s warm", flush=True)
+    rows = []
+    t_xtb_total = 0.0
+    for r, band, rn in zip(rx, bands, res_nnp):
+        xtb = xtb_potential(r["numbers"])
+        t = time.perf_counter()
+        rxtb = neb(xtb, jnp.asarray(band), solver, fmax=NEB_FMAX, max_steps=NEB_STEPS)
+        t_xtb = time.perf_counter() - t
+        t_xtb_total += t_xtb
+        # 2. the NNP's climbing image refined with GFN2-xTB
+        ci = np.asarray(rn.path[int(rn.ts_index)])
+        t = time.perf_counter()
+        sp = saddle_search(xtb, jnp.asarray(ci), RSPRFO(), fmax=0.01, max_steps=300)
+        t_sp = time.perf_counter() - t
+        d_ts = float(rmsd(jnp.asarray(sp.R), jnp.asarray(r["ts"])))
+        row = {"rxn": r["rxn"], "formula": r["formula"], "heldout": r["heldout"], "n_atoms": len(r["numbers"]),
+               "barrier_data": r["barrier"], "barrier_nnp_neb": float(rn.barrier), "barrier_xtb_neb": float(rxtb.barrier),
+               "nnp_neb_converged": bool(rn.converged), "xtb_neb_converged": bool(rxtb.converged),
+               "nnp_neb_force_calls": int(rn.n_force_calls), "xtb_neb_force_calls": int(rxtb.n_force_calls),
+               "xtb_neb_s": t_xtb, "ts_refined_converged": bool(sp.converged), "ts_refined_rmsd": d_ts,
+               "ts_matches": bool(sp.converged) and d_ts < 0.05, "ts_refine_force_calls": int(sp.n_force_calls),
+               "ts_refine_s": t_sp, "nnp_ci_rmsd_to_data_ts": float(rmsd(jnp.asarray(ci), jnp.asarray(r["ts"])))}  # fmt: skip
+        rows.append(row)
+        xtb.energy_fn.close()
+        print(json.dumps(row), flush=True)
+        load.append(os.getloadavg()[0])
+    calls_nnp = sum(r["nnp_neb_force_calls"] for r in rows)
+    calls_xtb = sum(r["xtb_neb_force_calls"] for r in rows)
+    summary = {
+        "n_reactions": len(rows), "n_heldout": sum(r["heldout"] for r in rows), "images": args.images,
+        "neb_fmax": NEB_FMAX, "nnp_batch_cold_s": t_cold, "nnp_batch_warm_s": t_warm, "xtb_neb_s": t_xtb_total,
+        "ratio_cold": t_xtb_total / t_cold, "ratio_warm": t_xtb_total / t_warm,
+        "nnp_force_calls": calls_nnp, "xtb_force_calls": calls_xtb,
+    }  # fmt: skip
+    for name, sel in (("heldout", [r for r in rows if r["heldout"]]), ("train", [r for r in rows if not r["heldout"]])):
+        if sel:
+            summary[f"{name}_barrier_mae_nnp_vs_data"] = mae([r["barrier_nnp_neb"] for r in sel], [r["barrier_data"] for r in sel])
+            summary[f"{name}_barrier_mae_nnp_vs_xtb_neb"] = mae([r["barrier_nnp_neb"] for r in sel], [r["barrier_xtb_neb"] for r in sel])
+            summary[f"{name}_ts_match_fraction"] = float(np.mean([r["ts_matches"] for r in sel]))
+    print(f"CI-NEB, {len(rows)} reactions: NNP batch {t_cold:.1f} s cold / {t_warm:.2f} s warm, {calls_nnp} force calls; "
+          f"GFN2-xTB {t_xtb_total:.1f} s, {calls_xtb} force calls; xTB/NNP wall ratio {summary['ratio_cold']:.2f} cold, "
+          f"{summary['ratio_warm']:.1f} warm", flush=True)  # fmt: skip
+
+    def save(pipeline):
+        report = {"summary": summary, "reactions": rows, "pipeline": pipeline, "load_average": [min(load), max(load)],
+                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
+        os.makedirs(os.path.dirname(OUT), exist_ok=True)
+        with open(OUT, "w") as fh:
+            json.dump(report, fh, indent=1, default=float)
+
+    save(None)
+    print(json.dumps(summary, indent=1), flush=True)
+
+    # 3. the whole pipeline
+    pipeline = None
+    if not args.skip_pipeline:
+        pairs = [(r["R0"], r["R1"]) for r in rx]
+        t = time.perf_counter()
+        out_nnp = find_reactions(pairs, nnp, n_images=args.images)
+        t_nnp = time.perf_counter() - t
+        out_xtb, t_x = [], 0.0
+        for r in rx:
+            xtb = xtb_potential(r["numbers"])
+            t = time.perf_counter()
+            out_xtb.append(find_reaction(r["R0"], r["R1"], xtb, n_images=args.images))
+            t_x += time.perf_counter() - t
+            xtb.energy_fn.close()
+        per = [{"rxn": r["rxn"], "heldout": r["heldout"], "barrier_data": r["barrier"], "nnp": a.barrier, "xtb": b.barrier,
+                "nnp_converged": a.converged, "xtb_converged": b.converged, "nnp_force_calls": a.n_force_calls,
+                "xtb_force_calls": b.n_force_calls, "nnp_failed_stage": a.failed_stage, "xtb_failed_stage": b.failed_stage}
+               for r, a, b in zip(rx, out_nnp, out_xtb)]  # fmt: skip
+        nan = lambda x: np.nan if x is None else x  # noqa: E731
+        held = [p for p in per if p["heldout"]]
+        pipeline = {"nnp_s": t_nnp, "xtb_s": t_x, "ratio": t_x / t_nnp, "reactions": per,
+                    "heldout_barrier_mae_nnp_vs_data": mae([nan(p["nnp"]) for p in held], [p["barrier_data"] for p in held]) if held else None}  # fmt: skip
+        print(f"pipeline: NNP batch {t_nnp:.1f} s, GFN2-xTB {t_x:.1f} s (ratio {t_x / t_nnp:.2f})", flush=True)
+        load.append(os.getloadavg()[0])
+        save(pipeline)
+
+
+if __name__ == "__main__":
+    main()
