@@ -6,7 +6,9 @@ or ``test`` split) and the model's errors against their stored GFN2-xTB path lab
 (``heldout.subset``, which ``tests/test_nnp_pretrained.py`` recomputes), and the command
 that reproduces the training. Results also go to ``benchmarks/results/nnp_pretrained.json``.
 
-The shipped model was made with (seed 0; labelling is deterministic)::
+The shipped model was made from the 6-reaction snapshot of ``jaxrxn/data/xtb_reactions.h5``
+(SHA-256 74c07e6f7e642aaa3f5f869d2c131df5efd82a2c8a6d3ac46347676a3675e700, commit 5dd41c6;
+later snapshots give other configurations) with (seed 0; labelling is deterministic)::
 
     jaxrxn train-nnp jaxrxn/data/xtb_reactions.h5 --perturbed 64 --path-copies 8 --sigma 0.1 \\
         --save-configurations configs.h5 --steps 1 -o /dev/null     # labels only
