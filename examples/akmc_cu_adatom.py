@@ -129,7 +129,7 @@ def main():
         temperature=max(TEMPERATURES), displace_radius=3.3, min_reverse_barrier=0.02, saddle_max_steps=400,
         batch_size=8, max_searches=args.max_searches,
     )  # fmt: skip
-    library = StateLibrary(akmc, pot, cell=cell, pbc=pbc, max_states=40)
+    library = StateLibrary(akmc, pot, max_states=40)
     track = least_coordinated_position(cell, pbc, axes=(0, 1))
     t0 = time.perf_counter()
     library.lookup(R0, E0, jax.random.key(0))

@@ -46,7 +46,6 @@ def main() -> None:
     slab, final = cu_adatom_on_cu100(a=A_EMT)
     R_initial, potential = emt_from_atoms(slab)
     R_final = np.array(final.positions)
-    cell, pbc = slab.cell[:], slab.pbc
 
     t0 = time.perf_counter()
     ends = [jaxrxn.minimize(potential, R, "fire", fmax=0.001, max_steps=2000) for R in (R_initial, R_final)]
@@ -69,7 +68,7 @@ def main() -> None:
     band_file = os.path.join(args.out, "cu_adatom_hop.extxyz")
     plot_file = os.path.join(args.out, "cu_adatom_hop_profile.png")
     write_path(band_file, r.path, system, energies=np.asarray(r.energies), forces=np.asarray(r.forces))
-    plot_profile(r, plot_file, cell=cell, pbc=pbc)
+    plot_profile(r, plot_file, system=potential.system)
     print(f"wrote {band_file} and {plot_file}")
     raise SystemExit(0 if bool(r.converged) else 1)
 

@@ -46,12 +46,11 @@ def au_on_al100(out: str) -> None:
     R1 = np.array(final.positions)
     t = time.perf_counter()
     ends = [jaxrxn.minimize(pot, R, "fire", fmax=0.001, max_steps=2000).R for R in (R0, R1)]
-    cell, pbc = slab.cell[:], slab.pbc
     path0 = interpolate(ends[0], ends[1], 5, "idpp", system=pot.system)
     r = neb(pot, path0, NEB(), fmax=0.05)
     print(f"Au/Al(100) hop (EMT): barrier {float(r.barrier):.4f} eV, converged={bool(r.converged)}, "
           f"{int(r.n_force_calls)} force calls, {time.perf_counter() - t:.2f} s")  # fmt: skip
-    plot_profile(r, os.path.join(out, "au_al_profile.png"), cell=cell, pbc=pbc)
+    plot_profile(r, os.path.join(out, "au_al_profile.png"), system=pot.system)
 
 
 def hcn_to_hnc(out: str) -> None:

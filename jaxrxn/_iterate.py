@@ -50,6 +50,7 @@ from jax import lax
 from jaxtyping import Array, Bool, Int, PyTree
 
 from jaxrxn._results import RESULTS, finite_result
+from jaxrxn.neighbors import OVERFLOW_MESSAGE, any_overflow, enlarge, handled_by_driver, lists_in
 
 State = TypeVar("State")
 Y = TypeVar("Y")
@@ -108,8 +109,57 @@ def iterative_solve(
     tolerance or a new step size reuses the compiled loop. Integers, booleans, strings and
     fields marked static are compile-time constants. A run that hits the cap reports
     ``RESULTS.step_cap_reached``; a non-finite value ``RESULTS.nonfinite_state``.
+
+    **Neighbour lists.** When `fn` carries a :class:`jaxrxn.neighbors.NeighborList` and the
+    call is not traced, a list that overflows stops the loop at the last state whose lists
+    fit; every list (in `fn` and in the state) is widened (:func:`jaxrxn.neighbors.enlarge`)
+    and the loop continues from that state, up to :data:`MAX_REALLOCATIONS` times, so the
+    result equals a run with a large enough list (the discarded step's evaluations are
+    counted in ``n_force_calls``). Under ``jit`` an overflow raises.
     """
-    return _solve(dynamic_floats(solver), fn, y0, dynamic_floats(args), max_steps, throw)
+    solver, args = dynamic_floats(solver), dynamic_floats(args)
+    if not lists_in(fn) or _traced((fn, y0, args)):
+        return _solve(solver, fn, y0, args, max_steps, throw, None)[0]
+    fn = handled_by_driver(fn)
+    sol, stop = _solve(solver, fn, y0, args, max_steps, throw, None)
+    for _ in range(MAX_REALLOCATIONS):
+        if not bool(stop.overflow):
+            break
+        system = getattr(fn, "system", None)
+        if stop.at_init:  # nothing to keep: start again, with room for where the lists were built
+            fn = enlarge((fn, stop.resume.state, stop.neighbors), system)[0]
+            sol, stop = _solve(solver, fn, y0, args, max_steps, throw, None)
+            continue
+        fn, resume = enlarge((_with_neighbors(fn, stop.neighbors), stop.resume), system)
+        sol, stop = _solve(solver, fn, y0, args, max_steps, throw, resume)
+    sol = eqx.error_if(sol, stop.overflow, OVERFLOW_MESSAGE)
+    return handled_by_driver(sol, False)
+
+
+#: Times :func:`iterative_solve` widens overflowing neighbour lists before it raises.
+MAX_REALLOCATIONS = 4
+
+
+def _traced(tree) -> bool:
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(tree))
+
+
+class _Resume(eqx.Module):
+    """Where a stopped loop continues: the last state whose lists fit, the steps taken and
+    the evaluations spent on discarded steps."""
+
+    state: Any
+    num_steps: Int[Array, ""]
+    wasted_calls: Int[Array, ""]
+
+
+class _Stop(eqx.Module):
+    """Why and where a loop with driver-handled lists stopped (see :func:`iterative_solve`)."""
+
+    overflow: Bool[Array, ""]
+    at_init: Bool[Array, ""]
+    resume: _Resume
+    neighbors: Any
 
 
 def dynamic_floats(tree: PyTree) -> PyTree:
@@ -160,25 +210,45 @@ def _with_neighbors(fn, neighbors):
 
 
 @eqx.filter_jit
-def _solve(solver, fn, y0, args, max_steps: int, throw: bool) -> Solution:
-    state = solver.init(fn, y0, args)
-    done, result = solver.terminate(fn, state, args)
+def _solve(solver, fn, y0, args, max_steps: int, throw: bool, resume: _Resume | None) -> tuple[Solution, _Stop]:
+    # With lists whose overflow the driver handles, a step that overflowed one is undone
+    # and ends the loop (`overflow`), so the caller can widen the lists and resume.
+    watch = any(nl.driver_handles for nl in lists_in(fn))
+    if resume is None:
+        state = solver.init(fn, y0, args)
+        k0, wasted = jnp.array(0), jnp.array(0)
+    else:
+        state, k0, wasted = resume.state, resume.num_steps, resume.wasted_calls
     neighbors = _neighbors_at(fn, state)
+    at_init = any_overflow((state, neighbors)) if watch else jnp.array(False)
+    done, result = solver.terminate(fn, state, args)
 
     def cond(carry):
-        _, _, k, done, _ = carry
-        return ~done & (k < max_steps)
+        _, _, k, done, _, overflow, _ = carry
+        return ~done & ~overflow & (k < max_steps)
 
     def body(carry):
-        state, neighbors, k, _, _ = carry
+        state, neighbors, k, _, _, _, wasted = carry
         at = _with_neighbors(fn, neighbors)
         new = solver.step(at, state, args)
         done, result = solver.terminate(at, new, args)
+        if not watch:
+            new = _keep_last_finite(state, new)
+            return new, _neighbors_at(at, new), k + 1, done, result, jnp.array(False), wasted
+        # updated where the step went: an overflow there made its energy NaN, which
+        # _keep_last_finite would hide
+        new_neighbors = _neighbors_at(at, new)
+        overflow = any_overflow((new, new_neighbors))
         new = _keep_last_finite(state, new)
-        return new, _neighbors_at(at, new), k + 1, done, result
+        wasted = wasted + jnp.where(overflow, new.n_force_calls - state.n_force_calls, 0)
+        new, new_neighbors = jax.tree_util.tree_map(
+            lambda a, b: jnp.where(overflow, a, b), (state, neighbors), (new, new_neighbors)
+        )
+        return new, new_neighbors, jnp.where(overflow, k, k + 1), done, result, overflow, wasted
 
-    carry = (state, neighbors, jnp.array(0), done, result)
-    state, neighbors, num_steps, done, result = lax.while_loop(cond, body, carry)
+    carry = (state, neighbors, k0, done, result, at_init, wasted)
+    state, neighbors, num_steps, done, result, overflow, wasted = lax.while_loop(cond, body, carry)
+    stop = _Stop(overflow, at_init, _Resume(state, num_steps, wasted), neighbors)
     fn = _with_neighbors(fn, neighbors)
     result = RESULTS.where(done, result, RESULTS.step_cap_reached)
     value, aux, result, state = solver.postprocess(fn, state, args, result)
@@ -186,10 +256,10 @@ def _solve(solver, fn, y0, args, max_steps: int, throw: bool) -> Solution:
     stats = Stats(
         num_steps,
         max_steps,
-        jnp.asarray(state.n_force_calls),
+        jnp.asarray(state.n_force_calls) + wasted,
         jnp.asarray(getattr(state, "n_hessian_calls", 0)),
     )
     sol = Solution(value, result, stats, state, aux)
     if throw:
-        sol = result.error_if(sol, result != RESULTS.successful)
-    return sol
+        sol = result.error_if(sol, (result != RESULTS.successful) & ~overflow)
+    return sol, stop

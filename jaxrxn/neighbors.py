@@ -19,9 +19,12 @@ clusters) are binned over the span of the atoms at each build. Padding atoms
 
 A list that no longer fits (more neighbours or more atoms per bin than its capacity, or a
 cell shrunk below what its grid allows) sets a sticky ``overflow`` flag instead of silently
-dropping pairs. Drivers reallocate outside jit (:func:`jaxrxn.dynamics.run_md`); a
-:class:`jaxrxn.Potential` that carries an overflowed list raises :data:`OVERFLOW_MESSAGE`
-through ``equinox.error_if``, also under plain jit.
+dropping pairs. A :class:`jaxrxn.Potential` that carries an overflowed list raises
+:data:`OVERFLOW_MESSAGE` through ``equinox.error_if``, also under plain jit. The drivers
+(:func:`jaxrxn.minimize`, :func:`jaxrxn.neb`, :func:`jaxrxn.saddle_search` through
+:func:`jaxrxn._iterate.iterative_solve`, and :func:`jaxrxn.dynamics.run_md`), called outside
+jit, instead stop at the last state whose lists fit, widen every list (:func:`enlarge`) and
+continue from there.
 
 Limits: every periodic width must be at least ``2 (cutoff + skin)`` (one image per pair);
 smaller cells use the potentials without a list, which sum over every image.
@@ -29,6 +32,7 @@ smaller cells use the potentials without a list, which sum over every image.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -44,7 +48,8 @@ from jaxrxn.geometry import cell_widths, minimum_image_components
 OVERFLOW_MESSAGE = (
     "jaxrxn: neighbour list overflowed (atoms packed more densely, or the cell shrank, since "
     "it was allocated); reallocate it outside jit with `potential.with_neighbors(R)` or "
-    "`jaxrxn.neighbors.allocate` (run_md does this itself when called outside jit), or "
+    "`jaxrxn.neighbors.allocate` (minimize, neb, saddle_search and run_md do this themselves "
+    "when called outside jit), or "
     "allocate with a larger capacity_multiplier."
 )
 
@@ -61,7 +66,10 @@ class NeighborList(eqx.Module):
       `reference_cell`: the cell then (``None`` for a free system).
     - `overflow`: whether some build did not fit (sticky). `n_builds`: builds so far.
     - Static: `cutoff`, `skin` (Å), `grid` (bins per axis), `bin_capacity` (atoms per
-      bin). Lists with equal statics stack into a batch.
+      bin). Lists with equal statics stack into a batch. `driver_handles`: set by a driver
+      that reallocates outside jit; an energy through an overflowed list is then NaN, and
+      so are its forces (never a silently partial sum), instead of raising, and the driver
+      reads the flag.
     """
 
     idx: Int[Array, "n_atoms capacity"]
@@ -73,6 +81,7 @@ class NeighborList(eqx.Module):
     skin: float = eqx.field(static=True)
     grid: tuple[int, ...] = eqx.field(static=True)
     bin_capacity: int = eqx.field(static=True)
+    driver_handles: bool = eqx.field(static=True, default=False)
 
     @property
     def capacity(self) -> int:
@@ -91,6 +100,7 @@ class NeighborList(eqx.Module):
         return NeighborList(
             idx, lax.stop_gradient(R), None if cell is None else lax.stop_gradient(cell),
             self.overflow | overflow, self.n_builds + 1, self.cutoff, self.skin, self.grid, self.bin_capacity,
+            self.driver_handles,
         )  # fmt: skip
 
     def needs_rebuild(self, R: Float[Array, "n_atoms dim"], system) -> Bool[Array, ""]:
@@ -178,10 +188,72 @@ def did_overflow(neighbors: NeighborList) -> Bool[Array, "..."]:
 
 def check_overflow(x, neighbors: NeighborList | None):
     """`x` unchanged, raising :data:`OVERFLOW_MESSAGE` through ``equinox.error_if`` (also
-    under jit) if `neighbors` overflowed."""
+    under jit) if `neighbors` overflowed; NaN instead when a driver handles the overflow
+    (``neighbors.driver_handles``)."""
     if neighbors is None:
         return x
+    if neighbors.driver_handles:  # NaN in the value and in its gradient (the forces)
+        return x * jnp.where(jnp.any(neighbors.overflow), jnp.nan, 1.0)
     return eqx.error_if(x, jnp.any(neighbors.overflow), OVERFLOW_MESSAGE)
+
+
+def _is_list(x) -> bool:
+    return isinstance(x, NeighborList)
+
+
+def lists_in(tree) -> list[NeighborList]:
+    """Every :class:`NeighborList` in `tree` (a potential, a solver state)."""
+    return [x for x in jax.tree_util.tree_leaves(tree, is_leaf=_is_list) if _is_list(x)]
+
+
+def any_overflow(tree) -> Bool[Array, ""]:
+    """Whether some list in `tree` overflowed (``False`` when it holds none)."""
+    flags = [jnp.any(nl.overflow) for nl in lists_in(tree)]
+    return jnp.any(jnp.stack(flags)) if flags else jnp.array(False)
+
+
+def handled_by_driver(tree, handles: bool = True):
+    """`tree` with every list's `driver_handles` set to `handles`."""
+    swap = lambda x: dataclasses.replace(x, driver_handles=handles) if _is_list(x) else x  # noqa: E731
+    return jax.tree_util.tree_map(swap, tree, is_leaf=_is_list)
+
+
+def enlarge(tree, system, *, growth: float = 1.5):
+    """`tree` (a potential, a solver state: anything holding lists of one `system`, stacked
+    or not) with every list rebuilt where it was last built, with room for `growth` times
+    the largest capacities among them and for every configuration they were built at. Only
+    the room for the builds to come grows: a list that fitted keeps its pairs, so a driver
+    continues from the state where another list overflowed. Not jittable."""
+    lists = lists_in(tree)
+    if not lists:
+        return tree
+    _check_concrete(lists[0].reference, system)
+    configs = [r for nl in lists for r in np.asarray(nl.reference).reshape((-1,) + nl.reference.shape[-2:])]
+    floor = (
+        math.ceil(growth * max(nl.bin_capacity for nl in lists)),
+        math.ceil(growth * max(nl.capacity for nl in lists)),
+    )
+    like = _allocate_for(configs, [system] * len(configs), lists[0].cutoff, lists[0].skin, 1.25, floor=floor)
+    return widen(tree, like, system)
+
+
+def widen(tree, like: NeighborList, system):
+    """`tree` with every list rebuilt at its reference positions with the capacities and
+    grid of `like` (its overflow flag cleared if the build fits). Not jittable."""
+
+    def one(nl):
+        if not _is_list(nl):
+            return nl
+        shape = nl.reference.shape
+        R = nl.reference.reshape((-1,) + shape[-2:])
+        build = lambda r: _jit_build(r, system, nl.cutoff + nl.skin, like.grid, like.bin_capacity, like.capacity)  # noqa: E731
+        idx, overflow = jax.vmap(build)(R)
+        return dataclasses.replace(
+            nl, idx=idx.reshape(shape[:-1] + idx.shape[-1:]), overflow=overflow.reshape(nl.overflow.shape),
+            grid=like.grid, bin_capacity=like.bin_capacity,
+        )  # fmt: skip
+
+    return jax.tree_util.tree_map(one, tree, is_leaf=_is_list)
 
 
 def neighbor_displacements(
@@ -356,18 +428,6 @@ def allocate(
         members = [jax.tree_util.tree_map(lambda x, k=k: x[k], system) for k in range(R.shape[0])]
         return _allocate_for(list(R), members, cutoff, skin, capacity_multiplier, stack=True)
     return _allocate_for([R], [system], cutoff, skin, capacity_multiplier)
-
-
-def reallocate(neighbors: NeighborList, R, system, *, seen=None, growth: float = 1.5) -> NeighborList:
-    """A list like `neighbors` (which overflowed) built at concrete `R` (Å), with room for
-    the configurations `R` and `seen` (e.g. where the overflow was found) and at least
-    `growth` times the old capacities. Not jittable."""
-    _check_concrete(R, system)
-    configs = [np.asarray(R)] + ([] if seen is None else [np.asarray(seen)])
-    return _allocate_for(
-        configs, [system] * len(configs), neighbors.cutoff, neighbors.skin, 1.25,
-        floor=(math.ceil(growth * neighbors.bin_capacity), math.ceil(growth * neighbors.capacity)),
-    )  # fmt: skip
 
 
 def _check_concrete(R, system) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from jaxrxn.system import System
 
 
 def _pyplot():
@@ -96,9 +99,23 @@ def profile_fit(path, energies, forces, cell=None, pbc=None, n: int = 200):
     return s, np.concatenate(s_fit), np.concatenate(e_fit)
 
 
-def plot_profile(result, filename: str, *, cell=None, pbc=None, label: str | None = None) -> None:
+def plot_profile(
+    result, filename: str, *, system: System | None = None, label: str | None = None, cell=None, pbc=None
+) -> None:
     """Energy profile of an NEB result: images and a smooth force-based fit, relative to
-    the initial state (x: path [Å], y: energy [eV]), with the barrier in the title."""
+    the initial state (x: path [Å], y: energy [eV]), with the barrier in the title.
+
+    `system`: the :class:`jaxrxn.System` of the band (``potential.system``), whose cell
+    and pbc give minimum-image distances along the path; ``None`` for a free structure.
+    `cell`, `pbc`: deprecated (a ``DeprecationWarning``); pass `system` instead."""
+    if cell is not None or pbc is not None:
+        warnings.warn(
+            "plot_profile(cell=, pbc=) is deprecated: pass system=potential.system instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    elif system is not None and system.cell is not None:
+        cell, pbc = system.cell, system.pbc
     plt = _pyplot()
     s, s_fit, e_fit = profile_fit(result.path, result.energies, result.forces, cell, pbc)
     E0 = float(np.asarray(result.energies)[0])

@@ -14,6 +14,7 @@ from scipy.special import lambertw
 
 import jaxrxn
 from jaxrxn.kmc.adaptive import AdaptiveKMC, akmc_step, confidence, lambert_w0
+from jaxrxn.system import System
 from jaxrxn.units import KB
 
 A = np.array([[-0.558224, 1.441726]])
@@ -58,8 +59,8 @@ def test_state_library_matches_translated_permuted_periodic_copies():
     cell = np.diag([7.0, 8.0, 20.0])
     R_ref = rng.uniform(0, 1, (12, 3)) * [7.0, 8.0, 3.0] + [0, 0, 5.0]
     R_ref[-1, 2] += 4.0  # one "adatom", the least coordinated atom
-    lib = StateLibrary(AdaptiveKMC(temperature=500.0, coordination_cutoff=3.5), None, cell=cell,
-                       pbc=(True, True, False))  # fmt: skip
+    lib = StateLibrary(AdaptiveKMC(temperature=500.0, coordination_cutoff=3.5), None,
+                       system=System(None, cell, (True, True, False)))  # fmt: skip
     lib._free = np.ones(12, bool)
     lib.states, lib.energies, lib._anchors = [R_ref], [-1.0], [lib._least_coordinated(R_ref)]
     lib.tables = [None]
@@ -157,7 +158,7 @@ def test_akmc_cu_adatom_on_cu100_finds_four_hops_and_diffusion():
     n_searches = 80
     akmc = AdaptiveKMC(temperature=500.0, batch_size=8, max_searches=n_searches, confidence=1.0, displace_radius=0.5,
                        saddle_max_steps=200, min_reverse_barrier=0.02)  # fmt: skip
-    lib = StateLibrary(akmc, pot, cell=slab.cell.array, pbc=slab.pbc)
+    lib = StateLibrary(akmc, pot)  # periodicity from the potential's system
     lib.lookup(np.asarray(R), float(pot.energy(R)), jax.random.key(3))
     table = lib.tables[0]
     assert table.n_searches == n_searches  # the bound above assumes every search was run
@@ -202,7 +203,7 @@ def test_state_library_walker_drops_states_without_exits():
         return ProcessTable(np.stack(products), np.zeros(n), np.stack(products), np.asarray(energies),
                             np.asarray(barriers), np.full(n, 1e13), np.ones(n, int), 8, 0, 1.0)  # fmt: skip
 
-    lib = StateLibrary(AdaptiveKMC(temperature=T), None, cell=cell, pbc=pbc)
+    lib = StateLibrary(AdaptiveKMC(temperature=T), None, system=System(None, cell, pbc))
     lib._free = np.ones(3, bool)
     lib.states, lib.energies = [R0, R1], [0.0, 0.5]
     lib._anchors = [lib._least_coordinated(R) for R in lib.states]
@@ -231,3 +232,24 @@ def test_run_akmc_on_muller_brown_hops_over_the_tabulated_saddles():
     b = min(second, key=lambda k: abs(k - traj.barrier[1]))
     assert abs(traj.barrier[1] - b) < 1e-3 and abs(traj.energy[2] - second[b]) < 1e-3
     assert np.all(np.diff(traj.time) > 0)
+
+
+def test_periodicity_comes_from_the_system_and_old_keywords_are_deprecated():
+    from jaxrxn.kmc.adaptive import StateLibrary, explore_minimum
+
+    cell, pbc = np.diag([7.0, 8.0, 20.0]), (True, True, False)
+    periodic = jaxrxn.lennard_jones(0.01, 2.5, r_cutoff=3.4, system=System(None, cell, pbc))
+    lib = StateLibrary(AdaptiveKMC(temperature=500.0), periodic)
+    np.testing.assert_array_equal(lib.cell, cell)
+    np.testing.assert_array_equal(lib.pbc, pbc)
+    # atoms 0 and 1, 6.5 Å apart along x, are 0.5 Å apart through the periodic face; atom 2
+    # is 3.2 Å from both (beyond the 3 Å coordination cutoff): the least coordinated atom
+    R = np.array([[0.2, 1.0, 5.0], [6.7, 1.0, 5.0], [3.45, 1.0, 5.0]])
+    assert lib._least_coordinated(R).tolist() == [2] and StateLibrary(AdaptiveKMC(500.0), None).cell is None
+    with pytest.warns(DeprecationWarning, match="potential's system"):
+        old = StateLibrary(AdaptiveKMC(temperature=500.0), None, cell=cell, pbc=pbc)
+    np.testing.assert_array_equal(old.cell, cell)
+    with pytest.raises(ValueError, match="differ"), pytest.warns(DeprecationWarning):
+        StateLibrary(AdaptiveKMC(500.0), periodic, cell=2 * cell, pbc=pbc)
+    with pytest.raises(ValueError, match="differ"), pytest.warns(DeprecationWarning, match="explore_minimum"):
+        explore_minimum(AdaptiveKMC(500.0), periodic, jnp.asarray(R), jax.random.key(0), cell=2 * cell)

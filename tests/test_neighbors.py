@@ -264,3 +264,74 @@ def test_stacked_potentials_get_one_list_per_member():
         atoms.calc = EMT()
         assert abs(float(e[k]) - atoms.get_potential_energy()) < E_TOL * len(atoms)
         np.testing.assert_allclose(np.asarray(f[k, : len(atoms)]), atoms.get_forces(), rtol=0, atol=1e-8)
+
+
+# ---- overflow in the drivers: widened outside jit, the same result as a list that fits ----
+def _swollen_argon():
+    """An Ar55 icosahedron (LJ, eV and Å) swollen by 8%, and a list allocated there with no
+    head room: relaxed, its second shell (6.8 Å here, 6.4 Å relaxed) comes within the
+    list's 6.6 Å, so the list overflows mid-run."""
+    atoms = Icosahedron("Ar", 3)
+    atoms.rattle(0.05, seed=3)  # no symmetry: degenerate modes would make saddle steps chaotic
+    centre = atoms.positions.mean(0)
+    R = jnp.asarray(centre + 1.08 * (atoms.positions - centre))
+    dense = lennard_jones(0.0104, 3.4, r_cutoff=6.3)
+    tight = dense.replace(neighbors=allocate(R, None, 6.3, skin=0.3, capacity_multiplier=1.0))
+    assert not bool(tight.neighbors.overflow)
+    return R, dense, tight
+
+
+def _overflows_under_jit(run):
+    with pytest.raises(Exception, match="neighbour list overflowed"):
+        jax.block_until_ready(jax.jit(run)())
+
+
+def test_minimize_widens_an_overflowing_list_and_continues():
+    from jaxrxn.optimize import minimize
+
+    R, dense, tight = _swollen_argon()
+    a = minimize(tight, R, "fire", fmax=0.01, max_steps=200)
+    b = minimize(dense, R, "fire", fmax=0.01, max_steps=200)
+    assert bool(a.converged) and int(a.n_steps) == int(b.n_steps)
+    # the step whose list overflowed was undone and taken again: its evaluation is counted
+    assert int(a.n_force_calls) > int(b.n_force_calls)
+    assert bool(tight.neighbors.rebuild(a.R, None).overflow)  # the list allocated at R no longer fits
+    np.testing.assert_allclose(np.asarray(a.R), np.asarray(b.R), rtol=0, atol=1e-9)
+    _overflows_under_jit(lambda: minimize(tight, R, "fire", fmax=0.01, max_steps=200).R)
+
+
+def test_neb_widens_a_list_too_small_for_its_images():
+    from jaxrxn.path import NEB, neb
+
+    # the list is allocated at the swollen cluster; the band's images are packed denser, so
+    # their lists overflow as the band is set up, and neb starts again with wider ones
+    _, dense, tight = _swollen_argon()
+    atoms = Icosahedron("Ar", 3)
+    start, end = atoms.copy(), atoms.copy()
+    start.rattle(0.05, seed=1)
+    end.rattle(0.05, seed=2)
+    R0, R1 = (jnp.asarray(a.positions) for a in (start, end))
+    path = jnp.stack([R0 + t * (R1 - R0) for t in np.linspace(0.0, 1.0, 4)])
+    assert bool(tight.neighbors.rebuild(R0, None).overflow)
+    a = neb(tight, path, NEB(), fmax=0.05, max_steps=10)
+    b = neb(dense, path, NEB(), fmax=0.05, max_steps=10)
+    assert int(a.n_steps) == int(b.n_steps)
+    np.testing.assert_allclose(np.asarray(a.path), np.asarray(b.path), rtol=0, atol=1e-9)
+    assert abs(float(a.barrier - b.barrier)) < 1e-9
+
+
+def test_md_widens_an_overflowing_list_and_continues():
+    # the swollen cluster falls together: the list overflows mid-run, the run stops at the
+    # last step that fitted and continues there with a wider list (with frames: it runs
+    # again from the start with room for where it stopped)
+    R, dense, tight = _swollen_argon()
+    vv = VelocityVerlet(dt=5.0)
+    key = jnp.asarray([0, 3], jnp.uint32)
+    s_list, s_dense = (vv.init(p, R, key, temperature=50.0) for p in (tight, dense))
+    end_dense, fr_dense = run_md(dense, vv, s_dense, 49, save_every=7)
+    end_list, _ = run_md(tight, vv, s_list, 49)
+    assert end_list.neighbors.capacity > tight.neighbors.capacity and int(end_list.step) == 49
+    np.testing.assert_allclose(np.asarray(end_list.R), np.asarray(end_dense.R), rtol=0, atol=1e-9)
+    end_list, fr_list = run_md(tight, vv, s_list, 49, save_every=7)
+    np.testing.assert_array_equal(np.asarray(fr_list.step), np.arange(7, 50, 7))
+    np.testing.assert_allclose(np.asarray(fr_list.R), np.asarray(fr_dense.R), rtol=0, atol=1e-9)

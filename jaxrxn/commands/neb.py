@@ -65,7 +65,7 @@ def run(args) -> int:
         if args.plot:
             from jaxrxn.plot import plot_profile
 
-            plot_profile(r, args.plot, cell=system.cell, pbc=system.pbc)
+            plot_profile(r, args.plot, system=system)
     out = {
         "barrier": float(r.barrier),
         "converged": bool(r.converged),

@@ -17,6 +17,7 @@ trajectory itself is never disturbed.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import equinox as eqx
@@ -27,7 +28,8 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, Scalar
 
 from jaxrxn._results import RESULTS, finite_result
 from jaxrxn.geometry import align
-from jaxrxn.neighbors import NeighborList, check_overflow, reallocate
+from jaxrxn._iterate import MAX_REALLOCATIONS
+from jaxrxn.neighbors import OVERFLOW_MESSAGE, NeighborList, enlarge
 from jaxrxn.optimize import StepRule, minimize, step_rule
 from jaxrxn.potentials.core import Potential
 from jaxrxn.units import FS, KB
@@ -187,43 +189,68 @@ def run_md(
     Returns ``(final_state, frames)``; with `save_every` the frames are the states after
     every `save_every` steps (leading axis ``n_steps // save_every``), else ``None``.
 
-    A carried neighbour list (``state.neighbors``) that overflows is handled here: called
-    outside jit, the list is reallocated with room for the configuration where it
-    overflowed and the run is repeated from `state` (the same trajectory as without a
-    list); under jit the overflow raises.
+    A carried neighbour list (``state.neighbors``) that overflows stops the run at the last
+    step whose list fit. Called outside jit, the list is then widened
+    (:func:`jaxrxn.neighbors.enlarge`) and the run continues from that step (with
+    `save_every`: runs again from `state`), up to :data:`jaxrxn._iterate.MAX_REALLOCATIONS`
+    times: the trajectory equals one with a large enough list. Under jit the overflow
+    raises.
     """
-    final, frames = _run_md(potential, integrator, state, n_steps, bias, save_every)
-    if final.neighbors is None:
+    return _run_resuming(potential, integrator, state, n_steps, bias, save_every, MAX_REALLOCATIONS)
+
+
+def _run_resuming(potential, integrator, state, n_steps, bias, save_every, tries: int):
+    concrete = state.neighbors is not None and not _traced((potential, state))
+    if concrete and bool(state.neighbors.overflow):  # the forces of `state` came from it too
+        state = enlarge(state, potential.system)
+        e, F = total_energy_and_forces(potential, bias)(state.R, state.step * integrator.dt, state.neighbors)
+        state = eqx.tree_at(lambda s: (s.F, s.energy), state, (F, e))
+    final, frames, stopped = _run_md(potential, integrator, state, n_steps, bias, save_every)
+    if state.neighbors is None:
         return final, frames
-    if not any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((potential, state))):
-        for _ in range(_MAX_REALLOCATIONS):
-            if not bool(jnp.any(final.neighbors.overflow)):
-                break
-            neighbors = reallocate(state.neighbors, state.R, potential.system, seen=final.R)
-            # the forces of `state` may come from the overflowed list too
-            e, F = total_energy_and_forces(potential, bias)(state.R, state.step * integrator.dt, neighbors)
-            state = eqx.tree_at(lambda s: (s.neighbors, s.F, s.energy), state, (neighbors, F, e))
-            final, frames = _run_md(potential, integrator, state, n_steps, bias, save_every)
-    return check_overflow((final, frames), final.neighbors)
+    if tries == 0 or not concrete or not bool(stopped):
+        return eqx.error_if((final, frames), stopped | jnp.any(final.neighbors.overflow), OVERFLOW_MESSAGE)
+    again = functools.partial(_run_resuming, potential, integrator, bias=bias, save_every=save_every, tries=tries - 1)
+    if save_every is not None:  # frames: run again from the start, with room for where it stopped
+        return again(enlarge((state, final), potential.system)[0], n_steps)
+    final = enlarge(final, potential.system)
+    return again(final, n_steps - int(final.step - state.step))
 
 
-#: Reallocations of an overflowing neighbour list before :func:`run_md` gives up (raises).
-_MAX_REALLOCATIONS = 4
+def _traced(tree) -> bool:
+    return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(tree))
 
 
 @eqx.filter_jit
 def _run_md(potential, integrator, state, n_steps: int, bias, save_every: int | None):
-    def advance(st, _):
-        return integrator.step(potential, st, bias), None
+    """``(final, frames, stopped)``; with a carried list, a step whose list overflowed is
+    undone and every later step skipped (`stopped`)."""
+    if state.neighbors is None:
 
+        def advance(carry, _):
+            return (integrator.step(potential, carry[0], bias), carry[1]), None
+
+    else:
+
+        def advance(carry, _):
+            def go(st):
+                new = integrator.step(potential, st, bias)
+                overflow = jnp.any(new.neighbors.overflow)
+                return lax.cond(overflow, lambda: st, lambda: new), overflow
+
+            return lax.cond(carry[1], lambda st: (st, jnp.array(True)), go, carry[0]), None
+
+    start = (state, jnp.array(False))
     if save_every is None:
-        return lax.scan(advance, state, None, length=n_steps)[0], None
+        final, stopped = lax.scan(advance, start, None, length=n_steps)[0]
+        return final, None, stopped
 
-    def block(st, _):
-        st = lax.scan(advance, st, None, length=save_every)[0]
-        return st, st
+    def block(carry, _):
+        carry = lax.scan(advance, carry, None, length=save_every)[0]
+        return carry, carry[0]
 
-    return lax.scan(block, state, None, length=n_steps // save_every)
+    (final, stopped), frames = lax.scan(block, start, None, length=n_steps // save_every)
+    return final, frames, stopped
 
 
 # ---------------------------------------------------------------------------------------

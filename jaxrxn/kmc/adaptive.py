@@ -38,6 +38,7 @@ library runs in Python between batches.
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable
 
 import equinox as eqx
@@ -53,6 +54,7 @@ from jaxrxn.optimize import minimize
 from jaxrxn.potentials.core import Potential
 from jaxrxn.rates import arrhenius_rate, vineyard_prefactor
 from jaxrxn.saddle.dimer import min_mode_search
+from jaxrxn.system import System
 from jaxrxn.units import KB, TIME_UNIT_S
 
 
@@ -311,11 +313,18 @@ def explore_minimum(
     ``max_searches`` searches were spent; returns the merged :class:`ProcessTable`
     (its ``confidence`` says whether the criterion was met).
 
-    ``cell``/``pbc`` (see :func:`jaxrxn.geometry.minimum_image`) only matter for local displacements
+    Periodicity comes from ``potential.system``; it only matters for local displacements
     (``akmc.displace_radius``), whose coordination numbers see periodic images. Vineyard
     prefactors are computed once per distinct process (two Hessians each); a process
-    whose saddle fails the Hessian check (NaN prefactor) is dropped.
+    whose saddle fails the Hessian check (NaN prefactor) is dropped. `cell`, `pbc`:
+    deprecated (a ``DeprecationWarning``), used only for a potential without a periodic
+    system; values that contradict the system raise ``ValueError``.
     """
+    return _explore(akmc, potential, R_min, key, *_periodicity(potential, cell, pbc, "explore_minimum"))
+
+
+def _explore(akmc: AdaptiveKMC, potential: Potential, R_min, key, cell, pbc) -> ProcessTable:
+    """:func:`explore_minimum` with the periodicity resolved."""
     R_min = jnp.asarray(R_min)
     masks = None
     if akmc.displace_radius is not None:
@@ -348,6 +357,29 @@ def explore_minimum(
     return ProcessTable(**arrays, n_searches=n_searches, n_force_calls=n_calls, confidence=conf)
 
 
+def _periodicity(potential: Potential | None, cell, pbc, caller: str, system: System | None = None):
+    """``(cell, pbc)`` for coordination numbers and minimum images: those of `system`
+    (default: the potential's), or (deprecated) the `cell`/`pbc` a caller still passes."""
+    if system is None and potential is not None:
+        system = potential.system
+    own = None if system is None or system.cell is None else (np.asarray(system.cell, float), np.asarray(system.pbc, bool))
+    if cell is None and pbc is None:
+        return own if own is not None else (None, None)
+    warnings.warn(
+        f"{caller}(cell=, pbc=) is deprecated: periodicity comes from the potential's system "
+        "(build the potential with a periodic jaxrxn.System, e.g. System.from_atoms(atoms)); drop them.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    given = None if cell is None else np.asarray(cell, float)
+    given_pbc = np.ones(3, bool) if pbc is None else np.broadcast_to(np.asarray(pbc, bool), (3,))
+    if own is not None and (
+        given is None or not np.allclose(given, own[0]) or not np.array_equal(given_pbc[: len(own[1])], own[1])
+    ):
+        raise ValueError(f"{caller}: the cell/pbc given differ from the system's; drop them.")
+    return given, (None if given is None else given_pbc)
+
+
 class AKMCStep(eqx.Module):
     """One adaptive-KMC step: the process table at the start, the chosen process, ``dt`` (s)."""
 
@@ -368,9 +400,11 @@ def akmc_step(
     pbc=None,
 ) -> AKMCStep:
     """Explore the current minimum, then take one residence-time step over the processes
-    in the thermally accessible window. Raises ``RuntimeError`` if no process was found."""
+    in the thermally accessible window. Raises ``RuntimeError`` if no process was found.
+    Periodicity comes from ``potential.system`` (`cell`, `pbc`: deprecated, as in
+    :func:`explore_minimum`)."""
     k_search, k_event = jax.random.split(key)
-    table = explore_minimum(akmc, potential, R_min, k_search, cell=cell, pbc=pbc)
+    table = _explore(akmc, potential, R_min, k_search, *_periodicity(potential, cell, pbc, "akmc_step"))
     if table.barrier.size == 0:
         raise RuntimeError(
             f"adaptive KMC found no connected process in {table.n_searches} searches; raise "
@@ -412,8 +446,9 @@ class StateLibrary:
     are found by searching, as in eOn's recycling; a state met again in another
     orientation is explored anew.
 
-    ``cell``/``pbc``: the periodic cell (see :func:`jaxrxn.geometry.minimum_image`); ``species``
-    ``(n_atoms,)`` atomic numbers (default: one species). ``recycle=False`` makes every
+    Periodicity (minimum images, coordination numbers) comes from ``system``, by default
+    ``potential.system`` (``cell``/``pbc``: deprecated, as in :func:`explore_minimum`);
+    ``species`` ``(n_atoms,)`` atomic numbers (default: one species). ``recycle=False`` makes every
     :meth:`lookup` explore (plain AKMC, for comparison). Counters ``n_explored`` and
     ``n_recycled`` count explorations and lookups answered from the library;
     ``max_states`` caps the explorations (``RuntimeError`` beyond).
@@ -424,6 +459,7 @@ class StateLibrary:
         akmc: AdaptiveKMC,
         potential: Potential,
         *,
+        system: System | None = None,
         cell=None,
         pbc=None,
         species=None,
@@ -434,8 +470,7 @@ class StateLibrary:
     ):
         self.akmc, self.potential = akmc, potential
         self.max_states = max_states
-        self.cell = None if cell is None else np.asarray(cell, float)
-        self.pbc = pbc
+        self.cell, self.pbc = _periodicity(potential, cell, pbc, "StateLibrary", system)
         self.species = None if species is None else np.asarray(species)
         self.match_tol, self.energy_tol, self.recycle = match_tol, energy_tol, recycle
         self.states: list[np.ndarray] = []
@@ -489,7 +524,7 @@ class StateLibrary:
             return found
         if self.max_states is not None and len(self.states) >= self.max_states:
             raise RuntimeError(f"the state library is full ({self.max_states} explored states); raise max_states")
-        table = explore_minimum(self.akmc, self.potential, jnp.asarray(R), key, cell=self.cell, pbc=self.pbc)
+        table = _explore(self.akmc, self.potential, jnp.asarray(R), key, self.cell, self.pbc)
         if table.barrier.size == 0:
             raise RuntimeError(
                 f"adaptive KMC found no connected process in {table.n_searches} searches; raise "

@@ -320,7 +320,9 @@ class NEB(AbstractIterativeSolver):
         n_calls = jnp.array(path.shape[0])
         limit = jnp.max(energies) + self.divergence_factor * (jnp.max(energies) - jnp.min(energies) + 1.0)
         if neighbors is not None:
-            neighbors = jax.tree_util.tree_map(lambda x: x[1:-1], neighbors)
+            # the end points' lists are not carried, but an overflow there must be seen
+            overflow = jnp.broadcast_to(jnp.any(neighbors.overflow), neighbors.overflow[1:-1].shape)
+            neighbors = eqx.tree_at(lambda nl: nl.overflow, jax.tree_util.tree_map(lambda x: x[1:-1], neighbors), overflow)
         best = (path, energies, forces, f_neb, max_atom_force(f_neb))
         return NEBState(path, energies, forces, f_neb, opt_state, climbing, n_calls, limit, best, jnp.array(0), neighbors)
 
