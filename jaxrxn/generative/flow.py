@@ -61,6 +61,7 @@ conditional sampling uses the condition.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 import os
@@ -255,12 +256,15 @@ def train(
     )  # fmt: skip
 
 
-def _models() -> dict[str, type]:
-    """The generator classes :func:`save_model` writes (the TS flows too; imported here,
-    as :mod:`jaxrxn.generative.ts_generator` loads its pretrained weights through this module)."""
-    from jaxrxn.generative.ts_generator import AtomisticTSFlow, SurfaceTSFlow
-
-    return {"SurfaceFlow": SurfaceFlow, "AtomisticFlow": AtomisticFlow, "SurfaceTSFlow": SurfaceTSFlow, "AtomisticTSFlow": AtomisticTSFlow}
+# The generator classes :func:`save_model` writes, by name, with the module that defines
+# each (named, not imported: :mod:`jaxrxn.generative.ts_generator` loads its pretrained
+# weights through this module, so importing it here would close a circle).
+_MODEL_MODULES = {
+    "SurfaceFlow": "jaxrxn.generative.flow",
+    "AtomisticFlow": "jaxrxn.generative.flow",
+    "SurfaceTSFlow": "jaxrxn.generative.ts_generator",
+    "AtomisticTSFlow": "jaxrxn.generative.ts_generator",
+}
 
 
 def save_model(path: str | os.PathLike, model: nn.Module, params, **metadata) -> None:
@@ -269,8 +273,8 @@ def save_model(path: str | os.PathLike, model: nn.Module, params, **metadata) ->
     parameter array under its flax path (``params/PaiNN_0/...``). :func:`load_model` reads
     it back."""
     name = type(model).__name__
-    if name not in _models():
-        raise ValueError(f"cannot save a {name}; known models: {sorted(_models())}.")
+    if name not in _MODEL_MODULES:
+        raise ValueError(f"cannot save a {name}; known models: {sorted(_MODEL_MODULES)}.")
     fields = {f.name: getattr(model, f.name) for f in dataclasses.fields(model) if f.name not in ("parent", "name")}
     arrays = {"/".join(k): np.asarray(v) for k, v in flax.traverse_util.flatten_dict(flax.core.unfreeze(params)).items()}
     header = json.dumps({"model": name, "fields": fields, "metadata": metadata})
@@ -287,7 +291,10 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict, dict]:
         params = flax.traverse_util.unflatten_dict(
             {tuple(k.split("/")): jnp.asarray(data[k]) for k in data.files if k != "__header__"}
         )
-    return _models()[header["model"]](**header["fields"]), params, header["metadata"]
+    if header["model"] not in _MODEL_MODULES:
+        raise ValueError(f"{os.fspath(path)!r} holds a {header['model']}, not a jaxrxn generator.")
+    model = getattr(importlib.import_module(_MODEL_MODULES[header["model"]]), header["model"])
+    return model(**header["fields"]), params, header["metadata"]
 
 
 # ---------------------------------------------------------------------------------------
