@@ -40,10 +40,9 @@ plot_surface(mb, str(out / "neb_muller_brown.png"), paths=[np.asarray(band0), np
 slab, final = systems.au_on_al100()  # ASE Atoms, bottom layer fixed
 R0, pot = jaxrxn.emt_from_atoms(slab)  # positions and the JAX EMT potential of this system
 ends = [jaxrxn.minimize(pot, R, "fire", fmax=0.001, max_steps=2000).R for R in (R0, np.asarray(final.positions))]
-cell, pbc = slab.cell[:], slab.pbc
 t = time.perf_counter()
 path0 = interpolate(ends[0], ends[1], 7, "idpp", system=pot.system)  # or "linear"; cell, pbc, fixed atoms from the system
 r = neb(pot, path0, NEB(optimizer="lbfgs"), fmax=0.05)  # the potential's system carries the periodicity
 print(f"Au/Al(100): barrier {float(r.barrier):.4f} eV (EMT reference 0.3745), "
       f"{int(r.n_force_calls)} force calls, {time.perf_counter() - t:.1f} s with compilation")
-plot_profile(r, str(out / "neb_au_al_profile.png"), cell=cell, pbc=pbc, label="CI-NEB, IDPP start")
+plot_profile(r, str(out / "neb_au_al_profile.png"), system=pot.system, label="CI-NEB, IDPP start")
