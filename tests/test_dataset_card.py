@@ -2,6 +2,7 @@
 (jaxrxn/data/xtb_reactions.md), both as committed: every number of the card is recounted
 here with h5py directly, and the splits are checked for leaks."""
 
+import json
 import os
 import re
 
@@ -61,6 +62,24 @@ def test_card_matches_shipped_file():
             E = g["GFN2-xTB.energy"][()]
             assert int(np.argmax(E)) == int(g["ts_index"][()])
             assert g["frequencies"][0] < -50.0 < g["frequencies"][1]
+        # start methods: attempts as the stored ledger summary, reactions recounted from the
+        # stored `start_method` of each reaction (every reaction has one), yield their ratio
+        summary = json.loads(f.attrs["attempts"])
+        methods = [g["start_method"][()].decode() for g in rxns]
+        starts = _table(text, "start method")
+        assert set(starts) == {m for m, s in summary.items() if s["attempts"]} == set(methods)
+        for m, (attempts, reactions, rate) in starts.items():
+            assert int(attempts) == summary[m]["attempts"] == sum(summary[m]["outcomes"].values())
+            assert int(reactions) == methods.count(m) == summary[m]["outcomes"].get("reaction", 0)
+            assert abs(float(rate) - methods.count(m) / summary[m]["attempts"]) <= 0.005
+        outcomes = _table(text, "outcome")
+        for o, counts in outcomes.items():
+            assert [int(c) for c in counts] == [summary[m]["outcomes"].get(o, 0) for m in starts]
+        assert sum(int(c) for row in outcomes.values() for c in row) == sum(s["attempts"] for s in summary.values())
+        for g in rxns:  # the description of the start matches its method
+            kind, _, atoms = g["start"][()].decode().partition(" ")
+            want = "driven_scan" if kind in ("h2", "form") or ":" in atoms else "distortion"
+            assert g["start_method"][()].decode() == want and kind in ("stretch", "transfer", "h2", "form")
         splits = _table(text, "split")
         mol_split = [s.decode() for s in f["molecules/split"][()]]
         for s in ("train", "val", "test"):

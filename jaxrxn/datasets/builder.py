@@ -323,6 +323,14 @@ def padded_internals(numbers: np.ndarray, R: np.ndarray):
     )  # fmt: skip
 
 
+def ts_is_highest(energies: np.ndarray, ts_index: int) -> bool:
+    """Whether the TS is the highest of a reaction's stored frames. Not so when an IRC branch
+    ends on a shoulder the relaxation stops on (forces below ``fmax`` within a fraction of
+    a meV of the saddle): such an "elementary step" connects nothing, and the data set's
+    invariant (the TS is the path's maximum) would not hold."""
+    return int(np.argmax(energies)) == int(ts_index)
+
+
 def _thin(path: np.ndarray, n: int) -> np.ndarray:
     """Indices of at most `n` points of `path` ``(P, N, 3)``, equally spaced in arc length
     (the last point always kept)."""
@@ -337,7 +345,8 @@ def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildCo
     """One search from the relaxed reactant ``R0`` (energy `E0`, eV). Returns a ledger record
     with ``status`` (``"reaction"``, ``"saddle_failed"``, ``"reactant"`` (the search fell
     back to the reactant minimum), ``"duplicate"``, ``"wrong_index"``,
-    ``"irc_failed"``, ``"same_ends"``, ``"no_barrier"``), ``n_force_calls`` and, for a reaction, its arrays
+    ``"irc_failed"``, ``"same_ends"``, ``"no_barrier"``, ``"ts_not_highest"``: a stored
+    frame lies above the TS, :func:`ts_is_highest`), ``n_force_calls`` and, for a reaction, its arrays
     under ``"reaction"``. `known`: TSs found before for this molecule (dicts with the
     absolute ``ts_energy`` in eV, ``ts`` geometry and the two ``ends``' graph hashes)."""
     from jaxrxn.irc import irc
@@ -403,6 +412,8 @@ def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildCo
     frames = np.concatenate([ends[0][None], back, R_ts[None], fwd, ends[1][None]])
     E, F = _energies_forces(potential, frames)
     rec["n_force_calls"] = calls + len(frames)
+    if not ts_is_highest(E, len(back) + 1):
+        return rec | {"status": "ts_not_highest"}
     rtype = bond_changes(numbers, ends[0], ends[1])
     rec["status"] = "reaction"
     rec["reaction"] = {
@@ -529,6 +540,33 @@ def _known(work: str, m: int) -> list[dict]:
 # ---------------------------------------------------------------------------------------
 SPLITS = ("train", "val", "test")
 
+#: Start methods of an attempt, as the ledger records them (:func:`start_method`).
+START_METHODS = ("driven_scan", "distortion")
+
+
+def start_method(record: dict) -> str:
+    """How a ledger record's search started: ``"driven_scan"`` (a relaxed scan along a
+    driving coordinate, :func:`driven_scan`; starts ``"transfer h:i->k"``, ``"h2 h-g"``,
+    ``"form i-j"``) or ``"distortion"`` (the builder before the driven scans: a random bond
+    stretched by 30-70 % or a hydrogen carried 30-60 % of the way towards a heavy atom, plus
+    0.05 Å noise, RS-P-RFO from there; starts ``"stretch i-j"``, ``"transfer h->k"``). A
+    work directory may hold both: the builder resumes with its current start method."""
+    kind, _, atoms = record["start"].partition(" ")
+    return "driven_scan" if kind in ("h2", "form") or ":" in atoms else "distortion"
+
+
+def attempt_summary(ledger: list[dict]) -> dict:
+    """Per start method (:data:`START_METHODS`): ``attempts`` and ``outcomes`` (status ->
+    attempts) of the ledger records."""
+    out = {m: {"attempts": 0, "outcomes": {}} for m in START_METHODS}
+    for rec in ledger:
+        if "start" not in rec:  # the reactant itself failed: no search started
+            continue
+        s = out[start_method(rec)]
+        s["attempts"] += 1
+        s["outcomes"][rec["status"]] = s["outcomes"].get(rec["status"], 0) + 1
+    return out
+
 
 def molecule_splits(n_molecules: int, cfg: BuildConfig) -> np.ndarray:
     """Split name of each molecule (``"train"``, ``"val"``, ``"test"``): a permutation
@@ -565,12 +603,16 @@ def assemble(output: str, work: str | None = None) -> dict:
     Layout: every reaction under ``data/<formula>/<rxn>`` (``rxn`` = ``rxnMMMM_AAAA``,
     molecule and attempt), with the path datasets of :func:`jaxrxn.generative.data.write_transition1x`
     plus ``smiles``, ``molecule``, ``attempt``, ``kind``, ``reaction_type``,
-    ``connects_reactant``, ``ts_index``, ``frequencies`` (the two lowest, cm^-1); hard links
+    ``connects_reactant``, ``ts_index``, ``frequencies`` (the two lowest, cm^-1), ``start``
+    (the ledger's description of the start) and ``start_method`` (:func:`start_method`); hard links
     of the same groups under ``train``/``val``/``test`` (split by reactant molecule) and
     ``type_train``/``type_test`` (split by reaction type); ``molecules/`` holds the reactant
     list (``smiles``, ``name``, ``split``) and the relaxed reactants found so far
     (``index``, ``positions``, ``energy``, ``forces``, ``atomic_numbers`` concatenated, with
-    ``n_atoms``). Written to a temporary file and moved into place. Returns a summary dict.
+    ``n_atoms``); the attribute ``attempts`` holds :func:`attempt_summary` of the ledger
+    (JSON). A stored reaction whose TS is not its highest frame (:func:`ts_is_highest`;
+    stored by a builder that did not check) is left out and counted as ``"ts_not_highest"``.
+    Written to a temporary file and moved into place. Returns a summary dict.
     """
     import h5py
 
@@ -584,17 +626,24 @@ def assemble(output: str, work: str | None = None) -> dict:
     fields = {f.name for f in dataclasses.fields(BuildConfig)}
     cfg = BuildConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in fields})
     mol_split = molecule_splits(len(smiles), cfg)
-    reactions = []
+    ledger = _ledger(work)
+    starts = {(r["molecule"], r["attempt"]): r["start"] for r in ledger if "start" in r}
+    reactions, rejected = [], set()
     for name in sorted(os.listdir(work)):
         if not (name.startswith("rxn_") and name.endswith(".npz")) or ".tmp" in name:
             continue
         d = np.load(os.path.join(work, name))
         m, a = (int(x) for x in name[4:-4].split("_"))
+        if not ts_is_highest(d["energies"], d["ts_index"]):  # stored before the builder checked
+            rejected.add((m, a))
+            continue
         extras = {
             "smiles": smiles[m], "molecule": np.array(m), "attempt": np.array(a), "kind": str(d["kind"]),
             "reaction_type": str(d["reaction_type"]), "connects_reactant": np.array(bool(d["connects_reactant"])),
             "ts_index": d["ts_index"], "frequencies": d["frequencies"],
         }  # fmt: skip
+        if (m, a) in starts:  # a snapshot may see a reaction before its ledger line
+            extras |= {"start": starts[m, a], "start_method": start_method({"start": starts[m, a]})}
         # float32 positions and forces (~1e-7 relative) halve the file; energies stay float64
         P, F = d["positions"].astype(np.float32), d["forces"].astype(np.float32)
         t = int(d["ts_index"])
@@ -602,6 +651,7 @@ def assemble(output: str, work: str | None = None) -> dict:
             formula(d["numbers"]), f"rxn{m:04d}_{a:04d}", d["numbers"], P, d["energies"], F,
             P[0], P[-1], P[t], extras,
         ))  # fmt: skip
+    ledger = [r | {"status": "ts_not_highest"} if (r["molecule"], r["attempt"]) in rejected else r for r in ledger]
     tmp = output + ".tmp"
     write_transition1x(tmp, {"data": reactions}, level=LEVEL, compression="gzip")
     rtypes = type_splits([r.extras["reaction_type"] for r in reactions], cfg)
@@ -624,8 +674,8 @@ def assemble(output: str, work: str | None = None) -> dict:
         f.attrs["level"] = LEVEL
         f.attrs["config"] = json.dumps(dataclasses.asdict(cfg))
         f.attrs["builder"] = "jaxrxn.datasets.build_dataset"
+        f.attrs["attempts"] = json.dumps(attempt_summary(ledger))
     os.replace(tmp, output)
-    ledger = _ledger(work)
     status: dict[str, int] = {}
     for r in ledger:
         status[r["status"]] = status.get(r["status"], 0) + 1

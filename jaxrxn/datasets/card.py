@@ -25,7 +25,9 @@ def card_facts(filename: str) -> dict:
     frames), ``elements`` (symbol -> atoms over all reactions), ``n_atoms`` (size ->
     reactions), ``barrier_ev`` (min, median, mean, max of the forward barriers
     ``E_TS - E_reactant``), ``splits`` (name -> [molecules, reactions]), ``type_splits``
-    (name -> [reaction types, reactions]), ``config`` (the builder settings).
+    (name -> [reaction types, reactions]), ``config`` (the builder settings), ``starts``
+    (start method -> [attempts, reactions stored, reactions per attempt]) and ``outcomes``
+    (start method -> attempt status -> attempts), from the ledger summary the builder stores.
     """
     import h5py
     from ase.data import chemical_symbols
@@ -65,6 +67,13 @@ def card_facts(filename: str) -> dict:
             types = {g["reaction_type"][()].decode() for grp in f[s].values() for g in grp.values()}
             facts["type_splits"][s] = [len(types - {""}), sum(len(grp) for grp in f[s].values())]
         facts["config"] = json.loads(f.attrs["config"])
+        summary = json.loads(f.attrs.get("attempts", "{}"))
+        methods = [str(g["start_method"][()].decode()) for g in rxns if "start_method" in g]
+        facts["starts"] = {
+            m: [s["attempts"], methods.count(m), round(methods.count(m) / max(s["attempts"], 1), 2)]
+            for m, s in summary.items() if s["attempts"]
+        }  # fmt: skip
+        facts["outcomes"] = {m: s["outcomes"] for m, s in summary.items() if s["attempts"]}
         facts["_barriers"] = barriers
     return facts
 
@@ -98,8 +107,19 @@ def write_card(filename: str, card: str) -> dict:
         "",
         "- reactants: SMILES list (`jaxrxn/data/reactants.smi`), RDKit ETKDG + MMFF94, relaxed",
         f"  with GFN2-xTB (tblite, L-BFGS to {cfg['fmax']} eV/Å);",
-        f"- per molecule up to {cfg['attempts']} attempts (seed {cfg['seed']}): {_start_text(cfg)};",
-        f"  RS-P-RFO in redundant internal coordinates to {cfg['fmax']} eV/Å; first-order saddle checked by a",
+        f"- per molecule up to {cfg['attempts']} attempts (seed {cfg['seed']}), each from one of two starts",
+        "  (table below: the builder changed its start method during the build, and resumed",
+        "  with the new one; every attempt's `start` and `start_method` are stored):",
+        "  - `distortion` (first builder): a random covalent bond stretched by 30-70 %, or a hydrogen",
+        "    carried 30-60 % of the way towards one of the three nearest heavy atoms it is not",
+        "    bonded to, plus 0.05 Å Gaussian noise; the saddle search starts there;",
+        f"  - `driven_scan`: a relaxed scan of {cfg['scan_points']} points along a random driving coordinate",
+        "    (drawn with weights 0.6 hydrogen transfer, 0.2 1,2-H2 elimination, 0.2 bond formation between heavy atoms",
+        f"    two or three bonds apart, among those the molecule has; harmonic restraint {cfg['restraint']} eV/Å², {cfg['noise']} Å noise",
+        "    on the reactant); the search starts at the scan's highest point with the scan",
+        "    direction as its first mode; a scan without an interior maximum ends the attempt",
+        "    (`no_barrier`);",
+        f"- RS-P-RFO in redundant internal coordinates to {cfg['fmax']} eV/Å; first-order saddle checked by a",
         "  finite-difference harmonic analysis (one imaginary frequency below -50 cm^-1); IRC down both",
         "  sides, ends relaxed; kept when the ends are distinct minima; duplicates (same molecule, TS",
         "  energy within 1 meV and same TS geometry or same end graphs) dropped;",
@@ -121,6 +141,27 @@ def write_card(filename: str, card: str) -> dict:
         f"| molecules | {facts['molecules']} |",
         f"| molecules_with_reactions | {facts['molecules_with_reactions']} |",
         f"| configurations | {facts['configurations']} |",
+        "",
+        "## Start methods",
+        "",
+        "Attempts (ledger of the build), reactions stored and reactions per attempt:",
+        "",
+        "| start method | attempts | reactions | yield |",
+        "|---|---|---|---|",
+        *[f"| {k} | {v[0]} | {v[1]} | {v[2]} |" for k, v in facts["starts"].items()],
+        "",
+        "Outcomes of the attempts (`reaction`: stored; `no_barrier`: the scan found no maximum;",
+        "`saddle_failed`: RS-P-RFO did not converge; `reactant`: it fell back to the reactant;",
+        "`wrong_index`: not a first-order saddle; `same_ends`: the IRC ends are one minimum;",
+        "`irc_failed`: the IRC did not converge; `duplicate`: a reaction found before;",
+        "`ts_not_highest`: an IRC end on a shoulder above the TS, left out):",
+        "",
+        "| outcome | " + " | ".join(facts["outcomes"]) + " |",
+        "|---|" + "---|" * len(facts["outcomes"]),
+        *[
+            f"| {o} | " + " | ".join(str(c.get(o, 0)) for c in facts["outcomes"].values()) + " |"
+            for o in sorted({o for c in facts["outcomes"].values() for o in c})
+        ],
         "",
         "## Elements (atoms over all reactions)",
         "",
@@ -167,14 +208,3 @@ def write_card(filename: str, card: str) -> dict:
         f.write("\n".join(lines))
     return facts
 
-
-def _start_text(cfg: dict) -> str:
-    """How the searches started, from the recorded config (files built before the driven
-    scans record ``stretch``)."""
-    if "stretch" in cfg:
-        lo, hi = cfg["stretch"]
-        return f"a random bond stretched by {lo:.0%}-{hi:.0%} or a hydrogen moved towards a heavy atom, plus {cfg['noise']} Å noise"
-    return (
-        f"a relaxed scan of {cfg['scan_points']} points along a random driving coordinate (hydrogen transfer, "
-        f"H2 elimination or bond formation; restraint {cfg['restraint']} eV/Å²), its highest point the guess"
-    )
