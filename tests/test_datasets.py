@@ -119,3 +119,27 @@ def test_splits_by_molecule_are_disjoint_and_seeded():
     test_types = {ty for ty, s in zip(types, t) if s == "test"}
     train_types = {ty for ty, s in zip(types, t) if s == "train"}
     assert "" not in test_types and test_types and not (test_types & train_types)
+
+
+def test_assemble_leaves_out_a_reaction_whose_ts_is_not_highest(built, tmp_path):
+    """A stored reaction with a frame above its TS (an IRC end on a shoulder) is left out of
+    the file and counted as ``ts_not_highest``; the start-method summary counts attempts."""
+    import shutil
+
+    out, _, summary = built
+    work = str(tmp_path / "w")
+    shutil.copytree(out + ".work", work)
+    name = sorted(n for n in os.listdir(work) if n.startswith("rxn_"))[0]
+    d = dict(np.load(os.path.join(work, name)))
+    E, t = d["energies"].copy(), int(d["ts_index"])
+    E[-1] = E[t] + 1e-4
+    np.savez(os.path.join(work, name), **(d | {"energies": E}))
+    again = builder.assemble(str(tmp_path / "f.h5"), work=work)
+    assert again["reactions"] == summary["reactions"] - 1
+    assert again["outcomes"]["ts_not_highest"] == 1
+    assert again["outcomes"].get("reaction", 0) == summary["outcomes"]["reaction"] - 1
+    with h5py.File(tmp_path / "f.h5") as f:
+        starts = json.loads(f.attrs["attempts"])
+    assert starts["driven_scan"]["attempts"] == summary["attempts"] and starts["distortion"]["attempts"] == 0
+    assert builder.start_method({"start": "transfer 3->1"}) == "distortion"
+    assert builder.start_method({"start": "transfer 3:0->1"}) == "driven_scan"
