@@ -8,6 +8,11 @@ gives reactions per attempt and seconds per attempt with and without compilation
 
     OMP_NUM_THREADS=1 python benchmarks/dataset_search.py --molecules 36,37,38 --attempts 6
 
+Drives equivalent under the molecule's graph symmetry, or equivalent to one tried before
+on the molecule, are not drawn (:func:`jaxrxn.datasets.builder.choose_drive`);
+``--all-drives`` measures the builder without that (every drive, repeats allowed: the
+automorphisms reduced to the identity and no record of earlier drives).
+
 Writes ``benchmarks/results/dataset_search.json`` (``--out``). Before the driven scans
 (the builder of 5dd41c6: distorted starts, primitive lists padded to powers of two,
 default IRC settings) the same three molecules (acetaldehyde, propanal, acetone), two
@@ -43,25 +48,32 @@ def main():
     p.add_argument("--attempts", type=int, default=6)
     p.add_argument("--work", default="/tmp/dataset_search_work", help="directory for the relaxed reactants")
     p.add_argument("--out", default=str(HERE / "results" / "dataset_search.json"))
+    p.add_argument("--all-drives", action="store_true", help="draw symmetry-equivalent and repeated drives too")
     a = p.parse_args()
+    if a.all_drives:
+        from jaxrxn.datasets import builder
+
+        builder.graph_automorphisms = lambda numbers, adj: np.arange(len(numbers))[None]
     compile_s = collections.defaultdict(float)
     monitoring.register_event_duration_secs_listener(
         lambda event, secs, **kw: compile_s.__setitem__("now", compile_s["now"] + secs) if event.split("/")[-1] in COMPILE_EVENTS else None
     )
     pathlib.Path(a.work).mkdir(parents=True, exist_ok=True)
     cfg, potentials, mols = BuildConfig(), _Potentials(), read_smiles()
-    rows, known = [], collections.defaultdict(list)
+    rows, known, tried = [], collections.defaultdict(list), collections.defaultdict(list)
     for attempt in range(a.attempts):
         for m in (int(x) for x in a.molecules.split(",")):
             numbers, R0, E0 = _reactant(a.work, m, mols[m][0], potentials, cfg)
             compile_s["now"] = 0.0
             t = time.perf_counter()
-            rec = run_attempt(potentials(numbers), numbers, R0, E0, known[m], np.random.default_rng([cfg.seed, m, attempt]), cfg)
+            rng = np.random.default_rng([cfg.seed, m, attempt])
+            rec = run_attempt(potentials(numbers), numbers, R0, E0, known[m], rng, cfg, () if a.all_drives else tried[m])
+            tried[m].append(rec.get("start", ""))
             if rec["status"] == "reaction":  # what the builder's _known reads back from the work directory
                 r, k = rec["reaction"], int(rec["reaction"]["ts_index"])
                 known[m].append({"ts_energy": float(r["energies"][k]), "ts": r["positions"][k], "ends": list(r["ends"])})
             row = {
-                "molecule": mols[m][1], "n_atoms": len(numbers), "attempt": attempt, "start": rec["start"],
+                "molecule": mols[m][1], "n_atoms": len(numbers), "attempt": attempt, "start": rec.get("start"),
                 "status": rec["status"], "n_force_calls": rec["n_force_calls"],
                 "seconds": round(time.perf_counter() - t, 2), "compile_seconds": round(compile_s["now"], 2),
             }  # fmt: skip
@@ -75,7 +87,7 @@ def main():
         "mean_seconds": round(float(np.mean([r["seconds"] for r in rows])), 2),
         "mean_seconds_without_compilation": round(float(np.mean([r["seconds"] - r["compile_seconds"] for r in rows])), 2),
         "mean_gradients": round(float(np.mean([r["n_force_calls"] for r in rows])), 1),
-        "load_average": list(np.round(__import__("os").getloadavg(), 1)),
+        "load_average": list(np.round(__import__("os").getloadavg(), 1)), "all_drives": a.all_drives,
     }  # fmt: skip
     print(json.dumps(summary))
     pathlib.Path(a.out).write_text(json.dumps({"summary": summary, "config": cfg.__dict__, "attempts": rows}, indent=1) + "\n")

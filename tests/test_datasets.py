@@ -140,6 +140,27 @@ def test_assemble_leaves_out_a_reaction_whose_ts_is_not_highest(built, tmp_path)
     assert again["outcomes"].get("reaction", 0) == summary["outcomes"]["reaction"] - 1
     with h5py.File(tmp_path / "f.h5") as f:
         starts = json.loads(f.attrs["attempts"])
-    assert starts["driven_scan"]["attempts"] == summary["attempts"] and starts["distortion"]["attempts"] == 0
+    searches = [json.loads(line) for line in open(os.path.join(work, "ledger.jsonl"))]
+    searches = [r for r in searches if "start" in r]  # not the attempts that found no untried drive
+    assert starts["driven_scan"]["attempts"] == len(searches) >= 1 and starts["distortion"]["attempts"] == 0
     assert builder.start_method({"start": "transfer 3->1"}) == "distortion"
     assert builder.start_method({"start": "transfer 3:0->1"}) == "driven_scan"
+
+
+def test_drives_equivalent_by_symmetry_are_drawn_once():
+    """Acetaldehyde (C0 C1 O2, methyl H 3-5, aldehyde H 6) has 12 drives: methyl H -> C1 or
+    O2 (6), H6 -> C0 or O2 (2), H2 from a methyl H and H6 (3), C0-O2 bond formation (1);
+    its graph has 3! automorphisms (the methyl hydrogens), so 6 classes. Drawing with the
+    earlier draws as `tried` gives each class once, then nothing."""
+    from jaxrxn.datasets.molecules import BOND_SCALE, embed
+
+    numbers, R0 = embed("CC=O", seed=0)
+    assert len(builder.graph_automorphisms(numbers, np.asarray(bond_graph(R0, numbers, scale=BOND_SCALE)))) == 6
+    tried, rng = [], np.random.default_rng(0)
+    while (chosen := builder.choose_drive(numbers, R0, rng, tried)) is not None:
+        tried.append(chosen[1])
+        assert len(tried) <= 12
+    kinds = sorted(t.split()[0] for t in tried)
+    assert kinds == ["form", "h2", "transfer", "transfer", "transfer", "transfer"]
+    methyl = [t for t in tried if t.startswith("transfer") and int(t.split()[1].split(":")[0]) in (3, 4, 5)]
+    assert sorted(int(t.split("->")[1]) for t in methyl) == [1, 2]

@@ -4,15 +4,17 @@ For each reactant molecule (a SMILES list, :mod:`jaxrxn.datasets.molecules`) the
 
 1. embeds it in 3D (RDKit ETKDG + MMFF) and relaxes it with GFN2-xTB (L-BFGS, 0.01 eV/Å);
 2. per *attempt*, picks a random reaction-like driving coordinate of the reactant (a
-   hydrogen transfer, a 1,2-H2 elimination or a bond formation, :func:`choose_drive`) and
+   hydrogen transfer, a 1,2-H2 elimination or a bond formation, :func:`choose_drive`; one
+   per class of drives equivalent under the bond graph's symmetry, none tried before) and
    relaxes the slightly noised reactant with that coordinate restrained at ``scan_points`` values from
    its start to a product-like value (:func:`driven_scan`; coordinate driving, as the
    starting point of single-ended TS searches since P. M. Zimmerman, J. Chem. Theory
    Comput. 9, 3043 (2013)); an attempt whose scan has no interior energy maximum ends there
    (``"no_barrier"``);
 3. climbs from the scan's highest point to a saddle with restricted-step P-RFO on the
-   gradient-updated Hessian (:class:`jaxrxn.saddle.RSPRFO`), its first mode guess the scan
-   direction there, refined by Davidson (min-mode following with an approximate Hessian);
+   gradient-updated Hessian (:meth:`jaxrxn.saddle.RSPRFO.molecular` with the builder's
+   padded internal coordinates and :class:`BuildConfig`'s overrides), its first mode guess
+   the scan direction there, refined by Davidson (min-mode following with an approximate Hessian);
 4. keeps the saddle if it is first order by a finite-difference harmonic analysis
    (:func:`jaxrxn.vibrations.vibrations`: exactly one frequency below
    ``-IMAGINARY_CM1``; softer imaginary ones are finite-difference noise of methyl
@@ -51,6 +53,7 @@ import dataclasses
 import json
 import os
 import time
+from collections.abc import Sequence
 
 import equinox as eqx
 import jax
@@ -77,7 +80,11 @@ class BuildConfig:
       `scan_steps`: L-BFGS cap of each restrained relaxation.
     - `noise`: Gaussian noise (Å) on the reactant before the scan.
     - `saddle_steps`, `fmax`: RSPRFO iteration cap and force threshold (eV/Å, also of the
-      relaxations); `hessian_update`, `trust_policy`: the RSPRFO options of that name.
+      relaxations); `initial_hessian`, `hessian_update`, `step_norm`, `trust_policy`: the
+      builder's overrides of :meth:`jaxrxn.saddle.RSPRFO.molecular` (the defaults are the
+      settings the shipped data set was built with: Lindh's model Hessian, Bofill updates,
+      a Euclidean step norm and a doubling trust radius; ``"fischer"``, ``"ts-bfgs"``,
+      ``"max"``, ``"sella"`` are ``RSPRFO.molecular``'s own).
     - `path_points`: IRC points kept per branch (equally spaced in arc length).
     - `test_fraction`, `val_fraction`: molecules held out (split by reactant molecule).
     - `type_test_fraction`: reactions held out by reaction type (second split).
@@ -90,7 +97,9 @@ class BuildConfig:
     scan_steps: int = 60
     noise: float = 0.02
     saddle_steps: int = 300
+    initial_hessian: str = "model"
     hessian_update: str = "bofill"
+    step_norm: str = "l2"
     trust_policy: str = "doubling"
     fmax: float = 0.01
     path_points: int = 10
@@ -194,11 +203,59 @@ class Drive(eqx.Module):
 _DRIVE_WEIGHTS = {"transfer": 0.6, "h2": 0.2, "form": 0.2}
 
 
-def choose_drive(numbers: np.ndarray, R0: np.ndarray, rng: np.random.Generator) -> tuple[Drive, str]:
-    """A random reaction-like coordinate of the reactant ``R0`` and its description.
+def graph_automorphisms(numbers: np.ndarray, adj: np.ndarray) -> np.ndarray:
+    """Every automorphism of the molecular graph (atoms coloured by element, bonds
+    ``adj``) as rows ``p`` of an ``(n_automorphisms, N)`` array: atom ``i`` maps to
+    ``p[i]``. RDKit's substructure match of the graph on itself (single bonds: the bond
+    orders of a 3D structure are not known); the identity is among them."""
+    from rdkit import Chem
+
+    mol = Chem.RWMol()
+    for z in numbers:
+        atom = Chem.Atom(int(z))
+        atom.SetNoImplicit(True)
+        mol.AddAtom(atom)
+    for i, j in zip(*np.nonzero(np.triu(adj, 1))):
+        mol.AddBond(int(i), int(j), Chem.BondType.SINGLE)
+    mol = mol.GetMol()
+    mol.UpdatePropertyCache(strict=False)
+    Chem.FastFindRings(mol)
+    return np.array(mol.GetSubstructMatches(mol, uniquify=False, maxMatches=10**7, useChirality=False))
+
+
+def _drive_key(kind: str, atoms: tuple[int, ...], automorphisms: np.ndarray) -> tuple:
+    """The orbit of a drive under the graph's automorphisms (the lexicographically
+    smallest image; the two atoms of ``h2`` and ``form`` drives are unordered)."""
+    images = automorphisms[:, list(atoms)]
+    if kind != "transfer":
+        images = np.sort(images, axis=1)
+    return (kind, *min(map(tuple, images.tolist())))
+
+
+def _drive_atoms(what: str) -> tuple[str, tuple[int, ...]] | None:
+    """``(kind, atoms)`` of a drive description (``"transfer h:i->k"``, ``"h2 h-g"``,
+    ``"form i-j"``); ``None`` for the distorted starts of the first builder."""
+    kind, _, atoms = what.partition(" ")
+    if kind == "transfer" and ":" in atoms:
+        h, rest = atoms.split(":")
+        return kind, (int(h), *(int(x) for x in rest.split("->")))
+    if kind in ("h2", "form"):
+        return kind, tuple(int(x) for x in atoms.split("-"))
+    return None
+
+
+def choose_drive(
+    numbers: np.ndarray, R0: np.ndarray, rng: np.random.Generator, tried: Sequence[str] = ()
+) -> tuple[Drive, str] | None:
+    """A random reaction-like coordinate of the reactant ``R0`` and its description, or
+    ``None`` when every drive the molecule has was tried.
 
     Three kinds, drawn with the weights of ``_DRIVE_WEIGHTS`` among those the molecule
-    allows (hydrogen transfers most often: they find the most saddles):
+    allows (hydrogen transfers most often: they find the most saddles). Drives equivalent
+    under the bond graph's automorphisms (:func:`graph_automorphisms`: the three hydrogens
+    of a methyl group, the two ends of a symmetric molecule) count once, and drives
+    equivalent to one of `tried` (earlier attempts' descriptions) are not drawn again: an
+    equivalent drive only finds the same reaction again, as a duplicate.
 
     - ``"transfer h:i->k"``: a hydrogen ``h`` moves from its atom ``i`` to one of the three
       nearest heavy atoms ``k`` it is not bonded to, ``xi = r_hk - r_hi`` driven from its
@@ -230,7 +287,19 @@ def choose_drive(numbers: np.ndarray, R0: np.ndarray, rng: np.random.Generator) 
     for i, j in zip(*np.triu_indices(len(numbers), 1)):
         if numbers[i] > 1 and numbers[j] > 1 and hops[i, j] in (2, 3):
             kinds["form"].append((int(i), int(j)))
+    automorphisms = graph_automorphisms(numbers, adj)
+    seen = {_drive_key(*t, automorphisms) for t in map(_drive_atoms, tried) if t is not None}
+    for kind, drives in kinds.items():
+        unique = []
+        for atoms in drives:
+            key = _drive_key(kind, atoms, automorphisms)
+            if key not in seen:
+                seen.add(key)
+                unique.append(atoms)
+        kinds[kind] = unique
     names = [k for k, v in kinds.items() if v]
+    if not names:
+        return None
     weights = np.array([_DRIVE_WEIGHTS[k] for k in names])
     kind = names[rng.choice(len(names), p=weights / weights.sum())]
     pick = kinds[kind][rng.integers(len(kinds[kind]))]
@@ -341,20 +410,25 @@ def _thin(path: np.ndarray, n: int) -> np.ndarray:
     return np.unique(np.minimum(idx, len(path) - 1))
 
 
-def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildConfig) -> dict:
+def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildConfig, tried: Sequence[str] = ()) -> dict:
     """One search from the relaxed reactant ``R0`` (energy `E0`, eV). Returns a ledger record
     with ``status`` (``"reaction"``, ``"saddle_failed"``, ``"reactant"`` (the search fell
     back to the reactant minimum), ``"duplicate"``, ``"wrong_index"``,
-    ``"irc_failed"``, ``"same_ends"``, ``"no_barrier"``, ``"ts_not_highest"``: a stored
+    ``"irc_failed"``, ``"same_ends"``, ``"no_barrier"``, ``"exhausted"``, ``"ts_not_highest"``: a stored
     frame lies above the TS, :func:`ts_is_highest`), ``n_force_calls`` and, for a reaction, its arrays
     under ``"reaction"``. `known`: TSs found before for this molecule (dicts with the
-    absolute ``ts_energy`` in eV, ``ts`` geometry and the two ``ends``' graph hashes)."""
+    absolute ``ts_energy`` in eV, ``ts`` geometry and the two ``ends``' graph hashes);
+    `tried`: the ``start`` of this molecule's earlier attempts (:func:`choose_drive`). When
+    no untried drive is left the record is ``{"status": "exhausted"}`` (no search)."""
     from jaxrxn.irc import irc
     from jaxrxn.reaction import IRC_OPTIONS
     from jaxrxn.saddle import RSPRFO
     from jaxrxn.vibrations import vibrations
 
-    drive, what = choose_drive(numbers, R0, rng)
+    chosen = choose_drive(numbers, R0, rng, tried)
+    if chosen is None:
+        return {"status": "exhausted", "n_force_calls": 0}
+    drive, what = chosen
     R_noisy = jnp.asarray(R0 + cfg.noise * rng.normal(size=R0.shape))
     Rs, E, calls = driven_scan(potential, R_noisy, drive, cfg.scan_points, cfg.restraint, 0.05, cfg.scan_steps)
     Rs, E, calls = np.asarray(Rs), np.asarray(E), int(calls)
@@ -363,9 +437,9 @@ def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildCo
     if top in (0, len(E) - 1) or not np.all(np.isfinite(E)):  # downhill, or still climbing at the end
         return rec | {"status": "no_barrier"}
     guess, mode0 = Rs[top], Rs[top + 1] - Rs[top - 1]
-    solver = RSPRFO(
-        coordinates=padded_internals(numbers, guess), refine_if_positive=3, trust_max=0.2,
-        hessian_update=cfg.hessian_update, trust_policy=cfg.trust_policy,
+    solver = RSPRFO.molecular(
+        numbers, guess, coordinates=padded_internals(numbers, guess), initial_hessian=cfg.initial_hessian,
+        hessian_update=cfg.hessian_update, step_norm=cfg.step_norm, trust_policy=cfg.trust_policy,
     )  # fmt: skip
     res = _saddle(potential, jnp.asarray(guess), solver, cfg.fmax, cfg.saddle_steps, jnp.asarray(mode0))
     rec["n_force_calls"] = calls = calls + int(res.n_force_calls)
@@ -468,7 +542,10 @@ def build_dataset(
     work = output + ".work"
     os.makedirs(work, exist_ok=True)
     mols = read_smiles(smiles_file)[:molecules]
-    done = {(r["molecule"], r["attempt"]) for r in _ledger(work)}
+    done, tried = set(), {}
+    for r in _ledger(work):
+        done.add((r["molecule"], r["attempt"]))
+        tried.setdefault(r["molecule"], []).append(r.get("start", ""))
     with open(os.path.join(work, "config.json"), "w") as f:
         json.dump(dataclasses.asdict(cfg) | {"smiles": [s for s, _ in mols], "names": [n for _, n in mols]}, f)
     potentials = _Potentials()
@@ -490,7 +567,8 @@ def build_dataset(
                 else:
                     known = _known(work, m)
                     rng = np.random.default_rng([cfg.seed, m, attempt])
-                    rec = run_attempt(potentials(numbers), numbers, R0, E0, known, rng, cfg)
+                    rec = run_attempt(potentials(numbers), numbers, R0, E0, known, rng, cfg, tried.get(m, ()))
+                    tried.setdefault(m, []).append(rec.get("start", ""))
                     if rec["status"] == "reaction":
                         r = rec.pop("reaction")
                         _save_npz(
@@ -560,7 +638,7 @@ def attempt_summary(ledger: list[dict]) -> dict:
     attempts) of the ledger records."""
     out = {m: {"attempts": 0, "outcomes": {}} for m in START_METHODS}
     for rec in ledger:
-        if "start" not in rec:  # the reactant itself failed: no search started
+        if "start" not in rec:  # the reactant failed, or no drive was left: no search
             continue
         s = out[start_method(rec)]
         s["attempts"] += 1
