@@ -19,12 +19,23 @@ Per held-out reaction, at GFN2-xTB (tblite, one thread):
   maximum: success = converged to the data set's TS (Kabsch RMSD < 0.1 Å and energy within
   0.01 eV), gradient calls.
 
-The nearest-training-reaction baseline is not run: held-out molecules have no training
-reaction with the same atoms in the same order.
+- the nearest training reaction (a retrieval baseline that knows the training set but not
+  the held-out TS): held-out molecules have no training reaction with the same atoms, so
+  what is transferred is where the TS lies along the path. Nearest = same reaction type
+  (the bonds broken and formed, by element pair) if a training reaction has it, else any,
+  and among those the closest reaction energy ``E(FS) - E(IS)`` (known before any TS
+  search; Hammond's postulate ties it to the TS position). Its TS's arc-length fraction
+  along its stored IRC path is applied to the held-out reaction's geodesic path
+  (:func:`nearest_reaction_guess`).
+
+``--load FILE`` evaluates a saved model instead of training one (``--save`` then writes it
+again with the new held-out metrics; its recorded training command and configuration are
+kept). ``--compare FILE`` adds the generated TS of another saved model (e.g. the shipped one)
+as a row ``previous model`` (before refinement only).
 
 ``--save FILE`` writes the model with its metadata (this command line, seed, data-set
 checksum, elements, largest size, held-out metrics, and per-reaction RMSDs of the first
-held-out reactions that ``tests/test_ts_generator_xtb.py`` re-checks). The shipped weights:
+held-out reactions that ``tests/test_generate_ts.py`` re-checks). The shipped weights:
 
     OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --save jaxrxn/data/ts_generator_gfn2_xtb.npz
 
@@ -56,7 +67,7 @@ SAME_TS_RMSD, SAME_TS_DE = 0.1, 0.01
 
 def main():
     from jaxrxn.generative.data import read_transition1x
-    from jaxrxn.generative.flow import save_model
+    from jaxrxn.generative.flow import load_model, save_model
     from jaxrxn.generative.ts_generator import AtomisticTSFlow, TSFlowConfig, molecular_ts_set, train_ts_flow
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -70,6 +81,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-refine", action="store_true", help="skip the saddle refinements (fast)")
     ap.add_argument("--save", help="write the trained model (.npz) with its metadata")
+    ap.add_argument("--load", help="evaluate this saved model instead of training one")
+    ap.add_argument("--compare", help="also evaluate this saved model's generated TS (row 'previous model')")
     ap.add_argument("--out", default=str(HERE / "results" / "ts_generator_xtb.json"))
     a = ap.parse_args()
 
@@ -81,30 +94,59 @@ def main():
     data = molecular_ts_set(train, n_max)
     print(f"train: {len(train)} reactions from {len(set(np.asarray(data.seed).tolist()))} molecules; "
           f"held out: {len(held)} reactions from {len({int(r.extras['molecule']) for r in held})} molecules", flush=True)  # fmt: skip
-    model = AtomisticTSFlow(features=a.features, n_layers=a.layers, v_max=a.v_max)
-    cfg = TSFlowConfig(n_steps=a.steps, batch_size=a.batch, learning_rate=a.lr, seed=a.seed)
+    command = " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]])
+    config = {"steps": a.steps, "batch": a.batch, "lr": a.lr, "features": a.features, "layers": a.layers, "v_max": a.v_max, "seed": a.seed}
     t0 = time.perf_counter()
-    state = train_ts_flow(model, data, cfg, log_every=max(a.steps // 10, 1),
-                          callback=lambda s, m: print(f"  step {s:6d}  loss {m['loss']:.5f} Å²/atom", flush=True))  # fmt: skip
+    if a.load:
+        model, params, meta = load_model(a.load)
+        command, config = meta["command"], meta["config"]
+    else:
+        model = AtomisticTSFlow(features=a.features, n_layers=a.layers, v_max=a.v_max)
+        cfg = TSFlowConfig(n_steps=a.steps, batch_size=a.batch, learning_rate=a.lr, seed=a.seed)
+        params = train_ts_flow(model, data, cfg, log_every=max(a.steps // 10, 1),
+                               callback=lambda s, m: print(f"  step {s:6d}  loss {m['loss']:.5f} Å²/atom", flush=True)).params  # fmt: skip
     train_s = time.perf_counter() - t0
-    rows = [evaluate(model, state.params, r, refine=not a.no_refine) for r in held]
+    previous = load_model(a.compare)[:2] if a.compare else None
+    rows = [evaluate(model, params, r, train, refine=not a.no_refine, previous=previous) for r in held]
     summary = summarise(rows)
     print(json.dumps(summary, indent=1))
     result = {
-        "command": " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]]),
+        "command": command, "evaluated_by": " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]]),
         "data": {"file": pathlib.Path(a.data).name, "sha256": hashlib.sha256(pathlib.Path(a.data).read_bytes()).hexdigest(),
                  "train_reactions": len(train), "held_out_reactions": len(held)},
-        "config": {"steps": a.steps, "batch": a.batch, "lr": a.lr, "features": a.features, "layers": a.layers, "v_max": a.v_max, "seed": a.seed},
-        "train_seconds": round(train_s, 1), "summary": summary, "reactions": rows,
+        "config": config, "train_seconds": None if a.load else round(train_s, 1), "summary": summary, "reactions": rows,
     }  # fmt: skip
     pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     if a.save:
         elements = sorted({int(z) for r in train for z in r.numbers})
         check = [{"rxn": r["rxn"], "rmsd": r["generated"]["rmsd"]} for r in rows[:2]]
-        save_model(a.save, model, state.params, elements=elements, max_atoms=n_max, level=level,
+        save_model(a.save, model, params, elements=elements, max_atoms=n_max, level=level,
                    command=result["command"], data=result["data"], config=result["config"],
                    held_out=summary, check=check)  # fmt: skip
         print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB)")
+
+
+def path_fraction(path: np.ndarray, index: int) -> float:
+    """Arc-length fraction (Cartesian, Å) of frame `index` along `path` ``(P, N, 3)``."""
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm((path[1:] - path[:-1]).reshape(len(path) - 1, -1), axis=1))])
+    return float(s[index] / s[-1])
+
+
+def point_at_fraction(path: np.ndarray, f: float) -> np.ndarray:
+    """The point at arc-length fraction `f` of the piecewise-linear `path` ``(P, N, 3)``."""
+    s = np.concatenate([[0.0], np.cumsum(np.linalg.norm((path[1:] - path[:-1]).reshape(len(path) - 1, -1), axis=1))])
+    flat = path.reshape(len(path), -1)
+    return np.array([np.interp(f * s[-1], s, col) for col in flat.T]).reshape(path.shape[1:])
+
+
+def nearest_reaction_guess(r, train, geodesic_path: np.ndarray, reaction_energy: float) -> tuple[np.ndarray, str]:
+    """The nearest-training-reaction baseline for held-out reaction `r` (module docstring):
+    the training reaction of the same type (else any) with the closest reaction energy
+    (eV), its TS's arc-length fraction along its stored IRC path placed on `geodesic_path`.
+    Returns the guess and the chosen training reaction's name."""
+    same = [q for q in train if q.extras["reaction_type"] == r.extras["reaction_type"]] or train
+    q = min(same, key=lambda q: abs(float(q.energies[-1] - q.energies[0]) - reaction_energy))
+    return point_at_fraction(geodesic_path, path_fraction(np.asarray(q.positions, float), int(q.extras["ts_index"]))), q.rxn
 
 
 def generated_ts(model, params, r) -> np.ndarray:
@@ -128,7 +170,7 @@ def _sample(model, params, x_is, x_fs, numbers):
     return sample_ts(model, params, x_is, x_fs, numbers, n_steps=4)
 
 
-def evaluate(model, params, r, refine: bool) -> dict:
+def evaluate(model, params, r, train, refine: bool, previous=None) -> dict:
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.path import idpp
     from jaxrxn.path.geodesic_interpolation import geodesic
@@ -143,9 +185,14 @@ def evaluate(model, params, r, refine: bool) -> dict:
     band_max = lambda band: max(((float(energy(jnp.asarray(X))), np.asarray(X)) for X in band[1:-1]), key=lambda p: p[0])  # noqa: E731
     starts = {"generated": generated_ts(model, params, r), "linear midpoint": 0.5 * (x_is + x_fs)}
     starts["IDPP max"] = band_max(np.asarray(idpp(jnp.asarray(x_is), jnp.asarray(x_fs), 11)))[1]
-    starts["geodesic max"] = band_max(np.asarray(geodesic(jnp.asarray(x_is), jnp.asarray(x_fs), 11, System(jnp.asarray(r.numbers))).path))[1]
+    geo = np.asarray(geodesic(jnp.asarray(x_is), jnp.asarray(x_fs), 11, System(jnp.asarray(r.numbers))).path)
+    starts["geodesic max"] = band_max(geo)[1]
+    e_reaction = float(energy(jnp.asarray(x_fs))) - float(energy(jnp.asarray(x_is)))
+    starts["nearest training reaction"], nearest = nearest_reaction_guess(r, train, geo, e_reaction)
+    if previous is not None:
+        starts["previous model"] = generated_ts(*previous, r)
     row = {"rxn": r.rxn, "formula": r.formula, "n_atoms": len(r.numbers), "kind": str(r.extras["kind"].astype(str)),
-           "barrier_ev": float(e_ts - r.energies[0])}  # fmt: skip
+           "barrier_ev": float(e_ts - r.energies[0]), "nearest": nearest}  # fmt: skip
     for name, X in starts.items():
         row[name] = {"rmsd": rmsd_numpy(X, x_ts), "abs_de_kcal": abs(float(energy(jnp.asarray(X))) - e_ts) * KCAL_PER_EV}
     if refine:
@@ -180,7 +227,9 @@ def summarise(rows: list[dict]) -> dict:
     out = {"held_out_reactions": len(rows)}
     if not rows:
         return out
-    for name in ("generated", "linear midpoint", "IDPP max", "geodesic max"):
+    for name in ("generated", "linear midpoint", "IDPP max", "geodesic max", "nearest training reaction", "previous model"):
+        if name not in rows[0]:
+            continue
         d = np.array([r[name]["rmsd"] for r in rows])
         e = np.array([r[name]["abs_de_kcal"] for r in rows])
         out[name] = {"rmsd_median": float(np.median(d)), "rmsd_mean": float(np.mean(d)), "abs_de_kcal_median": float(np.median(e))}
