@@ -2,6 +2,7 @@
 CI-NEB in one compiled call vs GFN2-xTB, and the whole reaction pipeline vs GFN2-xTB's.
 
     OMP_NUM_THREADS=1 python benchmarks/nnp_batch_neb.py [--images 8] [--heldout-only] [--skip-pipeline]
+        [--skip-xtb] [--model MODEL.npz] [--out RESULT.json]
 
 Reactions: ``jaxrxn/data/xtb_reactions.h5`` (GFN2-xTB reactant, TS and product of each;
 those with elements outside the NNP's domain left out),
@@ -16,6 +17,8 @@ never trained on them; :mod:`benchmarks.nnp_pretrained`).
    times and their ratios; the CI-NEB barriers of both against the data set's barrier.
 2. **TS check**: each NNP climbing image refined with GFN2-xTB (RS-P-RFO, ``fmax`` 0.01):
    does it reach the data set's TS (RMSD after alignment below 0.05 Å)?
+   `--skip-xtb` leaves out the GFN2-xTB runs of parts 1-2 (the NNP's barriers are still
+   compared with the data set's).
 3. **Pipeline** (unless `--skip-pipeline`): :func:`jaxrxn.batch.find_reactions` with the
    NNP (each stage one vmapped call) vs :func:`jaxrxn.find_reaction` with GFN2-xTB per
    reaction: barriers, verdicts, force calls, wall time.
@@ -57,11 +60,11 @@ OUT = os.path.join(os.path.dirname(__file__), "results", "nnp_batch_neb.json")
 NEB_FMAX, NEB_STEPS = 0.05, 500
 
 
-def reactions(heldout_only: bool):
-    """The data set's reactions in the shipped NNP's element domain (others are left out)."""
+def reactions(heldout_only: bool, model: str = "xtb-painn"):
+    """The data set's reactions in the NNP's element domain (others are left out)."""
     with h5py.File(DATA) as f:
         split = np.asarray(f["molecules/split"]).astype(str)
-    elements = set(load_pretrained()[0].elements)
+    elements = set(load_pretrained(model)[0].elements)
     out = []
     for r in read_transition1x(DATA, "data", "GFN2-xTB"):
         held = split[int(r.extras["molecule"])] != "train"
@@ -84,12 +87,15 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--heldout-only", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--skip-xtb", action="store_true", help="no GFN2-xTB CI-NEB nor TS refinement")
+    parser.add_argument("--model", default="xtb-painn", help="shipped model name or train-nnp model file")
+    parser.add_argument("--out", default=OUT)
     args = parser.parse_args()
-    rx = reactions(args.heldout_only)
+    rx = reactions(args.heldout_only, args.model)
     load = [os.getloadavg()[0]]
     print(f"{len(rx)} reactions ({sum(r['heldout'] for r in rx)} held out), atoms {[len(r['numbers']) for r in rx]}, "
           f"load {load[0]:.1f}", flush=True)  # fmt: skip
-    nnp = [pretrained(r["numbers"]) for r in rx]
+    nnp = [pretrained(r["numbers"], args.model) for r in rx]
     bands = [np.asarray(geodesic(jnp.asarray(r["R0"]), jnp.asarray(r["R1"]), args.images, System(r["numbers"])).path) for r in rx]
     solver = pipeline_neb(remove_rigid=True)
 
@@ -106,50 +112,57 @@ def main() -> None:
     rows = []
     t_xtb_total = 0.0
     for r, band, rn in zip(rx, bands, res_nnp):
-        xtb = xtb_potential(r["numbers"])
-        t = time.perf_counter()
-        rxtb = neb(xtb, jnp.asarray(band), solver, fmax=NEB_FMAX, max_steps=NEB_STEPS)
-        t_xtb = time.perf_counter() - t
-        t_xtb_total += t_xtb
-        # 2. the NNP's climbing image refined with GFN2-xTB
         ci = np.asarray(rn.path[int(rn.ts_index)])
-        t = time.perf_counter()
-        sp = saddle_search(xtb, jnp.asarray(ci), RSPRFO(), fmax=0.01, max_steps=300)
-        t_sp = time.perf_counter() - t
-        d_ts = float(rmsd(jnp.asarray(sp.R), jnp.asarray(r["ts"])))
         row = {"rxn": r["rxn"], "formula": r["formula"], "heldout": r["heldout"], "n_atoms": len(r["numbers"]),
-               "barrier_data": r["barrier"], "barrier_nnp_neb": float(rn.barrier), "barrier_xtb_neb": float(rxtb.barrier),
-               "nnp_neb_converged": bool(rn.converged), "xtb_neb_converged": bool(rxtb.converged),
-               "nnp_neb_force_calls": int(rn.n_force_calls), "xtb_neb_force_calls": int(rxtb.n_force_calls),
-               "xtb_neb_s": t_xtb, "ts_refined_converged": bool(sp.converged), "ts_refined_rmsd": d_ts,
-               "ts_matches": bool(sp.converged) and d_ts < 0.05, "ts_refine_force_calls": int(sp.n_force_calls),
-               "ts_refine_s": t_sp, "nnp_ci_rmsd_to_data_ts": float(rmsd(jnp.asarray(ci), jnp.asarray(r["ts"])))}  # fmt: skip
+               "barrier_data": r["barrier"], "barrier_nnp_neb": float(rn.barrier), "nnp_neb_converged": bool(rn.converged),
+               "nnp_neb_force_calls": int(rn.n_force_calls), "nnp_ci_rmsd_to_data_ts": float(rmsd(jnp.asarray(ci), jnp.asarray(r["ts"]))),
+               "nnp_climbing_image": ci.tolist()}  # fmt: skip
+        if not args.skip_xtb:
+            xtb = xtb_potential(r["numbers"])
+            t = time.perf_counter()
+            rxtb = neb(xtb, jnp.asarray(band), solver, fmax=NEB_FMAX, max_steps=NEB_STEPS)
+            t_xtb = time.perf_counter() - t
+            t_xtb_total += t_xtb
+            # 2. the NNP's climbing image refined with GFN2-xTB
+            t = time.perf_counter()
+            sp = saddle_search(xtb, jnp.asarray(ci), RSPRFO(), fmax=0.01, max_steps=300)
+            t_sp = time.perf_counter() - t
+            d_ts = float(rmsd(jnp.asarray(sp.R), jnp.asarray(r["ts"])))
+            row |= {"barrier_xtb_neb": float(rxtb.barrier), "xtb_neb_converged": bool(rxtb.converged),
+                    "xtb_neb_force_calls": int(rxtb.n_force_calls), "xtb_neb_s": t_xtb,
+                    "ts_refined_converged": bool(sp.converged), "ts_refined_rmsd": d_ts,
+                    "ts_matches": bool(sp.converged) and d_ts < 0.05, "ts_refine_force_calls": int(sp.n_force_calls),
+                    "ts_refine_s": t_sp}  # fmt: skip
+            xtb.energy_fn.close()
         rows.append(row)
-        xtb.energy_fn.close()
-        print(json.dumps(row), flush=True)
+        print(json.dumps({k: v for k, v in row.items() if k != "nnp_climbing_image"}), flush=True)
         load.append(os.getloadavg()[0])
     calls_nnp = sum(r["nnp_neb_force_calls"] for r in rows)
-    calls_xtb = sum(r["xtb_neb_force_calls"] for r in rows)
     summary = {
-        "n_reactions": len(rows), "n_heldout": sum(r["heldout"] for r in rows), "images": args.images,
-        "neb_fmax": NEB_FMAX, "nnp_batch_cold_s": t_cold, "nnp_batch_warm_s": t_warm, "xtb_neb_s": t_xtb_total,
-        "ratio_cold": t_xtb_total / t_cold, "ratio_warm": t_xtb_total / t_warm,
-        "nnp_force_calls": calls_nnp, "xtb_force_calls": calls_xtb,
+        "model": args.model, "n_reactions": len(rows), "n_heldout": sum(r["heldout"] for r in rows), "images": args.images,
+        "neb_fmax": NEB_FMAX, "nnp_batch_cold_s": t_cold, "nnp_batch_warm_s": t_warm, "nnp_force_calls": calls_nnp,
+        "nnp_neb_converged": sum(r["nnp_neb_converged"] for r in rows),
     }  # fmt: skip
+    if not args.skip_xtb:
+        calls_xtb = sum(r["xtb_neb_force_calls"] for r in rows)
+        summary |= {"xtb_neb_s": t_xtb_total, "ratio_cold": t_xtb_total / t_cold, "ratio_warm": t_xtb_total / t_warm,
+                    "xtb_force_calls": calls_xtb}  # fmt: skip
     for name, sel in (("heldout", [r for r in rows if r["heldout"]]), ("train", [r for r in rows if not r["heldout"]])):
         if sel:
             summary[f"{name}_barrier_mae_nnp_vs_data"] = mae([r["barrier_nnp_neb"] for r in sel], [r["barrier_data"] for r in sel])
-            summary[f"{name}_barrier_mae_nnp_vs_xtb_neb"] = mae([r["barrier_nnp_neb"] for r in sel], [r["barrier_xtb_neb"] for r in sel])
-            summary[f"{name}_ts_match_fraction"] = float(np.mean([r["ts_matches"] for r in sel]))
-    print(f"CI-NEB, {len(rows)} reactions: NNP batch {t_cold:.1f} s cold / {t_warm:.2f} s warm, {calls_nnp} force calls; "
-          f"GFN2-xTB {t_xtb_total:.1f} s, {calls_xtb} force calls; xTB/NNP wall ratio {summary['ratio_cold']:.2f} cold, "
-          f"{summary['ratio_warm']:.1f} warm", flush=True)  # fmt: skip
+            if not args.skip_xtb:
+                summary[f"{name}_barrier_mae_nnp_vs_xtb_neb"] = mae([r["barrier_nnp_neb"] for r in sel], [r["barrier_xtb_neb"] for r in sel])
+                summary[f"{name}_ts_match_fraction"] = float(np.mean([r["ts_matches"] for r in sel]))
+    print(f"CI-NEB, {len(rows)} reactions: NNP batch {t_cold:.1f} s cold / {t_warm:.2f} s warm, {calls_nnp} force calls", flush=True)
+    if not args.skip_xtb:
+        print(f"GFN2-xTB {t_xtb_total:.1f} s, {calls_xtb} force calls; xTB/NNP wall ratio {summary['ratio_cold']:.2f} cold, "
+              f"{summary['ratio_warm']:.1f} warm", flush=True)  # fmt: skip
 
     def save(pipeline):
         report = {"summary": summary, "reactions": rows, "pipeline": pipeline, "load_average": [min(load), max(load)],
                   "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
-        os.makedirs(os.path.dirname(OUT), exist_ok=True)
-        with open(OUT, "w") as fh:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as fh:
             json.dump(report, fh, indent=1, default=float)
 
     save(None)

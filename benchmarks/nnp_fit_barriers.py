@@ -1,0 +1,144 @@
+"""Tuning the neural-network potential against GFN2-xTB barriers with
+:func:`jaxrxn.fit_to_barriers` (implicit gradients through the NNP's own saddles and
+minima), jointly with its energy and force loss so that it does not forget.
+
+    OMP_NUM_THREADS=1 python benchmarks/nnp_fit_barriers.py --neb NEB.json --configs configs.h5 \\
+        [--model xtb-painn] [--steps 20] [--lr 3e-4] [--reg 1.0] [--n-configs 128]
+
+1. For every reaction of ``NEB.json`` (written by ``benchmarks/nnp_batch_neb.py --model
+   MODEL``, which stores the NNP's CI-NEB climbing images): the NNP's reactant minimum
+   (L-BFGS from the data set's reactant) and saddle (P-RFO from the climbing image), each
+   set in one padded, vmapped call (:mod:`jaxrxn.batch`). Reactions whose NNP minimum or
+   first-order saddle did not converge are left out (counted).
+2. Targets: the training reactions' (reactant molecule in the data set's train split)
+   GFN2-xTB barriers (TS energy minus reactant energy, stored), as one
+   :class:`jaxrxn.tune.BarrierBatchTarget`. Loss: ``sum_k (barrier_k - target_k)^2 + reg *
+   nnp_loss`` with the energy/force loss of :mod:`jaxrxn.nnp.train` on `--n-configs`
+   training configurations of ``configs.h5`` (``jaxrxn train-nnp --save-configurations``;
+   those with elements outside the model left out), Adam (`--lr`), `--steps` steps.
+3. Before and after: the barriers of the training and held-out reactions (all points
+   re-polished with the parameters), their MAE against GFN2-xTB, and energy and force MAE
+   on the held-out (val + test) configurations.
+
+Results in ``--out`` (default ``benchmarks/results/nnp_fit_barriers.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+from nnp_batch_neb import reactions  # noqa: E402
+
+from jaxrxn.batch import batch_minimize, batch_saddle_search, pad_positions, stack_potentials  # noqa: E402
+from jaxrxn.nnp.data import read_configurations, read_split  # noqa: E402
+from jaxrxn.nnp.model import load_pretrained, pretrained  # noqa: E402
+from jaxrxn.nnp.train import NNPConfig, evaluate, nnp_loss  # noqa: E402
+from jaxrxn.saddle import PRFO  # noqa: E402
+from jaxrxn.system import System  # noqa: E402
+from jaxrxn.tune import BarrierBatchTarget, fit_to_barriers  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(__file__), "results", "nnp_fit_barriers.json")
+
+
+def mae(a, b) -> float | None:
+    return float(np.mean(np.abs(np.asarray(a) - np.asarray(b)))) if len(a) else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--neb", required=True, help="nnp_batch_neb.py result with the NNP's climbing images")
+    parser.add_argument("--configs", required=True, help="configuration file (train-nnp --save-configurations)")
+    parser.add_argument("--model", default="xtb-painn")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--reg", type=float, default=1.0, help="weight of the energy/force loss")
+    parser.add_argument("--n-configs", type=int, default=128, help="training configurations in the regularizer")
+    parser.add_argument("--out", default=OUT)
+    args = parser.parse_args()
+    load = [os.getloadavg()[0]]
+    ci = {r["rxn"]: np.asarray(r["nnp_climbing_image"]) for r in json.load(open(args.neb))["reactions"]}
+    rx = [r for r in reactions(False, args.model) if r["rxn"] in ci]
+    # explicit fixed masks: padding atoms are then projected out of every Hessian
+    pots = [pretrained(System(r["numbers"], fixed=np.zeros(len(r["numbers"]), bool)), args.model) for r in rx]
+
+    t0 = time.perf_counter()
+    mins = batch_minimize(pots, [r["R0"] for r in rx], "lbfgs", fmax=1e-3, max_steps=1000)
+    sads = batch_saddle_search(pots, [ci[r["rxn"]] for r in rx], PRFO(), fmax=1e-3, max_steps=300, zero_modes_spec="free")
+    t_points = time.perf_counter() - t0
+    ok = [bool(m.converged) and bool(s.converged) for m, s in zip(mins, sads)]
+    use = [k for k in range(len(rx)) if ok[k]]
+    print(f"{len(use)} of {len(rx)} reactions have a converged NNP minimum and first-order saddle ({t_points:.0f} s)", flush=True)
+    stacked = stack_potentials([pots[k] for k in use])
+    n_pad = stacked.system.numbers.shape[-1]
+    Rmin = np.stack([pad_positions(mins[k].R, n_pad) for k in use])
+    Rts = np.stack([pad_positions(sads[k].R, n_pad) for k in use])
+    names = tuple(rx[k]["rxn"] for k in use)
+    goal = np.array([rx[k]["barrier"] for k in use])
+    held = np.array([rx[k]["heldout"] for k in use])
+    every = BarrierBatchTarget(stacked.system, Rmin, Rts, goal, name=names)
+    train_idx = np.flatnonzero(~held)
+    train = BarrierBatchTarget(
+        jax.tree_util.tree_map(lambda x: x[train_idx], stacked.system), Rmin[train_idx], Rts[train_idx],
+        goal[train_idx], name=tuple(names[k] for k in train_idx),
+    )  # fmt: skip
+
+    energy_fn, params0, _ = load_pretrained(args.model)
+    data, _, _ = read_configurations(args.configs)
+    split = read_split(args.configs)
+    inside = np.all(np.isin(np.asarray(data.numbers), (0, *energy_fn.elements)), axis=1)
+    tr_idx = np.flatnonzero((split == "train") & inside)
+    sub = jax.tree_util.tree_map(jnp.asarray, data.take(np.random.default_rng(0).choice(tr_idx, size=min(args.n_configs, len(tr_idx)), replace=False)))
+    heldout_configs = data.take((split != "train") & inside)
+    cfg = NNPConfig(energy_weight=10.0)
+    pot0 = stacked.replace(params=params0)
+
+    def regularizer(params):
+        return args.reg * nnp_loss(energy_fn, params, None, sub, jnp.arange(len(sub)), cfg)[0]
+
+    barriers = jax.jit(lambda p: every.evaluate(pot0.replace(params=p), every.initial_guess(), "free"))
+
+    def report(params):
+        b, _, conv = barriers(params)
+        b, conv = np.asarray(b), np.asarray(conv)
+        ef = evaluate(energy_fn, params, heldout_configs)
+        sel = lambda m: m & conv  # noqa: E731
+        return {
+            "barriers": b.tolist(), "converged": conv.tolist(),
+            "train_mae": mae(b[sel(~held)], goal[sel(~held)]), "heldout_mae": mae(b[sel(held)], goal[sel(held)]),
+            "n_train": int(sel(~held).sum()), "n_heldout": int(sel(held).sum()),
+            "heldout_configs_e_mae": ef["e_mae"], "heldout_configs_f_mae": ef["f_mae"], "n_heldout_configs": ef["n"],
+        }  # fmt: skip
+
+    before = report(params0)
+    print("before:", json.dumps({k: v for k, v in before.items() if k not in ("barriers", "converged")}), flush=True)
+    t0 = time.perf_counter()
+    fit = fit_to_barriers(pot0, [train], optimizer=optax.adam(args.lr), n_steps=args.steps, regularizer=regularizer,
+                          zero_modes_spec="free", print_every=1)  # fmt: skip
+    t_fit = time.perf_counter() - t0
+    after = report(fit.params)
+    print("after:", json.dumps({k: v for k, v in after.items() if k not in ("barriers", "converged")}), flush=True)
+    load.append(os.getloadavg()[0])
+    out = {
+        "model": args.model, "reactions": [{"rxn": r["rxn"], "heldout": r["heldout"], "barrier_xtb": r["barrier"],
+                                            "nnp_points_converged": o} for r, o in zip(rx, ok)],
+        "used": list(names), "settings": vars(args), "before": before, "after": after, "fit_s": t_fit,
+        "points_s": t_points, "loss_history": fit.loss_history.tolist(), "load_average": [min(load), max(load)],
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }  # fmt: skip
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as fh:
+        json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
