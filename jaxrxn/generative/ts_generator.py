@@ -522,7 +522,7 @@ def load_pretrained(name: str = "gfn2-xtb") -> tuple[nn.Module, dict, dict]:
 
     ``"gfn2-xtb"``: :class:`AtomisticTSFlow` trained on the training molecules of the
     shipped GFN2-xTB data set (``jaxrxn/data/xtb_reactions.h5``) by
-    ``benchmarks/ts_generator.py --family xtb`` (the command, seed and held-out metrics are
+    ``benchmarks/ts_generator_xtb.py`` (the command, seed and held-out metrics are
     in ``metadata``, as are ``elements`` and ``max_atoms``, its training domain: see
     :func:`check_domain`). Offline: the weights are package data.
     """
