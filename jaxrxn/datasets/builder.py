@@ -629,8 +629,7 @@ def start_method(record: dict) -> str:
     stretched by 30-70 % or a hydrogen carried 30-60 % of the way towards a heavy atom, plus
     0.05 Å noise, RS-P-RFO from there; starts ``"stretch i-j"``, ``"transfer h->k"``). A
     work directory may hold both: the builder resumes with its current start method."""
-    kind, _, atoms = record["start"].partition(" ")
-    return "driven_scan" if kind in ("h2", "form") or ":" in atoms else "distortion"
+    return "distortion" if _drive_atoms(record["start"]) is None else "driven_scan"
 
 
 def attempt_summary(ledger: list[dict]) -> dict:
