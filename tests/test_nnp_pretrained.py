@@ -33,7 +33,7 @@ def heldout_subset(meta: dict):
 
 def test_shipped_model_reproduces_its_heldout_errors():
     energy_fn, params, meta = load_pretrained("xtb-painn")
-    assert energy_fn.elements == (1, 6, 8) and energy_fn.backbone == "painn"
+    assert energy_fn.elements == (1, 6, 7, 8) and energy_fn.backbone == "painn"
     got = evaluate(energy_fn, params, heldout_subset(meta))
     want = meta["heldout"]["subset"]
     assert got["n"] == want["n"]
@@ -77,7 +77,7 @@ def test_calc_nnp_refuses_an_unknown_element_on_every_command(command, tmp_path,
     args = [fn, fn] if command in ("neb", "reaction") else [fn]
     code, _, err = run_cli([command, *args, "--calc", "nnp"], capsys)
     assert code == 2
-    assert "S" in err.split("has")[-1] and "knows only H C O" in err
+    assert "S" in err.split("has")[-1] and "knows only H C N O" in err
 
 
 def test_calc_nnp_refuses_too_large_charged_and_periodic_structures(tmp_path, capsys):
