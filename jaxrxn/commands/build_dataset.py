@@ -2,8 +2,9 @@
 
 Builds (or resumes) the GFN2-xTB reaction data set of :mod:`jaxrxn.datasets.builder`:
 per reactant molecule of the SMILES list (default: the shipped ``jaxrxn/data/reactants.smi``),
-``--attempts`` single-ended searches (distorted start, RS-P-RFO in internal coordinates,
-harmonic analysis, IRC to both minima), with every finished attempt checkpointed in
+``--attempts`` single-ended searches (a relaxed scan along a driving coordinate, one per
+symmetry class; RS-P-RFO in internal coordinates from its maximum; harmonic analysis; IRC to
+both minima), with every finished attempt checkpointed in
 ``DATA.h5.work/``. Run the same command again to resume after a kill: finished attempts are
 skipped. Needs RDKit (``pip install 'jaxrxn[data]'``) and tblite. One line per attempt goes
 to stderr (``-q`` silences it); the summary goes to stdout. Exit code 0.
