@@ -25,8 +25,9 @@ never trained on them; :mod:`benchmarks.nnp_pretrained`).
 
 Results go to ``benchmarks/results/nnp_batch_neb.json`` with the load average (the machine
 is shared; force calls are exact, wall times upper bounds). The committed results are
-parts 1-2 on the 6-reaction snapshot of the data set (SHA-256 74c07e6f...), the one the
-shipped NNP was trained on; part 3 had not finished.
+parts 1-2 on the 6-reaction snapshot of the data set (SHA-256 74c07e6f...) with the H/C/O
+NNP trained on it (shipped before the H/C/N/O model of the 62-reaction snapshot); part 3
+had not finished.
 """
 
 from __future__ import annotations
