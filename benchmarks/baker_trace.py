@@ -3,7 +3,8 @@
 Runs the search's ``init`` and ``step`` (each jitted once) from a Python loop and prints,
 per step, the calls so far, the energy change, the energy minus the published HF/3-21G TS
 energy, the largest force, the trust radius and the three lowest eigenvalues of the model
-Hessian in the active space (a jump in the call count is a Davidson refinement). Same
+Hessian in the active space (a jump in the call count is a Davidson refinement or the curvature check where the
+forces meet ``fmax``). Same
 calculator and guesses as benchmarks/baker_vs_sella.py. Run:
 ``OMP_NUM_THREADS=1 python benchmarks/baker_trace.py hf|xtb NAME [field=json_value ...]``,
 e.g. ``initial_hessian='"model"'`` to override one field of ``RSPRFO.molecular``.
@@ -33,6 +34,7 @@ def main(kind: str, name: str, overrides: dict) -> None:
     args = SaddleArgs(jnp.asarray(FMAX), None, resolve_zero_modes_spec(pot, "free"), True)
     init = eqx.filter_jit(lambda s, p, R: s.init(p, R, args))
     step = eqx.filter_jit(lambda s, p, st: s.step(p, st, args))
+    done = eqx.filter_jit(lambda s, p, st: s.terminate(p, st, args)[0])
 
     def lowest(st):
         return np.asarray(solver._eigen(pot, st.R, -st.forces.reshape(-1), st.inner.hessian, st.modes)[0][:3])
@@ -49,7 +51,7 @@ def main(kind: str, name: str, overrides: dict) -> None:
             f"w={np.array2string(lowest(st), precision=3)}",
             flush=True,
         )
-        if fmax <= FMAX:
+        if bool(done(solver, pot, st)):
             break
 
 

@@ -241,3 +241,46 @@ def test_fischer_almlof_hessian_matches_sellas_constants():
     kinds = {len(key) for _, key in shared}
     assert kinds == {2, 3, 4}, (kinds, len(shared))
     np.testing.assert_allclose([k[i] for i, _ in shared], [ref[key] for _, key in shared], rtol=1e-6)
+
+
+def test_convergence_needs_a_true_negative_curvature():
+    """A point that meets fmax where the model Hessian has a negative eigenvalue but the
+    true Hessian has none (a minimum the search slid into, as Baker 09 with GFN2-xTB)
+    is not accepted: one gradient measures the followed mode and the Davidson refinement
+    corrects the model; the search then leaves the point up its softest mode
+    (``restarts=1``) or ends with RESULTS.saddle_wrong_index (``restarts=0``). On a true
+    saddle the same check accepts, for one gradient."""
+    import equinox as eqx
+
+    import jaxrxn
+    from jaxrxn._results import RESULTS
+    from jaxrxn.saddle.index import SaddleArgs
+
+    k = jnp.array([1.0, 2.0, 3.0, 1.5, 2.5, 0.5])
+    ref = jnp.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    energy = lambda R, system, k: 0.5 * jnp.sum(k * (R - ref).reshape(-1) ** 2)  # noqa: E731
+    well = jaxrxn.Potential(energy, k)
+    args = SaddleArgs(jnp.asarray(FMAX), None, "none", True)
+    R0 = ref + 1e-3  # forces 3e-3 eV/Å < fmax, at a minimum
+    # a model that wrongly believes in a negative mode (TS-BFGS memory of an earlier region)
+    wrong = jnp.diag(k).at[0, 0].set(-1.0)
+    solver = RSPRFO(initial_hessian="exact", davidson_max=4)
+    step = eqx.filter_jit(solver.step)
+    state = eqx.tree_at(lambda s: s.inner.hessian, solver.init(well, R0, args), wrong)
+    assert not bool(solver.terminate(well, state, args)[0])
+    state = step(well, state, args)
+    assert int(state.inner.rejected) == 1 and not bool(state.inner.confirmed)
+    assert float(jnp.max(jnp.abs(state.forces))) <= FMAX
+    assert not bool(solver.terminate(well, state, args)[0])
+    done, result = RSPRFO(initial_hessian="exact", davidson_max=4, restarts=0).terminate(well, state, args)
+    assert bool(done) and result == RESULTS.saddle_wrong_index
+    kicked = step(well, state, args)
+    # one step of trust_radius up the softest true mode (k = 0.5, the last coordinate)
+    dR = np.asarray(kicked.R - state.R).reshape(-1)
+    assert abs(np.linalg.norm(dR) - solver.trust_radius) < 1e-9 and abs(dR[-1]) > 0.99 * solver.trust_radius
+    assert float(kicked.energy) > float(state.energy)
+
+    # a true first-order saddle along the first coordinate: accepted
+    saddle = jaxrxn.Potential(energy, k.at[0].set(-1.0))
+    res = saddle_search(saddle, ref + 0.05, solver, zero_modes_spec="none")
+    assert bool(res.converged) and int(res.saddle_index) == 1

@@ -37,9 +37,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jaxtyping import Array, Float, Int, Scalar
+from jaxtyping import Array, Bool, Float, Int, Scalar
 
-from jaxrxn.potentials.core import Potential
+from jaxrxn._results import RESULTS
+from jaxrxn.potentials.core import Potential, max_atom_force
 from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleState, ZeroModes, count_negative, removed_directions
 from jaxrxn.saddle.internal import InternalCoordinates, active_space, back_transform, bend_angle, bond_length, torsion_angle, torsion_defined
 
@@ -231,6 +232,8 @@ class RSPRFOState(eqx.Module):
     n_hvp: Int[Array, ""]  # Hessian-vector products (one gradient each) so far
     n_steps: Int[Array, ""]
     since_refine: Int[Array, ""]  # steps since the last Davidson refinement
+    confirmed: Bool[Array, ""]  # a negative curvature of the true Hessian is known at R (gradients, not the model)
+    rejected: Int[Array, ""]  # points that met fmax without it; the next step leaves the last one along its softest mode
 
 
 class RSPRFO(AbstractSaddleSolver):
@@ -280,6 +283,23 @@ class RSPRFO(AbstractSaddleSolver):
       when the ratio is below 0.25 or above 1.75) or ``"sella"`` (Hermes et al. 2022's
       defaults: grow to 1.15 times the step when the ratio is within 3.5 % of 1, shrink to
       0.65 times the step when it is below 0.2 or above 5).
+    - `confirm_curvature`: convergence needs the true Hessian to curve down by more than
+      this along the followed mode (eV/Å², along a unit Cartesian displacement; the default
+      is the noise level of a finite-difference Hessian of xTB or HF gradients). ``None``:
+      no check, the model's index is trusted.
+    - `restarts`: how many points that meet ``fmax`` without that curvature the search
+      leaves (one step of ``trust_radius`` up their softest mode) before it ends at the next
+      one with ``RESULTS.saddle_wrong_index``.
+
+    Convergence needs more than ``fmax``: the model's negative curvature may be an artefact
+    of its updates (a search that slid off the saddle into a minimum still "follows" a
+    mode the model believes negative). Where the forces meet ``fmax``, one
+    finite-difference product along the followed mode measures its true curvature; if it
+    is not below ``-confirm_curvature``, the Davidson refinement runs there, and unless it
+    finds such a curvature the search restarts there with a step of ``trust_radius`` up
+    the softest true mode, at most ``restarts`` times, then ends as failed
+    (``RESULTS.saddle_wrong_index``, never ``converged``). One gradient per converged
+    search; none when a refinement just ran at that point.
 
     Each step costs one energy+force evaluation (plus the Davidson products when it
     refines). The saddle index reported by :func:`jaxrxn.saddle.saddle_search` is that of the
@@ -301,6 +321,8 @@ class RSPRFO(AbstractSaddleSolver):
     hessian_update: Literal["bofill", "ts-bfgs"] = "bofill"
     step_norm: Literal["l2", "max"] = "l2"
     trust_policy: Literal["doubling", "sella"] = "doubling"
+    confirm_curvature: float | None = 0.02
+    restarts: int = 1
 
     @classmethod
     def molecular(cls, numbers, R, **changes) -> "RSPRFO":
@@ -431,7 +453,16 @@ class RSPRFO(AbstractSaddleSolver):
         if self.coordinates is None:
             P, V = _projector(potential, R, modes)
             return self._davidson(lambda q: self._hvp(potential, R, g_x, q), H, P, V, q0)
-        _, Hs, P, V, (U, s, Vt) = self._frame(potential, R, g_x, H, modes)
+        _, Hs, P, V, frame = self._frame(potential, R, g_x, H, modes)
+        U = frame[0]
+        q0 = None if q0 is None else (U.T @ (self.coordinates.wilson_b(R) @ q0))
+        Hs_new, k = self._davidson(self._active_hvp(potential, R, g_x, modes, frame), Hs, P, V, q0)
+        return _sym(H + U @ (Hs_new - Hs) @ U.T), k
+
+    def _active_hvp(self, potential, R, g_x, modes, frame):
+        """Forward-difference Hessian-vector products in the active internal space at ``R``
+        (one gradient each; the displacement is ``fd_step`` Å long in Cartesians)."""
+        U, s, Vt = frame
         g_q = U @ ((Vt @ g_x) / s)
 
         def hvp(u):
@@ -441,9 +472,35 @@ class RSPRFO(AbstractSaddleSolver):
             g1 = self._internal_gradient(potential, R1, self._gradient(potential, R1), modes)
             return U.T @ (g1 - g_q) / eta
 
-        q0 = None if q0 is None else (U.T @ (self.coordinates.wilson_b(R) @ q0))
-        Hs_new, k = self._davidson(hvp, Hs, P, V, q0)
-        return _sym(H + U @ (Hs_new - Hs) @ U.T), k
+        return hvp
+
+    def _followed(self, potential, R, g_x, H, modes):
+        """The followed (lowest) mode of the model at ``R`` as a unit Cartesian direction, and
+        the model's curvature along it in eV/Å² (in internal coordinates the active-space
+        eigenvalue divided by the squared Cartesian length of its unit vector)."""
+        w, W, _, frame = self._eigen(potential, R, g_x, H, modes)
+        v = W[:, 0]
+        if frame is None:
+            return v, w[0]
+        U, s, Vt = frame
+        dx = Vt.T @ (v / s)
+        n = jnp.linalg.norm(dx)
+        return dx / n, w[0] / n**2
+
+    def _confirm(self, potential, R, g_x, H, modes):
+        """Whether the true Hessian at ``R`` curves down by more than ``confirm_curvature``
+        along the followed mode: one product along it; if that does not, the Davidson
+        refinement from it (products folded into ``H``), whose lowest Ritz value decides
+        (a Ritz value is an upper bound of the lowest eigenvalue). Returns
+        ``(confirmed, H, n_products)``."""
+        dx, _ = self._followed(potential, R, g_x, H, modes)
+        curvature = dx @ self._hvp(potential, R, g_x, dx)
+
+        def refine(H):
+            H, k = self._refine(potential, R, g_x, H, modes, dx)
+            return (k > 0) & (self._followed(potential, R, g_x, H, modes)[1] < -self.confirm_curvature), H, 1 + k
+
+        return lax.cond(curvature < -self.confirm_curvature, lambda H: (jnp.array(True), H, jnp.array(1)), refine, H)
 
     # ---- solver protocol ---------------------------------------------------------------
     def start(self, potential: Potential, R, e, f, modes: ZeroModes, mode0=None) -> SaddleState:
@@ -463,7 +520,10 @@ class RSPRFO(AbstractSaddleSolver):
         else:
             q0 = g0 if self.davidson_start == "gradient" else None
         H, n_hvp = self._refine(potential, R, g0, H, modes, q0)
-        inner = RSPRFOState(H, jnp.asarray(self.trust_radius, R.dtype), n_hvp, jnp.array(0), jnp.array(0))
+        # the model is true at R0 along what the Davidson explored, or everywhere when exact
+        known = (n_hvp > 0) | (self.initial_hessian in ("exact", "fd"))
+        confirmed = known & (self._followed(potential, R, g0, H, modes)[1] < -self._threshold)
+        inner = RSPRFOState(H, jnp.asarray(self.trust_radius, R.dtype), n_hvp, jnp.array(0), jnp.array(0), confirmed, jnp.array(0))
         return SaddleState(R, e, f, inner, modes, 1 + n_fd + n_hvp, n_hess)
 
     def _eigen(self, potential, R, g_x, H, modes):
@@ -485,6 +545,11 @@ class RSPRFO(AbstractSaddleSolver):
         else:
             norm = jnp.linalg.norm
         h = _restricted_prfo_step(w, gt, trust, norm)
+        # restart from a rejected point (forces met fmax, no negative curvature): a step of
+        # the initial trust radius up the softest mode, which P-RFO then keeps climbing
+        kick = st.rejected > 0
+        up = jnp.zeros_like(h).at[0].set(jnp.where(gt[0] < 0, -1.0, 1.0))
+        h = jnp.where(kick & ~st.confirmed & (max_atom_force(state.forces) <= args.fmax), self.trust_radius * up / norm(up), h)
         predicted = gt @ h + 0.5 * jnp.sum(w * h**2)
         if frame is None:
             dx = W @ h
@@ -508,8 +573,8 @@ class RSPRFO(AbstractSaddleSolver):
         # along the rest; near the saddle they cancel, and actual/predicted would divide by
         # a near-zero difference. The model's error is measured against the sum of their
         # sizes instead (for a pure descent step this is actual/predicted exactly).
-        up = gt[0] * h[0] + 0.5 * w[0] * h[0] ** 2
-        scale = jnp.maximum(jnp.abs(up) + jnp.abs(predicted - up), 1e-300)
+        uphill = gt[0] * h[0] + 0.5 * w[0] * h[0] ** 2
+        scale = jnp.maximum(jnp.abs(uphill) + jnp.abs(predicted - uphill), 1e-300)
         ratio = 1.0 + (e - state.energy - predicted) / jnp.where(predicted < 0, -scale, scale)
         if self.trust_policy == "doubling":
             good = (ratio > 0.75) & (ratio < 1.25) & (length > 0.9 * trust)
@@ -537,9 +602,37 @@ class RSPRFO(AbstractSaddleSolver):
             )
         else:
             n_hvp = jnp.array(0)
-        inner = RSPRFOState(H, trust, st.n_hvp + n_hvp, n_steps, jnp.where(refine, 0, since))
+        # a refinement at R_new has just measured the lowest curvature; otherwise measure it
+        # where the forces meet fmax (see the class docstring)
+        refined_negative = refine & (self._followed(potential, R_new, g_new, H, modes)[1] < -self._threshold)
+        check = (max_atom_force(f) <= args.fmax) & ~refined_negative & jnp.isfinite(e)
+        if self.confirm_curvature is None:
+            check, confirmed, n_check = jnp.array(False), refined_negative, jnp.array(0)
+        else:
+            confirmed, H, n_check = lax.cond(
+                check,
+                lambda H: self._confirm(potential, R_new, g_new, H, modes),
+                lambda H: (refined_negative, H, jnp.array(0)),
+                H,
+            )
+        n_hvp = n_hvp + n_check
+        rejected = st.rejected + (check & ~confirmed)
+        inner = RSPRFOState(H, trust, st.n_hvp + n_hvp, n_steps, jnp.where(refine | (n_check > 1), 0, since), confirmed, rejected)
         calls = state.n_force_calls + 1 + n_hvp
         return SaddleState(R_new, e, f, inner, modes, calls, state.n_hessian_calls)
+
+    @property
+    def _threshold(self):
+        return 0.0 if self.confirm_curvature is None else self.confirm_curvature
+
+    def terminate(self, potential: Potential, state: SaddleState, args):
+        done, result = super().terminate(potential, state, args)
+        if self.confirm_curvature is None:
+            return done, result
+        # a second point without negative curvature ends the search there, as a failure
+        given_up = state.inner.rejected > self.restarts
+        result = RESULTS.where(done & ~state.inner.confirmed & given_up, RESULTS.saddle_wrong_index, result)
+        return done & (state.inner.confirmed | given_up | ~jnp.isfinite(state.energy)), result
 
     def _lowest(self, potential, state: SaddleState):
         w, W, _, frame = self._eigen(potential, state.R, -state.forces.reshape(-1), state.inner.hessian, state.modes)
