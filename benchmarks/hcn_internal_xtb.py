@@ -1,7 +1,7 @@
 """HCN -> HNC with GFN2-xTB in internal coordinates.
 
-RSPRFO with the default internal settings and with the ``sella-like`` option set of
-benchmarks/baker_variants.py, from Baker guess 01 and from a 0.05 Å rattle (seed 0) of the
+``RSPRFO.molecular`` (the molecular search of ``jaxrxn saddle --coords internal``), from
+Baker guess 01 and from a 0.05 Å rattle (seed 0) of the
 HCN -> HNC saddle stored in benchmarks/results/baker_xtb.json (Cartesian RSPRFO row):
 gradients, energy relative to that saddle, imaginary modes from jaxrxn.vibrations (not
 counted). Writes benchmarks/results/hcn_internal_xtb.json. Run with OMP_NUM_THREADS=1 on a
@@ -22,16 +22,11 @@ import numpy as np  # noqa: E402
 
 from jaxrxn.potentials.qm import xtb_potential  # noqa: E402
 from jaxrxn.saddle import RSPRFO, saddle_search  # noqa: E402
-from jaxrxn.saddle.internal import redundant_internals  # noqa: E402
 from jaxrxn.vibrations import vibrations  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 NUMBERS = np.array([6, 7, 1])
 GUESS = np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 1.14838], [1.58536, 0.0, 1.14838]])
-SETTINGS = {
-    "default": dict(refine_if_positive=3, trust_max=0.2),
-    "sella-like": dict(refine_if_positive=3, trust_max=0.2, step_norm="max", trust_policy="sella", hessian_update="ts-bfgs"),
-}
 
 
 def main():
@@ -40,18 +35,17 @@ def main():
     starts = {"baker_guess": GUESS, "ts_rattle_0.05": ts + np.random.default_rng(0).normal(scale=0.05, size=ts.shape)}
     out = []
     for label, R0 in starts.items():
-        for name, kw in SETTINGS.items():
-            pot = xtb_potential(NUMBERS)
-            solver = RSPRFO(coordinates=redundant_internals(NUMBERS, R0), **kw)
-            res = saddle_search(pot, jnp.asarray(R0), solver, fmax=0.01, max_steps=300, zero_modes_spec="free", check_index=False)
-            calls = pot.energy_fn.n_calls
-            vib = vibrations(pot, res.R)
-            out.append({
-                "start": label, "settings": name, "calls": calls, "energy_eV": float(res.energy),
-                "minus_saddle_eV": float(res.energy) - e_ts, "n_imaginary": int(vib.n_imaginary),
-                "imaginary_frequency_cm1": float(vib.imaginary_frequency),
-            })  # fmt: skip
-            print(out[-1], flush=True)
+        pot = xtb_potential(NUMBERS)
+        solver = RSPRFO.molecular(NUMBERS, R0)
+        res = saddle_search(pot, jnp.asarray(R0), solver, fmax=0.01, max_steps=300, zero_modes_spec="free", check_index=False)
+        calls = pot.energy_fn.n_calls
+        vib = vibrations(pot, res.R)
+        out.append({
+            "start": label, "settings": "RSPRFO.molecular", "calls": calls, "energy_eV": float(res.energy),
+            "converged": bool(res.converged), "minus_saddle_eV": float(res.energy) - e_ts,
+            "n_imaginary": int(vib.n_imaginary), "imaginary_frequency_cm1": float(vib.imaginary_frequency),
+        })  # fmt: skip
+        print(out[-1], flush=True)
     (HERE / "results" / "hcn_internal_xtb.json").write_text(json.dumps(out, indent=1))
 
 

@@ -284,3 +284,34 @@ def test_convergence_needs_a_true_negative_curvature():
     saddle = jaxrxn.Potential(energy, k.at[0].set(-1.0))
     res = saddle_search(saddle, ref + 0.05, solver, zero_modes_spec="none")
     assert bool(res.converged) and int(res.saddle_index) == 1
+
+
+def test_failed_calculator_ends_the_search_with_its_result_code_and_last_good_point():
+    """An SCF that stops converging during RSPRFO (here on the 12th gradient, after the
+    finite-difference start and a few steps) ends the search with
+    RESULTS.calculator_failed at the last point whose energy and forces were good, every
+    call counted; no traceback."""
+    from jaxrxn._results import RESULTS
+    from jaxrxn.potentials.core import Potential
+    from jaxrxn.potentials.external import HostEnergy, calculator_result
+
+    ref = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    k = np.array([-1.0, 2.0, 3.0, 1.5, 2.5, 0.5])
+    calls = {"n": 0}
+
+    def saddle(R, attempt):
+        calls["n"] += 1
+        if calls["n"] > 11:
+            raise RuntimeError("SCF not converged in 250 cycles")
+        d = (np.asarray(R) - ref).reshape(-1)
+        return 0.5 * float(np.sum(k * d**2)), -(k * d).reshape(ref.shape)
+
+    pot = Potential(HostEnergy(lambda: saddle, 2, max_retries=0))
+    R0 = jnp.asarray(ref + np.array([[0.3, 0.1, -0.1], [0.2, 0.1, 0.2]]))
+    res = saddle_search(pot, R0, RSPRFO(initial_hessian="fd", trust_radius=0.05), zero_modes_spec="none", check_index=False)
+    assert calculator_result(res.result, pot) == RESULTS.calculator_failed and not bool(res.converged)
+    d = (np.asarray(res.R) - ref).reshape(-1)
+    assert np.all(np.isfinite(d)) and float(res.energy) == pytest.approx(0.5 * np.sum(k * d**2), abs=1e-12)
+    assert float(jnp.max(jnp.abs(res.R - R0))) > 0  # steps were taken before the failure
+    assert int(res.n_force_calls) == calls["n"] == 12
+    assert len(pot.energy_fn.failures) == 1 and "SCF not converged" in pot.energy_fn.failures[0]
