@@ -40,6 +40,7 @@ from ase import Atoms  # noqa: E402
 from ase.io import write  # noqa: E402
 
 from _ase_reaction import in_worker_thread  # noqa: E402
+from jaxrxn.commands.saddle import result_message  # noqa: E402
 from reaction_molecules import load, sella_irc, sella_saddle  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -71,7 +72,7 @@ def api_saddle(numbers, R):
     vib = vibrations(pot, res.R)
     return {
         "energy": float(res.energy), "n_force_calls": calls, "n_hessian_calls": int(res.n_hessian_calls),
-        "converged": bool(res.converged), "result": str(res.result), "saddle_index": int(vib.n_imaginary),
+        "converged": bool(res.converged), "result": result_message(res.result), "saddle_index": int(vib.n_imaginary),
         "imaginary_frequency_cm1": float(vib.imaginary_frequency), "harmonic_analysis_calls": int(vib.n_force_calls),
         "seconds": seconds, "R": np.asarray(res.R).tolist(), "mode": np.asarray(vib.modes[0]).tolist(),
     }  # fmt: skip
@@ -95,7 +96,7 @@ def api_irc(numbers, R, mode):
     assert pot.energy_fn.n_calls == int(r.n_force_calls)
     return {
         "n_force_calls": int(r.n_force_calls), "forward": float(r.forward.energy_min),
-        "reverse": float(r.reverse.energy_min), "converged": bool(r.converged), "result": str(r.result),
+        "reverse": float(r.reverse.energy_min), "converged": bool(r.converged), "result": result_message(r.result),
     }  # fmt: skip
 
 

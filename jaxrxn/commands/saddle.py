@@ -71,7 +71,13 @@ def run(args) -> int:
     else:
         solver = {"prfo": PRFO, "rsprfo": RSPRFO, "dimer": Dimer}[method]()
     # an outside calculator has no JAX Hessian: its index comes from the harmonic analysis below
-    search = jax.jit(lambda R: saddle_search(potential, R, solver, fmax=args.fmax, max_steps=args.max_steps, check_index=not outside))
+    # internal coordinates were refused above unless the molecule is free: no zero-mode probes
+    zero_modes_spec = "free" if args.coords == "internal" else "auto"
+    search = jax.jit(
+        lambda R: saddle_search(
+            potential, R, solver, fmax=args.fmax, max_steps=args.max_steps, zero_modes_spec=zero_modes_spec, check_index=not outside
+        )
+    )
     with progress(args) as p:
         with p.stage(f"{method} saddle search: compiling, then searching"):
             res = search(jnp.asarray(R))
