@@ -10,7 +10,8 @@ every gradient each one asks for is counted at the calculator. Sella runs
 Cartesian coordinates (``--coords cartesian``, result key ``jaxrxn``) or its molecular
 default ``RSPRFO.molecular(numbers, R)`` in redundant internal coordinates built from the
 guess (``--coords internal``, key ``jaxrxn_internal``; the previous internal default,
-Lindh's model with Bofill updates, is kept under ``jaxrxn_internal_previous``). Neither search computes a Hessian, so
+Lindh's model with Bofill updates, is kept under ``jaxrxn_internal_previous``; for xTB the
+molecular default before its curvature check at convergence under ``jaxrxn_internal_unconfirmed``). Neither search computes a Hessian, so
 gradients are the whole cost of both.
 
 Both final geometries are then checked with one Hessian that neither search is charged for:
