@@ -27,7 +27,8 @@ Results go to ``benchmarks/results/nnp_batch_neb.json`` with the load average (t
 is shared; force calls are exact, wall times upper bounds). The committed results are
 parts 1-2 on the 6-reaction snapshot of the data set (SHA-256 74c07e6f...) with the H/C/O
 NNP trained on it (shipped before the H/C/N/O model of the 62-reaction snapshot); part 3
-had not finished.
+had not finished. ``results/nnp_batch_neb_heldout.json``: the H/C/N/O model on the
+62-reaction snapshot's 14 held-out reactions (``--heldout-only --skip-xtb --skip-pipeline``).
 """
 
 from __future__ import annotations
