@@ -136,8 +136,9 @@ class IRCDescent(AbstractIterativeSolver):
 
     - `step`: largest arc-length step, Å amu^1/2; `tol`: local error per step.
     - `descent_fmax` (eV/Å), `min_drop` (eV): the descent ends once the energy is at
-      least `min_drop` below the saddle and the largest atom force is below `descent_fmax`,
-      or once the path turns back (the valley floor), or when no step lowers the energy.
+      least `min_drop` below the saddle and either the largest atom force is below
+      `descent_fmax` or the path turns back (the valley floor); or when no step lowers the
+      energy.
     - `max_points`: points stored (static); running out of them ends the descent with
       ``RESULTS.step_cap_reached``.
     """
@@ -173,9 +174,12 @@ class IRCDescent(AbstractIterativeSolver):
         accept = (err <= self.tol) & (e_new < c.e)
         factor = jnp.clip(0.9 * (self.tol / jnp.maximum(err, 1e-300)) ** (1.0 / 3.0), 0.2, 4.0)
         h_next = jnp.minimum(jnp.where(e_new < c.e, h * factor, 0.25 * h), self.step_max)
-        # A small force alone does not end the descent: it is small next to the saddle too.
+        # Neither a small force nor a turn ends the descent next to the saddle: the force is
+        # small there, and the residual force of a saddle converged to some fmax can turn the
+        # first steps back (heavy atoms, whose mass-weighted steps are short, ended two
+        # points off an EMT Pt hop saddle and relaxed there).
         left_saddle = args.e_saddle - e_new >= self.min_drop
-        floor = (left_saddle & (max_atom_force(f_new) < self.descent_fmax)) | (jnp.vdot(k1, k4) < 0)
+        floor = left_saddle & ((max_atom_force(f_new) < self.descent_fmax) | (jnp.vdot(k1, k4) < 0))
         n = c.n + accept
         sel = lambda a, b: jnp.where(accept, a, b)  # noqa: E731
         x, e = sel(x_new, c.x), sel(e_new, c.e)
@@ -212,6 +216,7 @@ def irc(
     fmax: float = 0.01,
     max_points: int = 400,
     max_min_steps: int = 1000,
+    min_maxstep: float = 0.05,
     zero_modes_spec: ZeroModeSpec = "auto",
     mode: Float[Array, "n_atoms dim"] | None = None,
     throw: bool = False,
@@ -220,14 +225,19 @@ def irc(
 
     **Arguments:**
 
-    - `step`: largest arc-length step, Å amu^1/2; `first_step`: displacement off the
-      saddle along the unstable mode (Å amu^1/2); `tol`: local error per step (Å amu^1/2).
+    - `step`: largest arc-length step, Å amu^1/2; `tol`: local error per step (Å amu^1/2).
+    - `first_step`: the displacement off the saddle along the (mass-weighted) unstable
+      mode, as the largest atom displacement in Å. In Å amu^1/2 a fixed length would move
+      a Pt atom 14 times less than an H atom: off an EMT Pt hop saddle 0.01 Å amu^1/2
+      gave a force smaller than the saddle's residual one, the descent turned back after
+      two points and both branches ended at the saddle.
     - `min_drop` (eV), `descent_fmax` (eV/Å): the descent of a branch ends, and the
       minimizer takes over, once the energy is `min_drop` below the saddle and the largest
       atom force is below `descent_fmax` (or the path turns back); `fmax`: convergence of
       the end minima (eV/Å).
     - `max_points`: points stored per branch (static, sets memory); a branch that needs
-      more reports ``RESULTS.step_cap_reached``. `max_min_steps`: cap of each minimization.
+      more reports ``RESULTS.step_cap_reached``. `max_min_steps`: cap of each minimization;
+      `min_maxstep`: its L-BFGS step cap (Å per atom).
     - `zero_modes_spec`: as for :func:`jaxrxn.saddle.saddle_search`.
     - `mode`: the unstable mode at the saddle as a Cartesian displacement ``(n_atoms,
       dim)`` (e.g. from :func:`jaxrxn.vibrations.vibrations`). Without it the first step
@@ -249,15 +259,15 @@ def irc(
         if mode.shape != R_saddle.shape or not bool(jnp.all(jnp.isfinite(mode))) or not bool(jnp.any(mode != 0)):
             raise ValueError(f"mode must be a finite, nonzero array of shape {R_saddle.shape}.")
     # floats as traced scalars: a new fmax or step reuses the compiled IRC
-    descent, first_step, fmax = dynamic_floats((descent, first_step, fmax))
-    out = _irc(potential, R_saddle, descent, first_step, fmax, max_min_steps, zero_modes_spec, probes, mode)
+    descent, first_step, fmax, min_maxstep = dynamic_floats((descent, first_step, fmax, min_maxstep))
+    out = _irc(potential, R_saddle, descent, first_step, fmax, max_min_steps, min_maxstep, zero_modes_spec, probes, mode)
     if throw:
         out = out.result.error_if(out, out.result != RESULTS.successful)
     return out
 
 
 @eqx.filter_jit
-def _irc(potential, R_saddle, descent: IRCDescent, first_step, fmax, max_min_steps, zero_modes_spec, probes, mode):
+def _irc(potential, R_saddle, descent: IRCDescent, first_step, fmax, max_min_steps, min_maxstep, zero_modes_spec, probes, mode):
     e_ts = potential.energy(R_saddle)
     sqrt_m = jnp.sqrt(potential.atom_masses(R_saddle))[:, None]
     if mode is None:
@@ -271,16 +281,18 @@ def _irc(potential, R_saddle, descent: IRCDescent, first_step, fmax, max_min_ste
         v, n_neg, n_hessian = v / jnp.linalg.norm(v), 1, 0
     v = v * jnp.sign(v[jnp.argmax(jnp.abs(v))])
     args = IRCArgs(sqrt_m, e_ts)
+    # mass-weighted length of the first step: its largest Cartesian atom move is first_step
+    first = first_step / jnp.max(jnp.linalg.norm(v.reshape(R_saddle.shape) / sqrt_m, axis=-1))
 
     def branch(sign):
-        x0 = R_saddle * sqrt_m + sign * first_step * v.reshape(R_saddle.shape)
+        x0 = R_saddle * sqrt_m + sign * first * v.reshape(R_saddle.shape)
         sol = iterative_solve(descent, potential, x0, args, max_steps=8 * descent.max_points, throw=False)
         path, energies, arc, n = sol.aux
-        m = minimize(potential, sol.value, LBFGS(maxstep=0.05), fmax=fmax, max_steps=max_min_steps)
+        m = minimize(potential, sol.value, LBFGS(maxstep=min_maxstep), fmax=fmax, max_steps=max_min_steps)
         end = RESULTS.where(m.result == RESULTS.step_cap_reached, RESULTS.endpoint_not_minimum, m.result)
         result = RESULTS.where(sol.result == RESULTS.successful, end, sol.result)
         return IRCBranch(
-            path, energies, arc + first_step, n, m.R, m.energy, m.fmax, result == RESULTS.successful,
+            path, energies, arc + first, n, m.R, m.energy, m.fmax, result == RESULTS.successful,
             sol.stats.n_force_calls + m.n_force_calls, result,
         )  # fmt: skip
 

@@ -84,3 +84,19 @@ def test_irc_rejects_nan_and_bad_shapes():
         irc(mb, jnp.zeros(2))
     with pytest.raises(ValueError, match="shape"):
         irc(mb, jnp.zeros((1, 1, 2)))
+
+
+def test_irc_leaves_the_saddle_of_a_heavy_particle():
+    # The first step is a Cartesian displacement: a 1e6 amu particle at a Muller-Brown saddle
+    # with a residual force (a saddle converged to a tolerance) still leaves along the
+    # unstable mode on both sides. A first step of 0.01 Å amu^1/2 moved it 1e-5 Å, the
+    # residual force turned both branches back and they ended at the saddle (as on EMT Pt
+    # adatom hops, where find_reaction's IRC never connected).
+    from jaxrxn.potentials.core import Potential
+
+    heavy = Potential(MB.energy_fn, MB.params, masses=np.array([1e6]))
+    S1 = jnp.array([(-0.822002 + 2e-4, 0.624313)])
+    assert 0.1 < float(jnp.max(jnp.abs(heavy.forces(S1)))) < 1.0  # the residual force
+    res = irc(heavy, S1, fmax=1e-3, step=100.0)
+    assert bool(res.converged), res.result
+    assert {which_minimum(res.forward.R_min), which_minimum(res.reverse.R_min)} == {"A", "C"}

@@ -41,7 +41,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--images", type=int, default=8, help="band images, end points included (8)")
     parser.add_argument("--no-relax", action="store_true", help="use the end states as given (already minima)")
     parser.add_argument("--fmax", type=float, default=0.01, help="force threshold of minima and saddle, eV/Å (0.01)")
-    parser.add_argument("--neb-fmax", type=float, default=0.1, help="CI-NEB force threshold before the saddle search, eV/Å (0.1)")
+    parser.add_argument(
+        "--neb-fmax", type=float, default=None,
+        help="CI-NEB force threshold before the saddle search, eV/Å (default: 0.5, then 0.1 if that saddle fails, "
+        "for an outside calculator; 0.1 for a JAX potential)",
+    )  # fmt: skip
     parser.add_argument("-o", "--outdir", metavar="OUTDIR", help="write ts.xyz, path.extxyz, irc.extxyz, profile.png here")
     parser.add_argument("--batch", metavar="PAIRS.txt", help="many reactions, one 'IS_FILE FS_FILE' per line")
     parser.add_argument("--checkpoint", metavar="FILE", help="batch checkpoint (default PAIRS.txt.checkpoint.json)")
@@ -50,7 +54,7 @@ def add_arguments(parser) -> None:
 
 
 def _check_args(args) -> None:
-    if args.fmax <= 0 or args.neb_fmax <= 0:
+    if args.fmax <= 0 or (args.neb_fmax is not None and args.neb_fmax <= 0):
         raise ValueError("--fmax and --neb-fmax must be positive.")
     if args.images < 3:
         raise ValueError(f"--images must be at least 3 (end points included); got {args.images}.")
