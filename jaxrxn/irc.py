@@ -136,9 +136,9 @@ class IRCDescent(AbstractIterativeSolver):
 
     - `step`: largest arc-length step, Å amu^1/2; `tol`: local error per step.
     - `descent_fmax` (eV/Å), `min_drop` (eV): the descent ends once the energy is at
-      least `min_drop` below the saddle and either the largest atom force is below
-      `descent_fmax` or the path turns back (the valley floor); or when no step lowers the
-      energy.
+      least `min_drop` below the saddle and the largest atom force is below
+      `descent_fmax`, or once the path turns back (the valley floor) at least
+      ``0.01 min_drop`` below the saddle; or when no step lowers the energy.
     - `max_points`: points stored (static); running out of them ends the descent with
       ``RESULTS.step_cap_reached``.
     """
@@ -177,9 +177,13 @@ class IRCDescent(AbstractIterativeSolver):
         # Neither a small force nor a turn ends the descent next to the saddle: the force is
         # small there, and the residual force of a saddle converged to some fmax can turn the
         # first steps back (heavy atoms, whose mass-weighted steps are short, ended two
-        # points off an EMT Pt hop saddle and relaxed there).
-        left_saddle = args.e_saddle - e_new >= self.min_drop
-        floor = left_saddle & ((max_atom_force(f_new) < self.descent_fmax) | (jnp.vdot(k1, k4) < 0))
+        # points off an EMT Pt hop saddle, 2e-7 eV below it, and relaxed there). A turn
+        # counts once the energy has fallen 1 % of `min_drop`, so that a branch into a
+        # minimum less than `min_drop` below the saddle still ends at its floor (Birkholz 18
+        # with GFN2-xTB, 0.013 eV deep, ran 4,800 calls to the point cap).
+        drop = args.e_saddle - e_new
+        small_force = (drop >= self.min_drop) & (max_atom_force(f_new) < self.descent_fmax)
+        floor = small_force | ((drop >= 0.01 * self.min_drop) & (jnp.vdot(k1, k4) < 0))
         n = c.n + accept
         sel = lambda a, b: jnp.where(accept, a, b)  # noqa: E731
         x, e = sel(x_new, c.x), sel(e_new, c.e)

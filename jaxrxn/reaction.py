@@ -167,7 +167,13 @@ def same_species(R_a: np.ndarray, R_b: np.ndarray, numbers, rmsd_tol: float, ali
 def match_irc_ends(ends_irc, energies_irc, R_initial, R_final, numbers, rmsd_tol: float, aligned: bool) -> dict[str, Any]:
     """Match the IRC's (reverse, forward) end minima `ends_irc` (energies `energies_irc`,
     eV) to the end states, in either order (see :func:`same_species`): the ``irc_match``
-    dict of a :class:`ReactionResult`."""
+    dict of a :class:`ReactionResult`. When the two end states have the same bond graph (a
+    conformational change, or ends that relaxed into one complex) a bond graph matches
+    either, so only the RMSD decides: on Birkholz 18 (F- + CH3Cl, GFN2-xTB) both ends
+    relaxed to the product complex and an IRC through a 6i cm^-1 saddle "connected" them
+    by bonds."""
+    if numbers is not None and np.array_equal(bond_graph(R_initial, numbers), bond_graph(R_final, numbers)):
+        numbers = None
     match: dict[str, Any] = {}
     for order in ((0, 1), (1, 0)):  # reverse end -> IS and forward end -> FS, or swapped
         checks = [same_species(ends_irc[i], ref, numbers, rmsd_tol, aligned) for i, ref in zip(order, (R_initial, R_final))]

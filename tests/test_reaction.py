@@ -281,3 +281,18 @@ def test_scf_failure_in_the_band_gives_result_code_and_kept_geometry():
     # every call counted, the failed one and its retry included
     assert res.n_force_calls_by_stage["relax"] == 18
     assert res.n_force_calls == pot.energy_fn.n_calls
+
+
+def test_end_states_with_one_bond_graph_are_matched_by_rmsd():
+    """cis and trans HOOH have the same bonds: an IRC that ends twice in cis does not connect
+    them (a bond-graph match would accept either end for either state)."""
+    from jaxrxn.reaction import match_irc_ends
+
+    numbers = [8, 8, 1, 1]
+    cis = np.array([[0.0, 0.0, 0.0], [1.45, 0.0, 0.0], [-0.3, 0.92, 0.0], [1.75, 0.92, 0.0]])
+    trans = cis.copy()
+    trans[3, 1] = -0.92
+    twice_cis = match_irc_ends((cis, cis), (0.0, 0.0), cis, trans, numbers, 0.2, True)
+    assert twice_cis["initial"]["match"] and not twice_cis["final"]["match"]
+    both = match_irc_ends((trans, cis), (0.0, 0.0), cis, trans, numbers, 0.2, True)
+    assert both["initial"]["match"] and both["final"]["match"]
