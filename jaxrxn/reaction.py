@@ -462,7 +462,7 @@ def _saddle_and_irc(potential, out, stage_done, broken, band, ts, molecule, outs
         return "saddle", RESULTS[res.result], R_ts
 
     # --- frequencies -------------------------------------------------------------------
-    mode = None
+    mode = hessian = None
     if molecule:
         t0 = time.perf_counter()
         vib = vibrations(potential, R_ts)
@@ -472,13 +472,13 @@ def _saddle_and_irc(potential, out, stage_done, broken, band, ts, molecule, outs
             return "frequencies", "the harmonic analysis failed", R_ts
         out.saddle_index = vib.n_imaginary
         out.imaginary_frequency_cm1 = vib.imaginary_frequency
-        mode = jnp.asarray(vib.modes[0])
+        mode, hessian = jnp.asarray(vib.modes[0]), jnp.asarray(vib.hessian)
     if out.saddle_index != 1:
         return "saddle", f"{RESULTS[RESULTS.saddle_wrong_index]} (index {out.saddle_index})", R_ts
 
     # --- IRC ---------------------------------------------------------------------------
     t0 = time.perf_counter()
-    path = irc(potential, jnp.asarray(R_ts), fmax=fmax, mode=mode, **IRC_OPTIONS)
+    path = irc(potential, jnp.asarray(R_ts), fmax=fmax, mode=mode, hessian=hessian, **IRC_OPTIONS)
     stage_done("irc", path.n_force_calls, t0)
     out.n_hessian_calls += 0 if mode is not None else int(path.n_hessian_calls)
     nf, nr = int(path.forward.n_points), int(path.reverse.n_points)

@@ -37,16 +37,18 @@ def run(args) -> int:
         raise ValueError("--fmax and --step must be positive.")
     R, system = read_one(args.ts, "TS")
     potential = build_potential(args, R, system)
-    mode, n_mode_calls, n_mode_hessians = None, 0, 0
+    mode = hessian = None
+    n_mode_calls = n_mode_hessians = 0
     with progress(args) as p:
         if isinstance(potential.energy_fn, HostEnergy):
             # an outside calculator has no JAX Hessian: the first step follows the lowest
             # mode of a finite-difference (or the calculator's analytic) harmonic analysis
             with p.stage("harmonic analysis for the unstable mode"):
                 vib = vibrations(potential, R)
-            mode, n_mode_calls, n_mode_hessians = jnp.asarray(vib.modes[0]), vib.n_force_calls, vib.n_hessian_calls
+            mode, hessian = jnp.asarray(vib.modes[0]), jnp.asarray(vib.hessian)
+            n_mode_calls, n_mode_hessians = vib.n_force_calls, vib.n_hessian_calls
         with p.stage("IRC, both branches: compiling, then integrating"):
-            run_irc = lambda R: irc(potential, R, step=args.step, fmax=args.fmax, mode=mode)  # noqa: E731
+            run_irc = lambda R: irc(potential, R, step=args.step, fmax=args.fmax, mode=mode, hessian=hessian)  # noqa: E731
             # a given mode is checked in Python, so that call stays outside jit (its loops are jitted)
             res = (run_irc if mode is not None else jax.jit(run_irc))(jnp.asarray(R))
     s, e = res.profile()
