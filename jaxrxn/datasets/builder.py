@@ -460,7 +460,8 @@ def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildCo
     rec["n_imaginary"] = n_imag
     if n_imag != 1:
         return rec | {"status": "wrong_index"}
-    out = irc(potential, jnp.asarray(R_ts), fmax=cfg.fmax, mode=jnp.asarray(vib.modes[0]), **IRC_OPTIONS)
+    mode, hessian = jnp.asarray(vib.modes[0]), jnp.asarray(vib.hessian)
+    out = irc(potential, jnp.asarray(R_ts), fmax=cfg.fmax, mode=mode, hessian=hessian, **IRC_OPTIONS)
     rec["n_force_calls"] = calls = calls + int(out.n_force_calls)
     if not bool(out.converged):
         from jaxrxn._results import RESULTS
@@ -481,6 +482,8 @@ def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildCo
     for k in known:
         if abs(k["ts_energy"] - E_ts) < 1e-3 and sorted(k["ends"]) == sorted(hashes):
             return rec | {"status": "duplicate"}
+    # a descent that reached its minimum ends on it: that point is the end frame already
+    branches = [b[:-1] if len(b) > 1 and np.abs(b[-1] - end).max() < 1e-3 else b for b, end in zip(branches, ends)]
     back = branches[0][_thin(branches[0], cfg.path_points)][::-1]
     fwd = branches[1][_thin(branches[1], cfg.path_points)]
     frames = np.concatenate([ends[0][None], back, R_ts[None], fwd, ends[1][None]])
