@@ -47,6 +47,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.experimental import checkify
 from jaxtyping import Array, Bool, Int, PyTree
 
 from jaxrxn._results import RESULTS, finite_result
@@ -111,11 +112,14 @@ def iterative_solve(
     ``RESULTS.step_cap_reached``; a non-finite value ``RESULTS.nonfinite_state``.
 
     **Neighbour lists.** When `fn` carries a :class:`jaxrxn.neighbors.NeighborList` and the
-    call is not traced, a list that overflows stops the loop at the last state whose lists
-    fit; every list (in `fn` and in the state) is widened (:func:`jaxrxn.neighbors.enlarge`)
-    and the loop continues from that state, up to :data:`MAX_REALLOCATIONS` times, so the
-    result equals a run with a large enough list (the discarded step's evaluations are
-    counted in ``n_force_calls``). Under ``jit`` an overflow raises.
+    call is not traced, a step in which any evaluation overflowed a list (at the state it
+    reaches, or at a point it probed and discarded, such as a dimer's rotation probe) is
+    undone and stops the loop at the last state whose lists fit; every list (in `fn` and in
+    the state) is widened (:func:`jaxrxn.neighbors.enlarge`) and the loop continues from that
+    state, up to :data:`MAX_REALLOCATIONS` times, so the result equals a run with a large
+    enough list (the discarded step's evaluations are counted in ``n_force_calls``). An
+    overflow in the final checks (``postprocess``) is handled in the same way. Under ``jit``
+    an overflow raises.
     """
     solver, args = dynamic_floats(solver), dynamic_floats(args)
     if not lists_in(fn) or _traced((fn, y0, args)):
@@ -209,18 +213,39 @@ def _with_neighbors(fn, neighbors):
     return fn if neighbors is None else eqx.tree_at(lambda f: f.neighbors, fn, neighbors)
 
 
+def _overflow_checked(f, watch: bool):
+    """`f` returning ``(overflowed, out)``: whether any evaluation inside it went through an
+    overflowed list that the driver handles. Such evaluations give NaN, but a solver may
+    discard them (a dimer's rotation probe, a rejected trial step), so the flag is carried
+    out functionally: :func:`jaxrxn.neighbors.check_overflow` places a
+    ``checkify.check`` there, and :func:`jax.experimental.checkify.checkify` returns it."""
+    if not watch:
+        return lambda *a: (jnp.array(False), f(*a))
+
+    def checked(*a):
+        dynamic, static = eqx.partition(a, eqx.is_array)
+        run = checkify.checkify(lambda d: f(*eqx.combine(d, static)), errors=checkify.user_checks)
+        err, out = run(dynamic)
+        # an Error flattens to its failure flags (bool), codes and payloads (integers)
+        flags = [jnp.any(x) for x in jax.tree_util.tree_leaves(err) if jnp.result_type(x) == jnp.bool_]
+        return jnp.any(jnp.stack(flags)) if flags else jnp.array(False), out
+
+    return checked
+
+
 @eqx.filter_jit
 def _solve(solver, fn, y0, args, max_steps: int, throw: bool, resume: _Resume | None) -> tuple[Solution, _Stop]:
-    # With lists whose overflow the driver handles, a step that overflowed one is undone
-    # and ends the loop (`overflow`), so the caller can widen the lists and resume.
+    # With lists whose overflow the driver handles, a step in which any evaluation overflowed
+    # one is undone and ends the loop (`overflow`), so the caller can widen the lists and
+    # resume; so does an overflow in the final checks of `postprocess`.
     watch = any(nl.driver_handles for nl in lists_in(fn))
     if resume is None:
-        state = solver.init(fn, y0, args)
+        init_over, state = _overflow_checked(solver.init, watch)(fn, y0, args)
         k0, wasted = jnp.array(0), jnp.array(0)
     else:
-        state, k0, wasted = resume.state, resume.num_steps, resume.wasted_calls
+        state, k0, wasted, init_over = resume.state, resume.num_steps, resume.wasted_calls, jnp.array(False)
     neighbors = _neighbors_at(fn, state)
-    at_init = any_overflow((state, neighbors)) if watch else jnp.array(False)
+    at_init = (any_overflow((state, neighbors)) | init_over) if watch else jnp.array(False)
     done, result = solver.terminate(fn, state, args)
 
     def cond(carry):
@@ -230,7 +255,7 @@ def _solve(solver, fn, y0, args, max_steps: int, throw: bool, resume: _Resume | 
     def body(carry):
         state, neighbors, k, _, _, _, wasted = carry
         at = _with_neighbors(fn, neighbors)
-        new = solver.step(at, state, args)
+        step_over, new = _overflow_checked(solver.step, watch)(at, state, args)
         done, result = solver.terminate(at, new, args)
         if not watch:
             new = _keep_last_finite(state, new)
@@ -238,7 +263,7 @@ def _solve(solver, fn, y0, args, max_steps: int, throw: bool, resume: _Resume | 
         # updated where the step went: an overflow there made its energy NaN, which
         # _keep_last_finite would hide
         new_neighbors = _neighbors_at(at, new)
-        overflow = any_overflow((new, new_neighbors))
+        overflow = any_overflow((new, new_neighbors)) | step_over
         new = _keep_last_finite(state, new)
         wasted = wasted + jnp.where(overflow, new.n_force_calls - state.n_force_calls, 0)
         new, new_neighbors = jax.tree_util.tree_map(
@@ -248,10 +273,15 @@ def _solve(solver, fn, y0, args, max_steps: int, throw: bool, resume: _Resume | 
 
     carry = (state, neighbors, k0, done, result, at_init, wasted)
     state, neighbors, num_steps, done, result, overflow, wasted = lax.while_loop(cond, body, carry)
-    stop = _Stop(overflow, at_init, _Resume(state, num_steps, wasted), neighbors)
     fn = _with_neighbors(fn, neighbors)
     result = RESULTS.where(done, result, RESULTS.step_cap_reached)
-    value, aux, result, state = solver.postprocess(fn, state, args, result)
+    last = state
+    post_over, (value, aux, result, state) = _overflow_checked(solver.postprocess, watch)(fn, state, args, result)
+    # an overflow in the final checks: resume at the last state (the loop ends at once) and
+    # check again with wider lists
+    spent = jnp.where(post_over & ~overflow, state.n_force_calls - last.n_force_calls, 0)
+    overflow = overflow | post_over
+    stop = _Stop(overflow, at_init, _Resume(last, num_steps, wasted + spent), neighbors)
     result = finite_result(result, value, aux)
     stats = Stats(
         num_steps,

@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.experimental import checkify
 from jaxtyping import Array, Bool, Float, Int
 
 from jaxrxn.geometry import cell_widths, minimum_image_components
@@ -188,11 +189,14 @@ def did_overflow(neighbors: NeighborList) -> Bool[Array, "..."]:
 
 def check_overflow(x, neighbors: NeighborList | None):
     """`x` unchanged, raising :data:`OVERFLOW_MESSAGE` through ``equinox.error_if`` (also
-    under jit) if `neighbors` overflowed; NaN instead when a driver handles the overflow
-    (``neighbors.driver_handles``)."""
+    under jit) if `neighbors` overflowed. When a driver handles the overflow
+    (``neighbors.driver_handles``) NaN instead, and a ``checkify.check`` that the driver,
+    which runs each step under :func:`jax.experimental.checkify.checkify`, reads: a solver
+    may discard the NaN of a probe, but the driver still sees the overflow."""
     if neighbors is None:
         return x
     if neighbors.driver_handles:  # NaN in the value and in its gradient (the forces)
+        checkify.check(~jnp.any(neighbors.overflow), OVERFLOW_MESSAGE)
         return x * jnp.where(jnp.any(neighbors.overflow), jnp.nan, 1.0)
     return eqx.error_if(x, jnp.any(neighbors.overflow), OVERFLOW_MESSAGE)
 

@@ -335,3 +335,20 @@ def test_md_widens_an_overflowing_list_and_continues():
     end_list, fr_list = run_md(tight, vv, s_list, 49, save_every=7)
     np.testing.assert_array_equal(np.asarray(fr_list.step), np.arange(7, 50, 7))
     np.testing.assert_allclose(np.asarray(fr_list.R), np.asarray(fr_dense.R), rtol=0, atol=1e-9)
+
+
+def test_saddle_search_sees_an_overflow_in_a_discarded_probe():
+    from jaxrxn.saddle import Dimer, saddle_search
+
+    # A wide dimer (0.2 Å) on a list with a thin skin (0.05 Å): its rotation probes rebuild
+    # the list at points the search then discards, and one of them overflows. The driver
+    # sees it all the same, widens the list and takes the step again, so the search follows
+    # the run without a list (unseen, the NaN probe sent it 0.4 Å elsewhere in 10 steps).
+    R, dense, _ = _swollen_argon()
+    tight = dense.replace(neighbors=allocate(R, None, 6.3, skin=0.05, capacity_multiplier=1.0))
+    dimer, mode0 = Dimer(dimer_separation=0.2), jax.random.normal(jax.random.key(1), R.shape, R.dtype)
+    a, b = (saddle_search(p, R, dimer, fmax=1e-4, max_steps=10, mode0=mode0, check_index=False) for p in (tight, dense))
+    assert int(a.n_steps) == int(b.n_steps) == 10
+    assert int(a.n_force_calls) > int(b.n_force_calls)  # the probes of the undone step count
+    np.testing.assert_allclose(np.asarray(a.R), np.asarray(b.R), rtol=0, atol=1e-9)
+    assert abs(float(a.energy - b.energy)) < 1e-9
