@@ -119,11 +119,19 @@ def iterative_solve(
     state, up to :data:`MAX_REALLOCATIONS` times, so the result equals a run with a large
     enough list (the discarded step's evaluations are counted in ``n_force_calls``). An
     overflow in the final checks (``postprocess``) is handled in the same way. Under ``jit``
-    an overflow raises.
+    an overflow raises, unless the lists are marked as handled by a driver outside
+    (:func:`jaxrxn.neighbors.handled_by_driver`, as :mod:`jaxrxn.batch` does): then the loop
+    stops there with ``RESULTS.neighbor_list_overflow``.
     """
     solver, args = dynamic_floats(solver), dynamic_floats(args)
-    if not lists_in(fn) or _traced((fn, y0, args)):
+    if not lists_in(fn):
         return _solve(solver, fn, y0, args, max_steps, throw, None)[0]
+    if _traced((fn, y0, args)):
+        # lists handled by a driver outside (jaxrxn.batch): it reads the result, widens
+        # and runs again
+        sol, stop = _solve(solver, fn, y0, args, max_steps, throw, None)
+        result = RESULTS.where(stop.overflow, RESULTS.neighbor_list_overflow, sol.result)
+        return eqx.tree_at(lambda s: s.result, sol, result)
     fn = handled_by_driver(fn)
     sol, stop = _solve(solver, fn, y0, args, max_steps, throw, None)
     for _ in range(MAX_REALLOCATIONS):
@@ -213,7 +221,7 @@ def _with_neighbors(fn, neighbors):
     return fn if neighbors is None else eqx.tree_at(lambda f: f.neighbors, fn, neighbors)
 
 
-def _overflow_checked(f, watch: bool):
+def overflow_checked(f, watch: bool = True):
     """`f` returning ``(overflowed, out)``: whether any evaluation inside it went through an
     overflowed list that the driver handles. Such evaluations give NaN, but a solver may
     discard them (a dimer's rotation probe, a rejected trial step), so the flag is carried
@@ -240,7 +248,7 @@ def _solve(solver, fn, y0, args, max_steps: int, throw: bool, resume: _Resume | 
     # resume; so does an overflow in the final checks of `postprocess`.
     watch = any(nl.driver_handles for nl in lists_in(fn))
     if resume is None:
-        init_over, state = _overflow_checked(solver.init, watch)(fn, y0, args)
+        init_over, state = overflow_checked(solver.init, watch)(fn, y0, args)
         k0, wasted = jnp.array(0), jnp.array(0)
     else:
         state, k0, wasted, init_over = resume.state, resume.num_steps, resume.wasted_calls, jnp.array(False)
@@ -255,7 +263,7 @@ def _solve(solver, fn, y0, args, max_steps: int, throw: bool, resume: _Resume | 
     def body(carry):
         state, neighbors, k, _, _, _, wasted = carry
         at = _with_neighbors(fn, neighbors)
-        step_over, new = _overflow_checked(solver.step, watch)(at, state, args)
+        step_over, new = overflow_checked(solver.step, watch)(at, state, args)
         done, result = solver.terminate(at, new, args)
         if not watch:
             new = _keep_last_finite(state, new)
@@ -276,7 +284,7 @@ def _solve(solver, fn, y0, args, max_steps: int, throw: bool, resume: _Resume | 
     fn = _with_neighbors(fn, neighbors)
     result = RESULTS.where(done, result, RESULTS.step_cap_reached)
     last = state
-    post_over, (value, aux, result, state) = _overflow_checked(solver.postprocess, watch)(fn, state, args, result)
+    post_over, (value, aux, result, state) = overflow_checked(solver.postprocess, watch)(fn, state, args, result)
     # an overflow in the final checks: resume at the last state (the loop ends at once) and
     # check again with wider lists
     spent = jnp.where(post_over & ~overflow, state.n_force_calls - last.n_force_calls, 0)

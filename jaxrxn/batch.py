@@ -42,8 +42,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from jaxrxn._iterate import MAX_REALLOCATIONS
 from jaxrxn._results import RESULTS
-from jaxrxn.neighbors import allocate
+from jaxrxn.neighbors import OVERFLOW_MESSAGE, allocate, handled_by_driver, lists_in
 from jaxrxn.optimize import MinimizeResult, StepRule, minimize
 from jaxrxn.path.elastic_band import NEB, NEBResult, neb, validate_band
 from jaxrxn.potentials.core import Potential
@@ -133,18 +134,38 @@ def stack_potentials(potentials: Sequence[Potential], n_atoms: int | None = None
     return stacked.replace(neighbors=_stacked_neighbors(potentials, stacked.system, n_atoms))
 
 
-def _stacked_neighbors(potentials: Sequence[Potential], systems: System, n_atoms: int):
+def _stacked_neighbors(potentials: Sequence[Potential], systems: System, n_atoms: int, multiplier: float = 1.25):
     """One neighbour list per member for the padded, stacked `systems`, allocated at each
-    carried list's last build positions with one grid and shared capacities
-    (:func:`jaxrxn.neighbors.allocate` with a batch axis); ``None`` when no potential
-    carries a list."""
+    carried list's last build positions with one grid and shared capacities, `multiplier`
+    times the counts there (:func:`jaxrxn.neighbors.allocate` with a batch axis); ``None``
+    when no potential carries a list."""
     lists = [p.neighbors for p in potentials]
     if all(nl is None for nl in lists):
         return None
     if any(nl is None for nl in lists) or len({(nl.cutoff, nl.skin) for nl in lists}) > 1:
         raise ValueError("either every potential of a batch carries a neighbour list (one cutoff and skin) or none.")
     R = np.stack([np.asarray(pad_positions(nl.reference, n_atoms)) for nl in lists])
-    return allocate(R, systems, lists[0].cutoff, skin=lists[0].skin)
+    return allocate(R, systems, lists[0].cutoff, skin=lists[0].skin, capacity_multiplier=multiplier)
+
+
+def _run_batch(run, potentials: Sequence[Potential], stacked: Potential, *args):
+    """``run(stacked, *args)``, a jitted vmapped solve. Without neighbour lists it runs
+    once. With lists, a member whose list overflowed (which under ``jit`` cannot be widened
+    where it happens) stops with ``RESULTS.neighbor_list_overflow``, and the batch runs
+    again from the start with every list's capacities 1.5 times larger, up to
+    :data:`jaxrxn._iterate.MAX_REALLOCATIONS` times, so the results equal a batch whose lists
+    fit; every member's ``n_force_calls`` includes its evaluations in the discarded runs."""
+    if not lists_in(stacked):
+        return run(stacked, *args)
+    n_pad, multiplier, spent = stacked.system.numbers.shape[-1], 1.25, 0
+    for _ in range(MAX_REALLOCATIONS + 1):
+        out = handled_by_driver(run(handled_by_driver(stacked), *args), False)
+        if not bool(jnp.any(out.result == RESULTS.neighbor_list_overflow)):
+            return eqx.tree_at(lambda r: r.n_force_calls, out, out.n_force_calls + spent)
+        spent = spent + out.n_force_calls
+        multiplier *= 1.5
+        stacked = stacked.replace(neighbors=_stacked_neighbors(potentials, stacked.system, n_pad, multiplier))
+    raise RuntimeError(OVERFLOW_MESSAGE)
 
 
 def unpad(tree, n_atoms: int, batch_n_atoms: int):
@@ -190,6 +211,11 @@ def batch_neb(
     **Returns:** one :class:`NEBResult` per reaction, in input order, with padding atoms
     removed; each equals the same reaction relaxed alone by :func:`jaxrxn.neb` (padding
     atoms change no energy, force or band geometry).
+
+    Potentials that carry neighbour lists get one list per member; if one overflows, the
+    batch runs again with wider lists (see :func:`_run_batch`; also for
+    :func:`batch_minimize` and :func:`batch_saddle_search`), so the results equal a run
+    whose lists fit, and ``n_force_calls`` include the discarded run.
     """
     if len(potentials) != len(bands):
         raise ValueError(f"{len(potentials)} potentials but {len(bands)} bands.")
@@ -205,7 +231,7 @@ def batch_neb(
     stacked = stack_potentials(potentials)
     n_pad = stacked.system.numbers.shape[-1]
     paths = jnp.stack([pad_positions(b, n_pad) for b in bands])
-    out = _neb_batch(stacked, paths, solver, jnp.asarray(fmax, paths.dtype), max_steps)
+    out = _run_batch(_neb_batch, potentials, stacked, paths, solver, jnp.asarray(fmax, paths.dtype), max_steps)
     return [unpad(r, b.shape[1], n_pad) for r, b in zip(_split(out, len(bands)), bands)]
 
 
@@ -232,7 +258,7 @@ def batch_minimize(
     stacked = stack_potentials(potentials)
     n_pad = stacked.system.numbers.shape[-1]
     R = jnp.stack([pad_positions(x, n_pad) for x in configurations])
-    out = _minimize_batch(stacked, R, step_rule(optimizer), jnp.asarray(fmax, R.dtype), max_steps)
+    out = _run_batch(_minimize_batch, potentials, stacked, R, step_rule(optimizer), jnp.asarray(fmax, R.dtype), max_steps)
     return [unpad(r, x.shape[0], n_pad) for r, x in zip(_split(out, len(configurations)), configurations)]
 
 
@@ -297,7 +323,7 @@ def batch_saddle_search(
         mode0 = jnp.stack([jnp.pad(jnp.asarray(m, x.dtype), ((0, n_pad - x.shape[0]), (0, 0))) for m, x in zip(modes, guesses)])
     specs = {resolve_zero_modes_spec(p, zero_modes_spec) for p in potentials}
     spec = specs.pop() if len(specs) == 1 else zero_modes_spec
-    out = _saddle_batch(stacked, R, mode0, solver, jnp.asarray(fmax, R.dtype), max_steps, spec, check_index)
+    out = _run_batch(_saddle_batch, potentials, stacked, R, mode0, solver, jnp.asarray(fmax, R.dtype), max_steps, spec, check_index)
     # Inside the batch every search probes the zero modes of a traced system of n_pad atoms;
     # alone, one with fixed atoms (or a single atom) probes fewer: count what it would spend.
     probed = zero_mode_probe_calls(Potential(stacked.energy_fn), R[0], spec, e0_known=True)

@@ -24,7 +24,8 @@ dropping pairs. A :class:`jaxrxn.Potential` that carries an overflowed list rais
 (:func:`jaxrxn.minimize`, :func:`jaxrxn.neb`, :func:`jaxrxn.saddle_search` through
 :func:`jaxrxn._iterate.iterative_solve`, and :func:`jaxrxn.dynamics.run_md`), called outside
 jit, instead stop at the last state whose lists fit, widen every list (:func:`enlarge`) and
-continue from there.
+continue from there; the batches of :mod:`jaxrxn.batch`, which run under jit, stop an
+overflowing member with ``RESULTS.neighbor_list_overflow`` and run again with wider lists.
 
 Limits: every periodic width must be at least ``2 (cutoff + skin)`` (one image per pair);
 smaller cells use the potentials without a list, which sum over every image.

@@ -217,3 +217,26 @@ def test_batch_saddle_search_equals_single_searches():
     out = batch_module._saddle_batch(stacked, R, None, PRFO(), jnp.asarray(1e-4, R.dtype), 500, "auto", True)
     assert batch_module._saddle_batch._cache_size() == 1
     np.testing.assert_array_equal(out.R[1, 3:], R[1, 3:])
+
+
+def test_batch_neb_with_overflowing_neighbour_lists_equals_the_list_free_batch():
+    """EMT hops on slabs wide enough for lists (Al 51, Pt 61, Ni 76 atoms). Each list is
+    allocated where its slab is stretched 2.7-fold along z, so its capacities are far too
+    small: under jit the Ni band stops at its first evaluation, the batch runs again with
+    wider lists, and every band equals the batch without lists."""
+    pots, listed, bands = [], [], []
+    for metal, size in [("Al", (5, 5, 2)), ("Pt", (6, 5, 2)), ("Ni", (5, 5, 3))]:
+        initial, final = adatom_hop_fcc100(metal, size)
+        R0, pot = emt_from_atoms(initial)
+        stretched = np.asarray(R0).copy()
+        stretched[:, 2] = stretched[:, 2].mean() + 2.7 * (stretched[:, 2] - stretched[:, 2].mean())
+        pots.append(pot)
+        listed.append(pot.with_neighbors(jnp.asarray(stretched), skin=0.1, capacity_multiplier=1.0))
+        bands.append(linear(R0, jnp.asarray(final.positions), 5))
+    free = batch_neb(pots, bands, NEB(), fmax=0.05, max_steps=200)
+    with_lists = batch_neb(listed, bands, NEB(), fmax=0.05, max_steps=200)
+    assert all(bool(r.converged) for r in with_lists + free)
+    for a, b in zip(with_lists, free):
+        assert abs(float(a.barrier - b.barrier)) < 1e-9
+        np.testing.assert_allclose(np.asarray(a.path), np.asarray(b.path), rtol=0, atol=1e-9)
+        assert int(a.n_force_calls) > int(b.n_force_calls)  # the discarded first run counts
