@@ -45,16 +45,16 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "The saddle does not connect the expected minima: descending both ways along the "
         "unstable mode led elsewhere."
     )
+    calculator_failed = (
+        "The outside calculator failed (SCF not converged, crashed or returned NaN) after its "
+        "retries; the last good geometry is kept: check charge/multiplicity and the geometry, "
+        "or loosen the SCF settings."
+    )
     neighbor_list_overflow = (
         "A neighbour list overflowed (atoms packed more densely, or the cell shrank, since it "
         "was allocated) and the search stopped at the last state whose lists fit; allocate the "
         "list with a larger `capacity_multiplier`, or run outside jit, where the drivers widen "
         "it themselves."
-    )
-    calculator_failed = (
-        "The outside calculator failed (SCF not converged, crashed or returned NaN) after its "
-        "retries; the last good geometry is kept: check charge/multiplicity and the geometry, "
-        "or loosen the SCF settings."
     )
 
 
