@@ -37,7 +37,7 @@ for solver in (jaxrxn.PRFO(), jaxrxn.Dimer()):
           f"result: {jaxrxn.RESULTS[ts.result] if ts.result != jaxrxn.RESULTS.successful else 'successful'}")
 ts = jaxrxn.saddle_search(mb, guess, jaxrxn.PRFO(), fmax=1e-6)
 
-# --- 2. the IRC from the saddle to both minima (mass-weighted, adaptive Runge-Kutta)
+# --- 2. the IRC from the saddle to both minima (mass-weighted Gonzalez-Schlegel steps)
 path = irc(mb, ts.R, step=0.05)
 s, e = path.profile()  # arc length (Å amu^1/2) and energy along reverse end -> saddle -> forward end
 print(f"IRC ends: {float(path.reverse.energy_min):.4f} and {float(path.forward.energy_min):.4f} "
