@@ -24,6 +24,7 @@ on a shared machine; a script is a pass when it exits 0 within its timeout.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import pathlib
@@ -125,7 +126,7 @@ def copy_tree(dest: pathlib.Path) -> None:
     ``.git`` linked so that ``git -C dest archive REV`` works."""
     for rel in git("ls-files", "--cached", "--others", "--exclude-standard").splitlines():
         src = ROOT / rel
-        if rel == "benchmarks/results/smoke.json" or not src.is_file():
+        if rel.startswith("benchmarks/results/smoke.json") or not src.is_file():
             continue  # deleted in the tree, or this run's own record
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dest / rel)
@@ -165,6 +166,19 @@ def run_one(name: str, timeout: float, env: dict) -> dict:
             row.update(exit="timeout", stderr_last=last_line((e.stderr or b"").decode(errors="replace")))
     row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
+
+
+def record(name: str, row: dict) -> dict:
+    """Store `row` under `name` in the results file, re-read under a lock so that runs with
+    disjoint ``--only`` lists can share it; returns the file's new content."""
+    with open(pathlib.Path(tempfile.gettempdir()) / "jaxrxn-smoke.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results[name] = row
+        tmp = RESULTS.with_name("smoke.json.tmp")
+        tmp.write_text(json.dumps(dict(sorted(results.items())), indent=1) + "\n")
+        tmp.replace(RESULTS)
+    return results
 
 
 def table(results: dict, names: list[str]) -> str:
@@ -213,9 +227,8 @@ def main() -> int:
         print(f"{n}: {' '.join(MODES[n]['args'])} ...", flush=True)
         row = run_one(n, args.timeout, env)
         row.update(commit=commit, dirty=dirty)
-        results[n] = row
         print(f"{n}: exit {row['exit']} in {row['seconds']} s" + (f": {row.get('stderr_last')}" if row["exit"] else ""), flush=True)
-        RESULTS.write_text(json.dumps(dict(sorted(results.items())), indent=1) + "\n")
+        results = record(n, row)
     print(table(results, names))
     return 0 if all(results.get(n, {}).get("exit") == 0 for n in names) else 1
 
