@@ -6,7 +6,8 @@ Every ``benchmarks/*.py`` (except private modules ``_*.py`` and this file) and e
 ``examples/*.py`` runs once as a subprocess with the arguments of :data:`MODES` (tiny sizes,
 one case, few steps), ``OMP_NUM_THREADS=1`` and a per-script timeout. Each run happens in
 its own temporary copy of the tree (``git ls-files``: tracked and untracked, not ignored
-files; ``.git`` linked so scripts that read an older revision still can), with
+files; ``.git`` linked so scripts that read an older revision still can, and ``shared/``
+with the data sets linked beside it), with
 ``PYTHONPATH`` set to that copy and the copy as working directory, so whatever a script
 writes (``benchmarks/results/*.json``, a shipped model under ``jaxrxn/data``, ``out/``)
 lands in the copy and the committed files are never overwritten. Scripts that resume from
@@ -144,7 +145,12 @@ def run_one(name: str, timeout: float, env: dict) -> dict:
     row = {"command": " ".join(["python", *cmd[1:]]), "timeout_s": mode.get("timeout", timeout)}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="smoke_") as tmp:
-        work = pathlib.Path(tmp)
+        # the data sets live in shared/ beside the checkout (benchmarks look one and two
+        # levels up): linked beside the copy
+        shared = next((p for p in (ROOT.parent / "shared", ROOT.parents[1] / "shared") if p.is_dir()), None)
+        if shared is not None:
+            (pathlib.Path(tmp) / "shared").symlink_to(shared)
+        work = pathlib.Path(tmp) / "tree"
         copy_tree(work)
         for f in mode.get("fresh", []):
             (work / "benchmarks" / "results" / f).unlink(missing_ok=True)
