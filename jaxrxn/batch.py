@@ -180,8 +180,36 @@ def unpad(tree, n_atoms: int, batch_n_atoms: int):
     return jax.tree_util.tree_map(cut, tree)
 
 
+def _check_configuration(pot: Potential, R: Array, name: str = "configuration") -> None:
+    system = pot.system
+    check_configuration(R, name=name, cell=None if system is None else system.cell, pbc=None if system is None else system.pbc)
+
+
 def _split(batched, n: int) -> list:
     return [jax.tree_util.tree_map(lambda x, i=i: x[i] if eqx.is_array(x) else x, batched) for i in range(n)]
+
+
+def _check_each(what: str, potentials: Sequence[Potential], arrays: Sequence, check: Callable) -> None:
+    """``check(potential, array)`` for every member; a ``ValueError`` names the member
+    (``"{what} {i}: ..."``) so that a bad input in a long batch can be found."""
+    for i, (pot, x) in enumerate(zip(potentials, arrays)):
+        try:
+            check(pot, x)
+        except ValueError as err:
+            raise ValueError(f"{what} {i}: {err}") from None
+
+
+def _padded(potentials: Sequence[Potential], arrays: Sequence[Array]) -> tuple[Potential, Array]:
+    """The potentials stacked (:func:`stack_potentials`) and the members' configurations or
+    bands ``(..., n_atoms_i, dim)`` padded to the batch's atom count and stacked."""
+    stacked = stack_potentials(potentials)
+    n_pad = stacked.system.numbers.shape[-1]
+    return stacked, jnp.stack([pad_positions(x, n_pad) for x in arrays])
+
+
+def _unpadded(out, arrays: Sequence[Array], n_pad: int) -> list:
+    """A batched result split per member, each cut back to its member's atom count."""
+    return [unpad(r, x.shape[-2], n_pad) for r, x in zip(_split(out, len(arrays)), arrays)]
 
 
 @functools.partial(jax.jit, static_argnames=("solver", "max_steps"))
@@ -220,19 +248,17 @@ def batch_neb(
     if len(potentials) != len(bands):
         raise ValueError(f"{len(potentials)} potentials but {len(bands)} bands.")
     bands = [jnp.asarray(b) for b in bands]
-    for i, (pot, band) in enumerate(zip(potentials, bands)):
-        try:
-            cell = None if pot.system is None or pot.system.cell is None else pot.system.cell
-            validate_band(band, cell, None if cell is None else pot.system.pbc)
-        except ValueError as err:
-            raise ValueError(f"reaction {i}: {err}") from None
+
+    def check(pot, band):
+        cell = None if pot.system is None or pot.system.cell is None else pot.system.cell
+        validate_band(band, cell, None if cell is None else pot.system.pbc)
+
+    _check_each("reaction", potentials, bands, check)
     if len({b.shape[0] for b in bands}) != 1:
         raise ValueError(f"every band of a batch needs the same number of images; got {sorted({b.shape[0] for b in bands})}.")
-    stacked = stack_potentials(potentials)
-    n_pad = stacked.system.numbers.shape[-1]
-    paths = jnp.stack([pad_positions(b, n_pad) for b in bands])
+    stacked, paths = _padded(potentials, bands)
     out = _run_batch(_neb_batch, potentials, stacked, paths, solver, jnp.asarray(fmax, paths.dtype), max_steps)
-    return [unpad(r, b.shape[1], n_pad) for r, b in zip(_split(out, len(bands)), bands)]
+    return _unpadded(out, bands, paths.shape[-2])
 
 
 @functools.partial(jax.jit, static_argnames=("optimizer", "max_steps"))
@@ -255,11 +281,10 @@ def batch_minimize(
     if len(potentials) != len(configurations):
         raise ValueError(f"{len(potentials)} potentials but {len(configurations)} configurations.")
     configurations = [jnp.asarray(R) for R in configurations]
-    stacked = stack_potentials(potentials)
-    n_pad = stacked.system.numbers.shape[-1]
-    R = jnp.stack([pad_positions(x, n_pad) for x in configurations])
+    _check_each("configuration", potentials, configurations, _check_configuration)
+    stacked, R = _padded(potentials, configurations)
     out = _run_batch(_minimize_batch, potentials, stacked, R, step_rule(optimizer), jnp.asarray(fmax, R.dtype), max_steps)
-    return [unpad(r, x.shape[0], n_pad) for r, x in zip(_split(out, len(configurations)), configurations)]
+    return _unpadded(out, configurations, R.shape[-2])
 
 
 @functools.partial(jax.jit, static_argnames=("solver", "max_steps", "zero_modes_spec", "check_index"))
@@ -309,15 +334,10 @@ def batch_saddle_search(
     if modes is not None and len(modes) != len(guesses):
         raise ValueError(f"{len(modes)} modes but {len(guesses)} guesses.")
     guesses = [jnp.asarray(R) for R in guesses]
-    for i, (pot, R) in enumerate(zip(potentials, guesses)):
-        try:
-            check_configuration(R, name="guess", cell=pot.system.cell, pbc=pot.system.pbc)
-        except ValueError as err:
-            raise ValueError(f"saddle {i}: {err}") from None
+    _check_each("saddle", potentials, guesses, functools.partial(_check_configuration, name="guess"))
     solver = PRFO() if solver is None else solver
-    stacked = stack_potentials(potentials)
-    n_pad = stacked.system.numbers.shape[-1]
-    R = jnp.stack([pad_positions(x, n_pad) for x in guesses])
+    stacked, R = _padded(potentials, guesses)
+    n_pad = R.shape[-2]
     mode0 = None
     if modes is not None:
         mode0 = jnp.stack([jnp.pad(jnp.asarray(m, x.dtype), ((0, n_pad - x.shape[0]), (0, 0))) for m, x in zip(modes, guesses)])
@@ -328,9 +348,8 @@ def batch_saddle_search(
     # alone, one with fixed atoms (or a single atom) probes fewer: count what it would spend.
     probed = zero_mode_probe_calls(Potential(stacked.energy_fn), R[0], spec, e0_known=True)
     results = []
-    for pot, x, r in zip(potentials, guesses, _split(out, len(guesses))):
+    for pot, x, r in zip(potentials, guesses, _unpadded(out, guesses, n_pad)):
         extra = probed - zero_mode_probe_calls(pot, x, zero_modes_spec, e0_known=True)
-        r = unpad(r, x.shape[0], n_pad)
         results.append(eqx.tree_at(lambda s: s.n_force_calls, r, r.n_force_calls - extra))
     return results
 

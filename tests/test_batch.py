@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from jaxrxn import NEB, linear, neb
-from jaxrxn.batch import batch_neb, pad_positions, pad_system, stack_potentials
+from jaxrxn.batch import batch_minimize, batch_neb, batch_saddle_search, pad_positions, pad_system, stack_potentials
 from jaxrxn.geometry import align
 from jaxrxn.path.elastic_band import neb_forces
 from jaxrxn.potentials.core import max_atom_force
@@ -100,6 +100,20 @@ def test_stacking_rejects_mixed_kinds(reactions):
         stack_potentials([reactions[0][2], other])
     with pytest.raises(ValueError, match="cannot pad"):
         pad_system(reactions[0][2].system, 3)
+
+
+def test_bad_member_is_named_before_any_work(reactions):
+    """A NaN coordinate in the second member is reported with its index by every batch
+    entry point, before stacking or compiling."""
+    pots = [reactions[0][2], reactions[1][2]]
+    bands = [reactions[0][3], reactions[1][3].at[2, 0, 0].set(jnp.nan)]
+    with pytest.raises(ValueError, match="reaction 1: .*NaN"):
+        batch_neb(pots, bands)
+    R = [bands[0][0], bands[1][2]]
+    with pytest.raises(ValueError, match="configuration 1: .*NaN"):
+        batch_minimize(pots, R)
+    with pytest.raises(ValueError, match="saddle 1: guess .*NaN"):
+        batch_saddle_search(pots, R)
 
 
 # ---- free molecules: rigid-body modes, zero modes and Kabsch over the real atoms only ------
