@@ -221,11 +221,12 @@ def main() -> int:
         for n in names:
             print(f"{script_path(n)} {' '.join(MODES[n]['args'])}")
         return 0
-    commit = git("rev-parse", "--short", "HEAD")
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results/smoke.json"))
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     env = dict(os.environ, OMP_NUM_THREADS="1")
     for n in names:
+        # per script: the tree may move on during a long run (the copy is taken now)
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results/smoke.json"))
         old = results.get(n)
         if not args.force and old and old["exit"] == 0 and old["commit"] == commit and not old["dirty"] and not dirty:
             print(f"{n}: passed on {commit}, skipped", flush=True)
