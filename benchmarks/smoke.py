@@ -93,7 +93,8 @@ MODES: dict[str, dict] = {
     "ts_generator_xtb": {"args": ["--steps", "10", "--no-refine", "--out", "tsx.json"]},
     "tune_gradient_cost": {"args": []},
     # ---- examples --------------------------------------------------------------------------
-    "examples/akmc_cu_adatom": {"args": ["--replicas", "8", "--steps", "3", "--walkers", "100", "--max-searches", "8"]},
+    "examples/akmc_cu_adatom": {"args": ["--replicas", "4", "--steps", "3", "--walkers", "100", "--max-searches", "8",
+                                         "--temperatures", "800"]},  # fmt: skip
     "examples/batch_muller_brown": {"args": ["--n", "4", "--out", "out"]},
     "examples/cu_adatom_hop": {"args": ["--out", "out"]},
     "examples/explore_lj13": {"args": ["1"]},

@@ -1,6 +1,6 @@
 """Adaptive KMC of a Cu adatom on Cu(100) with EMT: the processes it finds and D(T).
 
-    python examples/akmc_cu_adatom.py [--free-layers 1] [--replicas 32] [--steps 250]
+    python examples/akmc_cu_adatom.py [--free-layers 1] [--replicas 32] [--steps 250] [--temperatures 500 600 700 800]
 
 Set-up: ``jaxrxn.systems.cu_adatom_on_cu100`` (4x4x4 slab at EMT's a = 3.5898 Å, adatom
 in a hollow), with the adatom and the top ``--free-layers`` layers free; jaxrxn's EMT.
@@ -115,6 +115,7 @@ def main():
     parser.add_argument("--steps", type=int, default=30, help="AKMC steps per replica")
     parser.add_argument("--walkers", type=int, default=4000, help="lattice replicas per T")
     parser.add_argument("--max-searches", type=int, default=320)
+    parser.add_argument("--temperatures", type=float, nargs="+", default=TEMPERATURES, help="K (500 600 700 800)")
     args = parser.parse_args()
 
     slab, _ = cu_adatom_on_cu100(A_EMT, size=(4, 4, 4), n_fixed_layers=4 - args.free_layers)
@@ -126,7 +127,7 @@ def main():
           f"(adatom + {args.free_layers} layer(s)); minimum converged {bool(start.converged)}")
 
     akmc = AdaptiveKMC(
-        temperature=max(TEMPERATURES), displace_radius=3.3, min_reverse_barrier=0.02, saddle_max_steps=400,
+        temperature=max(args.temperatures), displace_radius=3.3, min_reverse_barrier=0.02, saddle_max_steps=400,
         batch_size=8, max_searches=args.max_searches,
     )  # fmt: skip
     library = StateLibrary(akmc, pot, max_states=40)
@@ -153,7 +154,7 @@ def main():
 
     print(f"\n{'T (K)':>5} {'D AKMC (m2/s)':>20} {'D lattice, all':>20} {'D lattice, hops':>20} "
           f"{'D ref':>9} {'AKMC/ref':>8} {'all/ref':>7} {'hops/ref':>8} {'exact/ref':>9} {'left out':>8}")
-    for i, T in enumerate(TEMPERATURES):
+    for i, T in enumerate(args.temperatures):
         reps = []
         for r in range(args.replicas):
             traj = run_akmc(library, R0, E0, jax.random.fold_in(jax.random.key(1 + i), r), args.steps, track,
