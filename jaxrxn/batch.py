@@ -180,9 +180,15 @@ def unpad(tree, n_atoms: int, batch_n_atoms: int):
     return jax.tree_util.tree_map(cut, tree)
 
 
-def _check_configuration(pot: Potential, R: Array, name: str = "configuration") -> None:
+def _periodicity(pot: Potential) -> dict:
+    """``cell`` and ``pbc`` of a potential's system (both ``None`` without a cell), as keywords."""
     system = pot.system
-    check_configuration(R, name=name, cell=None if system is None else system.cell, pbc=None if system is None else system.pbc)
+    cell = None if system is None else system.cell
+    return {"cell": cell, "pbc": None if cell is None else system.pbc}
+
+
+def _check_configuration(pot: Potential, R: Array, name: str = "configuration") -> None:
+    check_configuration(R, name=name, **_periodicity(pot))
 
 
 def _split(batched, n: int) -> list:
@@ -248,12 +254,7 @@ def batch_neb(
     if len(potentials) != len(bands):
         raise ValueError(f"{len(potentials)} potentials but {len(bands)} bands.")
     bands = [jnp.asarray(b) for b in bands]
-
-    def check(pot, band):
-        cell = None if pot.system is None or pot.system.cell is None else pot.system.cell
-        validate_band(band, cell, None if cell is None else pot.system.pbc)
-
-    _check_each("reaction", potentials, bands, check)
+    _check_each("reaction", potentials, bands, lambda pot, band: validate_band(band, **_periodicity(pot)))
     if len({b.shape[0] for b in bands}) != 1:
         raise ValueError(f"every band of a batch needs the same number of images; got {sorted({b.shape[0] for b in bands})}.")
     stacked, paths = _padded(potentials, bands)
@@ -396,12 +397,7 @@ def find_reactions(
 
     if len(pairs) != len(potentials):
         raise ValueError(f"{len(pairs)} reactions but {len(potentials)} potentials.")
-    for i, ((R0, R1), pot) in enumerate(zip(pairs, potentials)):
-        system = pot.system
-        try:
-            check_end_points(R0, R1, cell=None if system is None else system.cell, pbc=None if system is None else system.pbc)
-        except ValueError as err:
-            raise ValueError(f"reaction {i}: {err}") from None
+    _check_each("reaction", potentials, pairs, lambda pot, pair: check_end_points(*pair, **_periodicity(pot)))
     options = dict(
         relax=relax, interpolation=interpolation, n_images=n_images, neb_fmax=neb_fmax, neb_max_steps=neb_max_steps,
         fmax=fmax, saddle_max_steps=saddle_max_steps, rmsd_tol=rmsd_tol,
