@@ -53,7 +53,7 @@ MODES: dict[str, dict] = {
     "baker_variants": {"args": ["xtb", "default", "01_hcn"], "fresh": ["baker_xtb_variants.json"]},
     "baker_vs_sella": {"args": ["xtb", "01_hcn"], "fresh": ["baker_xtb.json"]},
     "batch_neb": {"args": ["--n", "4", "--images", "5"]},
-    "batch_reactions": {"args": ["--n", "2", "--images", "5", "--out", "batch_reactions_smoke.json"]},
+    "batch_reactions": {"args": ["--n", "2", "--images", "5", "--out", "batch_reactions_smoke.json"], "timeout": 1800},
     "dataset_search": {"args": ["--molecules", "36", "--attempts", "1", "--work", "ds_work", "--out", "ds.json"]},
     "diffusion_paths": {"args": ["--family", "lj7", "--train-seeds", "8", "--test-seeds", "4", "--n-test", "2",
                                  "--steps", "20", "--batch", "8", "--features", "8", "--ode-steps", "10",
