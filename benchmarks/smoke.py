@@ -143,7 +143,7 @@ def last_line(text: str) -> str:
 def run_one(name: str, timeout: float, env: dict) -> dict:
     mode = MODES[name]
     cmd = [sys.executable, script_path(name), *mode["args"]]
-    row = {"command": " ".join(["python", *cmd[1:]]), "timeout_s": mode.get("timeout", timeout)}
+    row = {"command": " ".join(["python", *cmd[1:]]), "timeout_s": max(mode.get("timeout", 0), timeout)}
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="smoke_") as tmp:
         # the data sets live in shared/ beside the checkout (benchmarks look one and two
@@ -204,7 +204,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", default=None, help="script names (benchmark stem or examples/stem)")
     parser.add_argument("--force", action="store_true", help="rerun scripts that already passed on this commit")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per script (default 900)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per script (default 900; MODES may give one more)")
     parser.add_argument("--list", action="store_true", help="print the table of modes and exit")
     args = parser.parse_args()
     names = scripts()
