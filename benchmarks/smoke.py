@@ -97,7 +97,7 @@ MODES: dict[str, dict] = {
                                          "--temperatures", "800"]},  # fmt: skip
     "examples/batch_muller_brown": {"args": ["--n", "4", "--out", "out"]},
     "examples/cu_adatom_hop": {"args": ["--out", "out"]},
-    "examples/explore_lj13": {"args": ["1"]},
+    "examples/explore_lj13": {"args": ["1", "--n-alpha", "4", "--follow-modes", "2"]},
     "examples/fit_morse_to_emt": {"args": ["--steps", "5"]},
     "examples/h_diffusion_lattice": {"args": ["--cells", "2", "--replicas", "100", "--steps", "50", "--out", "out"]},
     "examples/nanoreactor_morse_gas": {"args": ["1"]},

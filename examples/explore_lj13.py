@@ -7,7 +7,7 @@ CI-NEB, P-RFO and descents. Mode-following P-RFO uphill along every Hessian mode
 minimum (both signs) adds the bound rearrangements AFIR's pushes and pulls skip. Prints the network, writes network JSON and a
 disconnectivity graph.
 
-    python examples/explore_lj13.py [max_minima]
+    python examples/explore_lj13.py [max_minima] [--n-alpha 16] [--follow-modes 33]
 
 Measured (max_minima = 2, 2 shared CPU cores, 2026-11-25): exploring the icosahedron and
 then the lowest new minimum (-41.471980) gave 44 EQ, 64 TS, 66 DC; the lowest TS out of
@@ -17,7 +17,7 @@ force calls (AFIR 590,645, quench 464,317, CI-NEB 48,111, P-RFO 15,572; Hessians
 counted), 478 s wall.
 """
 
-import sys
+import argparse
 import time
 
 import jax
@@ -40,11 +40,11 @@ def icosahedron13() -> np.ndarray:
     return np.concatenate([np.zeros((1, 3)), v])
 
 
-def main(max_minima: int = 2) -> None:
+def main(max_minima: int = 2, n_alpha: int = 16, n_follow_modes: int = 33) -> None:
     lj = jaxrxn.lennard_jones(dim=3)
     settings = ExploreSettings(
-        alpha_max=ALPHA_MAX, n_alpha=16, neb_fmax=0.05, descent_step=0.05,
-        prefactors=True, time_unit_s=1.0, energy_window=3.0, n_follow_modes=33,
+        alpha_max=ALPHA_MAX, n_alpha=n_alpha, neb_fmax=0.05, descent_step=0.05,
+        prefactors=True, time_unit_s=1.0, energy_window=3.0, n_follow_modes=n_follow_modes,
     )  # fmt: skip
     ex = AFIRExplorer(lj, settings, radii=np.full(13, 0.5 * 2 ** (1 / 6)), checkpoint="lj13_network.json")
     t0 = time.perf_counter()
@@ -58,4 +58,9 @@ def main(max_minima: int = 2) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("max_minima", type=int, nargs="?", default=2, help="minima to explore (2)")
+    parser.add_argument("--n-alpha", type=int, default=16, help="AFIR force constants on the ramp (16)")
+    parser.add_argument("--follow-modes", type=int, default=33, help="Hessian modes followed uphill per minimum (33)")
+    args = parser.parse_args()
+    main(args.max_minima, args.n_alpha, args.follow_modes)
