@@ -8,8 +8,9 @@ minima), jointly with its energy and force loss so that it does not forget.
 1. For every reaction of the ``NEB.json`` files (written by ``benchmarks/nnp_batch_neb.py
    --model MODEL``, which stores the NNP's CI-NEB climbing images; with
    `--n-train-reactions`, all held-out reactions and a seeded subset of K training
-   reactions): the NNP's reactant minimum
-   (L-BFGS from the data set's reactant) and saddle (P-RFO from the climbing image), each
+   reactions): the NNP's reactant minimum (L-BFGS from the data set's reactant) and saddle
+   (P-RFO from the climbing image; with `--data-ts-guess`, reactions without one start
+   from the data set's GFN2-xTB TS, so that no CI-NEB is needed for them), each
    set in one padded, vmapped call (:mod:`jaxrxn.batch`). Reactions whose NNP minimum or
    first-order saddle did not converge are left out (counted).
 2. Targets: the training reactions' (reactant molecule in the data set's train split;
@@ -69,11 +70,14 @@ def main() -> None:
     parser.add_argument("--reg", type=float, default=1.0, help="weight of the energy/force loss")
     parser.add_argument("--n-configs", type=int, default=128, help="training configurations in the regularizer")
     parser.add_argument("--n-train-reactions", type=int, default=None, help="a seeded subset of this many training reactions (all)")
+    parser.add_argument("--data-ts-guess", action="store_true",
+                        help="reactions without a climbing image start P-RFO from the data set's GFN2-xTB TS")
     parser.add_argument("--out", default=OUT)
     args = parser.parse_args()
     load = [os.getloadavg()[0]]
     ci = {r["rxn"]: np.asarray(r["nnp_climbing_image"]) for f in args.neb for r in json.load(open(f))["reactions"]}
-    rx = [r for r in reactions(False, args.model) if r["rxn"] in ci]
+    rx = [r for r in reactions(False, args.model) if r["rxn"] in ci or args.data_ts_guess]
+    guess = {r["rxn"]: ci.get(r["rxn"], r["ts"]) for r in rx}
     train_rx = [k for k, r in enumerate(rx) if not r["heldout"]]
     if args.n_train_reactions is not None and args.n_train_reactions < len(train_rx):
         # a seeded subset of the training reactions (cost), all held-out ones
@@ -84,7 +88,7 @@ def main() -> None:
 
     t0 = time.perf_counter()
     mins = batch_minimize(pots, [r["R0"] for r in rx], "lbfgs", fmax=1e-3, max_steps=1000)
-    sads = batch_saddle_search(pots, [ci[r["rxn"]] for r in rx], PRFO(), fmax=1e-3, max_steps=300, zero_modes_spec="free")
+    sads = batch_saddle_search(pots, [guess[r["rxn"]] for r in rx], PRFO(), fmax=1e-3, max_steps=300, zero_modes_spec="free")
     t_points = time.perf_counter() - t0
     ok = [bool(m.converged) and bool(s.converged) for m, s in zip(mins, sads)]
     use = [k for k in range(len(rx)) if ok[k]]
@@ -159,7 +163,8 @@ def main() -> None:
     load.append(os.getloadavg()[0])
     out = {
         "model": args.model, "reactions": [{"rxn": r["rxn"], "heldout": r["heldout"], "barrier_xtb": r["barrier"],
-                                            "nnp_points_converged": o} for r, o in zip(rx, ok)],
+                                            "nnp_points_converged": o, "saddle_guess": "nnp_ci" if r["rxn"] in ci else "data_ts"}
+                   for r, o in zip(rx, ok)],
         "used": list(names), "fitted": [names[k] for k in fit_idx], "settings": vars(args), "before": before,
         "after": after, "fit_failure": failure, "fit_s": t_fit, "points_s": t_points, "report_s": t_report, "loss_history": history, "load_average": [min(load), max(load)],
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
