@@ -8,7 +8,8 @@ minima), jointly with its energy and force loss so that it does not forget.
 1. For every reaction of the ``NEB.json`` files (written by ``benchmarks/nnp_batch_neb.py
    --model MODEL``, which stores the NNP's CI-NEB climbing images; with
    `--n-train-reactions`, all held-out reactions and a seeded subset of K training
-   reactions): the NNP's reactant minimum (L-BFGS from the data set's reactant) and saddle
+   reactions; with `--max-atoms`, only reactions that small: the vmapped Hessians of
+   the P-RFO and Newton loops hold lanes x 3N network passes in memory): the NNP's reactant minimum (L-BFGS from the data set's reactant) and saddle
    (P-RFO from the climbing image; with `--data-ts-guess`, reactions without one start
    from the data set's GFN2-xTB TS, so that no CI-NEB is needed for them), each
    set in one padded, vmapped call (:mod:`jaxrxn.batch`). Reactions whose NNP minimum or
@@ -70,13 +71,15 @@ def main() -> None:
     parser.add_argument("--reg", type=float, default=1.0, help="weight of the energy/force loss")
     parser.add_argument("--n-configs", type=int, default=128, help="training configurations in the regularizer")
     parser.add_argument("--n-train-reactions", type=int, default=None, help="a seeded subset of this many training reactions (all)")
+    parser.add_argument("--max-atoms", type=int, default=None, help="only reactions with at most this many atoms (all)")
     parser.add_argument("--data-ts-guess", action="store_true",
                         help="reactions without a climbing image start P-RFO from the data set's GFN2-xTB TS")
     parser.add_argument("--out", default=OUT)
     args = parser.parse_args()
     load = [os.getloadavg()[0]]
     ci = {r["rxn"]: np.asarray(r["nnp_climbing_image"]) for f in args.neb for r in json.load(open(f))["reactions"]}
-    rx = [r for r in reactions(False, args.model) if r["rxn"] in ci or args.data_ts_guess]
+    rx = [r for r in reactions(False, args.model) if (r["rxn"] in ci or args.data_ts_guess)
+          and (args.max_atoms is None or len(r["numbers"]) <= args.max_atoms)]  # fmt: skip
     guess = {r["rxn"]: ci.get(r["rxn"], r["ts"]) for r in rx}
     train_rx = [k for k, r in enumerate(rx) if not r["heldout"]]
     if args.n_train_reactions is not None and args.n_train_reactions < len(train_rx):
