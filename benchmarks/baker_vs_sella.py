@@ -11,7 +11,9 @@ Cartesian coordinates (``--coords cartesian``, result key ``jaxrxn``) or its mol
 default ``RSPRFO.molecular(numbers, R)`` in redundant internal coordinates built from the
 guess (``--coords internal``, key ``jaxrxn_internal``; the previous internal default,
 Lindh's model with Bofill updates, is kept under ``jaxrxn_internal_previous``; for xTB the
-molecular default before its curvature check at convergence under ``jaxrxn_internal_unconfirmed``). Neither search computes a Hessian, so
+molecular default before its curvature check at convergence under ``jaxrxn_internal_unconfirmed``,
+and before fragments were welded by all their near-shortest contacts and bends above 140
+degrees got linear bends under ``jaxrxn_internal_closest_weld``). Neither search computes a Hessian, so
 gradients are the whole cost of both.
 
 Both final geometries are then checked with one Hessian that neither search is charged for:

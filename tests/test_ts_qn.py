@@ -174,6 +174,38 @@ def test_cli_internal_coordinates_need_rsprfo_on_a_molecule(tmp_path, capsys):
     assert len(err) == 1 and "--coords internal needs --method rsprfo" in err[0]
 
 
+def test_cli_saddle_internal_coordinates_json(tmp_path, capsys):
+    """``jaxrxn saddle GUESS --calc xtb --coords internal --json`` on Baker's H2CO -> H2 + CO
+    guess: the JSON keys; exit 0 at a first-order saddle (by the harmonic analysis) with the
+    energy of Sella's from the same guess (run here); the analysis's gradients (central
+    differences, 2 per Cartesian coordinate) counted in ``n_force_calls`` on top of the
+    search's; exit 1 when the step cap stops the search, exit 2 (one line) on a periodic cell."""
+    import json
+
+    from ase.io import write
+
+    from jaxrxn.cli import main
+
+    atoms = _guess("03_h2co")
+    guess = str(tmp_path / "guess.xyz")
+    write(guess, atoms)
+    e_sella, _ = _sella(atoms)
+    assert main(["saddle", guess, "--calc", "xtb", "--coords", "internal", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert {"energy", "converged", "saddle_index", "n_force_calls", "n_hessian_calls", "imaginary_frequency_cm1"} <= set(report)
+    assert report["converged"] and report["saddle_index"] == 1 and report["n_hessian_calls"] == 0
+    assert abs(report["energy"] - e_sella) < 1e-4
+    assert report["imaginary_frequency_cm1"] < -500
+    assert 2 * 12 < report["n_force_calls"] <= 2 * 12 + 25
+    assert main(["saddle", guess, "--calc", "xtb", "--coords", "internal", "--max-steps", "1", "--json"]) == 1
+    assert not json.loads(capsys.readouterr().out.splitlines()[-1])["converged"]
+    atoms.cell, atoms.pbc = [10.0, 10.0, 10.0], True
+    write(guess, atoms)
+    assert main(["saddle", guess, "--calc", "xtb", "--coords", "internal", "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "free molecule" in err[0]
+
+
 def test_ts_bfgs_update_secant_and_fixed_point():
     """TS-BFGS (Anglada & Bofill 2003): the updated Hessian is symmetric, meets the secant
     condition H+ s = y on an indefinite H, and leaves H unchanged when H s = y already."""

@@ -233,11 +233,16 @@ def redundant_internals(
     bond_scale: float = 1.3,
     linear_deg: float = 175.0,
     near_linear_deg: float = 150.0,
+    weld_tol: float | None = None,
 ) -> InternalCoordinates:
     """The redundant primitive set of a molecule at geometry ``R`` (Å) (host-side NumPy).
 
     - bonds: pairs closer than ``bond_scale (r_cov,i + r_cov,j)`` (ASE's covalent radii);
-      separate fragments are joined by their closest pair of atoms, repeatedly;
+      separate fragments are joined by their closest pair of atoms, repeatedly; with
+      ``weld_tol``, also by every other pair of the same two fragments within ``1 + weld_tol``
+      times that distance (Sella 2.6's welding of fragments, tolerance 0.15 there; E. D.
+      Hermes et al., J. Chem. Theory Comput. 18, 6974 (2022)), so a symmetric guess such as
+      a Diels-Alder pair keeps its symmetry in the coordinate set;
     - bends ``i-j-k`` for bonded ``i-j``, ``j-k``; those above `linear_deg` become two
       linear bends (Bakken & Helgaker 2002) with axes orthogonal to ``R_k - R_i``; those
       above `near_linear_deg` get the two linear bends as well, so that the set still
@@ -263,6 +268,12 @@ def redundant_internals(
         between = np.where(label[:, None] != label[None], d, np.inf)
         i, j = np.unravel_index(np.argmin(between), between.shape)
         adj[i, j] = adj[j, i] = True
+        if weld_tol is not None:
+            # every contact of these two fragments nearly as short as the closest one: the
+            # set keeps the guess's symmetry instead of breaking ties by atom index
+            pair = (label[:, None] == label[i]) & (label[None] == label[j])
+            near = (pair | pair.T) & (d <= (1.0 + weld_tol) * d[i, j])
+            adj |= near
     bonds = [(i, j) for i, j in itertools.combinations(range(n), 2) if adj[i, j]]
 
     def angle(i, j, k):
