@@ -131,3 +131,32 @@ def test_internal_coordinates_with_fixed_atoms_are_refused():
     fixed = jaxrxn.Potential(energy, jnp.asarray(1.0), masses=jnp.array([12.0, 16.0, 1.0, 1.0]), fixed=[1, 0, 0, 0])
     with pytest.raises(ValueError, match="free molecule"):
         saddle_search(fixed, R, solver)
+
+
+def test_fragments_welded_by_all_near_shortest_contacts_like_sella():
+    """Baker & Chan's Diels-Alder guess (J. Comput. Chem. 17, 888 (1996), case 09: butadiene
+    and ethylene, mirror-symmetric, nearest contacts two H...H pairs 1.63 Å apart): with
+    ``weld_tol=0.15`` the bonds are those of Sella 2.6's welding (computed here by Sella),
+    both mirror images included; without it one closest pair joins the fragments."""
+    sella_internal = pytest.importorskip("sella.internal")
+    from ase import Atoms
+
+    xyz = [
+        [0.0, 1.4, 0.0], [0.0, -1.4, 0.0], [1.2, -0.77, 0.0], [1.2, 0.77, 0.0],
+        [-1.0, 0.7, -1.732051], [-1.0, -0.7, -1.732051],
+        [2.111223, -1.343958, 0.081517], [2.111223, 1.343958, 0.081517],
+        [-0.007352, 2.476772, 0.08311], [-0.007352, -2.476772, 0.08311],
+        [-0.89587, 0.803244, -0.099302], [-0.89587, -0.803244, -0.099302],
+        [-0.219593, 1.20656, -2.278497], [-0.219593, -1.20656, -2.278497],
+        [-1.867067, 1.215331, -1.346008], [-1.867067, -1.215331, -1.346008],
+    ]  # fmt: skip
+    atoms = Atoms("C6H10", positions=xyz)
+    ref = sella_internal.Internals(atoms)
+    ref.find_all_bonds()
+    sella_bonds = {tuple(sorted(map(int, b.indices))) for b in ref.internals["bonds"]}
+    bonds = lambda c: {tuple(sorted(map(int, b))) for b in np.asarray(c.bonds)}  # noqa: E731
+    welded = bonds(redundant_internals(atoms.numbers, atoms.positions, weld_tol=0.15))
+    assert welded == sella_bonds
+    assert {(10, 14), (11, 15), (4, 10), (5, 11)} <= welded
+    closest = bonds(redundant_internals(atoms.numbers, atoms.positions))
+    assert len(welded - closest) == 3 and len(closest - welded) == 0
