@@ -25,6 +25,7 @@ COMMANDS = {
     "train-nnp": ("jaxrxn.commands.train_nnp", "train the neural-network potential on energies and forces"),
     "build-dataset": ("jaxrxn.commands.build_dataset", "build or resume the GFN2-xTB reaction data set from reactant SMILES"),
     "generate-ts": ("jaxrxn.commands.generate_ts", "transition state between a reactant and a product from the pretrained generator"),
+    "generate-path": ("jaxrxn.commands.generate_path", "reaction paths and products from a reactant alone (pretrained flow generator)"),
 }
 
 EXIT_CONVERGED, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT = 0, 1, 2

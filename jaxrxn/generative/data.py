@@ -68,16 +68,29 @@ def resample_by_arc_length(
     return out.reshape((n_points,) + path.shape[1:])
 
 
-def align_path(path: Float[Array, "n_images n_atoms dim"]) -> Float[Array, "n_images n_atoms dim"]:
+def align_path(path: Float[Array, "n_images n_atoms dim"], atom_mask=None) -> Float[Array, "n_images n_atoms dim"]:
     """Kabsch-align every image onto its predecessor (removes rigid rotation/translation
-    along a cluster path; not for slabs or model surfaces)."""
+    along a cluster path; not for slabs or model surfaces). Atoms outside `atom_mask`
+    ``(n_atoms,)`` (padding) neither steer the fit nor move."""
 
     def body(prev, R):
-        R = align(R, prev)
+        R = align(R, prev, atom_mask=atom_mask)
         return R, R
 
     _, rest = jax.lax.scan(body, path[0], path[1:])
     return jnp.concatenate([path[:1], rest])
+
+
+def centred_noise(key, shape, dtype, mask=None):
+    """Standard Gaussian noise ``shape`` without net translation over the atoms (for more
+    than one atom) and zero on padding atoms (`mask` ``(N,)``: 1 real, 0 padding)."""
+    xi = jax.random.normal(key, shape, dtype)
+    if shape[0] == 1:
+        return xi
+    if mask is None:
+        return xi - jnp.mean(xi, axis=0, keepdims=True)
+    m = mask[:, None]
+    return m * (xi - jnp.sum(m * xi, axis=0, keepdims=True) / jnp.sum(m))
 
 
 def count_interior_maxima(energies: Float[Array, " n"]) -> Array:
@@ -316,6 +329,8 @@ class PathSet(eqx.Module):
       in Å, i.e. where the wanted final state is; atomistic sets: per-atom flags).
     - `barrier` ``(P,)`` eV; `group` ``(P,)`` int: reactions sharing a system and an
       IS share a group (for the diversity metric).
+    - `mask` ``(P, N)`` (optional): 1 for real atoms, 0 for padding (molecules of different
+      sizes in one array, :func:`molecular_pathset`); ``None`` when every atom is real.
     """
 
     paths: Array
@@ -323,6 +338,7 @@ class PathSet(eqx.Module):
     cond: Array
     barrier: Array
     group: Array
+    mask: Array | None = None
 
     def __len__(self) -> int:
         return self.paths.shape[0]
@@ -351,3 +367,60 @@ def surface_pathset(reactions: Sequence[ReactionPath], n_points: int = 21) -> Pa
         jnp.asarray([r.barrier for r in reactions]),
         jnp.asarray(group),
     )
+
+
+def padded_size(reactions: Sequence[ReactionPath], n_atoms: int | None) -> int:
+    """The atom count molecular `reactions` are padded to: `n_atoms`, or the largest
+    reaction's when ``None``; ``ValueError`` for no reactions or a too small `n_atoms`."""
+    if len(reactions) == 0:
+        raise ValueError("no reactions given.")
+    n_max = max(len(r.numbers) for r in reactions)
+    n_atoms = n_max if n_atoms is None else int(n_atoms)
+    if n_atoms < n_max:
+        raise ValueError(f"n_atoms={n_atoms} is smaller than the largest reaction ({n_max} atoms).")
+    return n_atoms
+
+
+def molecular_pathset(
+    reactions: Sequence[ReactionPath], bond_scale: float, n_points: int = 11, n_atoms: int | None = None, reverse: bool = True
+) -> PathSet:
+    """A padded :class:`PathSet` from molecular reactions of different sizes (e.g.
+    ``read_transition1x(FILE, "train", level="GFN2-xTB")`` of the jaxrxn data set), for the
+    flow generator from the reactant alone.
+
+    Each stored path (reactant, IRC frames, TS, product) is centred frame by frame,
+    Kabsch-aligned onto its predecessor (:func:`align_path`: the rigid motion an IRC does
+    not have), resampled to `n_points` images equally spaced in arc length and padded to
+    `n_atoms` (default: the largest) with atoms at the origin. With `reverse`, every
+    reaction is also added run backwards (the product as the reactant: a product is as
+    much a starting molecule as the reactant, and it doubles the data). ``context`` holds
+    the atomic numbers (-1 for padding), ``mask`` the real atoms, ``cond`` per-atom flags
+    ``(P, N)``: 1 on the atoms whose bonds change (bond graphs of the ends by
+    :func:`jaxrxn.reaction.bond_graph` with `bond_scale`), ``barrier`` ``E(TS) - E(start)``
+    (eV, the highest stored frame) and ``group`` the reactant molecule
+    (``extras["molecule"]``, else -1).
+    """
+    from jaxrxn.reaction import bond_graph
+
+    n_atoms = padded_size(reactions, n_atoms)
+    n_frames = max(len(r.positions) for r in reactions)
+    cols: dict[str, list] = {k: [] for k in ("frames", "context", "cond", "barrier", "group", "mask")}
+    for r in reactions:
+        n, Z = len(r.numbers), np.asarray(r.numbers, int)
+        frames = np.asarray(r.positions, float)
+        frames = frames - frames.mean(axis=1, keepdims=True)
+        changed = np.any(bond_graph(frames[0], Z, bond_scale) != bond_graph(frames[-1], Z, bond_scale), axis=1)
+        E = np.asarray(r.energies, float)
+        for P, e in ((frames, E), (frames[::-1], E[::-1])) if reverse else ((frames, E),):
+            # one shape for all: padding atoms at the origin, the last frame repeated (a
+            # zero-length tail changes no arc length)
+            P = np.concatenate([P, np.repeat(P[-1:], n_frames - len(P), axis=0)])
+            cols["frames"].append(np.concatenate([P, np.zeros((n_frames, n_atoms - n, 3))], axis=1))
+            cols["context"].append(np.concatenate([Z, -np.ones(n_atoms - n, int)]))
+            cols["cond"].append(np.concatenate([changed, np.zeros(n_atoms - n, bool)]).astype(float))
+            cols["mask"].append((np.arange(n_atoms) < n).astype(float))
+            cols["barrier"].append(float(np.max(e) - e[0]))
+            cols["group"].append(int(r.extras.get("molecule", -1)))
+    frames, mask = jnp.asarray(np.stack(cols["frames"])), jnp.asarray(np.stack(cols["mask"]))
+    paths = jax.jit(jax.vmap(lambda P, m: resample_by_arc_length(align_path(P, m), n_points)))(frames, mask)
+    return PathSet(paths, *(jnp.asarray(np.stack(cols[k])) for k in ("context", "cond", "barrier", "group", "mask")))

@@ -75,7 +75,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from jaxrxn.generative.data import PathSet, resample_by_arc_length
+from jaxrxn.generative.data import PathSet, centred_noise, resample_by_arc_length
 from jaxrxn.generative.nets import EGNN, PaiNN, SurfaceFlowNet
 from jaxrxn.generative.training import TrainState, seeded_state, train_or_resume
 from jaxrxn.optimize import FIRE, minimize
@@ -105,17 +105,19 @@ class SurfaceFlow(nn.Module):
 class AtomisticFlow(nn.Module):
     """Equivariant flow heads for atomistic systems (PaiNN by default, or EGNN).
 
-    ``x``, ``x_is`` ``(N, dim)`` Å; ``context`` species indices ``(N,)`` (< `n_species`);
-    ``cond`` either ``(N,)`` per-atom flags (e.g. the atom pair that should react) or
-    ``(N, dim)`` per-atom vectors, the wanted FS displacement ``FS - IS`` (Å; the
-    conditioned mode of :func:`jaxrxn.generative.clusters.cluster_pathset`); ``cond_on`` 0/1.
+    ``x``, ``x_is`` ``(N, dim)`` Å; ``context`` species indices ``(N,)`` (< `n_species`; a
+    negative number marks a padding atom, which neither sends nor receives messages, gets
+    zero ``T`` and ``D`` and no weight in ``p``); ``cond`` either ``(N,)`` per-atom flags
+    (e.g. the atoms that should react) or ``(N, dim)`` per-atom vectors, the wanted FS
+    displacement ``FS - IS`` (Å; the conditioned mode of
+    :func:`jaxrxn.generative.clusters.cluster_pathset`); ``cond_on`` 0/1.
 
     Equivariant inputs: ``x - x_is`` and, for a vector condition, ``cond`` and the
     remaining displacement ``x_is + cond - x`` (both zeroed when ``cond_on = 0``);
     invariant inputs: the species one-hot, the flags (or the norms of the vector inputs)
-    and ``cond_on``. ``T`` and ``D`` have their net translation removed; ``p`` is the mean
-    of per-atom scalars. Equivariant under O(dim), permutations (with ``context`` and
-    ``cond`` permuted) and translations.
+    and ``cond_on``. ``T`` and ``D`` have their net translation (over the real atoms)
+    removed; ``p`` is the mean of the real atoms' scalars. Equivariant under O(dim),
+    permutations (with ``context`` and ``cond`` permuted) and translations.
     """
 
     backbone: str = "painn"
@@ -139,10 +141,12 @@ class AtomisticFlow(nn.Module):
         )
         Net = {"painn": PaiNN, "egnn": EGNN}[self.backbone]
         sc, vec = Net(self.features, self.n_layers, r_cut=self.r_cut, n_scalar_out=1, n_vector_out=2)(
-            x, scalars, jnp.stack(vectors, axis=1)
+            x, scalars, jnp.stack(vectors, axis=1), atom_mask=context >= 0
         )
-        vec = vec - jnp.mean(vec, axis=0, keepdims=True)
-        return vec[:, 0], vec[:, 1], jnp.mean(sc[:, 0])
+        real = (context >= 0).astype(x.dtype)
+        n_real = jnp.sum(real)
+        vec = real[:, None, None] * (vec - jnp.sum(real[:, None, None] * vec, axis=0, keepdims=True) / n_real)
+        return vec[:, 0], vec[:, 1], jnp.sum(real * sc[:, 0]) / n_real
 
 
 # ---------------------------------------------------------------------------------------
@@ -187,14 +191,12 @@ def path_point(path: Float[Array, "M N dim"], s) -> tuple[Array, Array]:
     return (1 - f) * path[k] + f * path[k + 1], (1 - f) * vel[k] + f * vel[k + 1]
 
 
-def _noisy_sample(key, path, cfg: FlowConfig):
+def _noisy_sample(key, path, cfg: FlowConfig, mask=None):
     k_s, k_sig, k_xi, k_drop = jax.random.split(key, 4)
     s = jax.random.uniform(k_s, (), path.dtype, 0.0, 1.0 + cfg.s_overshoot)
     sigma = jnp.exp(jax.random.uniform(k_sig, (), path.dtype, math.log(cfg.sigma_min), math.log(cfg.sigma_max)))
     gamma, vel = path_point(path, s)
-    xi = jax.random.normal(k_xi, gamma.shape, path.dtype)
-    if gamma.shape[0] > 1:  # no net translation for atomistic systems
-        xi = xi - jnp.mean(xi, axis=0, keepdims=True)
+    xi = centred_noise(k_xi, gamma.shape, path.dtype, mask)
     tau = vel / jnp.maximum(jnp.linalg.norm(vel), 1e-12)
     past = s > 1.0
     xi = jnp.where(past, xi, xi - jnp.vdot(xi, tau) * tau)
@@ -205,14 +207,17 @@ def _noisy_sample(key, path, cfg: FlowConfig):
 
 def flow_loss(model: nn.Module, params, key, data: PathSet, idx, cfg: FlowConfig):
     """Mean loss ``L_T + lambda_D L_D + lambda_p L_p`` over the reactions ``idx`` (one
-    random point per reaction), and the three terms as a dict."""
+    random point per reaction), and the three terms as a dict. With ``data.mask``
+    (padded molecules) ``L_D``'s degrees of freedom are the real atoms'."""
 
     def one(key, i):
         path = data.paths[i]
-        s, sigma, gamma, vel, x, cond_on = _noisy_sample(key, path, cfg)
+        mask = None if data.mask is None else data.mask[i]
+        s, sigma, gamma, vel, x, cond_on = _noisy_sample(key, path, cfg, mask)
         T, D, p = model.apply(params, x, path[0], data.context[i], data.cond[i], cond_on)
         l_T = jnp.sum((T - vel) ** 2)
-        l_D = jnp.sum((D - (gamma - x)) ** 2) / (sigma**2 * x.size)
+        n_dof = x.size if mask is None else jnp.sum(mask) * x.shape[-1]
+        l_D = jnp.sum((D - (gamma - x)) ** 2) / (sigma**2 * n_dof)
         l_p = (p - s) ** 2
         return jnp.stack([l_T, l_D, l_p])
 
@@ -297,6 +302,35 @@ def load_model(path: str | os.PathLike) -> tuple[nn.Module, dict, dict]:
     return model(**header["fields"]), params, header["metadata"]
 
 
+def load_packaged(table: dict[str, str], name: str, what: str) -> tuple[nn.Module, dict, dict]:
+    """The generator `name` of `table` (name -> file in ``jaxrxn/data``), read by
+    :func:`load_model` from the package data (offline); ``ValueError`` naming the shipped
+    ones for an unknown name. `what` names the kind of generator in that message."""
+    from importlib import resources
+
+    if name not in table:
+        raise ValueError(f"unknown pretrained {what} {name!r}; shipped: {sorted(table)}.")
+    with resources.as_file(resources.files("jaxrxn.data").joinpath(table[name])) as path:
+        return load_model(path)
+
+
+#: Flow generators shipped in ``jaxrxn/data``: name -> file.
+PRETRAINED = {"gfn2-xtb": "flow_generator_gfn2_xtb.npz"}
+
+
+def load_pretrained(name: str = "gfn2-xtb") -> tuple[nn.Module, dict, dict]:
+    """A shipped flow generator: ``(model, params, metadata)``.
+
+    ``"gfn2-xtb"``: :class:`AtomisticFlow` trained on the training molecules of the shipped
+    GFN2-xTB data set (``jaxrxn/data/xtb_reactions.h5``, paths both ways) by
+    ``benchmarks/flow_generator_xtb.py``; ``metadata`` holds the command, seed,
+    configuration, held-out metrics, the generation settings (``sample``) and the training
+    domain (``elements``, ``max_atoms``: see
+    :func:`jaxrxn.generative.ts_generator.check_domain`).
+    """
+    return load_packaged(PRETRAINED, name, "flow generator")
+
+
 # ---------------------------------------------------------------------------------------
 # generation
 # ---------------------------------------------------------------------------------------
@@ -334,10 +368,7 @@ def generate(
     if kick > 0:
         if key is None:
             raise ValueError("a random kick needs a PRNG key.")
-        xi = jax.random.normal(key, x_is.shape, x_is.dtype)
-        if x_is.shape[0] > 1:
-            xi = xi - jnp.mean(xi, axis=0, keepdims=True)
-        x0 = x_is + kick * xi
+        x0 = x_is + kick * centred_noise(key, x_is.shape, x_is.dtype)
     cond_on = jnp.asarray(cond_on, x_is.dtype)
 
     def body(carry, _):
@@ -350,6 +381,66 @@ def generate(
     (x_last, _), (frames, prog) = jax.lax.scan(body, (x0, jnp.array(False)), None, length=max_steps)
     p_last = model.apply(params, x_last, x_is, context, cond, cond_on)[2]
     return jnp.concatenate([x0[None], frames]), jnp.concatenate([prog, p_last[None]])
+
+
+@eqx.filter_jit
+def _sample_batch(model, params, x_is, numbers, keys, n_steps, eta, kick):
+    cond = jnp.zeros(x_is.shape[0], x_is.dtype)
+    return jax.vmap(lambda k: generate(model, params, x_is, numbers, cond, 0.0, k, n_steps=n_steps, eta=eta, kick=kick))(keys)
+
+
+def sample_paths(
+    model: nn.Module,
+    params,
+    x_is: Float[Array, "N 3"],
+    numbers,
+    key: PRNGKeyArray,
+    n_samples: int,
+    *,
+    n_steps: int = 40,
+    kick: float = 0.1,
+    eta: float = 0.5,
+) -> tuple[Float[Array, "K M N 3"], Float[Array, "K M"]]:
+    """`n_samples` paths from a molecule's reactant alone (the unconditioned mode of a
+    molecular :class:`AtomisticFlow`, :func:`generate` with a random `kick` in Å per
+    sample; keys split from `key`). `x_is` is centred first; `numbers` the atomic numbers.
+    Returns the frames ``(K, max_steps + 1, N, 3)`` (Å, centred reactant first, the
+    product candidate last) and the progress at each frame."""
+    x_is = jnp.asarray(x_is) - jnp.mean(jnp.asarray(x_is), axis=0)
+    keys = jax.random.split(key, n_samples)
+    return _sample_batch(model, params, x_is, jnp.asarray(numbers), keys, n_steps, eta, kick)
+
+
+#: Largest number of bonds per element in a sane closed-shell product (H, C, N, O).
+MAX_BONDS = {1: 1, 6: 4, 7: 4, 8: 2}
+
+
+def product_check(numbers, R_is: np.ndarray, R: np.ndarray, bond_scale: float, min_distance: float = 0.6) -> tuple[bool, str]:
+    """Is the (relaxed) structure ``R`` a plausible product of the reactant ``R_is`` (same
+    atom order)? ``(ok, reason)`` with reason ``"ok"``, ``"atoms too close"`` (a pair
+    nearer than `min_distance` Å), ``"valence"`` (an atom with more bonds than
+    :data:`MAX_BONDS`, or a bare atom with none: no closed-shell product),
+    ``"same bond graph"`` (no reaction) or ``"unknown element"``. Bonds:
+    :func:`jaxrxn.reaction.bond_graph` with `bond_scale`."""
+    from jaxrxn.reaction import bond_graph
+
+    numbers = np.asarray(numbers, int)
+    R, R_is = np.asarray(R, float), np.asarray(R_is, float)
+    if not np.all(np.isfinite(R)):
+        return False, "not finite"
+    d = np.linalg.norm(R[:, None] - R[None], axis=-1) + np.eye(len(R)) * 1e9
+    if np.min(d) < min_distance:
+        return False, "atoms too close"
+    if any(int(z) not in MAX_BONDS for z in numbers):
+        return False, "unknown element"
+    adj = bond_graph(R, numbers, bond_scale)
+    degree = adj.sum(axis=1)
+    limits = np.array([MAX_BONDS[int(z)] for z in numbers])
+    if np.any(degree > limits) or np.any(degree == 0):
+        return False, "valence"
+    if np.array_equal(adj, bond_graph(R_is, numbers, bond_scale)):
+        return False, "same bond graph"
+    return True, "ok"
 
 
 def relax_final(potential: Potential, R: Float[Array, "N dim"], *, fmax: float = 1e-3, max_steps: int = 2000):

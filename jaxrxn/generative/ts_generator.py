@@ -58,7 +58,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from jaxrxn._results import RESULTS
-from jaxrxn.generative.data import ReactionPath, resample_by_arc_length
+from jaxrxn.generative.data import ReactionPath, centred_noise, padded_size, resample_by_arc_length
 from jaxrxn.generative.nets import PaiNN, SurfaceFlowNet
 from jaxrxn.generative.surfaces import params_from_descriptor, surface_from_params
 from jaxrxn.generative.training import TrainState, seeded_state, train_or_resume
@@ -220,12 +220,7 @@ def molecular_ts_set(reactions: Sequence[ReactionPath], n_atoms: int | None = No
     the stored energies (``extras["ts_index"]``, else the highest frame); ``seed`` the
     reactant molecule (``extras["molecule"]``, else -1).
     """
-    if len(reactions) == 0:
-        raise ValueError("no reactions given.")
-    n_max = max(len(r.numbers) for r in reactions)
-    n_atoms = n_max if n_atoms is None else int(n_atoms)
-    if n_atoms < n_max:
-        raise ValueError(f"n_atoms={n_atoms} is smaller than the largest reaction ({n_max} atoms).")
+    n_atoms = padded_size(reactions, n_atoms)
 
     def pad(R):
         out = np.zeros((n_atoms, 3))
@@ -275,17 +270,6 @@ def linear_midpoint(x_is: Float[Array, "N dim"], x_fs: Float[Array, "N dim"]) ->
     return 0.5 * (x_is + x_fs)
 
 
-def _centred_noise(key, shape, dtype, mask=None):
-    """Gaussian noise without net translation (atomistic systems), zero on padding atoms."""
-    xi = jax.random.normal(key, shape, dtype)
-    if shape[0] == 1:
-        return xi
-    if mask is None:
-        return xi - jnp.mean(xi, axis=0, keepdims=True)
-    m = mask[:, None]
-    return m * (xi - jnp.sum(m * xi, axis=0, keepdims=True) / jnp.sum(m))
-
-
 def ts_flow_loss(model: nn.Module, params, key, data: TSSet, idx, cfg: TSFlowConfig):
     """Conditional flow-matching loss (module docstring) averaged over the reactions
     ``idx`` ``(B,)``, one random ``t`` and source noise per reaction. Å² per (real) atom."""
@@ -295,7 +279,7 @@ def ts_flow_loss(model: nn.Module, params, key, data: TSSet, idx, cfg: TSFlowCon
         x_is, x_fs, x_ts = data.x_is[i], data.x_fs[i], data.x_ts[i]
         mask = None if data.mask is None else data.mask[i]
         t = jax.random.uniform(k_t, (), x_is.dtype)
-        x0 = linear_midpoint(x_is, x_fs) + cfg.sigma_source * _centred_noise(k_xi, x_is.shape, x_is.dtype, mask)
+        x0 = linear_midpoint(x_is, x_fs) + cfg.sigma_source * centred_noise(k_xi, x_is.shape, x_is.dtype, mask)
         xt = (1.0 - t) * x0 + t * x_ts
         v = model.apply(params, xt, t, x_is, x_fs, data.context[i])
         if mask is None:
@@ -377,7 +361,7 @@ def sample_ts(
     if sigma > 0:
         if key is None:
             raise ValueError("source noise (sigma > 0) needs a PRNG key.")
-        x0 = x0 + sigma * _centred_noise(key, x0.shape, x0.dtype)
+        x0 = x0 + sigma * centred_noise(key, x0.shape, x0.dtype)
     h = 1.0 / n_steps
 
     def v(x, t):
@@ -526,17 +510,12 @@ def load_pretrained(name: str = "gfn2-xtb") -> tuple[nn.Module, dict, dict]:
     in ``metadata``, as are ``elements`` and ``max_atoms``, its training domain: see
     :func:`check_domain`). Offline: the weights are package data.
     """
-    from importlib import resources
+    from jaxrxn.generative.flow import load_packaged
 
-    from jaxrxn.generative.flow import load_model
-
-    if name not in PRETRAINED:
-        raise ValueError(f"unknown pretrained TS generator {name!r}; shipped: {sorted(PRETRAINED)}.")
-    with resources.as_file(resources.files("jaxrxn.data").joinpath(PRETRAINED[name])) as path:
-        return load_model(path)
+    return load_packaged(PRETRAINED, name, "TS generator")
 
 
-def check_domain(metadata: dict, numbers) -> None:
+def check_domain(metadata: dict, numbers, what: str = "TS generator") -> None:
     """``ValueError`` unless every element of `numbers` was in the model's training data
     and the molecule has at most twice its largest training size (a network sees only
     neighbours within its cutoff, so a somewhat larger molecule is not extrapolation in
@@ -548,9 +527,9 @@ def check_domain(metadata: dict, numbers) -> None:
     unknown = sorted({chemical_symbols[z] for z in numbers if z not in known})
     if unknown:
         trained = ", ".join(chemical_symbols[z] for z in sorted(known))
-        raise ValueError(f"element(s) {', '.join(unknown)} outside the TS generator's training data ({trained}).")
+        raise ValueError(f"element(s) {', '.join(unknown)} outside the {what}'s training data ({trained}).")
     if len(numbers) > 2 * metadata["max_atoms"]:
-        raise ValueError(f"{len(numbers)} atoms: the TS generator was trained on molecules of up to {metadata['max_atoms']} atoms.")
+        raise ValueError(f"{len(numbers)} atoms: the {what} was trained on molecules of up to {metadata['max_atoms']} atoms.")
 
 
 # ---------------------------------------------------------------------------------------
