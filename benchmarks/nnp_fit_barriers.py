@@ -29,13 +29,14 @@ minima), jointly with its energy and force loss so that it does not forget.
 
 Results in ``--out`` (default ``benchmarks/results/nnp_fit_barriers.json``). The committed
 results (negative) are for the shipped model with ``--data-ts-guess --neb
-results/nnp_batch_neb_heldout.json --max-atoms 7 --n-train-reactions 4 --steps 5
---n-configs 64`` (7 reactions, 3 held out; all NNP points converged; before: training
-barrier MAE 0.721 eV, held-out 1.414 eV) and ``--lr 2e-4`` (``nnp_fit_barriers.json``:
-loss 3.276 -> 2.511 after one step, then the NNP saddle of rxn0112 no longer converges
-and the fit stops at step 2) or ``--lr 1e-3`` (``nnp_fit_barriers_lr1e-3.json``: stops at
-step 1, rxn0112 and rxn0111); no after-values, since :func:`jaxrxn.fit_to_barriers`
-raises and keeps no parameters when a point stops converging.
+results/nnp_batch_neb_heldout.json --max-atoms 7 --n-train-reactions 4 --n-configs 64``
+(7 reactions, 3 held out; all NNP points converged; before: training barrier MAE 0.721 eV,
+held-out 1.414 eV): ``--steps 1 --lr 2e-4`` (``nnp_fit_barriers_1step.json``: loss 3.276
+-> 2.511, training MAE 0.626 eV, held-out 1.389 eV, test configurations E/F MAE 0.811 ->
+0.786 eV, 0.403 -> 0.411 eV/A); ``--steps 5 --lr 2e-4`` (``nnp_fit_barriers.json``) and
+``--steps 5 --lr 1e-3`` (``nnp_fit_barriers_lr1e-3.json``) stop at steps 2 and 1, when an
+NNP saddle no longer converges (:func:`jaxrxn.fit_to_barriers` raises and keeps no
+parameters, so these have no after-values).
 """
 
 from __future__ import annotations
