@@ -7,8 +7,9 @@ states (first and last frame), both relaxing them.
 
 Per reaction: success (``connects``), barrier, force calls (counted at the calculator),
 wall time; totals at the end. Checkpointed per reaction and side in
-benchmarks/results/reaction_birkholz.json, so a killed run resumes. Smallest reactions
-first. Usage: ``nice -n 10 python benchmarks/reaction_birkholz.py [NAME ...]``.
+benchmarks/results/reaction_birkholz.json, so a killed run resumes; several processes with
+disjoint NAME lists share the file (rows merged under a lock). Smallest reactions first.
+Usage: ``nice -n 10 python benchmarks/reaction_birkholz.py [NAME ...]``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import glob
 import json
 import os
 import sys
+import tempfile
 import time
 
 import jax
@@ -32,7 +34,10 @@ OUT = os.path.join(HERE, "results", "reaction_birkholz.json")
 CHARGES = {"15_oxirane": -1, "18_sn2": -1}
 #: The jaxrxn pipeline a stored row was run with; rows of another one are run again (the
 #: ASE rows stay: the ASE pipeline did not change).
-PIPELINE = "BFGS band to 0.5 then 0.1 eV/Å, internal-coordinate RS-P-RFO"
+PIPELINE = (
+    "BFGS band to 0.5 then 0.1 eV/Å (zoomed band when no maximum inside), internal-coordinate RS-P-RFO, "
+    "vibrational-only differences, Gonzalez-Schlegel IRC, IRC ends to 0.05 eV/Å"
+)
 
 
 def reactions() -> list[tuple[str, object, object, object]]:
@@ -61,12 +66,24 @@ def run_jaxrxn(name, numbers, R0, R1) -> dict:
     return row
 
 
-def save(results):
+def save(results, name: str) -> dict:
+    """Write ``results[name]`` into the results file, merged under a lock with the rows other
+    processes wrote meanwhile (reactions can run as parallel shards), with new totals;
+    returns the merged results."""
+    import fcntl
+
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
-    tmp = OUT + ".tmp"
-    with open(tmp, "w") as fh:
-        json.dump(results, fh, indent=1, default=float)
-    os.replace(tmp, OUT)
+    with open(os.path.join(tempfile.gettempdir(), "reaction_birkholz.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = json.load(open(OUT)) if os.path.exists(OUT) else {}
+        merged[name] = results[name]
+        merged["_totals"] = totals(merged)
+        merged["_load_average"] = os.getloadavg()
+        tmp = OUT + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(merged, fh, indent=1, default=float)
+        os.replace(tmp, OUT)
+    return merged
 
 
 def totals(results) -> dict:
@@ -100,20 +117,20 @@ def main(names):
             if "jaxrxn" in row and "jaxrxn_previous" not in row:
                 row["jaxrxn_previous"] = row.pop("jaxrxn")  # kept for the before/after table
             row["jaxrxn"] = run_jaxrxn(name, numbers, R0, R1)
-            save(results)
+            save(results, name)
+        if "ase" not in row and os.path.exists(OUT):  # written meanwhile by another process
+            row.update({k: v for k, v in json.load(open(OUT)).get(name, {}).items() if k == "ase"})
         if "ase" not in row:
             a = in_worker_thread(ase_pipeline, numbers, R0, R1, charge=CHARGES.get(name, 0), optimizer="bfgs")
             row["ase"] = {k: v for k, v in a.items() if not k.startswith("R_")}
-            save(results)
+            save(results, name)
         j, a = row["jaxrxn"], row["ase"]
         print(
             f"{name}: jaxrxn connects={j.get('connects')} barrier={j.get('barrier')} calls={j.get('calculator_calls')} | "
             f"ase connects={a.get('connects')} barrier={a.get('barrier')} calls={a.get('n_force_calls')}",
             flush=True,
         )
-        results["_totals"] = totals(results)
-        results["_load_average"] = os.getloadavg()
-        save(results)
+        results = save(results, name)
     print(json.dumps(totals(results), indent=1))
 
 

@@ -65,6 +65,11 @@ Interpolation = Literal["geodesic", "idpp", "linear"]
 #: has dropped ``min_drop`` below the saddle) reach the same minima for fewer calls.
 IRC_OPTIONS = {"step": 0.2, "tol": 1e-3, "descent_fmax": 0.5, "min_maxstep": 0.1}
 
+#: Convergence (eV/Å) of the IRC's end minima in :func:`find_reaction`: they only have to
+#: be recognised as the end states (RMSD or bond graph), whose energies come from their own
+#: relaxation to `fmax`.
+IRC_END_FMAX = 0.05
+
 #: CI-NEB thresholds (eV/Å) of the pipeline on an outside calculator, tried in turn (see
 #: :func:`find_reaction`'s `neb_fmax`): a loose band already puts the climbing image in the
 #: saddle's basin, from where RS-P-RFO in internal coordinates converges in tens of
@@ -495,7 +500,9 @@ def _saddle_and_irc(potential, out, stage_done, broken, band, ts, molecule, outs
     mode = hessian = None
     if molecule:
         t0 = time.perf_counter()
-        vib = vibrations(potential, R_ts)
+        # an outside calculator without analytic Hessian: central differences along the
+        # 3N-6 vibrational directions only (2 (3N-6) gradients, not 6N)
+        vib = vibrations(potential, R_ts, vibrational_only=outside and not hasattr(potential.energy_fn, "hessian"))
         out.n_hessian_calls += vib.n_hessian_calls
         stage_done("frequencies", vib.n_force_calls, t0)
         if broken() or not np.all(np.isfinite(vib.frequencies)):
@@ -508,7 +515,7 @@ def _saddle_and_irc(potential, out, stage_done, broken, band, ts, molecule, outs
 
     # --- IRC ---------------------------------------------------------------------------
     t0 = time.perf_counter()
-    path = irc(potential, jnp.asarray(R_ts), fmax=fmax, mode=mode, hessian=hessian, **IRC_OPTIONS)
+    path = irc(potential, jnp.asarray(R_ts), fmax=IRC_END_FMAX, mode=mode, hessian=hessian, **IRC_OPTIONS)
     stage_done("irc", path.n_force_calls, t0)
     out.n_hessian_calls += 0 if mode is not None else int(path.n_hessian_calls)
     nf, nr = int(path.forward.n_points), int(path.reverse.n_points)

@@ -63,6 +63,27 @@ def test_linear_co2_has_four_modes(tmp_path):
     np.testing.assert_allclose(vib.frequencies, freqs[-4:], atol=1.0)
 
 
+@pytest.mark.parametrize("name", ["H2O", "CO2"])
+def test_vibrational_only_differences_match_ase_with_fewer_calls(name, tmp_path):
+    """Central differences along the 3N-6 (3N-5) vibrational directions only: ASE's
+    frequencies (all 6N displacements, computed here) for 2 (3N-6) force calls."""
+    atoms = molecule(name)
+    pot = xtb_potential(atoms.numbers)
+    atoms = relaxed(pot, atoms)
+    calls = pot.energy_fn.n_calls
+    vib = vibrations(pot, atoms.positions, vibrational_only=True)
+    n_modes = 3 if name == "H2O" else 4
+    assert pot.energy_fn.n_calls - calls == vib.n_force_calls == 2 * n_modes
+    _, freqs = ase_reference(atoms, tblite_ase.TBLite(method="GFN2-xTB", verbosity=0), tmp_path)
+    assert vib.frequencies.shape == (n_modes,) and vib.n_imaginary == 0
+    np.testing.assert_allclose(vib.frequencies, freqs[-n_modes:], atol=1.0)
+    # the Cartesian Hessian handed on (to an IRC) is flat along translations
+    translation = np.tile(np.eye(3)[0], len(atoms))
+    assert np.abs(vib.hessian @ translation).max() < 1e-8
+    with pytest.raises(ValueError, match="vibrational_only"):
+        vibrations(pot, atoms.positions, vibrational_only=True, project=False)
+
+
 def test_jax_potential_uses_exact_hessian(tmp_path):
     # a Morse tetrahedron with every bond at r0 is an exact minimum; no force calls are
     # spent, and ASE's finite differences on the same surface agree
