@@ -77,10 +77,6 @@ IRC_END_FMAX = 0.05
 #: connects the end states.
 NEB_FMAX = (0.5, 0.1)
 
-#: New bands :func:`find_reaction` draws next to the higher end state when a band has no
-#: energy maximum inside it (see :func:`zoomed_band`).
-MAX_ZOOMS = 2
-
 #: Stages in the order they run; ``failed_stage`` is one of them.
 STAGES = ("input", "relax", "interpolation", "neb", "saddle", "frequencies", "irc", "verify")
 
@@ -235,21 +231,6 @@ def _interpolate(method: str, R0, R1, n_images: int, numbers):
     if method not in ("idpp", "linear"):
         raise ValueError(f"unknown interpolation {method!r}; use 'geodesic', 'idpp' or 'linear'.")
     return interpolation.interpolate(R0, R1, n_images, method)
-
-
-def zoomed_band(path: np.ndarray, energies: np.ndarray, method: str, n_images: int, numbers) -> np.ndarray:
-    """A new band of `n_images` between the higher end state of `path` ``(n, n_atoms, 3)``
-    and the image two along from it, interpolated with `method`.
-
-    A band whose interior lies below an end state has its barrier (if any) within the
-    first segments next to the higher end: on strongly exothermic reactions (Birkholz 08
-    and 17 with GFN2-xTB, -3.8 and -3.0 eV) the relaxed 8-image band had none inside. The
-    new band resolves that stretch 3.5 times finer; its far end is no minimum, but the
-    saddle found from it is verified by the IRC against the true end states all the same.
-    """
-    if energies[0] >= energies[-1]:
-        return np.asarray(_interpolate(method, path[0], path[2], n_images, numbers))
-    return np.asarray(_interpolate(method, path[-3], path[-1], n_images, numbers))
 
 
 def pipeline_neb(remove_rigid: bool, outside: bool = False) -> NEB:
@@ -417,9 +398,7 @@ def find_reaction(
     # --- CI-NEB, then saddle, frequencies, IRC; a failure there relaxes the band further --
     solver = pipeline_neb(remove_rigid, outside)
     band_path = band0
-    attempt, zooms = 0, 0
-    while True:
-        tol = schedule[attempt]
+    for attempt, tol in enumerate(schedule):
         last = attempt == len(schedule) - 1
         t0 = time.perf_counter()
         band = neb(potential, band_path, solver, fmax=tol, max_steps=neb_max_steps)
@@ -436,16 +415,8 @@ def find_reaction(
         # the band stepped back from any calculator failure (NEB rollback) and went on
         n_failed[0] = len(calculator_failures(potential))
         if energies[ts] <= max(energies[0], energies[-1]):
-            if zooms < MAX_ZOOMS:
-                # An early (or late) barrier, far below the band's resolution next to the
-                # higher end state: a new band between that end and the image two along.
-                band_path = zoomed_band(band_path, energies, interpolation, n_images, numbers)
-                zooms += 1
-                _log(progress, "no energy maximum inside the band: a new band next to the higher end state")
-                continue
             if last:
                 return fail("neb", "the band has no energy maximum between the end states (no barrier found)", out.band[ts])
-            attempt += 1
             continue
         failure = _saddle_and_irc(potential, out, stage_done, broken, band, ts, molecule, outside, numbers, cell, pbc,
                                   fmax, saddle_max_steps, rmsd_tol)  # fmt: skip
@@ -458,7 +429,6 @@ def find_reaction(
             setattr(out, field, None)
         out.irc_path = out.irc_energies = None
         out.irc_match = {}
-        attempt += 1
     out.n_force_calls = sum(calls.values())
     out.seconds = time.perf_counter() - t_start
     out.converged = True

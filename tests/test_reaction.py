@@ -298,3 +298,4 @@ def test_end_states_with_one_bond_graph_are_matched_by_rmsd():
     assert twice_cis["initial"]["match"] and not twice_cis["final"]["match"]
     both = match_irc_ends((trans, cis), (0.0, 0.0), cis, trans, numbers, 0.2, True)
     assert both["initial"]["match"] and both["final"]["match"]
+
