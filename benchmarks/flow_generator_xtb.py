@@ -19,7 +19,8 @@ atoms closer than 0.6 Å) and the bond graph differs
 from the reactant's; *found* = a valid product has the held-out reaction's product bond
 graph (order-independent hash, :func:`jaxrxn.datasets.molecules.graph_hash`). Reported:
 fraction of valid products, fraction of held-out reactions found, distinct valid products
-per reactant, relaxation gradient calls.
+per reactant, relaxation gradient calls. ``--baseline``: the same for the reactant displaced
+at random by each generated product's RMSD (the control: is the flow better than distorting).
 
 ``--save FILE`` writes the model with its metadata (this command line, seed, data-set
 checksum, elements, largest size, the generated products of the first held-out
@@ -76,6 +77,8 @@ def main():
     ap.add_argument("--samples", type=int, default=32, help="paths per held-out reactant (K)")
     ap.add_argument("--limit", type=int, help="evaluate only the first LIMIT held-out reactants")
     ap.add_argument("--no-eval", action="store_true", help="train (and --save) only")
+    ap.add_argument("--baseline", action="store_true",
+                    help="control: relax the reactant displaced at random by each generated product's RMSD instead")
     ap.add_argument("--checkpoint", help="training checkpoint (resumed bit for bit if it exists)")
     ap.add_argument("--save", help="write the trained model (.npz) with its metadata")
     ap.add_argument("--load", help="evaluate this saved model instead of training one")
@@ -115,10 +118,10 @@ def main():
         return
     rows: list[dict] = []
     for r in held[: a.limit]:  # the results file is rewritten after each reactant (long runs)
-        rows.append(evaluate(model, params, r, a.samples))
+        rows.append(evaluate(model, params, r, a.samples, a.baseline))
         summary = summarise(rows)
         result = {"command": command, "evaluated_by": " ".join(["python", "benchmarks/flow_generator_xtb.py", *sys.argv[1:]]),
-                  "data": meta_data, "config": config, "sample": SAMPLE, "samples": a.samples,
+                  "data": meta_data, "config": config, "sample": SAMPLE, "samples": a.samples, "baseline": a.baseline,
                   "train_seconds": None if a.load else round(train_s, 1), "summary": summary, "reactions": rows}  # fmt: skip
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
@@ -153,7 +156,19 @@ def _relax(pot, X):
     return minimize(pot, X, LBFGS(maxstep=0.1), fmax=0.05, max_steps=300)
 
 
-def evaluate(model, params, r, k: int) -> dict:
+def random_displacements(x_is: np.ndarray, products: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The control of ``--baseline``: per product, the reactant ``x_is`` ``(N, 3)`` plus
+    centred Gaussian noise scaled to that product's RMSD from it (no alignment), seeded."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for P in products:
+        xi = rng.normal(size=x_is.shape)
+        xi -= xi.mean(axis=0)
+        out.append(x_is + xi * np.sqrt(np.mean(np.sum((P - x_is) ** 2, -1)) / np.mean(np.sum(xi**2, -1))))
+    return np.array(out)
+
+
+def evaluate(model, params, r, k: int, baseline: bool = False) -> dict:
     from jaxrxn.datasets.molecules import BOND_SCALE, graph_hash
     from jaxrxn.generative.flow import product_check, sample_paths
     from jaxrxn.potentials.qm import xtb_potential
@@ -164,9 +179,12 @@ def evaluate(model, params, r, k: int) -> dict:
     frames, _ = sample_paths(model, params, np.asarray(r.reactant), numbers, jax.random.PRNGKey(0), k, **SAMPLE)
     x_is = np.asarray(r.reactant) - np.mean(r.reactant, axis=0)  # the paths' frame (their first image is kicked)
     target = graph_hash(numbers, np.asarray(r.product))
+    products = np.asarray(frames[:, -1])
+    if baseline:
+        products = random_displacements(x_is, products)
     samples = []
-    for f in np.asarray(frames):
-        res = _relax(pot, jnp.asarray(f[-1]))
+    for P in products:
+        res = _relax(pot, jnp.asarray(P))
         R = np.asarray(res.R)
         ok, reason = product_check(numbers, x_is, R, BOND_SCALE)
         valid = bool(res.converged) and ok
