@@ -474,7 +474,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.optimize import LBFGS
     from jaxrxn.path.elastic_band import improved_tangents
-    from jaxrxn.reaction import IRC_OPTIONS, ReactionResult, _aligned_onto, match_irc_ends, not_connected_message, pipeline_neb
+    from jaxrxn.reaction import IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, match_irc_ends, not_connected_message, pipeline_neb
     from jaxrxn.vibrations import vibrations
 
     t_start = time.perf_counter()
@@ -607,7 +607,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
         t0 = time.perf_counter()
         part = stack_potentials(sub(idx), n_pad)
         R_ts = jnp.stack([pad_positions(out[i].R_ts, n_pad) for i in idx])
-        paths = _split(_irc_batch(part, R_ts, tuple(sorted({**IRC_OPTIONS, "fmax": fmax}.items()))), len(idx))
+        paths = _split(_irc_batch(part, R_ts, tuple(sorted({**IRC_OPTIONS, "fmax": IRC_END_FMAX}.items()))), len(idx))
         # alone, a molecule's IRC starts along the given vibrational mode: no zero-mode
         # probes and no Hessian; here each starts from its own Hessian's lowest mode
         probes = zero_mode_probe_calls(Potential(part.energy_fn), R_ts[0], "auto", e0_known=True)
