@@ -1,6 +1,6 @@
 """Helpers shared by the generative-model benchmarks (flow_generator, flow_lj7,
 diffusion_paths, ts_generator): a cached, seed-split reaction data set, a one-line
-summary of a distribution, and the exit coverage of the unconditioned flow."""
+summary of a distribution, and the unconditioned flow's samples and exit coverage."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ import os
 import time
 from collections.abc import Callable, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxrxn.generative.data import ReactionPath, read_transition1x, split_seeds, write_transition1x
+from jaxrxn.generative.flow import generate
 
 
 def cached_reactions(
@@ -46,6 +49,23 @@ def distinct(structures, distance: Callable, tol: float = 0.05) -> list:
         if all(distance(r, u) > tol for u in kept):
             kept.append(r)
     return kept
+
+
+def unconditioned_samples(model, params, test, K: int = 32, kick: float = 0.1, seed: int = 0, n_steps: int = 40, eta: float = 0.5):
+    """The flow's unconditioned mode on the test set: for the first reaction of every group
+    (one IS each), `K` products generated from the IS alone (condition off, start kicked by
+    `kick` Å, seeded). Returns ``(groups, unique_groups, first, x_is, fs)``: the group of every
+    test reaction, the G distinct groups, the index of each group's first reaction, its IS
+    ``(G, N, dim)`` and the generated last frames ``(G, K, N, dim)``."""
+    groups = np.asarray(test.group)
+    ug = np.unique(groups)
+    first = np.array([np.flatnonzero(groups == g)[0] for g in ug])
+    x_is, ctx = test.paths[first, 0], test.context[first]
+    zero = jnp.zeros_like(test.cond[0])
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(ug) * K).reshape(len(ug), K, 2)
+    one = lambda a, c, k: generate(model, params, a, c, zero, 0.0, k, n_steps=n_steps, kick=kick, eta=eta)[0][-1]  # noqa: E731
+    fs = jax.jit(jax.vmap(jax.vmap(one, (None, None, 0)), (0, 0, 0)))(x_is, ctx, keys)
+    return groups, ug, first, x_is, fs
 
 
 def report_coverage(R, valid, exits_per_is, distance: Callable, tol: float = 0.05) -> None:

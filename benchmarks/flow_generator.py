@@ -52,7 +52,7 @@ from jaxrxn.generative.flow import (  # noqa: E402
 from jaxrxn.generative.surfaces import stack_params, surface_from_params  # noqa: E402
 from jaxrxn.optimize import FIRE, minimize  # noqa: E402
 from jaxrxn.path import NEB, linear, neb  # noqa: E402
-from _generative import cached_reactions, report_coverage, stats  # noqa: E402
+from _generative import cached_reactions, report_coverage, stats, unconditioned_samples  # noqa: E402
 
 # CI-NEB for the start-quality metrics, scaled to Muller-Brown units (energies ~100,
 # curvatures ~10^3 per Å^2): FIRE's default dt = 0.1 is unstable there and k = 0.1 leaves the
@@ -107,15 +107,7 @@ def conditioned(model, params, train_set, test, rx, label):
 
 
 def unconditioned(model, params, test, rx, K=32, kick=0.1, seed=0):
-    groups = np.asarray(test.group)
-    ug = np.unique(groups)
-    first = np.array([np.flatnonzero(groups == g)[0] for g in ug])
-    x_is, ctx = test.paths[first, 0], test.context[first]
-    zero = jnp.zeros_like(test.cond[0])
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(ug) * K).reshape(len(ug), K, 2)
-    gen = jax.jit(jax.vmap(jax.vmap(lambda a, c, k: generate(model, params, a, c, zero, 0.0, k, n_steps=40, kick=kick)[0][-1],
-                                    (None, None, 0)), (0, 0, 0)))  # fmt: skip
-    fs = gen(x_is, ctx, keys)  # (G, K, 1, 2)
+    groups, ug, first, x_is, fs = unconditioned_samples(model, params, test, K, kick, seed)  # fs (G, K, 1, 2)
     params_s = stack_params([int(rx[i].extras["seed"]) for i in first])
 
     @jax.jit

@@ -58,7 +58,7 @@ from jaxrxn.geometry import rmsd  # noqa: E402
 from jaxrxn.generative.flow import AtomisticFlow, FlowConfig, generate, load_model, raw_barrier, save_model, train  # noqa: E402
 from jaxrxn.optimize import FIRE, minimize  # noqa: E402
 from jaxrxn.path import NEB, idpp, linear, neb  # noqa: E402
-from _generative import cached_reactions, distinct, report_coverage, stats  # noqa: E402
+from _generative import cached_reactions, distinct, report_coverage, stats, unconditioned_samples  # noqa: E402
 
 N_IMAGES, NEB_FMAX, NEB_MAX_STEPS = 13, 0.01, 3000
 NEB_SOLVER = NEB(k=1.0, climb=True)
@@ -131,16 +131,7 @@ def _kabsch_rmsd(P, Q):
 
 
 def unconditioned(model, params, test, K=32, kick=0.1, seed=0, n_steps=40, eta=0.5):
-    groups = np.asarray(test.group)
-    ug = np.unique(groups)
-    first = np.array([np.flatnonzero(groups == g)[0] for g in ug])
-    x_is, ctx = test.paths[first, 0], test.context[first]
-    zero = jnp.zeros_like(test.cond[0])
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(ug) * K).reshape(len(ug), K, 2)
-    gen = jax.jit(jax.vmap(jax.vmap(
-        lambda a, c, k: generate(model, params, a, c, zero, 0.0, k, n_steps=n_steps, kick=kick, eta=eta)[0][-1], (None, None, 0)),
-        (0, 0, 0)))  # fmt: skip
-    fs = gen(x_is, ctx, keys)  # (G, K, N, 2)
+    groups, ug, first, x_is, fs = unconditioned_samples(model, params, test, K, kick, seed, n_steps, eta)  # fs (G, K, N, 2)
     R, E, conv = jax.vmap(jax.vmap(_relax))(fs)
     R, E, conv = np.asarray(R), np.asarray(E), np.asarray(conv)
     finite = np.all(np.isfinite(R), axis=(-2, -1))  # a blown-up sample is invalid, not an error
