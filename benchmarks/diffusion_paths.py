@@ -140,7 +140,7 @@ def run_lj7(a):
 
     lj = lj7_potential()
     cache = a.cache if a.cache != "out/diffusion_g2.h5" else "out/flow_lj7.h5"
-    rtr, rte = cached_reactions(build_lj7_paths, 160, 32, cache)
+    rtr, rte = cached_reactions(build_lj7_paths, a.train_seeds or 160, a.test_seeds or 32, cache)
     train_set, test_all = cluster_pathset(rtr), cluster_pathset(rte)
     test = test_all.take(np.arange(min(a.n_test, len(test_all))))
     print(f"LJ7-2D: train {len(train_set)} reactions, test {len(test)} of {len(test_all)} (unseen frames/labellings)")
@@ -182,8 +182,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--family", choices=("g2", "lj7"), default="g2")
     ap.add_argument("--n-test", type=int, default=40, help="lj7: test reactions evaluated")
-    ap.add_argument("--train-seeds", type=int, default=600)
-    ap.add_argument("--test-seeds", type=int, default=100)
+    ap.add_argument("--train-seeds", type=int, default=None, help="surfaces (g2, default 600) or LJ7 seeds (lj7, default 160)")
+    ap.add_argument("--test-seeds", type=int, default=None, help="held-out seeds (g2 default 100, lj7 default 32)")
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--features", type=int, default=64)
@@ -197,7 +197,7 @@ def main():
     a = ap.parse_args()
     if a.family == "lj7":
         return run_lj7(a)
-    rtr, rte = cached_reactions(build_surface_paths, a.train_seeds, a.test_seeds, a.cache)
+    rtr, rte = cached_reactions(build_surface_paths, a.train_seeds or 600, a.test_seeds or 100, a.cache)
     train_set, test_set = surface_pathset(rtr), surface_pathset(rte)
     exc = np.array([float(r.extras["linear_excess"]) for r in rte])
     print(f"train {len(rtr)} reactions on {len({int(r.extras['seed']) for r in rtr})} surfaces, test {len(rte)} on "
