@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 import jax
@@ -86,7 +87,17 @@ def main() -> None:
     parser.add_argument("--out", default=OUT)
     args = parser.parse_args()
     load = [os.getloadavg()[0]]
-    ci = {r["rxn"]: np.asarray(r["nnp_climbing_image"]) for f in args.neb for r in json.load(open(f))["reactions"]}
+    ci = {}
+    for f in args.neb:
+        rows = json.load(open(f))["reactions"]
+        old = [r["rxn"] for r in rows if "nnp_climbing_image" not in r]
+        if old and not args.data_ts_guess:
+            # nnp_batch_neb.py has stored the climbing images only since they were needed here
+            print(f"nnp_fit_barriers.py: {f}: {len(old)} of {len(rows)} reactions have no 'nnp_climbing_image' (written by an older "
+                  "nnp_batch_neb.py): rerun nnp_batch_neb.py for them, or pass --data-ts-guess to start those from the data set's TS",
+                  file=sys.stderr)  # fmt: skip
+            sys.exit(2)
+        ci.update({r["rxn"]: np.asarray(r["nnp_climbing_image"]) for r in rows if r["rxn"] not in old})
     rx = [r for r in reactions(False, args.model) if (r["rxn"] in ci or args.data_ts_guess)
           and (args.max_atoms is None or len(r["numbers"]) <= args.max_atoms)]  # fmt: skip
     guess = {r["rxn"]: ci.get(r["rxn"], r["ts"]) for r in rx}
