@@ -76,11 +76,11 @@ MODES: dict[str, dict] = {
     "neb_neighbors": {"args": ["--repeat", "1", "--no-dense"]},
     "neb_vs_ase": {"args": ["--n-batch", "10", "--n-ase", "2"]},
     "nnp_batch_neb": {"args": ["--images", "5", "--heldout-only", "--skip-pipeline", "--skip-xtb", "--out", "nnp_neb.json"]},
-    # its --neb input is nnp_batch_neb.py's output with the NNP's climbing images (the
-    # committed results/nnp_batch_neb.json predates them): made first, in the smoke mode above
-    "nnp_fit_barriers": {"setup": _CONFIGS + [[sys.executable, "benchmarks/nnp_batch_neb.py", "--images", "5", "--heldout-only",
-                                               "--skip-pipeline", "--skip-xtb", "--out", "nnp_neb.json"]],
-                         "args": ["--neb", "nnp_neb.json", "--configs", "configs.h5",
+    # the committed run's settings (module docstring: --data-ts-guess, the committed held-out
+    # climbing images, reactions of <= 7 atoms, 4 training reactions), one step, 8 configurations
+    "nnp_fit_barriers": {"setup": _CONFIGS,
+                         "args": ["--neb", "benchmarks/results/nnp_batch_neb_heldout.json", "--configs", "configs.h5",
+                                  "--data-ts-guess", "--max-atoms", "7", "--n-train-reactions", "4",
                                   "--steps", "1", "--n-configs", "8", "--out", "fit.json"]},  # fmt: skip
     "nnp_networks": {"setup": _CONFIGS,
                      "args": ["configs.h5", "--steps", "10", "--features", "8", "--layers", "1", "--out", "nets.json"]},  # fmt: skip
