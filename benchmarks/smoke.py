@@ -77,11 +77,12 @@ MODES: dict[str, dict] = {
     "neb_vs_ase": {"args": ["--n-batch", "10", "--n-ase", "2"]},
     "nnp_batch_neb": {"args": ["--images", "5", "--heldout-only", "--skip-pipeline", "--skip-xtb", "--out", "nnp_neb.json"]},
     # the committed run's settings (module docstring: --data-ts-guess, the committed held-out
-    # climbing images, reactions of <= 7 atoms, 4 training reactions), one step, 8 configurations
+    # climbing images, reactions of <= 7 atoms, 4 training reactions), one step, 8 configurations;
+    # with its GFN2-xTB-labelled configurations made first it took > 900 s at load 11-13
     "nnp_fit_barriers": {"setup": _CONFIGS,
                          "args": ["--neb", "benchmarks/results/nnp_batch_neb_heldout.json", "--configs", "configs.h5",
                                   "--data-ts-guess", "--max-atoms", "7", "--n-train-reactions", "4",
-                                  "--steps", "1", "--n-configs", "8", "--out", "fit.json"]},  # fmt: skip
+                                  "--steps", "1", "--n-configs", "8", "--out", "fit.json"], "timeout": 1800},  # fmt: skip
     "nnp_networks": {"setup": _CONFIGS,
                      "args": ["configs.h5", "--steps", "10", "--features", "8", "--layers", "1", "--out", "nets.json"]},  # fmt: skip
     "nnp_pretrained": {"args": ["jaxrxn/data/nnp_xtb_painn.npz"]},
