@@ -2,7 +2,7 @@
 CI-NEB in one compiled call vs GFN2-xTB, and the whole reaction pipeline vs GFN2-xTB's.
 
     OMP_NUM_THREADS=1 python benchmarks/nnp_batch_neb.py [--images 8] [--heldout-only] [--skip-pipeline]
-        [--skip-xtb] [--model MODEL.npz] [--out RESULT.json]
+        [--skip-xtb] [--no-warm] [--limit K] [--model MODEL.npz] [--out RESULT.json]
 
 Reactions: ``jaxrxn/data/xtb_reactions.h5`` (GFN2-xTB reactant, TS and product of each;
 those with elements outside the NNP's domain left out),
@@ -93,8 +93,9 @@ def main() -> None:
     parser.add_argument("--model", default="xtb-painn", help="shipped model name or train-nnp model file")
     parser.add_argument("--out", default=OUT)
     parser.add_argument("--no-warm", action="store_true", help="time the NNP batch once (cold) only")
+    parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT reactions (all)")
     args = parser.parse_args()
-    rx = reactions(args.heldout_only, args.model)
+    rx = reactions(args.heldout_only, args.model)[: args.limit]
     load = [os.getloadavg()[0]]
     print(f"{len(rx)} reactions ({sum(r['heldout'] for r in rx)} held out), atoms {[len(r['numbers']) for r in rx]}, "
           f"load {load[0]:.1f}", flush=True)  # fmt: skip

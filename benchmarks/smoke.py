@@ -75,7 +75,8 @@ MODES: dict[str, dict] = {
     "md_vs_ase": {"args": ["5"]},
     "neb_neighbors": {"args": ["--repeat", "1", "--no-dense"]},
     "neb_vs_ase": {"args": ["--n-batch", "10", "--n-ase", "2"]},
-    "nnp_batch_neb": {"args": ["--images", "5", "--heldout-only", "--skip-pipeline", "--skip-xtb", "--out", "nnp_neb.json"]},
+    "nnp_batch_neb": {"args": ["--images", "5", "--heldout-only", "--limit", "2", "--no-warm", "--skip-pipeline", "--skip-xtb",
+                               "--out", "nnp_neb.json"]},  # fmt: skip
     # the committed run's settings (module docstring: --data-ts-guess, the committed held-out
     # climbing images, reactions of <= 7 atoms, 4 training reactions), one step, 8 configurations;
     # with its GFN2-xTB-labelled configurations made first it took > 900 s at load 11-13
