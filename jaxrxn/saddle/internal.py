@@ -234,6 +234,7 @@ def redundant_internals(
     linear_deg: float = 175.0,
     near_linear_deg: float = 150.0,
     weld_tol: float | None = None,
+    in_flight: bool = False,
 ) -> InternalCoordinates:
     """The redundant primitive set of a molecule at geometry ``R`` (Å) (host-side NumPy).
 
@@ -261,6 +262,7 @@ def redundant_internals(
     d = np.linalg.norm(X[:, None] - X[None], axis=-1)
     adj = d < bond_scale * (covalent_radii[numbers][:, None] + covalent_radii[numbers][None])
     np.fill_diagonal(adj, False)
+    alone = ~adj.any(axis=1) if n > 2 else np.zeros(n, bool)
     while True:
         label = _components(n, adj)
         if len(set(label)) <= 1:
@@ -274,6 +276,12 @@ def redundant_internals(
             pair = (label[:, None] == label[i]) & (label[None] == label[j])
             near = (pair | pair.T) & (d <= (1.0 + weld_tol) * d[i, j])
             adj |= near
+    if in_flight:
+        # an atom bonded to nothing (a hydrogen being transferred) is placed by its distances
+        # to donor and acceptor, not by one distance and angles through its nearest atom
+        for i in np.flatnonzero(alone):
+            j, k = np.argsort(np.where(np.arange(n) == i, np.inf, d[i]))[:2]
+            adj[i, [j, k]] = adj[[j, k], i] = True
     bonds = [(i, j) for i, j in itertools.combinations(range(n), 2) if adj[i, j]]
 
     def angle(i, j, k):

@@ -342,7 +342,7 @@ class RSPRFO(AbstractSaddleSolver):
         from jaxrxn.saddle.internal import redundant_internals
 
         settings = dict(
-            coordinates=redundant_internals(numbers, R, weld_tol=0.15, near_linear_deg=140.0), initial_hessian="fischer", hessian_update="ts-bfgs",
+            coordinates=redundant_internals(numbers, R, weld_tol=0.15, near_linear_deg=140.0, in_flight=True), initial_hessian="fischer", hessian_update="ts-bfgs",
             step_norm="max", trust_policy="sella", refine_if_positive=3, trust_max=0.2, davidson_start="gradient",
         )  # fmt: skip
         settings.update(changes)
