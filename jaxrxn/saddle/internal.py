@@ -243,7 +243,12 @@ def redundant_internals(
       ``weld_tol``, also by every other pair of the same two fragments within ``1 + weld_tol``
       times that distance (Sella 2.6's welding of fragments, tolerance 0.15 there; E. D.
       Hermes et al., J. Chem. Theory Comput. 18, 6974 (2022)), so a symmetric guess such as
-      a Diels-Alder pair keeps its symmetry in the coordinate set;
+      a Diels-Alder pair keeps its symmetry in the coordinate set; with ``in_flight``, an
+      atom bonded to nothing at ``R`` (``n_atoms > 2``; a hydrogen being transferred) is
+      also joined to its two nearest atoms, so its position is held by its distances to
+      donor and acceptor rather than by one distance and bends through the nearer one
+      (Baker's HCN -> HNC guess: H 1.59 Å from N, 1.96 Å from C; with the N-H contact alone,
+      following the lowest mode dissociates the H);
     - bends ``i-j-k`` for bonded ``i-j``, ``j-k``; those above `linear_deg` become two
       linear bends (Bakken & Helgaker 2002) with axes orthogonal to ``R_k - R_i``; those
       above `near_linear_deg` get the two linear bends as well, so that the set still

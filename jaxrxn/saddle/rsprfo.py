@@ -330,7 +330,9 @@ class RSPRFO(AbstractSaddleSolver):
         ``R`` (Å) (separate fragments welded by all their near-shortest contacts, as Sella
         does, so a symmetric guess keeps its symmetry; bends above 140 degrees also get
         the linear-bend pair, so the set still describes them if the search straightens
-        them: HNCCS's H-N-C bend goes from 146 to 178 degrees on the way to its saddle),
+        them: HNCCS's H-N-C bend goes from 146 to 178 degrees on the way to its saddle;
+        an atom bonded to nothing is joined to its two nearest atoms, so a hydrogen in
+        flight is held by its distances to donor and acceptor),
         Fischer-Almlöf's model Hessian refined by Davidson from the gradient,
         TS-BFGS updates, a
         trust radius on the largest primitive step, adjusted as Sella does, and a
