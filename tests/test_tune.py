@@ -167,6 +167,24 @@ def test_fit_amplitudes_to_a_target_barrier(capsys):
     assert "fit step" in capsys.readouterr().out
 
 
+def test_fit_that_loses_its_saddle_keeps_the_last_converged_parameters(capsys):
+    """Adam at lr 3 moves the Muller-Brown surface so far in one step that Newton cannot
+    re-polish the saddle from the previous geometry: the fit ends with converged=False,
+    stationary_point_lost, and step 0's parameters and values (barrier 106.0347), not an
+    exception that throws the fit away. Starting geometries that do not converge at all
+    are bad input (ValueError)."""
+    target = BarrierTarget(np.asarray(MB_A), np.asarray(MB_S1), 100.0)
+    res = fit_to_barriers(MB, [target], optimizer=optax.adam(3.0), n_steps=20, print_every=1)
+    assert not res.converged and res.result == jaxrxn.RESULTS.stationary_point_lost
+    assert res.lost == ("barrier",) and len(res.loss_history) == 1
+    for k in MB.params:
+        np.testing.assert_array_equal(np.asarray(res.params[k]), np.asarray(MB.params[k]))
+    assert res.values[0] == pytest.approx(106.0347, abs=1e-4)
+    assert "stationary points lost" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="do not converge with the starting parameters"):
+        fit_to_barriers(MB, [BarrierTarget(np.asarray(MB_A), np.array([[0.3, 1.0]]), 100.0)], n_steps=2, print_every=None)
+
+
 def test_polish_cap_and_counts_are_reported():
     # Newton from a guess 0.1 Å off the Muller-Brown saddle needs more than one iteration
     sp = polish_stationary_point(MB, MB_S1 + 0.1, max_iterations=1)
