@@ -35,8 +35,10 @@ held-out 1.414 eV): ``--steps 1 --lr 2e-4`` (``nnp_fit_barriers_1step.json``: lo
 -> 2.511, training MAE 0.626 eV, held-out 1.389 eV, test configurations E/F MAE 0.811 ->
 0.786 eV, 0.403 -> 0.411 eV/A); ``--steps 5 --lr 2e-4`` (``nnp_fit_barriers.json``) and
 ``--steps 5 --lr 1e-3`` (``nnp_fit_barriers_lr1e-3.json``) stop at steps 2 and 1, when an
-NNP saddle no longer converges (:func:`jaxrxn.fit_to_barriers` raises and keeps no
-parameters, so these have no after-values).
+NNP saddle no longer converges (these were run when :func:`jaxrxn.fit_to_barriers` raised
+and kept no parameters, so they have no after-values; it now returns the last parameters at
+which every point converged, with ``converged=False``, and this script reports them as
+"after" with the failure recorded in ``fit_failure``).
 """
 
 from __future__ import annotations
@@ -170,8 +172,13 @@ def main() -> None:
     try:
         fit = fit_to_barriers(pot0, [train], optimizer=optax.adam(args.lr), n_steps=args.steps, regularizer=regularizer,
                               zero_modes_spec="free", print_every=1)  # fmt: skip
-        failure, params1, history = None, fit.params, fit.loss_history.tolist()
-    except RuntimeError as err:  # a stationary point stopped converging: reported, not hidden
+        params1, history = fit.params, fit.loss_history.tolist()
+        failure = None if fit.converged else (
+            f"stationary points of {list(fit.lost)} lost at step {len(history)}; parameters of step {len(history) - 1} kept"
+        )
+        if failure:
+            print("fit stopped:", failure, flush=True)
+    except ValueError as err:  # a point does not converge with the starting parameters
         failure, params1, history = str(err), None, None
         print("fit failed:", failure, flush=True)
     t_fit = time.perf_counter() - t0

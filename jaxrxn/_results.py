@@ -50,6 +50,12 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "retries; the last good geometry is kept: check charge/multiplicity and the geometry, "
         "or loosen the SCF settings."
     )
+    stationary_point_lost = (
+        "A stationary point of a fit target stopped converging after a parameter update "
+        "(the step moved the surface too far for Newton re-polishing from the previous "
+        "geometry); the parameters of the last step where every point converged are kept: "
+        "lower the learning rate or give better starting geometries."
+    )
     neighbor_list_overflow = (
         "A neighbour list overflowed (atoms packed more densely, or the cell shrank, since it "
         "was allocated) and the search stopped at the last state whose lists fit; allocate the "

@@ -394,7 +394,10 @@ class FitResult(eqx.Module):
     - `initial_values`: per target, before the fit.
     - `converged`: every stationary point converged at the last step.
     - `result`: ``successful`` when every stationary point converged and, with ``tol >
-      0``, every error is within `tol`; ``step_cap_reached`` when `n_steps` ran out first.
+      0``, every error is within `tol`; ``step_cap_reached`` when `n_steps` ran out first;
+      ``stationary_point_lost`` when an update moved a target's point out of reach (then
+      `params`, `values` and `loss_history` are those of the last step where every point
+      converged, and `lost` names the targets that did not).
     """
 
     params: PyTree
@@ -406,6 +409,7 @@ class FitResult(eqx.Module):
     names: tuple[str, ...] = eqx.field(static=True)
     converged: bool = eqx.field(static=True)
     result: RESULTS
+    lost: tuple[str, ...] = eqx.field(static=True, default=())
 
 
 def fit_to_barriers(
@@ -430,7 +434,10 @@ def fit_to_barriers(
     starts), so one step costs a few Newton iterations, and differentiates them implicitly.
     Stops after `n_steps` or when every ``|error| <= tol``. Prints progress every
     `print_every` steps (``None`` for silence). A target whose stationary point stops
-    converging makes the gradient NaN and the fit raises ``RuntimeError``.
+    converging after an update ends the fit with ``converged=False`` and
+    ``RESULTS.stationary_point_lost``, returning the last parameters at which every point
+    converged; one that does not converge with the starting parameters raises
+    ``ValueError`` (nothing has been fitted then: the starting geometries are wrong).
     """
     optimizer = optax.adam(1e-2) if optimizer is None else optimizer
     rows = [_target_rows(t) for t in targets]
@@ -459,17 +466,26 @@ def fit_to_barriers(
     opt_state = optimizer.init(theta)
     history, initial, t0 = [], None, time.perf_counter()
     for step in range(n_steps + 1):
-        (loss, (vals, (guesses, oks))), grad = step_fn(theta, guesses)
-        vals = np.asarray(vals)
+        (loss, (new_vals, (new_guesses, oks))), grad = step_fn(theta, guesses)
+        oks = np.asarray(oks)
+        if not oks.all() or not all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(grad)):
+            lost = tuple(n for n, ok in zip(names, oks) if not ok) or names
+            if step == 0:
+                raise ValueError(
+                    f"fit targets {list(lost)}: the stationary points do not converge with the "
+                    "starting parameters; give geometries closer to this potential's minima and saddles."
+                )
+            if print_every:
+                print(f"fit step {step:4d}  stationary points lost: {list(lost)}; keeping step {step - 1}")
+            return FitResult(
+                params=last_theta, loss_history=np.array(history), initial_values=initial,
+                values=vals, targets=goal, errors=vals - goal, names=names, converged=False,
+                result=RESULTS.stationary_point_lost, lost=lost,
+            )  # fmt: skip
+        vals, guesses = np.asarray(new_vals), new_guesses
         if initial is None:
             initial = vals
         history.append(float(loss))
-        if not all(np.asarray(oks)) or not all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(grad)):
-            raise RuntimeError(
-                f"fit step {step}: a stationary point did not converge "
-                f"({[n for n, ok in zip(names, np.asarray(oks)) if not ok]}); "
-                "lower the learning rate or give better starting geometries."
-            )
         if print_every and (step % print_every == 0 or step == n_steps):
             errs = ", ".join(f"{n} {v - g:+.4g}" for n, v, g in zip(names, vals, goal))
             print(f"fit step {step:4d}  loss {float(loss):.4e}  errors: {errs}  ({time.perf_counter() - t0:.1f} s)")
@@ -477,12 +493,12 @@ def fit_to_barriers(
         reached = tol <= 0 or within
         if step == n_steps or within:
             break
+        last_theta = theta
         updates, opt_state = optimizer.update(grad, opt_state, theta)
         theta = optax.apply_updates(theta, updates)
     return FitResult(
         params=theta, loss_history=np.array(history), initial_values=initial,
-        values=vals, targets=goal, errors=vals - goal, names=names,
-        converged=bool(np.all(np.asarray(oks))),
+        values=vals, targets=goal, errors=vals - goal, names=names, converged=True,
         result=RESULTS.successful if reached else RESULTS.step_cap_reached,
     )  # fmt: skip
 

@@ -160,3 +160,21 @@ def test_fragments_welded_by_all_near_shortest_contacts_like_sella():
     assert {(10, 14), (11, 15), (4, 10), (5, 11)} <= welded
     closest = bonds(redundant_internals(atoms.numbers, atoms.positions))
     assert len(welded - closest) == 3 and len(closest - welded) == 0
+
+
+def test_atom_in_flight_is_held_by_donor_and_acceptor():
+    """Baker's HCN -> HNC guess (J. Baker & F. Chan, J. Comput. Chem. 17, 888 (1996)): the H
+    is 1.585 Å from N and 1.958 Å from C, bonded to neither. Welding gives Sella 2.6's bonds
+    (C-N, N-H; Sella's ``Internals.find_all_bonds`` run here); ``in_flight`` adds C-H, the
+    bond the HCN -> HNC saddle forms. A guess whose atoms all have a bond is unchanged."""
+    sella_internal = pytest.importorskip("sella.internal")
+    from ase import Atoms
+
+    atoms = Atoms("CNH", positions=[[0.0, 0.0, 0.0], [0.0, 0.0, 1.14838], [1.58536, 0.0, 1.14838]])
+    ref = sella_internal.Internals(atoms)
+    ref.find_all_bonds()
+    sella_bonds = {tuple(sorted(map(int, b.indices))) for b in ref.internals["bonds"]}
+    bonds = lambda c: {tuple(sorted(map(int, b))) for b in np.asarray(c.bonds)}  # noqa: E731
+    assert bonds(redundant_internals(atoms.numbers, atoms.positions, weld_tol=0.15)) == sella_bonds == {(0, 1), (1, 2)}
+    assert bonds(redundant_internals(atoms.numbers, atoms.positions, weld_tol=0.15, in_flight=True)) == {(0, 1), (0, 2), (1, 2)}
+    assert bonds(redundant_internals(C2H4O_Z, C2H4O, in_flight=True)) == bonds(redundant_internals(C2H4O_Z, C2H4O))

@@ -234,6 +234,7 @@ def redundant_internals(
     linear_deg: float = 175.0,
     near_linear_deg: float = 150.0,
     weld_tol: float | None = None,
+    in_flight: bool = False,
 ) -> InternalCoordinates:
     """The redundant primitive set of a molecule at geometry ``R`` (Å) (host-side NumPy).
 
@@ -242,7 +243,12 @@ def redundant_internals(
       ``weld_tol``, also by every other pair of the same two fragments within ``1 + weld_tol``
       times that distance (Sella 2.6's welding of fragments, tolerance 0.15 there; E. D.
       Hermes et al., J. Chem. Theory Comput. 18, 6974 (2022)), so a symmetric guess such as
-      a Diels-Alder pair keeps its symmetry in the coordinate set;
+      a Diels-Alder pair keeps its symmetry in the coordinate set; with ``in_flight``, an
+      atom bonded to nothing at ``R`` (``n_atoms > 2``; a hydrogen being transferred) is
+      also joined to its two nearest atoms, so its position is held by its distances to
+      donor and acceptor rather than by one distance and bends through the nearer one
+      (Baker's HCN -> HNC guess: H 1.59 Å from N, 1.96 Å from C; with the N-H contact alone,
+      following the lowest mode dissociates the H);
     - bends ``i-j-k`` for bonded ``i-j``, ``j-k``; those above `linear_deg` become two
       linear bends (Bakken & Helgaker 2002) with axes orthogonal to ``R_k - R_i``; those
       above `near_linear_deg` get the two linear bends as well, so that the set still
@@ -261,6 +267,7 @@ def redundant_internals(
     d = np.linalg.norm(X[:, None] - X[None], axis=-1)
     adj = d < bond_scale * (covalent_radii[numbers][:, None] + covalent_radii[numbers][None])
     np.fill_diagonal(adj, False)
+    alone = ~adj.any(axis=1) if n > 2 else np.zeros(n, bool)
     while True:
         label = _components(n, adj)
         if len(set(label)) <= 1:
@@ -274,6 +281,12 @@ def redundant_internals(
             pair = (label[:, None] == label[i]) & (label[None] == label[j])
             near = (pair | pair.T) & (d <= (1.0 + weld_tol) * d[i, j])
             adj |= near
+    if in_flight:
+        # an atom bonded to nothing (a hydrogen being transferred) is placed by its distances
+        # to donor and acceptor, not by one distance and angles through its nearest atom
+        for i in np.flatnonzero(alone):
+            j, k = np.argsort(np.where(np.arange(n) == i, np.inf, d[i]))[:2]
+            adj[i, [j, k]] = adj[[j, k], i] = True
     bonds = [(i, j) for i, j in itertools.combinations(range(n), 2) if adj[i, j]]
 
     def angle(i, j, k):

@@ -330,7 +330,9 @@ class RSPRFO(AbstractSaddleSolver):
         ``R`` (Å) (separate fragments welded by all their near-shortest contacts, as Sella
         does, so a symmetric guess keeps its symmetry; bends above 140 degrees also get
         the linear-bend pair, so the set still describes them if the search straightens
-        them: HNCCS's H-N-C bend goes from 146 to 178 degrees on the way to its saddle),
+        them: HNCCS's H-N-C bend goes from 146 to 178 degrees on the way to its saddle;
+        an atom bonded to nothing is joined to its two nearest atoms, so a hydrogen in
+        flight is held by its distances to donor and acceptor),
         Fischer-Almlöf's model Hessian refined by Davidson from the gradient,
         TS-BFGS updates, a
         trust radius on the largest primitive step, adjusted as Sella does, and a
@@ -342,7 +344,7 @@ class RSPRFO(AbstractSaddleSolver):
         from jaxrxn.saddle.internal import redundant_internals
 
         settings = dict(
-            coordinates=redundant_internals(numbers, R, weld_tol=0.15, near_linear_deg=140.0), initial_hessian="fischer", hessian_update="ts-bfgs",
+            coordinates=redundant_internals(numbers, R, weld_tol=0.15, near_linear_deg=140.0, in_flight=True), initial_hessian="fischer", hessian_update="ts-bfgs",
             step_norm="max", trust_policy="sella", refine_if_positive=3, trust_max=0.2, davidson_start="gradient",
         )  # fmt: skip
         settings.update(changes)
