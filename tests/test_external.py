@@ -80,6 +80,42 @@ def test_minimize_with_external_emt_matches_ase_bfgs():
     assert float(res.energy) == pytest.approx(ref.get_potential_energy(), abs=1e-7)
 
 
+def test_calculators_of_one_size_share_compiled_code_and_keep_their_own_calls():
+    """Potentials of two different ASE calculators (EMT, Lennard-Jones) on 13 atoms: one
+    trace of a jitted function serves both, each call reaches its own calculator (ASE's
+    energies, run here) and is counted on it; a vmap over the two stacked potentials
+    evaluates each member with its own calculator. A potential built as ``Potential(energy_fn)``
+    from a handle-dispatched energy is refused."""
+    from ase.calculators.lj import LennardJones
+
+    from jaxrxn.potentials.core import Potential
+
+    atoms = rattled_cluster()
+    emt, lj = ase_potential(EMT(), atoms), ase_potential(LennardJones(sigma=2.3, epsilon=0.4, rc=6.0), atoms)
+    expected = []
+    for calc in (EMT(), LennardJones(sigma=2.3, epsilon=0.4, rc=6.0)):
+        a = atoms.copy()
+        a.calc = calc
+        expected.append(a.get_potential_energy())
+    traces = []
+
+    @jax.jit
+    def energy(potential, R):
+        traces.append(1)
+        return potential.energy(R)
+
+    R = jnp.asarray(atoms.positions)
+    assert float(energy(emt, R)) == pytest.approx(expected[0], abs=1e-10)
+    assert float(energy(lj, R)) == pytest.approx(expected[1], abs=1e-10)
+    assert len(traces) == 1 and emt.energy_fn.n_calls == 1 and lj.energy_fn.n_calls == 1
+    both = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), emt, lj)
+    e = jax.vmap(lambda p: p.energy(R))(both)
+    np.testing.assert_allclose(np.asarray(e), expected, atol=1e-10)
+    assert emt.energy_fn.n_calls == 2 and lj.energy_fn.n_calls == 2
+    with pytest.raises(ValueError, match="handle"):
+        Potential(emt.energy_fn).energy(R)
+
+
 def test_wrong_shape_raises():
     pot = ase_potential(EMT(), rattled_cluster())
     with pytest.raises(Exception, match="13 atoms"):

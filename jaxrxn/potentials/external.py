@@ -20,9 +20,12 @@ geometry kept, and :func:`calculator_result` names the failure
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import math
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Protocol
@@ -90,11 +93,19 @@ class HostEnergy:
       GIL, as tblite and PySCF's C kernels do) or ``"process"`` (spawned processes).
     - `max_retries`: further attempts after a failed evaluation.
 
+    - `handle_in_params`: how compiled code finds this calculator. ``False`` (default):
+      its identity is the static key jit caches on, so build it once and reuse it.
+      ``True``: every evaluation names it by its `handle` (an integer scalar that the
+      potential carries as its ``params``: build it with :meth:`potential`), and all such
+      energies of one class and atom count compare equal, so a potential built for a new
+      molecule or a new calculator of the same size reuses every compiled solver instead
+      of compiling them again (tens of seconds per pipeline). The factories
+      (:func:`ase_potential`, ``xtb_potential``, ``pyscf_potential``) do this.
+
     Counters (host-side, exact): `n_calls` configurations evaluated (one per energy,
     energy-and-forces or gradient of one configuration, whatever the batching),
     `n_host_calls` host round trips, `n_retries` repeated attempts, `failures` the messages
-    of evaluations that failed every attempt. Its identity is the static key jit caches on:
-    build it once and reuse it.
+    of evaluations that failed every attempt.
     """
 
     def __init__(
@@ -106,6 +117,7 @@ class HostEnergy:
         executor: str = "thread",
         max_retries: int = 2,
         name: str = "calculator",
+        handle_in_params: bool = False,
     ):
         if executor not in ("thread", "process"):
             raise ValueError(f"executor must be 'thread' or 'process', got {executor!r}.")
@@ -124,8 +136,23 @@ class HostEnergy:
         self._idle: list[Evaluator] = []  # thread evaluators not in use
         self._lock = threading.Lock()
         self._pool: Executor | None = None
-        self._energy = jax.custom_jvp(self._energy_primal)
-        self._energy.defjvp(self._energy_jvp)
+        self.handle_in_params = bool(handle_in_params)
+        self.handle = next(_HANDLES)
+        _LIVE[self.handle] = self
+
+    def __eq__(self, other) -> bool:
+        if self is other:
+            return True
+        return self.handle_in_params and type(other) is type(self) and other.handle_in_params and other.n_atoms == self.n_atoms
+
+    def __hash__(self) -> int:
+        return hash((type(self), self.n_atoms)) if self.handle_in_params else id(self)
+
+    def potential(self, system=None, **potential_kwargs) -> Potential:
+        """The :class:`Potential` of this energy on `system`: its ``params`` are the
+        handle when `handle_in_params` (see the class docstring), else ``None``."""
+        params = np.int32(self.handle) if self.handle_in_params else None
+        return Potential(self, params, system, **potential_kwargs)
 
     # ---- host side --------------------------------------------------------------------
     def _thread_task(self, R: np.ndarray):
@@ -187,29 +214,68 @@ class HostEnergy:
             self._pool = None
 
     # ---- JAX side ---------------------------------------------------------------------
-    def _callback(self, R):
-        shapes = (
-            jax.ShapeDtypeStruct(R.shape[:-2], R.dtype),
-            jax.ShapeDtypeStruct(R.shape, R.dtype),
-        )
-
-        def host(R_host):
-            e, f = self.evaluate_batch(R_host)
-            return np.asarray(e, R_host.dtype), np.asarray(f, R_host.dtype)
-
-        # broadcast_all: under vmap one host call gets the whole batch (leading axes)
-        return jax.pure_callback(host, shapes, R, vmap_method="broadcast_all")
-
-    def _energy_primal(self, R):
-        return self._callback(R)[0]
-
-    def _energy_jvp(self, primals, tangents):
-        (R,), (dR,) = primals, tangents
-        e, f = self._callback(R)
-        return e, -jnp.sum(f * dR)
-
     def __call__(self, R, system=None, params=None):
-        return self._energy(R)
+        if self.handle_in_params and params is None:
+            raise ValueError(
+                f"this {self.name} is found by the handle its potential carries as params: "
+                "build the potential with energy_fn.potential(system), not Potential(energy_fn)."
+            )
+        # A handle that is not a traced params leaf is a compile-time constant, which is
+        # right only for an energy compared by identity.
+        handle = params if self.handle_in_params else np.int32(self.handle)
+        return _host_energy(jnp.asarray(handle, jnp.int32), R)
+
+
+#: Live host energies by handle. A compiled program names its calculator by handle (an
+#: operand), so one program serves every calculator of a size; weak, so a dropped
+#: potential's calculator is released.
+_LIVE: weakref.WeakValueDictionary[int, HostEnergy] = weakref.WeakValueDictionary()
+_HANDLES = itertools.count()
+
+
+@atexit.register
+def _release_calculators() -> None:
+    # Calculators still held at exit (a potential in a script's globals) are released
+    # while their libraries are loaded: at module teardown tblite's finalizer fails.
+    for energy in list(_LIVE.values()):
+        energy.close()
+        energy._idle.clear()
+
+
+def _dispatch(handles: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Host side of :func:`_host_energy`: energies ``R.shape[:-2]`` and forces ``R.shape``,
+    each configuration evaluated by the calculator its handle names (one batch per
+    calculator, concurrently within it)."""
+    handles = np.broadcast_to(handles, R.shape[:-2]).reshape(-1)
+    flat = R.reshape(-1, *R.shape[-2:])
+    e, f = np.empty(len(flat), R.dtype), np.empty(flat.shape, R.dtype)
+    for h in np.unique(handles):
+        energy = _LIVE.get(int(h))
+        if energy is None:
+            raise RuntimeError(f"outside calculator {int(h)} no longer exists (its potential was deleted).")
+        rows = handles == h
+        e[rows], f[rows] = energy.evaluate_batch(flat[rows])
+    return e.reshape(R.shape[:-2]), f.reshape(R.shape)
+
+
+def _callback(handle, R):
+    shapes = (jax.ShapeDtypeStruct(R.shape[:-2], R.dtype), jax.ShapeDtypeStruct(R.shape, R.dtype))
+    # broadcast_all: under vmap one host call gets the whole batch (leading axes)
+    return jax.pure_callback(_dispatch, shapes, handle, R, vmap_method="broadcast_all")
+
+
+@jax.custom_jvp
+def _host_energy(handle, R):
+    """Energy (eV) of `R` (Å) from the outside calculator `handle` names; its derivative is
+    minus the calculator's forces."""
+    return _callback(handle, R)[0]
+
+
+@_host_energy.defjvp
+def _host_energy_jvp(primals, tangents):
+    (handle, R), (_, dR) = primals, tangents
+    e, f = _callback(handle, R)
+    return e, -jnp.sum(f * dR)
 
 
 class _ASEEvaluator:
@@ -236,7 +302,10 @@ class ASEEnergy(HostEnergy):
     pbc); its own calculator, if any, is ignored.
     """
 
-    def __init__(self, calculator, atoms, *, workers: int = 1, executor: str = "thread", max_retries: int = 2):
+    def __init__(
+        self, calculator, atoms, *, workers: int = 1, executor: str = "thread", max_retries: int = 2,
+        handle_in_params: bool = False,
+    ):  # fmt: skip
         template = atoms.copy()
         self.atoms = template
         is_factory = isinstance(calculator, type) or (
@@ -254,7 +323,7 @@ class ASEEnergy(HostEnergy):
             make = _ASEFactory(calculator, template)
         super().__init__(
             make, len(atoms), workers=workers, executor=executor, max_retries=max_retries,
-            name="ASE calculator",
+            name="ASE calculator", handle_in_params=handle_in_params,
         )  # fmt: skip
 
 
@@ -287,8 +356,8 @@ def ase_potential(calculator, atoms, *, workers: int = 1, executor: str = "threa
     """
     from jaxrxn.system import System
 
-    energy_fn = ASEEnergy(calculator, atoms, workers=workers, executor=executor, max_retries=max_retries)
-    return Potential(energy_fn, None, System.from_atoms(atoms), **potential_kwargs)
+    energy_fn = ASEEnergy(calculator, atoms, workers=workers, executor=executor, max_retries=max_retries, handle_in_params=True)
+    return energy_fn.potential(System.from_atoms(atoms), **potential_kwargs)
 
 
 def calculator_failures(potential: Potential) -> list[str]:

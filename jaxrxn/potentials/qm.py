@@ -185,9 +185,9 @@ def xtb_potential(
     evaluator = XTBEvaluator(Z, XTB_METHODS[key], int(charge), int(multiplicity), options)
     energy_fn = HostEnergy(
         _Fresh(evaluator), len(Z), workers=workers, executor=executor, max_retries=max_retries,
-        name=f"{XTB_METHODS[key]} calculator",
+        name=f"{XTB_METHODS[key]} calculator", handle_in_params=True,
     )  # fmt: skip
-    return Potential(energy_fn, None, _molecule(Z, charge, multiplicity, fixed, masses))
+    return energy_fn.potential(_molecule(Z, charge, multiplicity, fixed, masses))
 
 
 class _Fresh:
@@ -325,10 +325,10 @@ def pyscf_potential(
         raise ValueError(f"basis {basis!r}: {text}.") from None
     energy_fn = PySCFEnergy(
         _Fresh(evaluator), len(Z), workers=workers, executor=executor, max_retries=max_retries,
-        name=f"PySCF {name}/{basis} calculator",
+        name=f"PySCF {name}/{basis} calculator", handle_in_params=True,
     )  # fmt: skip
     energy_fn.template = evaluator
-    return Potential(energy_fn, None, _molecule(Z, charge, multiplicity, fixed, masses))
+    return energy_fn.potential(_molecule(Z, charge, multiplicity, fixed, masses))
 
 
 class PySCFEnergy(HostEnergy):
