@@ -47,8 +47,9 @@ COMPILE_EVENTS = ("backend_compile_duration", "jaxpr_trace_duration", "jaxpr_to_
 
 
 def main():
-    from jaxrxn.datasets.builder import BuildConfig, _Potentials, _reactant, run_attempt
+    from jaxrxn.datasets.builder import BuildConfig, _reactant, run_attempt
     from jaxrxn.datasets.molecules import read_smiles
+    from jaxrxn.potentials.qm import xtb_potential
 
     p = argparse.ArgumentParser()
     p.add_argument("--molecules", default="36,37,38", help="indices into the shipped reactant list")
@@ -66,15 +67,15 @@ def main():
         lambda event, secs, **kw: compile_s.__setitem__("now", compile_s["now"] + secs) if event.split("/")[-1] in COMPILE_EVENTS else None
     )
     pathlib.Path(a.work).mkdir(parents=True, exist_ok=True)
-    cfg, potentials, mols = BuildConfig(), _Potentials(), read_smiles()
+    cfg, mols = BuildConfig(), read_smiles()
     rows, known, tried = [], collections.defaultdict(list), collections.defaultdict(list)
     for attempt in range(a.attempts):
         for m in (int(x) for x in a.molecules.split(",")):
-            numbers, R0, E0 = _reactant(a.work, m, mols[m][0], potentials, cfg)
+            numbers, R0, E0 = _reactant(a.work, m, mols[m][0], cfg)
             compile_s["now"] = 0.0
             t = time.perf_counter()
             rng = np.random.default_rng([cfg.seed, m, attempt])
-            rec = run_attempt(potentials(numbers), numbers, R0, E0, known[m], rng, cfg, () if a.all_drives else tried[m])
+            rec = run_attempt(xtb_potential(numbers), numbers, R0, E0, known[m], rng, cfg, () if a.all_drives else tried[m])
             tried[m].append(rec.get("start", ""))
             if rec["status"] == "reaction":  # what the builder's _known reads back from the work directory
                 r, k = rec["reaction"], int(rec["reaction"]["ts_index"])

@@ -83,7 +83,7 @@ class Stats(eqx.Module):
     Hessian evaluations (every call, including probes and final checks)."""
 
     num_steps: Int[Array, ""]
-    max_steps: int = eqx.field(static=True)
+    max_steps: Int[Array, ""]
     n_force_calls: Int[Array, ""]
     n_hessian_calls: Int[Array, ""]
 
@@ -107,8 +107,9 @@ def iterative_solve(
     Jitted as a whole with :func:`equinox.filter_jit`: arrays in `fn`, `y0` and `args` are
     traced, and so are the solver's float hyperparameters and floats in `args`
     (:func:`dynamic_floats`), so a second call with new arrays of the same shapes, a new
-    tolerance or a new step size reuses the compiled loop. Integers, booleans, strings and
-    fields marked static are compile-time constants. A run that hits the cap reports
+    tolerance, a new step size or a new `max_steps` reuses the compiled loop. Integers
+    (other than `max_steps`), booleans, strings and fields marked static are compile-time
+    constants. A run that hits the cap reports
     ``RESULTS.step_cap_reached``; a non-finite value ``RESULTS.nonfinite_state``.
 
     **Neighbour lists.** When `fn` carries a :class:`jaxrxn.neighbors.NeighborList` and the
@@ -124,6 +125,7 @@ def iterative_solve(
     stops there with ``RESULTS.neighbor_list_overflow``.
     """
     solver, args = dynamic_floats(solver), dynamic_floats(args)
+    max_steps = jnp.asarray(max_steps, jnp.int32)  # traced: a new cap does not recompile
     if not lists_in(fn):
         return _solve(solver, fn, y0, args, max_steps, throw, None)[0]
     if _traced((fn, y0, args)):
@@ -242,7 +244,7 @@ def overflow_checked(f, watch: bool = True):
 
 
 @eqx.filter_jit
-def _solve(solver, fn, y0, args, max_steps: int, throw: bool, resume: _Resume | None) -> tuple[Solution, _Stop]:
+def _solve(solver, fn, y0, args, max_steps: Int[Array, ""], throw: bool, resume: _Resume | None) -> tuple[Solution, _Stop]:
     # With lists whose overflow the driver handles, a step in which any evaluation overflowed
     # one is undone and ends the loop (`overflow`), so the caller can widen the lists and
     # resume; so does an overflow in the final checks of `postprocess`.

@@ -54,17 +54,18 @@ S1 = np.array([[-0.822002, 0.624313]])
 @pytest.mark.parametrize(
     "call",
     [
-        lambda pot, d, f: jaxrxn.minimize(pot, jnp.asarray(A + d), jaxrxn.FIRE(dt=100 * f), fmax=f),
-        lambda pot, d, f: neb(pot, jnp.asarray(linear(A, B, 7)).at[1:-1].add(d), NEB(k=100 * f), fmax=500 * f, max_steps=20),
-        lambda pot, d, f: saddle_search(pot, jnp.asarray(S1 + d), PRFO(trust_radius=100 * f), fmax=f),
-        lambda pot, d, f: saddle_search(pot, jnp.asarray(S1 + d), Dimer(max_step=100 * f), fmax=10 * f, max_steps=50),
+        lambda pot, d, f: jaxrxn.minimize(pot, jnp.asarray(A + d), jaxrxn.FIRE(dt=100 * f), fmax=f, max_steps=round(1e6 * f)),
+        lambda pot, d, f: neb(pot, jnp.asarray(linear(A, B, 7)).at[1:-1].add(d), NEB(k=100 * f), fmax=500 * f, max_steps=round(2e4 * f)),
+        lambda pot, d, f: saddle_search(pot, jnp.asarray(S1 + d), PRFO(trust_radius=100 * f), fmax=f, max_steps=round(1e5 * f)),
+        lambda pot, d, f: saddle_search(pot, jnp.asarray(S1 + d), Dimer(max_step=100 * f), fmax=10 * f, max_steps=round(5e4 * f)),
         lambda pot, d, f: irc(pot, jnp.asarray(S1 + d / 1000), fmax=10 * f, first_step=10 * f, step=100 * f, max_points=50),
     ],
     ids=["minimize", "neb", "prfo", "dimer", "irc"],
 )
 def test_second_call_with_new_arrays_and_hyperparameters_does_not_recompile(call):
-    # new parameter arrays of the same shapes, and new float tolerances and step sizes
-    # (fmax, FIRE's dt, NEB's spring constant, trust radius, IRC steps): nothing compiles
+    # new parameter arrays of the same shapes, new float tolerances and step sizes (fmax,
+    # FIRE's dt, NEB's spring constant, trust radius, IRC steps) and new step caps: nothing
+    # compiles
     jax.block_until_ready(call(MB, 0.01, 1e-3))
     fresh = _fresh(MB)
     jax.block_until_ready(fresh)

@@ -40,9 +40,9 @@ work directory after every round and at the end (:func:`assemble`).
 a time-limited run covers every molecule early. Attempt ``a`` of molecule ``m`` is seeded
 by ``(seed, m, a)``: results are reproducible up to the calculator's floating point.
 
-**Compilation.** One GFN2-xTB host potential per atom count is shared by all molecules of
-that size (:class:`SpeciesSlot` swaps the atomic numbers on the host side), and the
-internal coordinates are padded to lengths fixed by the atom count
+**Compilation.** The GFN2-xTB potentials of molecules of one size share compiled code
+(their calculators are found by handle: :class:`jaxrxn.potentials.external.HostEnergy`),
+and the internal coordinates are padded to lengths fixed by the atom count
 (:func:`padded_internals`), so the jitted relaxation, scan, saddle search and IRC compile
 once per atom count, not per molecule or attempt.
 """
@@ -63,6 +63,7 @@ from jaxtyping import Array, Float, Int
 
 from jaxrxn.datasets.molecules import bond_changes, embed, formula, graph_hash, read_smiles
 from jaxrxn.geometry import rmsd_numpy
+from jaxrxn.potentials.qm import xtb_potential
 
 LEVEL = "GFN2-xTB"
 #: Imaginary frequencies softer than this (cm^-1) count as finite-difference noise.
@@ -108,55 +109,7 @@ class BuildConfig:
     type_test_fraction: float = 0.15
 
 
-# ---------------------------------------------------------------------------------------
-# a GFN2-xTB potential per atom count, shared by molecules (one compilation per size)
-# ---------------------------------------------------------------------------------------
-class SpeciesSlot:
-    """The atomic numbers currently evaluated by a shared host potential (host-side state)."""
-
-    def __init__(self, n_atoms: int):
-        self.numbers = np.zeros(n_atoms, int)
-
-
-class _SlotEvaluator:
-    """GFN2-xTB evaluator that follows its slot's atomic numbers (rebuilt when they change)."""
-
-    def __init__(self, slot: SpeciesSlot):
-        self.slot, self._key, self._evaluator = slot, None, None
-
-    def __call__(self, R: np.ndarray, attempt: int):
-        from jaxrxn.potentials.qm import XTBEvaluator
-
-        key = tuple(int(z) for z in self.slot.numbers)
-        if key != self._key:
-            options = {"temperature": 300.0, "accuracy": 1.0, "max-iter": 250}
-            self._evaluator, self._key = XTBEvaluator(np.array(key), "GFN2-xTB", 0, 1, options), key
-        return self._evaluator(R, attempt)
-
-
-class _Potentials:
-    """``potential(numbers)``: the shared GFN2-xTB :class:`~jaxrxn.Potential` for this size,
-    with this molecule's masses, its slot switched to `numbers`."""
-
-    def __init__(self):
-        self._by_size: dict[int, tuple[SpeciesSlot, object]] = {}
-
-    def __call__(self, numbers: np.ndarray):
-        from jaxrxn.potentials.core import Potential
-        from jaxrxn.potentials.external import HostEnergy
-        from jaxrxn.potentials.qm import _molecule
-
-        n = len(numbers)
-        if n not in self._by_size:
-            slot = SpeciesSlot(n)
-            host = HostEnergy(lambda: _SlotEvaluator(slot), n, name="GFN2-xTB calculator")
-            self._by_size[n] = (slot, host)
-        slot, host = self._by_size[n]
-        slot.numbers = np.asarray(numbers, int)
-        return Potential(host, None, _molecule(np.asarray(numbers), 0, 1, None, None))
-
-
-# jitted once per shape (and per shared host potential); the solver and floats are traced
+# jitted once per shape (potentials of one size compare equal); the solver and floats are traced
 @eqx.filter_jit
 def _relax(potential, R, fmax):
     from jaxrxn.optimize import LBFGS, minimize
@@ -327,8 +280,8 @@ def _hops(adj: np.ndarray) -> np.ndarray:
 @dataclasses.dataclass(frozen=True)
 class _Restrained:
     """``energy_fn`` of the true energy plus ``k/2 (xi(R) - xi_0)^2``; params ``{"inner",
-    "drive", "xi", "k"}``. Hashes by its inner function, so restrained potentials of one
-    shared host potential share compiled code."""
+    "drive", "xi", "k"}``. Hashes by its inner function, so restrained potentials of
+    molecules of one size share compiled code."""
 
     inner: object
 
@@ -346,8 +299,8 @@ def driven_scan(potential, R0, drive: Drive, n_points: int, k, fmax, max_steps: 
 
     Returns ``(R (n_points, N, 3), true energies (n_points,), force calls)``. A relaxed
     scan along a driving coordinate (the coordinate-driving start of single-ended TS
-    searches); its highest point is the saddle search's guess. Jitted once per shape and
-    shared host potential: the drive, targets and floats are traced.
+    searches); its highest point is the saddle search's guess. Jitted once per atom count:
+    the drive, targets and floats are traced.
     """
     from jaxrxn.optimize import LBFGS, minimize
 
@@ -551,7 +504,6 @@ def build_dataset(
         tried.setdefault(r["molecule"], []).append(r.get("start", ""))
     with open(os.path.join(work, "config.json"), "w") as f:
         json.dump(dataclasses.asdict(cfg) | {"smiles": [s for s, _ in mols], "names": [n for _, n in mols]}, f)
-    potentials = _Potentials()
     t_start = time.monotonic()
     ledger = open(os.path.join(work, "ledger.jsonl"), "a")
     try:
@@ -564,13 +516,13 @@ def build_dataset(
                     return assemble(output)
                 t0 = time.monotonic()
                 try:
-                    numbers, R0, E0 = _reactant(work, m, smiles, potentials, cfg)
+                    numbers, R0, E0 = _reactant(work, m, smiles, cfg)
                 except ValueError as err:  # embedding or relaxation failed
                     rec = {"status": "reactant_failed", "error": str(err), "n_force_calls": 0}
                 else:
                     known = _known(work, m)
                     rng = np.random.default_rng([cfg.seed, m, attempt])
-                    rec = run_attempt(potentials(numbers), numbers, R0, E0, known, rng, cfg, tried.get(m, ()))
+                    rec = run_attempt(xtb_potential(numbers), numbers, R0, E0, known, rng, cfg, tried.get(m, ()))
                     tried.setdefault(m, []).append(rec.get("start", ""))
                     if rec["status"] == "reaction":
                         r = rec.pop("reaction")
@@ -592,13 +544,13 @@ def build_dataset(
     return assemble(output)
 
 
-def _reactant(work: str, m: int, smiles: str, potentials: _Potentials, cfg: BuildConfig):
+def _reactant(work: str, m: int, smiles: str, cfg: BuildConfig):
     path = os.path.join(work, f"mol_{m:04d}.npz")
     if os.path.exists(path):
         d = np.load(path)
         return d["numbers"], d["positions"], float(d["energy"])
     numbers, R = embed(smiles, seed=cfg.seed)
-    res = _relax(potentials(numbers), jnp.asarray(R), cfg.fmax)
+    res = _relax(xtb_potential(numbers), jnp.asarray(R), cfg.fmax)
     if not bool(res.converged):
         raise ValueError(f"GFN2-xTB relaxation of {smiles} did not converge")
     R0, E0 = np.asarray(res.R), float(res.energy)
