@@ -35,7 +35,7 @@ CHARGES = {"15_oxirane": -1, "18_sn2": -1}
 #: The jaxrxn pipeline a stored row was run with; rows of another one are run again (the
 #: ASE rows stay: the ASE pipeline did not change).
 PIPELINE = (
-    "BFGS band to 0.5 then 0.1 eV/Å, internal-coordinate RS-P-RFO, "
+    "BFGS band to 0.5 eV/Å (at most 50 steps) then 0.1 eV/Å (at most 500), internal-coordinate RS-P-RFO, "
     "vibrational-only differences, Gonzalez-Schlegel IRC, IRC ends to 0.05 eV/Å"
 )
 
@@ -114,8 +114,8 @@ def main(names):
             continue
         row = results.setdefault(name, {"n_atoms": len(numbers)})
         if row.get("jaxrxn", {}).get("pipeline") != PIPELINE:
-            if "jaxrxn" in row and "jaxrxn_previous" not in row:
-                row["jaxrxn_previous"] = row.pop("jaxrxn")  # kept for the before/after table
+            if "jaxrxn" in row:
+                row["jaxrxn_previous"] = row.pop("jaxrxn")  # the pipeline before, for the before/after table
             row["jaxrxn"] = run_jaxrxn(name, numbers, R0, R1)
             save(results, name)
         if "ase" not in row and os.path.exists(OUT):  # written meanwhile by another process

@@ -77,6 +77,13 @@ IRC_END_FMAX = 0.05
 #: connects the end states.
 NEB_FMAX = (0.5, 0.1)
 
+#: Step caps of the CI-NEB bands in :data:`NEB_FMAX` on an outside calculator (see
+#: :func:`find_reaction`'s `neb_max_steps`). The first band only has to put the climbing
+#: image into the saddle's basin: on the Birkholz reactions whose bands converge it reaches
+#: 0.5 eV/Å in 10-30 steps, while five bands that stall below it ran to 500 steps (3,008
+#: calls each) without finding a better saddle; the fallback band gets the larger cap.
+NEB_MAX_STEPS = (50, 500)
+
 #: Stages in the order they run; ``failed_stage`` is one of them.
 STAGES = ("input", "relax", "interpolation", "neb", "saddle", "frequencies", "irc", "verify")
 
@@ -267,7 +274,7 @@ def find_reaction(
     interpolation: Interpolation | None = None,
     n_images: int = 8,
     neb_fmax: float | Sequence[float] | None = None,
-    neb_max_steps: int = 500,
+    neb_max_steps: int | Sequence[int] | None = None,
     fmax: float = 0.01,
     saddle_max_steps: int = 300,
     remove_rigid: bool | None = None,
@@ -294,9 +301,12 @@ def find_reaction(
       to one, the same band is relaxed further to the next (each stage's calls add up).
       Default: :data:`NEB_FMAX` for an outside calculator, where every force call is the
       cost, and its last entry for a JAX potential (the batched
-      :func:`jaxrxn.batch.find_reactions` relaxes to one threshold). A band stopped by
-      `neb_max_steps` still hands its climbing image on (the saddle and IRC stages judge
-      it).
+      :func:`jaxrxn.batch.find_reactions` relaxes to one threshold). `neb_max_steps` caps
+      each band's steps: one number for all, or one per threshold (default
+      :data:`NEB_MAX_STEPS` with the default thresholds on an outside calculator, else
+      500). A band
+      stopped by its cap still hands its climbing image on (the saddle and IRC stages
+      judge it).
     - `remove_rigid`: remove rigid-body motion from the NEB forces; default: for free
       molecules (no cell, no fixed atoms).
     - `rmsd_tol`: an IRC end matches an end state below this RMSD (Å), or with the same
@@ -336,6 +346,13 @@ def find_reaction(
     schedule = (float(neb_fmax),) if np.ndim(neb_fmax) == 0 else tuple(float(f) for f in neb_fmax)
     if not schedule or not all(f > 0 for f in schedule):
         raise ValueError(f"neb_fmax must be positive (one threshold or a sequence); got {neb_fmax!r}.")
+    if neb_max_steps is None:
+        neb_max_steps = NEB_MAX_STEPS if outside and schedule == NEB_FMAX else 500
+    caps = (int(neb_max_steps),) * len(schedule) if np.ndim(neb_max_steps) == 0 else tuple(int(n) for n in neb_max_steps)
+    if len(caps) != len(schedule) or not all(n >= 1 for n in caps):
+        raise ValueError(
+            f"neb_max_steps must be a positive number or one per neb_fmax threshold ({len(schedule)}); got {neb_max_steps!r}."
+        )
     n_failed = [len(calculator_failures(potential))]  # failures before the current stage
     out = ReactionResult()
     calls = out.n_force_calls_by_stage
@@ -401,11 +418,11 @@ def find_reaction(
     for attempt, tol in enumerate(schedule):
         last = attempt == len(schedule) - 1
         t0 = time.perf_counter()
-        band = neb(potential, band_path, solver, fmax=tol, max_steps=neb_max_steps)
+        band = neb(potential, band_path, solver, fmax=tol, max_steps=caps[attempt])
         band_path = out.band = np.asarray(band.path)
         out.band_energies = np.asarray(band.energies)
         out.neb_converged = bool(band.converged)
-        stage_done("neb", band.n_force_calls, t0, f", max NEB force {float(band.max_force):.3f} eV/Å (threshold {tol})")
+        stage_done("neb", band.n_force_calls, t0, f", {int(band.n_steps)} steps, max NEB force {float(band.max_force):.3f} eV/Å (threshold {tol})")
         energies = out.band_energies
         ts = int(band.ts_index)
         # The band is the best one the rollback kept, handed on (the saddle and IRC stages

@@ -156,6 +156,26 @@ def test_not_connected_api():
     assert min(res.irc_match["irc_end_energies"]) < max(res.irc_match["irc_end_energies"])
 
 
+def test_band_step_caps_per_threshold():
+    """`neb_max_steps` caps each band of the `neb_fmax` schedule separately: the loose first
+    band stops at its own cap, and the fallback band (the A -> B saddle never connects, so
+    it always runs) at its own."""
+    import re
+
+    from jaxrxn.reaction import find_reaction
+
+    lines = []
+    res = find_reaction(
+        _point(MB_A), _point(MB_B), _mb3d(None, None, None), n_images=9, neb_fmax=(0.5, 0.001), neb_max_steps=(3, 8),
+        progress=lines.append,
+    )  # fmt: skip
+    assert not res.converged
+    steps = [int(m.group(1)) for line in lines if (m := re.match(r"neb: .*, (\d+) steps,", line))]
+    assert steps == [3, 8], lines
+    with pytest.raises(ValueError, match="neb_max_steps"):
+        find_reaction(_point(MB_A), _point(MB_B), _mb3d(None, None, None), neb_fmax=(0.5, 0.1), neb_max_steps=(3, 8, 9))
+
+
 def test_not_connected_cli_exit_1(tmp_path, capsys, monkeypatch):
     from jaxrxn import calculators
 
