@@ -15,10 +15,10 @@ failure caught and named:
    free molecule, with rollback to the best band when a step tears it or the calculator
    fails: the band only has to bring the climbing image into the saddle's basin. On an
    outside calculator the band is relaxed by dense BFGS (:class:`jaxrxn.optimize.BFGS`,
-   0.1 Å step cap) to 0.5 eV/Å first (:data:`NEB_FMAX`), and further to 0.1 eV/Å only when
-   the saddle found from it fails or does not connect the end states. Measured with
-   GFN2-xTB on H2CO (Birkholz 11): L-BFGS to 0.1 eV/Å 824 NEB calls, L-BFGS to 0.5 eV/Å
-   218, BFGS to 0.5 eV/Å 110 (the same saddle after refinement). JAX potentials keep
+   0.1 Å step cap) to 0.5 eV/Å in at most 50 steps (:data:`NEB_FMAX`,
+   :data:`NEB_MAX_STEPS`). Measured with GFN2-xTB on H2CO (Birkholz 11): L-BFGS to 0.1
+   eV/Å 824 NEB calls, L-BFGS to 0.5 eV/Å 218, BFGS to 0.5 eV/Å 110 (the same saddle after
+   refinement); a sequence of thresholds (a fallback band) is an option. JAX potentials keep
    L-BFGS to 0.1 eV/Å: BFGS let a Muller-Brown band diverge past every rollback where
    L-BFGS converged in 184 calls, and the batched pipeline relaxes bands to one threshold;
 5. **saddle**: the climbing image refined to a first-order saddle, starting along the
@@ -70,19 +70,18 @@ IRC_OPTIONS = {"step": 0.2, "tol": 1e-3, "descent_fmax": 0.5, "min_maxstep": 0.1
 #: relaxation to `fmax`.
 IRC_END_FMAX = 0.05
 
-#: CI-NEB thresholds (eV/Å) of the pipeline on an outside calculator, tried in turn (see
+#: CI-NEB threshold (eV/Å) of the pipeline on an outside calculator (see
 #: :func:`find_reaction`'s `neb_fmax`): a loose band already puts the climbing image in the
 #: saddle's basin, from where RS-P-RFO in internal coordinates converges in tens of
-#: gradients; the tighter band is the fallback when that saddle is not the one that
-#: connects the end states.
-NEB_FMAX = (0.5, 0.1)
+#: gradients.
+NEB_FMAX = 0.5
 
-#: Step caps of the CI-NEB bands in :data:`NEB_FMAX` on an outside calculator (see
-#: :func:`find_reaction`'s `neb_max_steps`). The first band only has to put the climbing
-#: image into the saddle's basin: on the Birkholz reactions whose bands converge it reaches
-#: 0.5 eV/Å in 10-30 steps, while five bands that stall below it ran to 500 steps (3,008
-#: calls each) without finding a better saddle; the fallback band gets the larger cap.
-NEB_MAX_STEPS = (50, 500)
+#: Step cap of that band (:func:`find_reaction`'s `neb_max_steps`). On the Birkholz
+#: reactions (GFN2-xTB) every band that led to a connecting saddle reached 0.5 eV/Å in
+#: 10-30 steps; five stalled (03, 07, 09, 13, 16), and relaxing them further (500 steps
+#: more, to 0.1 eV/Å, dense BFGS or L-BFGS) cost 1,730-3,008 calls each and connected none
+#: of them after a 50-step first band (and 13 only after 1,000 steps, 6,016 calls).
+NEB_MAX_STEPS = 50
 
 #: Stages in the order they run; ``failed_stage`` is one of them.
 STAGES = ("input", "relax", "interpolation", "neb", "saddle", "frequencies", "irc", "verify")
@@ -300,11 +299,10 @@ def find_reaction(
       when the saddle search, the frequencies or the IRC check fails from the band relaxed
       to one, the same band is relaxed further to the next (each stage's calls add up).
       Default: :data:`NEB_FMAX` for an outside calculator, where every force call is the
-      cost, and its last entry for a JAX potential (the batched
-      :func:`jaxrxn.batch.find_reactions` relaxes to one threshold). `neb_max_steps` caps
-      each band's steps: one number for all, or one per threshold (default
-      :data:`NEB_MAX_STEPS` with the default thresholds on an outside calculator, else
-      500). A band
+      cost, and 0.1 for a JAX potential (as the batched
+      :func:`jaxrxn.batch.find_reactions`). `neb_max_steps` caps each band's steps: one
+      number for all, or one per threshold (default :data:`NEB_MAX_STEPS` on an outside
+      calculator with the default threshold, else 500). A band
       stopped by its cap still hands its climbing image on (the saddle and IRC stages
       judge it).
     - `remove_rigid`: remove rigid-body motion from the NEB forces; default: for free
@@ -342,12 +340,12 @@ def find_reaction(
         raise ValueError("geodesic interpolation is for free molecules (atomic numbers, no cell, no fixed atoms).")
     outside = isinstance(potential.energy_fn, HostEnergy)
     if neb_fmax is None:
-        neb_fmax = NEB_FMAX if outside else NEB_FMAX[-1]
+        neb_fmax = NEB_FMAX if outside else 0.1
     schedule = (float(neb_fmax),) if np.ndim(neb_fmax) == 0 else tuple(float(f) for f in neb_fmax)
     if not schedule or not all(f > 0 for f in schedule):
         raise ValueError(f"neb_fmax must be positive (one threshold or a sequence); got {neb_fmax!r}.")
     if neb_max_steps is None:
-        neb_max_steps = NEB_MAX_STEPS if outside and schedule == NEB_FMAX else 500
+        neb_max_steps = NEB_MAX_STEPS if outside and schedule == (NEB_FMAX,) else 500
     caps = (int(neb_max_steps),) * len(schedule) if np.ndim(neb_max_steps) == 0 else tuple(int(n) for n in neb_max_steps)
     if len(caps) != len(schedule) or not all(n >= 1 for n in caps):
         raise ValueError(
