@@ -50,6 +50,7 @@ from jax import lax
 from jax.experimental import checkify
 from jaxtyping import Array, Bool, Int, PyTree
 
+from jaxrxn._jit import dynamic_floats
 from jaxrxn._results import RESULTS, finite_result
 from jaxrxn.neighbors import OVERFLOW_MESSAGE, any_overflow, enlarge, handled_by_driver, lists_in
 
@@ -174,18 +175,6 @@ class _Stop(eqx.Module):
     at_init: Bool[Array, ""]
     resume: _Resume
     neighbors: Any
-
-
-def dynamic_floats(tree: PyTree) -> PyTree:
-    """`tree` with every Python float leaf a JAX scalar, so that ``jit`` traces it.
-
-    :func:`equinox.filter_jit` keys its cache on every non-array leaf: a solver built with
-    ``NEB(k=0.5)`` and then ``NEB(k=1.0)``, or an ``fmax`` passed as a float, would compile
-    the loop again. The scalars are weakly typed, as the floats were, so they do not
-    promote a float32 computation. A hyperparameter that selects code in Python (a mode
-    switch) must be a static field instead.
-    """
-    return jax.tree_util.tree_map(lambda x: jnp.asarray(float(x)) if isinstance(x, float) else x, tree)
 
 
 def in_dtype_of(y: Array, *xs: Array) -> tuple[Array, ...]:

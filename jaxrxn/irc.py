@@ -37,7 +37,8 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int, Scalar
 
-from jaxrxn._iterate import AbstractIterativeSolver, dynamic_floats, iterative_solve
+from jaxrxn._iterate import AbstractIterativeSolver, iterative_solve
+from jaxrxn._jit import dynamic_floats
 from jaxrxn._results import RESULTS, finite_result
 from jaxrxn.optimize import LBFGS, minimize
 from jaxrxn.potentials.core import Potential, max_atom_force

@@ -12,6 +12,7 @@ different systems, see :mod:`jaxrxn.batch`) and ``jax.grad`` with respect to
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PyTree, Scalar
 
+from jaxrxn._jit import dynamic_floats
 from jaxrxn.neighbors import NeighborList, allocate, build_batch, check_overflow, update_batch
 from jaxrxn.system import System, free_atoms
 
@@ -34,6 +36,22 @@ def _follow_dtype(tree, dtype):
         return jnp.asarray(x, dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating) else x
 
     return jax.tree_util.tree_map(cast, tree)
+
+
+def _compiled(method):
+    """`method(potential, R)` compiled as one program, also when called outside ``jit`` (a
+    research script, a test), with Python floats in the potential traced so that new
+    values do not compile again. Run eagerly, JAX dispatches (and compiles) every primitive
+    on its own: a 9-atom EMT energy and forces took 6.8 s the first time and 1.4 s
+    compiled, and 6.4 vs 1.1 s for a band's forces under an eager ``vmap``. Inside ``jit``
+    it is inlined into the enclosing program."""
+    compiled = eqx.filter_jit(method)
+
+    @functools.wraps(method)
+    def call(self, R):
+        return compiled(dynamic_floats(self), R)
+
+    return call
 
 
 class Potential(eqx.Module):
@@ -103,6 +121,7 @@ class Potential(eqx.Module):
         return None if self.system is None else self.system.masses
 
     # ---- energies and derivatives ---------------------------------------------------
+    @_compiled
     def energy(self, R: Float[Array, "n_atoms dim"]) -> Scalar:
         """Potential energy in eV."""
         return self._energy(R, self.params)
@@ -160,6 +179,7 @@ class Potential(eqx.Module):
         """1.0 for atoms free to move, 0.0 for fixed and padding atoms, ``(n_atoms, 1)``."""
         return free_atoms(self.system, R.shape[0], R.dtype)
 
+    @_compiled
     def energy_and_forces(
         self, R: Float[Array, "n_atoms dim"]
     ) -> tuple[Scalar, Float[Array, "n_atoms dim"]]:
@@ -177,6 +197,7 @@ class Potential(eqx.Module):
         """Forces ``-dE/dR`` in eV/Å, zero on fixed atoms."""
         return self.energy_and_forces(R)[1]
 
+    @_compiled
     def hessian(self, R: Float[Array, "n_atoms dim"]) -> Float[Array, "n_dof n_dof"]:
         """Cartesian Hessian ``d2E/dR2`` in eV/Å², flattened to ``(n_atoms*dim, n_atoms*dim)``.
 
