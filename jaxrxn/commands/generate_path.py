@@ -128,14 +128,13 @@ def run(args) -> int:
 
 
 def _calculator(args, R, system):
-    """The ``--calc`` potential, a jitted product relaxation and a path-energy function."""
-    import jax
+    """The ``--calc`` potential, a product relaxation and a path-energy function (both
+    compiled once per kind of potential and shape, and reused by later calls)."""
     import numpy as np
 
     from jaxrxn.commands._common import build_potential
     from jaxrxn.optimize import LBFGS, minimize
 
     potential = build_potential(args, R, system)
-    relax = jax.jit(lambda X: minimize(potential, X, LBFGS(maxstep=0.1), fmax=args.fmax, max_steps=args.max_steps))
-    energy = jax.jit(lambda X: potential.energy(X))
-    return potential, relax, lambda frames: np.array([float(energy(X)) for X in frames])
+    relax = lambda X: minimize(potential, X, LBFGS(maxstep=0.1), fmax=args.fmax, max_steps=args.max_steps)  # noqa: E731
+    return potential, relax, lambda frames: np.array([float(potential.energy(X)) for X in frames])

@@ -96,7 +96,6 @@ def run(args) -> int:
 def _polish(args, R, system, p):
     """RS-P-RFO in internal coordinates from the generated TS, then the harmonic index.
     Returns the report's polishing keys and the potential."""
-    import jax
     import jax.numpy as jnp
     import numpy as np
 
@@ -111,9 +110,8 @@ def _polish(args, R, system, p):
 
     potential = build_potential(args, R, system)
     solver = RSPRFO(coordinates=redundant_internals(np.asarray(system.numbers), R), refine_if_positive=3, trust_max=0.2)
-    search = jax.jit(lambda X: saddle_search(potential, X, solver, fmax=args.fmax, max_steps=args.max_steps, check_index=False))
     with p.stage("polishing: RS-P-RFO saddle search"):
-        res = search(jnp.asarray(R))
+        res = saddle_search(potential, jnp.asarray(R), solver, fmax=args.fmax, max_steps=args.max_steps, check_index=False)
     out = {
         "positions": np.asarray(res.R), "energy": float(res.energy), "fmax": float(res.fmax),
         "converged": bool(res.converged), "saddle_index": None, "imaginary_frequency_cm1": None,

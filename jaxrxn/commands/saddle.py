@@ -45,7 +45,6 @@ def result_message(result) -> str:
 
 
 def run(args) -> int:
-    import jax
     import jax.numpy as jnp
     import numpy as np
 
@@ -73,14 +72,14 @@ def run(args) -> int:
     # an outside calculator has no JAX Hessian: its index comes from the harmonic analysis below
     # internal coordinates were refused above unless the molecule is free: no zero-mode probes
     zero_modes_spec = "free" if args.coords == "internal" else "auto"
-    search = jax.jit(
-        lambda R: saddle_search(
-            potential, R, solver, fmax=args.fmax, max_steps=args.max_steps, zero_modes_spec=zero_modes_spec, check_index=not outside
-        )
-    )
     with progress(args) as p:
         with p.stage(f"{method} saddle search: compiling, then searching"):
-            res = search(jnp.asarray(R))
+            # the solve is jitted inside, keyed on the kind of potential and the solver, so a
+            # second call (another --max-steps, another molecule of the size) reuses it
+            res = saddle_search(
+                potential, jnp.asarray(R), solver, fmax=args.fmax, max_steps=args.max_steps,
+                zero_modes_spec=zero_modes_spec, check_index=not outside,
+            )  # fmt: skip
         analyse = not system.periodic and bool(jnp.all(jnp.isfinite(res.R))) and not calculator_failures(potential)
         if analyse:
             with p.stage("harmonic analysis (Hessian, frequencies)"):
