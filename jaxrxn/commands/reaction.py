@@ -43,7 +43,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--fmax", type=float, default=0.01, help="force threshold of minima and saddle, eV/Å (0.01)")
     parser.add_argument(
         "--neb-fmax", type=float, default=None,
-        help="CI-NEB force threshold before the saddle search, eV/Å (default: 0.5, then 0.1 if that saddle fails, "
+        help="CI-NEB force threshold before the saddle search, eV/Å (default: 0.5 in at most 50 band steps "
         "for an outside calculator; 0.1 for a JAX potential)",
     )  # fmt: skip
     parser.add_argument("-o", "--outdir", metavar="OUTDIR", help="write ts.xyz, path.extxyz, irc.extxyz, profile.png here")
