@@ -29,10 +29,11 @@ def read_one(filename: str, what: str, index=-1):
     return R, system
 
 
-def add_calc_argument(parser) -> None:
+def add_calc_argument(parser, required: bool = True, use: str = "potential") -> None:
+    """``--calc NAME``, ``--charge`` and ``--mult``; `use` says what the potential is for."""
     parser.add_argument(
-        "--calc", required=True, metavar="NAME",
-        help="potential: emt, lj, morse:EL, sutton-chen:EL, eam:SETFL_FILE, xtb (GFN2-xTB), "
+        "--calc", required=required, metavar="NAME",
+        help=f"{use}: emt, lj, morse:EL, sutton-chen:EL, eam:SETFL_FILE, xtb (GFN2-xTB), "
         "xtb:gfn1, pyscf:METHOD/BASIS (e.g. pyscf:hf/3-21g, pyscf:b3lyp/def2-svp), nnp (the shipped "
         "GFN2-xTB-trained neural-network potential) or nnp:MODEL.npz (one from train-nnp)",
     )  # fmt: skip

@@ -30,7 +30,7 @@ periodic cell, K < 1; one line on stderr).
 
 from __future__ import annotations
 
-from jaxrxn.commands._common import finish, progress, read_one
+from jaxrxn.commands._common import add_calc_argument, finish, progress, read_one
 
 EXAMPLE = """\
 # 32 paths from a reactant, products relaxed and checked with GFN2-xTB
@@ -44,12 +44,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed of the kicks (0)")
     parser.add_argument("--kick", type=float, help="kick per sample, Å (default: the model's, 0.1)")
     parser.add_argument("--images", type=int, default=11, help="images per reported path (11)")
-    parser.add_argument(
-        "--calc", metavar="NAME",
-        help="relax the products and give the paths energies: xtb (GFN2-xTB), xtb:gfn1, pyscf:METHOD/BASIS, or a JAX potential",
-    )  # fmt: skip
-    parser.add_argument("--charge", type=int, default=0, help="total charge for xtb/pyscf (0)")
-    parser.add_argument("--mult", type=int, default=1, help="spin multiplicity 2S+1 for xtb/pyscf (1)")
+    add_calc_argument(parser, required=False, use="relax the products and give the paths energies")
     parser.add_argument("--fmax", type=float, default=0.05, help="force threshold of the product relaxation, eV/Å (0.05)")
     parser.add_argument("--max-steps", type=int, default=300, help="iteration cap of the product relaxation (300)")
     parser.add_argument("-o", "--output", metavar="DIR", help="write path_K.xyz and product_K.xyz here")

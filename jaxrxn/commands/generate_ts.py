@@ -21,7 +21,7 @@ elements or sizes outside the model's training domain, ``--polish`` without ``--
 
 from __future__ import annotations
 
-from jaxrxn.commands._common import finish, progress, read_one
+from jaxrxn.commands._common import add_calc_argument, finish, progress, read_one
 
 EXAMPLE = """\
 # a held-out reaction of the shipped data set, generated then polished with GFN2-xTB
@@ -34,12 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", default="gfn2-xtb", help="pretrained TS generator (gfn2-xtb)")
     parser.add_argument("--steps", type=int, default=4, help="Heun steps of the sampler (4: 8 model calls)")
     parser.add_argument("--polish", action="store_true", help="refine the generated TS into a saddle with --calc")
-    parser.add_argument(
-        "--calc", metavar="NAME",
-        help="potential for --polish: xtb (GFN2-xTB), xtb:gfn1, pyscf:METHOD/BASIS, or a JAX potential",
-    )  # fmt: skip
-    parser.add_argument("--charge", type=int, default=0, help="total charge for xtb/pyscf (0)")
-    parser.add_argument("--mult", type=int, default=1, help="spin multiplicity 2S+1 for xtb/pyscf (1)")
+    add_calc_argument(parser, required=False, use="potential for --polish")
     parser.add_argument("--fmax", type=float, default=0.01, help="force threshold of --polish, eV/Å (0.01)")
     parser.add_argument("--max-steps", type=int, default=300, help="iteration cap of --polish (300)")
     parser.add_argument("-o", "--output", metavar="TS.xyz", help="write the final structure here")
