@@ -345,8 +345,14 @@ class PathSet(eqx.Module):
 
     def take(self, idx) -> "PathSet":
         """The reactions ``idx`` (an index array or boolean mask) as a new :class:`PathSet`."""
-        idx = np.flatnonzero(idx) if np.asarray(idx).dtype == bool else np.asarray(idx)
-        return jax.tree_util.tree_map(lambda a: a[idx], self)
+        return take_rows(self, idx)
+
+
+def take_rows(data, idx):
+    """The rows ``idx`` (an index array or boolean mask) of every array of the data set
+    pytree `data` (reactions along the leading axis), as a data set of the same type."""
+    idx = np.flatnonzero(idx) if np.asarray(idx).dtype == bool else np.asarray(idx)
+    return jax.tree_util.tree_map(lambda a: a[idx], data)
 
 
 def surface_pathset(reactions: Sequence[ReactionPath], n_points: int = 21) -> PathSet:

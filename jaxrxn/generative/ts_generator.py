@@ -58,7 +58,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from jaxrxn._results import RESULTS
-from jaxrxn.generative.data import ReactionPath, centred_noise, padded_size, resample_by_arc_length
+from jaxrxn.generative.data import ReactionPath, centred_noise, padded_size, resample_by_arc_length, take_rows
 from jaxrxn.generative.nets import PaiNN, SurfaceFlowNet
 from jaxrxn.generative.surfaces import params_from_descriptor, surface_from_params
 from jaxrxn.generative.training import TrainState, seeded_state, train_or_resume
@@ -165,8 +165,7 @@ class TSSet(eqx.Module):
 
     def take(self, idx) -> "TSSet":
         """The reactions ``idx`` (an index array or boolean mask) as a new :class:`TSSet`."""
-        idx = np.flatnonzero(idx) if np.asarray(idx).dtype == bool else np.asarray(idx)
-        return jax.tree_util.tree_map(lambda a: a[idx], self)
+        return take_rows(self, idx)
 
 
 def surface_ts_set(reactions: Sequence[ReactionPath]) -> TSSet:
