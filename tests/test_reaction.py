@@ -39,7 +39,7 @@ def _xtb():
     return xtb_potential(NUMBERS)
 
 
-def _ase_sella_ts_energy(R_initial, R_final, n_images: int = 8) -> float:
+def _ase_sella_ts_energy(R_initial, R_final, numbers=NUMBERS, n_images: int = 8) -> float:
     """ASE's pipeline on the same end points: IDPP, CI-NEB (improved tangent) with FIRE to
     0.05 eV/Å, then Sella (internal coordinates) from the climbing image to 0.01 eV/Å."""
     from ase import Atoms
@@ -50,8 +50,8 @@ def _ase_sella_ts_energy(R_initial, R_final, n_images: int = 8) -> float:
 
     from ase.build import minimize_rotation_and_translation
 
-    images = [Atoms(numbers=NUMBERS, positions=R_initial) for _ in range(n_images - 1)]
-    images.append(Atoms(numbers=NUMBERS, positions=R_final))
+    images = [Atoms(numbers=numbers, positions=R_initial) for _ in range(n_images - 1)]
+    images.append(Atoms(numbers=numbers, positions=R_final))
     minimize_rotation_and_translation(images[0], images[-1])
     for im in images:
         im.calc = TBLite(method="GFN2-xTB", verbosity=0)
@@ -120,6 +120,31 @@ def test_hcn_hnc_cli(tmp_path, capsys, ase_ts_energy, hcn_result):
 
     assert read(out / "ts.xyz").get_potential_energy() == pytest.approx(report["ts_energy"])
     assert len(read(out / "irc.extxyz", ":")) > 10
+
+
+# H2 + CO -> H2CO: Birkholz & Schlegel reaction 11_h2co (first and last frame; C, O, H, H), Å.
+H2CO_NUMBERS = np.array([6, 8, 1, 1])
+H2_CO = np.array([[1.2842725, -0.1359925, 0.0], [1.2842725, -1.2758495, 0.0], [-1.3907835, 0.3390385, 0.0], [-1.1777615, 1.0728035, 0.0]])
+H2CO = np.array([[-0.00920611, 0.0071142, 0.0], [0.95908199, -0.71993969, 0.0], [-1.03349904, -0.38774949, 0.0], [0.08362316, 1.10057498, 0.0]])
+
+
+def test_h2_co_to_formaldehyde_api_matches_ase_sella():
+    """A second molecule through the Python API: 1,1-elimination in reverse (H2 adds to the
+    carbon of CO), the saddle of the ASE + Sella pipeline run here from the same relaxed end
+    states, ``connects`` true with both IRC ends matched."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jaxrxn.potentials.qm import xtb_potential
+    from jaxrxn.reaction import find_reaction
+
+    potential = xtb_potential(H2CO_NUMBERS)
+    result = find_reaction(H2_CO, H2CO, potential)
+    assert result.converged and result.connects and result.saddle_index == 1, result.message
+    assert result.n_force_calls == potential.energy_fn.n_calls
+    with ThreadPoolExecutor(1) as pool:  # tblite from a worker thread (see ase_ts_energy)
+        e_ts = pool.submit(_ase_sella_ts_energy, result.R_initial, result.R_final, H2CO_NUMBERS).result()
+    assert result.barrier == pytest.approx(e_ts - result.e_initial, abs=1e-3)
+    assert result.irc_match["initial"]["rmsd"] < 0.05 and result.irc_match["final"]["rmsd"] < 0.05
 
 
 # --- not connected: a particle on the Muller-Brown surface (z harmonic) ---------------
