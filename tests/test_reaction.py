@@ -41,7 +41,17 @@ def _xtb():
 
 def _ase_sella_ts_energy(R_initial, R_final, numbers=NUMBERS, n_images: int = 8) -> float:
     """ASE's pipeline on the same end points: IDPP, CI-NEB (improved tangent) with FIRE to
-    0.05 eV/Å, then Sella (internal coordinates) from the climbing image to 0.01 eV/Å."""
+    0.05 eV/Å, then Sella (internal coordinates) from the climbing image to 0.01 eV/Å. Run
+    on a worker thread: tblite spin-waits when called from the main thread of a busy
+    machine (seconds per call); from a worker thread it takes milliseconds, as in jaxrxn's
+    bridge."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_ase_sella_pipeline, R_initial, R_final, numbers, n_images).result()
+
+
+def _ase_sella_pipeline(R_initial, R_final, numbers, n_images: int) -> float:
     from ase import Atoms
     from ase.mep import NEB
     from ase.optimize import FIRE
@@ -76,13 +86,8 @@ def hcn_result():
 
 @pytest.fixture(scope="module")
 def ase_ts_energy(hcn_result):
-    from concurrent.futures import ThreadPoolExecutor
-
     result, _ = hcn_result
-    # tblite spin-waits when called from the main thread of a busy machine (seconds per
-    # call); from a worker thread it takes milliseconds, as in jaxrxn's bridge
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(_ase_sella_ts_energy, result.R_initial, result.R_final).result()
+    return _ase_sella_ts_energy(result.R_initial, result.R_final)
 
 
 def test_hcn_hnc_api_matches_ase_sella(hcn_result, ase_ts_energy):
@@ -132,8 +137,6 @@ def test_h2_co_to_formaldehyde_api_matches_ase_sella():
     """A second molecule through the Python API: 1,1-elimination in reverse (H2 adds to the
     carbon of CO), the saddle of the ASE + Sella pipeline run here from the same relaxed end
     states, ``connects`` true with both IRC ends matched."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from jaxrxn.potentials.qm import xtb_potential
     from jaxrxn.reaction import find_reaction
 
@@ -141,8 +144,7 @@ def test_h2_co_to_formaldehyde_api_matches_ase_sella():
     result = find_reaction(H2_CO, H2CO, potential)
     assert result.converged and result.connects and result.saddle_index == 1, result.message
     assert result.n_force_calls == potential.energy_fn.n_calls
-    with ThreadPoolExecutor(1) as pool:  # tblite from a worker thread (see ase_ts_energy)
-        e_ts = pool.submit(_ase_sella_ts_energy, result.R_initial, result.R_final, H2CO_NUMBERS).result()
+    e_ts = _ase_sella_ts_energy(result.R_initial, result.R_final, H2CO_NUMBERS)
     assert result.barrier == pytest.approx(e_ts - result.e_initial, abs=1e-3)
     assert result.irc_match["initial"]["rmsd"] < 0.05 and result.irc_match["final"]["rmsd"] < 0.05
 

@@ -2,6 +2,7 @@
 GFN2-xTB (tblite), against Sella 2.6 run in the same test from the same guess."""
 
 import functools
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
