@@ -109,6 +109,58 @@ def test_builder_resumes_without_redoing(built, monkeypatch):
     assert (redone["molecule"], redone["attempt"]) == (json.loads(lines[-1])["molecule"], json.loads(lines[-1])["attempt"])
 
 
+def test_builders_share_a_work_directory_by_claims(built, monkeypatch):
+    """An attempt claimed by another live builder is left to it; the claim of a process
+    that is gone is released and the attempt run again."""
+    import subprocess
+
+    out, smi, summary = built
+    work = out + ".work"
+    ledger = os.path.join(work, "ledger.jsonl")
+    lines = open(ledger).read().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert sorted((r["molecule"], r["attempt"]) for r in records) == [(0, 0), (0, 1), (0, 2)]
+    # attempts 1 and 2 unfinished: 1 claimed by a live builder, 2 by one that is gone
+    with open(ledger, "w") as f:
+        f.write("\n".join(line for line, r in zip(lines, records) if r["attempt"] == 0) + "\n")
+    live = subprocess.Popen(["sleep", "120"])
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    for attempt, pid in ((1, live.pid), (2, gone.pid)):
+        with open(os.path.join(work, f"claim_0000_{attempt:04d}"), "w") as f:
+            f.write(str(pid))
+    ran = []
+    real = builder.run_attempt
+    monkeypatch.setattr(builder, "run_attempt", lambda *a, **k: ran.append(1) or real(*a, **k))
+    try:
+        build_dataset(out, smi, CFG, log=lambda s: None)
+        assert len(ran) == 1
+        finished = [json.loads(line)["attempt"] for line in open(ledger).read().splitlines()]
+        assert sorted(finished) == [0, 2]
+    finally:
+        live.kill()
+        live.wait()
+    # the live builder is gone now: its attempt is run by the next builder
+    again = build_dataset(out, smi, CFG, log=lambda s: None)
+    assert len(ran) == 2 and again["reactions"] == summary["reactions"]
+    assert sorted(json.loads(line)["attempt"] for line in open(ledger).read().splitlines()) == [0, 1, 2]
+
+
+def test_builder_drops_compiled_programs_past_its_memory_limit(built, monkeypatch):
+    import jax
+
+    out, smi, summary = built
+    ledger = os.path.join(out + ".work", "ledger.jsonl")
+    lines = open(ledger).read().splitlines()
+    with open(ledger, "w") as f:
+        f.write("\n".join(lines[:-1]) + "\n")
+    cleared, logged = [], []
+    monkeypatch.setattr(jax, "clear_caches", lambda: cleared.append(1))
+    again = build_dataset(out, smi, CFG, max_memory_gb=1e-3, log=logged.append)
+    assert cleared == [1] and any("compiled programs dropped" in line for line in logged)
+    assert again["reactions"] == summary["reactions"] and len(open(ledger).read().splitlines()) == len(lines)
+
+
 def test_splits_by_molecule_are_disjoint_and_seeded():
     cfg = BuildConfig(seed=3)
     a, b = builder.molecule_splits(50, cfg), builder.molecule_splits(50, cfg)

@@ -1,4 +1,4 @@
-"""``jaxrxn build-dataset [SMILES] -o DATA.h5 [--seed S] [--attempts A] [--time-limit SEC] [--molecules M] [--card CARD.md] [--json]``.
+"""``jaxrxn build-dataset [SMILES] -o DATA.h5 [--seed S] [--attempts A] [--time-limit SEC] [--molecules M] [--max-memory GB] [--card CARD.md] [--json]``.
 
 Builds (or resumes) the GFN2-xTB reaction data set of :mod:`jaxrxn.datasets.builder`:
 per reactant molecule of the SMILES list (default: the shipped ``jaxrxn/data/reactants.smi``),
@@ -6,7 +6,8 @@ per reactant molecule of the SMILES list (default: the shipped ``jaxrxn/data/rea
 symmetry class; RS-P-RFO in internal coordinates from its maximum; harmonic analysis; IRC to
 both minima), with every finished attempt checkpointed in
 ``DATA.h5.work/``. Run the same command again to resume after a kill: finished attempts are
-skipped. Needs RDKit (``pip install 'jaxrxn[data]'``) and tblite. One line per attempt goes
+skipped. Start it several times at once (one process per core) to share the work: each
+attempt is claimed by one process. Needs RDKit (``pip install 'jaxrxn[data]'``) and tblite. One line per attempt goes
 to stderr (``-q`` silences it); the summary goes to stdout. Exit code 0.
 """
 
@@ -23,6 +24,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--attempts", type=int, default=12, help="attempts per molecule (12)")
     parser.add_argument("--time-limit", type=float, metavar="SEC", help="start no new attempt after this many seconds")
     parser.add_argument("--molecules", type=int, metavar="M", help="use only the first M molecules of the list")
+    parser.add_argument("--max-memory", type=float, metavar="GB",
+                        help="drop JAX's compiled programs when the process grows past GB (they are compiled again when needed)")
     parser.add_argument("--card", metavar="CARD.md", help="write the data card (markdown; figure beside it) at the end")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
 
@@ -33,13 +36,13 @@ def run(args) -> int:
     from jaxrxn.commands._common import finish
     from jaxrxn.datasets.builder import BuildConfig, build_dataset
 
-    if args.attempts < 1 or (args.time_limit is not None and args.time_limit <= 0):
-        raise ValueError("--attempts and --time-limit must be positive.")
+    if args.attempts < 1 or any(v is not None and v <= 0 for v in (args.time_limit, args.max_memory)):
+        raise ValueError("--attempts, --time-limit and --max-memory must be positive.")
     quiet = getattr(args, "quiet", False)
     log = (lambda line: None) if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     summary = build_dataset(
         args.output, args.smiles, BuildConfig(seed=args.seed, attempts=args.attempts),
-        time_limit=args.time_limit, molecules=args.molecules, log=log,
+        time_limit=args.time_limit, molecules=args.molecules, max_memory_gb=args.max_memory, log=log,
     )  # fmt: skip
     # every attempt ran (a time limit or a failed search is a result, not a failure)
     report = {

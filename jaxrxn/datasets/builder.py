@@ -36,6 +36,13 @@ attempt: outcome, gradient calls, seconds), ``mol_XXXX.npz`` (relaxed reactants)
 where it stopped (finished attempts are never redone); the HDF5 file is re-assembled from the
 work directory after every round and at the end (:func:`assemble`).
 
+**Several processes.** Any number of builders may run on one work directory at once (the
+same command line, started again): each attempt is *claimed* first (``claim_MMMM_AAAA``, a
+file naming the process, created atomically) and skipped by the others; claims of
+unfinished attempts whose process is gone are released when a builder starts. One builder
+per core multiplies the throughput; the results are those of one builder (every attempt is
+seeded by itself; the drives an attempt excludes are read from the ledger just before it).
+
 **Order.** Attempts go round-robin: attempt 0 of every molecule, then attempt 1, ..., so
 a time-limited run covers every molecule early. Attempt ``a`` of molecule ``m`` is seeded
 by ``(seed, m, a)``: results are reproducible up to the calculator's floating point.
@@ -459,7 +466,7 @@ def run_attempt(potential, numbers, R0, E0, known: list[dict], rng, cfg: BuildCo
 # checkpointed builder
 # ---------------------------------------------------------------------------------------
 def _save_npz(path: str, **arrays) -> None:
-    tmp = path + ".tmp.npz"
+    tmp = f"{path}.{os.getpid()}.tmp.npz"
     np.savez(tmp, **arrays)
     os.replace(tmp, path)
 
@@ -485,35 +492,42 @@ def build_dataset(
     *,
     time_limit: float | None = None,
     molecules: int | None = None,
+    max_memory_gb: float | None = None,
     log=print,
 ) -> dict:
     """Build (or resume building) the reaction data set into `output` (HDF5).
 
     `smiles_file`: reactant list (default: the shipped ``jaxrxn/data/reactants.smi``);
     `molecules`: use only the first that many; `time_limit`: seconds after which no new
-    attempt starts. `log(text)` receives one line per attempt. Returns a summary dict
+    attempt starts; `max_memory_gb`: when the process's resident memory exceeds this after an
+    attempt, JAX's compiled programs are dropped (``jax.clear_caches``; each atom count
+    compiles its programs again when next met). `log(text)` receives one line per attempt. Returns a summary dict
     (attempts by outcome, reactions, gradient calls, seconds). Resumable: see the module
     docstring.
     """
     work = output + ".work"
     os.makedirs(work, exist_ok=True)
     mols = read_smiles(smiles_file)[:molecules]
-    done, tried = set(), {}
-    for r in _ledger(work):
-        done.add((r["molecule"], r["attempt"]))
-        tried.setdefault(r["molecule"], []).append(r.get("start", ""))
-    with open(os.path.join(work, "config.json"), "w") as f:
-        json.dump(dataclasses.asdict(cfg) | {"smiles": [s for s, _ in mols], "names": [n for _, n in mols]}, f)
+    done = {(r["molecule"], r["attempt"]) for r in _ledger(work)}
+    _release_stale_claims(work, done)
+    config = dataclasses.asdict(cfg) | {"smiles": [s for s, _ in mols], "names": [n for _, n in mols]}
+    tmp = os.path.join(work, f"config.json.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(config, f)
+    os.replace(tmp, os.path.join(work, "config.json"))
     t_start = time.monotonic()
     ledger = open(os.path.join(work, "ledger.jsonl"), "a")
     try:
         for attempt in range(cfg.attempts):
             for m, (smiles, name) in enumerate(mols):
-                if (m, attempt) in done:
+                if (m, attempt) in done or not _claim(work, m, attempt):
                     continue
                 if time_limit is not None and time.monotonic() - t_start > time_limit:
+                    os.remove(_claim_path(work, m, attempt))
                     log(f"time limit reached after {time.monotonic() - t_start:.0f} s")
                     return assemble(output)
+                # the starts tried so far, also by other processes on this work directory
+                tried = {m: [r.get("start", "") for r in _ledger(work) if r["molecule"] == m]}
                 t0 = time.monotonic()
                 try:
                     numbers, R0, E0 = _reactant(work, m, smiles, cfg)
@@ -522,8 +536,7 @@ def build_dataset(
                 else:
                     known = _known(work, m)
                     rng = np.random.default_rng([cfg.seed, m, attempt])
-                    rec = run_attempt(xtb_potential(numbers), numbers, R0, E0, known, rng, cfg, tried.get(m, ()))
-                    tried.setdefault(m, []).append(rec.get("start", ""))
+                    rec = run_attempt(xtb_potential(numbers), numbers, R0, E0, known, rng, cfg, tried[m])
                     if rec["status"] == "reaction":
                         r = rec.pop("reaction")
                         _save_npz(
@@ -534,6 +547,9 @@ def build_dataset(
                 rec |= {"molecule": m, "smiles": smiles, "attempt": attempt, "seconds": round(time.monotonic() - t0, 2)}
                 ledger.write(json.dumps(rec) + "\n")
                 ledger.flush()
+                if max_memory_gb is not None and _resident_gb() > max_memory_gb:
+                    log(f"resident memory {_resident_gb():.1f} GB > {max_memory_gb} GB: compiled programs dropped")
+                    jax.clear_caches()
                 log(
                     f"[{time.strftime('%H:%M:%S')}] mol {m} {name} attempt {attempt}: {rec['status']} "
                     f"({rec['n_force_calls']} gradients, {rec['seconds']} s)"
@@ -542,6 +558,62 @@ def build_dataset(
     finally:
         ledger.close()
     return assemble(output)
+
+
+def _resident_gb() -> float:
+    """This process's resident memory (GB; Linux ``/proc``, else 0)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
+    except (OSError, ValueError):
+        return 0.0
+
+
+def _claim_path(work: str, m: int, attempt: int) -> str:
+    return os.path.join(work, f"claim_{m:04d}_{attempt:04d}")
+
+
+def _claim(work: str, m: int, attempt: int) -> bool:
+    """Take attempt `attempt` of molecule `m` for this process: a file naming its pid,
+    created atomically (a hard link fails if the name exists). False if another process
+    took it. Claims stay after the attempt (its ledger line is written then)."""
+    path = _claim_path(work, m, attempt)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.remove(tmp)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _release_stale_claims(work: str, done: set) -> None:
+    """Remove the claims of unfinished attempts (not in the ledger) whose process is gone,
+    or is this one (an earlier call that stopped): they are run again."""
+    for name in os.listdir(work):
+        if not name.startswith("claim_") or name.endswith(".tmp"):
+            continue
+        m, attempt = int(name[6:10]), int(name[11:15])
+        try:
+            with open(os.path.join(work, name)) as f:
+                pid = int(f.read())
+        except (OSError, ValueError):
+            pid = None
+        if (m, attempt) not in done and (pid is None or pid == os.getpid() or not _alive(pid)):
+            os.remove(os.path.join(work, name))
 
 
 def _reactant(work: str, m: int, smiles: str, cfg: BuildConfig):
@@ -684,7 +756,7 @@ def assemble(output: str, work: str | None = None) -> dict:
             P[0], P[-1], P[t], extras,
         ))  # fmt: skip
     ledger = [r | {"status": "ts_not_highest"} if (r["molecule"], r["attempt"]) in rejected else r for r in ledger]
-    tmp = output + ".tmp"
+    tmp = f"{output}.{os.getpid()}.tmp"  # builders sharing a work directory assemble side by side
     write_transition1x(tmp, {"data": reactions}, level=LEVEL, compression="gzip")
     rtypes = type_splits([r.extras["reaction_type"] for r in reactions], cfg)
     with h5py.File(tmp, "a") as f:
