@@ -27,7 +27,9 @@ checksum, elements, largest size, the generated products of the first held-out
 reactants that ``tests/test_generate_path.py`` re-checks; with an evaluation also the
 held-out metrics). ``--load FILE`` evaluates a saved model instead of training one (``--save``
 then writes it again with the metrics; its training command and configuration are kept).
-``--no-eval`` only trains. The shipped weights (1,500 steps, 1,044 s at a load of ~30 on
+``--no-eval`` only trains. ``--resume`` keeps the held-out reactants already evaluated in
+``--out`` (same model, data, K and ``--baseline``; the file is rewritten after each one) and
+evaluates the rest. The shipped weights (1,500 steps, 1,044 s at a load of ~30 on
 2 cores; the checkpoint makes the run resumable bit for bit), then their evaluation::
 
     OMP_NUM_THREADS=1 python benchmarks/flow_generator_xtb.py --steps 1500 --no-eval --save jaxrxn/data/flow_generator_gfn2_xtb.npz --checkpoint CKPT
@@ -83,6 +85,8 @@ def main():
     ap.add_argument("--save", help="write the trained model (.npz) with its metadata")
     ap.add_argument("--load", help="evaluate this saved model instead of training one")
     ap.add_argument("--out", default=str(HERE / "results" / "flow_generator_xtb.json"))
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the reactants already in --out (same model, data and --baseline) and evaluate the rest")
     a = ap.parse_args()
 
     level = "GFN2-xTB"
@@ -116,8 +120,11 @@ def main():
             save_model(a.save, model, params, **info)
             print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB) after {train_s:.0f} s")
         return
-    rows: list[dict] = []
+    rows = resumed_rows(a.out, command, meta_data, a.samples, a.baseline) if a.resume else []
+    done = {row["rxn"] for row in rows}
     for r in held[: a.limit]:  # the results file is rewritten after each reactant (long runs)
+        if r.rxn in done:
+            continue
         rows.append(evaluate(model, params, r, a.samples, a.baseline))
         summary = summarise(rows)
         result = {"command": command, "evaluated_by": " ".join(["python", "benchmarks/flow_generator_xtb.py", *sys.argv[1:]]),
@@ -128,6 +135,20 @@ def main():
     if a.save:
         save_model(a.save, model, params, **info, held_out=summary)
         print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB)")
+
+
+def resumed_rows(out: str, command: str, data: dict, samples: int, baseline: bool) -> list[dict]:
+    """The per-reactant rows of an earlier run's results file `out`, if it evaluated the same
+    model (its training `command`), data set (checksum), `samples` and `baseline` setting;
+    else a clear error."""
+    path = pathlib.Path(out)
+    if not path.exists():
+        return []
+    old = json.loads(path.read_text())
+    if (old["command"], old["data"]["sha256"], old["samples"], old["baseline"]) != (command, data["sha256"], samples, baseline):
+        raise SystemExit(f"--resume: {out} evaluated another model, data set, K or --baseline setting; use another --out")
+    print(f"resumed: {len(old['reactions'])} reactants from {out}", flush=True)
+    return old["reactions"]
 
 
 def held_out(path) -> list:

@@ -157,8 +157,14 @@ def test_builder_drops_compiled_programs_past_its_memory_limit(built, monkeypatc
     cleared, logged = [], []
     monkeypatch.setattr(jax, "clear_caches", lambda: cleared.append(1))
     again = build_dataset(out, smi, CFG, max_memory_gb=1e-3, log=logged.append)
-    assert cleared == [1] and any("compiled programs dropped" in line for line in logged)
+    assert cleared == [1] and any("GB: compiled programs dropped" in line for line in logged)
     assert again["reactions"] == summary["reactions"] and len(open(ledger).read().splitlines()) == len(lines)
+    # memory maps near the kernel's limit (XLA's CPU code) drop them too, without a memory limit
+    with open(ledger, "w") as f:
+        f.write("\n".join(lines[:-1]) + "\n")
+    monkeypatch.setattr(builder, "MAP_FRACTION", 0.0)
+    build_dataset(out, smi, CFG, log=logged.append)
+    assert cleared == [1, 1] and any("(vm.max_map_count): compiled programs dropped" in line for line in logged)
 
 
 def test_splits_by_molecule_are_disjoint_and_seeded():

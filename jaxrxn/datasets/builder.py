@@ -501,7 +501,8 @@ def build_dataset(
     `molecules`: use only the first that many; `time_limit`: seconds after which no new
     attempt starts; `max_memory_gb`: when the process's resident memory exceeds this after an
     attempt, JAX's compiled programs are dropped (``jax.clear_caches``; each atom count
-    compiles its programs again when next met). `log(text)` receives one line per attempt. Returns a summary dict
+    compiles its programs again when next met); they are also dropped when the process's
+    memory maps near the kernel's limit (:data:`MAP_FRACTION`). `log(text)` receives one line per attempt. Returns a summary dict
     (attempts by outcome, reactions, gradient calls, seconds). Resumable: see the module
     docstring.
     """
@@ -547,8 +548,9 @@ def build_dataset(
                 rec |= {"molecule": m, "smiles": smiles, "attempt": attempt, "seconds": round(time.monotonic() - t0, 2)}
                 ledger.write(json.dumps(rec) + "\n")
                 ledger.flush()
-                if max_memory_gb is not None and _resident_gb() > max_memory_gb:
-                    log(f"resident memory {_resident_gb():.1f} GB > {max_memory_gb} GB: compiled programs dropped")
+                why = _memory_pressure(max_memory_gb)
+                if why:
+                    log(f"{why}: compiled programs dropped")
                     jax.clear_caches()
                 log(
                     f"[{time.strftime('%H:%M:%S')}] mol {m} {name} attempt {attempt}: {rec['status']} "
@@ -560,13 +562,31 @@ def build_dataset(
     return assemble(output)
 
 
-def _resident_gb() -> float:
-    """This process's resident memory (GB; Linux ``/proc``, else 0)."""
+#: Fraction of the kernel's per-process memory-map limit past which the builder drops
+#: compiled programs. XLA's CPU code lives in many small maps (~17,000 after six atom
+#: counts); past ``vm.max_map_count`` (65,530 by default on Linux) every compilation fails
+#: with "LLVM compilation error: Cannot allocate memory", however much memory is free.
+MAP_FRACTION = 0.8
+
+
+def _memory_pressure(max_memory_gb: float | None) -> str | None:
+    """Why compiled programs should be dropped now (resident memory past `max_memory_gb`,
+    or memory maps past :data:`MAP_FRACTION` of ``vm.max_map_count``), or ``None``.
+    Linux ``/proc``; elsewhere never."""
     try:
         with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
+            resident = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e9
+        with open("/proc/sys/vm/max_map_count") as f:
+            map_limit = int(f.read())
+        with open("/proc/self/maps") as f:
+            maps = sum(1 for _ in f)
     except (OSError, ValueError):
-        return 0.0
+        return None
+    if max_memory_gb is not None and resident > max_memory_gb:
+        return f"resident memory {resident:.1f} GB > {max_memory_gb} GB"
+    if maps > MAP_FRACTION * map_limit:
+        return f"{maps} memory maps, near the limit of {map_limit} (vm.max_map_count)"
+    return None
 
 
 def _claim_path(work: str, m: int, attempt: int) -> str:
