@@ -167,6 +167,25 @@ def test_builder_drops_compiled_programs_past_its_memory_limit(built, monkeypatc
     assert cleared == [1, 1] and any("(vm.max_map_count): compiled programs dropped" in line for line in logged)
 
 
+def test_builder_takes_only_molecules_of_its_atom_range(built, monkeypatch, capsys):
+    from helpers import run_cli
+
+    out, smi, _ = built
+    ledger = os.path.join(out + ".work", "ledger.jsonl")
+    lines = open(ledger).read().splitlines()
+    with open(ledger, "w") as f:  # one attempt of formaldehyde (4 atoms) left to run
+        f.write("\n".join(lines[:-1]) + "\n")
+    ran = []
+    real = builder.run_attempt
+    monkeypatch.setattr(builder, "run_attempt", lambda *a, **k: ran.append(1) or real(*a, **k))
+    build_dataset(out, smi, CFG, atoms=(5, 10), log=lambda s: None)
+    assert ran == []
+    build_dataset(out, smi, CFG, atoms=(4, 4), log=lambda s: None)
+    assert ran == [1]
+    code, _, err = run_cli(["build-dataset", smi, "-o", out, "--atoms", "10-4"], capsys)
+    assert code == 2 and "--atoms takes MIN-MAX" in err
+
+
 def test_splits_by_molecule_are_disjoint_and_seeded():
     cfg = BuildConfig(seed=3)
     a, b = builder.molecule_splits(50, cfg), builder.molecule_splits(50, cfg)

@@ -1,4 +1,4 @@
-"""``jaxrxn build-dataset [SMILES] -o DATA.h5 [--seed S] [--attempts A] [--time-limit SEC] [--molecules M] [--max-memory GB] [--card CARD.md] [--json]``.
+"""``jaxrxn build-dataset [SMILES] -o DATA.h5 [--seed S] [--attempts A] [--time-limit SEC] [--molecules M] [--atoms MIN-MAX] [--max-memory GB] [--card CARD.md] [--json]``.
 
 Builds (or resumes) the GFN2-xTB reaction data set of :mod:`jaxrxn.datasets.builder`:
 per reactant molecule of the SMILES list (default: the shipped ``jaxrxn/data/reactants.smi``),
@@ -7,7 +7,8 @@ symmetry class; RS-P-RFO in internal coordinates from its maximum; harmonic anal
 both minima), with every finished attempt checkpointed in
 ``DATA.h5.work/``. Run the same command again to resume after a kill: finished attempts are
 skipped. Start it several times at once (one process per core) to share the work: each
-attempt is claimed by one process. Needs RDKit (``pip install 'jaxrxn[data]'``) and tblite. One line per attempt goes
+attempt is claimed by one process; with disjoint ``--atoms`` ranges each process compiles
+only its own molecule sizes. Needs RDKit (``pip install 'jaxrxn[data]'``) and tblite. One line per attempt goes
 to stderr (``-q`` silences it); the summary goes to stdout. Exit code 0.
 """
 
@@ -24,6 +25,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--attempts", type=int, default=12, help="attempts per molecule (12)")
     parser.add_argument("--time-limit", type=float, metavar="SEC", help="start no new attempt after this many seconds")
     parser.add_argument("--molecules", type=int, metavar="M", help="use only the first M molecules of the list")
+    parser.add_argument("--atoms", metavar="MIN-MAX", help="only the molecules with MIN to MAX atoms, hydrogens included (all)")
     parser.add_argument("--max-memory", type=float, metavar="GB",
                         help="drop JAX's compiled programs when the process grows past GB (they are compiled again when needed)")
     parser.add_argument("--card", metavar="CARD.md", help="write the data card (markdown; figure beside it) at the end")
@@ -38,11 +40,19 @@ def run(args) -> int:
 
     if args.attempts < 1 or any(v is not None and v <= 0 for v in (args.time_limit, args.max_memory)):
         raise ValueError("--attempts, --time-limit and --max-memory must be positive.")
+    atoms = None
+    if args.atoms is not None:
+        try:
+            atoms = tuple(int(x) for x in args.atoms.split("-"))
+        except ValueError:
+            atoms = ()
+        if len(atoms) != 2 or not 0 < atoms[0] <= atoms[1]:
+            raise ValueError(f"--atoms takes MIN-MAX (e.g. 4-10), got {args.atoms!r}.")
     quiet = getattr(args, "quiet", False)
     log = (lambda line: None) if quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     summary = build_dataset(
         args.output, args.smiles, BuildConfig(seed=args.seed, attempts=args.attempts),
-        time_limit=args.time_limit, molecules=args.molecules, max_memory_gb=args.max_memory, log=log,
+        time_limit=args.time_limit, molecules=args.molecules, max_memory_gb=args.max_memory, atoms=atoms, log=log,
     )  # fmt: skip
     # every attempt ran (a time limit or a failed search is a result, not a failure)
     report = {

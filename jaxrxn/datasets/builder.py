@@ -68,7 +68,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from jaxrxn.datasets.molecules import bond_changes, embed, formula, graph_hash, read_smiles
+from jaxrxn.datasets.molecules import atom_count, bond_changes, embed, formula, graph_hash, read_smiles
 from jaxrxn.geometry import rmsd_numpy
 from jaxrxn.potentials.qm import xtb_potential
 
@@ -493,12 +493,16 @@ def build_dataset(
     time_limit: float | None = None,
     molecules: int | None = None,
     max_memory_gb: float | None = None,
+    atoms: tuple[int, int] | None = None,
     log=print,
 ) -> dict:
     """Build (or resume building) the reaction data set into `output` (HDF5).
 
     `smiles_file`: reactant list (default: the shipped ``jaxrxn/data/reactants.smi``);
-    `molecules`: use only the first that many; `time_limit`: seconds after which no new
+    `molecules`: use only the first that many; `atoms`: ``(min, max)``, only the molecules
+    with that many atoms (hydrogens included; the splits still count every molecule of the
+    list; builders on one work directory with disjoint ranges compile disjoint programs);
+    `time_limit`: seconds after which no new
     attempt starts; `max_memory_gb`: when the process's resident memory exceeds this after an
     attempt, JAX's compiled programs are dropped (``jax.clear_caches``; each atom count
     compiles its programs again when next met); they are also dropped when the process's
@@ -509,6 +513,9 @@ def build_dataset(
     work = output + ".work"
     os.makedirs(work, exist_ok=True)
     mols = read_smiles(smiles_file)[:molecules]
+    selected = set(range(len(mols)))
+    if atoms is not None:
+        selected = {m for m, (smiles, _) in enumerate(mols) if atoms[0] <= atom_count(smiles) <= atoms[1]}
     done = {(r["molecule"], r["attempt"]) for r in _ledger(work)}
     _release_stale_claims(work, done)
     config = dataclasses.asdict(cfg) | {"smiles": [s for s, _ in mols], "names": [n for _, n in mols]}
@@ -521,7 +528,7 @@ def build_dataset(
     try:
         for attempt in range(cfg.attempts):
             for m, (smiles, name) in enumerate(mols):
-                if (m, attempt) in done or not _claim(work, m, attempt):
+                if m not in selected or (m, attempt) in done or not _claim(work, m, attempt):
                     continue
                 if time_limit is not None and time.monotonic() - t_start > time_limit:
                     os.remove(_claim_path(work, m, attempt))

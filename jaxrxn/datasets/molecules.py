@@ -40,6 +40,17 @@ def read_smiles(path: str | None = None) -> list[tuple[str, str]]:
     return out
 
 
+def atom_count(smiles: str) -> int:
+    """Atoms of `smiles` with explicit hydrogens (RDKit). Raises ``ValueError`` for an
+    unreadable SMILES."""
+    from rdkit import Chem
+
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None:
+        raise ValueError(f"RDKit cannot read SMILES {smiles!r}.")
+    return Chem.AddHs(mol).GetNumAtoms()
+
+
 def embed(smiles: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Atomic numbers ``(N,)`` and a 3D structure ``(N, 3)`` (Å) of `smiles` with explicit
     hydrogens: RDKit ETKDG v3 (seeded, random starting coordinates) then MMFF94 relaxation. Raises ``ValueError`` for an
