@@ -107,12 +107,18 @@ def write_card(filename: str, card: str) -> dict:
         "",
         "- reactants: SMILES list (`jaxrxn/data/reactants.smi`), RDKit ETKDG + MMFF94, relaxed",
         f"  with GFN2-xTB (tblite, L-BFGS to {cfg['fmax']} eV/Å);",
-        f"- per molecule up to {cfg['attempts']} attempts (seed {cfg['seed']}), each from one of two starts",
-        "  (table below: the builder changed its start method during the build, and resumed",
-        "  with the new one; every attempt's `start` and `start_method` are stored):",
-        "  - `distortion` (first builder): a random covalent bond stretched by 30-70 %, or a hydrogen",
-        "    carried 30-60 % of the way towards one of the three nearest heavy atoms it is not",
-        "    bonded to, plus 0.05 Å Gaussian noise; the saddle search starts there;",
+        *(
+            [
+                f"- per molecule up to {cfg['attempts']} attempts (seed {cfg['seed']}), each from one of two starts",
+                "  (table below: the builder changed its start method during the build, and resumed",
+                "  with the new one; every attempt's `start` and `start_method` are stored):",
+                "  - `distortion` (first builder): a random covalent bond stretched by 30-70 %, or a hydrogen",
+                "    carried 30-60 % of the way towards one of the three nearest heavy atoms it is not",
+                "    bonded to, plus 0.05 Å Gaussian noise; the saddle search starts there;",
+            ]
+            if "distortion" in facts["starts"]
+            else [f"- per molecule up to {cfg['attempts']} attempts (seed {cfg['seed']}), each started by:"]
+        ),
         f"  - `driven_scan`: a relaxed scan of {cfg['scan_points']} points along a random driving coordinate",
         "    (drawn with weights 0.6 hydrogen transfer, 0.2 1,2-H2 elimination, 0.2 bond formation between heavy atoms",
         f"    two or three bonds apart, among those the molecule has; harmonic restraint {cfg['restraint']} eV/Å², {cfg['noise']} Å noise",
