@@ -502,13 +502,13 @@ def build_dataset(
     `molecules`: use only the first that many; `atoms`: ``(min, max)``, only the molecules
     with that many atoms (hydrogens included; the splits still count every molecule of the
     list; builders on one work directory with disjoint ranges compile disjoint programs);
-    `time_limit`: seconds after which no new
-    attempt starts; `max_memory_gb`: when the process's resident memory exceeds this after an
-    attempt, JAX's compiled programs are dropped (``jax.clear_caches``; each atom count
-    compiles its programs again when next met); they are also dropped when the process's
-    memory maps near the kernel's limit (:data:`MAP_FRACTION`). `log(text)` receives one line per attempt. Returns a summary dict
-    (attempts by outcome, reactions, gradient calls, seconds). Resumable: see the module
-    docstring.
+    `time_limit`: seconds after which no new attempt starts; `max_memory_gb`: when the
+    process's resident memory exceeds this after an attempt, JAX's compiled programs are
+    dropped (``jax.clear_caches``; each atom count compiles its programs again when next
+    met); they are also dropped when the process's memory maps near the kernel's limit
+    (:data:`MAP_FRACTION`). `log(text)` receives one line per attempt. Returns a summary
+    dict (attempts by outcome, reactions, gradient calls, seconds). Resumable: see the
+    module docstring.
     """
     work = output + ".work"
     os.makedirs(work, exist_ok=True)
@@ -528,14 +528,15 @@ def build_dataset(
     try:
         for attempt in range(cfg.attempts):
             for m, (smiles, name) in enumerate(mols):
-                if m not in selected or (m, attempt) in done or not _claim(work, m, attempt):
+                if m not in selected or (m, attempt) in done:
                     continue
                 if time_limit is not None and time.monotonic() - t_start > time_limit:
-                    os.remove(_claim_path(work, m, attempt))
                     log(f"time limit reached after {time.monotonic() - t_start:.0f} s")
                     return assemble(output)
+                if not _claim(work, m, attempt):
+                    continue
                 # the starts tried so far, also by other processes on this work directory
-                tried = {m: [r.get("start", "") for r in _ledger(work) if r["molecule"] == m]}
+                tried = [r.get("start", "") for r in _ledger(work) if r["molecule"] == m]
                 t0 = time.monotonic()
                 try:
                     numbers, R0, E0 = _reactant(work, m, smiles, cfg)
@@ -544,7 +545,7 @@ def build_dataset(
                 else:
                     known = _known(work, m)
                     rng = np.random.default_rng([cfg.seed, m, attempt])
-                    rec = run_attempt(xtb_potential(numbers), numbers, R0, E0, known, rng, cfg, tried[m])
+                    rec = run_attempt(xtb_potential(numbers), numbers, R0, E0, known, rng, cfg, tried)
                     if rec["status"] == "reaction":
                         r = rec.pop("reaction")
                         _save_npz(
@@ -596,15 +597,11 @@ def _memory_pressure(max_memory_gb: float | None) -> str | None:
     return None
 
 
-def _claim_path(work: str, m: int, attempt: int) -> str:
-    return os.path.join(work, f"claim_{m:04d}_{attempt:04d}")
-
-
 def _claim(work: str, m: int, attempt: int) -> bool:
     """Take attempt `attempt` of molecule `m` for this process: a file naming its pid,
     created atomically (a hard link fails if the name exists). False if another process
     took it. Claims stay after the attempt (its ledger line is written then)."""
-    path = _claim_path(work, m, attempt)
+    path = os.path.join(work, f"claim_{m:04d}_{attempt:04d}")
     tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
         f.write(str(os.getpid()))

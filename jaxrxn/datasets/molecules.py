@@ -40,30 +40,32 @@ def read_smiles(path: str | None = None) -> list[tuple[str, str]]:
     return out
 
 
-def atom_count(smiles: str) -> int:
-    """Atoms of `smiles` with explicit hydrogens (RDKit). Raises ``ValueError`` for an
-    unreadable SMILES."""
-    from rdkit import Chem
-
+def _with_hydrogens(smiles: str):
+    """The RDKit molecule of `smiles` with explicit hydrogens. Raises ``ValueError`` for an
+    unreadable SMILES; ``ImportError`` without RDKit."""
+    try:
+        from rdkit import Chem
+    except ImportError as err:
+        raise ImportError("3D structures from SMILES need RDKit: pip install 'jaxrxn[data]'.") from err
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         raise ValueError(f"RDKit cannot read SMILES {smiles!r}.")
-    return Chem.AddHs(mol).GetNumAtoms()
+    return Chem.AddHs(mol)
+
+
+def atom_count(smiles: str) -> int:
+    """Atoms of `smiles` with explicit hydrogens (RDKit). Raises ``ValueError`` for an
+    unreadable SMILES."""
+    return _with_hydrogens(smiles).GetNumAtoms()
 
 
 def embed(smiles: str, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Atomic numbers ``(N,)`` and a 3D structure ``(N, 3)`` (Å) of `smiles` with explicit
     hydrogens: RDKit ETKDG v3 (seeded, random starting coordinates) then MMFF94 relaxation. Raises ``ValueError`` for an
     unreadable SMILES or a failed embedding; ``ImportError`` without RDKit."""
-    try:
-        from rdkit import Chem
-        from rdkit.Chem import AllChem
-    except ImportError as err:
-        raise ImportError("3D structures from SMILES need RDKit: pip install 'jaxrxn[data]'.") from err
-    mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
-        raise ValueError(f"RDKit cannot read SMILES {smiles!r}.")
-    mol = Chem.AddHs(mol)
+    mol = _with_hydrogens(smiles)
+    from rdkit.Chem import AllChem
+
     params = AllChem.ETKDGv3()
     params.randomSeed = int(seed)
     # random starting coordinates: the default eigenvalue embedding hangs on cumulenes (allene)
