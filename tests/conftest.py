@@ -7,12 +7,6 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # oversubscribes them (an EMT NEB test took 260 s in a full run beside the xTB tests,
 # 6 s alone; tblite is known to spin-wait here).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-# Compilation is ~2/3 of the suite's CPU time (XLA's compile-duration events summed over a
-# full run, 2026-12-04: ~11,600 programs). LLVM's optimisation of the generated code is
-# the part a test does not need: the programs (HLO) are the same, only the machine code
-# is less tuned. Measured on test_neb/prfo/kmc_adaptive/batch with 2 workers on a quiet
-# 2-core machine: 192 s -> 164 s wall (342 s -> 301 s CPU). Level 1 was no faster (measured beside a running build).
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
 
 import jax  # noqa: E402
 
