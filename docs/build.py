@@ -14,24 +14,43 @@ import argparse
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIALS = ("neb", "saddles", "batches", "tuning", "dynamics", "exploration", "kmc", "generative", "nnp")
 
 
-def run_tutorial(name: str, docs: Path) -> float:
-    """Run ``docs/tutorials/NAME.py`` writing its figures into ``docs/tutorials/figures``;
-    returns the wall time in seconds. Raises ``RuntimeError`` with its output on failure."""
+#: Runs tutorial scripts one after the other as ``__main__`` (fresh globals each, argv
+#: ``[script, figures]``), marking where each starts and how long it took.
+_RUNNER = """
+import runpy, sys, time
+figures, scripts = sys.argv[1], sys.argv[2:]
+for script in scripts:
+    print("@@tutorial", script, flush=True)
+    sys.argv = [script, figures]
+    t0 = time.perf_counter()
+    runpy.run_path(script, run_name="__main__")
+    print("@@seconds", time.perf_counter() - t0, flush=True)
+"""
+
+
+def run_tutorials(names: tuple[str, ...], docs: Path) -> dict[str, float]:
+    """Run ``docs/tutorials/NAME.py`` for each name, writing their figures into
+    ``docs/tutorials/figures``. They run as scripts in one Python process, so JAX and jaxrxn
+    are imported once and programs two tutorials share are compiled once. Returns each
+    tutorial's wall time in seconds. Raises ``RuntimeError`` naming the tutorial that failed,
+    with the output."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     env.setdefault("MPLBACKEND", "Agg")
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(docs / "tutorials" / f"{name}.py"), str(docs / "tutorials" / "figures")],
+    scripts = [str(docs / "tutorials" / f"{name}.py") for name in names]
+    proc = subprocess.run([sys.executable, "-c", _RUNNER, str(docs / "tutorials" / "figures"), *scripts],
                           cwd=ROOT, env=env, capture_output=True, text=True)  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"tutorial {name} failed:\n{proc.stdout}\n{proc.stderr}")
-    return time.perf_counter() - t0
+    started = [line.split(maxsplit=1)[1] for line in proc.stdout.splitlines() if line.startswith("@@tutorial ")]
+    seconds = [float(line.split()[1]) for line in proc.stdout.splitlines() if line.startswith("@@seconds ")]
+    if proc.returncode != 0 or len(seconds) != len(names):  # an exit mid-way skips the rest
+        failed = Path(started[-1]).stem if started else "(before the first)"
+        raise RuntimeError(f"tutorial {failed} failed:\n{proc.stdout}\n{proc.stderr}")
+    return dict(zip(names, seconds))
 
 
 def mkdocs_build(config: Path, site: Path) -> None:
@@ -48,8 +67,8 @@ def main() -> None:
     parser.add_argument("--site", default=str(ROOT / "site"), help="output folder (default: site/)")
     parser.add_argument("--serve", action="store_true", help="then serve the docs at http://127.0.0.1:8000")
     args = parser.parse_args()
-    for name in TUTORIALS:
-        print(f"{name}: {run_tutorial(name, ROOT / 'docs'):.1f} s", flush=True)
+    for name, seconds in run_tutorials(TUTORIALS, ROOT / "docs").items():
+        print(f"{name}: {seconds:.1f} s", flush=True)
     mkdocs_build(ROOT / "mkdocs.yml", Path(args.site))
     print(f"site written to {args.site}")
     if args.serve:

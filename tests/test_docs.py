@@ -64,13 +64,26 @@ def test_tutorials_run_and_the_site_builds_strictly(tmp_path):
     (tmp_path / "jaxrxn").symlink_to(ROOT / "jaxrxn")  # mkdocstrings reads the sources
     pages = sorted(p.stem for p in (docs / "tutorials").glob("*.md") if p.stem != "index")
     assert sorted(build.TUTORIALS) == pages  # one script per tutorial page
-    times = {name: build.run_tutorial(name, docs) for name in build.TUTORIALS}
+    times = build.run_tutorials(build.TUTORIALS, docs)
+    assert sorted(times) == sorted(build.TUTORIALS)
     print("tutorial wall times (s):", {k: round(v, 1) for k, v in times.items()})
     for name in build.TUTORIALS:
         shown = re.findall(r"\]\(figures/([\w.]+\.png)\)", (docs / "tutorials" / f"{name}.md").read_text())
         assert shown and all((docs / "tutorials" / "figures" / f).stat().st_size > 5000 for f in shown), name
     build.mkdocs_build(tmp_path / "mkdocs.yml", tmp_path / "site")
     assert (tmp_path / "site" / "api" / "paths" / "index.html").read_text().count('id="jaxrxn.path.elastic_band.neb"') == 1
+
+
+@pytest.mark.parametrize("script", ["raise ValueError('no such molecule')", "import sys; sys.exit(0)"])
+def test_a_failing_tutorial_is_named(tmp_path, script):
+    """The tutorials share one process: one that raises, or exits before its end (the
+    tutorials after it would not run), fails the build naming it."""
+    (tmp_path / "tutorials").mkdir()
+    (tmp_path / "tutorials" / "fine.py").write_text("print('ok')\n")
+    (tmp_path / "tutorials" / "broken.py").write_text(script + "\n")
+    assert list(build.run_tutorials(("fine",), tmp_path)) == ["fine"]
+    with pytest.raises(RuntimeError, match="tutorial broken failed"):
+        build.run_tutorials(("fine", "broken", "fine"), tmp_path)
 
 
 @pytest.mark.parametrize("broken", [None, "[gone][jaxrxn.path.no_such_function]", "![missing](figures/no_such_figure.png)"])
