@@ -1,14 +1,30 @@
 """Test configuration: float64 everywhere (saddle work needs it), as optimistix's tests do."""
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # Two xdist workers share two cores: an OpenMP team per worker (tblite, PySCF, BLAS)
 # oversubscribes them (an EMT NEB test took 260 s in a full run beside the xTB tests,
 # 6 s alone; tblite is known to spin-wait here).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# JAX's persistent compilation cache, in one fresh directory per test run that both xdist
+# workers share (the controller makes it, the workers inherit the variable; removed at the
+# end). Importing sella (test_ts_qn, test_reaction) would otherwise turn the cache on in
+# ~/.cache/sella for the rest of the process, so that a second run on a machine is twice as
+# fast as the first (447 s against 870 s, 2026-12-04) and local timings say nothing of CI.
+# Within a run the cache serves the programs compiled again after `_release_compiled_code`
+# and those the other worker compiled: 1,041 s without it, 870 s with it, on a cold start.
+if "JAXRXN_TEST_JAX_CACHE" not in os.environ:
+    os.environ["JAXRXN_TEST_JAX_CACHE"] = tempfile.mkdtemp(prefix="jaxrxn-jax-cache-")
+    _OWN_CACHE = os.environ["JAXRXN_TEST_JAX_CACHE"]
+os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["JAXRXN_TEST_JAX_CACHE"]
 
 import jax  # noqa: E402
+
+jax.config.update("jax_compilation_cache_dir", os.environ["JAXRXN_TEST_JAX_CACHE"])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 jax.config.update("jax_enable_x64", True)
 
@@ -27,3 +43,8 @@ def _release_compiled_code():
     yield
     jax.clear_caches()
     gc.collect()
+
+
+def pytest_unconfigure(config):
+    if "_OWN_CACHE" in globals():  # the process that made the cache directory
+        shutil.rmtree(_OWN_CACHE, ignore_errors=True)
