@@ -217,9 +217,12 @@ def test_assemble_leaves_out_a_reaction_whose_ts_is_not_highest(built, tmp_path)
     assert again["outcomes"].get("reaction", 0) == summary["outcomes"]["reaction"] - 1
     with h5py.File(tmp_path / "f.h5") as f:
         starts = json.loads(f.attrs["attempts"])
-    searches = [json.loads(line) for line in open(os.path.join(work, "ledger.jsonl"))]
-    searches = [r for r in searches if "start" in r]  # not the attempts that found no untried drive
+    ledger = [json.loads(line) for line in open(os.path.join(work, "ledger.jsonl"))]
+    searches = [r for r in ledger if "start" in r]  # not the attempts that found no untried drive
     assert starts["driven_scan"]["attempts"] == len(searches) >= 1 and starts["distortion"]["attempts"] == 0
+    # the attempts without a search are counted too: every ledger record is in one column
+    assert starts["no_search"]["attempts"] == len(ledger) - len(searches)
+    assert sum(s["attempts"] for s in starts.values()) == len(ledger)
     assert builder.start_method({"start": "transfer 3->1"}) == "distortion"
     assert builder.start_method({"start": "transfer 3:0->1"}) == "driven_scan"
 

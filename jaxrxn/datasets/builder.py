@@ -684,13 +684,13 @@ def start_method(record: dict) -> str:
 
 
 def attempt_summary(ledger: list[dict]) -> dict:
-    """Per start method (:data:`START_METHODS`): ``attempts`` and ``outcomes`` (status ->
-    attempts) of the ledger records."""
-    out = {m: {"attempts": 0, "outcomes": {}} for m in START_METHODS}
+    """Per start method (:data:`START_METHODS`), and ``"no_search"`` for the attempts that
+    made none (``exhausted``: no untried driving coordinate left; ``reactant_failed``):
+    ``attempts`` and ``outcomes`` (status -> attempts) of the ledger records. The
+    ``attempts`` of all keys add up to the ledger's length."""
+    out = {m: {"attempts": 0, "outcomes": {}} for m in (*START_METHODS, "no_search")}
     for rec in ledger:
-        if "start" not in rec:  # the reactant failed, or no drive was left: no search
-            continue
-        s = out[start_method(rec)]
+        s = out[start_method(rec) if "start" in rec else "no_search"]
         s["attempts"] += 1
         s["outcomes"][rec["status"]] = s["outcomes"].get(rec["status"], 0) + 1
     return out

@@ -26,8 +26,9 @@ def card_facts(filename: str) -> dict:
     reactions), ``barrier_ev`` (min, median, mean, max of the forward barriers
     ``E_TS - E_reactant``), ``splits`` (name -> [molecules, reactions]), ``type_splits``
     (name -> [reaction types, reactions]), ``config`` (the builder settings), ``starts``
-    (start method -> [attempts, reactions stored, reactions per attempt]) and ``outcomes``
-    (start method -> attempt status -> attempts), from the ledger summary the builder stores.
+    (start method, or ``no_search`` -> [attempts, reactions stored, reactions per attempt])
+    and ``outcomes`` (start method or ``no_search`` -> attempt status -> attempts), from the
+    ledger summary the builder stores (:func:`jaxrxn.datasets.builder.attempt_summary`).
     """
     import h5py
     from ase.data import chemical_symbols
@@ -98,6 +99,7 @@ def write_card(filename: str, card: str) -> dict:
     fig.savefig(figure, dpi=100)
     plt.close(fig)
     cfg = facts["config"]
+    two_methods = "distortion" in facts["starts"]
     lo, med, mean, hi = facts["barrier_ev"]
     lines = [
         f"# Data card: {os.path.basename(filename)}",
@@ -107,17 +109,18 @@ def write_card(filename: str, card: str) -> dict:
         "",
         "- reactants: SMILES list (`jaxrxn/data/reactants.smi`), RDKit ETKDG + MMFF94, relaxed",
         f"  with GFN2-xTB (tblite, L-BFGS to {cfg['fmax']} eV/Å);",
+        f"- per molecule up to {cfg['attempts']} attempts (seed {cfg['seed']}), each started by"
+        + (" one of two methods" if two_methods else ":"),
         *(
             [
-                f"- per molecule up to {cfg['attempts']} attempts (seed {cfg['seed']}), each from one of two starts",
                 "  (table below: the builder changed its start method during the build, and resumed",
                 "  with the new one; every attempt's `start` and `start_method` are stored):",
                 "  - `distortion` (first builder): a random covalent bond stretched by 30-70 %, or a hydrogen",
                 "    carried 30-60 % of the way towards one of the three nearest heavy atoms it is not",
                 "    bonded to, plus 0.05 Å Gaussian noise; the saddle search starts there;",
             ]
-            if "distortion" in facts["starts"]
-            else [f"- per molecule up to {cfg['attempts']} attempts (seed {cfg['seed']}), each started by:"]
+            if two_methods
+            else []
         ),
         f"  - `driven_scan`: a relaxed scan of {cfg['scan_points']} points along a random driving coordinate",
         "    (drawn with weights 0.6 hydrogen transfer, 0.2 1,2-H2 elimination, 0.2 bond formation between heavy atoms",
@@ -150,7 +153,8 @@ def write_card(filename: str, card: str) -> dict:
         "",
         "## Start methods",
         "",
-        "Attempts (ledger of the build), reactions stored and reactions per attempt:",
+        "Attempts (ledger of the build), reactions stored and reactions per attempt"
+        + (" (`no_search`:\nthe attempts that made no search, see the outcomes below):" if "no_search" in facts["starts"] else ":"),
         "",
         "| start method | attempts | reactions | yield |",
         "|---|---|---|---|",
@@ -160,7 +164,13 @@ def write_card(filename: str, card: str) -> dict:
         "`saddle_failed`: RS-P-RFO did not converge; `reactant`: it fell back to the reactant;",
         "`wrong_index`: not a first-order saddle; `same_ends`: the IRC ends are one minimum;",
         "`irc_failed`: the IRC did not converge; `duplicate`: a reaction found before;",
-        "`ts_not_highest`: an IRC end on a shoulder above the TS, left out):",
+        "`ts_not_highest`: an IRC end on a shoulder above the TS, left out"
+        + (
+            "; in the `no_search` column,\nattempts that made no search: `exhausted`: every driving coordinate of the"
+            " molecule was\ntried before; `reactant_failed`: its 3D structure could not be made or relaxed):"
+            if "no_search" in facts["outcomes"]
+            else "):"
+        ),
         "",
         "| outcome | " + " | ".join(facts["outcomes"]) + " |",
         "|---|" + "---|" * len(facts["outcomes"]),
