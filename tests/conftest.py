@@ -23,7 +23,6 @@ os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["JAXRXN_TEST_JAX_CACHE"]
 
 import jax  # noqa: E402
 
-jax.config.update("jax_compilation_cache_dir", os.environ["JAXRXN_TEST_JAX_CACHE"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 jax.config.update("jax_enable_x64", True)

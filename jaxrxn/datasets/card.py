@@ -153,8 +153,12 @@ def write_card(filename: str, card: str) -> dict:
         "",
         "## Start methods",
         "",
-        "Attempts (ledger of the build), reactions stored and reactions per attempt"
-        + (" (`no_search`:\nthe attempts that made no search, see the outcomes below):" if "no_search" in facts["starts"] else ":"),
+        *(
+            ["Attempts (ledger of the build), reactions stored and reactions per attempt (`no_search`:",
+             "the attempts that made no search, see the outcomes below):"]
+            if "no_search" in facts["starts"]
+            else ["Attempts (ledger of the build), reactions stored and reactions per attempt:"]
+        ),  # fmt: skip
         "",
         "| start method | attempts | reactions | yield |",
         "|---|---|---|---|",
@@ -164,13 +168,13 @@ def write_card(filename: str, card: str) -> dict:
         "`saddle_failed`: RS-P-RFO did not converge; `reactant`: it fell back to the reactant;",
         "`wrong_index`: not a first-order saddle; `same_ends`: the IRC ends are one minimum;",
         "`irc_failed`: the IRC did not converge; `duplicate`: a reaction found before;",
-        "`ts_not_highest`: an IRC end on a shoulder above the TS, left out"
-        + (
-            "; in the `no_search` column,\nattempts that made no search: `exhausted`: every driving coordinate of the"
-            " molecule was\ntried before; `reactant_failed`: its 3D structure could not be made or relaxed):"
+        *(
+            ["`ts_not_highest`: an IRC end on a shoulder above the TS, left out; in the `no_search` column,",
+             "attempts that made no search: `exhausted`: every driving coordinate of the molecule was",
+             "tried before; `reactant_failed`: its 3D structure could not be made or relaxed):"]
             if "no_search" in facts["outcomes"]
-            else "):"
-        ),
+            else ["`ts_not_highest`: an IRC end on a shoulder above the TS, left out):"]
+        ),  # fmt: skip
         "",
         "| outcome | " + " | ".join(facts["outcomes"]) + " |",
         "|---|" + "---|" * len(facts["outcomes"]),
