@@ -6,12 +6,13 @@ or ``test`` split) and the model's errors against their stored GFN2-xTB path lab
 (``heldout.subset``, which ``tests/test_nnp_pretrained.py`` recomputes), and the command
 that reproduces the training. Results also go to ``benchmarks/results/nnp_pretrained.json``.
 
-The shipped model was made from the 62-reaction snapshot of ``jaxrxn/data/xtb_reactions.h5``
+The shipped model was made from the 62-reaction snapshot ``benchmarks/data/xtb_reactions_62.h5``
+(shipped as ``jaxrxn/data/xtb_reactions.h5`` until 2026-12-04)
 (SHA-256 ab3f9a4dba086af3a216f64d4c905eefb2a57f105b2d5de4d5c2604f1cd10ef8, commit 89142f4;
 H, C, N, O; later snapshots give other configurations) with (seed 0; labelling is
 deterministic)::
 
-    jaxrxn train-nnp jaxrxn/data/xtb_reactions.h5 --perturbed 16 --path-copies 2 --sigma 0.1 \\
+    jaxrxn train-nnp benchmarks/data/xtb_reactions_62.h5 --perturbed 16 --path-copies 2 --sigma 0.1 \\
         --save-configurations configs.h5 --steps 1 -o /dev/null     # labels only
     jaxrxn train-nnp configs.h5 --features 32 --layers 3 --batch-size 16 --energy-weight 10 \\
         --steps 8000 --stop-at 2500 --eval-every 500 --seed 0 --checkpoint ck.npz -o model.npz
@@ -41,11 +42,12 @@ from jaxrxn.nnp.data import pad_configurations  # noqa: E402
 from jaxrxn.nnp.model import load_model, save_model  # noqa: E402
 from jaxrxn.nnp.train import evaluate  # noqa: E402
 
-DATA = str(resources.files("jaxrxn.data").joinpath("xtb_reactions.h5"))
+#: the model's training data: the 62-reaction snapshot (the file shipped until 2026-12-04)
+DATA = os.path.join(os.path.dirname(__file__), "data", "xtb_reactions_62.h5")
 OUT = str(resources.files("jaxrxn.data").joinpath("nnp_xtb_painn.npz"))
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "nnp_pretrained.json")
 RECIPE = (
-    "jaxrxn train-nnp jaxrxn/data/xtb_reactions.h5 --perturbed 16 --path-copies 2 --sigma 0.1 "
+    "jaxrxn train-nnp benchmarks/data/xtb_reactions_62.h5 --perturbed 16 --path-copies 2 --sigma 0.1 "
     "--save-configurations configs.h5 --steps 1 -o /dev/null; jaxrxn train-nnp configs.h5 --features 32 --layers 3 "
     "--batch-size 16 --energy-weight 10 --steps 8000 --stop-at 2500 --eval-every 500 --seed 0 --checkpoint ck.npz -o model.npz"
 )

@@ -39,9 +39,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "smoke.json"
 
 # Configurations labelled with GFN2-xTB for the NNP benchmarks that need a DATA.h5: the
-# shipped data set, one perturbed copy per point (train-nnp's own labelling, no training).
+# 62-reaction snapshot (the shipped NNP's data), one perturbed copy per point (train-nnp's own labelling, no training).
 _CONFIGS = [
-    [sys.executable, "-m", "jaxrxn.cli", "train-nnp", "jaxrxn/data/xtb_reactions.h5", "--perturbed", "1",
+    [sys.executable, "-m", "jaxrxn.cli", "train-nnp", "benchmarks/data/xtb_reactions_62.h5", "--perturbed", "1",
      "--path-copies", "1", "--save-configurations", "configs.h5", "--steps", "1", "-o", "nnp_unused.npz"],
 ]  # fmt: skip
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
+
+#: The 62-reaction snapshot of the GFN2-xTB data set that the shipped neural-network
+#: potential was trained on (benchmarks/data/xtb_reactions_62.md); the
+#: shipped data set (jaxrxn/data/xtb_reactions.h5) is the full build.
+XTB_SNAPSHOT_62 = str(Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "xtb_reactions_62.h5")
 
 
 def central_difference_forces(energy, R, h: float = 1e-5) -> np.ndarray:

@@ -2,8 +2,6 @@
 reproduces its recorded errors against GFN2-xTB on held-out reactions, it is a calculator
 name on every command, and structures outside its domain are refused with exit code 2."""
 
-from importlib import resources
-
 import ase.io
 import jax
 import jax.numpy as jnp
@@ -16,9 +14,8 @@ from jaxrxn.nnp.data import pad_configurations
 from jaxrxn.nnp.model import load_pretrained, pretrained
 from jaxrxn.nnp.train import evaluate
 
+from helpers import XTB_SNAPSHOT_62 as DATA  # the model's training data
 from helpers import run_cli
-
-DATA = str(resources.files("jaxrxn.data").joinpath("xtb_reactions.h5"))
 
 
 def heldout_subset(meta: dict):
