@@ -4,7 +4,7 @@ CI-NEB in one compiled call vs GFN2-xTB, and the whole reaction pipeline vs GFN2
     OMP_NUM_THREADS=1 python benchmarks/nnp_batch_neb.py [--images 8] [--heldout-only] [--skip-pipeline]
         [--skip-xtb] [--no-warm] [--limit K] [--model MODEL.npz] [--out RESULT.json]
 
-Reactions: ``benchmarks/data/xtb_reactions_62.h5`` (the shipped NNP's training data) (GFN2-xTB reactant, TS and product of each;
+Reactions: the shipped data set ``jaxrxn/data/xtb_reactions.h5`` (the shipped NNP's training data; GFN2-xTB reactant, TS and product of each;
 those with elements outside the NNP's domain left out),
 marked held out when their reactant molecule is in the data set's val/test split (the NNP
 never trained on them; :mod:`benchmarks.nnp_pretrained`).
@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import time
+from importlib import resources
 
 import jax
 
@@ -58,8 +59,8 @@ from jaxrxn.reaction import find_reaction, pipeline_neb  # noqa: E402
 from jaxrxn.saddle import RSPRFO, saddle_search  # noqa: E402
 from jaxrxn.system import System  # noqa: E402
 
-#: the shipped NNP's training data: the 62-reaction snapshot
-DATA = os.path.join(os.path.dirname(__file__), "data", "xtb_reactions_62.h5")
+#: the shipped NNP's training data: the shipped data set
+DATA = str(resources.files("jaxrxn.data").joinpath("xtb_reactions.h5"))
 OUT = os.path.join(os.path.dirname(__file__), "results", "nnp_batch_neb.json")
 NEB_FMAX, NEB_STEPS = 0.05, 500
 

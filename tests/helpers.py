@@ -8,8 +8,8 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-#: The 62-reaction snapshot of the GFN2-xTB data set that the shipped neural-network
-#: potential was trained on (benchmarks/data/xtb_reactions_62.md); the
+#: An early 62-reaction snapshot of the GFN2-xTB data set (benchmarks/data/xtb_reactions_62.md):
+#: a small file in the builder's layout for tests that label every configuration; the
 #: shipped data set (jaxrxn/data/xtb_reactions.h5) is the full build.
 XTB_SNAPSHOT_62 = str(Path(__file__).resolve().parent.parent / "benchmarks" / "data" / "xtb_reactions_62.h5")
 

@@ -2,6 +2,8 @@
 reproduces its recorded errors against GFN2-xTB on held-out reactions, it is a calculator
 name on every command, and structures outside its domain are refused with exit code 2."""
 
+from importlib import resources
+
 import ase.io
 import jax
 import jax.numpy as jnp
@@ -14,8 +16,10 @@ from jaxrxn.nnp.data import pad_configurations
 from jaxrxn.nnp.model import load_pretrained, pretrained
 from jaxrxn.nnp.train import evaluate
 
-from helpers import XTB_SNAPSHOT_62 as DATA  # the model's training data
-from helpers import run_cli
+from helpers import XTB_SNAPSHOT_62, run_cli
+
+#: the model's training data: the shipped data set
+DATA = str(resources.files("jaxrxn.data").joinpath("xtb_reactions.h5"))
 
 
 def heldout_subset(meta: dict):
@@ -104,10 +108,11 @@ def test_configurations_from_a_build_dataset_file_keep_its_split():
 
     from jaxrxn.nnp.data import configurations_from_dataset, xtb_labels
 
-    data, kinds, split, info = configurations_from_dataset(DATA, n_perturbed=1, path_copies=1, sigma=0.05, seed=3)
-    rx = read_transition1x(DATA, "data", None)
+    # a small build-dataset file (62 reactions), so that labelling every frame is quick
+    data, kinds, split, info = configurations_from_dataset(XTB_SNAPSHOT_62, n_perturbed=1, path_copies=1, sigma=0.05, seed=3)
+    rx = read_transition1x(XTB_SNAPSHOT_62, "data", None)
     assert rx[0].energies is None and rx[0].forces is None
-    with h5py.File(DATA) as f:
+    with h5py.File(XTB_SNAPSHOT_62) as f:
         mol_split = np.asarray(f["molecules/split"]).astype(str)
         n_mol = len(f["molecules/index"])
     n_frames = sum(len(r.positions) for r in rx)

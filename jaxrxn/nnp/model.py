@@ -21,9 +21,9 @@ The elements the network was trained on are its domain: :func:`nnp_potential` ra
 ``ValueError`` naming any other element.
 
 **Shipped models.** ``xtb-painn`` (:data:`PRETRAINED`) is this PaiNN potential trained on
-the 62-reaction snapshot of the GFN2-xTB reaction data set (``benchmarks/data/xtb_reactions_62.h5``
-in the repository; the data set that ships now is the full build) (reaction
-paths, reactants, products, transition states and perturbed copies;
+the shipped GFN2-xTB reaction data set (``jaxrxn/data/xtb_reactions.h5``): 90,289 labelled
+configurations of its train-split molecules (reaction paths, reactants, products,
+transition states and perturbed copies;
 :func:`jaxrxn.nnp.data.configurations_from_dataset`). Its file records how it was trained
 (``jaxrxn train-nnp`` settings, the data file's SHA-256) and its errors on held-out
 molecules. A model's domain is what it was trained on: its elements, neutral closed-shell
