@@ -43,10 +43,7 @@ def test_nnp_barrier_gradient_equals_reconverged_finite_differences():
         e, _, ok = jax.vmap(polish)(guesses)
         return e[0] - e[1]
 
-    # XLA's cheap optimization level halves the compilation (10 s of CPU, not 20); the
-    # seven evaluations cost little either way
-    options = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-    value_and_grad = jax.jit(jax.value_and_grad(barrier_of), compiler_options=options)
+    value_and_grad = jax.jit(jax.value_and_grad(barrier_of))
     b0, grad = value_and_grad(pot.params)
     assert 0.02 < float(b0) < 0.5  # a torsion barrier of about 0.1 eV (GFN2-xTB and experiment: 0.1-0.13 eV)
     # the force scale and two weights of a hidden layer
