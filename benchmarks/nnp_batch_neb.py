@@ -26,10 +26,10 @@ never trained on them; :mod:`benchmarks.nnp_pretrained`).
 Results go to ``benchmarks/results/nnp_batch_neb.json`` with the load average (the machine
 is shared; force calls are exact, wall times upper bounds). The committed results are
 parts 1-2 on the 6-reaction snapshot of the data set (SHA-256 74c07e6f...) with the H/C/O
-NNP trained on it (shipped before the H/C/N/O model of the 62-reaction snapshot); part 3
-had not finished. ``results/nnp_batch_neb_heldout.json``: the H/C/N/O model on the
-62-reaction snapshot's 14 held-out reactions, parts 1-2 (``--heldout-only``; part 3 stopped
-when the process passed the kernel's memory-map limit, ``vm.max_map_count``, while compiling).
+NNP trained on it (two models ago); part 3 had not finished.
+``results/nnp_batch_neb_heldout.json``: the shipped model (trained on the shipped data set)
+on the first 40 of its 223 held-out reactions, parts 1-2 (``--heldout-only --skip-pipeline
+--limit 40``).
 """
 
 from __future__ import annotations
