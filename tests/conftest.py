@@ -51,6 +51,22 @@ def _release_compiled_code():
     gc.collect()
 
 
+@pytest.fixture(autouse=True)
+def _full_optimization_when_compute_bound(request):
+    """A test marked ``compute_bound`` spends its time running its programs, not compiling
+    them: it compiles at XLA's full optimization (adaptive KMC 31.6 s -> 21.5 s, TAD 26.2 s
+    -> 14.5 s alone)."""
+    if request.node.get_closest_marker("compute_bound") is None:
+        yield
+        return
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", before)
+
+
 def pytest_unconfigure(config):
     if "_OWN_CACHE" in globals():  # the process that made the cache directory
         shutil.rmtree(_OWN_CACHE, ignore_errors=True)

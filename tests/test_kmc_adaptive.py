@@ -126,6 +126,7 @@ def _ase_hop_barrier_and_prefactor(relaxed_slab, a: float) -> tuple[float, float
     return max(energies) - energies[0], float(np.exp(log_ratio) * units.second / (2 * np.pi))
 
 
+@pytest.mark.compute_bound
 def test_akmc_cu_adatom_on_cu100_finds_four_hops_and_diffusion():
     # EMT Cu adatom on Cu(100) (jaxrxn.systems.cu_adatom_on_cu100 at a = 3.5898 Å, here a
     # 3x3x3 slab, adatom + top layer free): searches from the adatom find the hop four times

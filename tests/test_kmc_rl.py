@@ -12,6 +12,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxrxn.kmc.lattice import LatticeGas, fcc_hydrogen_walker, square_lattice_neighbors
 from jaxrxn.kmc.residence import diffusion_coefficient, init_state, mean_squared_displacement, run_kmc
@@ -71,6 +72,7 @@ def test_tks_learned_q_fewer_saddles_same_diffusion():
     assert abs(d / D_EXACT - 1) < 3 * se, (d / D_EXACT, se)  # 3 sigma
 
 
+@pytest.mark.compute_bound
 def test_low_energy_sampler_beats_metropolis():
     gas = LatticeGas(jnp.asarray(square_lattice_neighbors(8)), 0.1, 0.3, 1e13, 300.0)
     sampler = LowEnergySampler(gas, n_particles=16, gamma=0.8, temperature=300.0)

@@ -127,6 +127,7 @@ def test_restart_from_checkpoint_is_bit_exact(tmp_path):
     assert np.all(np.diff(np.asarray(full.hist_t_lo)) > 0)  # the low-T clock advances
 
 
+@pytest.mark.compute_bound
 def test_tad_two_exit_model_matches_kramers_htst():
     """TAD on a surface with two exits whose low-temperature escape is known in closed form.
 
