@@ -142,6 +142,7 @@ def g2():
     return data.take(~held_out), data.take(held_out), hard[held_out]
 
 
+@pytest.mark.compute_bound
 def test_smoke_training_resumes_exactly_and_generated_ts_beats_baselines(g2, tmp_path):
     """Smoke tier on unseen surfaces. Training: the flow-matching loss falls and a run
     resumed from its checkpoint at 3/4 of the steps ends bit for bit on the same parameters.
