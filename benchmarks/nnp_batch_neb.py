@@ -38,7 +38,6 @@ import argparse
 import json
 import os
 import time
-from importlib import resources
 
 import jax
 
@@ -58,9 +57,8 @@ from jaxrxn.potentials.qm import xtb_potential  # noqa: E402
 from jaxrxn.reaction import find_reaction, pipeline_neb  # noqa: E402
 from jaxrxn.saddle import RSPRFO, saddle_search  # noqa: E402
 from jaxrxn.system import System  # noqa: E402
+from nnp_pretrained import DATA  # noqa: E402  (the shipped NNP's training data: the shipped data set)
 
-#: the shipped NNP's training data: the shipped data set
-DATA = str(resources.files("jaxrxn.data").joinpath("xtb_reactions.h5"))
 OUT = os.path.join(os.path.dirname(__file__), "results", "nnp_batch_neb.json")
 NEB_FMAX, NEB_STEPS = 0.05, 500
 
