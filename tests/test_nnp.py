@@ -222,6 +222,16 @@ def test_train_nnp_command_stops_resumes_and_writes_a_model(tmp_path, capsys):
     assert meta["test"] == rep["test"] and rep["test"]["n"] == 8 and np.isfinite(rep["test"]["f_mae"])
     code, _, err = _train_nnp_cli(argv, capsys)
     assert code == 2 and "exists: pass --resume" in err
+    # fine-tuning starts from the model's parameters (shifts included): the first validation
+    # of a run at a vanishing learning rate equals the model's own validation loss
+    tuned = tmp_path / "tuned.npz"
+    init = [str(tmp_path / "c.h5"), "--init", str(out), "-o", str(tuned), "--steps", "2", "--batch-size", "4", "--eval-every", "2",
+            "--learning-rate", "1e-12", "--features", "99"]  # fmt: skip
+    code, rep, _ = _train_nnp_cli(init, capsys)
+    fn2, params2, meta2 = load_model(tuned)
+    assert code == 0 and fn2 == fn and meta2["init"]["file"] == "m.npz" and rep["init"] == meta2["init"]
+    valid = split_by_group(data, (0.8, 0.1, 0.1), seed=0)[1]
+    assert rep["last_validation"]["val_loss"] == pytest.approx(evaluate(fn, params, valid)["loss"], rel=1e-8)
     code, _, err = _train_nnp_cli([str(tmp_path / "missing.h5")], capsys)
     assert code == 2 and err == f"jaxrxn: error: data file {str(tmp_path / 'missing.h5')!r} does not exist."
 

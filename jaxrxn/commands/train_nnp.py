@@ -20,7 +20,9 @@ one (``build-dataset`` files and the configuration files saved from them), else 
 the test errors against the reference are reported. The model file records the data
 file's name and SHA-256, the split and the training settings. With ``--checkpoint`` the
 whole training state is saved every ``--eval-every`` steps and ``--resume`` continues from
-it bit for bit; ``--stop-at`` ends early (exit 1, like any run that has not finished).
+it bit for bit. ``--init MODEL.npz`` fine-tunes a trained model: its network and
+parameters (element shifts included) are the starting point, with a fresh optimiser and
+learning-rate schedule (the architecture options are then the model's); ``--stop-at`` ends early (exit 1, like any run that has not finished).
 Exit codes: 0 finished (or stopped early by patience), 1 stopped by ``--stop-at``, 2 bad
 input.
 """
@@ -37,7 +39,8 @@ from jaxrxn.commands._common import finish, resume_checkpoint, run_training
 EXAMPLE = """\
 jaxrxn train-nnp configs.h5 -o nnp.npz --steps 20000 --checkpoint ck.npz
 jaxrxn train-nnp configs.h5 -o nnp.npz --steps 20000 --checkpoint ck.npz --resume   # after an interruption
-jaxrxn train-nnp reactions.h5 --level GFN2-xTB --perturbed 4 --save-configurations configs.h5 -o nnp.npz"""
+jaxrxn train-nnp reactions.h5 --level GFN2-xTB --perturbed 4 --save-configurations configs.h5 -o nnp.npz
+jaxrxn train-nnp configs.h5 --init nnp.npz --energy-weight 100 --learning-rate 5e-4 -o nnp2.npz   # fine-tune"""
 
 
 def add_arguments(parser) -> None:
@@ -51,6 +54,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sigma", type=float, default=0.05, help="reaction files: perturbation std in Å (0.05); "
                         "build-dataset files: the largest, copies spread over (0, SIGMA]")
     parser.add_argument("--save-configurations", metavar="FILE.h5", help="reaction files: write the labelled configurations here")
+    parser.add_argument("--init", metavar="MODEL.npz", help="fine-tune this trained model (its network, parameters and "
+                        "element shifts; fresh optimiser) instead of starting from random weights")
     parser.add_argument("--backbone", choices=("painn", "e3x"), default="painn", help="network (painn)")
     parser.add_argument("--features", type=int, default=64, help="channels (64)")
     parser.add_argument("--layers", type=int, default=3, help="message-passing layers (3)")
@@ -129,7 +134,7 @@ def _train(args, p) -> dict:
     import jax
 
     from jaxrxn.nnp.data import split_by_group
-    from jaxrxn.nnp.model import NNPEnergy, save_model
+    from jaxrxn.nnp.model import NNPEnergy, check_elements, load_model, save_model
     from jaxrxn.nnp.train import NNPConfig, evaluate, init_state, train_nnp
 
     t0 = time.perf_counter()
@@ -143,10 +148,16 @@ def _train(args, p) -> dict:
         train, valid, test = split_by_group(data, fractions, seed=args.seed)
     if len(train) == 0:
         raise ValueError(f"no training configurations in {args.data!r}.")
-    energy_fn = NNPEnergy(data.elements, backbone=args.backbone, features=args.features, n_layers=args.layers, r_cut=args.cutoff)
+    init, init_params = None, None
+    if args.init:
+        energy_fn, init_params, _ = load_model(args.init)
+        init = {"file": os.path.basename(args.init), "sha256": _sha256(args.init)}
+    else:
+        energy_fn = NNPEnergy(data.elements, backbone=args.backbone, features=args.features, n_layers=args.layers, r_cut=args.cutoff)
+    check_elements(energy_fn, data.numbers, f"{args.data!r}")
     cfg = NNPConfig(batch_size=args.batch_size, learning_rate=args.learning_rate, n_steps=args.steps, seed=args.seed,
                     energy_weight=args.energy_weight, force_weight=args.force_weight)  # fmt: skip
-    state = resume_checkpoint(args, init_state(energy_fn, train, cfg))
+    state = resume_checkpoint(args, init_state(energy_fn, train, cfg, init_params))
     start = int(state.train.step)
     n_params = sum(x.size for x in jax.tree_util.tree_leaves(state.train.params))
     p.log(f"train-nnp: {len(train)}/{len(valid)}/{len(test)} train/valid/test configurations, elements "
@@ -172,9 +183,7 @@ def _train(args, p) -> dict:
     patience_hit = args.patience is not None and int(state.n_bad) >= args.patience
     finished = step >= cfg.n_steps or patience_hit
     test_metrics = evaluate(energy_fn, params, test) if len(test) else {}
-    with open(args.data, "rb") as fh:
-        digest = hashlib.sha256(fh.read()).hexdigest()
-    meta = {"data": os.path.basename(args.data), "data_sha256": digest, "split": split_kind, "steps": step,
+    meta = {"data": os.path.basename(args.data), "data_sha256": _sha256(args.data), "init": init, "split": split_kind, "steps": step,
             "best_step": int(state.best_step), "seed": args.seed, "config": {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)},
             "n_train": len(train), "n_valid": len(valid), "n_test": len(test), "test": test_metrics,
             "max_atoms": int((data.numbers > 0).sum(1).max())}  # fmt: skip
@@ -183,8 +192,13 @@ def _train(args, p) -> dict:
         "converged": finished, "finished": finished, "stopped_by_patience": patience_hit, "step": step,
         "n_steps": cfg.n_steps, "best_step": int(state.best_step), "resumed_from": start if args.resume else None,
         "n_train": len(train), "n_valid": len(valid), "n_test": len(test), "elements": list(energy_fn.elements),
-        "backbone": args.backbone, "n_params": int(n_params), "test": test_metrics,
+        "backbone": energy_fn.backbone, "init": init, "n_params": int(n_params), "test": test_metrics,
         "last_validation": history[-1] if history else None, "labelling": info, "output": args.output,
         "checkpoint": args.checkpoint, "seed": args.seed, "data_s": t_data, "train_s": t_train,
     }  # fmt: skip
     return report
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()

@@ -104,11 +104,14 @@ def evaluate(energy_fn: NNPEnergy, params, data: Configurations, *, chunk: int =
     }
 
 
-def init_state(energy_fn: NNPEnergy, train: Configurations, cfg: NNPConfig) -> NNPTrainState:
-    """Step 0: params from ``cfg.seed``, element shifts and force scale fitted to `train`."""
+def init_state(energy_fn: NNPEnergy, train: Configurations, cfg: NNPConfig, params: dict | None = None) -> NNPTrainState:
+    """Step 0: params from ``cfg.seed``, element shifts and force scale fitted to `train`;
+    or, to fine-tune a trained model, its `params` as they are (a fresh optimiser and
+    schedule; ``cfg.seed`` then only draws the minibatches)."""
     key, k_init = jax.random.split(jax.random.PRNGKey(cfg.seed))
-    params = energy_fn.init(k_init, jnp.asarray(train.positions).dtype)
-    params = fit_shifts(energy_fn, np.asarray(train.numbers), np.asarray(train.energy), np.asarray(train.forces), params)
+    if params is None:
+        params = energy_fn.init(k_init, jnp.asarray(train.positions).dtype)
+        params = fit_shifts(energy_fn, np.asarray(train.numbers), np.asarray(train.energy), np.asarray(train.forces), params)
     st = new_train_state(params, key, cfg)
     inf = jnp.asarray(jnp.inf, params["scale"].dtype)
     return NNPTrainState(st, params, inf, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
