@@ -62,8 +62,9 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jaxrxn.datasets import shipped_dataset  # noqa: E402
+
 HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parent
 #: generation settings of the benchmark, the test and ``jaxrxn generate-path``'s defaults
 SAMPLE = {"n_steps": 40, "kick": 0.1, "eta": 0.5}
 
@@ -74,7 +75,7 @@ def main():
     from jaxrxn.generative.flow import AtomisticFlow, FlowConfig, load_model, save_model, train
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(ROOT / "jaxrxn" / "data" / "xtb_reactions.h5"))
+    ap.add_argument("--data", default=shipped_dataset())
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)

@@ -48,6 +48,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxrxn.batch import batch_neb, find_reactions  # noqa: E402
+from jaxrxn.datasets import shipped_dataset  # noqa: E402
 from jaxrxn.generative.data import read_transition1x  # noqa: E402
 from jaxrxn.geometry import rmsd  # noqa: E402
 from jaxrxn.nnp.model import load_pretrained, pretrained  # noqa: E402
@@ -57,8 +58,9 @@ from jaxrxn.potentials.qm import xtb_potential  # noqa: E402
 from jaxrxn.reaction import find_reaction, pipeline_neb  # noqa: E402
 from jaxrxn.saddle import RSPRFO, saddle_search  # noqa: E402
 from jaxrxn.system import System  # noqa: E402
-from nnp_pretrained import DATA  # noqa: E402  (the shipped NNP's training data: the shipped data set)
 
+#: the shipped NNP's training data: the shipped data set
+DATA = shipped_dataset()
 OUT = os.path.join(os.path.dirname(__file__), "results", "nnp_batch_neb.json")
 NEB_FMAX, NEB_STEPS = 0.05, 500
 

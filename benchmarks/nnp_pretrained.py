@@ -31,19 +31,17 @@ import json
 import os
 from importlib import resources
 
-import h5py
 import jax
-import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
-from jaxrxn.generative.data import read_transition1x  # noqa: E402
-from jaxrxn.nnp.data import pad_configurations  # noqa: E402
+from jaxrxn.datasets import heldout_reactions, shipped_dataset  # noqa: E402
+from jaxrxn.nnp.data import path_configurations  # noqa: E402
 from jaxrxn.nnp.model import load_model, save_model  # noqa: E402
 from jaxrxn.nnp.train import evaluate  # noqa: E402
 
 #: the model's training data: the shipped data set
-DATA = str(resources.files("jaxrxn.data").joinpath("xtb_reactions.h5"))
+DATA = shipped_dataset()
 #: held-out reactions whose path frames the test recomputes (a few seconds on a CPU)
 N_SUBSET = 6
 OUT = str(resources.files("jaxrxn.data").joinpath("nnp_xtb_painn.npz"))
@@ -53,20 +51,6 @@ RECIPE = (
     "--save-configurations configs.h5 --steps 1 -o /dev/null; jaxrxn train-nnp configs.h5 --features 32 --layers 3 "
     "--batch-size 16 --energy-weight 10 --steps 12000 --eval-every 1000 --seed 0 --checkpoint ck.npz -o model.npz"
 )
-
-
-def heldout_reactions(filename: str = DATA) -> list:
-    """The data set's reactions whose reactant molecule is in its val or test split."""
-    with h5py.File(filename) as f:
-        split = np.asarray(f["molecules/split"]).astype(str)
-    return [r for r in read_transition1x(filename, "data", "GFN2-xTB") if split[int(r.extras["molecule"])] != "train"]
-
-
-def path_configurations(reactions):
-    """Every path frame of `reactions` with its stored GFN2-xTB energy and forces."""
-    Z = [r.numbers for r in reactions for _ in r.positions]
-    return pad_configurations(Z, [x for r in reactions for x in r.positions], [e for r in reactions for e in r.energies],
-                              [f for r in reactions for f in r.forces], [0] * len(Z))  # fmt: skip
 
 
 def main() -> None:

@@ -77,8 +77,9 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jaxrxn.datasets import shipped_dataset  # noqa: E402
+
 HERE = pathlib.Path(__file__).resolve().parent
-ROOT = HERE.parent
 KCAL_PER_EV = 23.060548
 SAME_TS_RMSD, SAME_TS_DE = 0.1, 0.01
 
@@ -89,7 +90,7 @@ def main():
     from jaxrxn.generative.ts_generator import AtomisticTSFlow, TSFlowConfig, molecular_ts_set, train_ts_flow
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(ROOT / "jaxrxn" / "data" / "xtb_reactions.h5"))
+    ap.add_argument("--data", default=shipped_dataset())
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)

@@ -88,13 +88,9 @@ def test_product_check(R, expected):
 def _held_out():
     """Held-out reactions (test and val molecules) of the shipped data set, smallest
     first, in the order of benchmarks/flow_generator_xtb.py."""
-    from importlib import resources
+    from jaxrxn.datasets import heldout_reactions
 
-    from jaxrxn.generative.data import read_transition1x
-
-    with resources.as_file(resources.files("jaxrxn.data").joinpath("xtb_reactions.h5")) as path:
-        rxns = read_transition1x(path, "test", level="GFN2-xTB") + read_transition1x(path, "val", level="GFN2-xTB")
-    return sorted(rxns, key=lambda r: (len(r.numbers), r.rxn))
+    return sorted(heldout_reactions(), key=lambda r: (len(r.numbers), r.rxn))
 
 
 def _write(path, numbers, R):

@@ -60,13 +60,9 @@ def test_padding_changes_nothing_for_the_real_atoms():
 # ---------------------------------------------------------------------------------------
 def _held_out():
     """Held-out reactions (test and val molecules) of the shipped data set, smallest first."""
-    from importlib import resources
+    from jaxrxn.datasets import heldout_reactions
 
-    from jaxrxn.generative.data import read_transition1x
-
-    with resources.as_file(resources.files("jaxrxn.data").joinpath("xtb_reactions.h5")) as path:
-        rxns = read_transition1x(path, "test", level="GFN2-xTB") + read_transition1x(path, "val", level="GFN2-xTB")
-    return sorted(rxns, key=lambda r: len(r.numbers))
+    return sorted(heldout_reactions(), key=lambda r: (len(r.numbers), r.rxn))
 
 
 def _write(path, numbers, R):

@@ -2,8 +2,6 @@
 reproduces its recorded errors against GFN2-xTB on held-out reactions, it is a calculator
 name on every command, and structures outside its domain are refused with exit code 2."""
 
-from importlib import resources
-
 import ase.io
 import jax
 import jax.numpy as jnp
@@ -11,25 +9,24 @@ import numpy as np
 import pytest
 from ase import Atoms
 
+from jaxrxn.datasets import heldout_reactions, shipped_dataset
 from jaxrxn.generative.data import read_transition1x
-from jaxrxn.nnp.data import pad_configurations
+from jaxrxn.nnp.data import path_configurations
 from jaxrxn.nnp.model import load_pretrained, pretrained
 from jaxrxn.nnp.train import evaluate
 
 from helpers import XTB_SNAPSHOT_62, run_cli
 
 #: the model's training data: the shipped data set
-DATA = str(resources.files("jaxrxn.data").joinpath("xtb_reactions.h5"))
+DATA = shipped_dataset()
 
 
 def heldout_subset(meta: dict):
-    """The held-out reactions' path frames with their stored GFN2-xTB labels (the data set)."""
-    names = set(meta["heldout"]["reactions"])
-    rx = [r for r in read_transition1x(DATA, "data", "GFN2-xTB") if r.rxn in names]
-    assert {r.rxn for r in rx} == names
-    Z = [r.numbers for r in rx for _ in r.positions]
-    return pad_configurations(Z, [x for r in rx for x in r.positions], [e for r in rx for e in r.energies],
-                              [f for r in rx for f in r.forces], [0] * len(Z))  # fmt: skip
+    """The recorded held-out reactions' path frames with their stored GFN2-xTB labels."""
+    names = meta["heldout"]["reactions"]
+    rx = [r for r in heldout_reactions() if r.rxn in set(names)]
+    assert [r.rxn for r in rx] == names
+    return path_configurations(rx)
 
 
 def test_shipped_model_reproduces_its_heldout_errors():
@@ -42,6 +39,27 @@ def test_shipped_model_reproduces_its_heldout_errors():
         np.testing.assert_allclose(got[k], want[k], rtol=1e-5, err_msg=k)
     # a trained model, not noise: the held-out force error is well under the forces' own spread
     assert got["f_mae"] < 0.5 * float(params["scale"])
+
+
+def test_heldout_reactions_are_the_val_and_test_splits(tmp_path):
+    """The molecule split of ``molecules/`` (what heldout_reactions reads) and the file's
+    own ``val``/``test`` groups (Transition1x layout) name the same 223 reactions; files
+    without a molecule split and reactions without labels are refused."""
+    held = {r.rxn for r in heldout_reactions()}
+    groups = {r.rxn for s in ("val", "test") for r in read_transition1x(DATA, s, None)}
+    assert held == groups and len(held) == 223
+    with pytest.raises(ValueError, match="no molecules/"):
+        heldout_reactions(_transition1x_only(tmp_path))
+    with pytest.raises(ValueError, match="without path energies"):
+        path_configurations(heldout_reactions(level=None)[:2])
+
+
+def _transition1x_only(tmp_path) -> str:
+    from jaxrxn.generative.data import write_transition1x
+
+    fn = str(tmp_path / "t1x.h5")
+    write_transition1x(fn, {"train": heldout_reactions()[:1]}, level="GFN2-xTB")
+    return fn
 
 
 def molecule(meta):

@@ -129,6 +129,19 @@ def split_by_group(
     return [data.take(np.isin(gid, order[bounds[k] : bounds[k + 1]])) for k in range(len(counts))]
 
 
+def path_configurations(reactions: Sequence) -> Configurations:
+    """Every path frame of `reactions` (:class:`jaxrxn.generative.data.ReactionPath` records
+    read with their energies and forces) as labelled configurations, padded to the largest
+    molecule; ``group`` numbers the reactions."""
+    missing = [r.rxn for r in reactions if r.energies is None or r.forces is None]
+    if missing:
+        raise ValueError(f"reactions without path energies and forces (read them at a level): {missing[:5]}")
+    Z = [r.numbers for r in reactions for _ in r.positions]
+    return pad_configurations(Z, [x for r in reactions for x in r.positions], [e for r in reactions for e in r.energies],
+                              [f for r in reactions for f in r.forces],
+                              [k for k, r in enumerate(reactions) for _ in r.positions])  # fmt: skip
+
+
 # ---------------------------------------------------------------------------------------
 # labelling
 # ---------------------------------------------------------------------------------------
