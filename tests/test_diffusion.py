@@ -175,6 +175,33 @@ def test_atomistic_score_is_equivariant_and_centred_paths_are_aligned():
     assert float(rmsd(dp.path[2], 0.5 * (R + fs))) < 1e-10
 
 
+def test_padding_atoms_change_nothing():
+    """Molecules of different sizes train in one padded batch (context -1, mask 0, atoms at
+    the origin): a padded structure's eps, model coordinates and the fitted scale equal the
+    unpadded ones on the real atoms, and the padding atoms' eps is zero."""
+    from jaxrxn.generative.data import PathSet
+
+    net = AtomisticScore(features=8, n_layers=1, r_cut=4.0, n_species=3)
+    R = jax.random.normal(jax.random.PRNGKey(1), (5, 3)) * 1.2 + 0.7
+    Z = jnp.array([0, 1, 1, 2, 0])
+    Rp, Zp = jnp.concatenate([R, jnp.zeros((2, 3))]), jnp.concatenate([Z, -jnp.ones(2, int)])
+    mask = (Zp >= 0).astype(float)
+    plain = PathSet(jnp.stack([R, R + 0.1])[None], Z[None], jnp.zeros((1, 5)), jnp.ones(1), jnp.zeros(1, int))
+    padded = PathSet(jnp.stack([Rp, Rp.at[:5].add(0.1)])[None], Zp[None], jnp.zeros((1, 7)), jnp.ones(1), jnp.zeros(1, int), mask[None])
+    dm, dmp = DiffusionModel.fit(net, plain, centre=True), DiffusionModel.fit(net, padded, centre=True)
+    assert float(dmp.scale) == pytest.approx(float(dm.scale), rel=1e-12)
+    y, yp = dm.to_model(R), dmp.to_model(Rp, mask)
+    np.testing.assert_allclose(yp[:5], y, atol=1e-12)
+    np.testing.assert_array_equal(yp[5:], 0.0)
+    t = jnp.asarray(0.3)
+    params = net.init(jax.random.PRNGKey(0), y, R, t, jnp.asarray(-1.0), Z)
+    e, ep = dm.eps(params, y, t, Z), dmp.eps(params, yp, t, Zp)
+    np.testing.assert_allclose(ep[:5], e, atol=1e-10)
+    np.testing.assert_array_equal(ep[5:], 0.0)
+    with pytest.raises(ValueError, match="padded molecules"):
+        DiffusionModel.fit(AtomisticScore(backbone="egnn"), padded, centre=True)
+
+
 # ---------------------------------------------------------------------------------------
 # CI smoke run on held-out G2 surfaces
 # ---------------------------------------------------------------------------------------

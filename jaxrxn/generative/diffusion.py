@@ -87,7 +87,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from jaxrxn.geometry import align as kabsch_align
-from jaxrxn.generative.data import PathSet, resample_by_arc_length
+from jaxrxn.generative.data import PathSet, centred_noise, resample_by_arc_length
 from jaxrxn.generative.flow import path_point
 from jaxrxn.generative.nets import EGNN, MLP, PaiNN
 from jaxrxn.generative.training import TrainState, seeded_state, train_or_resume
@@ -186,9 +186,11 @@ class AtomisticScore(nn.Module):
 
     ``y`` ``(N, dim)`` centred model coordinates, ``x`` ``(N, dim)`` the same in Å (the
     graph and its cutoff `r_cut` use these), ``context`` atomic numbers ``(N,)`` (<
-    `n_species`). Time enters as invariant node scalars. The output has its net translation
-    removed; it is equivariant under O(dim), permutations (with ``context``) and
-    translations, in any ``dim``.
+    `n_species`; -1 on padding atoms, which PaiNN leaves out of the graph and which get a
+    zero output: molecules of different sizes in one padded batch; `message_norm`: PaiNN's,
+    for molecules a typical neighbour count). Time enters as invariant node scalars. The output has its net translation over the real atoms removed; it is
+    equivariant under O(dim), permutations (with ``context``) and translations, in any
+    ``dim``.
     """
 
     backbone: str = "painn"
@@ -196,18 +198,23 @@ class AtomisticScore(nn.Module):
     n_layers: int = 3
     r_cut: float = 5.0
     n_species: int = 10
+    message_norm: float = 1.0
 
     @nn.compact
     def __call__(self, y, x, t, log_sigma, context):
         n = y.shape[0]
         temb = jnp.broadcast_to(time_features(t, log_sigma), (n, 10))
         scalars = jnp.concatenate([jax.nn.one_hot(context, self.n_species, dtype=y.dtype), temb], axis=-1)
-        Net = {"painn": PaiNN, "egnn": EGNN}[self.backbone]
-        _, vec = Net(self.features, self.n_layers, r_cut=self.r_cut, n_scalar_out=1, n_vector_out=1)(
-            x, scalars, y[:, None, :]
-        )
-        eps = vec[:, 0]
-        return eps - jnp.mean(eps, axis=0, keepdims=True)
+        real = (context >= 0)[:, None].astype(y.dtype)
+        net_kw = dict(n_scalar_out=1, n_vector_out=1, r_cut=self.r_cut)
+        if self.backbone == "painn":
+            _, vec = PaiNN(self.features, self.n_layers, **net_kw, message_norm=self.message_norm)(
+                x, scalars, y[:, None, :], atom_mask=context >= 0
+            )
+        else:  # EGNN has no atom mask: unpadded structures only (DiffusionModel.fit checks)
+            _, vec = EGNN(self.features, self.n_layers, **net_kw)(x, scalars, y[:, None, :])
+        eps = vec[:, 0] * real
+        return real * (eps - jnp.sum(eps, axis=0, keepdims=True) / jnp.sum(real))
 
 
 # ---------------------------------------------------------------------------------------
@@ -230,20 +237,30 @@ class DiffusionModel(eqx.Module):
 
     @classmethod
     def fit(cls, net: nn.Module, data: PathSet, sde: VPSDE = VPSDE(), centre: bool = False) -> "DiffusionModel":
-        """Shift and scale from the training paths ``data.paths`` ``(P, M, N, dim)``."""
+        """Shift and scale from the training paths ``data.paths`` ``(P, M, N, dim)`` (their
+        real atoms, for a padded set with ``data.mask``; padding needs ``centre``)."""
         P = jnp.asarray(data.paths)
+        if data.mask is not None and not (centre and getattr(net, "backbone", "painn") == "painn"):
+            raise ValueError("padded molecules (data.mask) need a centred model on the PaiNN backbone.")
+        m = jnp.ones(P.shape[:-1] + (1,), P.dtype) if data.mask is None else jnp.asarray(data.mask)[:, None, :, None]
+        m = jnp.broadcast_to(m, P.shape[:-1] + (1,))
         if centre:
-            P = P - jnp.mean(P, axis=-2, keepdims=True)
+            P = (P - jnp.sum(m * P, axis=-2, keepdims=True) / jnp.sum(m, axis=-2, keepdims=True)) * m
             shift = jnp.zeros(P.shape[-1], P.dtype)
         else:
             shift = jnp.mean(P.reshape(-1, P.shape[-1]), axis=0)
-        scale = jnp.sqrt(jnp.mean((P - shift) ** 2))
+        scale = jnp.sqrt(jnp.sum(m * (P - shift) ** 2) / (jnp.sum(m) * P.shape[-1]))
         return cls(net, sde, shift, scale, centre)
 
-    def to_model(self, x: Float[Array, "N dim"]) -> Float[Array, "N dim"]:
-        """Å -> model coordinates (centred first when ``centre``)."""
+    def to_model(self, x: Float[Array, "N dim"], mask: Float[Array, " N"] | None = None) -> Float[Array, "N dim"]:
+        """Å -> model coordinates (centred first when ``centre``: on the real atoms of
+        `mask`, padding atoms set to zero)."""
         if self.centre:
-            x = x - jnp.mean(x, axis=0, keepdims=True)
+            if mask is None:
+                x = x - jnp.mean(x, axis=0, keepdims=True)
+            else:
+                m = mask[:, None].astype(x.dtype)
+                x = m * (x - jnp.sum(m * x, axis=0, keepdims=True) / jnp.sum(m))
         return (x - self.shift) / self.scale
 
     def from_model(self, y: Float[Array, "N dim"]) -> Float[Array, "N dim"]:
@@ -298,36 +315,46 @@ class DiffusionConfig(eqx.Module):
             raise ValueError("source='minima' needs a thermal width data_noise > 0 (Å).")
 
 
-def sample_structure(key: PRNGKeyArray, path: Float[Array, "M N dim"], cfg: DiffusionConfig) -> Float[Array, "N dim"]:
-    """One training structure (Å) from a reference path, per ``cfg.source`` and ``cfg.data_noise``."""
+def sample_structure(
+    key: PRNGKeyArray, path: Float[Array, "M N dim"], cfg: DiffusionConfig, mask: Float[Array, " N"] | None = None
+) -> Float[Array, "N dim"]:
+    """One training structure (Å) from a reference path, per ``cfg.source`` and
+    ``cfg.data_noise`` (no noise on the padding atoms of `mask`)."""
     k_s, k_n = jax.random.split(key)
     if cfg.source == "path":
         x = path_point(path, jax.random.uniform(k_s, (), path.dtype))[0]
     else:
         x = jnp.where(jax.random.bernoulli(k_s), path[-1], path[0])
-    return x + cfg.data_noise * jax.random.normal(k_n, x.shape, path.dtype)
+    noise = jax.random.normal(k_n, x.shape, path.dtype)
+    return x + cfg.data_noise * (noise if mask is None else noise * mask[:, None])
 
 
-def _noise(key, shape, dtype, centre: bool):
+def _noise(key, shape, dtype, centre: bool, mask=None):
+    if centre:
+        return centred_noise(key, shape, dtype, mask)
     eps = jax.random.normal(key, shape, dtype)
-    return eps - jnp.mean(eps, axis=0, keepdims=True) if centre else eps
+    return eps if mask is None else eps * mask[:, None]
 
 
 def dsm_loss(dm: DiffusionModel, params, key: PRNGKeyArray, data: PathSet, idx, cfg: DiffusionConfig):
     """Denoising score matching loss (``eps``-prediction, Song et al. 2021 eq. 7 with
     ``lambda = sigma^2``), the mean over the reactions ``idx`` ``(B,)`` of
     ``|eps_theta(alpha y_0 + sigma eps, t) - eps|^2 / n_dof``, ``t ~ U[t_eps, 1]`` (or skewed
-    to small ``t`` by ``cfg.t_power``)."""
+    to small ``t`` by ``cfg.t_power``). With ``data.mask`` (padded molecules), ``n_dof``
+    counts the real atoms' coordinates only."""
 
     def one(key, i):
         k_x, k_t, k_e = jax.random.split(key, 3)
-        y0 = dm.to_model(sample_structure(k_x, data.paths[i], cfg))
+        mask = None if data.mask is None else data.mask[i]
+        y0 = dm.to_model(sample_structure(k_x, data.paths[i], cfg, mask), mask)
         u = jax.random.uniform(k_t, (), y0.dtype)
         t = dm.sde.t_eps + (1.0 - dm.sde.t_eps) * u**cfg.t_power
         alpha, sigma = dm.sde.marginal(t)
-        eps = _noise(k_e, y0.shape, y0.dtype, dm.centre)
+        eps = _noise(k_e, y0.shape, y0.dtype, dm.centre, mask)
         pred = dm.eps(params, alpha * y0 + sigma * eps, t, data.context[i])
-        return jnp.mean((pred - eps) ** 2)
+        if mask is None:
+            return jnp.mean((pred - eps) ** 2)
+        return jnp.sum((pred - eps) ** 2 * mask[:, None]) / (jnp.sum(mask) * y0.shape[-1])
 
     return jnp.mean(jax.vmap(one)(jax.random.split(key, idx.shape[0]), idx))
 

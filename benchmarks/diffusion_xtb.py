@@ -1,0 +1,200 @@
+"""The DiG-style diffusion path model on the shipped GFN2-xTB data set: trained on the
+train molecules' reaction paths, measured on held-out reactant molecules against the
+geodesic and linear interpolations.
+
+Data: ``jaxrxn/data/xtb_reactions.h5`` (``--data``), split by reactant molecule (as for the
+TS and flow generators): the model trains on the paths of the ``train`` reactions (each
+also run backwards; :func:`~jaxrxn.generative.data.molecular_pathset`, ``--points`` frames
+equally spaced in arc length, padded to the largest molecule); the reactions of the ``val``
+and ``test`` molecules are held out (smallest first; ``--limit``).
+
+Model: :class:`~jaxrxn.generative.diffusion.AtomisticScore` (PaiNN, padded batches) in a
+centred :class:`~jaxrxn.generative.diffusion.DiffusionModel` (VP SDE), trained by
+denoising score matching on points drawn along the training paths plus ``--data-noise`` Å
+of noise (:func:`~jaxrxn.generative.diffusion.train`, the loop the other generators use;
+``--checkpoint`` resumes bit for bit, and a finished checkpoint is the saved model).
+
+Per held-out reaction (reactant and product given, as for any double-ended method):
+
+- D1/D2: the decoded (unpinned) end frames' RMS distance per atom from IS and FS;
+- paths of ``--frames`` frames: decoded by spherical latent interpolation
+  (:func:`~jaxrxn.generative.diffusion.decode_path`, ``--ode-steps`` Heun steps), the
+  same after the score-string refinement (:func:`~jaxrxn.generative.diffusion.score_string`),
+  the geodesic interpolation (:func:`jaxrxn.path.geodesic_interpolation.geodesic`) and
+  the linear one; for each, GFN2-xTB energies of every frame (tblite): the highest
+  interior frame's RMSD to the data set's TS (Å, Kabsch) and its energy above the data
+  set's TS (eV: how far the path overshoots the barrier);
+- ``--neb``: CI-NEB with GFN2-xTB (the reaction pipeline's NEB settings, fmax 0.05 eV/Å,
+  ``--neb-steps``) from the decoded and from the geodesic path, resampled to
+  ``--frames`` images: converged or not, force calls, the climbing image's RMSD to the
+  data set's TS.
+
+Writes ``benchmarks/results/diffusion_xtb.json`` (``--out``), rewritten after each
+reaction; ``--resume`` keeps the reactions already there (same checkpoint and settings).
+
+Run: ``OMP_NUM_THREADS=1 python benchmarks/diffusion_xtb.py --steps 3000 --checkpoint CK.npz --limit 40 --neb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import pathlib
+import sys
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxrxn.datasets import heldout_reactions, shipped_dataset  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+#: CI-NEB settings for both starts (those of jaxrxn reaction's NEB stage)
+NEB_FMAX = 0.05
+
+
+def main():
+    from jaxrxn.datasets.molecules import BOND_SCALE
+    from jaxrxn.generative.data import molecular_pathset, read_transition1x
+    from jaxrxn.generative.diffusion import AtomisticScore, DiffusionConfig, DiffusionModel, train
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=shipped_dataset())
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--features", type=int, default=32)
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--message-norm", type=float, default=10.0, help="PaiNN's message normalisation (a typical neighbour count)")
+    ap.add_argument("--points", type=int, default=11, help="frames per training path")
+    ap.add_argument("--data-noise", type=float, default=0.02, help="Å of noise on the training points")
+    ap.add_argument("--t-power", type=float, default=2.0, help="training times skewed to small t (DiffusionConfig.t_power)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--checkpoint", help="training checkpoint (resumed bit for bit; a finished one is the model)")
+    ap.add_argument("--frames", type=int, default=11, help="frames of every evaluated path")
+    ap.add_argument("--ode-steps", type=int, default=100, help="Heun steps of the probability-flow ODE each way")
+    ap.add_argument("--t-ref", type=float, default=0.03, help="score-string smoothing time")
+    ap.add_argument("--limit", type=int, help="evaluate only the first LIMIT held-out reactions (smallest first)")
+    ap.add_argument("--neb", action="store_true", help="also CI-NEB with GFN2-xTB from the decoded and the geodesic path")
+    ap.add_argument("--neb-steps", type=int, default=500)
+    ap.add_argument("--out", default=str(HERE / "results" / "diffusion_xtb.json"))
+    ap.add_argument("--resume", action="store_true", help="keep the reactions already in --out")
+    a = ap.parse_args()
+
+    train_rxns = read_transition1x(a.data, "train", level="GFN2-xTB")
+    held = sorted(heldout_reactions(a.data), key=lambda r: (len(r.numbers), r.rxn))
+    n_max = max(len(r.numbers) for r in train_rxns + held)
+    data = molecular_pathset(train_rxns, BOND_SCALE, n_points=a.points, n_atoms=n_max)
+    n_species = 1 + max(int(z) for r in train_rxns for z in r.numbers)
+    dm = DiffusionModel.fit(AtomisticScore(features=a.features, n_layers=a.layers, r_cut=5.0, n_species=n_species,
+                                       message_norm=a.message_norm), data, centre=True)
+    cfg = DiffusionConfig(source="path", data_noise=a.data_noise, t_power=a.t_power, batch_size=a.batch,
+                          learning_rate=a.lr, n_steps=a.steps, seed=a.seed)  # fmt: skip
+    print(f"train: {len(train_rxns)} reactions ({len(data)} paths with the reversed ones, {n_max} atoms padded); "
+          f"held out: {len(held)} reactions; model scale {float(dm.scale):.3f} Å", flush=True)  # fmt: skip
+    t0 = time.perf_counter()
+    log = lambda s, m: print(f"  step {s:6d}  " + "  ".join(f"{k} {v:.4f}" for k, v in m.items()), flush=True)  # noqa: E731
+    params = train(dm, data, cfg, log_every=max(a.steps // 30, 1), callback=log, checkpoint=a.checkpoint).params
+    train_s = time.perf_counter() - t0
+    settings = {k: getattr(a, k) for k in ("steps", "batch", "lr", "features", "layers", "message_norm", "points", "data_noise", "t_power",
+                                           "seed", "frames", "ode_steps", "t_ref", "neb", "neb_steps")}  # fmt: skip
+    data_info = {"file": pathlib.Path(a.data).name, "sha256": hashlib.sha256(pathlib.Path(a.data).read_bytes()).hexdigest(),
+                 "train_reactions": len(train_rxns), "held_out_reactions": len(held)}  # fmt: skip
+    out = pathlib.Path(a.out)
+    rows = []
+    if a.resume and out.exists():
+        old = json.loads(out.read_text())
+        if old["settings"] != settings or old["data"] != data_info:
+            raise SystemExit(f"--resume: {out} used other settings or data; use another --out")
+        rows = old["reactions"]
+    done = {row["rxn"] for row in rows}
+    for r in held[: a.limit]:
+        if r.rxn in done:
+            continue
+        rows.append(evaluate(dm, params, r, a))
+        result = {"command": " ".join(["python", "benchmarks/diffusion_xtb.py", *sys.argv[1:]]), "settings": settings,
+                  "data": data_info, "train_seconds": round(train_s, 1), "summary": summarise(rows), "reactions": rows}  # fmt: skip
+        out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(summarise(rows), indent=1))
+
+
+def evaluate(dm, params, r, a) -> dict:
+    """One held-out reaction: every path's highest frame against the data set's TS, and
+    (``--neb``) CI-NEB from the decoded and the geodesic path."""
+    from jaxrxn.generative.data import resample_by_arc_length
+    from jaxrxn.generative.diffusion import decode_path, score_string
+    from jaxrxn.geometry import rmsd_numpy
+    from jaxrxn.nnp.data import xtb_labels
+    from jaxrxn.path.geodesic_interpolation import geodesic
+    from jaxrxn.system import System
+
+    Z = np.asarray(r.numbers)
+    x_is, x_fs = jnp.asarray(r.reactant, float), jnp.asarray(r.product, float)
+    x_ts, e_ts = np.asarray(r.transition_state, float), float(r.energies[int(r.extras["ts_index"])])
+    context = jnp.asarray(Z)
+    t = time.perf_counter()
+    dec = decode_path(dm, params, x_is, x_fs, context, n_frames=a.frames, method="slerp", n_steps=a.ode_steps)
+    paths = {"decoded": np.asarray(dec.path)}
+    paths["decoded + score string"] = np.asarray(score_string(dm, params, dec.path, context, t_ref=a.t_ref))
+    decode_s = time.perf_counter() - t
+    paths["geodesic"] = np.asarray(geodesic(x_is, x_fs, a.frames, System(jnp.asarray(Z))).path)
+    paths["linear"] = np.asarray(resample_by_arc_length(jnp.linspace(0.0, 1.0, a.frames)[:, None, None] * (x_fs - x_is) + x_is, a.frames))
+    row = {"rxn": r.rxn, "formula": r.formula, "n_atoms": len(Z), "barrier_ev": e_ts - float(r.energies[0]),
+           "end_error": np.asarray(dec.end_error).tolist(), "decode_s": decode_s}  # fmt: skip
+    for name, P in paths.items():
+        if not np.isfinite(P).all():  # an undertrained model's ODE can leave the data
+            row[name] = {"finite": False, "max_rmsd_to_ts": float("nan"), "max_above_ts_ev": float("nan")}
+            continue
+        E, _ = xtb_labels(Z, P)
+        k = 1 + int(np.argmax(E[1:-1]))
+        row[name] = {"finite": True, "max_rmsd_to_ts": rmsd_numpy(P[k], x_ts), "max_above_ts_ev": float(E[k] - e_ts)}
+    if a.neb:
+        for name in ("decoded", "geodesic"):
+            ok = row[name]["finite"]
+            row[name]["neb"] = neb_from(Z, paths[name], x_ts, a) if ok else {"converged": False, "force_calls": 0}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def neb_from(Z, path, x_ts, a) -> dict:
+    """CI-NEB with GFN2-xTB from `path` (the reaction pipeline's NEB), and where it ends."""
+    from jaxrxn.geometry import rmsd_numpy
+    from jaxrxn.path import neb
+    from jaxrxn.potentials.qm import xtb_potential
+    from jaxrxn.reaction import pipeline_neb
+
+    pot = xtb_potential(Z)
+    try:
+        t = time.perf_counter()
+        res = neb(pot, jnp.asarray(path), pipeline_neb(remove_rigid=True), fmax=NEB_FMAX, max_steps=a.neb_steps)
+        s = time.perf_counter() - t
+    finally:
+        pot.energy_fn.close()
+    ci = np.asarray(res.path)[int(res.ts_index)]
+    return {"converged": bool(res.converged), "force_calls": int(res.n_force_calls), "ci_rmsd_to_ts": rmsd_numpy(ci, x_ts), "seconds": s}
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Medians over the evaluated reactions, per path kind; NEB counts on the reactions
+    where both starts converged."""
+    out: dict = {"n_reactions": len(rows), "median_end_error": float(np.median([max(r["end_error"]) for r in rows]))}
+    for name in ("decoded", "decoded + score string", "geodesic", "linear"):
+        ok = [r[name] for r in rows if r[name]["finite"]]
+        out[name] = {"finite": len(ok), "median_max_rmsd_to_ts": float(np.median([x["max_rmsd_to_ts"] for x in ok])) if ok else None,
+                     "median_max_above_ts_ev": float(np.median([x["max_above_ts_ev"] for x in ok])) if ok else None}  # fmt: skip
+    if rows and "neb" in rows[0]["decoded"]:
+        both = [r for r in rows if r["decoded"]["neb"]["converged"] and r["geodesic"]["neb"]["converged"]]
+        for name in ("decoded", "geodesic"):
+            out[name]["neb_converged"] = sum(r[name]["neb"]["converged"] for r in rows)
+            out[name]["neb_force_calls_where_both_converged"] = int(sum(r[name]["neb"]["force_calls"] for r in both))
+        out["neb_both_converged"] = len(both)
+    return out
+
+
+if __name__ == "__main__":
+    main()
