@@ -58,6 +58,8 @@ MODES: dict[str, dict] = {
     "diffusion_paths": {"args": ["--family", "lj7", "--train-seeds", "8", "--test-seeds", "4", "--n-test", "2",
                                  "--steps", "20", "--batch", "8", "--features", "8", "--ode-steps", "10",
                                  "--cache", "diff_lj7.h5"]},  # fmt: skip
+    "diffusion_xtb": {"args": ["--steps", "10", "--features", "8", "--layers", "1", "--limit", "1", "--ode-steps", "10",
+                               "--neb", "--neb-steps", "5", "--out", "dxtb.json"]},  # fmt: skip
     "emt_md": {"args": ["--sizes", "1008", "--steps", "5", "--ase-steps", "1", "--repeat", "1", "--drift-steps", "10"]},
     "explore_lj7": {"args": ["5.0", "3", "2"]},
     "flow_generator": {"args": ["--train-seeds", "8", "--test-seeds", "4", "--steps", "20", "--features", "8",
