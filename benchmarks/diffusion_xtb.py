@@ -24,10 +24,12 @@ Per held-out reaction (reactant and product given, as for any double-ended metho
   the linear one; for each, GFN2-xTB energies of every frame (tblite): the highest
   interior frame's RMSD to the data set's TS (Å, Kabsch) and its energy above the data
   set's TS (eV: how far the path overshoots the barrier);
+- the shortest interatomic distance over every path's frames (Å: a decoded frame with
+  overlapping atoms is not a usable start);
 - ``--neb``: CI-NEB with GFN2-xTB (the reaction pipeline's NEB settings, fmax 0.05 eV/Å,
   ``--neb-steps``) from the decoded and from the geodesic path, resampled to
   ``--frames`` images: converged or not, force calls, the climbing image's RMSD to the
-  data set's TS.
+  data set's TS; a start that NEB refuses (overlapping atoms) counts as not converged.
 
 Writes ``benchmarks/results/diffusion_xtb.json`` (``--out``), rewritten after each
 reaction; ``--resume`` keeps the reactions already there (same checkpoint and settings).
@@ -152,7 +154,9 @@ def evaluate(dm, params, r, a) -> dict:
             continue
         E, _ = xtb_labels(Z, P)
         k = 1 + int(np.argmax(E[1:-1]))
-        row[name] = {"finite": True, "max_rmsd_to_ts": rmsd_numpy(P[k], x_ts), "max_above_ts_ev": float(E[k] - e_ts)}
+        d = np.linalg.norm(P[:, :, None] - P[:, None], axis=-1) + 1e3 * np.eye(len(Z))
+        row[name] = {"finite": True, "max_rmsd_to_ts": rmsd_numpy(P[k], x_ts), "max_above_ts_ev": float(E[k] - e_ts),
+                     "min_distance": float(d.min())}  # fmt: skip
     if a.neb:
         for name in ("decoded", "geodesic"):
             ok = row[name]["finite"]
@@ -173,6 +177,8 @@ def neb_from(Z, path, x_ts, a) -> dict:
         t = time.perf_counter()
         res = neb(pot, jnp.asarray(path), pipeline_neb(remove_rigid=True), fmax=NEB_FMAX, max_steps=a.neb_steps)
         s = time.perf_counter() - t
+    except ValueError as err:  # a band NEB refuses (overlapping atoms): a failure of the start
+        return {"converged": False, "force_calls": 0, "refused": str(err)}
     finally:
         pot.energy_fn.close()
     ci = np.asarray(res.path)[int(res.ts_index)]
@@ -185,7 +191,7 @@ def summarise(rows: list[dict]) -> dict:
     out: dict = {"n_reactions": len(rows), "median_end_error": float(np.median([max(r["end_error"]) for r in rows]))}
     for name in ("decoded", "decoded + score string", "geodesic", "linear"):
         ok = [r[name] for r in rows if r[name]["finite"]]
-        out[name] = {"finite": len(ok), "median_max_rmsd_to_ts": float(np.median([x["max_rmsd_to_ts"] for x in ok])) if ok else None,
+        out[name] = {"finite": len(ok), "min_distance_below_0.5": sum(x["min_distance"] < 0.5 for x in ok), "median_max_rmsd_to_ts": float(np.median([x["max_rmsd_to_ts"] for x in ok])) if ok else None,
                      "median_max_above_ts_ev": float(np.median([x["max_above_ts_ev"] for x in ok])) if ok else None}  # fmt: skip
     if rows and "neb" in rows[0]["decoded"]:
         both = [r for r in rows if r["decoded"]["neb"]["converged"] and r["geodesic"]["neb"]["converged"]]
