@@ -1,9 +1,11 @@
 """Helpers shared by the generative-model benchmarks (flow_generator, flow_lj7,
-diffusion_paths, ts_generator): a cached, seed-split reaction data set, a one-line
+diffusion_paths, ts_generator, and the *_xtb ones): a cached, seed-split reaction data set,
+the training options of the models trained on the shipped GFN2-xTB data set, a one-line
 summary of a distribution, and the unconditioned flow's samples and exit coverage."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -14,6 +16,19 @@ import numpy as np
 
 from jaxrxn.generative.data import ReactionPath, read_transition1x, split_seeds, write_transition1x
 from jaxrxn.generative.flow import generate
+
+
+def add_training_arguments(ap: argparse.ArgumentParser, steps: int) -> None:
+    """The options every generator trained on the shipped GFN2-xTB data set takes: its data
+    file, steps, minibatch, Adam learning rate and the PaiNN network's size."""
+    from jaxrxn.datasets import shipped_dataset
+
+    ap.add_argument("--data", default=shipped_dataset())
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--features", type=int, default=32)
+    ap.add_argument("--layers", type=int, default=3)
 
 
 def cached_reactions(

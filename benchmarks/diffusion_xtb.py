@@ -53,7 +53,8 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxrxn.datasets import heldout_reactions, shipped_dataset  # noqa: E402
+from _generative import add_training_arguments  # noqa: E402
+from jaxrxn.datasets import heldout_reactions  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 #: CI-NEB settings for both starts (those of jaxrxn reaction's NEB stage)
@@ -66,12 +67,7 @@ def main():
     from jaxrxn.generative.diffusion import AtomisticScore, DiffusionConfig, DiffusionModel, train
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=shipped_dataset())
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--features", type=int, default=32)
-    ap.add_argument("--layers", type=int, default=3)
+    add_training_arguments(ap, steps=3000)
     ap.add_argument("--message-norm", type=float, default=10.0, help="PaiNN's message normalisation (a typical neighbour count)")
     ap.add_argument("--points", type=int, default=11, help="frames per training path")
     ap.add_argument("--data-noise", type=float, default=0.02, help="Å of noise on the training points")

@@ -62,7 +62,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxrxn.datasets import shipped_dataset  # noqa: E402
+from _generative import add_training_arguments  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 #: generation settings of the benchmark, the test and ``jaxrxn generate-path``'s defaults
@@ -75,12 +75,7 @@ def main():
     from jaxrxn.generative.flow import AtomisticFlow, FlowConfig, load_model, save_model, train
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=shipped_dataset())
-    ap.add_argument("--steps", type=int, default=1500)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--features", type=int, default=32)
-    ap.add_argument("--layers", type=int, default=3)
+    add_training_arguments(ap, steps=1500)
     ap.add_argument("--points", type=int, default=11, help="images per training path")
     ap.add_argument("--p-drop", type=float, default=0.5, help="condition drop-out probability")
     ap.add_argument("--seed", type=int, default=0)

@@ -77,7 +77,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxrxn.datasets import shipped_dataset  # noqa: E402
+from _generative import add_training_arguments  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 KCAL_PER_EV = 23.060548
@@ -90,12 +90,7 @@ def main():
     from jaxrxn.generative.ts_generator import AtomisticTSFlow, TSFlowConfig, molecular_ts_set, train_ts_flow
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=shipped_dataset())
-    ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--features", type=int, default=32)
-    ap.add_argument("--layers", type=int, default=3)
+    add_training_arguments(ap, steps=3000)
     ap.add_argument("--v-max", type=float, default=3.0, help="velocity bound per atom, Å (AtomisticTSFlow.v_max)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-refine", action="store_true", help="skip the saddle refinements (fast)")
