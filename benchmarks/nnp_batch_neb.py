@@ -75,7 +75,8 @@ def reactions(heldout_only: bool, model: str = "xtb-painn"):
         held = split[int(r.extras["molecule"])] != "train"
         if (held or not heldout_only) and set(np.asarray(r.numbers).tolist()) <= elements:
             t = int(r.extras["ts_index"])
-            out.append({"rxn": r.rxn, "formula": r.formula, "heldout": bool(held), "numbers": np.asarray(r.numbers),
+            out.append({"rxn": r.rxn, "formula": r.formula, "heldout": bool(held), "molecule": int(r.extras["molecule"]),
+                        "numbers": np.asarray(r.numbers),
                         "R0": np.asarray(r.reactant, float), "R1": np.asarray(r.product, float),
                         "ts": np.asarray(r.transition_state, float), "barrier": float(r.energies[t] - r.energies[0])})  # fmt: skip
     return out

@@ -22,7 +22,8 @@ file's name and SHA-256, the split and the training settings. With ``--checkpoin
 whole training state is saved every ``--eval-every`` steps and ``--resume`` continues from
 it bit for bit. ``--init MODEL.npz`` fine-tunes a trained model: its network and
 parameters (element shifts included) are the starting point, with a fresh optimiser and
-learning-rate schedule (the architecture options are then the model's); ``--stop-at`` ends early (exit 1, like any run that has not finished).
+learning-rate schedule (the architecture options are then the model's). ``--stop-at``
+ends early (exit 1, like any run that has not finished).
 Exit codes: 0 finished (or stopped early by patience), 1 stopped by ``--stop-at``, 2 bad
 input.
 """

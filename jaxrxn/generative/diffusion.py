@@ -187,8 +187,9 @@ class AtomisticScore(nn.Module):
     ``y`` ``(N, dim)`` centred model coordinates, ``x`` ``(N, dim)`` the same in Å (the
     graph and its cutoff `r_cut` use these), ``context`` atomic numbers ``(N,)`` (<
     `n_species`; -1 on padding atoms, which PaiNN leaves out of the graph and which get a
-    zero output: molecules of different sizes in one padded batch; `message_norm`: PaiNN's,
-    for molecules a typical neighbour count). Time enters as invariant node scalars. The output has its net translation over the real atoms removed; it is
+    zero output: molecules of different sizes in one padded batch). `message_norm` is
+    PaiNN's (for molecules, a typical neighbour count). Time enters as invariant node
+    scalars. The output has its net translation over the real atoms removed; it is
     equivariant under O(dim), permutations (with ``context``) and translations, in any
     ``dim``.
     """
