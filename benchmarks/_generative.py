@@ -6,7 +6,9 @@ summary of a distribution, and the unconditioned flow's samples and exit coverag
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import pathlib
 import time
 from collections.abc import Callable, Sequence
 
@@ -29,6 +31,13 @@ def add_training_arguments(ap: argparse.ArgumentParser, steps: int) -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--features", type=int, default=32)
     ap.add_argument("--layers", type=int, default=3)
+
+
+def data_record(path: str, n_train: int, n_held_out: int, **extra) -> dict:
+    """What a results file says of the data set it used: file name, SHA-256, the numbers of
+    training and held-out reactions, and `extra`."""
+    return {"file": pathlib.Path(path).name, "sha256": hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest(),
+            "train_reactions": n_train, "held_out_reactions": n_held_out, **extra}  # fmt: skip
 
 
 def cached_reactions(

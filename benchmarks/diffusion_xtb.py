@@ -40,7 +40,6 @@ Run: ``OMP_NUM_THREADS=1 python benchmarks/diffusion_xtb.py --steps 3000 --check
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import pathlib
 import sys
@@ -53,7 +52,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_training_arguments  # noqa: E402
+from _generative import add_training_arguments, data_record  # noqa: E402
 from jaxrxn.datasets import heldout_reactions  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -101,8 +100,7 @@ def main():
     train_s = time.perf_counter() - t0
     settings = {k: getattr(a, k) for k in ("steps", "batch", "lr", "features", "layers", "message_norm", "points", "data_noise", "t_power",
                                            "seed", "frames", "ode_steps", "t_ref", "neb", "neb_steps")}  # fmt: skip
-    data_info = {"file": pathlib.Path(a.data).name, "sha256": hashlib.sha256(pathlib.Path(a.data).read_bytes()).hexdigest(),
-                 "train_reactions": len(train_rxns), "held_out_reactions": len(held)}  # fmt: skip
+    data_info = data_record(a.data, len(train_rxns), len(held))
     out = pathlib.Path(a.out)
     rows = []
     if a.resume and out.exists():

@@ -48,7 +48,6 @@ Writes ``benchmarks/results/flow_generator_xtb.json`` (``--out``).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import pathlib
 import sys
@@ -62,7 +61,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_training_arguments  # noqa: E402
+from _generative import add_training_arguments, data_record  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 #: generation settings of the benchmark, the test and ``jaxrxn generate-path``'s defaults
@@ -102,8 +101,7 @@ def main():
     command = " ".join(["python", "benchmarks/flow_generator_xtb.py", *sys.argv[1:]])
     config = {"steps": a.steps, "batch": a.batch, "lr": a.lr, "features": a.features, "layers": a.layers,
               "points": a.points, "p_drop": a.p_drop, "seed": a.seed}  # fmt: skip
-    meta_data = {"file": pathlib.Path(a.data).name, "sha256": hashlib.sha256(pathlib.Path(a.data).read_bytes()).hexdigest(),
-                 "train_reactions": len(train_rxns), "held_out_reactions": len(held)}  # fmt: skip
+    meta_data = data_record(a.data, len(train_rxns), len(held))
     t0 = time.perf_counter()
     if a.load:
         model, params, meta = load_model(a.load)

@@ -63,7 +63,6 @@ Writes ``benchmarks/results/ts_generator_xtb.json`` (``--out``).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import pathlib
 import sys
@@ -77,7 +76,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_training_arguments  # noqa: E402
+from _generative import add_training_arguments, data_record  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 KCAL_PER_EV = 23.060548
@@ -127,8 +126,7 @@ def main():
     print(json.dumps(summary, indent=1))
     result = {
         "command": command, "evaluated_by": " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]]),
-        "data": {"file": pathlib.Path(a.data).name, "sha256": hashlib.sha256(pathlib.Path(a.data).read_bytes()).hexdigest(),
-                 "train_reactions": len(train), "held_out_reactions": len(held), "evaluated": len(rows)},
+        "data": data_record(a.data, len(train), len(held), evaluated=len(rows)),
         "config": config, "train_seconds": None if a.load else round(train_s, 1), "summary": summary, "reactions": rows,
     }  # fmt: skip
     pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
