@@ -122,10 +122,10 @@ def main():
 def evaluate(dm, params, r, a) -> dict:
     """One held-out reaction: every path's highest frame against the data set's TS, and
     (``--neb``) CI-NEB from the decoded and the geodesic path."""
-    from jaxrxn.generative.data import resample_by_arc_length
     from jaxrxn.generative.diffusion import decode_path, score_string
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.nnp.data import xtb_labels
+    from jaxrxn.path import linear
     from jaxrxn.path.geodesic_interpolation import geodesic
     from jaxrxn.system import System
 
@@ -139,7 +139,7 @@ def evaluate(dm, params, r, a) -> dict:
     paths["decoded + score string"] = np.asarray(score_string(dm, params, dec.path, context, t_ref=a.t_ref))
     decode_s = time.perf_counter() - t
     paths["geodesic"] = np.asarray(geodesic(x_is, x_fs, a.frames, System(jnp.asarray(Z))).path)
-    paths["linear"] = np.asarray(resample_by_arc_length(jnp.linspace(0.0, 1.0, a.frames)[:, None, None] * (x_fs - x_is) + x_is, a.frames))
+    paths["linear"] = np.asarray(linear(x_is, x_fs, a.frames))
     row = {"rxn": r.rxn, "formula": r.formula, "n_atoms": len(Z), "barrier_ev": e_ts - float(r.energies[0]),
            "end_error": np.asarray(dec.end_error).tolist(), "decode_s": decode_s}  # fmt: skip
     for name, P in paths.items():
