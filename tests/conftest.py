@@ -28,6 +28,10 @@ os.environ["JAX_COMPILATION_CACHE_DIR"] = os.environ["JAXRXN_TEST_JAX_CACHE"]
 # compare with independent references at tolerances above the last bits). Set in the
 # environment so that the tutorials and CLI runs in subprocesses compile the same way.
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+# XLA:CPU's MLIR fusion emitters take a third longer to compile the same programs than its
+# older elemental emitters (tests/test_batch.py's two batch-NEB tests: 48 s of backend
+# compilation against 32 s, 2026-12-05); the programs compute the same arithmetic.
+os.environ["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS"), "--xla_cpu_use_fusion_emitters=false"]))
 
 import jax  # noqa: E402
 
