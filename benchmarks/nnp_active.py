@@ -17,6 +17,11 @@ its own bands are from GFN2-xTB's (the holes it found). Then fine-tune on the re
     jaxrxn train-nnp configs_active.h5 --init model2.npz --batch-size 16 --energy-weight 100 \\
         --learning-rate 2e-4 --steps 6000 --eval-every 1000 --seed 0 --checkpoint ck3.npz -o model3.npz
 
+A second round takes the first round's output as ``--configs`` and the model fine-tuned on
+it as ``--model``; the file's attributes keep every round (``active_rounds``,
+``active_history``). ``--bands FILE`` checkpoints the CI-NEB bands (the long part: 821 s
+for 250 reactions): a rerun with the same reactions reads them instead of searching again.
+
 Writes a summary to ``benchmarks/results/nnp_active.json`` (``--results``).
 """
 
@@ -26,6 +31,7 @@ import argparse
 import json
 import os
 import time
+from typing import NamedTuple
 
 import jax
 
@@ -47,6 +53,36 @@ from nnp_batch_neb import NEB_FMAX, NEB_STEPS, reactions  # noqa: E402
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "nnp_active.json")
 
 
+class _Band(NamedTuple):
+    path: np.ndarray
+    energies: np.ndarray
+    converged: bool
+
+
+def _bands(args, rx) -> tuple[float, float, list[_Band]]:
+    """The model's CI-NEB bands on the reactions `rx`: read from ``--bands`` when that file
+    exists (a rerun after a failure later on loses no CI-NEB time), else run and saved there."""
+    if args.bands and os.path.exists(args.bands):
+        with np.load(args.bands) as f:
+            if list(f["rxn"]) != [r["rxn"] for r in rx]:
+                raise SystemExit(f"{args.bands!r} holds the bands of other reactions (another --n, --seed or --max-atoms)")
+            res = [_Band(f[f"path_{k}"], f[f"energies_{k}"], bool(f["converged"][k])) for k in range(len(rx))]
+            return float(f["geodesic_s"]), float(f["nnp_neb_s"]), res
+    t0 = time.perf_counter()
+    bands = [np.asarray(geodesic(jnp.asarray(r["R0"]), jnp.asarray(r["R1"]), args.images, System(r["numbers"])).path) for r in rx]
+    t_geo = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = batch_neb([pretrained(r["numbers"], args.model) for r in rx], bands, pipeline_neb(remove_rigid=True),
+                    fmax=NEB_FMAX, max_steps=NEB_STEPS)  # fmt: skip
+    t_neb = time.perf_counter() - t0
+    res = [_Band(np.asarray(x.path), np.asarray(x.energies), bool(x.converged)) for x in out]
+    if args.bands:
+        np.savez(args.bands, rxn=[r["rxn"] for r in rx], converged=[x.converged for x in res],
+                 geodesic_s=t_geo, nnp_neb_s=t_neb, **{f"path_{k}": x.path for k, x in enumerate(res)},
+                 **{f"energies_{k}": x.energies for k, x in enumerate(res)})  # fmt: skip
+    return t_geo, t_neb, res
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", required=True, help="the model's training configurations (train-nnp --save-configurations)")
@@ -59,25 +95,20 @@ def main() -> None:
     parser.add_argument("--sigma", type=float, default=0.05, help="largest perturbation, Å")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", default=RESULTS)
+    parser.add_argument("--bands", default=None, help="checkpoint .npz of the CI-NEB bands: written after the CI-NEB, read if it exists")
     args = parser.parse_args()
 
+    data, kinds, attrs = read_configurations(args.configs)  # checked before the long CI-NEB
+    split = read_split(args.configs)
+    if kinds is None or split is None:
+        raise SystemExit(f"{args.configs!r} has no kind/split columns: write it with train-nnp --save-configurations")
     train = [r for r in reactions(False, args.model) if not r["heldout"] and len(r["numbers"]) <= args.max_atoms]
     pick = np.sort(np.random.default_rng(args.seed).permutation(len(train))[: args.n])
     rx = [train[k] for k in pick]
     print(f"{len(rx)} of {len(train)} training reactions of <= {args.max_atoms} atoms", flush=True)
-    t0 = time.perf_counter()
-    bands = [np.asarray(geodesic(jnp.asarray(r["R0"]), jnp.asarray(r["R1"]), args.images, System(r["numbers"])).path) for r in rx]
-    t_geo = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    res = batch_neb([pretrained(r["numbers"], args.model) for r in rx], bands, pipeline_neb(remove_rigid=True),
-                    fmax=NEB_FMAX, max_steps=NEB_STEPS)  # fmt: skip
-    t_neb = time.perf_counter() - t0
+    t_geo, t_neb, res = _bands(args, rx)
     print(f"geodesic bands {t_geo:.0f} s, NNP batch CI-NEB {t_neb:.0f} s, {sum(bool(x.converged) for x in res)} converged", flush=True)
 
-    data, kinds, attrs = read_configurations(args.configs)
-    split = read_split(args.configs)
-    if kinds is None or split is None:
-        raise SystemExit(f"{args.configs!r} has no kind/split columns: write it with train-nnp --save-configurations")
     Z, R, E, F, G, diff = [], [], [], [], [], []
     rng = np.random.default_rng([args.seed, 1])
     sigmas = args.sigma * np.arange(1, args.copies + 1) / max(args.copies, 1)
@@ -96,9 +127,15 @@ def main() -> None:
     new = pad_configurations(Z, R, E, F, G, n_atoms=data.numbers.shape[1])
     out = concatenate([data, new])
     attrs = {k: v for k, v in attrs.items() if isinstance(v, (int, float, str))}
+    # a later round appends to the earlier rounds' record instead of replacing it
+    rounds = attrs.get("active_rounds", 1 if "active_from" in attrs else 0) + 1
+    earlier = attrs.get("active_history") or (f"{attrs['active_from']}: {attrs['active_n_reactions']} reactions, "
+                                              f"{attrs['active_n_added']} added" if "active_from" in attrs else "")  # fmt: skip
+    history = "; ".join(filter(None, [earlier, f"{os.path.basename(args.configs)}: {len(rx)} reactions, {len(new)} added"]))
+    attrs.update(active_from=os.path.basename(args.configs), active_n_reactions=len(rx), active_n_added=len(new),
+                 active_rounds=rounds, active_history=history)  # fmt: skip
     write_configurations(args.out, out, np.concatenate([kinds, ["nnp_band"] * len(new)]),
-                         split=np.concatenate([split, ["train"] * len(new)]), **attrs,
-                         active_from=os.path.basename(args.configs), active_n_reactions=len(rx), active_n_added=len(new))  # fmt: skip
+                         split=np.concatenate([split, ["train"] * len(new)]), **attrs)  # fmt: skip
     diff = np.asarray(diff)
     summary = {"model": args.model, "n_reactions": len(rx), "max_atoms": args.max_atoms, "seed": args.seed, "images": args.images,
                "nnp_neb_converged": sum(bool(x.converged) for x in res), "geodesic_s": t_geo, "nnp_neb_s": t_neb,

@@ -79,7 +79,7 @@ MODES: dict[str, dict] = {
     "neb_vs_ase": {"args": ["--n-batch", "10", "--n-ase", "2"]},
     "nnp_active": {"setup": _CONFIGS,
                    "args": ["--configs", "configs.h5", "--out", "ca.h5", "--n", "2", "--max-atoms", "7", "--copies", "1",
-                            "--results", "na.json"], "timeout": 1800},  # fmt: skip
+                            "--results", "na.json", "--bands", "nb.npz"], "timeout": 1800},  # fmt: skip
     "nnp_batch_neb": {"args": ["--images", "5", "--heldout-only", "--limit", "2", "--no-warm", "--skip-pipeline", "--skip-xtb",
                                "--out", "nnp_neb.json"]},  # fmt: skip
     # the committed run's settings (module docstring: --data-ts-guess, the committed held-out
