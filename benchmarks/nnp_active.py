@@ -64,8 +64,8 @@ def _bands(args, rx) -> tuple[float, float, list[_Band]]:
     exists (a rerun after a failure later on loses no CI-NEB time), else run and saved there."""
     if args.bands and os.path.exists(args.bands):
         with np.load(args.bands) as f:
-            if list(f["rxn"]) != [r["rxn"] for r in rx]:
-                raise SystemExit(f"{args.bands!r} holds the bands of other reactions (another --n, --seed or --max-atoms)")
+            if list(f["rxn"]) != [r["rxn"] for r in rx] or len(f["path_0"]) != args.images:
+                raise SystemExit(f"{args.bands!r} holds other bands (another --n, --seed, --max-atoms or --images)")
             res = [_Band(f[f"path_{k}"], f[f"energies_{k}"], bool(f["converged"][k])) for k in range(len(rx))]
             return float(f["geodesic_s"]), float(f["nnp_neb_s"]), res
     t0 = time.perf_counter()
@@ -119,7 +119,7 @@ def main() -> None:
         if args.copies:
             images = np.concatenate([images, *(perturbed_copies(X, args.copies, sigmas, rng) for X in images)])
         e, f = xtb_labels(r["numbers"], images)
-        n_band = args.images - 2
+        n_band = len(x.path) - 2
         diff.extend(np.asarray(x.energies)[1:-1] - np.asarray(x.energies)[0] - (e[:n_band] - e_is))
         for X, ei, fi in zip(images, e, f):
             Z.append(r["numbers"]), R.append(X), E.append(ei), F.append(fi), G.append(int(r["molecule"]))
@@ -128,12 +128,12 @@ def main() -> None:
     out = concatenate([data, new])
     attrs = {k: v for k, v in attrs.items() if isinstance(v, (int, float, str))}
     # a later round appends to the earlier rounds' record instead of replacing it
-    rounds = attrs.get("active_rounds", 1 if "active_from" in attrs else 0) + 1
+    # (a round-1 file of session 16 has active_from without active_history)
     earlier = attrs.get("active_history") or (f"{attrs['active_from']}: {attrs['active_n_reactions']} reactions, "
                                               f"{attrs['active_n_added']} added" if "active_from" in attrs else "")  # fmt: skip
-    history = "; ".join(filter(None, [earlier, f"{os.path.basename(args.configs)}: {len(rx)} reactions, {len(new)} added"]))
+    history = [*filter(None, earlier.split("; ")), f"{os.path.basename(args.configs)}: {len(rx)} reactions, {len(new)} added"]
     attrs.update(active_from=os.path.basename(args.configs), active_n_reactions=len(rx), active_n_added=len(new),
-                 active_rounds=rounds, active_history=history)  # fmt: skip
+                 active_rounds=len(history), active_history="; ".join(history))  # fmt: skip
     write_configurations(args.out, out, np.concatenate([kinds, ["nnp_band"] * len(new)]),
                          split=np.concatenate([split, ["train"] * len(new)]), **attrs)  # fmt: skip
     diff = np.asarray(diff)
