@@ -91,10 +91,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_training_arguments(ap, steps=3000)
     ap.add_argument("--v-max", type=float, default=3.0, help="velocity bound per atom, Å (AtomisticTSFlow.v_max)")
+    ap.add_argument("--end-state-pairs", action="store_true",
+                    help="the network's filters also see IS and FS interatomic distances (AtomisticTSFlow.end_state_pairs)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-refine", action="store_true", help="skip the saddle refinements (fast)")
     ap.add_argument("--limit", type=int, help="evaluate only the first LIMIT held-out reactions (reactive first)")
     ap.add_argument("--save", help="write the trained model (.npz) with its metadata")
+    ap.add_argument("--checkpoint", help="training checkpoint (.npz): written as it trains, resumed from if it exists")
     ap.add_argument("--load", help="evaluate this saved model instead of training one")
     ap.add_argument("--compare", help="also evaluate this saved model's generated TS (row 'previous model')")
     ap.add_argument("--out", default=str(HERE / "results" / "ts_generator_xtb.json"))
@@ -109,16 +112,18 @@ def main():
     print(f"train: {len(train)} reactions from {len(set(np.asarray(data.seed).tolist()))} molecules; "
           f"held out: {len(held)} reactions from {len({int(r.extras['molecule']) for r in held})} molecules", flush=True)  # fmt: skip
     command = " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]])
-    config = {"steps": a.steps, "batch": a.batch, "lr": a.lr, "features": a.features, "layers": a.layers, "v_max": a.v_max, "seed": a.seed}
+    config = {"steps": a.steps, "batch": a.batch, "lr": a.lr, "features": a.features, "layers": a.layers, "v_max": a.v_max,
+              "end_state_pairs": a.end_state_pairs, "seed": a.seed}
     t0 = time.perf_counter()
     if a.load:
         model, params, meta = load_model(a.load)
         command, config = meta["command"], meta["config"]
     else:
-        model = AtomisticTSFlow(features=a.features, n_layers=a.layers, v_max=a.v_max)
+        model = AtomisticTSFlow(features=a.features, n_layers=a.layers, v_max=a.v_max, end_state_pairs=a.end_state_pairs)
         cfg = TSFlowConfig(n_steps=a.steps, batch_size=a.batch, learning_rate=a.lr, seed=a.seed)
         params = train_ts_flow(model, data, cfg, log_every=max(a.steps // 10, 1),
-                               callback=lambda s, m: print(f"  step {s:6d}  loss {m['loss']:.5f} Å²/atom", flush=True)).params  # fmt: skip
+                               callback=lambda s, m: print(f"  step {s:6d}  loss {m['loss']:.5f} Å²/atom", flush=True),
+                               checkpoint=a.checkpoint).params  # fmt: skip
     train_s = time.perf_counter() - t0
     previous = load_model(a.compare)[:2] if a.compare else None
     rows = [evaluate(model, params, r, train, refine=not a.no_refine, previous=previous) for r in held[: a.limit]]

@@ -99,3 +99,36 @@ def test_message_norm_keeps_dense_noisy_structures_bounded():
     big = float(jnp.max(jnp.abs(jax.jit(plain.apply)(params, R, s, v)[1])))
     small = float(jnp.max(jnp.abs(jax.jit(normed.apply)(params, R, s, v)[1])))
     assert big > 100 * small and small < 10, (big, small)
+
+
+def test_pair_scalars_follow_the_graph_and_keep_equivariance():
+    """PaiNN's ``pair_scalars`` (invariant inputs per atom pair): a neighbour list whose
+    padded slots cut some pairs gives the same outputs as the dense graph with the same
+    cutoff (each slot gathers its own pair's row; padding slots, index n, must not leak
+    NaN or another pair's value); permuting atoms permutes the outputs when the pair
+    array is permuted on both axes; rotating R rotates the vectors; and the pair inputs
+    change the output (they are used)."""
+    from jaxrxn.neighbors import allocate
+
+    rng, R, s, v = _inputs(3, n=7)
+    R = R * 1.6  # some pairs beyond the 3 Å cutoff, so the list has padded slots
+    pair = jnp.asarray(rng.normal(size=(7, 7, 2)))
+    pair = pair + jnp.swapaxes(pair, 0, 1)
+    net = PaiNN(features=8, n_layers=2, r_cut=3.0)
+    params = net.init(jax.random.PRNGKey(0), R, s, v, pair_scalars=pair)
+    apply = jax.jit(lambda R, s, v, pair, nbrs=None: net.apply(params, R, s, v, pair_scalars=pair, neighbors=nbrs))
+    a_s, a_v = apply(R, s, v, pair)
+    idx = allocate(R, None, 3.0, skin=0.0, capacity_multiplier=1.0).idx
+    assert int(jnp.sum(idx == 7)) > 0  # the list has padding slots
+    l_s, l_v = apply(R, s, v, pair, idx)
+    np.testing.assert_allclose(l_s, a_s, atol=TOL, rtol=0)
+    np.testing.assert_allclose(l_v, a_v, atol=TOL, rtol=0)
+    p = jnp.asarray(rng.permutation(7))
+    p_s, p_v = apply(R[p], s[p], v[p], pair[p][:, p])
+    np.testing.assert_allclose(p_s, a_s[p], atol=TOL, rtol=0)
+    np.testing.assert_allclose(p_v, a_v[p], atol=TOL, rtol=0)
+    Q = _random_orthogonal(rng, 3, reflect=True)
+    r_s, r_v = apply(R @ Q.T, s, v @ Q.T, pair)
+    np.testing.assert_allclose(r_s, a_s, atol=TOL, rtol=0)
+    np.testing.assert_allclose(r_v, a_v @ Q.T, atol=TOL, rtol=0)
+    assert float(jnp.max(jnp.abs(apply(R, s, v, 2.0 * pair)[0] - a_s))) > 1e-3

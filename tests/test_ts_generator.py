@@ -63,15 +63,17 @@ def test_integrators_are_exact_on_the_straight_field():
         np.testing.assert_allclose(frames, expected, atol=1e-14)
 
 
-def test_atomistic_painn_velocity_is_equivariant():
+@pytest.mark.parametrize("end_state_pairs", [False, True])
+def test_atomistic_painn_velocity_is_equivariant(end_state_pairs):
     """AtomisticTSFlow (PaiNN backbone): rotating/reflecting and translating IS, FS and x
-    together rotates the velocity; permuting atoms permutes it (fp64, 1e-10, generative.md §4.4)."""
+    together rotates the velocity; permuting atoms permutes it (fp64, 1e-10, generative.md §4.4);
+    also with the IS and FS pair distances as filter inputs (``end_state_pairs``)."""
     key = jax.random.PRNGKey(3)
     x_is = jax.random.normal(key, (4, 3)) * 1.5
     x_fs = x_is + 0.3 * jax.random.normal(jax.random.PRNGKey(4), (4, 3))
     x = 0.5 * (x_is + x_fs)
     z = jnp.array([1, 6, 8, 1])
-    model = AtomisticTSFlow(features=8, n_layers=1)
+    model = AtomisticTSFlow(features=8, n_layers=1, end_state_pairs=end_state_pairs)
     params = jax.jit(model.init)(key, x, 0.3, x_is, x_fs, z)
     Q, _ = jnp.linalg.qr(jax.random.normal(jax.random.PRNGKey(5), (3, 3)))
     shift = jnp.array([0.7, -1.1, 2.0])

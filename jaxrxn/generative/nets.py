@@ -83,12 +83,15 @@ class _PaiNNMessage(nn.Module):
     norm: float = 1.0
 
     @nn.compact
-    def __call__(self, s, v, r, unit, mask, j=None):
+    def __call__(self, s, v, r, unit, mask, j=None, pair=None):
         F = self.features
         # LayerNorm on the invariant channels keeps depth from compounding magnitudes
         # (an addition to the paper; it acts on scalars only, so equivariance is kept).
         phi = MLP((F, 3 * F))(nn.LayerNorm()(s))  # (n, 3F), from the sending atom j
-        w = nn.Dense(3 * F)(radial_basis(r, self.r_cut, self.n_rbf)) * mask[..., None]  # (n, K, 3F)
+        basis = radial_basis(r, self.r_cut, self.n_rbf)
+        if pair is not None:  # invariant pair inputs join the filter's radial basis
+            basis = jnp.concatenate([basis, pair], axis=-1)
+        w = nn.Dense(3 * F)(basis) * mask[..., None]  # (n, K, 3F)
         # message j -> i; dense pairs (j is None) have K = n slots, slot k holding atom k
         x = (phi[None, :, :] if j is None else phi[j]) * w
         ds_ij, a_ij, b_ij = jnp.split(x, 3, axis=-1)
@@ -146,10 +149,15 @@ class PaiNN(nn.Module):
     message_norm: float = 1.0
 
     @nn.compact
-    def __call__(self, R, node_scalars, node_vectors=None, cell=None, pbc=None, *, atom_mask=None, neighbors=None):
+    def __call__(
+        self, R, node_scalars, node_vectors=None, cell=None, pbc=None, *, atom_mask=None, neighbors=None, pair_scalars=None
+    ):
         n, dim = R.shape
         F = self.features
         j, _, r, unit, mask = graph_geometry(R, cell, pbc, self.r_cut, atom_mask, neighbors)
+        pair = None
+        if pair_scalars is not None:
+            pair = pair_scalars if j is None else jnp.take_along_axis(pair_scalars, j[..., None], axis=1, mode="clip")
         s = nn.Dense(F)(node_scalars)
         if node_vectors is None or node_vectors.shape[1] == 0:
             v = jnp.zeros((n, F, dim), R.dtype)
@@ -157,7 +165,7 @@ class PaiNN(nn.Module):
             v = nn.DenseGeneral(F, axis=-2, use_bias=False)(node_vectors)  # (n, dim, F)
             v = jnp.swapaxes(v, -1, -2)
         for _ in range(self.n_layers):
-            s, v = _PaiNNMessage(F, self.n_rbf, self.r_cut, self.message_norm)(s, v, r, unit, mask, j)
+            s, v = _PaiNNMessage(F, self.n_rbf, self.r_cut, self.message_norm)(s, v, r, unit, mask, j, pair)
             s, v = _PaiNNUpdate(F)(s, v)
         scalars = MLP((F, self.n_scalar_out))(s)
         if self.n_vector_out == 0:
