@@ -95,6 +95,8 @@ def main():
                     help="the network's filters also see IS and FS interatomic distances (AtomisticTSFlow.end_state_pairs)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-refine", action="store_true", help="skip the saddle refinements (fast)")
+    ap.add_argument("--pipeline", action="store_true",
+                    help="with refinement, also run the CI-NEB reaction pipeline (jaxrxn.find_reaction) per reaction")
     ap.add_argument("--limit", type=int, help="evaluate only the first LIMIT held-out reactions (reactive first)")
     ap.add_argument("--save", help="write the trained model (.npz) with its metadata")
     ap.add_argument("--checkpoint", help="training checkpoint (.npz): written as it trains, resumed from if it exists")
@@ -126,7 +128,7 @@ def main():
                                checkpoint=a.checkpoint).params  # fmt: skip
     train_s = time.perf_counter() - t0
     previous = load_model(a.compare)[:2] if a.compare else None
-    rows = [evaluate(model, params, r, train, refine=not a.no_refine, previous=previous) for r in held[: a.limit]]
+    rows = [evaluate(model, params, r, train, refine=not a.no_refine, previous=previous, pipeline=a.pipeline) for r in held[: a.limit]]
     summary = summarise(rows)
     print(json.dumps(summary, indent=1))
     result = {
@@ -188,7 +190,7 @@ def _sample(model, params, x_is, x_fs, numbers):
     return sample_ts(model, params, x_is, x_fs, numbers, n_steps=4)
 
 
-def evaluate(model, params, r, train, refine: bool, previous=None) -> dict:
+def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: bool = False) -> dict:
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.path import idpp
     from jaxrxn.path.geodesic_interpolation import geodesic
@@ -218,6 +220,8 @@ def evaluate(model, params, r, train, refine: bool, previous=None) -> dict:
         for name in ("generated", best):
             row[name]["refined"] = refine_ts(pot, r.numbers, starts[name], x_ts, e_ts)
         row["best interpolation"] = best
+        if pipeline:
+            row["CI-NEB pipeline"] = pipeline_ts(pot, x_is, x_fs, x_ts, e_ts)
     print(json.dumps(row), flush=True)
     return row
 
@@ -232,6 +236,24 @@ def refine_ts(pot, numbers, X, x_ts, e_ts) -> dict:
     res = _saddle(pot, jnp.asarray(X), solver)
     same = bool(res.converged) and rmsd_numpy(np.asarray(res.R), x_ts) < SAME_TS_RMSD and abs(float(res.energy) - e_ts) < SAME_TS_DE
     return {"converged": bool(res.converged), "same_ts": same, "n_force_calls": int(res.n_force_calls)}
+
+
+def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts) -> dict:
+    """The reaction pipeline (:func:`jaxrxn.find_reaction`: geodesic band, CI-NEB, saddle
+    search from the climbing image, frequencies, IRC) from the data set's end states, not
+    relaxed again; success = its saddle is the data set's TS. ``n_force_calls_to_ts`` counts
+    the CI-NEB's and the saddle search's gradients (what a refinement from a guess
+    replaces), ``n_force_calls`` every stage's."""
+    from jaxrxn.geometry import rmsd_numpy
+    from jaxrxn.reaction import find_reaction
+
+    res = find_reaction(jnp.asarray(x_is), jnp.asarray(x_fs), pot, relax=False)
+    found = res.R_ts is not None and res.saddle_index == 1 and res.ts_energy is not None
+    same = found and rmsd_numpy(np.asarray(res.R_ts), x_ts) < SAME_TS_RMSD and abs(float(res.ts_energy) - e_ts) < SAME_TS_DE
+    by_stage = res.n_force_calls_by_stage
+    return {"converged": bool(res.converged), "same_ts": bool(same), "failed_stage": res.failed_stage,
+            "n_force_calls_to_ts": int(by_stage.get("neb", 0) + by_stage.get("saddle", 0)),
+            "n_force_calls": int(res.n_force_calls), "n_hessian_calls": int(res.n_hessian_calls)}  # fmt: skip
 
 
 @eqx.filter_jit
@@ -257,6 +279,11 @@ def summarise(rows: list[dict]) -> dict:
             ok = [pick(r)["refined"]["same_ts"] for r in refined]
             calls = [pick(r)["refined"]["n_force_calls"] for r in refined if pick(r)["refined"]["same_ts"]]
             out[key + " refined"] = {"success": float(np.mean(ok)), "n_force_calls_median": float(np.median(calls)) if calls else None}
+    piped = [r["CI-NEB pipeline"] for r in rows if "CI-NEB pipeline" in r]
+    if piped:
+        calls = [p["n_force_calls_to_ts"] for p in piped if p["same_ts"]]
+        out["CI-NEB pipeline"] = {"success": float(np.mean([p["same_ts"] for p in piped])),
+                                  "n_force_calls_to_ts_median": float(np.median(calls)) if calls else None}  # fmt: skip
     return out
 
 
