@@ -59,7 +59,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from jaxrxn._results import RESULTS
 from jaxrxn.generative.data import ReactionPath, centred_noise, padded_size, resample_by_arc_length, take_rows
-from jaxrxn.generative.nets import PaiNN, SurfaceFlowNet, radial_basis
+from jaxrxn.generative.nets import PaiNN, SurfaceFlowNet, edge_geometry, radial_basis
 from jaxrxn.generative.surfaces import params_from_descriptor, surface_from_params
 from jaxrxn.generative.training import TrainState, seeded_state, train_or_resume
 from jaxrxn.potentials.core import Potential
@@ -98,9 +98,9 @@ class SurfaceTSFlow(nn.Module):
 
 
 def _pair_basis(X: Float[Array, "N dim"], r_cut: float, n_rbf: int) -> Float[Array, "N N n_rbf"]:
-    """The radial basis of every interatomic distance of `X` (zero on the diagonal)."""
-    r = jnp.sqrt(jnp.sum((X[:, None] - X[None]) ** 2, axis=-1) + jnp.eye(X.shape[0], dtype=X.dtype))
-    return radial_basis(r, r_cut, n_rbf) * (1.0 - jnp.eye(X.shape[0], dtype=X.dtype))[..., None]
+    """The radial basis of every interatomic distance of `X` (zero on the diagonal, where
+    :func:`~jaxrxn.generative.nets.edge_geometry` puts r = 0)."""
+    return radial_basis(edge_geometry(X, r_cut=r_cut)[1], r_cut, n_rbf)
 
 
 class AtomisticTSFlow(nn.Module):
