@@ -1,6 +1,8 @@
 """The species-aware equivariant NNP (jaxrxn.nnp): symmetry, padding, neighbour lists, the
 element domain, use as a Potential, training with exact resume, GFN2-xTB labelling."""
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -110,6 +112,28 @@ def test_element_outside_the_domain_is_named():
     data = pad_configurations([np.array([7, 1, 1, 1])], [np.zeros((4, 3))], [0.0], [np.zeros((4, 3))], [0])
     with pytest.raises(ValueError, match="the training set has N"):
         train_nnp(fn, data, NNPConfig(n_steps=1))
+
+
+def test_norm_eps_reaches_the_network_is_saved_and_older_files_default(tmp_path):
+    import json
+
+    fn = small("painn")
+    p = random_params(fn)
+    Z, R = METHANOL
+    e = {eps: float(nnp_potential(dataclasses.replace(fn, norm_eps=eps), p, Z).energy(jnp.asarray(R))) for eps in (1e-8, 1e-2)}
+    assert e[1e-8] != e[1e-2]
+    smooth = dataclasses.replace(fn, norm_eps=1e-4)
+    save_model(tmp_path / "m.npz", smooth, p)
+    assert load_model(tmp_path / "m.npz")[0] == smooth
+    # a file written before the setting existed has no norm_eps in its header: 1e-8
+    with np.load(tmp_path / "m.npz") as data:
+        arrays = dict(data)
+    header = json.loads(str(arrays["__header__"]))
+    del header["fields"]["norm_eps"]
+    np.savez(tmp_path / "old.npz", **{**arrays, "__header__": np.array(json.dumps(header))})
+    assert load_model(tmp_path / "old.npz")[0] == fn
+    with pytest.raises(ValueError, match="norm_eps must be positive"):
+        dataclasses.replace(fn, norm_eps=0.0)
 
 
 def _toy_set(n=48, seed=0):

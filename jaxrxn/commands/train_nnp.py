@@ -22,7 +22,8 @@ file's name and SHA-256, the split and the training settings. With ``--checkpoin
 whole training state is saved every ``--eval-every`` steps and ``--resume`` continues from
 it bit for bit. ``--init MODEL.npz`` fine-tunes a trained model: its network and
 parameters (element shifts included) are the starting point, with a fresh optimiser and
-learning-rate schedule (the architecture options are then the model's). ``--stop-at``
+learning-rate schedule (the architecture options are then the model's, except
+``--norm-eps``, which a fine-tune may change). ``--stop-at``
 ends early (exit 1, like any run that has not finished).
 Exit codes: 0 finished (or stopped early by patience), 1 stopped by ``--stop-at``, 2 bad
 input.
@@ -61,6 +62,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--features", type=int, default=64, help="channels (64)")
     parser.add_argument("--layers", type=int, default=3, help="message-passing layers (3)")
     parser.add_argument("--cutoff", type=float, default=5.0, help="message cutoff in Å (5.0)")
+    parser.add_argument("--norm-eps", type=float, default=None, help="painn: epsilon of its vector norms, sqrt(|v|^2 + EPS) "
+                        "(1e-8, or the --init model's); larger values smooth the energy at symmetric geometries")
     parser.add_argument("--steps", type=int, default=5000, help="training steps (5000)")
     parser.add_argument("--batch-size", type=int, default=32, help="configurations per step (32)")
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="Adam, cosine decay to 5%% (2e-3)")
@@ -153,8 +156,12 @@ def _train(args, p) -> dict:
     if args.init:
         energy_fn, init_params, _ = load_model(args.init)
         init = {"file": os.path.basename(args.init), "sha256": _sha256(args.init)}
+        if args.norm_eps is not None:
+            energy_fn = dataclasses.replace(energy_fn, norm_eps=args.norm_eps)
     else:
-        energy_fn = NNPEnergy(data.elements, backbone=args.backbone, features=args.features, n_layers=args.layers, r_cut=args.cutoff)
+        eps = {} if args.norm_eps is None else {"norm_eps": args.norm_eps}
+        energy_fn = NNPEnergy(data.elements, backbone=args.backbone, features=args.features, n_layers=args.layers,
+                              r_cut=args.cutoff, **eps)  # fmt: skip
     check_elements(energy_fn, data.numbers, f"{args.data!r}")
     cfg = NNPConfig(batch_size=args.batch_size, learning_rate=args.learning_rate, n_steps=args.steps, seed=args.seed,
                     energy_weight=args.energy_weight, force_weight=args.force_weight)  # fmt: skip

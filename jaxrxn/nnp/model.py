@@ -20,11 +20,12 @@ messages run over the list's slots (``O(n_atoms)``); without one, over all pairs
 The elements the network was trained on are its domain: :func:`nnp_potential` raises a
 ``ValueError`` naming any other element.
 
-**Shipped models.** ``xtb-painn`` (:data:`PRETRAINED`) is this PaiNN potential trained on
-the shipped GFN2-xTB reaction data set (``jaxrxn/data/xtb_reactions.h5``): 90,289 labelled
-configurations of its train-split molecules (reaction paths, reactants, products,
-transition states and perturbed copies;
-:func:`jaxrxn.nnp.data.configurations_from_dataset`). Its file records how it was trained
+**Shipped models.** ``xtb-painn`` (:data:`PRETRAINED`) is this PaiNN potential (64
+channels, 3 layers) trained on the shipped GFN2-xTB reaction data set
+(``jaxrxn/data/xtb_reactions.h5``): 104,989 labelled configurations of its train-split
+molecules (reaction paths, reactants, products, transition states and perturbed copies,
+:func:`jaxrxn.nnp.data.configurations_from_dataset`, and two rounds of active learning on
+an earlier model's CI-NEB bands, ``benchmarks/nnp_active.py``). Its file records how it was trained
 (``jaxrxn train-nnp`` settings, the data file's SHA-256) and its errors on held-out
 molecules. A model's domain is what it was trained on: its elements, neutral closed-shell
 gas-phase molecules, and at most the largest training molecule's atom count. Outside it
@@ -70,6 +71,8 @@ class NNPEnergy:
     - `backbone`: ``"painn"`` or ``"e3x"``; `features`, `n_layers`, `n_rbf`: the network.
     - `r_cut`: message cutoff (Å), also the neighbour-list cutoff (:attr:`cutoff`).
     - `max_degree`: e3x only, the highest spherical-harmonic degree.
+    - `norm_eps`: painn only, the epsilon of its vector norms (:class:`PaiNN`; files
+      written before it existed hold the default).
     """
 
     elements: tuple[int, ...]
@@ -79,12 +82,15 @@ class NNPEnergy:
     n_rbf: int = 20
     r_cut: float = 5.0
     max_degree: int = 2
+    norm_eps: float = 1e-8
 
     def __post_init__(self):
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown backbone {self.backbone!r}; use one of {sorted(BACKBONES)}.")
         if list(self.elements) != sorted(set(self.elements)) or min(self.elements) < 1:
             raise ValueError(f"elements must be distinct positive atomic numbers in order; got {self.elements}.")
+        if not self.norm_eps > 0:
+            raise ValueError(f"norm_eps must be positive; got {self.norm_eps}.")
 
     @property
     def cutoff(self) -> float:
@@ -95,6 +101,8 @@ class NNPEnergy:
         kw = dict(features=self.features, n_layers=self.n_layers, n_rbf=self.n_rbf, r_cut=self.r_cut, n_scalar_out=1, n_vector_out=0)
         if self.backbone == "e3x":
             kw["max_degree"] = self.max_degree
+        else:
+            kw["norm_eps"] = self.norm_eps
         return BACKBONES[self.backbone](**kw)
 
     def one_hot(self, numbers) -> Array:
