@@ -13,7 +13,8 @@ Per held-out reaction, at GFN2-xTB (tblite, one thread):
 - TS RMSD after Kabsch alignment (Å) to the data set's TS, and ``|E(x) - E_TS|`` (kcal/mol)
   before any refinement, for the generated TS (Heun, 4 steps) and the baselines: the
   linear midpoint, the highest point of the IDPP band and of the geodesic band (11
-  images each, energies by GFN2-xTB);
+  images each, energies by GFN2-xTB), and the geodesic band's middle image (the midpoint
+  in its metric, which needs no energies);
 - refinement (RS-P-RFO in redundant internal coordinates, fmax 0.01 eV/Å, 300 steps, as
   ``jaxrxn generate-ts --polish``) from the generated TS and from the best interpolation
   maximum: success = converged to the data set's TS (Kabsch RMSD < 0.1 Å and energy within
@@ -42,6 +43,11 @@ weights, then the refinements on the first 40::
     OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --steps 10000 --features 64 --end-state-pairs --no-refine --save jaxrxn/data/ts_generator_gfn2_xtb.npz
     OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --load jaxrxn/data/ts_generator_gfn2_xtb.npz --limit 40 --pipeline --out benchmarks/results/ts_generator_xtb_refined.json
 
+``--rows ROWS.jsonl`` appends every evaluated reaction's row to that file as it is done and
+reuses the rows already there, so an interrupted evaluation (the refinements take about a
+minute a reaction) resumes where it stopped; a file written with another model,
+``--compare`` model, refinement or pipeline setting is refused.
+
 ``--pipeline`` adds, per refined reaction, the whole CI-NEB reaction pipeline
 (:func:`jaxrxn.find_reaction` from the data set's end states): does it reach the data set's
 TS, with how many gradients up to the TS (:func:`pipeline_ts`).
@@ -51,23 +57,33 @@ molecules; 10,000 steps, 3,203 s of training beside other runs on 2 cores; no re
 median / mean TS RMSD (Å) and median |dE_TS| (kcal/mol): generated 0.219 / 0.264 / 14.2
 (without ``--end-state-pairs``, the model shipped before, 2,440 s: 0.256 / 0.285 / 18.5;
 32 features and 3,000 steps: 0.288 / 0.325 / 35.6); linear midpoint 0.300 / 0.336 / 69.0;
-IDPP maximum 0.301 / 0.331 / 33.2; geodesic maximum 0.249 / 0.288 / 15.0; nearest training
-reaction 0.259 / 0.309 / 11.3. Closer than every interpolation and the nearest training
-reaction (median 12 % closer than the geodesic maximum), and in energy better than all but
-the nearest training reaction; far from React-OT (0.053 Å and 1.06 kcal/mol on
+IDPP maximum 0.301 / 0.331 / 33.2; geodesic maximum 0.249 / 0.288 / 15.0; geodesic
+midpoint (no energies) 0.249 / 0.295 / 14.4; nearest training reaction 0.259 / 0.309 / 11.3.
+Closer than every interpolation and the nearest training reaction (median 12 % closer than
+the geodesic maximum and midpoint), but in energy no better than the geodesic midpoint,
+which costs nothing (14.2 vs 14.4 kcal/mol), and worse than the nearest training reaction;
+far from React-OT (0.053 Å and 1.06 kcal/mol on
 Transition1x's ~10,000 training reactions at the DFT level). With IS and FS distances as
 filter inputs the network fits its own training reactions better too (an ablation at 32
 features and 1,500 steps, 40 random reactions each: train 0.250 vs 0.283 Å, held out 0.289
 vs 0.314 Å median). The model before those (48 train reactions of the 62-reaction snapshot, 32 features, 2,000 steps): 0.372 /
 0.403 / 77.6 on that snapshot's 14 held-out reactions, where the geodesic maximum gave
-0.266 / 0.302 / 21.8. Refined (first 32 of the 40 reactive held-out reactions, 7-11 atoms;
-the run was stopped there): the data set's TS from the generated guess in 22 of 32 (median
-30.5 gradients), from the better interpolation maximum in 24 of 32 (median 32.5, plus the
-bands' 20 energies), by the CI-NEB pipeline in 24 of 32 (median 106 gradients up to the
-TS); on the 17 all three find, 709 / 621 / 1,828 gradients in all. (The model shipped
-before, on all 40: 27 from its guesses, 35 from the better interpolation maximum.) Fewer
-gradients than the pipeline, not more successes than the interpolation maximum: short of
-the goal.
+0.266 / 0.302 / 21.8. Refined (the first 40 reactive held-out reactions, 7-11 atoms): the
+data set's TS from the generated guess in 29 of 40 (median 32 gradients), from the better
+interpolation maximum in 32 of 40 (median 36, plus the bands' 20 energies), by the CI-NEB
+pipeline in 31 of 40 (median 117 gradients up to the TS); 35 of 40 by at least one; on the
+23 all three find, 1,012 / 887 / 3,372 gradients in all. (The model shipped before: 27 of
+40 from its guesses, 35 from the better interpolation maximum; its run's geodesic bands
+predate the tighter default tolerance of ``geodesic``, and on 3 of these reactions the
+band's maximum, so the refinement from it, differs.) 3.3x fewer gradients than
+the pipeline, but fewer successes than refining the interpolation maximum: short of the goal.
+
+A negative result (session 19, a scratch ablation at 32 features, 1,500 steps, the same 40
+random train and 40 held-out reactions for both): the geodesic midpoint as the flow's
+source instead of the linear midpoint. The source itself is closer (held out median 0.236
+vs 0.295 Å), but the flow trained from it ends at 0.270 Å (from the linear source 0.279), so
+it moves a good start away from the TS; its training loss stayed 4x higher (0.064 vs 0.017
+Å² per atom), the geodesic midpoint being far off on a few reactions (up to 0.8 Å).
 
 Writes ``benchmarks/results/ts_generator_xtb.json`` (``--out``).
 """
@@ -114,6 +130,8 @@ def main():
     ap.add_argument("--checkpoint", help="training checkpoint (.npz): written as it trains, resumed from if it exists")
     ap.add_argument("--load", help="evaluate this saved model instead of training one")
     ap.add_argument("--compare", help="also evaluate this saved model's generated TS (row 'previous model')")
+    ap.add_argument("--rows", metavar="ROWS.jsonl",
+                    help="append each evaluated reaction's row here and reuse the rows already there (resume)")
     ap.add_argument("--out", default=str(HERE / "results" / "ts_generator_xtb.json"))
     a = ap.parse_args()
 
@@ -140,7 +158,18 @@ def main():
                                checkpoint=a.checkpoint).params  # fmt: skip
     train_s = time.perf_counter() - t0
     previous = load_model(a.compare)[:2] if a.compare else None
-    rows = [evaluate(model, params, r, train, refine=not a.no_refine, previous=previous, pipeline=a.pipeline) for r in held[: a.limit]]
+    settings = {"model": _sha256(a.load) if a.load else command, "compare": a.compare and _sha256(a.compare),
+                "refine": not a.no_refine, "pipeline": a.pipeline}  # fmt: skip
+    done = read_rows(a.rows, settings) if a.rows else {}
+    rows = []
+    for r in held[: a.limit]:
+        if r.rxn in done:
+            rows.append(done[r.rxn])
+            continue
+        rows.append(evaluate(model, params, r, train, refine=not a.no_refine, previous=previous, pipeline=a.pipeline))
+        if a.rows:
+            with open(a.rows, "a") as fh:
+                fh.write(json.dumps(rows[-1]) + "\n")
     summary = summarise(rows)
     print(json.dumps(summary, indent=1))
     result = {
@@ -156,6 +185,29 @@ def main():
                    command=result["command"], data=result["data"], config=result["config"],
                    held_out=summary, check=check)  # fmt: skip
         print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB)")
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+def read_rows(path: str, settings: dict) -> dict[str, dict]:
+    """The rows already in the ``--rows`` file `path` by reaction name (none if it does not
+    exist, which is then started with a `settings` line). Raises ``SystemExit`` if the file
+    was written with other settings (another model, ``--compare``, refinement or pipeline),
+    whose rows must not be mixed with these."""
+    file = pathlib.Path(path)
+    if not file.exists():
+        file.write_text(json.dumps({"settings": settings}) + "\n")
+        return {}
+    lines = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    if not lines or lines[0].get("settings") != settings:
+        raise SystemExit(f"{path}: written with other settings ({lines[0] if lines else 'none'}), not {settings}.")
+    rows = {row["rxn"]: row for row in lines[1:]}
+    print(f"{len(rows)} rows read from {path}", flush=True)
+    return rows
 
 
 def path_fraction(path: np.ndarray, index: int) -> float:
@@ -219,6 +271,7 @@ def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: boo
     starts["IDPP max"] = band_max(np.asarray(idpp(jnp.asarray(x_is), jnp.asarray(x_fs), 11)))[1]
     geo = np.asarray(geodesic(jnp.asarray(x_is), jnp.asarray(x_fs), 11, System(jnp.asarray(r.numbers))).path)
     starts["geodesic max"] = band_max(geo)[1]
+    starts["geodesic midpoint"] = geo[len(geo) // 2]  # the metric's midpoint: no energies needed
     e_reaction = float(energy(jnp.asarray(x_fs))) - float(energy(jnp.asarray(x_is)))
     starts["nearest training reaction"], nearest = nearest_reaction_guess(r, train, geo, e_reaction)
     if previous is not None:
@@ -279,8 +332,10 @@ def summarise(rows: list[dict]) -> dict:
     out = {"held_out_reactions": len(rows)}
     if not rows:
         return out
-    for name in ("generated", "linear midpoint", "IDPP max", "geodesic max", "nearest training reaction", "previous model"):
-        if name not in rows[0]:
+    names = ("generated", "linear midpoint", "IDPP max", "geodesic max", "geodesic midpoint", "nearest training reaction",
+             "previous model")  # fmt: skip
+    for name in names:
+        if not all(name in r for r in rows):  # rows of an older run may lack a baseline
             continue
         d = np.array([r[name]["rmsd"] for r in rows])
         e = np.array([r[name]["abs_de_kcal"] for r in rows])
