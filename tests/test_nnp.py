@@ -256,6 +256,8 @@ def test_train_nnp_command_stops_resumes_and_writes_a_model(tmp_path, capsys):
     assert code == 0 and fn2 == fn and meta2["init"]["file"] == "m.npz" and rep["init"] == meta2["init"]
     valid = split_by_group(data, (0.8, 0.1, 0.1), seed=0)[1]
     assert rep["last_validation"]["val_loss"] == pytest.approx(evaluate(fn, params, valid)["loss"], rel=1e-8)
+    code, _, err = _train_nnp_cli([str(tmp_path / "c.h5"), "-o", str(tmp_path / "bad.npz"), "--norm-eps", "0"], capsys)
+    assert code == 2 and err == "jaxrxn: error: norm_eps must be positive; got 0.0."
     code, _, err = _train_nnp_cli([str(tmp_path / "missing.h5")], capsys)
     assert code == 2 and err == f"jaxrxn: error: data file {str(tmp_path / 'missing.h5')!r} does not exist."
 
