@@ -45,9 +45,12 @@ control) give 0.421. Stage 3 was the shipped model until the 64x3 network: a sec
 active round (7,500 configurations from stage 3's bands on 250 reactions) did not help
 the 32x3 network (0.379 eV), and fine-tuning it plateaued at 0.37-0.38 eV; the 64x3
 network trained from random weights on the 104,989 training configurations of both
-rounds (4,984 s beside other runs, best validation at step 15,000) reaches 0.264 eV. Its last stage only smooths the
-vector norms (``norm_eps`` 1e-8 -> 1e-4, :class:`jaxrxn.generative.nets.PaiNN`: at 1e-8
-Newton polish of eclipsed ethane stalled on a ridge of the energy). The model before all
+rounds (4,984 s beside other runs, best validation at step 15,000) reaches 0.264 eV. Its
+last stage smooths the vector norms (``norm_eps`` 1e-8 -> 1e-4,
+:class:`jaxrxn.generative.nets.PaiNN`: at 1e-8 Newton polish of eclipsed ethane stalled on
+a ridge of the energy; 518 s, best validation at step 1,500): 0.240 eV, a change within the
+~0.02 eV that separates fine-tunes of one network (a third active round and its control,
+``docs/benchmarks.md``: 0.257 and 0.258 eV). The model before all
 these was trained on a 62-reaction snapshot of the data set
 (``benchmarks/data/xtb_reactions_62.h5``, 10,014 configurations, stopped at step 2,500 of 8,000).
 
