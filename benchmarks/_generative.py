@@ -33,11 +33,16 @@ def add_training_arguments(ap: argparse.ArgumentParser, steps: int) -> None:
     ap.add_argument("--layers", type=int, default=3)
 
 
+def file_sha256(path: str) -> str:
+    """The SHA-256 of a file's bytes (hex), how results files name the data and models they used."""
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
 def data_record(path: str, n_train: int, n_held_out: int, **extra) -> dict:
     """What a results file says of the data set it used: file name, SHA-256, the numbers of
     training and held-out reactions, and `extra`."""
-    return {"file": pathlib.Path(path).name, "sha256": hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest(),
-            "train_reactions": n_train, "held_out_reactions": n_held_out, **extra}  # fmt: skip
+    return {"file": pathlib.Path(path).name, "sha256": file_sha256(path), "train_reactions": n_train,
+            "held_out_reactions": n_held_out, **extra}  # fmt: skip
 
 
 def cached_reactions(

@@ -104,7 +104,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_training_arguments, data_record  # noqa: E402
+from _generative import add_training_arguments, data_record, file_sha256  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 KCAL_PER_EV = 23.060548
@@ -158,7 +158,7 @@ def main():
                                checkpoint=a.checkpoint).params  # fmt: skip
     train_s = time.perf_counter() - t0
     previous = load_model(a.compare)[:2] if a.compare else None
-    settings = {"model": _sha256(a.load) if a.load else command, "compare": a.compare and _sha256(a.compare),
+    settings = {"model": file_sha256(a.load) if a.load else command, "compare": a.compare and file_sha256(a.compare),
                 "refine": not a.no_refine, "pipeline": a.pipeline}  # fmt: skip
     done = read_rows(a.rows, settings) if a.rows else {}
     rows = []
@@ -185,12 +185,6 @@ def main():
                    command=result["command"], data=result["data"], config=result["config"],
                    held_out=summary, check=check)  # fmt: skip
         print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB)")
-
-
-def _sha256(path: str) -> str:
-    import hashlib
-
-    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
 def read_rows(path: str, settings: dict) -> dict[str, dict]:
