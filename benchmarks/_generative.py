@@ -1,7 +1,8 @@
 """Helpers shared by the generative-model benchmarks (flow_generator, flow_lj7,
 diffusion_paths, ts_generator, and the *_xtb ones): a cached, seed-split reaction data set,
 the training options of the models trained on the shipped GFN2-xTB data set, a one-line
-summary of a distribution, and the unconditioned flow's samples and exit coverage."""
+summary of a distribution, the unconditioned flow's samples and exit coverage, and CI-NEB
+with GFN2-xTB from a generated or interpolated band."""
 
 from __future__ import annotations
 
@@ -106,3 +107,35 @@ def report_coverage(R, valid, exits_per_is, distance: Callable, tol: float = 0.0
     counts = [len(distinct(R[g][valid[g]], distance, tol)) for g in range(len(exits_per_is))]
     print(f"coverage (reference exits found): {found}/{n_ref} = {found / max(n_ref, 1):.1%}; "
           f"distinct valid FS per IS: mean {np.mean(counts):.2f}")  # fmt: skip
+
+
+#: CI-NEB force tolerance (eV/Å) of :func:`xtb_ci_neb`: that of ``jaxrxn reaction``'s NEB stage
+NEB_FMAX = 0.05
+
+
+def xtb_ci_neb(numbers, path, x_ts, max_steps: int) -> tuple[dict, np.ndarray | None]:
+    """CI-NEB with GFN2-xTB (tblite) from the band `path` ``(M, N, 3)`` Å with the reaction
+    pipeline's NEB settings (:func:`jaxrxn.reaction.pipeline_neb`, fmax :data:`NEB_FMAX`) for
+    at most `max_steps` steps. Returns a results row (converged, force calls, seconds, the
+    climbing image's Kabsch RMSD to `x_ts` ``(N, 3)``, the data set's TS, in Å and the band's
+    barrier in eV) and the climbing image ``(N, 3)``. A band NEB refuses (overlapping atoms)
+    is a failure of the start: not converged, 0 force calls, the reason under ``refused``,
+    no climbing image."""
+    from jaxrxn.geometry import rmsd_numpy
+    from jaxrxn.path import neb
+    from jaxrxn.potentials.qm import xtb_potential
+    from jaxrxn.reaction import pipeline_neb
+
+    pot = xtb_potential(np.asarray(numbers))
+    try:
+        t = time.perf_counter()
+        res = neb(pot, jnp.asarray(path), pipeline_neb(remove_rigid=True), fmax=NEB_FMAX, max_steps=max_steps)
+        s = time.perf_counter() - t
+    except ValueError as err:
+        return {"converged": False, "force_calls": 0, "refused": str(err)}, None
+    finally:
+        pot.energy_fn.close()
+    ci = np.asarray(res.path)[int(res.ts_index)]
+    row = {"converged": bool(res.converged), "force_calls": int(res.n_force_calls), "ci_rmsd_to_ts": rmsd_numpy(ci, x_ts),
+           "barrier_ev": float(res.barrier), "seconds": s}  # fmt: skip
+    return row, ci

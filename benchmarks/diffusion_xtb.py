@@ -52,14 +52,10 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_training_arguments, data_record  # noqa: E402
+from _generative import add_training_arguments, data_record, xtb_ci_neb  # noqa: E402
 from jaxrxn.datasets import heldout_reactions  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
-#: CI-NEB settings for both starts (those of jaxrxn reaction's NEB stage)
-NEB_FMAX = 0.05
-
-
 def main():
     from jaxrxn.datasets.molecules import BOND_SCALE
     from jaxrxn.generative.data import molecular_pathset, read_transition1x
@@ -154,29 +150,9 @@ def evaluate(dm, params, r, a) -> dict:
     if a.neb:
         for name in ("decoded", "geodesic"):
             ok = row[name]["finite"]
-            row[name]["neb"] = neb_from(Z, paths[name], x_ts, a) if ok else {"converged": False, "force_calls": 0}
+            row[name]["neb"] = xtb_ci_neb(Z, paths[name], x_ts, a.neb_steps)[0] if ok else {"converged": False, "force_calls": 0}
     print(json.dumps(row), flush=True)
     return row
-
-
-def neb_from(Z, path, x_ts, a) -> dict:
-    """CI-NEB with GFN2-xTB from `path` (the reaction pipeline's NEB), and where it ends."""
-    from jaxrxn.geometry import rmsd_numpy
-    from jaxrxn.path import neb
-    from jaxrxn.potentials.qm import xtb_potential
-    from jaxrxn.reaction import pipeline_neb
-
-    pot = xtb_potential(Z)
-    try:
-        t = time.perf_counter()
-        res = neb(pot, jnp.asarray(path), pipeline_neb(remove_rigid=True), fmax=NEB_FMAX, max_steps=a.neb_steps)
-        s = time.perf_counter() - t
-    except ValueError as err:  # a band NEB refuses (overlapping atoms): a failure of the start
-        return {"converged": False, "force_calls": 0, "refused": str(err)}
-    finally:
-        pot.energy_fn.close()
-    ci = np.asarray(res.path)[int(res.ts_index)]
-    return {"converged": bool(res.converged), "force_calls": int(res.n_force_calls), "ci_rmsd_to_ts": rmsd_numpy(ci, x_ts), "seconds": s}
 
 
 def summarise(rows: list[dict]) -> dict:

@@ -21,6 +21,12 @@ graph (order-independent hash, :func:`jaxrxn.datasets.molecules.graph_hash`). Re
 fraction of valid products, fraction of held-out reactions found, distinct valid products
 per reactant, relaxation gradient calls. ``--baseline``: the same for the reactant displaced
 at random by each generated product's RMSD (the control: is the flow better than distorting).
+``--neb``: where a valid sample has the held-out product, CI-NEB with GFN2-xTB (the reaction
+pipeline's settings, ``--neb-images``, ``--neb-steps``) from that sample's own path (its
+frames between the reactant and its relaxed product, resampled by arc length) and from the
+geodesic interpolation between the same two ends: converged or not, force calls, barrier,
+whether the two climbing images are the same saddle (within 0.1 Å) and how far each is from
+the data set's TS (the generated product may be another conformer of the data set's).
 
 ``--save FILE`` writes the model with its metadata (this command line, seed, data-set
 checksum, elements, largest size, the generated products of the first held-out
@@ -61,7 +67,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_training_arguments, data_record  # noqa: E402
+from _generative import NEB_FMAX, add_training_arguments, data_record, xtb_ci_neb  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 #: generation settings of the benchmark, the test and ``jaxrxn generate-path``'s defaults
@@ -86,6 +92,10 @@ def main():
     ap.add_argument("--checkpoint", help="training checkpoint (resumed bit for bit if it exists)")
     ap.add_argument("--save", help="write the trained model (.npz) with its metadata")
     ap.add_argument("--load", help="evaluate this saved model instead of training one")
+    ap.add_argument("--neb", action="store_true",
+                    help="also CI-NEB with GFN2-xTB from the flow's path to a found product and from the geodesic one")
+    ap.add_argument("--neb-images", type=int, default=11, help="images of both CI-NEB bands")
+    ap.add_argument("--neb-steps", type=int, default=500)
     ap.add_argument("--out", default=str(HERE / "results" / "flow_generator_xtb.json"))
     ap.add_argument("--resume", action="store_true",
                     help="keep the reactants already in --out (same model, data and --baseline) and evaluate the rest")
@@ -121,15 +131,16 @@ def main():
             save_model(a.save, model, params, **info)
             print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB) after {train_s:.0f} s")
         return
-    rows = resumed_rows(a.out, command, meta_data, a.samples, a.baseline) if a.resume else []
+    neb = {"images": a.neb_images, "max_steps": a.neb_steps, "fmax": NEB_FMAX} if a.neb else None
+    rows = resumed_rows(a.out, command, meta_data, a.samples, a.baseline, neb) if a.resume else []
     done = {row["rxn"] for row in rows}
     for r in held[: a.limit]:  # the results file is rewritten after each reactant (long runs)
         if r.rxn in done:
             continue
-        rows.append(evaluate(model, params, r, a.samples, a.baseline))
+        rows.append(evaluate(model, params, r, a.samples, a.baseline, neb))
         summary = summarise(rows)
         result = {"command": command, "evaluated_by": " ".join(["python", "benchmarks/flow_generator_xtb.py", *sys.argv[1:]]),
-                  "data": meta_data, "config": config, "sample": SAMPLE, "samples": a.samples, "baseline": a.baseline,
+                  "data": meta_data, "config": config, "sample": SAMPLE, "samples": a.samples, "baseline": a.baseline, "neb": neb,
                   "train_seconds": None if a.load else round(train_s, 1), "summary": summary, "reactions": rows}  # fmt: skip
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     summary = summarise(rows)  # also when every reactant was resumed
@@ -139,16 +150,16 @@ def main():
         print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB)")
 
 
-def resumed_rows(out: str, command: str, data: dict, samples: int, baseline: bool) -> list[dict]:
+def resumed_rows(out: str, command: str, data: dict, samples: int, baseline: bool, neb: dict | None) -> list[dict]:
     """The per-reactant rows of an earlier run's results file `out`, if it evaluated the same
-    model (its training `command`), data set (checksum), `samples` and `baseline` setting;
-    else a clear error."""
+    model (its training `command`), data set (checksum), `samples`, `baseline` and `neb`
+    setting; else a clear error."""
     path = pathlib.Path(out)
     if not path.exists():
         return []
     old = json.loads(path.read_text())
-    if (old["command"], old["data"]["sha256"], old["samples"], old["baseline"]) != (command, data["sha256"], samples, baseline):
-        raise SystemExit(f"--resume: {out} evaluated another model, data set, K or --baseline setting; use another --out")
+    if (old["command"], old["data"]["sha256"], old["samples"], old["baseline"], old.get("neb")) != (command, data["sha256"], samples, baseline, neb):
+        raise SystemExit(f"--resume: {out} evaluated another model, data set, K, --baseline or --neb setting; use another --out")
     print(f"resumed: {len(old['reactions'])} reactants from {out}", flush=True)
     return old["reactions"]
 
@@ -191,7 +202,7 @@ def random_displacements(x_is: np.ndarray, products: np.ndarray, seed: int = 0) 
     return np.array(out)
 
 
-def evaluate(model, params, r, k: int, baseline: bool = False) -> dict:
+def evaluate(model, params, r, k: int, baseline: bool = False, neb: dict | None = None) -> dict:
     from jaxrxn.datasets.molecules import BOND_SCALE, graph_hash
     from jaxrxn.generative.flow import product_check, sample_paths
     from jaxrxn.potentials.qm import xtb_potential
@@ -205,10 +216,11 @@ def evaluate(model, params, r, k: int, baseline: bool = False) -> dict:
     products = np.asarray(frames[:, -1])
     if baseline:
         products = random_displacements(x_is, products)
-    samples = []
+    samples, relaxed = [], []
     for P in products:
         res = _relax(pot, jnp.asarray(P))
         R = np.asarray(res.R)
+        relaxed.append(R)
         ok, reason = product_check(numbers, x_is, R, BOND_SCALE)
         valid = bool(res.converged) and ok
         samples.append({"valid": valid, "reason": reason if res.converged else "relaxation not converged",
@@ -224,8 +236,36 @@ def evaluate(model, params, r, k: int, baseline: bool = False) -> dict:
         "n_force_calls_median": float(np.median([s["n_force_calls"] for s in samples])),
         "seconds": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
+    hits = [i for i, s in enumerate(samples) if s["valid"] and s["graph"] == target]
+    if neb is not None and hits and not baseline:
+        row["neb"] = neb_comparison(numbers, x_is, np.asarray(frames[hits[0]]), relaxed[hits[0]], r, neb)
+        row["neb"]["sample"] = hits[0]
     print(json.dumps(row), flush=True)
     return row
+
+
+def neb_comparison(numbers, x_is, frames, product, r, neb: dict) -> dict:
+    """CI-NEB with GFN2-xTB to one generated product found by the flow: from the flow's own
+    path (`frames` ``(M, N, 3)``, first frame replaced by the reactant `x_is` and last by the
+    relaxed `product`, resampled to ``neb["images"]`` by arc length) and from the geodesic
+    interpolation between the same two ends (the same starting information). Each side's
+    :func:`xtb_ci_neb` row, and the Kabsch RMSD between the two climbing images (Å: do they
+    end at the same saddle)."""
+    from jaxrxn.generative.data import resample_by_arc_length
+    from jaxrxn.geometry import rmsd_numpy
+    from jaxrxn.path.geodesic_interpolation import geodesic
+    from jaxrxn.system import System
+
+    x_is, product = np.asarray(x_is, float), np.asarray(product, float)  # the model's frames are float32
+    path = np.concatenate([x_is[None], np.asarray(frames[1:-1], float), product[None]])
+    bands = {"flow": np.asarray(resample_by_arc_length(jnp.asarray(path), neb["images"])),
+             "geodesic": np.asarray(geodesic(jnp.asarray(x_is), jnp.asarray(product), neb["images"], System(jnp.asarray(numbers))).path)}  # fmt: skip
+    x_ts = np.asarray(r.transition_state, float)
+    out, ci = {}, {}
+    for name, band in bands.items():
+        out[name], ci[name] = xtb_ci_neb(numbers, band, x_ts, neb["max_steps"])
+    out["ci_rmsd_between"] = rmsd_numpy(ci["flow"], ci["geodesic"]) if ci["flow"] is not None and ci["geodesic"] is not None else None
+    return out
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -238,7 +278,26 @@ def summarise(rows: list[dict]) -> dict:
         "found_fraction": float(np.mean([r["found"] for r in rows])),
         "distinct_valid_per_reactant_mean": float(np.mean([r["distinct_valid"] for r in rows])),
         "relax_force_calls_median": float(np.median([r["n_force_calls_median"] for r in rows])),
+        **neb_summary([r["neb"] for r in rows if "neb" in r]),
     }
+
+
+def neb_summary(nebs: list[dict]) -> dict:
+    """CI-NEB from the flow's paths against the geodesic ones: converged counts, and force
+    calls summed over the reactions where both converged, where both also reached the same
+    saddle (climbing images within 0.1 Å), and the flow's share of them."""
+    if not nebs:
+        return {}
+    both = [n for n in nebs if n["flow"]["converged"] and n["geodesic"]["converged"]]
+    same = [n for n in both if n["ci_rmsd_between"] < 0.1]
+    calls = {name: int(sum(n[name]["force_calls"] for n in same)) for name in ("flow", "geodesic")}
+    return {
+        "neb_reactions": len(nebs),
+        "neb_converged": {name: sum(n[name]["converged"] for n in nebs) for name in ("flow", "geodesic")},
+        "neb_both_converged": len(both), "neb_same_saddle": len(same),
+        "neb_force_calls_same_saddle": calls,
+        "neb_force_call_ratio_flow_over_geodesic": calls["flow"] / calls["geodesic"] if calls["geodesic"] else None,
+    }  # fmt: skip
 
 
 if __name__ == "__main__":

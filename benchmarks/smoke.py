@@ -65,7 +65,7 @@ MODES: dict[str, dict] = {
     "flow_generator": {"args": ["--train-seeds", "8", "--test-seeds", "4", "--steps", "20", "--features", "8",
                                 "--kicks", "0.1", "--cache", "flow_g2.h5"]},  # fmt: skip
     "flow_generator_xtb": {"args": ["--steps", "10", "--features", "8", "--layers", "1", "--samples", "2", "--limit", "1",
-                                    "--out", "fgx.json"]},  # fmt: skip
+                                    "--neb", "--neb-steps", "5", "--out", "fgx.json"]},  # fmt: skip
     "flow_lj7": {"args": ["--train-seeds", "8", "--test-seeds", "4", "--steps", "20", "--features", "8", "--batch", "8",
                           "--kicks", "0.1", "--etas", "0.5", "--cache", "flow_lj7.h5"]},  # fmt: skip
     "hcn_internal_xtb": {"args": []},
