@@ -116,11 +116,12 @@ NEB_FMAX = 0.05
 def xtb_ci_neb(numbers, path, x_ts, max_steps: int) -> tuple[dict, np.ndarray | None]:
     """CI-NEB with GFN2-xTB (tblite) from the band `path` ``(M, N, 3)`` Å with the reaction
     pipeline's NEB settings (:func:`jaxrxn.reaction.pipeline_neb`, fmax :data:`NEB_FMAX`) for
-    at most `max_steps` steps. Returns a results row (converged, force calls, seconds, the
-    climbing image's Kabsch RMSD to `x_ts` ``(N, 3)``, the data set's TS, in Å and the band's
-    barrier in eV) and the climbing image ``(N, 3)``. A band NEB refuses (overlapping atoms)
-    is a failure of the start: not converged, 0 force calls, the reason under ``refused``,
-    no climbing image."""
+    at most `max_steps` steps. Returns a results row (converged, why it stopped, the largest
+    NEB force in eV/Å, force calls, seconds, the climbing image's Kabsch RMSD to `x_ts`
+    ``(N, 3)``, the data set's TS, in Å and the band's barrier in eV) and the climbing image
+    ``(N, 3)``. A band NEB refuses (overlapping atoms) is a failure of the start: not
+    converged, 0 force calls, the reason under ``refused``, no climbing image."""
+    from jaxrxn.commands.saddle import result_message
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.path import neb
     from jaxrxn.potentials.qm import xtb_potential
@@ -136,6 +137,7 @@ def xtb_ci_neb(numbers, path, x_ts, max_steps: int) -> tuple[dict, np.ndarray | 
     finally:
         pot.energy_fn.close()
     ci = np.asarray(res.path)[int(res.ts_index)]
-    row = {"converged": bool(res.converged), "force_calls": int(res.n_force_calls), "ci_rmsd_to_ts": rmsd_numpy(ci, x_ts),
-           "barrier_ev": float(res.barrier), "seconds": s}  # fmt: skip
+    row = {"converged": bool(res.converged), "result": result_message(res.result), "max_force": float(res.max_force),
+           "force_calls": int(res.n_force_calls), "ci_rmsd_to_ts": rmsd_numpy(ci, x_ts), "barrier_ev": float(res.barrier),
+           "seconds": s}  # fmt: skip
     return row, ci
