@@ -1,6 +1,6 @@
 """The DiG-style diffusion path model on the shipped GFN2-xTB data set: trained on the
 train molecules' reaction paths, measured on held-out reactant molecules against the
-geodesic and linear interpolations.
+geodesic, IDPP and linear interpolations.
 
 Data: ``jaxrxn/data/xtb_reactions.h5`` (``--data``), split by reactant molecule (as for the
 TS and flow generators): the model trains on the paths of the ``train`` reactions (each
@@ -20,16 +20,18 @@ Per held-out reaction (reactant and product given, as for any double-ended metho
 - paths of ``--frames`` frames: decoded by spherical latent interpolation
   (:func:`~jaxrxn.generative.diffusion.decode_path`, ``--ode-steps`` Heun steps), the
   same after the score-string refinement (:func:`~jaxrxn.generative.diffusion.score_string`),
-  the geodesic interpolation (:func:`jaxrxn.path.geodesic_interpolation.geodesic`) and
-  the linear one; for each, GFN2-xTB energies of every frame (tblite): the highest
+  the geodesic interpolation (:func:`jaxrxn.path.geodesic_interpolation.geodesic`), the
+  IDPP one (:func:`jaxrxn.path.idpp`) and the linear one; for each, GFN2-xTB energies of every frame (tblite): the highest
   interior frame's RMSD to the data set's TS (Å, Kabsch) and its energy above the data
   set's TS (eV: how far the path overshoots the barrier);
 - the shortest interatomic distance over every path's frames (Å: a decoded frame with
   overlapping atoms is not a usable start);
 - ``--neb``: CI-NEB with GFN2-xTB (the reaction pipeline's NEB settings, fmax 0.05 eV/Å,
-  ``--neb-steps``) from the decoded and from the geodesic path, resampled to
-  ``--frames`` images: converged or not, force calls, the climbing image's RMSD to the
-  data set's TS; a start that NEB refuses (overlapping atoms) counts as not converged.
+  ``--neb-steps``, :func:`_generative.xtb_ci_neb`) from the decoded, the geodesic and the
+  IDPP path (``--frames`` images): converged or not, force calls, the climbing image's
+  RMSD to the data set's TS; a start that NEB refuses (overlapping atoms) counts as not
+  converged. The summary compares the decoded start with each interpolation on the
+  reactions where both converged.
 
 Writes ``benchmarks/results/diffusion_xtb.json`` (``--out``), rewritten after each
 reaction; ``--resume`` keeps the reactions already there (same checkpoint and settings).
@@ -56,6 +58,8 @@ from _generative import add_training_arguments, data_record, xtb_ci_neb  # noqa:
 from jaxrxn.datasets import heldout_reactions  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
+#: the paths CI-NEB starts from with ``--neb``: the decoded one first
+NEB_STARTS = ("decoded", "geodesic", "IDPP")
 def main():
     from jaxrxn.datasets.molecules import BOND_SCALE
     from jaxrxn.generative.data import molecular_pathset, read_transition1x
@@ -73,7 +77,7 @@ def main():
     ap.add_argument("--ode-steps", type=int, default=100, help="Heun steps of the probability-flow ODE each way")
     ap.add_argument("--t-ref", type=float, default=0.03, help="score-string smoothing time")
     ap.add_argument("--limit", type=int, help="evaluate only the first LIMIT held-out reactions (smallest first)")
-    ap.add_argument("--neb", action="store_true", help="also CI-NEB with GFN2-xTB from the decoded and the geodesic path")
+    ap.add_argument("--neb", action="store_true", help="also CI-NEB with GFN2-xTB from the decoded, geodesic and IDPP paths")
     ap.add_argument("--neb-steps", type=int, default=500)
     ap.add_argument("--out", default=str(HERE / "results" / "diffusion_xtb.json"))
     ap.add_argument("--resume", action="store_true", help="keep the reactions already in --out")
@@ -117,11 +121,11 @@ def main():
 
 def evaluate(dm, params, r, a) -> dict:
     """One held-out reaction: every path's highest frame against the data set's TS, and
-    (``--neb``) CI-NEB from the decoded and the geodesic path."""
+    (``--neb``) CI-NEB from the decoded, geodesic and IDPP paths."""
     from jaxrxn.generative.diffusion import decode_path, score_string
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.nnp.data import xtb_labels
-    from jaxrxn.path import linear
+    from jaxrxn.path import idpp, linear
     from jaxrxn.path.geodesic_interpolation import geodesic
     from jaxrxn.system import System
 
@@ -135,6 +139,7 @@ def evaluate(dm, params, r, a) -> dict:
     paths["decoded + score string"] = np.asarray(score_string(dm, params, dec.path, context, t_ref=a.t_ref))
     decode_s = time.perf_counter() - t
     paths["geodesic"] = np.asarray(geodesic(x_is, x_fs, a.frames, System(jnp.asarray(Z))).path)
+    paths["IDPP"] = np.asarray(idpp(x_is, x_fs, a.frames))
     paths["linear"] = np.asarray(linear(x_is, x_fs, a.frames))
     row = {"rxn": r.rxn, "formula": r.formula, "n_atoms": len(Z), "barrier_ev": e_ts - float(r.energies[0]),
            "end_error": np.asarray(dec.end_error).tolist(), "decode_s": decode_s}  # fmt: skip
@@ -148,7 +153,7 @@ def evaluate(dm, params, r, a) -> dict:
         row[name] = {"finite": True, "max_rmsd_to_ts": rmsd_numpy(P[k], x_ts), "max_above_ts_ev": float(E[k] - e_ts),
                      "min_distance": float(d.min())}  # fmt: skip
     if a.neb:
-        for name in ("decoded", "geodesic"):
+        for name in NEB_STARTS:
             ok = row[name]["finite"]
             row[name]["neb"] = xtb_ci_neb(Z, paths[name], x_ts, a.neb_steps)[0] if ok else {"converged": False, "force_calls": 0}
     print(json.dumps(row), flush=True)
@@ -159,16 +164,17 @@ def summarise(rows: list[dict]) -> dict:
     """Medians over the evaluated reactions, per path kind; NEB counts on the reactions
     where both starts converged."""
     out: dict = {"n_reactions": len(rows), "median_end_error": float(np.median([max(r["end_error"]) for r in rows]))}
-    for name in ("decoded", "decoded + score string", "geodesic", "linear"):
+    for name in ("decoded", "decoded + score string", "geodesic", "IDPP", "linear"):
         ok = [r[name] for r in rows if r[name]["finite"]]
         out[name] = {"finite": len(ok), "min_distance_below_0.5": sum(x["min_distance"] < 0.5 for x in ok), "median_max_rmsd_to_ts": float(np.median([x["max_rmsd_to_ts"] for x in ok])) if ok else None,
                      "median_max_above_ts_ev": float(np.median([x["max_above_ts_ev"] for x in ok])) if ok else None}  # fmt: skip
     if rows and "neb" in rows[0]["decoded"]:
-        both = [r for r in rows if r["decoded"]["neb"]["converged"] and r["geodesic"]["neb"]["converged"]]
-        for name in ("decoded", "geodesic"):
+        for other in NEB_STARTS[1:]:  # the decoded start against each interpolation
+            both = [r for r in rows if r["decoded"]["neb"]["converged"] and r[other]["neb"]["converged"]]
+            out[f"neb_decoded_vs_{other}"] = {"both_converged": len(both), **{
+                f"{name}_force_calls": int(sum(r[name]["neb"]["force_calls"] for r in both)) for name in ("decoded", other)}}  # fmt: skip
+        for name in NEB_STARTS:
             out[name]["neb_converged"] = sum(r[name]["neb"]["converged"] for r in rows)
-            out[name]["neb_force_calls_where_both_converged"] = int(sum(r[name]["neb"]["force_calls"] for r in both))
-        out["neb_both_converged"] = len(both)
     return out
 
 
