@@ -78,6 +78,15 @@ predate the tighter default tolerance of ``geodesic``, and on 3 of these reactio
 band's maximum, so the refinement from it, differs.) 3.3x fewer gradients than
 the pipeline, but fewer successes than refining the interpolation maximum: short of the goal.
 
+Longer training (session 20): the same command with ``--steps 20000`` (resumed from its
+checkpoint; ``benchmarks/data/ts_generator_20k_candidate.npz``,
+``results/ts_generator_xtb_20k.json``) gives 0.194 / 0.243 / 12.0 on the 223 held-out
+reactions, closer than the shipped model on 154 of them, within 0.1 Å of the TS on 50 (34),
+within 2 kcal/mol on 40 (28); a bootstrap 95 % interval of the change in median RMSD is
+-0.042 to -0.004 Å. Not shipped: the reaction ``tests/test_generate_ts.py`` polishes
+through the CLI (rxn0016_0000) gets a worse guess from it (0.55 vs 0.38 Å), from which
+RS-P-RFO loses the molecule (it dissociates) instead of reaching a saddle.
+
 A negative result (session 19, a scratch ablation at 32 features, 1,500 steps, the same 40
 random train and 40 held-out reactions for both): the geodesic midpoint as the flow's
 source instead of the linear midpoint. The source itself is closer (held out median 0.236
