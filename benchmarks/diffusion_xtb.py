@@ -21,9 +21,9 @@ Per held-out reaction (reactant and product given, as for any double-ended metho
   (:func:`~jaxrxn.generative.diffusion.decode_path`, ``--ode-steps`` Heun steps), the
   same after the score-string refinement (:func:`~jaxrxn.generative.diffusion.score_string`),
   the geodesic interpolation (:func:`jaxrxn.path.geodesic_interpolation.geodesic`), the
-  IDPP one (:func:`jaxrxn.path.idpp`) and the linear one; for each, GFN2-xTB energies of every frame (tblite): the highest
-  interior frame's RMSD to the data set's TS (Å, Kabsch) and its energy above the data
-  set's TS (eV: how far the path overshoots the barrier);
+  IDPP one (:func:`jaxrxn.path.idpp`) and the linear one; for each, GFN2-xTB energies of
+  every frame (tblite): the highest interior frame's RMSD to the data set's TS (Å, Kabsch)
+  and its energy above the data set's TS (eV: how far the path overshoots the barrier);
 - the shortest interatomic distance over every path's frames (Å: a decoded frame with
   overlapping atoms is not a usable start);
 - ``--neb``: CI-NEB with GFN2-xTB (the reaction pipeline's NEB settings, fmax 0.05 eV/Å,
@@ -60,6 +60,8 @@ from jaxrxn.datasets import heldout_reactions  # noqa: E402
 HERE = pathlib.Path(__file__).resolve().parent
 #: the paths CI-NEB starts from with ``--neb``: the decoded one first
 NEB_STARTS = ("decoded", "geodesic", "IDPP")
+
+
 def main():
     from jaxrxn.datasets.molecules import BOND_SCALE
     from jaxrxn.generative.data import molecular_pathset, read_transition1x
