@@ -83,9 +83,11 @@ checkpoint; ``benchmarks/data/ts_generator_20k_candidate.npz``,
 ``results/ts_generator_xtb_20k.json``) gives 0.194 / 0.243 / 12.0 on the 223 held-out
 reactions, closer than the shipped model on 154 of them, within 0.1 Å of the TS on 50 (34),
 within 2 kcal/mol on 40 (28); a bootstrap 95 % interval of the change in median RMSD is
--0.042 to -0.004 Å. Not shipped: the reaction ``tests/test_generate_ts.py`` polishes
-through the CLI (rxn0016_0000) gets a worse guess from it (0.55 vs 0.38 Å), from which
-RS-P-RFO loses the molecule (it dissociates) instead of reaching a saddle.
+-0.042 to -0.004 Å. Refined on the first 40 (``results/ts_generator_xtb_20k_refined.json``)
+it is no better: the data set's TS from its guesses in 28 of 40 (shipped 29), median 35.5
+gradients (32). Not shipped: besides that, the reaction ``tests/test_generate_ts.py``
+polishes through the CLI (rxn0016_0000) gets a worse guess from it (0.55 vs 0.38 Å), from
+which RS-P-RFO loses the molecule (it dissociates) instead of reaching a saddle.
 
 A negative result (session 19, a scratch ablation at 32 features, 1,500 steps, the same 40
 random train and 40 held-out reactions for both): the geodesic midpoint as the flow's
