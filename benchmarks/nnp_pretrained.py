@@ -51,11 +51,12 @@ last stage smooths the vector norms (``norm_eps`` 1e-8 -> 1e-4,
 a ridge of the energy; 518 s, best validation at step 1,500): 0.240 eV, a change within the
 ~0.02 eV that separates fine-tunes of one network (a third active round and its control,
 ``docs/benchmarks.md``: 0.257 and 0.258 eV). Committees do not help either (session 20,
-a scratch script; the same 40 held-out reactions): the barrier errors of fine-tunes of one
-network correlate at 0.97-0.99 at the data set's geometries, so their mean energy is no
+scratch scripts): at the data set's geometries of all 223 held-out reactions the barrier
+errors of fine-tunes of one network correlate at 0.97-0.99, so their mean energy is no
 better (0.154-0.158 eV against 0.158); the shipped model and stage 3 correlate at 0.70 and
-their mean is better there (0.145 eV), but its batch CI-NEB barriers are worse (0.294 eV,
-28 of 40 too low): the weaker member's holes remain in the mean. The model before all
+their mean is better there (0.145 eV), but its batch CI-NEB barriers on the 40 held-out
+reactions above are worse (0.294 eV, 28 of 40 too low): the weaker member's holes remain
+in the mean. The model before all
 these was trained on a 62-reaction snapshot of the data set
 (``benchmarks/data/xtb_reactions_62.h5``, 10,014 configurations, stopped at step 2,500 of 8,000).
 
