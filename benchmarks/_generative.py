@@ -1,13 +1,15 @@
 """Helpers shared by the generative-model benchmarks (flow_generator, flow_lj7,
 diffusion_paths, ts_generator, and the *_xtb ones): a cached, seed-split reaction data set,
 the training options of the models trained on the shipped GFN2-xTB data set, a one-line
-summary of a distribution, the unconditioned flow's samples and exit coverage, and CI-NEB
-with GFN2-xTB from a generated or interpolated band."""
+summary of a distribution, the unconditioned flow's samples and exit coverage, CI-NEB
+with GFN2-xTB from a generated or interpolated band, and the per-reaction evaluation loop
+that rewrites its results file after every reaction and resumes from it."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import pathlib
 import time
@@ -141,3 +143,32 @@ def xtb_ci_neb(numbers, path, x_ts, max_steps: int) -> tuple[dict, np.ndarray | 
            "force_calls": int(res.n_force_calls), "ci_rmsd_to_ts": rmsd_numpy(ci, x_ts), "barrier_ev": float(res.barrier),
            "seconds": s}  # fmt: skip
     return row, ci
+
+
+def resumed_rows(out: str, **identity) -> list[dict]:
+    """The per-reaction rows (``"reactions"``) of an earlier run's results file `out`, for
+    ``--resume``: none if `out` does not exist; a ``SystemExit`` naming the keys that differ
+    unless the file's top-level entries equal every `identity` value (the model, data set
+    and evaluation settings, as each benchmark records them; a key the file lacks reads as
+    ``None``), so rows of different runs are never mixed."""
+    path = pathlib.Path(out)
+    if not path.exists():
+        return []
+    old = json.loads(path.read_text())
+    differ = [k for k, v in identity.items() if old.get(k) != v]
+    if differ:
+        raise SystemExit(f"--resume: {out} differs from this run in {', '.join(differ)}; use another --out")
+    print(f"resumed: {len(old['reactions'])} reactions from {out}", flush=True)
+    return old["reactions"]
+
+
+def evaluate_each(reactions, rows: list[dict], evaluate: Callable, write: Callable[[list[dict]], None]) -> list[dict]:
+    """Append ``evaluate(r)`` to `rows` for every reaction of `reactions` whose name
+    (``r.rxn``) is not already there, calling ``write(rows)`` after each (long runs keep
+    what they did); returns `rows`."""
+    done = {row["rxn"] for row in rows}
+    for r in reactions:
+        if r.rxn not in done:
+            rows.append(evaluate(r))
+            write(rows)
+    return rows

@@ -54,7 +54,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_training_arguments, data_record, xtb_ci_neb  # noqa: E402
+from _generative import add_training_arguments, data_record, evaluate_each, resumed_rows, xtb_ci_neb  # noqa: E402
 from jaxrxn.datasets import heldout_reactions  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -103,21 +103,14 @@ def main():
     settings = {k: getattr(a, k) for k in ("steps", "batch", "lr", "features", "layers", "message_norm", "points", "data_noise", "t_power",
                                            "seed", "frames", "ode_steps", "t_ref", "neb", "neb_steps")}  # fmt: skip
     data_info = data_record(a.data, len(train_rxns), len(held))
-    out = pathlib.Path(a.out)
-    rows = []
-    if a.resume and out.exists():
-        old = json.loads(out.read_text())
-        if old["settings"] != settings or old["data"] != data_info:
-            raise SystemExit(f"--resume: {out} used other settings or data; use another --out")
-        rows = old["reactions"]
-    done = {row["rxn"] for row in rows}
-    for r in held[: a.limit]:
-        if r.rxn in done:
-            continue
-        rows.append(evaluate(dm, params, r, a))
+    rows = resumed_rows(a.out, settings=settings, data=data_info) if a.resume else []
+
+    def write(rows):
         result = {"command": " ".join(["python", "benchmarks/diffusion_xtb.py", *sys.argv[1:]]), "settings": settings,
                   "data": data_info, "train_seconds": round(train_s, 1), "summary": summarise(rows), "reactions": rows}  # fmt: skip
-        out.write_text(json.dumps(result, indent=1) + "\n")
+        pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+
+    evaluate_each(held[: a.limit], rows, lambda r: evaluate(dm, params, r, a), write)
     print(json.dumps(summarise(rows), indent=1))
 
 

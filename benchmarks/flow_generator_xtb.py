@@ -35,8 +35,8 @@ reactants that ``tests/test_generate_path.py`` re-checks; with an evaluation als
 held-out metrics). ``--load FILE`` evaluates a saved model instead of training one (``--save``
 then writes it again with the metrics; its training command and configuration are kept).
 ``--no-eval`` only trains. ``--resume`` keeps the held-out reactants already evaluated in
-``--out`` (same model, data, K and ``--baseline``; the file is rewritten after each one) and
-evaluates the rest. The shipped weights (the checkpoint makes the run resumable bit
+``--out`` (same model, data, K, ``--baseline`` and NEB settings; the file is rewritten after
+each one) and evaluates the rest. ``--baseline`` takes no ``--neb`` (the control has no path). The shipped weights (the checkpoint makes the run resumable bit
 for bit), then their evaluation::
 
     OMP_NUM_THREADS=1 python benchmarks/flow_generator_xtb.py --steps 3000 --no-eval --save jaxrxn/data/flow_generator_gfn2_xtb.npz --checkpoint CKPT
@@ -73,7 +73,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import NEB_FMAX, add_training_arguments, data_record, xtb_ci_neb  # noqa: E402
+from _generative import NEB_FMAX, add_training_arguments, data_record, evaluate_each, resumed_rows, xtb_ci_neb  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 #: generation settings of the benchmark, the test and ``jaxrxn generate-path``'s defaults
@@ -106,6 +106,8 @@ def main():
     ap.add_argument("--resume", action="store_true",
                     help="keep the reactants already in --out (same model, data and --baseline) and evaluate the rest")
     a = ap.parse_args()
+    if a.baseline and a.neb:
+        ap.error("--neb starts CI-NEB from the flow's paths; the --baseline control has none")
 
     level = "GFN2-xTB"
     train_rxns = read_transition1x(a.data, "train", level=level)
@@ -138,36 +140,21 @@ def main():
             print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB) after {train_s:.0f} s")
         return
     neb = {"images": a.neb_images, "max_steps": a.neb_steps, "fmax": NEB_FMAX} if a.neb else None
-    rows = resumed_rows(a.out, command, meta_data, a.samples, a.baseline, neb) if a.resume else []
-    done = {row["rxn"] for row in rows}
-    for r in held[: a.limit]:  # the results file is rewritten after each reactant (long runs)
-        if r.rxn in done:
-            continue
-        rows.append(evaluate(model, params, r, a.samples, a.baseline, neb))
-        summary = summarise(rows)
+    identity = {"command": command, "data": meta_data, "samples": a.samples, "baseline": a.baseline, "neb": neb}
+    rows = resumed_rows(a.out, **identity) if a.resume else []
+
+    def write(rows):
         result = {"command": command, "evaluated_by": " ".join(["python", "benchmarks/flow_generator_xtb.py", *sys.argv[1:]]),
                   "data": meta_data, "config": config, "sample": SAMPLE, "samples": a.samples, "baseline": a.baseline, "neb": neb,
-                  "train_seconds": None if a.load else round(train_s, 1), "summary": summary, "reactions": rows}  # fmt: skip
+                  "train_seconds": None if a.load else round(train_s, 1), "summary": summarise(rows), "reactions": rows}  # fmt: skip
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+
+    evaluate_each(held[: a.limit], rows, lambda r: evaluate(model, params, r, a.samples, a.baseline, neb), write)
     summary = summarise(rows)  # also when every reactant was resumed
     print(json.dumps(summary, indent=1))
     if a.save:
         save_model(a.save, model, params, **info, held_out=summary)
         print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB)")
-
-
-def resumed_rows(out: str, command: str, data: dict, samples: int, baseline: bool, neb: dict | None) -> list[dict]:
-    """The per-reactant rows of an earlier run's results file `out`, if it evaluated the same
-    model (its training `command`), data set (checksum), `samples`, `baseline` and `neb`
-    setting; else a clear error."""
-    path = pathlib.Path(out)
-    if not path.exists():
-        return []
-    old = json.loads(path.read_text())
-    if (old["command"], old["data"]["sha256"], old["samples"], old["baseline"], old.get("neb")) != (command, data["sha256"], samples, baseline, neb):
-        raise SystemExit(f"--resume: {out} evaluated another model, data set, K, --baseline or --neb setting; use another --out")
-    print(f"resumed: {len(old['reactions'])} reactants from {out}", flush=True)
-    return old["reactions"]
 
 
 def held_out(path) -> list:

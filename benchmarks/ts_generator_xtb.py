@@ -43,10 +43,12 @@ weights, then the refinements on the first 40::
     OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --steps 10000 --features 64 --end-state-pairs --no-refine --save jaxrxn/data/ts_generator_gfn2_xtb.npz
     OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --load jaxrxn/data/ts_generator_gfn2_xtb.npz --limit 40 --pipeline --out benchmarks/results/ts_generator_xtb_refined.json
 
-``--rows ROWS.jsonl`` appends every evaluated reaction's row to that file as it is done and
-reuses the rows already there, so an interrupted evaluation (the refinements take about a
-minute a reaction) resumes where it stopped; a file written with another model,
-``--compare`` model, refinement or pipeline setting is refused.
+``--out`` is rewritten after every evaluated reaction, and ``--resume`` keeps the reactions
+already there, so an interrupted evaluation (the refinements take about a minute a
+reaction) resumes where it stopped; a file written with another model, ``--compare`` model,
+refinement or pipeline setting, or from other data, is refused. (The results committed
+before session 21 were resumed through a separate ``--rows`` file, since removed; their
+``evaluated_by`` still names it.)
 
 ``--pipeline`` adds, per refined reaction, the whole CI-NEB reaction pipeline
 (:func:`jaxrxn.find_reaction` from the data set's end states): does it reach the data set's
@@ -115,7 +117,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_training_arguments, data_record, file_sha256  # noqa: E402
+from _generative import add_training_arguments, data_record, evaluate_each, file_sha256, resumed_rows  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 KCAL_PER_EV = 23.060548
@@ -141,9 +143,9 @@ def main():
     ap.add_argument("--checkpoint", help="training checkpoint (.npz): written as it trains, resumed from if it exists")
     ap.add_argument("--load", help="evaluate this saved model instead of training one")
     ap.add_argument("--compare", help="also evaluate this saved model's generated TS (row 'previous model')")
-    ap.add_argument("--rows", metavar="ROWS.jsonl",
-                    help="append each evaluated reaction's row here and reuse the rows already there (resume)")
     ap.add_argument("--out", default=str(HERE / "results" / "ts_generator_xtb.json"))
+    ap.add_argument("--resume", action="store_true",
+                    help="keep the reactions already in --out (same model, --compare, refinement and pipeline) and evaluate the rest")
     a = ap.parse_args()
 
     level = "GFN2-xTB"
@@ -169,26 +171,23 @@ def main():
                                checkpoint=a.checkpoint).params  # fmt: skip
     train_s = time.perf_counter() - t0
     previous = load_model(a.compare)[:2] if a.compare else None
-    settings = {"model": file_sha256(a.load) if a.load else command, "compare": a.compare and file_sha256(a.compare),
+    settings = {"model": file_sha256(a.load) if a.load else config, "compare": a.compare and file_sha256(a.compare),
                 "refine": not a.no_refine, "pipeline": a.pipeline}  # fmt: skip
-    done = read_rows(a.rows, settings) if a.rows else {}
-    rows = []
-    for r in held[: a.limit]:
-        if r.rxn in done:
-            rows.append(done[r.rxn])
-            continue
-        rows.append(evaluate(model, params, r, train, refine=not a.no_refine, previous=previous, pipeline=a.pipeline))
-        if a.rows:
-            with open(a.rows, "a") as fh:
-                fh.write(json.dumps(rows[-1]) + "\n")
-    summary = summarise(rows)
+    data_info = data_record(a.data, len(train), len(held))
+    rows = resumed_rows(a.out, settings=settings, data=data_info) if a.resume else []
+
+    def write(rows):
+        result = {"command": command, "evaluated_by": " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]]),
+                  "settings": settings, "data": data_info, "config": config, "train_seconds": None if a.load else round(train_s, 1),
+                  "summary": summarise(rows), "reactions": rows}  # fmt: skip
+        pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+        return result
+
+    evaluate_each(held[: a.limit], rows, lambda r: evaluate(model, params, r, train, refine=not a.no_refine, previous=previous,
+                                                           pipeline=a.pipeline), write)  # fmt: skip
+    result = write(rows)  # also when every reaction was resumed
+    summary = result["summary"]
     print(json.dumps(summary, indent=1))
-    result = {
-        "command": command, "evaluated_by": " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]]),
-        "data": data_record(a.data, len(train), len(held), evaluated=len(rows)),
-        "config": config, "train_seconds": None if a.load else round(train_s, 1), "summary": summary, "reactions": rows,
-    }  # fmt: skip
-    pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     if a.save:
         elements = sorted({int(z) for r in train for z in r.numbers})
         check = [{"rxn": r["rxn"], "rmsd": r["generated"]["rmsd"]} for r in rows[:2]]
@@ -196,23 +195,6 @@ def main():
                    command=result["command"], data=result["data"], config=result["config"],
                    held_out=summary, check=check)  # fmt: skip
         print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB)")
-
-
-def read_rows(path: str, settings: dict) -> dict[str, dict]:
-    """The rows already in the ``--rows`` file `path` by reaction name (none if it does not
-    exist, which is then started with a `settings` line). Raises ``SystemExit`` if the file
-    was written with other settings (another model, ``--compare``, refinement or pipeline),
-    whose rows must not be mixed with these."""
-    file = pathlib.Path(path)
-    if not file.exists():
-        file.write_text(json.dumps({"settings": settings}) + "\n")
-        return {}
-    lines = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
-    if not lines or lines[0].get("settings") != settings:
-        raise SystemExit(f"{path}: written with other settings ({lines[0] if lines else 'none'}), not {settings}.")
-    rows = {row["rxn"]: row for row in lines[1:]}
-    print(f"{len(rows)} rows read from {path}", flush=True)
-    return rows
 
 
 def path_fraction(path: np.ndarray, index: int) -> float:

@@ -1,0 +1,61 @@
+"""The resumable evaluation loop shared by the generative benchmarks
+(benchmarks/_generative.py: ``resumed_rows`` and ``evaluate_each``): an interrupted run
+keeps its rows, a file written by another run is refused, no reaction is evaluated twice."""
+
+import importlib.util
+import json
+import pathlib
+from types import SimpleNamespace
+
+import pytest
+
+_PATH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "_generative.py"
+
+
+@pytest.fixture(scope="module")
+def generative():
+    spec = importlib.util.spec_from_file_location("_generative", _PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(generative, out, reactions, identity, calls, resume=True):
+    rows = generative.resumed_rows(str(out), **identity) if resume else []
+
+    def evaluate(r):
+        calls.append(r.rxn)
+        return {"rxn": r.rxn, "value": len(calls)}
+
+    def write(rows):
+        out.write_text(json.dumps({**identity, "reactions": rows}))
+
+    return generative.evaluate_each(reactions, rows, evaluate, write)
+
+
+def test_resume_keeps_rows_and_evaluates_the_rest(generative, tmp_path):
+    out = tmp_path / "results.json"
+    reactions = [SimpleNamespace(rxn=f"rxn{i}") for i in range(4)]
+    identity = {"settings": {"model": "abc", "refine": True}, "data": {"sha256": "0f"}}
+    calls: list[str] = []
+    _run(generative, out, reactions[:2], identity, calls)  # "interrupted" after two
+    assert json.loads(out.read_text())["reactions"][-1]["rxn"] == "rxn1"  # written after each reaction
+    rows = _run(generative, out, reactions, identity, calls)
+    assert calls == ["rxn0", "rxn1", "rxn2", "rxn3"]  # none evaluated twice
+    assert [r["rxn"] for r in rows] == [r.rxn for r in reactions]
+    assert [r["value"] for r in json.loads(out.read_text())["reactions"]] == [1, 2, 3, 4]
+
+
+def test_resume_refuses_a_file_of_another_run(generative, tmp_path):
+    out = tmp_path / "results.json"
+    reactions = [SimpleNamespace(rxn="rxn0")]
+    identity = {"settings": {"model": "abc", "refine": True}, "data": {"sha256": "0f"}}
+    _run(generative, out, reactions, identity, [])
+    other = {"settings": {"model": "abc", "refine": False}, "data": {"sha256": "0f"}}
+    with pytest.raises(SystemExit, match="differs from this run in settings"):
+        _run(generative, out, reactions, other, [])
+    # a key the file lacks reads as None: files written before a setting existed resume
+    # only for runs without it
+    with pytest.raises(SystemExit, match="neb"):
+        _run(generative, out, reactions, {**identity, "neb": {"images": 11}}, [])
+    assert len(_run(generative, out, reactions, {**identity, "neb": None}, [])) == 1
