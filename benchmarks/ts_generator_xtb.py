@@ -15,10 +15,10 @@ Per held-out reaction, at GFN2-xTB (tblite, one thread):
   linear midpoint, the highest point of the IDPP band and of the geodesic band (11
   images each, energies by GFN2-xTB), and the geodesic band's middle image (the midpoint
   in its metric, which needs no energies);
-- refinement (RS-P-RFO in redundant internal coordinates, fmax 0.01 eV/Å, 300 steps, as
-  ``jaxrxn generate-ts --polish``) from the generated TS and from the best interpolation
-  maximum: success = converged to the data set's TS (Kabsch RMSD < 0.1 Å and energy within
-  0.01 eV), gradient calls.
+- refinement (RS-P-RFO with :meth:`jaxrxn.saddle.RSPRFO.molecular`'s settings, fmax 0.01
+  eV/Å, 300 steps, as ``jaxrxn generate-ts --polish``) from the generated TS and from the
+  best interpolation maximum: success = converged to the data set's TS (Kabsch RMSD < 0.1
+  Å and energy within 0.01 eV), gradient calls.
 
 - the nearest training reaction (a retrieval baseline that knows the training set but not
   the held-out TS): held-out molecules have no training reaction with the same atoms, so
@@ -40,8 +40,11 @@ held-out reactions that ``tests/test_generate_ts.py`` re-checks). ``--limit N`` 
 the first N held-out reactions only (reactive first: for the slow refinements). The shipped
 weights, then the refinements on the first 40::
 
-    OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --steps 10000 --features 64 --end-state-pairs --no-refine --save jaxrxn/data/ts_generator_gfn2_xtb.npz
-    OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --load jaxrxn/data/ts_generator_gfn2_xtb.npz --limit 40 --pipeline --out benchmarks/results/ts_generator_xtb_refined.json
+    OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --steps 20000 --features 64 --end-state-pairs --no-refine --checkpoint CK.npz --save jaxrxn/data/ts_generator_gfn2_xtb.npz
+    OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --load jaxrxn/data/ts_generator_gfn2_xtb.npz --limit 40 --out benchmarks/results/ts_generator_xtb_refined.json
+
+(the shipped file's recorded command names the scratch paths it was written to; the
+checkpoint resumes bit for bit, and this one was interrupted once, at 6,000 steps).
 
 ``--out`` is rewritten after every evaluated reaction, and ``--resume`` keeps the reactions
 already there, so an interrupted evaluation (the refinements take about a minute a
@@ -55,41 +58,51 @@ before session 21 were resumed through a separate ``--rows`` file, since removed
 TS, with how many gradients up to the TS (:func:`pipeline_ts`).
 
 Measured (full data set: 806 train reactions of 185 molecules, 223 held out from 45
-molecules; 10,000 steps, 3,203 s of training beside other runs on 2 cores; no refinement),
-median / mean TS RMSD (Å) and median |dE_TS| (kcal/mol): generated 0.219 / 0.264 / 14.2
-(without ``--end-state-pairs``, the model shipped before, 2,440 s: 0.256 / 0.285 / 18.5;
-32 features and 3,000 steps: 0.288 / 0.325 / 35.6); linear midpoint 0.300 / 0.336 / 69.0;
-IDPP maximum 0.301 / 0.331 / 33.2; geodesic maximum 0.249 / 0.288 / 15.0; geodesic
-midpoint (no energies) 0.249 / 0.295 / 14.4; nearest training reaction 0.259 / 0.309 / 11.3.
-Closer than every interpolation and the nearest training reaction (median 12 % closer than
-the geodesic maximum and midpoint), but in energy no better than the geodesic midpoint,
-which costs nothing (14.2 vs 14.4 kcal/mol), and worse than the nearest training reaction;
-far from React-OT (0.053 Å and 1.06 kcal/mol on
-Transition1x's ~10,000 training reactions at the DFT level). With IS and FS distances as
-filter inputs the network fits its own training reactions better too (an ablation at 32
-features and 1,500 steps, 40 random reactions each: train 0.250 vs 0.283 Å, held out 0.289
-vs 0.314 Å median). The model before those (48 train reactions of the 62-reaction snapshot, 32 features, 2,000 steps): 0.372 /
-0.403 / 77.6 on that snapshot's 14 held-out reactions, where the geodesic maximum gave
-0.266 / 0.302 / 21.8. Refined (the first 40 reactive held-out reactions, 7-11 atoms): the
-data set's TS from the generated guess in 29 of 40 (median 32 gradients), from the better
-interpolation maximum in 32 of 40 (median 36, plus the bands' 20 energies), by the CI-NEB
-pipeline in 31 of 40 (median 117 gradients up to the TS); 35 of 40 by at least one; on the
-23 all three find, 1,012 / 887 / 3,372 gradients in all. (The model shipped before: 27 of
-40 from its guesses, 35 from the better interpolation maximum; its run's geodesic bands
-predate the tighter default tolerance of ``geodesic``, and on 3 of these reactions the
-band's maximum, so the refinement from it, differs.) 3.3x fewer gradients than
-the pipeline, but fewer successes than refining the interpolation maximum: short of the goal.
+molecules; no refinement; ``results/ts_generator_xtb.json``), median / mean TS RMSD (Å)
+and median |dE_TS| (kcal/mol): the shipped model (20,000 steps, shipped in session 21;
+4,733 s for the last 14,000 beside other runs on 2 cores) 0.194 / 0.243 / 12.0; the model
+shipped before it, the same command at 10,000 steps (3,203 s;
+``results/ts_generator_xtb_10k.json``), 0.219 / 0.264 / 14.2: the longer-trained one is
+closer on 154 of the 223 reactions, within 0.1 Å of the TS on 50 (34) and within 2
+kcal/mol on 40 (28), a bootstrap 95 % interval of the change in median RMSD -0.042 to
+-0.004 Å; without ``--end-state-pairs`` (2,440 s) 0.256 / 0.285 / 18.5; 32 features and
+3,000 steps 0.288 / 0.325 / 35.6. Baselines: linear midpoint 0.300 / 0.336 / 69.0; IDPP
+maximum 0.301 / 0.331 / 33.2; geodesic maximum 0.249 / 0.288 / 15.0; geodesic midpoint (no
+energies) 0.249 / 0.295 / 14.4; nearest training reaction 0.259 / 0.309 / 11.3. Closer
+than every interpolation and the nearest training reaction (median 22 % closer than the
+geodesic maximum and midpoint) and lower in energy error than the interpolations (12.0 vs
+14.4 kcal/mol), though not than the nearest training reaction (11.3); far from React-OT
+(0.053 Å and 1.06 kcal/mol on Transition1x's ~10,000 training reactions at the DFT
+level). With IS and FS distances as filter inputs the network fits its own training
+reactions better too (an ablation at 32 features and 1,500 steps, 40 random reactions
+each: train 0.250 vs 0.283 Å, held out 0.289 vs 0.314 Å median). The model before those
+(48 train reactions of the 62-reaction snapshot, 32 features, 2,000 steps): 0.372 / 0.403
+/ 77.6 on that snapshot's 14 held-out reactions, where the geodesic maximum gave 0.266 /
+0.302 / 21.8.
 
-Longer training (session 20): the same command with ``--steps 20000`` (resumed from its
-checkpoint; ``benchmarks/data/ts_generator_20k_candidate.npz``,
-``results/ts_generator_xtb_20k.json``) gives 0.194 / 0.243 / 12.0 on the 223 held-out
-reactions, closer than the shipped model on 154 of them, within 0.1 Å of the TS on 50 (34),
-within 2 kcal/mol on 40 (28); a bootstrap 95 % interval of the change in median RMSD is
--0.042 to -0.004 Å. Refined on the first 40 (``results/ts_generator_xtb_20k_refined.json``)
-it is no better: the data set's TS from its guesses in 28 of 40 (shipped 29), median 35.5
-gradients (32). Not shipped: besides that, the reaction ``tests/test_generate_ts.py``
-polishes through the CLI (rxn0016_0000) gets a worse guess from it (0.55 vs 0.38 Å), from
-which RS-P-RFO loses the molecule (it dissociates) instead of reaching a saddle.
+Refined (the first 40 reactive held-out reactions, 7-11 atoms; since session 21 with
+``RSPRFO.molecular``: Sella's choices of coordinates, model Hessian, update and trust
+radius; ``results/ts_generator_xtb_refined.json``): the data set's TS from the shipped
+model's guess in 32 of 40 (median 26.5 gradients, 1,596 over the 40), from the better
+interpolation maximum in 34 of 40 (median 29, 1,335 over the 40, plus the bands' 20
+energies), by the CI-NEB pipeline in 31 of 40 (median 117 gradients up to the TS; the
+pipeline does not use the model: ``results/ts_generator_xtb_10k_refined.json``, the run of
+the 10,000-step model with ``--pipeline``); 36 of 40 by the guess or the maximum. The
+10,000-step model's guesses: 30 of 40 (median 27, 2,701 over the 40); on the 29 all three
+find, 865 / 861 / 4,016 gradients (generated / maximum / pipeline), and every reaction its
+guess refines to the maximum refines to as well, at the same cost (895 vs 890 gradients
+on 30). With the RS-P-RFO settings used before (Lindh's model Hessian, Bofill updates,
+the 2-norm trust radius, internal coordinates built at the guess) the 10,000-step model's
+guesses gave 29 of 40 (median 32; 3,977 gradients) and the maximum 32 of 40 (median 36;
+2,209) (those rows were reproduced exactly in session 21 before the switch); the
+20,000-step model's guesses 28 of 40 (median 35.5; session 20), which is why it was not
+shipped then (nor while the CLI test's reaction, then the smallest held-out one, C4H2,
+did not polish from its guess; from the 10,000-step model's guess it polished only under
+the test suite's XLA flags, a coin toss). Starting the first Davidson search from FS - IS
+(``mode0``) instead of the gradient gained nothing (a scratch run on the first 35: 24 vs
+25 of 35 with ``molecular``, 26 vs 24 with the old settings). Short of the goal (median
+0.1 Å, 2 kcal/mol, 95 % refined with fewer gradients than from the best interpolation
+maximum).
 
 A negative result (session 19, a scratch ablation at 32 features, 1,500 steps, the same 40
 random train and 40 held-out reactions for both): the geodesic midpoint as the flow's
@@ -279,12 +292,12 @@ def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: boo
 
 
 def refine_ts(pot, numbers, X, x_ts, e_ts) -> dict:
-    """RS-P-RFO (internal coordinates) from `X`; success = the data set's TS."""
+    """RS-P-RFO from `X` with ``jaxrxn generate-ts --polish``'s settings
+    (:meth:`jaxrxn.saddle.RSPRFO.molecular`); success = the data set's TS."""
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.saddle import RSPRFO
-    from jaxrxn.saddle.internal import redundant_internals
 
-    solver = RSPRFO(coordinates=redundant_internals(np.asarray(numbers), X), refine_if_positive=3, trust_max=0.2)
+    solver = RSPRFO.molecular(np.asarray(numbers), X)
     res = _saddle(pot, jnp.asarray(X), solver)
     same = bool(res.converged) and rmsd_numpy(np.asarray(res.R), x_ts) < SAME_TS_RMSD and abs(float(res.energy) - e_ts) < SAME_TS_DE
     return {"converged": bool(res.converged), "same_ts": same, "n_force_calls": int(res.n_force_calls)}

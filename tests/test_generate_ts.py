@@ -97,11 +97,23 @@ def test_pretrained_model_reproduces_its_recorded_metrics():
 
 def test_generate_ts_command_and_polish(tmp_path, capsys):
     """``jaxrxn generate-ts`` on a held-out reaction: the generated structure, then
-    ``--polish --calc xtb`` gives a first-order saddle (exit 0) with the documented keys."""
+    ``--polish --calc xtb`` gives a first-order saddle (exit 0) with the documented keys,
+    and that saddle is the data set's TS (Kabsch RMSD < 0.1 Å, energy within 0.01 eV: the
+    success criterion of benchmarks/ts_generator_xtb.py).
+
+    The reaction is the first of the model's recorded check (the benchmark's first held-out
+    reaction, C2H3NO, guess 0.066 Å from the TS), which every RS-P-RFO setting measured
+    polishes to the data set's TS in 23-45 gradients. The smallest held-out reaction (C4H2,
+    guess 0.38 Å), used here before, is a coin toss: from the same guess the search reaches
+    a saddle or slides into the minimum depending on XLA's optimization flags alone (the
+    test's flags or the default ones, session 21), whatever the solver's settings."""
     pytest.importorskip("tblite")
     from jaxrxn.cli import main
+    from jaxrxn.generative.ts_generator import load_pretrained
+    from jaxrxn.geometry import rmsd_numpy
 
-    r = _held_out()[0]
+    meta = load_pretrained("gfn2-xtb")[2]
+    r = {r.rxn: r for r in _held_out()}[meta["check"][0]["rxn"]]
     a, b = _write(tmp_path / "is.xyz", r.numbers, r.reactant), _write(tmp_path / "fs.xyz", r.numbers, r.product)
     assert main(["generate-ts", a, b, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -110,6 +122,8 @@ def test_generate_ts_command_and_polish(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert {"symbols", "positions", "energy", "saddle_index", "converged", "n_force_calls"} <= set(out)
     assert out["converged"] and out["saddle_index"] == 1 and out["n_force_calls"] > 0
+    assert rmsd_numpy(np.asarray(out["positions"]), r.transition_state) < 0.1
+    assert abs(out["energy"] - float(r.energies[int(r.extras["ts_index"])])) < 0.01
     from ase.io import read
 
     assert np.allclose(read(tmp_path / "ts.xyz").positions, out["positions"])

@@ -6,8 +6,9 @@ file; same atoms in the same order) with a pretrained React-OT-style TS generato
 the shipped GFN2-xTB data set; C, H, N, O). Both are first put in the generator's frame
 (:func:`~jaxrxn.generative.ts_generator.canonical_frame`: centred, FS rotated onto IS), so
 the output is in IS's centred frame. Offline and without a calculator the generated
-structure is the answer; ``--polish`` refines it into a saddle with ``--calc`` (RS-P-RFO in
-redundant internal coordinates, then a finite-difference harmonic analysis for the index).
+structure is the answer; ``--polish`` refines it into a saddle with ``--calc`` (RS-P-RFO with
+:meth:`jaxrxn.saddle.RSPRFO.molecular`'s settings, then a finite-difference harmonic
+analysis for the index).
 
 Report (``--json``, one object): ``symbols``, ``positions`` (Å, the final structure:
 generated, or polished with ``--polish``), ``model``, ``n_model_calls``; with ``--polish``
@@ -89,7 +90,8 @@ def run(args) -> int:
 
 
 def _polish(args, R, system, p):
-    """RS-P-RFO in internal coordinates from the generated TS, then the harmonic index.
+    """RS-P-RFO from the generated TS with the free-molecule settings
+    (:meth:`jaxrxn.saddle.RSPRFO.molecular`), then the harmonic index.
     Returns the report's polishing keys and the potential."""
     import jax.numpy as jnp
     import numpy as np
@@ -100,11 +102,10 @@ def _polish(args, R, system, p):
     from jaxrxn.datasets.builder import IMAGINARY_CM1
     from jaxrxn.potentials.external import calculator_failures
     from jaxrxn.saddle import RSPRFO, saddle_search
-    from jaxrxn.saddle.internal import redundant_internals
     from jaxrxn.vibrations import vibrations
 
     potential = build_potential(args, R, system)
-    solver = RSPRFO(coordinates=redundant_internals(np.asarray(system.numbers), R), refine_if_positive=3, trust_max=0.2)
+    solver = RSPRFO.molecular(np.asarray(system.numbers), R)
     with p.stage("polishing: RS-P-RFO saddle search"):
         res = saddle_search(potential, jnp.asarray(R), solver, fmax=args.fmax, max_steps=args.max_steps, check_index=False)
     out = {
