@@ -49,8 +49,9 @@ reactive reactions (13 of 17 among the first 20), 12.1 distinct valid products p
 reactant, median 35.5 relaxation gradients; CI-NEB from the flow's path to a product with
 the held-out reaction's graph (29 reactions) converged for 5 of 29, from the geodesic
 band between the same ends for 9 of 29; on the 3 where both converged (the same saddle)
-6,189 vs 7,737 force calls. The control ``--baseline`` on the first 5: as many valid
-products and found reactions as the flow. The previous model, trained on the 48 train
+6,189 vs 7,737 force calls. The control ``--baseline`` on the first 6 (session 21; the
+sixth reactant took 5,246 s): fewer valid products than the flow (135 vs 151 of 192), as
+many found reactions (4 of the 4 reactive). The previous model, trained on the 48 train
 reactions of the 62-reaction snapshot for 1,500 steps: 0.77 valid, 7 of 10 found, on that
 snapshot's held-out reactions.)
 
