@@ -231,7 +231,7 @@ def evaluate(model, params, r, k: int, baseline: bool = False, neb: dict | None 
         "seconds": round(time.perf_counter() - t0, 1),
     }  # fmt: skip
     hits = [i for i, s in enumerate(samples) if s["valid"] and s["graph"] == target]
-    if neb is not None and hits and not baseline:
+    if neb is not None and hits:  # main refuses --neb with --baseline: the control has no path
         row["neb"] = neb_comparison(numbers, x_is, np.asarray(frames[hits[0]]), relaxed[hits[0]], r, neb)
         row["neb"]["sample"] = hits[0]
     print(json.dumps(row), flush=True)

@@ -194,18 +194,16 @@ def main():
                   "settings": settings, "data": data_info, "config": config, "train_seconds": None if a.load else round(train_s, 1),
                   "summary": summarise(rows), "reactions": rows}  # fmt: skip
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
-        return result
 
     evaluate_each(held[: a.limit], rows, lambda r: evaluate(model, params, r, train, refine=not a.no_refine, previous=previous,
                                                            pipeline=a.pipeline), write)  # fmt: skip
-    result = write(rows)  # also when every reaction was resumed
-    summary = result["summary"]
+    summary = summarise(rows)  # also when every reaction was resumed
     print(json.dumps(summary, indent=1))
     if a.save:
         elements = sorted({int(z) for r in train for z in r.numbers})
         check = [{"rxn": r["rxn"], "rmsd": r["generated"]["rmsd"]} for r in rows[:2]]
         save_model(a.save, model, params, elements=elements, max_atoms=n_max, level=level,
-                   command=result["command"], data=result["data"], config=result["config"],
+                   command=command, data={**data_info, "evaluated": len(rows)}, config=config,
                    held_out=summary, check=check)  # fmt: skip
         print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB)")
 
