@@ -87,7 +87,9 @@ model's guess in 32 of 40 (median 26.5 gradients, 1,596 over the 40), from the b
 interpolation maximum in 34 of 40 (median 29, 1,335 over the 40, plus the bands' 20
 energies), by the CI-NEB pipeline in 31 of 40 (median 117 gradients up to the TS; the
 pipeline does not use the model: ``results/ts_generator_xtb_10k_refined.json``, the run of
-the 10,000-step model with ``--pipeline``); 36 of 40 by the guess or the maximum. The
+the 10,000-step model with ``--pipeline``; with the pipeline's saddle stage of session 22,
+``RSPRFO.molecular``, 33 of 40, median 116: a scratch run of that code, whose first 5 rows
+the committed code reproduced exactly, not yet rerun into a results file); 36 of 40 by the guess or the maximum. The
 10,000-step model's guesses: 30 of 40 (median 27, 2,701 over the 40); on the 29 all three
 find, 865 / 861 / 4,016 gradients (generated / maximum / pipeline), and every reaction its
 guess refines to the maximum refines to as well, at the same cost (895 vs 890 gradients
@@ -103,6 +105,14 @@ the test suite's XLA flags, a coin toss). Starting the first Davidson search fro
 25 of 35 with ``molecular``, 26 vs 24 with the old settings). Short of the goal (median
 0.1 Å, 2 kcal/mol, 95 % refined with fewer gradients than from the best interpolation
 maximum).
+
+Another negative result (session 22, scratch): polishing the guess on the shipped neural-network
+potential first (``jaxrxn.nnp.pretrained``, trained on the same train split; P-RFO on its exact
+Hessians to 0.01 eV/Å, converged on all of the first 40 reactive held-out reactions, no GFN2-xTB
+gradient) brings the energy closer (median |dE_TS| 7.0 -> 4.4 kcal/mol) but the geometry further
+away (median RMSD 0.136 -> 0.225 Å), and GFN2-xTB refinement from the NNP's saddle finds the data
+set's TS in 27 of 40 (from the guess itself 32), with 3,192 gradients over the 40 (1,596): the
+network's saddles are near the right energy at the wrong place.
 
 A negative result (session 19, a scratch ablation at 32 features, 1,500 steps, the same 40
 random train and 40 held-out reactions for both): the geodesic midpoint as the flow's
@@ -147,6 +157,8 @@ def main():
     ap.add_argument("--v-max", type=float, default=3.0, help="velocity bound per atom, Å (AtomisticTSFlow.v_max)")
     ap.add_argument("--end-state-pairs", action="store_true",
                     help="the network's filters also see IS and FS interatomic distances (AtomisticTSFlow.end_state_pairs)")
+    ap.add_argument("--both-ways", action="store_true",
+                    help="train on every reaction run backwards too (molecular_ts_set(reverse=True))")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-refine", action="store_true", help="skip the saddle refinements (fast)")
     ap.add_argument("--pipeline", action="store_true",
@@ -166,12 +178,12 @@ def main():
     held = read_transition1x(a.data, "test", level=level) + read_transition1x(a.data, "val", level=level)
     held = [r for r in held if r.extras["kind"] == b"reactive"] + [r for r in held if r.extras["kind"] != b"reactive"]
     n_max = max(len(r.numbers) for r in train + held)
-    data = molecular_ts_set(train, n_max)
+    data = molecular_ts_set(train, n_max, reverse=a.both_ways)
     print(f"train: {len(train)} reactions from {len(set(np.asarray(data.seed).tolist()))} molecules; "
           f"held out: {len(held)} reactions from {len({int(r.extras['molecule']) for r in held})} molecules", flush=True)  # fmt: skip
     command = " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]])
     config = {"steps": a.steps, "batch": a.batch, "lr": a.lr, "features": a.features, "layers": a.layers, "v_max": a.v_max,
-              "end_state_pairs": a.end_state_pairs, "seed": a.seed}
+              "end_state_pairs": a.end_state_pairs, "seed": a.seed, **({"both_ways": True} if a.both_ways else {})}
     t0 = time.perf_counter()
     if a.load:
         model, params, meta = load_model(a.load)

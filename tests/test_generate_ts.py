@@ -55,6 +55,24 @@ def test_padding_changes_nothing_for_the_real_atoms():
     assert abs(float(loss(params, key, unmasked)) - float(loss_alone)) > 1e-6
 
 
+def test_reverse_adds_each_reaction_run_backwards():
+    """``reverse=True``: after each reaction its backward copy, product as IS, the same
+    TS, the barrier counted from the product (E(TS) - E(FS) = 1.5 - 0.2 eV here)."""
+    from jaxrxn.generative.ts_generator import canonical_frame
+
+    a, b = _reaction([8, 1, 1], 0, 3), _reaction([6, 6, 8, 1, 1, 1, 1], 1, 4)
+    forward, both = molecular_ts_set([a, b]), molecular_ts_set([a, b], reverse=True)
+    assert both.x_is.shape == (4, 7, 3)
+    np.testing.assert_allclose(np.asarray(both.barrier), [1.5, 1.3, 1.5, 1.3])
+    np.testing.assert_array_equal(np.asarray(both.seed), [3, 3, 4, 4])
+    np.testing.assert_array_equal(np.asarray(both.x_is[::2]), np.asarray(forward.x_is))
+    x_is, x_fs, x_ts = canonical_frame(a.product, a.reactant, a.transition_state)
+    np.testing.assert_allclose(np.asarray(both.x_is[1, :3]), x_is, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(both.x_fs[1, :3]), x_fs, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(both.x_ts[1, :3]), x_ts, atol=1e-12)
+    assert not np.allclose(np.asarray(both.x_is[1, :3]), np.asarray(forward.x_is[0, :3]))
+
+
 # ---------------------------------------------------------------------------------------
 # the shipped pretrained generator and the command
 # ---------------------------------------------------------------------------------------

@@ -224,7 +224,7 @@ def canonical_frame(x_is, x_fs, x_ts=None):
     return a, b, t @ kabsch_rotation_numpy(t, 0.5 * (a + b))
 
 
-def molecular_ts_set(reactions: Sequence[ReactionPath], n_atoms: int | None = None) -> TSSet:
+def molecular_ts_set(reactions: Sequence[ReactionPath], n_atoms: int | None = None, reverse: bool = False) -> TSSet:
     """A padded :class:`TSSet` from molecular reactions of different sizes (e.g.
     ``read_transition1x(FILE, "train", level="GFN2-xTB")`` of the jaxrxn data set).
 
@@ -232,7 +232,10 @@ def molecular_ts_set(reactions: Sequence[ReactionPath], n_atoms: int | None = No
     to `n_atoms` (default: the largest) with atoms at the origin; ``context`` holds the
     atomic numbers, -1 for padding, and ``mask`` the real atoms. ``barrier`` is ``E(TS) - E(reactant)`` from
     the stored energies (``extras["ts_index"]``, else the highest frame); ``seed`` the
-    reactant molecule (``extras["molecule"]``, else -1).
+    reactant molecule (``extras["molecule"]``, else -1). With `reverse`, every reaction
+    also appears run backwards (the product as ``x_is``, the same TS, ``barrier`` from the
+    product), right after its forward entry: a generator trained on one direction only
+    is not symmetric in IS and FS.
     """
     n_atoms = padded_size(reactions, n_atoms)
 
@@ -245,12 +248,14 @@ def molecular_ts_set(reactions: Sequence[ReactionPath], n_atoms: int | None = No
     for r in reactions:
         n = len(r.numbers)
         t = int(r.extras["ts_index"]) if "ts_index" in r.extras else int(np.argmax(r.energies))
-        for key, R in zip(("x_is", "x_fs", "x_ts"), canonical_frame(r.reactant, r.product, r.transition_state)):
-            cols[key].append(pad(R))
-        cols["context"].append(np.concatenate([np.asarray(r.numbers, int), -np.ones(n_atoms - n, int)]))
-        cols["mask"].append(np.arange(n_atoms) < n)
-        cols["barrier"].append(float(r.energies[t] - r.energies[0]))
-        cols["seed"].append(int(r.extras.get("molecule", -1)))
+        ends = ((r.reactant, r.product, r.energies[0]), (r.product, r.reactant, r.energies[-1]))
+        for x_a, x_b, e_a in ends if reverse else ends[:1]:
+            for key, R in zip(("x_is", "x_fs", "x_ts"), canonical_frame(x_a, x_b, r.transition_state)):
+                cols[key].append(pad(R))
+            cols["context"].append(np.concatenate([np.asarray(r.numbers, int), -np.ones(n_atoms - n, int)]))
+            cols["mask"].append(np.arange(n_atoms) < n)
+            cols["barrier"].append(float(r.energies[t] - e_a))
+            cols["seed"].append(int(r.extras.get("molecule", -1)))
     return TSSet(*(jnp.asarray(np.stack(cols[k])) for k in ("x_is", "x_fs", "x_ts", "context", "barrier", "seed")),
                  jnp.asarray(np.stack(cols["mask"]), jnp.result_type(float)))  # fmt: skip
 
