@@ -88,8 +88,9 @@ interpolation maximum in 34 of 40 (median 29, 1,335 over the 40, plus the bands'
 energies), by the CI-NEB pipeline in 31 of 40 (median 117 gradients up to the TS; the
 pipeline does not use the model: ``results/ts_generator_xtb_10k_refined.json``, the run of
 the 10,000-step model with ``--pipeline``; with the pipeline's saddle stage of session 22,
-``RSPRFO.molecular``, 33 of 40, median 116: a scratch run of that code, whose first 5 rows
-the committed code reproduced exactly, not yet rerun into a results file); 36 of 40 by the guess or the maximum. The
+``RSPRFO.molecular`` with bonds to 1.45x covalent, 32 of 40 (the 31 and one more), median
+117: a scratch run of that code, not yet rerun into a results file; with ``molecular``'s
+own bond scale 1.3, 33 of 40); 36 of 40 by the guess or the maximum. The
 10,000-step model's guesses: 30 of 40 (median 27, 2,701 over the 40); on the 29 all three
 find, 865 / 861 / 4,016 gradients (generated / maximum / pipeline), and every reaction its
 guess refines to the maximum refines to as well, at the same cost (895 vs 890 gradients

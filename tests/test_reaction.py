@@ -312,6 +312,28 @@ class _FailingXTB:
         return self.inner(R, attempt)
 
 
+def test_pipeline_saddle_stage_holds_half_formed_bonds():
+    """The saddle stage for a molecule on an outside calculator is ``RSPRFO.molecular``
+    with bonds to 1.45x covalent: a ring closing at 1.33x (2.02 Å between C0 and C3 of a
+    cis C4 chain, as the forming C-C bond of the Claisen rearrangement at 1.35x at its
+    climbing image) is a primitive, which ``molecular``'s own 1.3 leaves out (the case
+    where the Claisen search ended on a torsional saddle; jaxrxn.reaction.saddle_solver)."""
+    from jaxrxn.potentials.qm import xtb_potential
+    from jaxrxn.reaction import saddle_solver
+    from jaxrxn.saddle import RSPRFO
+
+    a = np.deg2rad(100.0)
+    R = np.array([[-1.5 * np.cos(np.pi - a), 1.5 * np.sin(a), 0.0], [0.0, 0.0, 0.0], [1.5, 0.0, 0.0],
+                  [1.5 + 1.5 * np.cos(np.pi - a), 1.5 * np.sin(a), 0.0]])  # fmt: skip
+    numbers = np.array([6, 6, 6, 6])
+    assert 2.0 < np.linalg.norm(R[0] - R[3]) < 2.05
+    solver = saddle_solver(xtb_potential(numbers), R, outside=True, molecule=True)
+    bonds = {tuple(sorted(b)) for b in np.asarray(solver.coordinates.bonds).tolist()}
+    plain = {tuple(sorted(b)) for b in np.asarray(RSPRFO.molecular(numbers, R).coordinates.bonds).tolist()}
+    assert (0, 3) in bonds and (0, 3) not in plain and plain < bonds
+    assert (solver.initial_hessian, solver.hessian_update, solver.step_norm) == ("fischer", "ts-bfgs", "max")
+
+
 def test_scf_failure_in_the_band_gives_result_code_and_kept_geometry():
     from jaxrxn.potentials.core import Potential
     from jaxrxn.potentials.external import HostEnergy

@@ -325,9 +325,10 @@ class RSPRFO(AbstractSaddleSolver):
     restarts: int = 1
 
     @classmethod
-    def molecular(cls, numbers, R, **changes) -> "RSPRFO":
+    def molecular(cls, numbers, R, bond_scale: float = 1.3, **changes) -> "RSPRFO":
         """The saddle search for a free molecule: redundant internal coordinates built at
-        ``R`` (Å) (separate fragments welded by all their near-shortest contacts, as Sella
+        ``R`` (Å) (bonds between atoms closer than `bond_scale` times the sum of their
+        covalent radii; separate fragments welded by all their near-shortest contacts, as Sella
         does, so a symmetric guess keeps its symmetry; bends above 140 degrees also get
         the linear-bend pair, so the set still describes them if the search straightens
         them: HNCCS's H-N-C bend goes from 146 to 178 degrees on the way to its saddle;
@@ -344,7 +345,7 @@ class RSPRFO(AbstractSaddleSolver):
         from jaxrxn.saddle.internal import redundant_internals
 
         settings = dict(
-            coordinates=redundant_internals(numbers, R, weld_tol=0.15, near_linear_deg=140.0, in_flight=True), initial_hessian="fischer", hessian_update="ts-bfgs",
+            coordinates=redundant_internals(numbers, R, bond_scale=bond_scale, weld_tol=0.15, near_linear_deg=140.0, in_flight=True), initial_hessian="fischer", hessian_update="ts-bfgs",
             step_norm="max", trust_policy="sella", refine_if_positive=3, trust_max=0.2, davidson_start="gradient",
         )  # fmt: skip
         settings.update(changes)
