@@ -107,6 +107,25 @@ the test suite's XLA flags, a coin toss). Starting the first Davidson search fro
 0.1 Å, 2 kcal/mol, 95 % refined with fewer gradients than from the best interpolation
 maximum).
 
+Refined with bonds to 1.45x covalent in the internal coordinates (the reaction pipeline's
+saddle stage since session 22, :data:`jaxrxn.reaction.SADDLE_BOND_SCALE`; a scratch run, same
+40 reactions, same solver otherwise; the scratch script reproduced the committed rows at 1.3 on
+the first 3): from the guess **34 of 40** (the 32 and two more), median 28.5 gradients, 1,736
+over the 40; from the better interpolation maximum 33 (one fewer), median 30, 1,390: with it the
+guess refines more often than the maximum. Not yet the setting of ``generate-ts --polish`` and
+of this benchmark (its results file needs the rerun: about 40 minutes on these cores).
+
+A negative result (session 22): training on every reaction both ways (``--both-ways``,
+:func:`~jaxrxn.generative.ts_generator.molecular_ts_set` with ``reverse``; the shipped model,
+trained one way, is not symmetric: from (FS, IS) its median is 0.274 Å against 0.194, and the
+mean of the two guesses 0.214) at the 10,000-step model's settings and steps (3,442 s) ends at
+0.240 / 0.271 Å and 13.0 kcal/mol on the 223 against that model's 0.219 / 0.264 / 14.2: closer
+on 98 of 223, a bootstrap 95 % interval of the change in median RMSD +0.003 to +0.040 Å. At a
+fixed number of steps each direction is seen half as often. Nor does the sampler help (scratch,
+the shipped model on the 223): Heun with 8 or 16 steps instead of 4 gives the same median RMSD
+(0.194 Å; |dE| 11.5 and 11.3 kcal/mol), the mean of 8 samples from a noisy source (0.02 Å)
+0.195 Å, and the lowest-energy of those 8 (8 GFN2-xTB energies) 0.191 Å, though 7.0 kcal/mol.
+
 Another negative result (session 22, scratch): polishing the guess on the shipped neural-network
 potential first (``jaxrxn.nnp.pretrained``, trained on the same train split; P-RFO on its exact
 Hessians to 0.01 eV/Å, converged on all of the first 40 reactive held-out reactions, no GFN2-xTB
