@@ -263,7 +263,8 @@ def saddle_solver(potential: Potential, R_ci, outside: bool, molecule: bool):
 
     Measured with GFN2-xTB (benchmarks/reaction_birkholz.py, benchmarks/ts_generator_xtb.py
     ``--pipeline``): these verify 11 of the 20 Birkholz-Schlegel reactions and find the data
-    set's TS in 32 of 40 held-out reactions; the settings before (the same coordinates,
+    set's TS in 32 of 40 held-out reactions; the settings before (internal coordinates with
+    the same bond scale but without ``molecular``'s fragment welding and in-flight atoms,
     Lindh's model Hessian, Bofill updates, a 2-norm trust radius) 9 and 31, a subset of
     both; ``molecular``'s own bond scale (1.3) 12 and 33, but it misses the Claisen
     rearrangement (benchmarks/data/claisen_*.xyz; a torsional saddle at 143i cm^-1, 0.22
