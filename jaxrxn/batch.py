@@ -632,7 +632,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
         if not r.connects:
             fail(i, "verify", not_connected_message(r.irc_match), r.R_ts)
             continue
-        r.converged, r.message = True, "successful"
+        r.converged, r.message, r.ts_source = True, "successful", "band"
     seconds = time.perf_counter() - t_start
     for r in out:
         r.n_force_calls = sum(r.n_force_calls_by_stage.values())

@@ -43,7 +43,7 @@ import dataclasses
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -56,6 +56,9 @@ from jaxrxn.path.elastic_band import NEB, improved_tangents, neb
 from jaxrxn.potentials.core import Potential
 from jaxrxn.potentials.external import HostEnergy, calculator_failures
 from jaxrxn.validation import check_configuration, check_same_system
+
+if TYPE_CHECKING:
+    from jaxrxn.saddle import RSPRFO
 
 Interpolation = Literal["geodesic", "idpp", "linear"]
 
@@ -100,6 +103,10 @@ class ReactionResult:
     - `saddle_index`: number of negative curvatures at the saddle.
     - `connects`: both IRC ends match the end states (``irc_match`` says how).
     - `converged`: a first-order saddle was found and `connects`.
+    - `ts_source`: where the verified saddle search started, ``"guess"`` (the `ts_guess`
+      of :func:`find_reaction`) or ``"band"`` (the CI-NEB's climbing image); ``None`` when
+      none verified. `guess_failure`: why the guess did not verify (``"stage: message"``),
+      ``None`` if it did or none was given.
     - `n_force_calls` and `n_force_calls_by_stage` (``relax``, ``neb``, ``saddle``,
       ``frequencies``, ``irc``): every energy/force evaluation (Hessian-vector products and
       finite-difference Hessians included); `n_hessian_calls`: analytic Hessians.
@@ -119,6 +126,8 @@ class ReactionResult:
     saddle_index: int | None = None
     connects: bool = False
     converged: bool = False
+    ts_source: str | None = None
+    guess_failure: str | None = None
     n_force_calls: int = 0
     n_force_calls_by_stage: dict[str, int] = dataclasses.field(default_factory=dict)
     n_hessian_calls: int = 0
@@ -253,6 +262,17 @@ def pipeline_neb(remove_rigid: bool, outside: bool = False) -> NEB:
 SADDLE_BOND_SCALE = 1.45
 
 
+def molecular_saddle_solver(numbers, R) -> RSPRFO:
+    """RS-P-RFO for a free molecule from a TS estimate `R` (Å, shape ``(n, 3)``; `numbers`
+    ``(n,)``): :meth:`jaxrxn.saddle.RSPRFO.molecular` with bonds to
+    :data:`SADDLE_BOND_SCALE`. The one setting shared by the pipeline's saddle stage
+    (:func:`saddle_solver`), ``jaxrxn generate-ts --polish`` and the TS generator
+    benchmark's refinement (benchmarks/ts_generator_xtb.py)."""
+    from jaxrxn.saddle import RSPRFO
+
+    return RSPRFO.molecular(np.asarray(numbers), np.asarray(R), bond_scale=SADDLE_BOND_SCALE)
+
+
 def saddle_solver(potential: Potential, R_ci, outside: bool, molecule: bool):
     """The pipeline's saddle search from the climbing image `R_ci`: P-RFO on exact Hessians
     for a JAX potential; RS-P-RFO on an updated Hessian for an outside calculator, for a
@@ -276,7 +296,7 @@ def saddle_solver(potential: Potential, R_ci, outside: bool, molecule: bool):
         return PRFO()
     if not molecule:
         return RSPRFO()
-    return RSPRFO.molecular(np.asarray(potential.system.numbers), np.asarray(R_ci), bond_scale=SADDLE_BOND_SCALE)
+    return molecular_saddle_solver(potential.system.numbers, R_ci)
 
 
 def find_reaction(
@@ -293,6 +313,7 @@ def find_reaction(
     saddle_max_steps: int = 300,
     remove_rigid: bool | None = None,
     rmsd_tol: float = 0.2,
+    ts_guess=None,
     progress: bool | Callable[[str], None] = False,
 ) -> ReactionResult:
     """Transition state between two end states, refined and verified by an IRC.
@@ -324,6 +345,12 @@ def find_reaction(
       molecules (no cell, no fixed atoms).
     - `rmsd_tol`: an IRC end matches an end state below this RMSD (Å), or with the same
       bond graph.
+    - `ts_guess`: a transition-state estimate ``(n_atoms, 3)`` in Å (same atoms; e.g.
+      ``jaxrxn generate-ts``'s, :func:`jaxrxn.generative.ts_generator.sample_ts`). The
+      saddle search, frequencies and IRC run from it first (a free molecule's guess is
+      first moved rigidly onto the initial state); only if that saddle does not verify
+      does the pipeline interpolate and run the CI-NEB (`guess_failure` says why; the
+      calls of both attempts add up in their stages).
     - `progress`: ``True`` prints one line per stage on stderr; a callable receives them.
 
     Raises ``ValueError`` for unusable end points (before any calculator call). Everything
@@ -336,6 +363,8 @@ def find_reaction(
     pbc = None if system is None else system.pbc
     periodic = cell is not None and bool(np.any(np.asarray(pbc)))
     check_end_points(R_initial, R_final, cell=cell, pbc=pbc)
+    if ts_guess is not None:
+        check_configuration(ts_guess, name="TS guess", n_atoms=np.shape(R_initial)[0], dim=np.shape(R_initial)[1], cell=cell, pbc=pbc)
     R0 = np.asarray(R_initial, float)
     R1 = np.asarray(R_final, float)
     if R0.shape[1] != 3:
@@ -389,6 +418,21 @@ def find_reaction(
     def broken() -> bool:
         return len(calculator_failures(potential)) > n_failed[0]
 
+    def forget_saddle() -> None:
+        for field in ("ts_energy", "barrier", "reverse_barrier", "saddle_index", "imaginary_frequency_cm1"):
+            setattr(out, field, None)
+        out.irc_path = out.irc_energies = None
+        out.irc_match = {}
+
+    def verified(source: str) -> ReactionResult:
+        out.ts_source = source
+        out.n_force_calls = sum(calls.values())
+        out.seconds = time.perf_counter() - t_start
+        out.converged = True
+        out.message = "successful"
+        _log(progress, f"verified from the {source}: barrier {out.barrier:.4f} eV, {out.n_force_calls} force calls, {out.seconds:.1f} s")
+        return out
+
     # --- relax and align -----------------------------------------------------------
     t0 = time.perf_counter()
     e = []
@@ -417,6 +461,21 @@ def find_reaction(
     out.reaction_energy = e[1] - e[0]
     if (rmsd_numpy(R0, R1) if molecule else np.max(np.abs(R0 - R1))) < 1e-3:
         return fail("input", "the initial and final states are the same structure: there is no reaction")
+
+    # --- saddle, frequencies, IRC from the guess ---------------------------------------------
+    if ts_guess is not None:
+        R_guess = np.asarray(ts_guess, float)
+        R_guess = _aligned_onto(R_guess, R0) if molecule else R_guess
+        failure = _saddle_and_irc(potential, out, stage_done, broken, R_guess, None, molecule, outside, numbers,
+                                  fmax, saddle_max_steps, rmsd_tol)  # fmt: skip
+        if failure is None:
+            return verified("guess")
+        if broken():
+            return fail(*failure)
+        out.guess_failure = f"{failure[0]}: {failure[1]}"
+        _log(progress, f"the TS guess did not verify ({out.guess_failure}); going on with the band")
+        forget_saddle()
+        out.R_ts = None
 
     # --- interpolate -----------------------------------------------------------------
     t0 = time.perf_counter()
@@ -448,47 +507,40 @@ def find_reaction(
             if last:
                 return fail("neb", "the band has no energy maximum between the end states (no barrier found)", out.band[ts])
             continue
-        failure = _saddle_and_irc(potential, out, stage_done, broken, band, ts, molecule, outside, numbers, cell, pbc,
+        tangent = np.asarray(improved_tangents(band.path, band.energies, cell, pbc))[ts - 1]
+        failure = _saddle_and_irc(potential, out, stage_done, broken, out.band[ts], tangent, molecule, outside, numbers,
                                   fmax, saddle_max_steps, rmsd_tol)  # fmt: skip
         if failure is None:
             break
         if broken() or last:
             return fail(*failure)
         _log(progress, f"{failure[0]} failed ({failure[1]}); relaxing the band to {schedule[attempt + 1]} eV/Å")
-        for field in ("ts_energy", "barrier", "reverse_barrier", "saddle_index", "imaginary_frequency_cm1"):
-            setattr(out, field, None)
-        out.irc_path = out.irc_energies = None
-        out.irc_match = {}
-    out.n_force_calls = sum(calls.values())
-    out.seconds = time.perf_counter() - t_start
-    out.converged = True
-    out.message = "successful"
-    _log(progress, f"verified: barrier {out.barrier:.4f} eV, {out.n_force_calls} force calls, {out.seconds:.1f} s")
-    return out
+        forget_saddle()
+    return verified("band")
 
 
-def _saddle_and_irc(potential, out, stage_done, broken, band, ts, molecule, outside, numbers, cell, pbc,
+def _saddle_and_irc(potential, out, stage_done, broken, R_start, tangent, molecule, outside, numbers,
                     fmax, saddle_max_steps, rmsd_tol) -> tuple[str, str, np.ndarray] | None:  # fmt: skip
-    """Saddle search from the band's climbing image ``ts``, frequencies, IRC and the check
-    of its ends, filling `out`; ``None`` when verified, else ``(stage, message, geometry)``
-    of the first stage that failed (or met a calculator failure, `broken`)."""
+    """Saddle search from `R_start` (a climbing image, its band `tangent` the first guess of
+    the reaction mode; or a TS guess, `tangent` ``None``), frequencies, IRC and the check of
+    its ends, filling `out`; ``None`` when verified, else ``(stage, message, geometry)`` of
+    the first stage that failed (or met a calculator failure, `broken`)."""
     from jaxrxn.irc import irc
     from jaxrxn.saddle import saddle_search
     from jaxrxn.vibrations import vibrations
 
-    tangent = np.asarray(improved_tangents(band.path, band.energies, cell, pbc))[ts - 1]
-    R_ci = out.band[ts]
+    R_start = np.asarray(R_start)
     t0 = time.perf_counter()
     res = saddle_search(
-        potential, jnp.asarray(R_ci), saddle_solver(potential, R_ci, outside, molecule), fmax=fmax,
-        max_steps=saddle_max_steps, mode0=jnp.asarray(tangent), check_index=not outside,
+        potential, jnp.asarray(R_start), saddle_solver(potential, R_start, outside, molecule), fmax=fmax,
+        max_steps=saddle_max_steps, mode0=None if tangent is None else jnp.asarray(tangent), check_index=not outside,
     )  # fmt: skip
     out.n_hessian_calls += int(res.n_hessian_calls)
     stage_done("saddle", res.n_force_calls, t0, f", fmax {float(res.fmax):.3g} eV/Å")
     R_ts = np.asarray(res.R)
     out.R_ts = R_ts
     if broken() or not np.all(np.isfinite(R_ts)) or not np.isfinite(float(res.energy)):
-        return "saddle", RESULTS[res.result], R_ci
+        return "saddle", RESULTS[res.result], R_start
     out.ts_energy = float(res.energy)
     out.barrier = out.ts_energy - out.e_initial
     out.reverse_barrier = out.ts_energy - out.e_final

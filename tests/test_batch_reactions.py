@@ -37,6 +37,7 @@ def test_batched_pipeline_equals_one_reaction_at_a_time():
     np.testing.assert_allclose(batch.R_ts, alone.R_ts, atol=1e-8)
     assert batch.n_force_calls_by_stage == alone.n_force_calls_by_stage
     assert (batch.saddle_index, batch.failed_stage, batch.connects) == (alone.saddle_index, alone.failed_stage, alone.connects)
+    assert (batch.converged, batch.ts_source) == (alone.converged, alone.ts_source) == (True, "band")
     assert batch.n_hessian_calls == alone.n_hessian_calls
     np.testing.assert_allclose(batch.irc_energies, alone.irc_energies, atol=1e-8)
 

@@ -203,6 +203,44 @@ def test_band_step_caps_per_threshold():
         find_reaction(_point(MB_A), _point(MB_B), _mb3d(None, None, None), neb_fmax=(0.5, 0.1), neb_max_steps=(3, 8, 9))
 
 
+# The two Muller-Brown saddles (shared/reference/rare_events.md, [run]; Müller & Brown,
+# Theor. Chim. Acta 53, 75 (1979)): S1 between A and C, S2 between C and B.
+MB_S1, MB_S2 = (-0.822002, 0.624313), (0.212487, 0.292988)
+
+
+def test_ts_guess_first_then_the_band(tmp_path, capsys, monkeypatch):
+    """`ts_guess`: from a guess near the reaction's own saddle (A -> C, S1) the pipeline
+    verifies it with no band at all; from a guess near another saddle (S2, whose IRC ends
+    in C and B) it does not verify and the CI-NEB finds S1. The CLI's ``--ts-guess`` does
+    the same; a guess with other atoms exits 2."""
+    from jaxrxn import calculators
+    from jaxrxn.reaction import find_reaction
+
+    pot = _mb3d(None, None, None)
+    near = lambda xy: _point((xy[0] + 0.05, xy[1] - 0.04))  # noqa: E731
+    res = find_reaction(_point(MB_A), _point(MB_C), pot, n_images=9, ts_guess=near(MB_S1))
+    assert res.converged and res.ts_source == "guess" and res.guess_failure is None, res.message
+    assert "neb" not in res.n_force_calls_by_stage and res.band is None
+    np.testing.assert_allclose(res.R_ts[0, :2], MB_S1, atol=1e-4)
+    assert res.ts_energy == pytest.approx(-40.6648, abs=1e-3)
+    res = find_reaction(_point(MB_A), _point(MB_C), pot, n_images=9, ts_guess=near(MB_S2))
+    assert res.converged and res.ts_source == "band", res.message
+    assert res.guess_failure.startswith("verify") and "initial state" in res.guess_failure
+    assert res.n_force_calls_by_stage["neb"] > 0
+    np.testing.assert_allclose(res.R_ts[0, :2], MB_S1, atol=1e-4)
+    with pytest.raises(ValueError, match="TS guess"):
+        find_reaction(_point(MB_A), _point(MB_C), pot, ts_guess=np.zeros((2, 3)))
+
+    monkeypatch.setitem(calculators._REGISTRY, "mb3d", _mb3d)
+    a, c = _xyz(tmp_path / "a.xyz", _point(MB_A), [1]), _xyz(tmp_path / "c.xyz", _point(MB_C), [1])
+    guess = _xyz(tmp_path / "guess.xyz", near(MB_S1), [1])
+    code, report, _ = run_cli(["reaction", a, c, "--calc", "mb3d", "--images", "9", "--ts-guess", guess, "--json", "--quiet"], capsys)
+    assert code == 0 and report["ts_source"] == "guess" and "neb" not in report["n_force_calls_by_stage"]
+    other = _xyz(tmp_path / "other.xyz", near(MB_S1), [2])
+    code, _, err = run_cli(["reaction", a, c, "--calc", "mb3d", "--ts-guess", other, "--json"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "TS guess" in err
+
+
 def test_not_connected_cli_exit_1(tmp_path, capsys, monkeypatch):
     from jaxrxn import calculators
 

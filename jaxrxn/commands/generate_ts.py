@@ -7,8 +7,8 @@ the shipped GFN2-xTB data set; C, H, N, O). Both are first put in the generator'
 (:func:`~jaxrxn.generative.ts_generator.canonical_frame`: centred, FS rotated onto IS), so
 the output is in IS's centred frame. Offline and without a calculator the generated
 structure is the answer; ``--polish`` refines it into a saddle with ``--calc`` (RS-P-RFO with
-:meth:`jaxrxn.saddle.RSPRFO.molecular`'s settings, then a finite-difference harmonic
-analysis for the index).
+the reaction pipeline's settings, :func:`jaxrxn.reaction.molecular_saddle_solver`, then a
+finite-difference harmonic analysis for the index).
 
 Report (``--json``, one object): ``symbols``, ``positions`` (Å, the final structure:
 generated, or polished with ``--polish``), ``model``, ``n_model_calls``; with ``--polish``
@@ -90,8 +90,8 @@ def run(args) -> int:
 
 
 def _polish(args, R, system, p):
-    """RS-P-RFO from the generated TS with the free-molecule settings
-    (:meth:`jaxrxn.saddle.RSPRFO.molecular`), then the harmonic index.
+    """RS-P-RFO from the generated TS with the reaction pipeline's free-molecule settings
+    (:func:`jaxrxn.reaction.molecular_saddle_solver`), then the harmonic index.
     Returns the report's polishing keys and the potential."""
     import jax.numpy as jnp
     import numpy as np
@@ -101,11 +101,12 @@ def _polish(args, R, system, p):
     from jaxrxn.commands.saddle import result_message
     from jaxrxn.datasets.builder import IMAGINARY_CM1
     from jaxrxn.potentials.external import calculator_failures
-    from jaxrxn.saddle import RSPRFO, saddle_search
+    from jaxrxn.reaction import molecular_saddle_solver
+    from jaxrxn.saddle import saddle_search
     from jaxrxn.vibrations import vibrations
 
     potential = build_potential(args, R, system)
-    solver = RSPRFO.molecular(np.asarray(system.numbers), R)
+    solver = molecular_saddle_solver(system.numbers, R)
     with p.stage("polishing: RS-P-RFO saddle search"):
         res = saddle_search(potential, jnp.asarray(R), solver, fmax=args.fmax, max_steps=args.max_steps, check_index=False)
     out = {

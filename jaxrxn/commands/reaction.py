@@ -3,7 +3,10 @@ verified transition state (:func:`jaxrxn.reaction.find_reaction`).
 
 Relaxes and aligns the end states (unless ``--no-relax``), interpolates, runs a CI-NEB,
 refines the climbing image to a first-order saddle, checks its frequencies, follows the IRC
-both ways and verifies that it ends in IS and FS. OUTDIR receives ``ts.xyz``,
+both ways and verifies that it ends in IS and FS. ``--ts-guess TS.xyz`` (e.g. ``jaxrxn
+generate-ts``'s output) starts the saddle search there first and interpolates and runs the
+CI-NEB only if that saddle does not verify (the JSON's ``ts_source`` is ``"guess"`` or
+``"band"``, ``guess_failure`` says why a guess failed). OUTDIR receives ``ts.xyz``,
 ``path.extxyz`` (the band), ``irc.extxyz`` (the IRC, reverse end to forward end) and
 ``profile.png``. Exit 0: a verified transition state; 1: not (the JSON's
 ``failed_stage`` and ``message`` say where and why); 2: bad input, one line on stderr.
@@ -27,7 +30,9 @@ from jaxrxn.commands._common import add_calc_argument, build_potential, print_js
 EXAMPLE = """\
 # the Claisen rearrangement with GFN2-xTB; out/: ts.xyz, path.extxyz, irc.extxyz, profile.png
 jaxrxn reaction benchmarks/data/claisen_allyl_vinyl_ether.xyz benchmarks/data/claisen_pent4enal.xyz --calc xtb -o out/ --json
-jaxrxn reaction --batch pairs.txt --calc xtb --json           # pairs.txt: one 'IS FS' per line; resumable"""
+jaxrxn reaction --batch pairs.txt --calc xtb --json           # pairs.txt: one 'IS FS' per line; resumable
+# the pretrained TS generator's guess first, the CI-NEB only if it does not verify
+jaxrxn generate-ts is.xyz fs.xyz -o guess.xyz && jaxrxn reaction is.xyz fs.xyz --calc xtb --ts-guess guess.xyz --json"""
 
 
 def add_arguments(parser) -> None:
@@ -46,6 +51,7 @@ def add_arguments(parser) -> None:
         help="CI-NEB force threshold before the saddle search, eV/Å (default: 0.5 in at most 50 band steps "
         "for an outside calculator; 0.1 for a JAX potential)",
     )  # fmt: skip
+    parser.add_argument("--ts-guess", metavar="TS.xyz", help="start the saddle search here first (e.g. generate-ts's output)")
     parser.add_argument("-o", "--outdir", metavar="OUTDIR", help="write ts.xyz, path.extxyz, irc.extxyz, profile.png here")
     parser.add_argument("--batch", metavar="PAIRS.txt", help="many reactions, one 'IS_FILE FS_FILE' per line")
     parser.add_argument("--checkpoint", metavar="FILE", help="batch checkpoint (default PAIRS.txt.checkpoint.json)")
@@ -69,13 +75,23 @@ def _read_pair(is_file: str, fs_file: str):
     return R0, R1, system
 
 
-def _solve(args, R0, R1, system, progress):
+def _read_guess(filename: str, R0, system):
+    """The TS guess of ``--ts-guess`` (last frame): finite, no overlapping atoms, the
+    initial state's atoms in the same order."""
+    from jaxrxn.validation import check_same_system
+
+    R, guess_system = read_one(filename, "TS guess")
+    check_same_system(R0, R, system.numbers, guess_system.numbers, names=("initial state", "TS guess"))
+    return R
+
+
+def _solve(args, R0, R1, system, progress, ts_guess=None):
     from jaxrxn.reaction import find_reaction
 
     potential = build_potential(args, R0, system)
     result = find_reaction(
         R0, R1, potential, relax=not args.no_relax, interpolation=args.interpolation,
-        n_images=args.images, fmax=args.fmax, neb_fmax=args.neb_fmax,
+        n_images=args.images, fmax=args.fmax, neb_fmax=args.neb_fmax, ts_guess=ts_guess,
         progress=progress,
     )  # fmt: skip
     close = getattr(potential.energy_fn, "close", None)
@@ -144,14 +160,15 @@ def _summary(result) -> str:
 def run(args) -> int:
     _check_args(args)
     if args.batch:
-        if args.initial or args.final or args.outdir:
-            raise ValueError("--batch takes no IS/FS files and no -o.")
+        if args.initial or args.final or args.outdir or args.ts_guess:
+            raise ValueError("--batch takes no IS/FS files, no -o and no --ts-guess.")
         return _run_batch(args)
     if not (args.initial and args.final):
         raise ValueError("give IS and FS files, or --batch PAIRS.txt.")
     R0, R1, system = _read_pair(args.initial, args.final)
+    ts_guess = _read_guess(args.ts_guess, R0, system) if args.ts_guess else None
     with progress(args) as shown, shown.stage("reaction"):
-        result = _solve(args, R0, R1, system, progress=lambda line: shown.log(f"jaxrxn reaction: {line}"))
+        result = _solve(args, R0, R1, system, progress=lambda line: shown.log(f"jaxrxn reaction: {line}"), ts_guess=ts_guess)
     if args.outdir:
         write_outputs(args.outdir, result, system)
     if args.json:
