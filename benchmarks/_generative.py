@@ -145,21 +145,55 @@ def xtb_ci_neb(numbers, path, x_ts, max_steps: int) -> tuple[dict, np.ndarray | 
     return row, ci
 
 
-def resumed_rows(out: str, **identity) -> list[dict]:
-    """The per-reaction rows (``"reactions"``) of an earlier run's results file `out`, for
-    ``--resume``: none if `out` does not exist; a ``SystemExit`` naming the keys that differ
-    unless the file's top-level entries equal every `identity` value (the model, data set
-    and evaluation settings, as each benchmark records them; a key the file lacks reads as
-    ``None``), so rows of different runs are never mixed."""
-    path = pathlib.Path(out)
-    if not path.exists():
-        return []
-    old = json.loads(path.read_text())
-    differ = [k for k, v in identity.items() if old.get(k) != v]
-    if differ:
-        raise SystemExit(f"--resume: {out} differs from this run in {', '.join(differ)}; use another --out")
-    print(f"resumed: {len(old['reactions'])} reactions from {out}", flush=True)
-    return old["reactions"]
+def add_part_arguments(ap: argparse.ArgumentParser) -> None:
+    """``--part I/N`` and ``--merge FILE ...``: one evaluation split over N processes, each
+    with its own ``--out``, then joined by a run with ``--merge`` the parts' files (it
+    resumes like ``--resume``, evaluates what no part did and writes the summary of all)."""
+    ap.add_argument("--part", default="0/1", metavar="I/N",
+                    help="evaluate every N-th of the chosen reactions from the I-th (0-based), to split a run over processes")
+    ap.add_argument("--merge", nargs="+", default=[], metavar="FILE",
+                    help="--resume, also keeping the reactions of these results files (the parts' --out; same checks)")  # fmt: skip
+
+
+def part_of(reactions: Sequence, part: str) -> list:
+    """Every N-th of `reactions` from the I-th, ``part`` = ``"I/N"`` (``--part``); a
+    ``SystemExit`` for anything else."""
+    try:
+        i, n = (int(v) for v in part.split("/"))
+    except ValueError:
+        i, n = -1, 0
+    if not 0 <= i < n:
+        raise SystemExit(f"--part {part}: expected I/N with 0 <= I < N")
+    return list(reactions)[i::n]
+
+
+def resumed_rows(out: str, merge: Sequence[str] = (), order: Sequence[str] | None = None, **identity) -> list[dict]:
+    """The per-reaction rows (``"reactions"``) of an earlier run's results file `out`, and of
+    every file in `merge` (``--merge``: the parts of a run split by ``--part``), for
+    ``--resume``: none from `out` if it does not exist; a ``SystemExit`` for a `merge` file
+    that does not exist, and naming the keys that differ unless each file's top-level
+    entries equal every `identity` value (the model, data set and evaluation settings, as
+    each benchmark records them; a key the file lacks reads as ``None``), so rows of
+    different runs are never mixed. One row per reaction (the first file's), in the order
+    of the reaction names `order` when given."""
+    rows: dict[str, dict] = {}
+    for name in (out, *merge):
+        path = pathlib.Path(name)
+        if not path.exists():
+            if name == out:
+                continue
+            raise SystemExit(f"--merge: {name} does not exist")
+        old = json.loads(path.read_text())
+        differ = [k for k, v in identity.items() if old.get(k) != v]
+        if differ:
+            raise SystemExit(f"--resume: {name} differs from this run in {', '.join(differ)}; use another --out")
+        print(f"resumed: {len(old['reactions'])} reactions from {name}", flush=True)
+        for row in old["reactions"]:
+            rows.setdefault(row["rxn"], row)
+    if order is None:
+        return list(rows.values())
+    rank = {rxn: i for i, rxn in enumerate(order)}
+    return sorted(rows.values(), key=lambda row: rank.get(row["rxn"], len(rank)))
 
 
 def evaluate_each(reactions, rows: list[dict], evaluate: Callable, write: Callable[[list[dict]], None]) -> list[dict]:

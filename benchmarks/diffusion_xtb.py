@@ -54,7 +54,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_training_arguments, data_record, evaluate_each, resumed_rows, xtb_ci_neb  # noqa: E402
+from _generative import add_part_arguments, add_training_arguments, data_record, evaluate_each, part_of, resumed_rows, xtb_ci_neb  # noqa: E402
 from jaxrxn.datasets import heldout_reactions  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -83,6 +83,7 @@ def main():
     ap.add_argument("--neb-steps", type=int, default=500)
     ap.add_argument("--out", default=str(HERE / "results" / "diffusion_xtb.json"))
     ap.add_argument("--resume", action="store_true", help="keep the reactions already in --out")
+    add_part_arguments(ap)
     a = ap.parse_args()
 
     train_rxns = read_transition1x(a.data, "train", level="GFN2-xTB")
@@ -103,14 +104,14 @@ def main():
     settings = {k: getattr(a, k) for k in ("steps", "batch", "lr", "features", "layers", "message_norm", "points", "data_noise", "t_power",
                                            "seed", "frames", "ode_steps", "t_ref", "neb", "neb_steps")}  # fmt: skip
     data_info = data_record(a.data, len(train_rxns), len(held))
-    rows = resumed_rows(a.out, settings=settings, data=data_info) if a.resume else []
+    rows = resumed_rows(a.out, a.merge, [r.rxn for r in held], settings=settings, data=data_info) if a.resume or a.merge else []
 
     def write(rows):
         result = {"command": " ".join(["python", "benchmarks/diffusion_xtb.py", *sys.argv[1:]]), "settings": settings,
                   "data": data_info, "train_seconds": round(train_s, 1), "summary": summarise(rows), "reactions": rows}  # fmt: skip
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
 
-    evaluate_each(held[: a.limit], rows, lambda r: evaluate(dm, params, r, a), write)
+    evaluate_each(part_of(held[: a.limit], a.part), rows, lambda r: evaluate(dm, params, r, a), write)
     print(json.dumps(summarise(rows), indent=1))
 
 

@@ -36,7 +36,8 @@ held-out metrics). ``--load FILE`` evaluates a saved model instead of training o
 then writes it again with the metrics; its training command and configuration are kept).
 ``--no-eval`` only trains. ``--resume`` keeps the held-out reactants already evaluated in
 ``--out`` (same model, data, K, ``--baseline`` and NEB settings; the file is rewritten after
-each one) and evaluates the rest. ``--baseline`` takes no ``--neb`` (the control has no path). The shipped weights (the checkpoint makes the run resumable bit
+each one) and evaluates the rest; ``--part I/N`` and ``--merge`` split one evaluation over
+processes and join their files (as in benchmarks/ts_generator_xtb.py). ``--baseline`` takes no ``--neb`` (the control has no path). The shipped weights (the checkpoint makes the run resumable bit
 for bit), then their evaluation::
 
     OMP_NUM_THREADS=1 python benchmarks/flow_generator_xtb.py --steps 3000 --no-eval --save jaxrxn/data/flow_generator_gfn2_xtb.npz --checkpoint CKPT
@@ -74,7 +75,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import NEB_FMAX, add_training_arguments, data_record, evaluate_each, resumed_rows, xtb_ci_neb  # noqa: E402
+from _generative import NEB_FMAX, add_part_arguments, add_training_arguments, data_record, evaluate_each, part_of, resumed_rows, xtb_ci_neb  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 #: generation settings of the benchmark, the test and ``jaxrxn generate-path``'s defaults
@@ -106,6 +107,7 @@ def main():
     ap.add_argument("--out", default=str(HERE / "results" / "flow_generator_xtb.json"))
     ap.add_argument("--resume", action="store_true",
                     help="keep the reactants already in --out (same model, data and --baseline) and evaluate the rest")
+    add_part_arguments(ap)
     a = ap.parse_args()
     if a.baseline and a.neb:
         ap.error("--neb starts CI-NEB from the flow's paths; the --baseline control has none")
@@ -142,7 +144,7 @@ def main():
         return
     neb = {"images": a.neb_images, "max_steps": a.neb_steps, "fmax": NEB_FMAX} if a.neb else None
     identity = {"command": command, "data": meta_data, "samples": a.samples, "baseline": a.baseline, "neb": neb}
-    rows = resumed_rows(a.out, **identity) if a.resume else []
+    rows = resumed_rows(a.out, a.merge, [r.rxn for r in held], **identity) if a.resume or a.merge else []
 
     def write(rows):
         result = {"command": command, "evaluated_by": " ".join(["python", "benchmarks/flow_generator_xtb.py", *sys.argv[1:]]),
@@ -150,7 +152,7 @@ def main():
                   "train_seconds": None if a.load else round(train_s, 1), "summary": summarise(rows), "reactions": rows}  # fmt: skip
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
 
-    evaluate_each(held[: a.limit], rows, lambda r: evaluate(model, params, r, a.samples, a.baseline, neb), write)
+    evaluate_each(part_of(held[: a.limit], a.part), rows, lambda r: evaluate(model, params, r, a.samples, a.baseline, neb), write)
     summary = summarise(rows)  # also when every reactant was resumed
     print(json.dumps(summary, indent=1))
     if a.save:

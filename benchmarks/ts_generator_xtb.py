@@ -49,7 +49,10 @@ checkpoint resumes bit for bit, and this one was interrupted once, at 6,000 step
 ``--out`` is rewritten after every evaluated reaction, and ``--resume`` keeps the reactions
 already there, so an interrupted evaluation (the refinements take about a minute a
 reaction) resumes where it stopped; a file written with another model, ``--compare`` model,
-refinement or pipeline setting, or from other data, is refused. (The results committed
+refinement, pipeline or saddle bond-scale setting, or from other data, is refused. ``--part I/N``
+evaluates every N-th of the chosen reactions from the I-th, so that N processes share one
+run (each with its own ``--out``); a last run with ``--merge`` their files keeps their rows
+(with the same checks), evaluates what none did and writes the summary of all. (The results committed
 before session 21 were resumed through a separate ``--rows`` file, since removed; their
 ``evaluated_by`` still names it.)
 
@@ -160,7 +163,9 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_training_arguments, data_record, evaluate_each, file_sha256, resumed_rows  # noqa: E402
+from _generative import add_part_arguments, add_training_arguments, data_record, evaluate_each, file_sha256, part_of, resumed_rows  # noqa: E402
+
+from jaxrxn.reaction import SADDLE_BOND_SCALE  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 KCAL_PER_EV = 23.060548
@@ -183,6 +188,8 @@ def main():
     ap.add_argument("--no-refine", action="store_true", help="skip the saddle refinements (fast)")
     ap.add_argument("--pipeline", action="store_true",
                     help="with refinement, also run the CI-NEB reaction pipeline (jaxrxn.find_reaction) per reaction")
+    ap.add_argument("--guided", action="store_true",
+                    help="with refinement, also run the reaction pipeline from the generated TS (find_reaction's ts_guess)")
     ap.add_argument("--limit", type=int, help="evaluate only the first LIMIT held-out reactions (reactive first)")
     ap.add_argument("--save", help="write the trained model (.npz) with its metadata")
     ap.add_argument("--checkpoint", help="training checkpoint (.npz): written as it trains, resumed from if it exists")
@@ -191,6 +198,7 @@ def main():
     ap.add_argument("--out", default=str(HERE / "results" / "ts_generator_xtb.json"))
     ap.add_argument("--resume", action="store_true",
                     help="keep the reactions already in --out (same model, --compare, refinement and pipeline) and evaluate the rest")
+    add_part_arguments(ap)
     a = ap.parse_args()
 
     level = "GFN2-xTB"
@@ -217,9 +225,11 @@ def main():
     train_s = time.perf_counter() - t0
     previous = load_model(a.compare)[:2] if a.compare else None
     settings = {"model": file_sha256(a.load) if a.load else config, "compare": a.compare and file_sha256(a.compare),
-                "refine": not a.no_refine, "pipeline": a.pipeline}  # fmt: skip
+                "refine": not a.no_refine, "pipeline": a.pipeline,
+                "saddle_bond_scale": None if a.no_refine else SADDLE_BOND_SCALE, **({"guided": True} if a.guided else {})}  # fmt: skip
     data_info = data_record(a.data, len(train), len(held))
-    rows = resumed_rows(a.out, settings=settings, data=data_info) if a.resume else []
+    order = [r.rxn for r in held]
+    rows = resumed_rows(a.out, a.merge, order, settings=settings, data=data_info) if a.resume or a.merge else []
 
     def write(rows):
         result = {"command": command, "evaluated_by": " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]]),
@@ -227,8 +237,8 @@ def main():
                   "summary": summarise(rows), "reactions": rows}  # fmt: skip
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
 
-    evaluate_each(held[: a.limit], rows, lambda r: evaluate(model, params, r, train, refine=not a.no_refine, previous=previous,
-                                                           pipeline=a.pipeline), write)  # fmt: skip
+    evaluate_each(part_of(held[: a.limit], a.part), rows, lambda r: evaluate(model, params, r, train, refine=not a.no_refine, previous=previous,
+                                                                             pipeline=a.pipeline, guided=a.guided), write)  # fmt: skip
     summary = summarise(rows)  # also when every reaction was resumed
     print(json.dumps(summary, indent=1))
     if a.save:
@@ -284,7 +294,7 @@ def _sample(model, params, x_is, x_fs, numbers):
     return sample_ts(model, params, x_is, x_fs, numbers, n_steps=4)
 
 
-def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: bool = False) -> dict:
+def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: bool = False, guided: bool = False) -> dict:
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.path import idpp
     from jaxrxn.path.geodesic_interpolation import geodesic
@@ -317,36 +327,40 @@ def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: boo
         row["best interpolation"] = best
         if pipeline:
             row["CI-NEB pipeline"] = pipeline_ts(pot, x_is, x_fs, x_ts, e_ts)
+        if guided:
+            row["guided pipeline"] = pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=starts["generated"])
     print(json.dumps(row), flush=True)
     return row
 
 
 def refine_ts(pot, numbers, X, x_ts, e_ts) -> dict:
     """RS-P-RFO from `X` with ``jaxrxn generate-ts --polish``'s settings
-    (:meth:`jaxrxn.saddle.RSPRFO.molecular`); success = the data set's TS."""
+    (:func:`jaxrxn.reaction.molecular_saddle_solver`); success = the data set's TS."""
     from jaxrxn.geometry import rmsd_numpy
-    from jaxrxn.saddle import RSPRFO
+    from jaxrxn.reaction import molecular_saddle_solver
 
-    solver = RSPRFO.molecular(np.asarray(numbers), X)
+    solver = molecular_saddle_solver(numbers, X)
     res = _saddle(pot, jnp.asarray(X), solver)
     same = bool(res.converged) and rmsd_numpy(np.asarray(res.R), x_ts) < SAME_TS_RMSD and abs(float(res.energy) - e_ts) < SAME_TS_DE
     return {"converged": bool(res.converged), "same_ts": same, "n_force_calls": int(res.n_force_calls)}
 
 
-def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts) -> dict:
+def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None) -> dict:
     """The reaction pipeline (:func:`jaxrxn.find_reaction`: geodesic band, CI-NEB, saddle
-    search from the climbing image, frequencies, IRC) from the data set's end states, not
-    relaxed again; success = its saddle is the data set's TS. ``n_force_calls_to_ts`` counts
-    the CI-NEB's and the saddle search's gradients (what a refinement from a guess
-    replaces), ``n_force_calls`` every stage's."""
+    search from the climbing image, frequencies, IRC; with `ts_guess` the saddle search,
+    frequencies and IRC from the guess first, the band only if that does not verify) from
+    the data set's end states, not relaxed again; success = its verified saddle is the data
+    set's TS. ``n_force_calls_to_ts`` counts the CI-NEB's and the saddle searches' gradients
+    (what a refinement from a guess replaces), ``n_force_calls`` every stage's;
+    ``ts_source`` says where the verified saddle search started."""
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.reaction import find_reaction
 
-    res = find_reaction(jnp.asarray(x_is), jnp.asarray(x_fs), pot, relax=False)
+    res = find_reaction(jnp.asarray(x_is), jnp.asarray(x_fs), pot, relax=False, ts_guess=ts_guess)
     found = res.R_ts is not None and res.saddle_index == 1 and res.ts_energy is not None
     same = found and rmsd_numpy(np.asarray(res.R_ts), x_ts) < SAME_TS_RMSD and abs(float(res.ts_energy) - e_ts) < SAME_TS_DE
     by_stage = res.n_force_calls_by_stage
-    return {"converged": bool(res.converged), "same_ts": bool(same), "failed_stage": res.failed_stage,
+    return {"converged": bool(res.converged), "same_ts": bool(same), "failed_stage": res.failed_stage, "ts_source": res.ts_source,
             "n_force_calls_to_ts": int(by_stage.get("neb", 0) + by_stage.get("saddle", 0)),
             "n_force_calls": int(res.n_force_calls), "n_hessian_calls": int(res.n_hessian_calls)}  # fmt: skip
 
@@ -376,11 +390,20 @@ def summarise(rows: list[dict]) -> dict:
             ok = [pick(r)["refined"]["same_ts"] for r in refined]
             calls = [pick(r)["refined"]["n_force_calls"] for r in refined if pick(r)["refined"]["same_ts"]]
             out[key + " refined"] = {"success": float(np.mean(ok)), "n_force_calls_median": float(np.median(calls)) if calls else None}
-    piped = [r["CI-NEB pipeline"] for r in rows if "CI-NEB pipeline" in r]
-    if piped:
-        calls = [p["n_force_calls_to_ts"] for p in piped if p["same_ts"]]
-        out["CI-NEB pipeline"] = {"success": float(np.mean([p["same_ts"] for p in piped])),
-                                  "n_force_calls_to_ts_median": float(np.median(calls)) if calls else None}  # fmt: skip
+    for key in ("CI-NEB pipeline", "guided pipeline"):
+        piped = [r[key] for r in rows if key in r]
+        if piped:
+            calls = [p["n_force_calls_to_ts"] for p in piped if p["same_ts"]]
+            out[key] = {"success": float(np.mean([p["same_ts"] for p in piped])),
+                        "verified": float(np.mean([p["converged"] for p in piped])),
+                        "n_force_calls_to_ts_median": float(np.median(calls)) if calls else None,
+                        "n_force_calls_total": int(sum(p["n_force_calls"] for p in piped))}  # fmt: skip
+            if key == "guided pipeline":
+                out[key]["from_the_guess"] = int(sum(p.get("ts_source") == "guess" for p in piped))
+    both = [r for r in rows if r.get("CI-NEB pipeline", {}).get("same_ts") and r.get("guided pipeline", {}).get("same_ts")]
+    if both:  # paired: the reactions both pipelines solve, every gradient of each
+        guided, ci_neb = (sum(r[k]["n_force_calls"] for r in both) for k in ("guided pipeline", "CI-NEB pipeline"))
+        out["guided vs CI-NEB pipeline"] = {"reactions": len(both), "n_force_calls": [guided, ci_neb], "ratio": guided / ci_neb}
     return out
 
 

@@ -1,6 +1,7 @@
 """The resumable evaluation loop shared by the generative benchmarks
-(benchmarks/_generative.py: ``resumed_rows`` and ``evaluate_each``): an interrupted run
-keeps its rows, a file written by another run is refused, no reaction is evaluated twice."""
+(benchmarks/_generative.py: ``resumed_rows``, ``evaluate_each`` and ``part_of``): an
+interrupted run keeps its rows, a file written by another run is refused, no reaction is
+evaluated twice, and a run split into parts joins into the whole."""
 
 import importlib.util
 import json
@@ -20,8 +21,8 @@ def generative():
     return module
 
 
-def _run(generative, out, reactions, identity, calls, resume=True):
-    rows = generative.resumed_rows(str(out), **identity) if resume else []
+def _run(generative, out, reactions, identity, calls, resume=True, merge=(), order=None):
+    rows = generative.resumed_rows(str(out), [str(m) for m in merge], order, **identity) if resume else []
 
     def evaluate(r):
         calls.append(r.rxn)
@@ -59,3 +60,30 @@ def test_resume_refuses_a_file_of_another_run(generative, tmp_path):
     with pytest.raises(SystemExit, match="neb"):
         _run(generative, out, reactions, {**identity, "neb": {"images": 11}}, [])
     assert len(_run(generative, out, reactions, {**identity, "neb": None}, [])) == 1
+
+
+def test_parts_merge_into_the_whole_run(generative, tmp_path):
+    """``--part I/N`` runs, then ``--merge`` of their files: every reaction evaluated once,
+    the rows in the reactions' order; a part of another run is refused; bad specs exit."""
+    reactions = [SimpleNamespace(rxn=f"rxn{i}") for i in range(5)]
+    identity = {"settings": {"model": "abc"}, "data": {"sha256": "0f"}}
+    calls: list[str] = []
+    parts = [tmp_path / f"part{i}.json" for i in range(2)]
+    for i, out in enumerate(parts):
+        _run(generative, out, generative.part_of(reactions[:4], f"{i}/2"), identity, calls)
+    assert calls == ["rxn0", "rxn2", "rxn1", "rxn3"]
+    whole = tmp_path / "whole.json"
+    order = [r.rxn for r in reactions]
+    rows = _run(generative, whole, reactions, identity, calls, merge=parts, order=order)
+    assert calls == ["rxn0", "rxn2", "rxn1", "rxn3", "rxn4"]  # only the one no part did
+    assert [r["rxn"] for r in rows] == order
+    assert [r["rxn"] for r in json.loads(whole.read_text())["reactions"]] == order
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"settings": {"model": "xyz"}, "data": {"sha256": "0f"}, "reactions": []}))
+    with pytest.raises(SystemExit, match="other.json differs from this run in settings"):
+        _run(generative, tmp_path / "new.json", reactions, identity, [], merge=[other])
+    with pytest.raises(SystemExit, match="does not exist"):
+        _run(generative, tmp_path / "new.json", reactions, identity, [], merge=[tmp_path / "missing.json"])
+    for spec in ("2/2", "1", "a/b", "-1/2"):
+        with pytest.raises(SystemExit, match="expected I/N"):
+            generative.part_of(reactions, spec)
