@@ -199,10 +199,12 @@ def resumed_rows(out: str, merge: Sequence[str] = (), order: Sequence[str] | Non
 def evaluate_each(reactions, rows: list[dict], evaluate: Callable, write: Callable[[list[dict]], None]) -> list[dict]:
     """Append ``evaluate(r)`` to `rows` for every reaction of `reactions` whose name
     (``r.rxn``) is not already there, calling ``write(rows)`` after each (long runs keep
-    what they did); returns `rows`."""
+    what they did) and once at the end (a run that only joins ``--merge`` files writes
+    too); returns `rows`."""
     done = {row["rxn"] for row in rows}
     for r in reactions:
         if r.rxn not in done:
             rows.append(evaluate(r))
             write(rows)
+    write(rows)
     return rows

@@ -72,6 +72,9 @@ def test_parts_merge_into_the_whole_run(generative, tmp_path):
     for i, out in enumerate(parts):
         _run(generative, out, generative.part_of(reactions[:4], f"{i}/2"), identity, calls)
     assert calls == ["rxn0", "rxn2", "rxn1", "rxn3"]
+    joined = tmp_path / "joined.json"  # the parts cover it all: joined and written, nothing evaluated
+    rows = _run(generative, joined, reactions[:4], identity, calls, merge=parts, order=[r.rxn for r in reactions])
+    assert len(calls) == 4 and [r["rxn"] for r in json.loads(joined.read_text())["reactions"]] == [f"rxn{i}" for i in range(4)]
     whole = tmp_path / "whole.json"
     order = [r.rxn for r in reactions]
     rows = _run(generative, whole, reactions, identity, calls, merge=parts, order=order)
