@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrxn._jit import clear_caches_near_map_limit
 from jaxrxn.generative.data import ReactionPath, read_transition1x, split_seeds, write_transition1x
 from jaxrxn.generative.flow import generate
 
@@ -206,5 +207,6 @@ def evaluate_each(reactions, rows: list[dict], evaluate: Callable, write: Callab
         if r.rxn not in done:
             rows.append(evaluate(r))
             write(rows)
+            clear_caches_near_map_limit()  # each reaction compiles its own saddle searches
     write(rows)
     return rows

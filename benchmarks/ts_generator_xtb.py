@@ -65,12 +65,14 @@ pipeline given the generated TS (``find_reaction(..., ts_guess=...)``, ``jaxrxn 
 --ts-guess``): saddle search, frequencies and IRC from the guess, the band only if that
 saddle does not connect the end states.
 
-A process that runs many reactions compiles solvers for each molecule and keeps them: on
-these machines a single process stopped with ``LLVM ERROR: Unable to allocate section
-memory`` after 9-10 reactions with ``--pipeline --guided`` (each compiled function holds
-memory mappings, and the kernel allows 65,530 per process; about 30,000 after two
-reactions); ``--resume`` goes on from the last written reaction, and a shell loop that
-restarts it finishes the run (session 23).
+A process that runs many reactions compiles solvers for each one and JAX keeps them: in
+session 23 a process stopped with ``LLVM ERROR: Unable to allocate section memory`` after
+9-10 reactions with ``--pipeline --guided`` (compiled code holds memory mappings, and the
+kernel allows 65,530 per process), and the committed run was finished by restarting it with
+``--resume``. :func:`jaxrxn.find_reaction` alone on GFN2-xTB adds 1,900-3,800 mappings per
+reaction (5 held-out reactions: 634 -> 14,044); with ``jax.clear_caches()`` after each they
+stay at 900, so the evaluation loop now clears them when the process holds half its limit
+(:func:`jaxrxn._jit.clear_caches_near_map_limit`, as :func:`jaxrxn.batch.find_reactions`).
 
 Measured (full data set: 806 train reactions of 185 molecules, 223 held out from 45
 molecules; no refinement; ``results/ts_generator_xtb.json``), median / mean TS RMSD (Å)

@@ -391,7 +391,13 @@ def find_reactions(
 
     **Returns:** one :class:`jaxrxn.reaction.ReactionResult` per reaction, in input order.
     Raises ``ValueError`` for unusable end points (naming the reaction) before any work.
+
+    Outside calculators run in rounds of `workers` reactions; between rounds, once the
+    process holds half the memory mappings Linux allows, JAX's compiled code is dropped
+    (:func:`jaxrxn._jit.clear_caches_near_map_limit`: each molecule compiles its own saddle
+    search, and kept, they would stop a run of a few dozen GFN2-xTB reactions).
     """
+    from jaxrxn._jit import clear_caches_near_map_limit
     from jaxrxn.potentials.external import HostEnergy
     from jaxrxn.reaction import check_end_points, find_reaction
 
@@ -419,13 +425,16 @@ def find_reactions(
                 on_result(i, r)
     if host:
         _log(progress, f"{len(host)} reactions on outside calculators, {workers} at a time")
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = {pool.submit(find_reaction, *pairs[i], potentials[i], **options): i for i in host}
-            for fut in as_completed(futures):
-                i = futures[fut]
-                results[i] = fut.result()
-                if on_result is not None:
-                    on_result(i, results[i])
+        size = max(1, workers)
+        with ThreadPoolExecutor(max_workers=size) as pool:
+            for start in range(0, len(host), size):
+                futures = {pool.submit(find_reaction, *pairs[i], potentials[i], **options): i for i in host[start : start + size]}
+                for fut in as_completed(futures):
+                    i = futures[fut]
+                    results[i] = fut.result()
+                    if on_result is not None:
+                        on_result(i, results[i])
+                clear_caches_near_map_limit()  # no reaction in flight here
     return results
 
 

@@ -1,8 +1,10 @@
 """find_reactions: reactions of different sizes on one JAX potential as padded batches."""
 
+import jax
 import numpy as np
 import pytest
 
+from jaxrxn import _jit
 from jaxrxn.potentials.emt import emt_from_atoms
 from jaxrxn.reaction import find_reaction
 from jaxrxn.batch import find_reactions
@@ -74,6 +76,8 @@ def test_outside_calculators_run_concurrently(monkeypatch):
         return reaction.ReactionResult(barrier=float(R0.shape[0]), message=options["interpolation"])
 
     monkeypatch.setattr(reaction, "find_reaction", fake)
+    in_flight_at_clear = []
+    monkeypatch.setattr(_jit, "clear_caches_near_map_limit", lambda: in_flight_at_clear.append(running[0]))
     pairs, pots = [], []
     for metal, size in (("Pt", (2, 2, 2)), ("Cu", (2, 2, 3)), ("Ni", (2, 2, 2))):
         initial, final = adatom_hop_fcc100(metal, size)
@@ -83,3 +87,14 @@ def test_outside_calculators_run_concurrently(monkeypatch):
     results = find_reactions(pairs, pots, interpolation="idpp", workers=2, on_result=lambda i, r: seen.append(i))
     assert most[0] == 2 and sorted(seen) == [0, 1, 2]
     assert [r.barrier for r in results] == [9.0, 13.0, 9.0] and all(r.message == "idpp" for r in results)
+    assert in_flight_at_clear == [0, 0]  # after each round of `workers`, with none running
+
+
+def test_compiled_code_is_dropped_only_near_the_map_limit():
+    """`clear_caches_near_map_limit`: below the threshold a jitted function keeps its
+    compiled code, above it (here a threshold of 0) the code is dropped (Linux: it counts
+    /proc/self/maps)."""
+    f = jax.jit(lambda x: 2.0 * x)
+    f(1.0)
+    assert not _jit.clear_caches_near_map_limit(1.0) and f._cache_size() == 1
+    assert _jit.clear_caches_near_map_limit(0.0) and f._cache_size() == 0
