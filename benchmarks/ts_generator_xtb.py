@@ -250,8 +250,7 @@ def main():
                 "refine": not a.no_refine, "pipeline": a.pipeline,
                 "saddle_bond_scale": None if a.no_refine else SADDLE_BOND_SCALE, **({"guided": True} if a.guided else {})}  # fmt: skip
     data_info = data_record(a.data, len(train), len(held))
-    order = [r.rxn for r in held]
-    rows = resumed_rows(a.out, a.merge, order, settings=settings, data=data_info) if a.resume or a.merge else []
+    rows = resumed_rows(a.out, a.merge, [r.rxn for r in held], settings=settings, data=data_info) if a.resume or a.merge else []
 
     def write(rows):
         result = {"command": command, "evaluated_by": " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]]),

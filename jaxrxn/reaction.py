@@ -426,7 +426,7 @@ def find_reaction(
         return len(calculator_failures(potential)) > n_failed[0]
 
     def forget_saddle() -> None:
-        for field in ("ts_energy", "barrier", "reverse_barrier", "saddle_index", "imaginary_frequency_cm1"):
+        for field in ("R_ts", "ts_energy", "barrier", "reverse_barrier", "saddle_index", "imaginary_frequency_cm1"):
             setattr(out, field, None)
         out.irc_path = out.irc_energies = None
         out.irc_match = {}
@@ -482,7 +482,6 @@ def find_reaction(
         out.guess_failure = f"{failure[0]}: {failure[1]}"
         _log(progress, f"the TS guess did not verify ({out.guess_failure}); going on with the band")
         forget_saddle()
-        out.R_ts = None
 
     # --- interpolate -----------------------------------------------------------------
     t0 = time.perf_counter()
