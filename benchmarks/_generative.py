@@ -197,6 +197,12 @@ def resumed_rows(out: str, merge: Sequence[str] = (), order: Sequence[str] | Non
     return sorted(rows.values(), key=lambda row: rank.get(row["rxn"], len(rank)))
 
 
+def rows_to_resume(a: argparse.Namespace, order: Sequence[str], **identity) -> list[dict]:
+    """:func:`resumed_rows` of ``a.out`` and ``a.merge`` when the command line asked for
+    ``--resume`` or ``--merge``, else none (a fresh run overwrites ``a.out``)."""
+    return resumed_rows(a.out, a.merge, order, **identity) if a.resume or a.merge else []
+
+
 def evaluate_each(reactions, rows: list[dict], evaluate: Callable, write: Callable[[list[dict]], None]) -> list[dict]:
     """Append ``evaluate(r)`` to `rows` for every reaction of `reactions` whose name
     (``r.rxn``) is not already there, calling ``write(rows)`` after each (long runs keep

@@ -54,7 +54,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_part_arguments, add_training_arguments, data_record, evaluate_each, part_of, resumed_rows, xtb_ci_neb  # noqa: E402
+from _generative import add_part_arguments, add_training_arguments, data_record, evaluate_each, part_of, rows_to_resume, xtb_ci_neb  # noqa: E402
 from jaxrxn.datasets import heldout_reactions  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -104,7 +104,7 @@ def main():
     settings = {k: getattr(a, k) for k in ("steps", "batch", "lr", "features", "layers", "message_norm", "points", "data_noise", "t_power",
                                            "seed", "frames", "ode_steps", "t_ref", "neb", "neb_steps")}  # fmt: skip
     data_info = data_record(a.data, len(train_rxns), len(held))
-    rows = resumed_rows(a.out, a.merge, [r.rxn for r in held], settings=settings, data=data_info) if a.resume or a.merge else []
+    rows = rows_to_resume(a, [r.rxn for r in held], settings=settings, data=data_info)
 
     def write(rows):
         result = {"command": " ".join(["python", "benchmarks/diffusion_xtb.py", *sys.argv[1:]]), "settings": settings,

@@ -75,7 +75,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import NEB_FMAX, add_part_arguments, add_training_arguments, data_record, evaluate_each, part_of, resumed_rows, xtb_ci_neb  # noqa: E402
+from _generative import NEB_FMAX, add_part_arguments, add_training_arguments, data_record, evaluate_each, part_of, rows_to_resume, xtb_ci_neb  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 #: generation settings of the benchmark, the test and ``jaxrxn generate-path``'s defaults
@@ -144,7 +144,7 @@ def main():
         return
     neb = {"images": a.neb_images, "max_steps": a.neb_steps, "fmax": NEB_FMAX} if a.neb else None
     identity = {"command": command, "data": meta_data, "samples": a.samples, "baseline": a.baseline, "neb": neb}
-    rows = resumed_rows(a.out, a.merge, [r.rxn for r in held], **identity) if a.resume or a.merge else []
+    rows = rows_to_resume(a, [r.rxn for r in held], **identity)
 
     def write(rows):
         result = {"command": command, "evaluated_by": " ".join(["python", "benchmarks/flow_generator_xtb.py", *sys.argv[1:]]),

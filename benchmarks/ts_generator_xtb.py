@@ -185,7 +185,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_part_arguments, add_training_arguments, data_record, evaluate_each, file_sha256, part_of, resumed_rows  # noqa: E402
+from _generative import add_part_arguments, add_training_arguments, data_record, evaluate_each, file_sha256, part_of, rows_to_resume  # noqa: E402
 
 from jaxrxn.reaction import SADDLE_BOND_SCALE  # noqa: E402
 
@@ -250,7 +250,7 @@ def main():
                 "refine": not a.no_refine, "pipeline": a.pipeline,
                 "saddle_bond_scale": None if a.no_refine else SADDLE_BOND_SCALE, **({"guided": True} if a.guided else {})}  # fmt: skip
     data_info = data_record(a.data, len(train), len(held))
-    rows = resumed_rows(a.out, a.merge, [r.rxn for r in held], settings=settings, data=data_info) if a.resume or a.merge else []
+    rows = rows_to_resume(a, [r.rxn for r in held], settings=settings, data=data_info)
 
     def write(rows):
         result = {"command": command, "evaluated_by": " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]]),

@@ -19,17 +19,17 @@ def dynamic_floats(tree: PyTree) -> PyTree:
     return jax.tree_util.tree_map(lambda x: jnp.asarray(float(x)) if isinstance(x, float) else x, tree)
 
 
-def clear_caches_near_map_limit(fraction: float = 0.5) -> bool:
-    """``jax.clear_caches()`` when this process holds more than `fraction` of the memory
-    mappings Linux allows it (``/proc/sys/vm/max_map_count``, 65,530 by default); returns
-    whether it cleared them. Elsewhere (no ``/proc``) it does nothing.
+def near_map_limit(fraction: float = 0.5) -> bool:
+    """Whether this process holds more than `fraction` of the memory mappings Linux allows
+    it (``/proc/sys/vm/max_map_count``, 65,530 by default); ``False`` where there is no
+    ``/proc``.
 
     Compiled code holds mappings and JAX keeps every executable it compiled: a reaction
     pipeline on a new molecule compiles its saddle search for that molecule's internal
     coordinates (1,900-3,800 mappings per GFN2-xTB reaction, measured), so a process that
-    runs a few dozen of them fails to compile (``Unable to allocate section memory``).
-    Clearing only near the limit keeps the compiled code shared by same-sized molecules
-    until then. Call it where no other thread is compiling or running JAX code."""
+    runs a few dozen of them fails to compile (``Unable to allocate section memory``)
+    unless it calls ``jax.clear_caches()`` in time. Clearing only near the limit keeps
+    the compiled code shared by same-sized molecules until then."""
     try:
         with open("/proc/self/maps") as fh:
             n_maps = sum(1 for _ in fh)
@@ -37,7 +37,13 @@ def clear_caches_near_map_limit(fraction: float = 0.5) -> bool:
             limit = int(fh.read())
     except (OSError, ValueError):
         return False
-    if n_maps <= fraction * limit:
+    return n_maps > fraction * limit
+
+
+def clear_caches_near_map_limit(fraction: float = 0.5) -> bool:
+    """``jax.clear_caches()`` when :func:`near_map_limit` says so; returns whether it
+    cleared. Call it where no other thread is compiling or running JAX code."""
+    if not near_map_limit(fraction):
         return False
     jax.clear_caches()
     return True

@@ -33,7 +33,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING
 
 import equinox as eqx
@@ -392,12 +392,13 @@ def find_reactions(
     **Returns:** one :class:`jaxrxn.reaction.ReactionResult` per reaction, in input order.
     Raises ``ValueError`` for unusable end points (naming the reaction) before any work.
 
-    Outside calculators run in rounds of `workers` reactions; between rounds, once the
-    process holds half the memory mappings Linux allows, JAX's compiled code is dropped
-    (:func:`jaxrxn._jit.clear_caches_near_map_limit`: each molecule compiles its own saddle
-    search, and kept, they would stop a run of a few dozen GFN2-xTB reactions).
+    Outside calculators keep `workers` reactions in flight; once the process holds half
+    the memory mappings Linux allows (:func:`jaxrxn._jit.near_map_limit`: each molecule
+    compiles its own saddle search, and kept, they would stop a run of a few dozen
+    GFN2-xTB reactions), no new reaction starts until those in flight are done, JAX's
+    compiled code is dropped and the run goes on.
     """
-    from jaxrxn._jit import clear_caches_near_map_limit
+    from jaxrxn._jit import near_map_limit
     from jaxrxn.potentials.external import HostEnergy
     from jaxrxn.reaction import check_end_points, find_reaction
 
@@ -426,15 +427,25 @@ def find_reactions(
     if host:
         _log(progress, f"{len(host)} reactions on outside calculators, {workers} at a time")
         size = max(1, workers)
+        waiting = list(reversed(host))
+        in_flight: dict = {}
         with ThreadPoolExecutor(max_workers=size) as pool:
-            for start in range(0, len(host), size):
-                futures = {pool.submit(find_reaction, *pairs[i], potentials[i], **options): i for i in host[start : start + size]}
-                for fut in as_completed(futures):
-                    i = futures[fut]
+            while waiting or in_flight:
+                # Compiled code may only be dropped with no reaction in flight: near the
+                # limit, stop starting reactions until those running are done.
+                draining = near_map_limit()
+                if draining and not in_flight:
+                    jax.clear_caches()
+                    draining = False
+                while waiting and len(in_flight) < size and not draining:
+                    i = waiting.pop()
+                    in_flight[pool.submit(find_reaction, *pairs[i], potentials[i], **options)] = i
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = in_flight.pop(fut)
                     results[i] = fut.result()
                     if on_result is not None:
                         on_result(i, results[i])
-                clear_caches_near_map_limit()  # no reaction in flight here
     return results
 
 

@@ -55,7 +55,9 @@ def test_bad_end_points_name_the_reaction():
 
 def test_outside_calculators_run_concurrently(monkeypatch):
     """Reactions behind outside calculators (here ASE's EMT through the host bridge) run
-    find_reaction on `workers` threads at once; results come back in input order."""
+    find_reaction on `workers` threads at once, a new one starting as soon as one ends;
+    results come back in input order. Near the memory-map limit no reaction starts until
+    those in flight are done, and the compiled code is dropped with none running."""
     import threading
     import time
 
@@ -64,30 +66,39 @@ def test_outside_calculators_run_concurrently(monkeypatch):
     from jaxrxn import reaction
     from jaxrxn.potentials.external import ase_potential
 
-    lock, running, most = threading.Lock(), [0], [0]
-
-    def fake(R0, R1, potential, **options):
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        time.sleep(0.3)
-        with lock:
-            running[0] -= 1
-        return reaction.ReactionResult(barrier=float(R0.shape[0]), message=options["interpolation"])
-
-    monkeypatch.setattr(reaction, "find_reaction", fake)
-    in_flight_at_clear = []
-    monkeypatch.setattr(_jit, "clear_caches_near_map_limit", lambda: in_flight_at_clear.append(running[0]))
     pairs, pots = [], []
-    for metal, size in (("Pt", (2, 2, 2)), ("Cu", (2, 2, 3)), ("Ni", (2, 2, 2))):
+    for metal, size in (("Pt", (2, 2, 2)), ("Cu", (2, 2, 3)), ("Ni", (2, 2, 2)), ("Pd", (2, 2, 2))):
         initial, final = adatom_hop_fcc100(metal, size)
         pairs.append((initial.positions, final.positions))
         pots.append(ase_potential(EMT(), initial))
+    lock, running, most = threading.Lock(), [0], [0]
+    started, ended = {}, {}
+    seconds = [0.8, 0.1, 0.1, 0.1]  # the first reaction outlasts the next two
+
+    def fake(R0, R1, potential, **options):
+        i = next(k for k, p in enumerate(pots) if p is potential)
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            started[i] = time.perf_counter()
+        time.sleep(seconds[i])
+        with lock:
+            running[0] -= 1
+            ended[i] = time.perf_counter()
+        return reaction.ReactionResult(barrier=float(R0.shape[0]), message=options["interpolation"])
+
+    monkeypatch.setattr(reaction, "find_reaction", fake)
+    # the limit is reached once the second and third reactions have ended
+    monkeypatch.setattr(_jit, "near_map_limit", lambda: len(ended) >= 2 and not cleared)
+    cleared = []
+    monkeypatch.setattr(jax, "clear_caches", lambda: cleared.append((running[0], len(started))))
     seen = []
     results = find_reactions(pairs, pots, interpolation="idpp", workers=2, on_result=lambda i, r: seen.append(i))
-    assert most[0] == 2 and sorted(seen) == [0, 1, 2]
-    assert [r.barrier for r in results] == [9.0, 13.0, 9.0] and all(r.message == "idpp" for r in results)
-    assert in_flight_at_clear == [0, 0]  # after each round of `workers`, with none running
+    assert most[0] == 2 and sorted(seen) == [0, 1, 2, 3]
+    assert [r.barrier for r in results] == [9.0, 13.0, 9.0, 9.0] and all(r.message == "idpp" for r in results)
+    assert started[2] < ended[0]  # the pool stays full: no waiting for the slowest of a round
+    assert cleared == [(0, 3)]  # cleared once, with none in flight, before the last started
+    assert started[3] > ended[0]
 
 
 def test_compiled_code_is_dropped_only_near_the_map_limit():

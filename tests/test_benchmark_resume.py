@@ -1,5 +1,5 @@
 """The resumable evaluation loop shared by the generative benchmarks
-(benchmarks/_generative.py: ``resumed_rows``, ``evaluate_each`` and ``part_of``): an
+(benchmarks/_generative.py: ``rows_to_resume``, ``resumed_rows``, ``evaluate_each`` and ``part_of``): an
 interrupted run keeps its rows, a file written by another run is refused, no reaction is
 evaluated twice, and a run split into parts joins into the whole."""
 
@@ -22,7 +22,8 @@ def generative():
 
 
 def _run(generative, out, reactions, identity, calls, resume=True, merge=(), order=None):
-    rows = generative.resumed_rows(str(out), [str(m) for m in merge], order, **identity) if resume else []
+    args = SimpleNamespace(out=str(out), resume=resume, merge=[str(m) for m in merge])
+    rows = generative.rows_to_resume(args, order, **identity)
 
     def evaluate(r):
         calls.append(r.rxn)
