@@ -326,30 +326,14 @@ def driven_scan(potential, R0, drive: Drive, n_points: int, k, fmax, max_steps: 
 
 def padded_internals(numbers: np.ndarray, R: np.ndarray):
     """Redundant internal coordinates of ``R`` (bonds up to 1.45 times the covalent
-    distance, so that a stretched bond or a hydrogen on its way stays a primitive), each
-    non-empty primitive list padded by repeating its entries to a length fixed by the
-    atom count ``N`` (bonds ``2N``, bends ``4N``, linear bends 4, torsions ``8N``; the next
-    power of two if a list is longer).
+    distance, so that a stretched bond or a hydrogen on its way stays a primitive), padded
+    to lengths fixed by the atom count (:func:`jaxrxn.saddle.internal.padded_internals`):
+    one compilation of the saddle search serves every attempt on every molecule of a size,
+    where a new primitive count cost a compilation of ~30-70 s on a loaded 2-core machine,
+    against 1-5 s for the search itself."""
+    from jaxrxn.saddle import internal
 
-    Repeated primitives add no direction to the redundant set (the active space is the same),
-    and the fixed lengths let one compilation of the saddle search serve every attempt on
-    every molecule of a size: a new primitive count costs a compilation of ~30-70 s on a
-    loaded 2-core machine, against 1-5 s for the search itself.
-    """
-    from jaxrxn.saddle.internal import InternalCoordinates, redundant_internals
-
-    c = redundant_internals(numbers, R, bond_scale=1.45)
-    N = len(numbers)
-
-    def pad(a, quota):
-        a = np.asarray(a)
-        n = len(a)
-        return a if n == 0 else a[np.arange(max(quota, 1 << (n - 1).bit_length())) % n]
-
-    return InternalCoordinates(
-        pad(c.bonds, 2 * N), pad(c.bends, 4 * N), pad(c.linear, 4), pad(c.linear_axes, 4), pad(c.torsions, 8 * N),
-        np.asarray(c.cartesian), c.n_active,
-    )  # fmt: skip
+    return internal.padded_internals(internal.redundant_internals(numbers, R, bond_scale=1.45), len(numbers))
 
 
 def ts_is_highest(energies: np.ndarray, ts_index: int) -> bool:

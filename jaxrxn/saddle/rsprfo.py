@@ -152,7 +152,8 @@ def fischer_almlof_hessian(
         ca, cb = rcov[i] + rcov[j], rcov[j] + rcov[k]
         return 0.089 + 0.11 * jnp.exp(-0.44 * (dist(i, j) + dist(j, k) - ca - cb)) * (ca * cb) ** 0.42
 
-    nbonds = jnp.zeros(R.shape[0], jnp.int32).at[b.reshape(-1)].add(1)
+    real = jnp.ones(len(b), bool) if coords.real is None else coords.real[: len(b)]  # padding bonds count for nothing
+    nbonds = jnp.zeros(R.shape[0], jnp.int32).at[b.reshape(-1)].add(jnp.repeat(real, 2).astype(jnp.int32))
     t = coords.torsions
     j, k = t[:, 1], t[:, 2]
     r_jk, c_jk = dist(j, k), rcov[j] + rcov[k]
@@ -340,12 +341,17 @@ class RSPRFO(AbstractSaddleSolver):
         re-diagonalization when the model has lost its negative curvature (at most every 3
         steps). These are the choices of Sella (Hermes et al. 2022); on the Baker set with
         HF/3-21G they spend fewer gradients than RSPRFO's Cartesian-model defaults
-        (benchmarks/baker_vs_sella.py). ``changes`` override single fields.
+        (benchmarks/baker_vs_sella.py). The primitive lists are padded to lengths set by the
+        atom count (:func:`jaxrxn.saddle.internal.padded_internals`), so one compiled search
+        serves every molecule of a size and every start. ``changes`` override single fields.
         """
-        from jaxrxn.saddle.internal import redundant_internals
+        from jaxrxn.saddle.internal import padded_internals, redundant_internals
 
+        if "coordinates" not in changes:
+            coordinates = redundant_internals(numbers, R, bond_scale=bond_scale, weld_tol=0.15, near_linear_deg=140.0, in_flight=True)
+            changes["coordinates"] = padded_internals(coordinates, len(numbers))
         settings = dict(
-            coordinates=redundant_internals(numbers, R, bond_scale=bond_scale, weld_tol=0.15, near_linear_deg=140.0, in_flight=True), initial_hessian="fischer", hessian_update="ts-bfgs",
+            initial_hessian="fischer", hessian_update="ts-bfgs",
             step_norm="max", trust_policy="sella", refine_if_positive=3, trust_max=0.2, davidson_start="gradient",
         )  # fmt: skip
         settings.update(changes)
