@@ -1,5 +1,6 @@
 """The ASE pipeline a careful user writes, for the reaction benchmarks, with every
-calculator evaluation counted: relax both ends (BFGS), align them, IDPP,
+calculator evaluation counted: relax both ends (BFGS; or, with ``relax=False``, only their
+energies, as ``find_reaction(relax=False)``), align them, IDPP,
 ``ase.mep.NEB(climb=True, method="improvedtangent")`` with FIRE or BFGS, Sella (internal
 coordinates) from the climbing image, Sella's IRC both ways, and the IRC ends compared with
 the relaxed end states (:func:`jaxrxn.reaction.same_species`, the test jaxrxn applies to
@@ -48,7 +49,7 @@ def in_worker_thread(fn, *args, **kwargs):
 
 def ase_pipeline(
     numbers, R0, R1, *, charge: int = 0, n_images: int = 8, optimizer: str = "bfgs",
-    neb_fmax: float = 0.05, fmax: float = 0.01, neb_steps: int = 1000, rmsd_tol: float = 0.2,
+    neb_fmax: float = 0.05, fmax: float = 0.01, neb_steps: int = 1000, rmsd_tol: float = 0.2, relax: bool = True,
 ) -> dict:  # fmt: skip
     from ase import Atoms
     from ase.build import minimize_rotation_and_translation
@@ -75,10 +76,11 @@ def ase_pipeline(
         start = counter["n"]
         ends = [make(R) for R in (R0, R1)]
         for a in ends:
-            BFGS(a, logfile=None).run(fmax=fmax, steps=1000)
-        stage("relax", start)
+            if relax:
+                BFGS(a, logfile=None).run(fmax=fmax, steps=1000)
         minimize_rotation_and_translation(ends[0], ends[1])
         e_is, e_fs = (float(a.get_potential_energy()) for a in ends)
+        stage("relax", start)
         start = counter["n"]
         images = [ends[0]] + [make(ends[0].positions) for _ in range(n_images - 2)] + [ends[1]]
         band = NEB(images, climb=True, method="improvedtangent")
@@ -94,6 +96,7 @@ def ase_pipeline(
         stage("saddle", start)
         e_ts = float(ts.get_potential_energy())
         out.update(barrier=e_ts - e_is, reverse_barrier=e_ts - e_fs, reaction_energy=e_fs - e_is, ts_energy=e_ts)
+        out["R_ts"], out["R_ci"] = ts.positions.copy(), images[top].positions.copy()  # kept if the IRC fails
         start = counter["n"]
         irc_ends = []
         for direction in ("forward", "reverse"):
@@ -108,8 +111,6 @@ def ase_pipeline(
                 best = checks
         out["connects"] = bool(all(c[0] for c in best))
         out["irc_rmsd"] = [float(c[1]) for c in best]
-        out["R_ts"] = ts.positions.copy()
-        out["R_ci"] = images[top].positions.copy()
     except Exception as err:  # an SCF failure or a torn band: report, do not stop the benchmark
         out["failed_stage"] = next((s for s in ("relax", "neb", "saddle", "irc") if s not in calls), "irc")
         out["error"] = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"

@@ -44,6 +44,7 @@ join)::
     OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --steps 20000 --features 64 --end-state-pairs --no-refine --checkpoint CK.npz --save jaxrxn/data/ts_generator_gfn2_xtb.npz
     OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --load jaxrxn/data/ts_generator_gfn2_xtb.npz --limit 40 --pipeline --guided --part 0/2 --out P0.json   # and --part 1/2 --out P1.json
     OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --load jaxrxn/data/ts_generator_gfn2_xtb.npz --limit 40 --pipeline --guided --merge P0.json P1.json --out benchmarks/results/ts_generator_xtb_guided.json
+    OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --load jaxrxn/data/ts_generator_gfn2_xtb.npz --limit 40 --pipeline --guided --peer --resume --out benchmarks/results/ts_generator_xtb_guided.json
 
 (the shipped file's recorded command names the scratch paths it was written to; the
 checkpoint resumes bit for bit, and this one was interrupted once, at 6,000 steps).
@@ -63,7 +64,13 @@ before session 21 were resumed through a separate ``--rows`` file, since removed
 TS, with how many gradients up to the TS (:func:`pipeline_ts`). ``--guided`` adds the same
 pipeline given the generated TS (``find_reaction(..., ts_guess=...)``, ``jaxrxn reaction
 --ts-guess``): saddle search, frequencies and IRC from the guess, the band only if that
-saddle does not connect the end states.
+saddle does not connect the end states. ``--peer`` adds the ASE + Sella pipeline a careful
+user writes (benchmarks/_ase_reaction.py: IDPP, ``ase.mep.NEB(climb=True)`` with BFGS to 0.05
+eV/Å, Sella in internal coordinates from the climbing image, Sella's IRC both ways; the
+same end states, not relaxed again, and the same calculator settings), in the same process
+as the rows it adds; with ``--resume`` it is added to rows of an earlier run that lack it
+(the peer depends on neither the model nor the settings), and ``evaluated_by`` names every
+command that wrote the file.
 
 A process that runs many reactions compiles solvers for each one and JAX keeps them: in
 session 23 a process stopped with ``LLVM ERROR: Unable to allocate section memory`` after
@@ -212,6 +219,9 @@ def main():
                     help="with refinement, also run the CI-NEB reaction pipeline (jaxrxn.find_reaction) per reaction")
     ap.add_argument("--guided", action="store_true",
                     help="with refinement, also run the reaction pipeline from the generated TS (find_reaction's ts_guess)")
+    ap.add_argument("--peer", action="store_true",
+                    help="also run the ASE + Sella pipeline (IDPP, ASE's CI-NEB, Sella, Sella's IRC) per reaction; "
+                         "with --resume, added to the rows that lack it")  # fmt: skip
     ap.add_argument("--limit", type=int, help="evaluate only the first LIMIT held-out reactions (reactive first)")
     ap.add_argument("--save", help="write the trained model (.npz) with its metadata")
     ap.add_argument("--checkpoint", help="training checkpoint (.npz): written as it trains, resumed from if it exists")
@@ -252,14 +262,28 @@ def main():
     data_info = data_record(a.data, len(train), len(held))
     rows = rows_to_resume(a, [r.rxn for r in held], settings=settings, data=data_info)
 
+    evaluated_by = " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]])
+    out_file = pathlib.Path(a.out)
+    if rows and out_file.exists():  # resumed: name every command that wrote rows to it, oldest first
+        earlier = json.loads(out_file.read_text())["evaluated_by"]
+        evaluated_by = earlier if evaluated_by in earlier.split(" ; then ") else f"{earlier} ; then {evaluated_by}"
+
     def write(rows):
-        result = {"command": command, "evaluated_by": " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]]),
+        result = {"command": command, "evaluated_by": evaluated_by,
                   "settings": settings, "data": data_info, "config": config, "train_seconds": None if a.load else round(train_s, 1),
                   "summary": summarise(rows), "reactions": rows}  # fmt: skip
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
 
-    evaluate_each(part_of(held[: a.limit], a.part), rows, lambda r: evaluate(model, params, r, train, refine=not a.no_refine, previous=previous,
-                                                                             pipeline=a.pipeline, guided=a.guided), write)  # fmt: skip
+    chosen = part_of(held[: a.limit], a.part)
+    if a.peer:  # the peer does not depend on the model or settings: rows of an earlier run get it too
+        wanted = {r.rxn: r for r in chosen}
+        for row in rows:
+            if row["rxn"] in wanted and "ASE + Sella pipeline" not in row:
+                row["ASE + Sella pipeline"] = peer_ts(wanted[row["rxn"]])
+                print(json.dumps({"rxn": row["rxn"], "ASE + Sella pipeline": row["ASE + Sella pipeline"]}), flush=True)
+                write(rows)
+    evaluate_each(chosen, rows, lambda r: evaluate(model, params, r, train, refine=not a.no_refine, previous=previous,
+                                                   pipeline=a.pipeline, guided=a.guided, peer=a.peer), write)  # fmt: skip
     summary = summarise(rows)  # also when every reaction was resumed
     print(json.dumps(summary, indent=1))
     if a.save:
@@ -315,7 +339,8 @@ def _sample(model, params, x_is, x_fs, numbers):
     return sample_ts(model, params, x_is, x_fs, numbers, n_steps=4)
 
 
-def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: bool = False, guided: bool = False) -> dict:
+def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: bool = False, guided: bool = False,
+             peer: bool = False) -> dict:  # fmt: skip
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.path import idpp
     from jaxrxn.path.geodesic_interpolation import geodesic
@@ -350,6 +375,8 @@ def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: boo
             row["CI-NEB pipeline"] = pipeline_ts(pot, x_is, x_fs, x_ts, e_ts)
         if guided:
             row["guided pipeline"] = pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=starts["generated"])
+    if peer:
+        row["ASE + Sella pipeline"] = peer_ts(r)
     print(json.dumps(row), flush=True)
     return row
 
@@ -387,6 +414,29 @@ def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None) -> dict:
             "n_force_calls": int(res.n_force_calls), "n_hessian_calls": int(res.n_hessian_calls)}  # fmt: skip
 
 
+def peer_ts(r) -> dict:
+    """The ASE + Sella pipeline (benchmarks/_ase_reaction.py: IDPP, ASE's CI-NEB with BFGS,
+    Sella in internal coordinates from the climbing image, Sella's IRC both ways, ends
+    compared as jaxrxn compares its own) from the same data-set end states, not relaxed
+    again (their two energies counted, as ``find_reaction(relax=False)`` counts them);
+    success (``same_ts``) = Sella converged to the data set's TS (it has no frequency
+    stage), ``converged`` = its IRC connects the end states. Counts as :func:`pipeline_ts`."""
+    from _ase_reaction import ase_pipeline, in_worker_thread
+
+    from jaxrxn.geometry import rmsd_numpy
+
+    t = int(r.extras["ts_index"])
+    x_ts, e_ts = np.asarray(r.transition_state, float), float(r.energies[t])
+    res = in_worker_thread(ase_pipeline, np.asarray(r.numbers), np.asarray(r.reactant, float), np.asarray(r.product, float), relax=False)
+    found = bool(res.get("saddle_converged")) and "R_ts" in res
+    same = found and rmsd_numpy(res["R_ts"], x_ts) < SAME_TS_RMSD and abs(res["ts_energy"] - e_ts) < SAME_TS_DE
+    by_stage = res["n_force_calls_by_stage"]
+    return {"converged": bool(res["connects"]), "same_ts": bool(same), "failed_stage": res["failed_stage"],
+            "n_force_calls_to_ts": int(by_stage.get("neb", 0) + by_stage.get("saddle", 0)),
+            "n_force_calls": int(res["n_force_calls"]), "n_hessian_calls": 0, "seconds": round(res["seconds"], 1),
+            **({"error": res["error"]} if "error" in res else {})}  # fmt: skip
+
+
 @eqx.filter_jit
 def _saddle(pot, X, solver):
     from jaxrxn.saddle import saddle_search
@@ -412,7 +462,7 @@ def summarise(rows: list[dict]) -> dict:
             ok = [pick(r)["refined"]["same_ts"] for r in refined]
             calls = [pick(r)["refined"]["n_force_calls"] for r in refined if pick(r)["refined"]["same_ts"]]
             out[key + " refined"] = {"success": float(np.mean(ok)), "n_force_calls_median": float(np.median(calls)) if calls else None}
-    for key in ("CI-NEB pipeline", "guided pipeline"):
+    for key in ("CI-NEB pipeline", "guided pipeline", "ASE + Sella pipeline"):
         piped = [r[key] for r in rows if key in r]
         if piped:
             calls = [p["n_force_calls_to_ts"] for p in piped if p["same_ts"]]
@@ -423,10 +473,12 @@ def summarise(rows: list[dict]) -> dict:
                         "n_force_calls_total": int(sum(p["n_force_calls"] for p in piped))}  # fmt: skip
             if key == "guided pipeline":
                 out[key]["from_the_guess"] = int(sum(p.get("ts_source") == "guess" for p in piped))
-    both = [r for r in rows if r.get("CI-NEB pipeline", {}).get("same_ts") and r.get("guided pipeline", {}).get("same_ts")]
-    if both:  # paired: the reactions both pipelines solve, every gradient of each
-        guided, ci_neb = (sum(r[k]["n_force_calls"] for r in both) for k in ("guided pipeline", "CI-NEB pipeline"))
-        out["guided vs CI-NEB pipeline"] = {"reactions": len(both), "n_force_calls": [guided, ci_neb], "ratio": guided / ci_neb}
+    pairs = (("guided pipeline", "CI-NEB pipeline"), ("CI-NEB pipeline", "ASE + Sella pipeline"), ("guided pipeline", "ASE + Sella pipeline"))
+    for mine, other in pairs:  # paired: the reactions both pipelines solve, every gradient of each
+        both = [r for r in rows if r.get(mine, {}).get("same_ts") and r.get(other, {}).get("same_ts")]
+        if both:
+            a, b = (sum(r[k]["n_force_calls"] for r in both) for k in (mine, other))
+            out[f"{mine.split()[0]} vs {other.removesuffix(' pipeline')} pipeline"] = {"reactions": len(both), "n_force_calls": [a, b], "ratio": a / b}
     return out
 
 

@@ -356,12 +356,13 @@ def find_reaction(
     Raises ``ValueError`` for unusable end points (before any calculator call). Everything
     else ends in the returned :class:`ReactionResult`.
 
-    Each call on a molecule compiles its saddle search for that molecule's internal
-    coordinates, and JAX keeps what it compiled: a script that runs many reactions in one
-    process should call ``jax.clear_caches()`` now and then (with GFN2-xTB each reaction
-    adds 1,900-3,800 memory mappings, and a Linux process may hold 65,530 by default; past
-    that, compilation fails with ``Unable to allocate section memory``), as
-    :func:`jaxrxn.batch.find_reactions` does.
+    The stages compile once per atom count (the saddle search's internal coordinates are
+    padded to lengths set by it), and JAX keeps what it compiled: a script that runs
+    reactions of many sizes in one process should call
+    :func:`jaxrxn._jit.clear_caches_near_map_limit` between reactions, as
+    :func:`jaxrxn.batch.find_reactions` does (before the padding each GFN2-xTB reaction
+    added 1,900-3,800 memory mappings; a Linux process may hold 65,530 by default, and
+    past that compilation fails with ``Unable to allocate section memory``).
     """
     t_start = time.perf_counter()
     system = potential.system
