@@ -213,6 +213,6 @@ def evaluate_each(reactions, rows: list[dict], evaluate: Callable, write: Callab
         if r.rxn not in done:
             rows.append(evaluate(r))
             write(rows)
-            clear_caches_near_map_limit()  # each reaction compiles its own saddle searches
+            clear_caches_near_map_limit()  # each new molecule size compiles the solvers again
     write(rows)
     return rows

@@ -393,9 +393,9 @@ def find_reactions(
     Raises ``ValueError`` for unusable end points (naming the reaction) before any work.
 
     Outside calculators keep `workers` reactions in flight; once the process holds half
-    the memory mappings Linux allows (:func:`jaxrxn._jit.near_map_limit`: each molecule
-    compiles its own saddle search, and kept, they would stop a run of a few dozen
-    GFN2-xTB reactions), no new reaction starts until those in flight are done, JAX's
+    the memory mappings Linux allows (:func:`jaxrxn._jit.near_map_limit`: each new atom
+    count compiles the pipeline's solvers again, and kept, they would stop a long run over
+    many sizes), no new reaction starts until those in flight are done, JAX's
     compiled code is dropped and the run goes on.
     """
     from jaxrxn._jit import near_map_limit
