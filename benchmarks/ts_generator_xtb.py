@@ -110,20 +110,36 @@ each: train 0.250 vs 0.283 Å, held out 0.289 vs 0.314 Å median). The model bef
 
 **Refined and verified since session 23** (the first 40 reactive held-out reactions, 7-11
 atoms, with the saddle settings of the reaction pipeline: ``RSPRFO.molecular`` with bonds to
-1.45x covalent; ``results/ts_generator_xtb_guided.json``): the data set's TS from the
-shipped model's guess in **34 of 40** (median 28.5 gradients, 1,736 over the 40), from the
-better interpolation maximum in 33 of 40 (median 30, 1,390), by the CI-NEB pipeline in 32
-(verified by its IRC 31; median 117 gradients up to the TS, 273 in all, 13,278 over the
-40), and by the **pipeline given the generated TS** (``--guided``) in **36 of 40** (verified
-35; from the guess itself 34, from the band after the guess failed 2; median 29 gradients up
-to the TS, 189.5 in all, **10,528 over the 40**): on the 32 both pipelines solve, **7,302 vs
-9,678 gradients (0.75x)**, and it solves 4 the CI-NEB pipeline does not (rxn0081_0006,
-rxn0081_0012, rxn0183_0002, rxn0185_0003) and none that it alone misses. On rxn0081_0010
-the guess leads to a saddle whose IRC connects IS and FS but that is not the data set's TS
-(every start misses that one). Short of the goal (95 %); the guess alone now refines more
-often than the maximum (34 vs 33) at a lower median cost (28.5 vs 30), though not in total
-gradients (the 6 failures cost more). These reproduce session 22's scratch runs of the same
-code exactly (refinement 34 / 33, medians 28.5 / 30; the CI-NEB pipeline 32, median 117).
+1.45x covalent; ``results/ts_generator_xtb_guided.json``, run again in session 24 in one
+process with ``--peer``, 17.5 min in all on one core): the data set's TS from the shipped
+model's guess in **34 of 40** (median 28.5 gradients, 1,776 over the 40), from the better
+interpolation maximum in 33 of 40 (median 30, 1,388), by the CI-NEB pipeline in 32
+(verified by its IRC 31; median 117 gradients up to the TS, 273 in all, 13,280 over the
+40), by the **pipeline given the generated TS** (``--guided``) in **36 of 40** (verified
+35; from the guess itself 33, from the band after the guess failed 3; median 29 gradients up
+to the TS, 189.5 in all, **10,743 over the 40**), and by the ASE + Sella pipeline in 26 of
+40 (IRC-verified and the data set's TS 22; 13 stopped by an SCF failure inside ASE's NEB,
+which does not step back from one as jaxrxn's does, 4 by Sella's IRC inner loop; median 253
+gradients up to the TS, 422.5 in all, 30,496 over the 40). On the 32 both jaxrxn pipelines
+solve, the guided one takes **7,540 vs 9,678 gradients (0.78x)**, and it solves 4 the CI-NEB
+pipeline does not (rxn0081_0006, rxn0081_0012, rxn0183_0002, rxn0185_0003) and none that it
+alone misses; on the 26 ASE + Sella solves (both jaxrxn pipelines solve them too) **the
+CI-NEB pipeline takes 0.54x its gradients (7,224 vs 13,355), the guided one 0.33x
+(4,411)**. On rxn0081_0010 the guess leads to a saddle whose IRC connects IS and FS but
+that is not the data set's TS (every start misses that one). Short of the goal (95 %); the
+guess alone refines more often than the maximum (34 vs 33) at a lower median cost (28.5 vs
+30), though not in total gradients (the 6 failures cost more). Against session 23's run of
+the same reactions before the padding of the internal coordinates every outcome is the same;
+9 long searches took other step counts (rounding; e.g. the guided pipeline on rxn0185_0001
+verified from the band with 818 gradients instead of from the guess with 262), so the
+guided total rose from 10,528 and its ratio from 0.75x.
+
+Tried and not adopted (session 24, scratch runs): a band through the guess (geodesic
+IS-guess-FS) as the fallback when the guess does not verify finds the data set's TS in 1 of
+the 3 reactions the guided pipeline misses, rxn0145_0000, whose own TS does not verify
+either (its IRC ends 0.87 and 2.0 Å from the end states); polishing the guess on the shipped
+NNP first (P-RFO, median 15 NNP gradients) leaves it no closer (median 0.189 vs 0.151 Å on
+33 reactions) and the refinement finds the data set's TS less often (24 vs 28 of 33).
 
 Refined with the earlier settings (session 21: ``RSPRFO.molecular`` with its own bond scale
 1.3; ``results/ts_generator_xtb_refined.json``): the data set's TS from the shipped
