@@ -25,8 +25,8 @@ def near_map_limit(fraction: float = 0.5) -> bool:
     ``/proc``.
 
     Compiled code holds mappings and JAX keeps every executable it compiled: the reaction
-    pipeline on GFN2-xTB adds ~4,000 mappings for each new atom count and ~200 for each
-    further reaction of that size (measured: 633 -> 9,861 over 8 held-out reactions of 7
+    pipeline on GFN2-xTB adds ~4,000 mappings for each new atom count and ~10 for each
+    further reaction of that size (measured: 633 -> 8,785 over 6 held-out reactions of 7
     and 9 atoms; before the saddle search's internal coordinates were padded to a size,
     1,900-3,800 for every reaction), so a long run over many sizes fails to compile
     (``Unable to allocate section memory``) unless it calls ``jax.clear_caches()`` in

@@ -361,10 +361,10 @@ def find_reaction(
     reactions of many sizes in one process should call
     :func:`jaxrxn._jit.clear_caches_near_map_limit` between reactions, as
     :func:`jaxrxn.batch.find_reactions` does (on GFN2-xTB a new atom count adds ~4,000
-    memory mappings, a further reaction of that size ~200; a Linux process may hold 65,530
+    memory mappings, a further reaction of that size ~10; a Linux process may hold 65,530
     by default, and past that compilation fails with ``Unable to allocate section
-    memory``). Measured on held-out reactions of the shipped data set: the first reaction
-    of a size 49-53 s, the next ones 2-4 s each.
+    memory``). Measured on held-out reactions of the shipped data set on an idle 2-core
+    machine: the first reaction of a size 35 s, the next ones 1.0-1.4 s each.
     """
     t_start = time.perf_counter()
     system = potential.system

@@ -393,13 +393,14 @@ def padded_internals(coords: InternalCoordinates, n_atoms: int) -> InternalCoord
     )  # fmt: skip
 
 
-# one compilation per primitive count instead of one per operation and shape in eager mode
+# one compilation per atom count (the primitives padded) instead of one per operation and
+# shape in eager mode, or one per trial set of the builder's rank tests
 _wilson_b = eqx.filter_jit(lambda coords, X: coords.wilson_b(X))
 
 
 def _projected_b(coords: InternalCoordinates, X: np.ndarray) -> np.ndarray:
     """B with rigid motions projected out, in NumPy (for the rank tests of the builder)."""
-    B = np.asarray(_wilson_b(coords, jnp.asarray(X)))
+    B = np.asarray(_wilson_b(padded_internals(coords, len(X)), jnp.asarray(X)))  # padding rows are zero
     Xc = X - X.mean(0)
     rows = [np.tile(e, len(X)) for e in np.eye(3)] + [np.cross(e, Xc).reshape(-1) for e in np.eye(3)]
     Q, s, _ = np.linalg.svd(np.array(rows).T, full_matrices=False)
