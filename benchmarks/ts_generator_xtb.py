@@ -83,8 +83,9 @@ stay at 900, so the evaluation loop now clears them when the process holds half 
 Since session 24 the saddle search's internal coordinates are padded to lengths set by the
 atom count (:func:`jaxrxn.saddle.internal.padded_internals`): a new size adds ~4,000
 mappings, a further reaction of that size ~10, and the pipeline on a further reaction of a
-size takes 1.0-1.4 s instead of ~35-50 s (the benchmark's run above, before the builder's
-rank tests were padded too, still compiled those per reaction).
+size takes 1.0-1.4 s instead of ~35-50 s (the committed 40-reaction run below, 17.5 min,
+was made before the coordinate builder's rank tests were padded too, and still compiled
+those per reaction).
 
 Measured (full data set: 806 train reactions of 185 molecules, 223 held out from 45
 molecules; no refinement; ``results/ts_generator_xtb.json``), median / mean TS RMSD (Å)
