@@ -21,8 +21,9 @@ V. Bakken & T. Helgaker (J. Chem. Phys. 117, 9160 (2002)):
   (:func:`back_transform`: ``x <- x + B^+ (q_target - q(x))``, Peng et al. 1996, sec. 2).
 
 Lengths are Å, angles radians. Everything but :func:`redundant_internals` is pure JAX
-(jit/vmap/grad); the index arrays are pytree leaves of :class:`InternalCoordinates`, so a
-new molecule of the same size and topology reuses a compiled search.
+(jit/vmap/grad); the index arrays are pytree leaves of :class:`InternalCoordinates`, and
+:func:`padded_internals` pads them to lengths set by the atom count, so a new molecule of
+the same size, or a new start on the same one, reuses a compiled search.
 """
 
 from __future__ import annotations
@@ -84,9 +85,10 @@ def linear_bend(X: Float[Array, "3 3"], w: Float[Array, " 3"]) -> Float[Array, "
 class InternalCoordinates(eqx.Module):
     """A set of primitive internal coordinates of one molecule (see the module docstring).
 
-    Build it with :func:`redundant_internals`. Primitives are ordered bonds, bends, linear
-    bends (two per triple), torsions (proper, then improper), Cartesian coordinates;
-    ``n_primitives`` of them, of which ``n_active`` are independent.
+    Build it with :func:`redundant_internals` (and pad it with :func:`padded_internals`).
+    Primitives are ordered bonds, bends, linear bends (two per triple), torsions (proper,
+    then improper), Cartesian coordinates; ``n_primitives`` of them, of which ``n_active``
+    are independent; ``real`` is ``False`` on padding (``None``: nothing padded).
     """
 
     bonds: Int[Array, "n_bonds 2"]
