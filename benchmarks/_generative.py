@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import pathlib
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -201,6 +202,18 @@ def rows_to_resume(a: argparse.Namespace, order: Sequence[str], **identity) -> l
     """:func:`resumed_rows` of ``a.out`` and ``a.merge`` when the command line asked for
     ``--resume`` or ``--merge``, else none (a fresh run overwrites ``a.out``)."""
     return resumed_rows(a.out, a.merge, order, **identity) if a.resume or a.merge else []
+
+
+def evaluated_by(script: str, out: str, rows: list[dict]) -> str:
+    """The results file's ``evaluated_by``: this command line (``python benchmarks/SCRIPT
+    ...``), after the commands recorded in `out` when its `rows` were resumed (joined by
+    ``" ; then "``, oldest first), so a resumed file names every command that wrote it."""
+    this_run = " ".join(["python", f"benchmarks/{script}", *sys.argv[1:]])
+    path = pathlib.Path(out)
+    if not rows or not path.exists():
+        return this_run
+    earlier = json.loads(path.read_text())["evaluated_by"]
+    return earlier if this_run in earlier.split(" ; then ") else f"{earlier} ; then {this_run}"
 
 
 def evaluate_each(reactions, rows: list[dict], evaluate: Callable, write: Callable[[list[dict]], None]) -> list[dict]:

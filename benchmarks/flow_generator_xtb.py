@@ -75,7 +75,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import NEB_FMAX, add_part_arguments, add_training_arguments, data_record, evaluate_each, part_of, rows_to_resume, xtb_ci_neb  # noqa: E402
+from _generative import NEB_FMAX, add_part_arguments, add_training_arguments, data_record, evaluate_each, evaluated_by, part_of, rows_to_resume, xtb_ci_neb  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 #: generation settings of the benchmark, the test and ``jaxrxn generate-path``'s defaults
@@ -145,9 +145,10 @@ def main():
     neb = {"images": a.neb_images, "max_steps": a.neb_steps, "fmax": NEB_FMAX} if a.neb else None
     identity = {"command": command, "data": meta_data, "samples": a.samples, "baseline": a.baseline, "neb": neb}
     rows = rows_to_resume(a, [r.rxn for r in held], **identity)
+    by = evaluated_by("flow_generator_xtb.py", a.out, rows)
 
     def write(rows):
-        result = {"command": command, "evaluated_by": " ".join(["python", "benchmarks/flow_generator_xtb.py", *sys.argv[1:]]),
+        result = {"command": command, "evaluated_by": by,
                   "data": meta_data, "config": config, "sample": SAMPLE, "samples": a.samples, "baseline": a.baseline, "neb": neb,
                   "train_seconds": None if a.load else round(train_s, 1), "summary": summarise(rows), "reactions": rows}  # fmt: skip
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")

@@ -214,7 +214,7 @@ import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _generative import add_part_arguments, add_training_arguments, data_record, evaluate_each, file_sha256, part_of, rows_to_resume  # noqa: E402
+from _generative import add_part_arguments, add_training_arguments, data_record, evaluate_each, evaluated_by, file_sha256, part_of, rows_to_resume  # noqa: E402
 
 from jaxrxn.reaction import SADDLE_BOND_SCALE  # noqa: E402
 
@@ -284,14 +284,10 @@ def main():
     data_info = data_record(a.data, len(train), len(held))
     rows = rows_to_resume(a, [r.rxn for r in held], settings=settings, data=data_info)
 
-    evaluated_by = " ".join(["python", "benchmarks/ts_generator_xtb.py", *sys.argv[1:]])
-    out_file = pathlib.Path(a.out)
-    if rows and out_file.exists():  # resumed: name every command that wrote rows to it, oldest first
-        earlier = json.loads(out_file.read_text())["evaluated_by"]
-        evaluated_by = earlier if evaluated_by in earlier.split(" ; then ") else f"{earlier} ; then {evaluated_by}"
+    by = evaluated_by("ts_generator_xtb.py", a.out, rows)
 
     def write(rows):
-        result = {"command": command, "evaluated_by": evaluated_by,
+        result = {"command": command, "evaluated_by": by,
                   "settings": settings, "data": data_info, "config": config, "train_seconds": None if a.load else round(train_s, 1),
                   "summary": summarise(rows), "reactions": rows}  # fmt: skip
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")

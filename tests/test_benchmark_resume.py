@@ -91,3 +91,18 @@ def test_parts_merge_into_the_whole_run(generative, tmp_path):
     for spec in ("2/2", "1", "a/b", "-1/2"):
         with pytest.raises(SystemExit, match="expected I/N"):
             generative.part_of(reactions, spec)
+
+
+def test_a_resumed_file_names_every_command_that_wrote_it(generative, tmp_path, monkeypatch):
+    """``evaluated_by``: a fresh run names itself; a run that resumes rows written by
+    another command line names both, oldest first, and the same command twice once."""
+    out = tmp_path / "results.json"
+    monkeypatch.setattr("sys.argv", ["x.py", "--limit", "2"])
+    first = generative.evaluated_by("x.py", str(out), [])
+    assert first == "python benchmarks/x.py --limit 2"
+    out.write_text(json.dumps({"evaluated_by": first, "reactions": [{"rxn": "rxn0"}]}))
+    assert generative.evaluated_by("x.py", str(out), []) == first  # nothing resumed
+    assert generative.evaluated_by("x.py", str(out), [{"rxn": "rxn0"}]) == first
+    monkeypatch.setattr("sys.argv", ["x.py", "--limit", "4", "--resume"])
+    both = generative.evaluated_by("x.py", str(out), [{"rxn": "rxn0"}])
+    assert both == "python benchmarks/x.py --limit 2 ; then python benchmarks/x.py --limit 4 --resume"
