@@ -255,10 +255,8 @@ def main():
     add_part_arguments(ap)
     a = ap.parse_args()
 
-    level = "GFN2-xTB"
-    train = read_transition1x(a.data, "train", level=level)
-    held = read_transition1x(a.data, "test", level=level) + read_transition1x(a.data, "val", level=level)
-    held = [r for r in held if r.extras["kind"] == b"reactive"] + [r for r in held if r.extras["kind"] != b"reactive"]
+    train = read_transition1x(a.data, "train", level="GFN2-xTB")
+    held = held_out_reactions(a.data)
     n_max = max(len(r.numbers) for r in train + held)
     data = molecular_ts_set(train, n_max, reverse=a.both_ways)
     print(f"train: {len(train)} reactions from {len(set(np.asarray(data.seed).tolist()))} molecules; "
@@ -311,6 +309,15 @@ def main():
                    command=command, data={**data_info, "evaluated": len(rows)}, config=config,
                    held_out=summary, check=check)  # fmt: skip
         print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB)")
+
+
+def held_out_reactions(data) -> list:
+    """The held-out reactions (``test`` then ``val`` molecules) of the data set at `data`,
+    the reactive ones first (``--limit`` takes the first)."""
+    from jaxrxn.generative.data import read_transition1x
+
+    held = read_transition1x(data, "test", level="GFN2-xTB") + read_transition1x(data, "val", level="GFN2-xTB")
+    return [r for r in held if r.extras["kind"] == b"reactive"] + [r for r in held if r.extras["kind"] != b"reactive"]
 
 
 def path_fraction(path: np.ndarray, index: int) -> float:
@@ -399,14 +406,15 @@ def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: boo
     return row
 
 
-def refine_ts(pot, numbers, X, x_ts, e_ts) -> dict:
+def refine_ts(pot, numbers, X, x_ts, e_ts, mode0=None) -> dict:
     """RS-P-RFO from `X` with ``jaxrxn generate-ts --polish``'s settings
-    (:func:`jaxrxn.reaction.molecular_saddle_solver`); success = the data set's TS."""
+    (:func:`jaxrxn.reaction.molecular_saddle_solver`; its Davidson refinement starts from
+    the gradient, or from `mode0`, ``(N, 3)``, if given); success = the data set's TS."""
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.reaction import molecular_saddle_solver
 
     solver = molecular_saddle_solver(numbers, X)
-    res = _saddle(pot, jnp.asarray(X), solver)
+    res = _saddle(pot, jnp.asarray(X), solver, None if mode0 is None else jnp.asarray(mode0))
     same = bool(res.converged) and rmsd_numpy(np.asarray(res.R), x_ts) < SAME_TS_RMSD and abs(float(res.energy) - e_ts) < SAME_TS_DE
     return {"converged": bool(res.converged), "same_ts": same, "n_force_calls": int(res.n_force_calls)}
 
@@ -456,10 +464,10 @@ def peer_ts(r) -> dict:
 
 
 @eqx.filter_jit
-def _saddle(pot, X, solver):
+def _saddle(pot, X, solver, mode0=None):
     from jaxrxn.saddle import saddle_search
 
-    return saddle_search(pot, X, solver, fmax=0.01, max_steps=300, check_index=False)
+    return saddle_search(pot, X, solver, fmax=0.01, max_steps=300, check_index=False, mode0=mode0)
 
 
 def summarise(rows: list[dict]) -> dict:
