@@ -436,6 +436,7 @@ def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None) -> dict:
     same = found and rmsd_numpy(np.asarray(res.R_ts), x_ts) < SAME_TS_RMSD and abs(float(res.ts_energy) - e_ts) < SAME_TS_DE
     by_stage = res.n_force_calls_by_stage
     return {"converged": bool(res.converged), "same_ts": bool(same), "failed_stage": res.failed_stage, "ts_source": res.ts_source,
+            **_against_data_ts(res.R_ts if found else None, res.ts_energy, x_ts, e_ts),
             "n_force_calls_to_ts": int(by_stage.get("neb", 0) + by_stage.get("saddle", 0)),
             "n_force_calls": int(res.n_force_calls), "n_hessian_calls": int(res.n_hessian_calls)}  # fmt: skip
 
@@ -458,9 +459,22 @@ def peer_ts(r) -> dict:
     same = found and rmsd_numpy(res["R_ts"], x_ts) < SAME_TS_RMSD and abs(res["ts_energy"] - e_ts) < SAME_TS_DE
     by_stage = res["n_force_calls_by_stage"]
     return {"converged": bool(res["connects"]), "same_ts": bool(same), "failed_stage": res["failed_stage"],
+            **_against_data_ts(res["R_ts"] if found else None, res.get("ts_energy"), x_ts, e_ts),
             "n_force_calls_to_ts": int(by_stage.get("neb", 0) + by_stage.get("saddle", 0)),
             "n_force_calls": int(res["n_force_calls"]), "n_hessian_calls": 0, "seconds": round(res["seconds"], 1),
             **({"error": res["error"]} if "error" in res else {})}  # fmt: skip
+
+
+def _against_data_ts(R_ts, ts_energy, x_ts, e_ts) -> dict:
+    """Where a pipeline's saddle lies against the data set's TS: Kabsch RMSD (Å) and energy
+    difference (eV; negative: below it), ``None`` without a saddle. A verified saddle well
+    below the data set's TS is a lower pass between the same end states (the data set's
+    single-ended searches need not find the lowest one)."""
+    from jaxrxn.geometry import rmsd_numpy
+
+    if R_ts is None:
+        return {"rmsd_to_data_ts": None, "ts_minus_data_ev": None}
+    return {"rmsd_to_data_ts": rmsd_numpy(np.asarray(R_ts), x_ts), "ts_minus_data_ev": float(ts_energy) - e_ts}
 
 
 @eqx.filter_jit
@@ -497,6 +511,9 @@ def summarise(rows: list[dict]) -> dict:
                         "verified_same_ts": float(np.mean([p["converged"] and p["same_ts"] for p in piped])),
                         "n_force_calls_to_ts_median": float(np.median(calls)) if calls else None,
                         "n_force_calls_total": int(sum(p["n_force_calls"] for p in piped))}  # fmt: skip
+            if all("ts_minus_data_ev" in p for p in piped):  # rows of runs before session 25 lack it
+                out[key]["verified_lower_saddle"] = int(sum(p["converged"] and not p["same_ts"] and p["ts_minus_data_ev"] is not None
+                                                            and p["ts_minus_data_ev"] < -SAME_TS_DE for p in piped))  # fmt: skip
             if key == "guided pipeline":
                 out[key]["from_the_guess"] = int(sum(p.get("ts_source") == "guess" for p in piped))
     pairs = (("guided pipeline", "CI-NEB pipeline"), ("CI-NEB pipeline", "ASE + Sella pipeline"), ("guided pipeline", "ASE + Sella pipeline"))
