@@ -18,7 +18,9 @@ level, which matters to every barrier metric measured against the data set.
     OMP_NUM_THREADS=1 python benchmarks/dataset_lower_passes.py [--split held-out] [--limit N] [--resume]
 
 ``--out`` (default ``benchmarks/results/dataset_lower_passes.json``) is rewritten after every
-reaction; ``--resume`` keeps the reactions already there (same data set) and runs the rest.
+reaction; ``--resume`` keeps the reactions already there (same data set and split) and runs
+the rest, and ``--part I/N`` / ``--merge`` split a run over processes, as in the generative
+benchmarks (benchmarks/_generative.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import sys
 import time
 
 import jax
@@ -35,8 +36,8 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from _generative import data_record, file_sha256  # noqa: E402
-from ts_generator_xtb import SAME_TS_DE, held_out_reactions, pipeline_ts  # noqa: E402
+from _generative import add_part_arguments, data_record, evaluate_each, evaluated_by, part_of, rows_to_resume  # noqa: E402
+from ts_generator_xtb import SAME_TS_DE, held_out_reactions, pipeline_ts, stored_ts  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -73,6 +74,7 @@ def main():
     ap.add_argument("--limit", type=int, help="only the first LIMIT reactions")
     ap.add_argument("--out", default=str(HERE / "results" / "dataset_lower_passes.json"))
     ap.add_argument("--resume", action="store_true", help="keep the reactions already in --out and run the rest")
+    add_part_arguments(ap)
     a = ap.parse_args()
 
     if a.split == "held-out":
@@ -81,30 +83,25 @@ def main():
         reactions = read_transition1x(a.data, "train" if a.split == "train" else "data", level="GFN2-xTB")
     reactions = reactions[: a.limit]
     data = data_record(a.data, None, None, split=a.split)
-    rows: list[dict] = []
-    if a.resume and pathlib.Path(a.out).exists():
-        old = json.loads(pathlib.Path(a.out).read_text())
-        if old["data"]["sha256"] != file_sha256(a.data) or old["data"]["split"] != a.split:
-            sys.exit(f"{a.out} was written for other data or another split; not resuming.")
-        rows = old["reactions"]
-        print(f"resumed: {len(rows)} reactions from {a.out}", flush=True)
-    done = {r["rxn"] for r in rows}
-    command = " ".join(["python", "benchmarks/dataset_lower_passes.py", *sys.argv[1:]])
-    for r in reactions:
-        if r.rxn in done:
-            continue
+    rows = rows_to_resume(a, [r.rxn for r in reactions], data=data)
+    by = evaluated_by("dataset_lower_passes.py", a.out, rows)
+
+    def evaluate(r):
         t0 = time.perf_counter()
-        t = int(r.extras["ts_index"])
-        x_ts, e_ts = np.asarray(r.transition_state, float), float(r.energies[t])
+        x_ts, e_ts = stored_ts(r)
         row = {"rxn": r.rxn, "formula": r.formula, "n_atoms": len(r.numbers), "kind": str(r.extras["kind"].astype(str)),
                "barrier_ev": e_ts - float(r.energies[0]),
                **pipeline_ts(xtb_potential(r.numbers), np.asarray(r.reactant, float), np.asarray(r.product, float), x_ts, e_ts)}  # fmt: skip
         row["verdict"] = verdict(row)
         row["seconds"] = round(time.perf_counter() - t0, 1)
-        rows.append(row)
         print(json.dumps(row), flush=True)
-        result = {"command": command, "data": data, "summary": summarise(rows), "reactions": rows}
+        return row
+
+    def write(rows):
+        result = {"evaluated_by": by, "data": data, "summary": summarise(rows), "reactions": rows}
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+
+    rows = evaluate_each(part_of(reactions, a.part), rows, evaluate, write)
     print(json.dumps(summarise(rows), indent=1))
 
 

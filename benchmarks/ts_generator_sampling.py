@@ -43,7 +43,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from _generative import data_record, file_sha256  # noqa: E402
-from ts_generator_xtb import held_out_reactions, refine_ts  # noqa: E402
+from ts_generator_xtb import generated_ts, held_out_reactions, refine_ts, stored_ts  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 SHIPPED = HERE.parent / "jaxrxn" / "data" / "ts_generator_gfn2_xtb.npz"
@@ -112,10 +112,9 @@ def main():
         rows = []
         for r in held[: a.limit]:
             pot = xtb_potential(r.numbers)
-            t = int(r.extras["ts_index"])
-            x_ts, e_ts = np.asarray(r.transition_state, float), float(r.energies[t])
+            x_ts, e_ts = stored_ts(r)
             x_is, x_fs = np.asarray(r.reactant, float), np.asarray(r.product, float)
-            g = guesses(r, key)["heun 4"]
+            g = generated_ts(model, params, r)  # the shipped use, as "heun 4" above
             starts = {"gradient": None, "bisector": _unit(_unit(x_fs - g) + _unit(g - x_is)), "FS - IS": _unit(x_fs - x_is)}
             row = {"rxn": r.rxn, "n_atoms": len(r.numbers)}
             row.update({name: refine_ts(pot, r.numbers, g, x_ts, e_ts, mode0=m) for name, m in starts.items()})

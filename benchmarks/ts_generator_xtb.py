@@ -320,6 +320,11 @@ def held_out_reactions(data) -> list:
     return [r for r in held if r.extras["kind"] == b"reactive"] + [r for r in held if r.extras["kind"] != b"reactive"]
 
 
+def stored_ts(r) -> tuple[np.ndarray, float]:
+    """The data set's TS of reaction `r`: geometry ``(N, 3)`` (Å) and energy (eV)."""
+    return np.asarray(r.transition_state, float), float(r.energies[int(r.extras["ts_index"])])
+
+
 def path_fraction(path: np.ndarray, index: int) -> float:
     """Arc-length fraction (Cartesian, Å) of frame `index` along `path` ``(P, N, 3)``."""
     s = np.concatenate([[0.0], np.cumsum(np.linalg.norm((path[1:] - path[:-1]).reshape(len(path) - 1, -1), axis=1))])
@@ -373,8 +378,7 @@ def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: boo
     from jaxrxn.system import System
 
     pot = xtb_potential(r.numbers)
-    t = int(r.extras["ts_index"])
-    x_ts, e_ts = np.asarray(r.transition_state, float), float(r.energies[t])
+    x_ts, e_ts = stored_ts(r)
     x_is, x_fs = np.asarray(r.reactant, float), np.asarray(r.product, float)
     energy = lambda X: _energy(pot, X)  # noqa: E731
     band_max = lambda band: max(((float(energy(jnp.asarray(X))), np.asarray(X)) for X in band[1:-1]), key=lambda p: p[0])  # noqa: E731
@@ -452,8 +456,7 @@ def peer_ts(r) -> dict:
 
     from jaxrxn.geometry import rmsd_numpy
 
-    t = int(r.extras["ts_index"])
-    x_ts, e_ts = np.asarray(r.transition_state, float), float(r.energies[t])
+    x_ts, e_ts = stored_ts(r)
     res = in_worker_thread(ase_pipeline, np.asarray(r.numbers), np.asarray(r.reactant, float), np.asarray(r.product, float), relax=False)
     found = bool(res.get("saddle_converged")) and "R_ts" in res
     same = found and rmsd_numpy(res["R_ts"], x_ts) < SAME_TS_RMSD and abs(res["ts_energy"] - e_ts) < SAME_TS_DE
