@@ -627,7 +627,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
         t0 = time.perf_counter()
         part = stack_potentials(sub(idx), n_pad)
         R_ts = jnp.stack([pad_positions(out[i].R_ts, n_pad) for i in idx])
-        paths = _split(_irc_batch(part, R_ts, tuple(sorted({**IRC_OPTIONS, "fmax": IRC_END_FMAX}.items()))), len(idx))
+        paths = _split(_irc_batch(part, R_ts, tuple(sorted({**IRC_OPTIONS, "fmax": IRC_END_FMAX, "shallow_fmax": fmax}.items()))), len(idx))
         # alone, a molecule's IRC starts along the given vibrational mode: no zero-mode
         # probes and no Hessian; here each starts from its own Hessian's lowest mode
         probes = zero_mode_probe_calls(Potential(part.energy_fn), R_ts[0], "auto", e0_known=True)

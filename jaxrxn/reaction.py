@@ -70,7 +70,8 @@ IRC_OPTIONS = {"step": 0.2, "tol": 1e-3, "descent_fmax": 0.5, "min_maxstep": 0.1
 
 #: Convergence (eV/Å) of the IRC's end minima in :func:`find_reaction`: they only have to
 #: be recognised as the end states (RMSD or bond graph), whose energies come from their own
-#: relaxation to `fmax`.
+#: relaxation to `fmax`. A branch that ends less than ``min_drop`` below the saddle is
+#: relaxed to the saddle's `fmax` instead (:func:`jaxrxn.irc.irc`'s `shallow_fmax`).
 IRC_END_FMAX = 0.05
 
 #: CI-NEB threshold (eV/Å) of the pipeline on an outside calculator (see
@@ -576,7 +577,7 @@ def _saddle_and_irc(potential, out, stage_done, broken, R_start, tangent, molecu
 
     # --- IRC ---------------------------------------------------------------------------
     t0 = time.perf_counter()
-    path = irc(potential, jnp.asarray(R_ts), fmax=IRC_END_FMAX, mode=mode, hessian=hessian, **IRC_OPTIONS)
+    path = irc(potential, jnp.asarray(R_ts), fmax=IRC_END_FMAX, shallow_fmax=fmax, mode=mode, hessian=hessian, **IRC_OPTIONS)
     stage_done("irc", path.n_force_calls, t0)
     out.n_hessian_calls += 0 if mode is not None else int(path.n_hessian_calls)
     nf, nr = int(path.forward.n_points), int(path.reverse.n_points)
