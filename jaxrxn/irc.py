@@ -22,7 +22,8 @@ implicit step has no such limit.
 Forces are small near any saddle, so a small force does not end the descent there: each
 branch follows the path until it has left the saddle region, i.e. the energy has fallen
 at least `min_drop` below the saddle, and then until the largest atom force drops below
-`descent_fmax` or the path turns back on itself (the valley floor). Only then does an
+`descent_fmax` or the path turns back on itself (the valley floor, looked for only once the
+gradient has fallen below half its largest value on the branch). Only then does an
 L-BFGS minimization converge the minimum to `fmax`. A branch that runs out of
 `max_points` first reports ``RESULTS.step_cap_reached``.
 
@@ -219,7 +220,8 @@ class IRCDescent(AbstractIterativeSolver):
       least `min_drop` below the saddle and the largest atom force is below
       `descent_fmax`, or once the path turns back (the valley floor: the gradient turns
       against the last one, or the sphere's minimum lies inside it) at least
-      ``0.01 min_drop`` below the saddle; or when the steps shrink to nothing.
+      ``0.01 min_drop`` below the saddle and with the gradient below half its largest
+      value on the branch; or when the steps shrink to nothing.
     - `max_points`: points stored (static); running out of them ends the descent with
       ``RESULTS.step_cap_reached``.
     """
