@@ -36,7 +36,8 @@ CHARGES = {"15_oxirane": -1, "18_sn2": -1}
 #: ASE rows stay: the ASE pipeline did not change).
 PIPELINE = (
     "BFGS band to 0.5 eV/Å (at most 50 steps), RSPRFO.molecular, bonds to 1.45x covalent, "
-    "vibrational-only differences, Gonzalez-Schlegel IRC, IRC ends to 0.05 eV/Å"
+    "vibrational-only differences, Gonzalez-Schlegel IRC, IRC ends to 0.05 eV/Å; "
+    "the descent's floor past the steepest point, shallow ends to the saddle fmax"
 )
 
 
