@@ -288,15 +288,15 @@ class IRCDescent(AbstractIterativeSolver):
         lower = e_new < c.e
         outward = jnp.vdot(g_new, x_new - c.pivot) > 0  # the gradient points out of the sphere
         drop_old, drop = args.e_saddle - c.e, args.e_saddle - e_new
-        # the floor lies within this step: the sphere's minimum is above the last point, or
-        # its gradient points out of the sphere (the minimum is inside); steps are halved
-        # down to step/8 to end next to it
         # A floor is only looked for once the gradient has fallen below half its largest value
         # on the branch: while the path still steepens, a gradient that turns is the path
         # zigzagging across a stiff direction off a flat saddle, not its end (GFN2-xTB,
         # 206i cm^-1, the data set's rxn0041_0003: turns by 120-150 degrees at 1-3 meV below
         # the saddle, 40 meV above the minima, with the gradient still growing)
         settled = jnp.linalg.norm(g_new) < 0.5 * c.g_peak
+        # the floor lies within this step: the sphere's minimum is above the last point, or
+        # its gradient points out of the sphere (the minimum is inside); steps are halved
+        # down to step/8 to end next to it
         floor_inside = on_path & (~lower | outward) & (drop_old >= 0.01 * self.min_drop) & settled
         accept = on_path & lower & ~floor_inside
         small_force = (drop >= self.min_drop) & (max_atom_force(-g_new * sqrt_m) < self.descent_fmax)
@@ -409,7 +409,7 @@ def irc(
         if hessian.shape != (R_saddle.size,) * 2 or not bool(jnp.all(jnp.isfinite(hessian))):
             raise ValueError(f"hessian must be a finite array of shape {(R_saddle.size,) * 2}.")
     probes = 0 if mode is not None else zero_mode_probe_calls(potential, R_saddle, zero_modes_spec, e0_known=True)
-    shallow_fmax = fmax if shallow_fmax is None else min(shallow_fmax, fmax)
+    shallow_fmax = fmax if shallow_fmax is None else shallow_fmax
     # floats as traced scalars: a new fmax or step reuses the compiled IRC
     descent, first_step, fmax, shallow_fmax, min_maxstep = dynamic_floats((descent, first_step, fmax, shallow_fmax, min_maxstep))
     out = _irc(
@@ -472,7 +472,7 @@ def _irc(
         sol = iterative_solve(descent, potential, x0, args, max_steps=8 * descent.max_points, throw=False)
         path, energies, arc, n = sol.aux
         shallow = e_ts - energies[n - 1] < descent.min_drop
-        end_fmax = jnp.where(shallow, shallow_fmax, fmax)
+        end_fmax = jnp.where(shallow, jnp.minimum(shallow_fmax, fmax), fmax)  # never looser than fmax
         m = minimize(potential, sol.value, LBFGS(maxstep=min_maxstep), fmax=end_fmax, max_steps=max_min_steps)
         end = RESULTS.where(m.result == RESULTS.step_cap_reached, RESULTS.endpoint_not_minimum, m.result)
         result = RESULTS.where(sol.result == RESULTS.successful, end, sol.result)
