@@ -494,7 +494,9 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.optimize import LBFGS
     from jaxrxn.path.elastic_band import improved_tangents
-    from jaxrxn.reaction import IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, match_irc_ends, not_connected_message, pipeline_neb
+    from jaxrxn.reaction import (
+        IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, _connects, match_irc_ends, not_connected_message, pipeline_neb,
+    )  # fmt: skip
     from jaxrxn.vibrations import vibrations
 
     t_start = time.perf_counter()
@@ -634,6 +636,12 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
         alone = [0 if molecule else zero_mode_probe_calls(potentials[i], out[i].R_ts, "auto", e0_known=True) for i in idx]
         calls = [int(p.n_force_calls) - probes + a for p, a in zip(paths, alone)]
         stage("irc", t0, calls, idx)
+    ends: dict[int, list[np.ndarray]] = {}  # the IRC's (reverse, forward) end minima
+
+    def match_ends(i: int, R_ends, energies) -> dict:
+        numbers = np.asarray(potentials[i].system.numbers) if molecule else None
+        return match_irc_ends(R_ends, energies, R0[i], R1[i], numbers, options["rmsd_tol"], molecule)
+
     for i, path in zip(idx, paths if idx else []):
         r, n_atoms = out[i], out[i].R_ts.shape[0]
         path = unpad(path, n_atoms, n_pad)
@@ -644,11 +652,25 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
         if path.result == RESULTS.nonfinite_state:
             fail(i, "irc", RESULTS[path.result], r.R_ts)
             continue
-        numbers = np.asarray(potentials[i].system.numbers) if molecule else None
-        ends = (np.asarray(path.reverse.R_min), np.asarray(path.forward.R_min))
-        energies = (float(path.reverse.energy_min), float(path.forward.energy_min))
-        r.irc_match = match_irc_ends(ends, energies, R0[i], R1[i], numbers, options["rmsd_tol"], molecule)
-        r.connects = r.irc_match["initial"]["match"] and r.irc_match["final"]["match"]
+        ends[i] = [np.asarray(path.reverse.R_min), np.asarray(path.forward.R_min)]
+        r.irc_match = match_ends(i, ends[i], (float(path.reverse.energy_min), float(path.forward.energy_min)))
+    # as in find_reaction: ends that do not match are first relaxed to the saddle's fmax
+    loose = [i for i in ends if not _connects(out[i].irc_match)] if fmax < IRC_END_FMAX else []
+    if loose:
+        t0 = time.perf_counter()
+        mins = batch_minimize(sub(loose) * 2, [ends[i][0] for i in loose] + [ends[i][1] for i in loose], LBFGS(maxstep=0.2), fmax=fmax, max_steps=1000)
+        k = len(loose)
+        stage("irc", t0, [int(mins[j].n_force_calls) + int(mins[k + j].n_force_calls) for j in range(k)], loose)
+        for j, i in enumerate(loose):
+            pair = (mins[j], mins[k + j])
+            if not all(np.isfinite(float(m.energy)) for m in pair):
+                fail(i, "irc", "the IRC's ends did not relax (non-finite energy)", out[i].R_ts)
+                ends.pop(i)
+                continue
+            out[i].irc_match = match_ends(i, [np.asarray(m.R) for m in pair], tuple(float(m.energy) for m in pair))
+    for i in ends:
+        r = out[i]
+        r.connects = _connects(r.irc_match)
         if not r.connects:
             fail(i, "verify", not_connected_message(r.irc_match), r.R_ts)
             continue
