@@ -443,3 +443,25 @@ def test_loose_irc_ends_are_relaxed_before_the_reaction_is_called_unconnected():
         assert res.irc_match[key]["rmsd"] < 0.05, res.irc_match  # measured 0.001 and 0.04 (0.29 and 0.33 unrelaxed)
     e_ends = res.irc_match["irc_end_energies"]
     assert e_ends == pytest.approx([minima[0][1], minima[1][1]], abs=1e-3)
+
+
+def test_an_end_with_like_atoms_renumbered_is_named_but_not_matched():
+    """An IRC end that is the initial state's species with its two H atoms exchanged (same
+    shape, other atom mapping) is reported as ``renumbered`` and not matched; an end of
+    another species is not renumbered."""
+    from jaxrxn.reaction import match_irc_ends, not_connected_message
+
+    numbers = [6, 6, 8, 1, 1]  # H3 on C0, H4 on O2
+    initial = np.array([[0.0, 0.0, 0.0], [1.5, 0.0, 0.0], [2.2, 1.2, 0.0], [-0.6, 0.9, 0.0], [3.1, 1.0, 0.3]])
+    final = initial.copy()
+    final[4] = [1.9, -0.9, 0.2]  # H4 moved to C1
+    swapped = initial[[0, 1, 2, 4, 3]]  # H3 on O2, H4 on C0
+    match = match_irc_ends((swapped, final), (0.0, 0.0), initial, final, numbers, 0.2, True)
+    assert match["final"]["match"] and not match["initial"]["match"]
+    assert match["initial"]["renumbered"] and match["initial"]["rmsd"] > 1.0
+    assert "initial state's species with like atoms renumbered" in not_connected_message(match)
+    other = final.copy()
+    other[3] = [1.6, 0.3, -1.0]  # both H on C1: another species
+    match = match_irc_ends((other, final), (0.0, 0.0), initial, final, numbers, 0.2, True)
+    assert not match["initial"]["match"] and not match["initial"]["renumbered"]
+    assert "renumbered" not in not_connected_message(match)

@@ -9,12 +9,11 @@ misses GFN2-xTB's H2 (0.79 Å against 1.2 x 0.62 Å), a common product here.
 
 from __future__ import annotations
 
-import hashlib
 from importlib import resources
 
 import numpy as np
 
-from jaxrxn.reaction import bond_graph
+from jaxrxn.reaction import bond_graph, bond_graph_hash
 
 BOND_SCALE = 1.3
 
@@ -87,18 +86,10 @@ def formula(numbers) -> str:
 
 
 def graph_hash(numbers, R: np.ndarray) -> str:
-    """Hash of the bond graph at ``R`` that does not depend on atom order: three rounds of
-    Weisfeiler-Lehman refinement of element labels (B. Weisfeiler & A. Leman 1968). Equal
-    graphs hash equal; distinct graphs collide rarely (never for the small molecules here
-    in practice, and the data set also compares energies and geometries)."""
-    adj = bond_graph(np.asarray(R), np.asarray(numbers), BOND_SCALE)
-    labels = [str(int(z)) for z in numbers]
-    for _ in range(3):
-        labels = [
-            hashlib.sha1((labels[i] + "|" + ",".join(sorted(labels[j] for j in np.flatnonzero(adj[i])))).encode()).hexdigest()[:12]
-            for i in range(len(labels))
-        ]
-    return hashlib.sha1(",".join(sorted(labels)).encode()).hexdigest()[:16]
+    """Hash of the bond graph at ``R`` (bonds to ``BOND_SCALE``) that does not depend on atom
+    order (:func:`jaxrxn.reaction.bond_graph_hash`; the data set also compares energies and
+    geometries)."""
+    return bond_graph_hash(numbers, bond_graph(np.asarray(R), np.asarray(numbers), BOND_SCALE))
 
 
 def bond_changes(numbers, R_a: np.ndarray, R_b: np.ndarray) -> str:
