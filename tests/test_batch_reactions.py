@@ -110,20 +110,3 @@ def test_compiled_code_is_dropped_only_near_the_map_limit():
     assert not _jit.clear_caches_near_map_limit(1.0) and f._cache_size() == 1
     assert _jit.clear_caches_near_map_limit(0.0) and f._cache_size() == 0
 
-
-def test_an_unconnected_reaction_in_a_batch_equals_it_alone():
-    """Muller-Brown A -> B past the intermediate C (as tests/test_reaction.py's
-    test_not_connected_api): the IRC ends in A and C, so both pipelines relax its ends on to
-    the saddle's fmax before calling the reaction unconnected; the batch must do that as
-    find_reaction does (same calls per stage, same match, same message)."""
-    from test_reaction import MB_A, MB_B, _mb3d, _point
-
-    from jaxrxn.system import System
-
-    pot = _mb3d(None, None, System(numbers=[1]))
-    options = {"n_images": 9, "neb_fmax": 0.5}
-    alone = find_reaction(_point(MB_A), _point(MB_B), pot, **options)
-    (batch,) = find_reactions([(_point(MB_A), _point(MB_B))], [pot], **options)
-    assert alone.failed_stage == batch.failed_stage == "verify" and batch.message == alone.message
-    assert batch.n_force_calls_by_stage == alone.n_force_calls_by_stage
-    assert batch.irc_match["irc_end_energies"] == pytest.approx(alone.irc_match["irc_end_energies"], abs=1e-8)

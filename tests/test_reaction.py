@@ -172,15 +172,26 @@ def _point(xy):
 
 
 def test_not_connected_api():
+    """Muller-Brown A -> B past the intermediate C: the IRC ends in A and C. Both pipelines
+    relax the IRC's ends on to the saddle's fmax before calling the reaction unconnected; a
+    find_reactions batch must do that as find_reaction does (same calls per stage)."""
+    from jaxrxn.batch import find_reactions
     from jaxrxn.reaction import find_reaction
+    from jaxrxn.system import System
 
-    res = find_reaction(_point(MB_A), _point(MB_B), _mb3d(None, None, None), n_images=9, neb_fmax=0.5)
+    pot = _mb3d(None, None, System(numbers=[1]))  # one atom: not a molecule; the batch needs numbers
+    options = {"n_images": 9, "neb_fmax": 0.5}
+    res = find_reaction(_point(MB_A), _point(MB_B), pot, **options)
     assert not res.connects and not res.converged and res.failed_stage == "verify"
     assert res.saddle_index == 1
     assert "final state" in res.message and "initial state" not in res.message
     assert res.irc_match["initial"]["match"] and not res.irc_match["final"]["match"]
     # the IRC's other end is the intermediate minimum C
     assert min(res.irc_match["irc_end_energies"]) < max(res.irc_match["irc_end_energies"])
+    (batch,) = find_reactions([(_point(MB_A), _point(MB_B))], [pot], **options)
+    assert batch.failed_stage == "verify" and batch.message == res.message
+    assert batch.n_force_calls_by_stage == res.n_force_calls_by_stage
+    assert batch.irc_match["irc_end_energies"] == pytest.approx(res.irc_match["irc_end_energies"], abs=1e-8)
 
 
 def test_band_step_caps_per_threshold():
