@@ -495,7 +495,8 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
     from jaxrxn.optimize import LBFGS
     from jaxrxn.path.elastic_band import improved_tangents
     from jaxrxn.reaction import (
-        IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, _connects, match_irc_ends, not_connected_message, pipeline_neb,
+        IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, _connects, match_irc_ends, not_connected_message, off_second_order_point,
+        pipeline_neb,
     )  # fmt: skip
     from jaxrxn.vibrations import vibrations
 
@@ -590,38 +591,62 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
             starts[i] = r.band[ts]
 
     # --- saddle, frequencies ------------------------------------------------------------------
-    idx = list(active)
-    if idx:
+    def saddles_from(idx: list[int], starts: dict, modes: dict) -> dict:
+        """One batched saddle search from ``starts[i]`` (first mode ``modes[i]``) for the
+        reactions `idx`, each result judged as find_reaction does; returns the harmonic
+        analyses of those that reached a point of the wrong index (left active)."""
         t0 = time.perf_counter()
         saddles = batch_saddle_search(
             sub(idx), [starts[i] for i in idx], PRFO(), fmax=fmax, max_steps=options["saddle_max_steps"],
-            modes=[tangents[i] for i in idx], check_index=True,
+            modes=[modes[i] for i in idx], check_index=True,
         )  # fmt: skip
         stage("saddle", t0, [s.n_force_calls for s in saddles], idx)
-    for i, res in zip(idx, saddles if idx else []):
-        r = out[i]
-        r.n_hessian_calls += int(res.n_hessian_calls)
-        r.R_ts = np.asarray(res.R)
-        if not (np.all(np.isfinite(r.R_ts)) and np.isfinite(float(res.energy))):
-            fail(i, "saddle", RESULTS[res.result], starts[i])
-            continue
-        r.ts_energy = float(res.energy)
-        r.barrier, r.reverse_barrier = r.ts_energy - r.e_initial, r.ts_energy - r.e_final
-        r.saddle_index = int(res.saddle_index)
-        if not bool(res.converged) and res.result != RESULTS.saddle_wrong_index:
-            fail(i, "saddle", RESULTS[res.result], r.R_ts)
-            continue
-        if molecule:
-            t0 = time.perf_counter()
-            vib = vibrations(potentials[i], r.R_ts)
-            r.n_hessian_calls += vib.n_hessian_calls
-            r.n_force_calls_by_stage["frequencies"] = vib.n_force_calls
-            if not np.all(np.isfinite(vib.frequencies)):
-                fail(i, "frequencies", "the harmonic analysis failed", r.R_ts)
+        wrong_index = {}
+        for i, res in zip(idx, saddles):
+            r = out[i]
+            r.n_hessian_calls += int(res.n_hessian_calls)
+            r.R_ts = np.asarray(res.R)
+            if not (np.all(np.isfinite(r.R_ts)) and np.isfinite(float(res.energy))):
+                fail(i, "saddle", RESULTS[res.result], starts[i])
                 continue
-            r.saddle_index, r.imaginary_frequency_cm1 = vib.n_imaginary, vib.imaginary_frequency
-        if r.saddle_index != 1:
-            fail(i, "saddle", f"{RESULTS[RESULTS.saddle_wrong_index]} (index {r.saddle_index})", r.R_ts)
+            r.ts_energy = float(res.energy)
+            r.barrier, r.reverse_barrier = r.ts_energy - r.e_initial, r.ts_energy - r.e_final
+            r.saddle_index = int(res.saddle_index)
+            if not bool(res.converged) and res.result != RESULTS.saddle_wrong_index:
+                fail(i, "saddle", RESULTS[res.result], r.R_ts)
+                continue
+            vib = None
+            if molecule:
+                vib = vibrations(potentials[i], r.R_ts)
+                r.n_hessian_calls += vib.n_hessian_calls
+                r.n_force_calls_by_stage["frequencies"] = r.n_force_calls_by_stage.get("frequencies", 0) + vib.n_force_calls
+                if not np.all(np.isfinite(vib.frequencies)):
+                    fail(i, "frequencies", "the harmonic analysis failed", r.R_ts)
+                    continue
+                r.saddle_index, r.imaginary_frequency_cm1 = vib.n_imaginary, vib.imaginary_frequency
+            if r.saddle_index != 1:
+                if vib is None:
+                    fail(i, "saddle", f"{RESULTS[RESULTS.saddle_wrong_index]} (index {r.saddle_index})", r.R_ts)
+                else:
+                    wrong_index[i] = vib
+        return wrong_index
+
+    def fail_wrong_index(idx) -> None:
+        for i in idx:
+            fail(i, "saddle", f"{RESULTS[RESULTS.saddle_wrong_index]} (index {out[i].saddle_index})", out[i].R_ts)
+
+    wrong_index = saddles_from(list(active), starts, tangents) if active else {}
+    # as find_reaction: off a point of index 2 or more along its second imaginary mode, one
+    # way and then the other (off_second_order_point)
+    fail_wrong_index([i for i in wrong_index if out[i].saddle_index < 2])
+    escapes = {i: off_second_order_point(out[i].R_ts, vib.modes) for i, vib in wrong_index.items() if out[i].saddle_index >= 2}
+    for attempt in range(2):
+        idx = list(escapes)
+        if not idx:
+            break
+        wrong_index = saddles_from(idx, {i: escapes[i][attempt][0] for i in idx}, {i: escapes[i][attempt][1] for i in idx})
+        escapes = {i: escapes[i] for i in wrong_index}
+    fail_wrong_index(escapes)
 
     # --- IRC (from the Hessian's unstable mode, the vibrational mode of a molecule) and verify
     idx = list(active)

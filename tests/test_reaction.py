@@ -476,3 +476,50 @@ def test_an_end_with_like_atoms_renumbered_is_named_but_not_matched():
     match = match_irc_ends((other, final), (0.0, 0.0), initial, final, numbers, 0.2, True)
     assert not match["initial"]["match"] and not match["initial"]["renumbered"]
     assert "renumbered" not in not_connected_message(match)
+
+
+# GFN2-xTB, held-out rxn0184_0002 (C4H7N): the stationary point the pipeline's saddle stage
+# reached from its climbing image (session 27; Å): 0.25 Å from the data set's TS, 0.108 eV
+# above it, with a second imaginary mode of 137i cm^-1 beside the reaction's 839i.
+_INDEX_2_POINT = [
+    [0.713173, -0.349891, 1.009423], [0.327816, 0.885921, 0.215324], [0.807169, 0.877679, -1.225767],
+    [0.505791, 2.35058, 1.029046], [1.663395, 2.0509, 0.909612], [0.424198, -0.238325, 2.051683],
+    [0.193611, -1.213288, 0.595277], [1.784454, -0.52732, 0.962891], [-0.763983, 0.975237, 0.218131],
+    [0.57991, 1.825265, -1.708142], [0.294618, 0.081599, -1.764728], [1.879195, 0.707619, -1.281468],
+]
+
+
+def test_the_pipeline_steps_off_a_second_order_point_to_the_ts(tmp_path):
+    """From a stationary point of index 2 (the pipeline's saddle stage reached it from the
+    band on held-out rxn0184_0002 and stopped there before session 27) the pipeline steps
+    off along the second imaginary mode and reaches the data set's TS, which its IRC
+    connects. Oracle for the indices: ASE's Vibrations (central differences) on the same
+    tblite surface, independent of jaxrxn: two imaginary modes at the start, one at the end."""
+    from ase import Atoms
+    from ase.vibrations import Vibrations
+    from tblite.ase import TBLite
+
+    from jaxrxn.datasets import heldout_reactions
+    from jaxrxn.geometry import rmsd_numpy
+    from jaxrxn.potentials.qm import xtb_potential
+    from jaxrxn.reaction import find_reaction
+
+    (r,) = [r for r in heldout_reactions() if r.rxn == "rxn0184_0002"]
+    numbers = np.asarray(r.numbers)
+
+    def imaginary_modes(R, name):
+        atoms = Atoms(numbers=numbers, positions=R)
+        atoms.calc = TBLite(method="GFN2-xTB", verbosity=0)
+        vib = Vibrations(atoms, name=str(tmp_path / name))
+        vib.run()
+        # the rigid-body modes come out within a few tens of i cm^-1 of zero; the second
+        # imaginary mode here is 137i
+        return int(np.sum(np.asarray(vib.get_frequencies()).imag > 60.0))
+
+    point = np.array(_INDEX_2_POINT)
+    assert imaginary_modes(point, "start") == 2
+    R0, R1 = np.asarray(r.reactant, float), np.asarray(r.product, float)  # stored as float32
+    res = find_reaction(jnp.asarray(R0), jnp.asarray(R1), xtb_potential(numbers), relax=False, ts_guess=jnp.asarray(point))
+    assert res.converged and res.ts_source == "guess", (res.failed_stage, res.message)
+    assert res.saddle_index == 1 and rmsd_numpy(res.R_ts, np.asarray(r.transition_state, float)) < 0.05  # measured 0.002
+    assert imaginary_modes(res.R_ts, "end") == 1
