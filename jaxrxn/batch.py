@@ -581,7 +581,9 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
         r.R_final = R1[i] = np.asarray(band.path[-1])  # geodesic moves the final state rigidly
         r.band, r.band_energies, r.neb_converged = np.asarray(band.path), np.asarray(band.energies), bool(band.converged)
         ts = int(band.ts_index)
-        if not np.all(np.isfinite(r.band_energies)) or band.result == RESULTS.band_diverged:
+        # as find_reaction: a diverged band's best images (the rollback kept them) go on to the
+        # saddle search; a JAX potential has no calculator failures to give up on
+        if not np.all(np.isfinite(r.band_energies)):
             fail(i, "neb", RESULTS[band.result], r.band[ts])
         elif r.band_energies[ts] <= max(r.band_energies[0], r.band_energies[-1]):
             fail(i, "neb", "the band has no energy maximum between the end states (no barrier found)", r.band[ts])

@@ -110,3 +110,30 @@ def test_compiled_code_is_dropped_only_near_the_map_limit():
     assert not _jit.clear_caches_near_map_limit(1.0) and f._cache_size() == 1
     assert _jit.clear_caches_near_map_limit(0.0) and f._cache_size() == 0
 
+
+
+def _two_double_wells(R, system, params):
+    """A bent 3-atom molecule whose two bonds are coupled double wells (minima at 1.25 and
+    1.75 Å; eV): from both bonds short to both long the pipeline's band diverges."""
+    import jax.numpy as jnp
+
+    r1, r2 = jnp.linalg.norm(R[1] - R[0]), jnp.linalg.norm(R[2] - R[1])
+    cos = jnp.vdot(R[0] - R[1], R[2] - R[1]) / (r1 * r2)
+    well = lambda r: ((r - 1.5) ** 2 - 0.25**2) ** 2 / 0.25**4  # noqa: E731
+    return well(r1) + well(r2) + 0.3 * (r1 - 1.5) * (r2 - 1.5) + 2.0 * (cos + 0.5) ** 2
+
+
+def test_a_diverged_band_goes_on_in_a_batch_as_alone():
+    """find_reaction hands a diverged band's kept images on to the saddle search unless a
+    calculator failed (a JAX potential has none); the batch stopped such a reaction at the
+    band (session 27), so its verdict differed from the reaction's alone."""
+    from jaxrxn.potentials.core import Potential
+    from jaxrxn.system import System
+
+    pot = Potential(_two_double_wells, None, System(numbers=[6, 6, 6]))
+    bent = lambda r: np.array([[r, 0.0, 0.0], [0.0, 0.0, 0.0], [-0.5 * r, np.sqrt(0.75) * r, 0.0]])  # noqa: E731
+    pair = (bent(1.25), bent(1.75))
+    alone = find_reaction(*pair, pot, relax=False, n_images=7)
+    (batch,) = find_reactions([pair], [pot], relax=False, n_images=7)
+    assert alone.failed_stage == batch.failed_stage == "saddle", (alone.message, batch.message)
+    assert batch.n_force_calls_by_stage == alone.n_force_calls_by_stage
