@@ -124,11 +124,11 @@ interpolation maximum in 33 of 40 (median 30, 1,388), by the CI-NEB pipeline in 
 (verified by its IRC 31; median 117 gradients up to the TS, 273 in all, 13,598 over the
 40 (14,337 after session 27's two mends; 13,280 before session 26's), by the **pipeline given the generated TS** (``--guided``) in **36 of 40** (verified
 35; from the guess itself 33, from the band after the guess failed 3; median 29 gradients up
-to the TS, **11,374 over the 40** (12,629 after session 27's two mends, the same outcomes); 10,743 before session 26's mends, the same outcomes), and by the ASE + Sella pipeline in 26 of
+to the TS, **11,374 over the 40** (12,696 after session 27's two mends, the same outcomes); 10,743 before session 26's mends, the same outcomes), and by the ASE + Sella pipeline in 26 of
 40 (IRC-verified and the data set's TS 22; 13 stopped by an SCF failure inside ASE's NEB,
 which does not step back from one as jaxrxn's does, 4 by Sella's IRC inner loop; median 253
 gradients up to the TS, 422.5 in all, 30,496 over the 40). On the 32 both jaxrxn pipelines
-solve, the guided one takes **7,975 vs 9,678 gradients (0.82x**; 0.78x before the mends; 8,631 vs 9,844, 0.88x, after session 27's two mends: the end relaxation's extra calls fall on rxn0185_0010, the data set's TS found by both but not verified (its IRC reaches the product with two H atoms exchanged), and rxn0060_0005's guess, which ends at a point of index 2 or more, is now stepped off without a verified saddle (+315) before the band finds the TS), and it solves 4 the CI-NEB
+solve, the guided one takes **7,975 vs 9,678 gradients (0.82x**; 0.78x before the mends; 8,698 vs 9,844, 0.88x, after session 27's two mends: the end relaxation's extra calls fall on rxn0185_0010, the data set's TS found by both but not verified (its IRC reaches the product with two H atoms exchanged), and rxn0060_0005's guess, which ends at a point of index 2 or more, is now stepped off without a verified saddle (+382) before the band finds the TS), and it solves 4 the CI-NEB
 pipeline does not (rxn0081_0006, rxn0081_0012, rxn0183_0002, rxn0185_0003) and none that it
 alone misses; on the 26 ASE + Sella solves (both jaxrxn pipelines solve them too) **the
 CI-NEB pipeline takes 0.54x its gradients (7,224 vs 13,355), the guided one 0.33x
