@@ -495,7 +495,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
     from jaxrxn.optimize import LBFGS
     from jaxrxn.path.elastic_band import improved_tangents
     from jaxrxn.reaction import (
-        IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, _connects, match_irc_ends, not_connected_message, off_second_order_point,
+        IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, _connects, judge_saddle, match_irc_ends, not_connected_message, off_second_order_point,
         pipeline_neb,
     )  # fmt: skip
     from jaxrxn.vibrations import vibrations
@@ -595,8 +595,9 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
     # --- saddle, frequencies ------------------------------------------------------------------
     def saddles_from(idx: list[int], starts: dict, modes: dict) -> dict:
         """One batched saddle search from ``starts[i]`` (first mode ``modes[i]``) for the
-        reactions `idx`, each result judged as find_reaction does; returns the harmonic
-        analyses of those that reached a point of the wrong index (left active)."""
+        reactions `idx`, each judged as find_reaction does (:func:`judge_saddle`); returns
+        ``{i: (failure, vibrations)}`` of those that reached a point of the wrong index
+        (left active), the others failed or on to the IRC."""
         t0 = time.perf_counter()
         saddles = batch_saddle_search(
             sub(idx), [starts[i] for i in idx], PRFO(), fmax=fmax, max_steps=options["saddle_max_steps"],
@@ -605,50 +606,33 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
         stage("saddle", t0, [s.n_force_calls for s in saddles], idx)
         wrong_index = {}
         for i, res in zip(idx, saddles):
-            r = out[i]
-            r.n_hessian_calls += int(res.n_hessian_calls)
-            r.R_ts = np.asarray(res.R)
-            if not (np.all(np.isfinite(r.R_ts)) and np.isfinite(float(res.energy))):
-                fail(i, "saddle", RESULTS[res.result], starts[i])
-                continue
-            r.ts_energy = float(res.energy)
-            r.barrier, r.reverse_barrier = r.ts_energy - r.e_initial, r.ts_energy - r.e_final
-            r.saddle_index = int(res.saddle_index)
-            if not bool(res.converged) and res.result != RESULTS.saddle_wrong_index:
-                fail(i, "saddle", RESULTS[res.result], r.R_ts)
-                continue
-            vib = None
-            if molecule:
-                vib = vibrations(potentials[i], r.R_ts)
-                r.n_hessian_calls += vib.n_hessian_calls
-                r.n_force_calls_by_stage["frequencies"] = r.n_force_calls_by_stage.get("frequencies", 0) + vib.n_force_calls
-                if not np.all(np.isfinite(vib.frequencies)):
-                    fail(i, "frequencies", "the harmonic analysis failed", r.R_ts)
-                    continue
-                r.saddle_index, r.imaginary_frequency_cm1 = vib.n_imaginary, vib.imaginary_frequency
-            if r.saddle_index != 1:
-                if vib is None:
-                    fail(i, "saddle", f"{RESULTS[RESULTS.saddle_wrong_index]} (index {r.saddle_index})", r.R_ts)
-                else:
-                    wrong_index[i] = vib
+            failure, vib = judge_saddle(out[i], res, starts[i], functools.partial(frequencies, i) if molecule else None)
+            if vib is not None and failure is not None:
+                wrong_index[i] = (failure, vib)
+            elif failure is not None:
+                fail(i, *failure)
         return wrong_index
 
-    def fail_wrong_index(idx) -> None:
-        for i in idx:
-            fail(i, "saddle", f"{RESULTS[RESULTS.saddle_wrong_index]} (index {out[i].saddle_index})", out[i].R_ts)
+    def frequencies(i: int, R_ts: np.ndarray):
+        vib = vibrations(potentials[i], R_ts)
+        stages = out[i].n_force_calls_by_stage
+        stages["frequencies"] = stages.get("frequencies", 0) + vib.n_force_calls
+        return vib
 
     wrong_index = saddles_from(list(active), starts, tangents) if active else {}
     # as find_reaction: off a point of index 2 or more along its second imaginary mode, one
     # way and then the other (off_second_order_point)
-    fail_wrong_index([i for i in wrong_index if out[i].saddle_index < 2])
-    escapes = {i: off_second_order_point(out[i].R_ts, vib.modes) for i, vib in wrong_index.items() if out[i].saddle_index >= 2}
+    for i in [i for i in wrong_index if out[i].saddle_index < 2]:
+        fail(i, *wrong_index[i][0])
+    escapes = {i: off_second_order_point(out[i].R_ts, vib.modes) for i, (_, vib) in wrong_index.items() if out[i].saddle_index >= 2}
     for attempt in range(2):
         idx = list(escapes)
         if not idx:
             break
         wrong_index = saddles_from(idx, {i: escapes[i][attempt][0] for i in idx}, {i: escapes[i][attempt][1] for i in idx})
         escapes = {i: escapes[i] for i in wrong_index}
-    fail_wrong_index(escapes)
+    for i in escapes:
+        fail(i, *wrong_index[i][0])
 
     # --- IRC (from the Hessian's unstable mode, the vibrational mode of a molecule) and verify
     idx = list(active)

@@ -328,6 +328,44 @@ def off_second_order_point(R: np.ndarray, modes) -> list[tuple[np.ndarray, np.nd
     return [(R + step, first), (R - step, first)]
 
 
+#: ``(stage, message, geometry)`` of the pipeline's first failing stage.
+Failure = tuple[str, str, np.ndarray]
+
+
+def judge_saddle(out, res, R_from: np.ndarray, frequencies: Callable[[np.ndarray], Any] | None,
+                 broken: Callable[[], bool] = lambda: False) -> tuple[Failure | None, Any]:  # fmt: skip
+    """Fill `out` (a :class:`ReactionResult`) from the saddle search `res` started at
+    `R_from`, with the harmonic analysis ``frequencies(R_ts)`` of a molecule (``None``: the
+    search's own index stands), and judge it as :func:`find_reaction` and
+    :func:`jaxrxn.batch.find_reactions` both do.
+
+    Returns ``(failure, vibrations)``: failure ``None`` for a first-order saddle; the
+    vibrations of a stationary point of the wrong index (the caller may step off it,
+    :func:`off_second_order_point`), else ``None``. `broken()` says whether an outside
+    calculator failed meanwhile (then the stage fails whatever it returned)."""
+    out.n_hessian_calls += int(res.n_hessian_calls)
+    R_ts = out.R_ts = np.asarray(res.R)
+    if broken() or not np.all(np.isfinite(R_ts)) or not np.isfinite(float(res.energy)):
+        return ("saddle", RESULTS[res.result], R_from), None
+    out.ts_energy = float(res.energy)
+    out.barrier = out.ts_energy - out.e_initial
+    out.reverse_barrier = out.ts_energy - out.e_final
+    out.saddle_index = int(res.saddle_index)
+    if not bool(res.converged) and res.result != RESULTS.saddle_wrong_index:
+        return ("saddle", RESULTS[res.result], R_ts), None
+    vib = None
+    if frequencies is not None:
+        vib = frequencies(R_ts)
+        out.n_hessian_calls += vib.n_hessian_calls
+        if broken() or not np.all(np.isfinite(vib.frequencies)):
+            return ("frequencies", "the harmonic analysis failed", R_ts), None
+        out.saddle_index = vib.n_imaginary
+        out.imaginary_frequency_cm1 = vib.imaginary_frequency
+    if out.saddle_index != 1:
+        return ("saddle", f"{RESULTS[RESULTS.saddle_wrong_index]} (index {out.saddle_index})", R_ts), vib
+    return None, vib
+
+
 def saddle_solver(potential: Potential, R_ci, outside: bool, molecule: bool):
     """The pipeline's saddle search from the climbing image `R_ci`: P-RFO on exact Hessians
     for a JAX potential; RS-P-RFO on an updated Hessian for an outside calculator, for a
@@ -584,7 +622,7 @@ def find_reaction(
 
 
 def _saddle_and_irc(potential, out, stage_done, broken, R_start, tangent, molecule, outside, numbers,
-                    fmax, saddle_max_steps, rmsd_tol) -> tuple[str, str, np.ndarray] | None:  # fmt: skip
+                    fmax, saddle_max_steps, rmsd_tol) -> Failure | None:  # fmt: skip
     """Saddle search from `R_start` (a climbing image, its band `tangent` the first guess of
     the reaction mode; or a TS guess, `tangent` ``None``), frequencies, IRC and the check of
     its ends, filling `out`; ``None`` when verified, else ``(stage, message, geometry)`` of
@@ -593,40 +631,23 @@ def _saddle_and_irc(potential, out, stage_done, broken, R_start, tangent, molecu
     from jaxrxn.saddle import saddle_search
     from jaxrxn.vibrations import vibrations
 
-    def search(R_from: np.ndarray, mode0) -> tuple[tuple[str, str, np.ndarray] | None, Any]:
-        """Saddle search from `R_from` and (molecules) its harmonic analysis: ``(failure or
-        None, vibrations or None)``, `out` filled."""
+    def frequencies(R_ts: np.ndarray):
+        t0 = time.perf_counter()
+        # an outside calculator without analytic Hessian: central differences along the
+        # 3N-6 vibrational directions only (2 (3N-6) gradients, not 6N)
+        vib = vibrations(potential, R_ts, vibrational_only=outside and not hasattr(potential.energy_fn, "hessian"))
+        stage_done("frequencies", vib.n_force_calls, t0)
+        return vib
+
+    def search(R_from: np.ndarray, mode0) -> tuple[Failure | None, Any]:
+        """Saddle search from `R_from`, judged (:func:`judge_saddle`), `out` filled."""
         t0 = time.perf_counter()
         res = saddle_search(
             potential, jnp.asarray(R_from), saddle_solver(potential, R_from, outside, molecule), fmax=fmax,
             max_steps=saddle_max_steps, mode0=None if mode0 is None else jnp.asarray(mode0), check_index=not outside,
         )  # fmt: skip
-        out.n_hessian_calls += int(res.n_hessian_calls)
         stage_done("saddle", res.n_force_calls, t0, f", fmax {float(res.fmax):.3g} eV/Å")
-        R_ts = out.R_ts = np.asarray(res.R)
-        if broken() or not np.all(np.isfinite(R_ts)) or not np.isfinite(float(res.energy)):
-            return ("saddle", RESULTS[res.result], R_from), None
-        out.ts_energy = float(res.energy)
-        out.barrier = out.ts_energy - out.e_initial
-        out.reverse_barrier = out.ts_energy - out.e_final
-        out.saddle_index = int(res.saddle_index)
-        if not bool(res.converged) and res.result != RESULTS.saddle_wrong_index:
-            return ("saddle", RESULTS[res.result], R_ts), None
-        vib = None
-        if molecule:
-            t0 = time.perf_counter()
-            # an outside calculator without analytic Hessian: central differences along the
-            # 3N-6 vibrational directions only (2 (3N-6) gradients, not 6N)
-            vib = vibrations(potential, R_ts, vibrational_only=outside and not hasattr(potential.energy_fn, "hessian"))
-            out.n_hessian_calls += vib.n_hessian_calls
-            stage_done("frequencies", vib.n_force_calls, t0)
-            if broken() or not np.all(np.isfinite(vib.frequencies)):
-                return ("frequencies", "the harmonic analysis failed", R_ts), None
-            out.saddle_index = vib.n_imaginary
-            out.imaginary_frequency_cm1 = vib.imaginary_frequency
-        if out.saddle_index != 1:
-            return ("saddle", f"{RESULTS[RESULTS.saddle_wrong_index]} (index {out.saddle_index})", R_ts), vib
-        return None, vib
+        return judge_saddle(out, res, R_from, frequencies if molecule else None, broken)
 
     failure, vib = search(np.asarray(R_start), tangent)
     if failure is not None and vib is not None and out.saddle_index >= 2 and not broken():

@@ -137,3 +137,66 @@ def test_a_diverged_band_goes_on_in_a_batch_as_alone():
     (batch,) = find_reactions([pair], [pot], relax=False, n_images=7)
     assert alone.failed_stage == batch.failed_stage == "saddle", (alone.message, batch.message)
     assert batch.n_force_calls_by_stage == alone.n_force_calls_by_stage
+
+
+def _hop_with_pucker(R, system, params):
+    """An H atom (3) hops from atom A (0) to atom C (2) of a stiff triangle ABC (eV, Å).
+    ``x = d(H,A) - d(H,C)`` is a double well (minima at x = -0.5 and +0.5, 2 eV between);
+    the height `h` of H above the ABC plane has curvature ``2 (1 - 3 exp(-(x/0.35)^2))``, so
+    in the hop's middle the plane is a maximum: the planar point x = 0 has index 2, and the
+    saddles are its two mirror images at h = ±sqrt(2/8) = ±0.5 Å, 2 - 2^2/16 = 1.75 eV."""
+    import jax.numpy as jnp
+
+    A, B, C, H = R
+    bond = lambda P, Q, r0: 5.0 * (jnp.linalg.norm(P - Q) - r0) ** 2  # noqa: E731
+    dA, dC = jnp.linalg.norm(H - A), jnp.linalg.norm(H - C)
+    x = dA - dC
+    normal = jnp.cross(B - A, C - A)
+    h = jnp.vdot(H - A, normal) / jnp.linalg.norm(normal)
+    return (
+        bond(A, B, 1.5) + bond(B, C, 1.5) + bond(A, C, 2.2)
+        + 2.0 * (x**2 / 0.5**2 - 1.0) ** 2 + 2.0 * (dA + dC - 2.6) ** 2
+        + (1.0 - 3.0 * jnp.exp(-((x / 0.35) ** 2))) * h**2 + 4.0 * h**4
+    )  # fmt: skip
+
+
+def _pucker_height(R) -> float:
+    A, B, C, H = np.asarray(R)
+    normal = np.cross(B - A, C - A)
+    return float(abs(np.dot(H - A, normal)) / np.linalg.norm(normal))
+
+
+def test_the_batch_steps_off_a_second_order_point_as_alone(monkeypatch):
+    """A planar band keeps its plane (the surface is mirror-symmetric about it), so its
+    climbing image and the saddle search from it stop on the planar index-2 point; both
+    find_reaction and a find_reactions batch must then step off it along the second
+    imaginary mode (`off_second_order_point`) to a saddle of index 1, the same for both
+    (same stages, same calls). Oracle: the surface's analytic saddle (1.75 eV, H 0.5 Å out
+    of the plane; see `_hop_with_pucker`). Without the step (SECOND_MODE_STEP = 0) both
+    fail at the saddle with index 2."""
+    from jaxrxn import reaction
+    from jaxrxn.potentials.core import Potential
+    from jaxrxn.system import System
+
+    pot = Potential(_hop_with_pucker, None, System(numbers=[6, 6, 6, 1]))
+    A, B, C = [0.0, 0.0, 0.0], [1.1, -np.sqrt(1.5**2 - 1.1**2), 0.0], [2.2, 0.0, 0.0]
+
+    def with_h(x: float) -> np.ndarray:  # H in the plane with d(H,A) - d(H,C) = x, sum 2.6 Å
+        dA, dC = (2.6 + x) / 2, (2.6 - x) / 2
+        along = (dA**2 - dC**2 + 2.2**2) / (2 * 2.2)
+        return np.array([A, B, C, [along, np.sqrt(dA**2 - along**2), 0.0]])
+
+    pair = (with_h(-0.5), with_h(0.5))
+    options = dict(relax=False, interpolation="linear", n_images=7, neb_fmax=0.01)
+    alone = find_reaction(*pair, pot, **options)
+    (batch,) = find_reactions([pair], [pot], **options)
+    for r in (alone, batch):
+        assert r.converged and r.saddle_index == 1, r.message
+        assert r.barrier == pytest.approx(1.75, abs=1e-6)
+        assert _pucker_height(r.R_ts) == pytest.approx(0.5, abs=1e-4)
+    assert batch.n_force_calls_by_stage == alone.n_force_calls_by_stage
+    assert abs(_pucker_height(batch.band[int(np.argmax(batch.band_energies))])) < 1e-8  # the band stayed planar
+
+    monkeypatch.setattr(reaction, "SECOND_MODE_STEP", 0.0)
+    (stuck,) = find_reactions([pair], [pot], **options)
+    assert stuck.failed_stage == "saddle" and stuck.saddle_index == 2, stuck.message
