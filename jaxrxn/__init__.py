@@ -41,6 +41,7 @@ _NAMES = {
     **dict.fromkeys(("barrier", "fit_to_barriers", "stationary_point"), "jaxrxn.tune"),
     "System": "jaxrxn.system",
     **dict.fromkeys(("ReactionResult", "find_reaction"), "jaxrxn.reaction"),
+    **dict.fromkeys(("MechanismResult", "find_mechanism"), "jaxrxn.mechanism"),
     **dict.fromkeys(("batch_neb", "batch_minimize"), "jaxrxn.batch"),
 }
 

@@ -400,7 +400,7 @@ def find_reactions(
     """
     from jaxrxn._jit import near_map_limit
     from jaxrxn.potentials.external import HostEnergy
-    from jaxrxn.reaction import check_end_points, find_reaction
+    from jaxrxn.reaction import check_end_points, find_reaction, free_molecule
 
     if len(pairs) != len(potentials):
         raise ValueError(f"{len(pairs)} reactions but {len(potentials)} potentials.")
@@ -416,7 +416,7 @@ def find_reactions(
     # (rigid-body removal, interpolation)
     groups: dict[tuple, list[int]] = {}
     for i in on_jax:
-        groups.setdefault((type(potentials[i].energy_fn), _is_molecule(pairs[i][0], potentials[i])), []).append(i)
+        groups.setdefault((type(potentials[i].energy_fn), free_molecule(potentials[i], np.shape(pairs[i][0])[0])), []).append(i)
     for (_, molecule), idx in groups.items():
         _log(progress, f"{len(idx)} {'molecular ' if molecule else ''}reactions on a JAX potential as one padded batch")
         done = _batched([pairs[i] for i in idx], [potentials[i] for i in idx], molecule, options, progress)
@@ -454,15 +454,6 @@ def _log(progress, text: str) -> None:
         print(f"jaxrxn reactions: {text}", file=sys.stderr, flush=True)
     elif callable(progress):
         progress(text)
-
-
-def _is_molecule(R0, potential: Potential) -> bool:
-    """As :func:`jaxrxn.find_reaction` decides: atomic numbers, no cell, no fixed atoms,
-    at least 3 atoms."""
-    system = potential.system
-    numbers = None if system is None else system.numbers
-    periodic = system is not None and system.cell is not None
-    return numbers is not None and not periodic and potential.fixed is None and np.shape(R0)[0] >= 3
 
 
 @functools.partial(jax.jit, static_argnames=("method", "n_images"))
@@ -678,9 +669,11 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
                 fail(i, "irc", "the IRC's ends did not relax (non-finite energy)", out[i].R_ts)
                 ends.pop(i)
                 continue
-            out[i].irc_match = match_ends(i, [np.asarray(m.R) for m in pair], tuple(float(m.energy) for m in pair))
+            ends[i] = [np.asarray(m.R) for m in pair]
+            out[i].irc_match = match_ends(i, ends[i], tuple(float(m.energy) for m in pair))
     for i in ends:
         r = out[i]
+        r.irc_ends = np.stack(ends[i])
         r.connects = _connects(r.irc_match)
         if not r.connects:
             fail(i, "verify", not_connected_message(r.irc_match), r.R_ts)

@@ -120,7 +120,10 @@ class ReactionResult:
     - `R_initial`, `R_final`: the relaxed, aligned end states; `e_initial`, `e_final`.
     - `R_ts`: the saddle (or the last good geometry of the stage that failed);
       `band`, `band_energies`: the relaxed band; `irc_path`, `irc_energies`: the IRC from
-      the reverse end through the saddle to the forward end.
+      the reverse end through the saddle to the forward end; `irc_ends` ``(2, n_atoms, 3)``:
+      the minima its (reverse, forward) ends relaxed to, as matched against the end states
+      (where an unconnected saddle leads: :func:`jaxrxn.mechanism.find_mechanism` goes on
+      from them).
     """
 
     barrier: float | None = None
@@ -150,12 +153,24 @@ class ReactionResult:
     band_energies: np.ndarray | None = None
     irc_path: np.ndarray | None = None
     irc_energies: np.ndarray | None = None
+    irc_ends: np.ndarray | None = None
 
-    _ARRAYS = ("R_initial", "R_final", "R_ts", "band", "band_energies", "irc_path", "irc_energies")
+    _ARRAYS = ("R_initial", "R_final", "R_ts", "band", "band_energies", "irc_path", "irc_energies", "irc_ends")
 
     def to_json(self) -> dict[str, Any]:
         """The scalar fields as a JSON-ready dict (arrays left out)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._ARRAYS}
+
+
+def free_molecule(potential: Potential, n_atoms: int) -> bool:
+    """Whether the pipeline treats `n_atoms` atoms on `potential` as a free molecule:
+    atomic numbers, no periodic cell, no fixed atoms, at least 3 atoms."""
+    system = potential.system
+    if system is None or system.numbers is None or n_atoms < 3:
+        return False
+    periodic = system.cell is not None and bool(np.any(np.asarray(system.pbc)))
+    fixed = potential.fixed
+    return not periodic and (fixed is None or not bool(np.any(fixed)))
 
 
 def _log(progress, text: str) -> None:
@@ -464,7 +479,6 @@ def find_reaction(
     numbers = None if system is None or system.numbers is None else np.asarray(system.numbers, int)
     cell = None if system is None else system.cell
     pbc = None if system is None else system.pbc
-    periodic = cell is not None and bool(np.any(np.asarray(pbc)))
     check_end_points(R_initial, R_final, cell=cell, pbc=pbc)
     if ts_guess is not None:
         check_configuration(ts_guess, name="TS guess", n_atoms=np.shape(R_initial)[0], dim=np.shape(R_initial)[1], cell=cell, pbc=pbc)
@@ -474,12 +488,10 @@ def find_reaction(
         raise ValueError(f"find_reaction works on 3D structures; got dimension {R0.shape[1]}.")
     if n_images < 3:
         raise ValueError(f"n_images must be at least 3 (end points included); got {n_images}.")
-    fixed = potential.fixed
-    # A free molecule (atomic numbers, no cell, no fixed atoms, >= 3 atoms) turns and moves
-    # freely: its end states are aligned, its band loses rigid motion, its saddle gets a
-    # harmonic analysis and its IRC ends are compared after alignment. A model surface
-    # (one particle, no elements) keeps its coordinates as they are.
-    molecule = numbers is not None and not periodic and (fixed is None or not np.any(fixed)) and R0.shape[0] >= 3
+    # A free molecule turns and moves freely: its end states are aligned, its band loses
+    # rigid motion, its saddle gets a harmonic analysis and its IRC ends are compared after
+    # alignment. A model surface (one particle, no elements) keeps its coordinates as they are.
+    molecule = free_molecule(potential, R0.shape[0])
     if remove_rigid is None:
         remove_rigid = molecule
     interpolation = interpolation or ("geodesic" if molecule else "idpp")
@@ -524,7 +536,7 @@ def find_reaction(
     def forget_saddle() -> None:
         for field in ("R_ts", "ts_energy", "barrier", "reverse_barrier", "saddle_index", "imaginary_frequency_cm1"):
             setattr(out, field, None)
-        out.irc_path = out.irc_energies = None
+        out.irc_path = out.irc_energies = out.irc_ends = None
         out.irc_match = {}
 
     def verified(source: str) -> ReactionResult:
@@ -692,6 +704,7 @@ def _saddle_and_irc(potential, out, stage_done, broken, R_start, tangent, molecu
         energies_irc = tuple(float(m.energy) for m in mins)
         match = match_irc_ends(ends_irc, energies_irc, out.R_initial, out.R_final, numbers if molecule else None, rmsd_tol, molecule)
     out.irc_match = match
+    out.irc_ends = np.stack(ends_irc)
     out.connects = _connects(match)
     if not out.connects:
         return "verify", not_connected_message(match), R_ts

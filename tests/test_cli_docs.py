@@ -100,12 +100,16 @@ def _json_keys_and_exit_codes(module: str) -> tuple[set[str], set[int]]:
                 keys.add(target.slice.value)
         if isinstance(node, ast.Dict) and any(k is None and _is_to_json(v) for k, v in zip(node.keys, node.values)):
             keys |= dict_keys(node)  # {"is": ..., **result.to_json()}
-        if _is_to_json(node):  # a ReactionResult's scalar fields (jaxrxn reaction)
+        if _is_to_json(node):  # a ReactionResult's scalar fields, or a MechanismResult's (jaxrxn reaction)
             import dataclasses
 
+            from jaxrxn.mechanism import MechanismResult
             from jaxrxn.reaction import ReactionResult
 
-            keys |= {f.name for f in dataclasses.fields(ReactionResult)} - set(ReactionResult._ARRAYS)
+            if isinstance(node.func.value, ast.Name) and node.func.value.id == "mechanism":
+                keys |= {f.name for f in dataclasses.fields(MechanismResult)}
+            else:
+                keys |= {f.name for f in dataclasses.fields(ReactionResult)} - set(ReactionResult._ARRAYS)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             if node.func.id in ("print_json", "json_line") and node.args and isinstance(node.args[0], ast.Dict):
                 keys |= dict_keys(node.args[0])

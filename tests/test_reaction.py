@@ -253,14 +253,62 @@ def test_ts_guess_first_then_the_band(tmp_path, capsys, monkeypatch):
 
 
 def test_not_connected_cli_exit_1(tmp_path, capsys, monkeypatch):
+    """A -> B past C: not one elementary step (exit 1); ``--stepwise`` finds the two steps
+    through C (exit 0), as find_mechanism does."""
     from jaxrxn import calculators
 
     monkeypatch.setitem(calculators._REGISTRY, "mb3d", _mb3d)
     is_file = _xyz(tmp_path / "a.xyz", _point(MB_A), [1])
     fs_file = _xyz(tmp_path / "b.xyz", _point(MB_B), [1])
-    code, report, err = run_cli(["reaction", is_file, fs_file, "--calc", "mb3d", "--images", "9", "--neb-fmax", "0.5", "--json", "--quiet"], capsys)
+    argv = ["reaction", is_file, fs_file, "--calc", "mb3d", "--images", "9", "--neb-fmax", "0.5", "--json", "--quiet"]
+    code, report, err = run_cli(argv, capsys)
     assert code == 1
     assert report["connects"] is False and report["converged"] is False and report["failed_stage"] == "verify"
+    code, report, err = run_cli([*argv, "--stepwise", "-o", str(tmp_path / "out")], capsys)
+    assert code == 0 and report["converged"] and len(report["steps"]) == 2, report["message"]
+    assert report["barrier"] == pytest.approx(-40.6648 + 146.6995, abs=1e-3)
+    assert [s["ts_energy"] for s in report["steps"]] == pytest.approx([-40.6648, -72.2489], abs=1e-3)
+    assert sorted(os.listdir(tmp_path / "out")) == ["step1", "step2"]
+    assert os.path.exists(tmp_path / "out" / "step2" / "ts.xyz")
+    code, _, err = run_cli([*argv, "--stepwise", "--max-steps", "0"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and "--max-steps" in err
+
+
+def test_stepwise_mechanism_through_an_intermediate():
+    """Muller-Brown A -> B: the band passes the minimum C, and the saddle found (S1) joins A
+    to C. find_mechanism takes that as the step A -> C and searches C -> B (S2). Oracle:
+    the surface's stationary points by Newton iteration (../shared/reference/paths_saddles.md
+    1.1: A -146.6995, B -108.1667, C -80.7678, S1 -40.6648, S2 -72.2489). B -> A runs the
+    same steps backwards; with one search the mechanism is find_reaction's failure."""
+    from jaxrxn.mechanism import find_mechanism
+
+    pot = _mb3d(None, None, None)
+    options = {"n_images": 9, "neb_fmax": 0.5}
+    mech = find_mechanism(_point(MB_A), _point(MB_B), pot, **options)
+    assert mech.converged and mech.failed_step is None and len(mech.steps) == 2, mech.message
+    first, second = mech.steps
+    np.testing.assert_allclose(first.R_ts[0, :2], MB_S1, atol=1e-4)
+    np.testing.assert_allclose(second.R_ts[0, :2], MB_S2, atol=1e-4)
+    np.testing.assert_allclose(first.R_final[0, :2], MB_C, atol=1e-3)  # the intermediate
+    np.testing.assert_allclose(second.R_initial, first.R_final)
+    assert first.converged and first.connects and first.failed_stage is None
+    assert first.irc_match["initial"]["match"] and first.irc_match["final"]["match"]
+    assert first.barrier == pytest.approx(-40.6648 + 146.6995, abs=1e-3)
+    assert first.reverse_barrier == pytest.approx(-40.6648 + 80.7678, abs=1e-3)
+    assert second.barrier == pytest.approx(-72.2489 + 80.7678, abs=1e-3)
+    assert mech.intermediate_energies == pytest.approx([-80.7678 + 146.6995], abs=1e-3)
+    assert mech.barrier == mech.energy_span == pytest.approx(106.0347, abs=1e-3) and mech.ts_step == 0
+    assert mech.n_force_calls == first.n_force_calls + second.n_force_calls
+
+    back = find_mechanism(_point(MB_B), _point(MB_A), pot, **options)
+    assert back.converged and [s.ts_energy for s in back.steps] == pytest.approx([-72.2489, -40.6648], abs=1e-3)
+    assert back.barrier == pytest.approx(-40.6648 + 108.1667, abs=1e-3) and back.ts_step == 1
+
+    once = find_mechanism(_point(MB_A), _point(MB_B), pot, max_steps=1, **options)
+    assert not once.converged and once.failed_step == 0 and len(once.steps) == 1
+    assert "max_steps spent" in once.message and once.steps[0].failed_stage == "verify"
+    with pytest.raises(ValueError, match="max_steps"):
+        find_mechanism(_point(MB_A), _point(MB_B), pot, max_steps=0)
 
 
 # --- bad input: exit 2 with one line ------------------------------------------------

@@ -11,6 +11,12 @@ CI-NEB only if that saddle does not verify (the JSON's ``ts_source`` is ``"guess
 ``profile.png``. Exit 0: a verified transition state; 1: not (the JSON's
 ``failed_stage`` and ``message`` say where and why); 2: bad input, one line on stderr.
 
+``--stepwise`` (:func:`jaxrxn.mechanism.find_mechanism`) goes on when the saddle found joins
+one end state to an intermediate minimum, searching the rest of the way from there (at most
+``--max-steps`` searches): the JSON then has the mechanism's keys and its ``steps``, each
+with the single-run keys; OUTDIR receives one ``stepK/`` folder per step. Exit 0 when every
+step is verified.
+
 ``--batch PAIRS.txt`` runs every ``IS_FILE FS_FILE`` line (:func:`jaxrxn.batch.find_reactions`:
 JAX potentials as one padded, vmapped batch; outside calculators ``--workers`` at a time)
 and prints a JSON list in input order (each entry with ``is``/``fs`` and the single-run
@@ -31,6 +37,7 @@ EXAMPLE = """\
 # the Claisen rearrangement with GFN2-xTB; out/: ts.xyz, path.extxyz, irc.extxyz, profile.png
 jaxrxn reaction benchmarks/data/claisen_allyl_vinyl_ether.xyz benchmarks/data/claisen_pent4enal.xyz --calc xtb -o out/ --json
 jaxrxn reaction --batch pairs.txt --calc xtb --json           # pairs.txt: one 'IS FS' per line; resumable
+jaxrxn reaction is.xyz fs.xyz --calc xtb --stepwise --json    # through intermediates, step by step
 # the pretrained TS generator's guess first, the CI-NEB only if it does not verify
 jaxrxn generate-ts is.xyz fs.xyz -o guess.xyz && jaxrxn reaction is.xyz fs.xyz --calc xtb --ts-guess guess.xyz --json"""
 
@@ -53,6 +60,11 @@ def add_arguments(parser) -> None:
     )  # fmt: skip
     parser.add_argument("--ts-guess", metavar="TS.xyz", help="start the saddle search here first (e.g. generate-ts's output)")
     parser.add_argument("-o", "--outdir", metavar="OUTDIR", help="write ts.xyz, path.extxyz, irc.extxyz, profile.png here")
+    parser.add_argument(
+        "--stepwise", action="store_true",
+        help="go on through intermediates: a saddle joining one end state to another minimum becomes a step",
+    )  # fmt: skip
+    parser.add_argument("--max-steps", type=int, default=3, help="--stepwise: the most searches (3)")
     parser.add_argument("--batch", metavar="PAIRS.txt", help="many reactions, one 'IS_FILE FS_FILE' per line")
     parser.add_argument("--checkpoint", metavar="FILE", help="batch checkpoint (default PAIRS.txt.checkpoint.json)")
     parser.add_argument("--workers", type=int, default=1, help="--batch on an outside calculator: reactions at once (1)")
@@ -64,6 +76,8 @@ def _check_args(args) -> None:
         raise ValueError("--fmax and --neb-fmax must be positive.")
     if args.images < 3:
         raise ValueError(f"--images must be at least 3 (end points included); got {args.images}.")
+    if args.max_steps < 1:
+        raise ValueError(f"--max-steps must be at least 1; got {args.max_steps}.")
 
 
 def _read_pair(is_file: str, fs_file: str):
@@ -86,14 +100,19 @@ def _read_guess(filename: str, R0, system):
 
 
 def _solve(args, R0, R1, system, progress, ts_guess=None):
+    """find_reaction's result, or with ``--stepwise`` find_mechanism's."""
+    from jaxrxn.mechanism import find_mechanism
     from jaxrxn.reaction import find_reaction
 
     potential = build_potential(args, R0, system)
-    result = find_reaction(
-        R0, R1, potential, relax=not args.no_relax, interpolation=args.interpolation,
-        n_images=args.images, fmax=args.fmax, neb_fmax=args.neb_fmax, ts_guess=ts_guess,
-        progress=progress,
+    options = dict(
+        relax=not args.no_relax, interpolation=args.interpolation, n_images=args.images, fmax=args.fmax,
+        neb_fmax=args.neb_fmax, ts_guess=ts_guess, progress=progress,
     )  # fmt: skip
+    if args.stepwise:
+        result = find_mechanism(R0, R1, potential, max_steps=args.max_steps, **options)
+    else:
+        result = find_reaction(R0, R1, potential, **options)
     close = getattr(potential.energy_fn, "close", None)
     if close is not None:
         close()
@@ -160,8 +179,8 @@ def _summary(result) -> str:
 def run(args) -> int:
     _check_args(args)
     if args.batch:
-        if args.initial or args.final or args.outdir or args.ts_guess:
-            raise ValueError("--batch takes no IS/FS files, no -o and no --ts-guess.")
+        if args.initial or args.final or args.outdir or args.ts_guess or args.stepwise:
+            raise ValueError("--batch takes no IS/FS files, no -o, no --ts-guess and no --stepwise.")
         return _run_batch(args)
     if not (args.initial and args.final):
         raise ValueError("give IS and FS files, or --batch PAIRS.txt.")
@@ -169,6 +188,8 @@ def run(args) -> int:
     ts_guess = _read_guess(args.ts_guess, R0, system) if args.ts_guess else None
     with progress(args) as shown, shown.stage("reaction"):
         result = _solve(args, R0, R1, system, progress=lambda line: shown.log(f"jaxrxn reaction: {line}"), ts_guess=ts_guess)
+    if args.stepwise:
+        return _report_mechanism(args, result, system)
     if args.outdir:
         write_outputs(args.outdir, result, system)
     if args.json:
@@ -178,6 +199,25 @@ def run(args) -> int:
     if result.failed_stage is not None and "calculator" in result.message.lower():
         print(f"jaxrxn: {result.message}; stopped at the last good geometry", file=sys.stderr)
     return 0 if result.converged else 1
+
+
+def _report_mechanism(args, mechanism, system) -> int:
+    """Outputs of ``--stepwise``: OUTDIR/stepK/ per step, the JSON or a line per step."""
+    if args.outdir:
+        for k, step in enumerate(mechanism.steps, 1):
+            write_outputs(os.path.join(args.outdir, f"step{k}"), step, system)
+    if args.json:
+        print_json(mechanism.to_json())
+    else:
+        for k, step in enumerate(mechanism.steps, 1):
+            print(f"step {k}: {_summary(step)}")
+        state = "verified" if mechanism.converged else f"NOT verified ({mechanism.message})"
+        barrier = "" if mechanism.barrier is None else f", highest saddle {mechanism.barrier:.4f} eV above the initial state"
+        print(f"mechanism of {len(mechanism.steps)} step(s) {state}{barrier}, {mechanism.n_force_calls} force calls")
+    last = mechanism.steps[-1]
+    if last.failed_stage is not None and "calculator" in last.message.lower():
+        print(f"jaxrxn: {last.message}; stopped at the last good geometry", file=sys.stderr)
+    return 0 if mechanism.converged else 1
 
 
 def _run_batch(args) -> int:
