@@ -486,7 +486,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
     from jaxrxn.optimize import LBFGS
     from jaxrxn.path.elastic_band import improved_tangents
     from jaxrxn.reaction import (
-        IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, _connects, judge_saddle, match_irc_ends, not_connected_message, off_second_order_point,
+        IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, _connects, judge_saddle, matched_irc_ends, not_connected_message, off_second_order_point,
         pipeline_neb,
     )  # fmt: skip
     from jaxrxn.vibrations import vibrations
@@ -640,9 +640,9 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
         stage("irc", t0, calls, idx)
     ends: dict[int, list[np.ndarray]] = {}  # the IRC's (reverse, forward) end minima
 
-    def match_ends(i: int, R_ends, energies) -> dict:
+    def match_ends(i: int, R_ends, energies) -> None:
         numbers = np.asarray(potentials[i].system.numbers) if molecule else None
-        return match_irc_ends(R_ends, energies, R0[i], R1[i], numbers, options["rmsd_tol"], molecule)
+        out[i].irc_match, out[i].irc_ends = matched_irc_ends(R_ends, energies, R0[i], R1[i], numbers, options["rmsd_tol"], molecule)
 
     for i, path in zip(idx, paths if idx else []):
         r, n_atoms = out[i], out[i].R_ts.shape[0]
@@ -655,7 +655,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
             fail(i, "irc", RESULTS[path.result], r.R_ts)
             continue
         ends[i] = [np.asarray(path.reverse.R_min), np.asarray(path.forward.R_min)]
-        r.irc_match = match_ends(i, ends[i], (float(path.reverse.energy_min), float(path.forward.energy_min)))
+        match_ends(i, ends[i], (float(path.reverse.energy_min), float(path.forward.energy_min)))
     # as in find_reaction: ends that do not match are first relaxed to the saddle's fmax
     loose = [i for i in ends if not _connects(out[i].irc_match)] if fmax < IRC_END_FMAX else []
     if loose:
@@ -669,11 +669,9 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
                 fail(i, "irc", "the IRC's ends did not relax (non-finite energy)", out[i].R_ts)
                 ends.pop(i)
                 continue
-            ends[i] = [np.asarray(m.R) for m in pair]
-            out[i].irc_match = match_ends(i, ends[i], tuple(float(m.energy) for m in pair))
+            match_ends(i, [np.asarray(m.R) for m in pair], tuple(float(m.energy) for m in pair))
     for i in ends:
         r = out[i]
-        r.irc_ends = np.stack(ends[i])
         r.connects = _connects(r.irc_match)
         if not r.connects:
             fail(i, "verify", not_connected_message(r.irc_match), r.R_ts)

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxrxn.potentials.core import Potential
-from jaxrxn.reaction import ReactionResult, _log, bond_graph, find_reaction, free_molecule, match_irc_ends, same_species
+from jaxrxn.reaction import ReactionResult, _log, find_reaction, free_molecule, matched_irc_ends, same_species
 
 __all__ = ["MechanismResult", "find_mechanism"]
 
@@ -68,34 +68,26 @@ class _Intermediate(NamedTuple):
     side: str  # "after": the saddle joins the leg's initial state to R; "before": R to its final state
     R: np.ndarray
     energy: float  # eV
-    ends: list[np.ndarray]  # the IRC's (reverse, forward) end minima
-    energies: list[float]  # their energies (eV)
 
 
-def _intermediate(result: ReactionResult, numbers, rmsd_tol: float, molecule: bool) -> _Intermediate | None:
-    """The intermediate an unconnected saddle of `result` leads to: one IRC end is one of
-    the leg's end states, the other neither. ``None`` otherwise (both ends elsewhere, or an
-    end that is an end state's species with like atoms renumbered: a symmetric product or
-    a bifurcation, no intermediate)."""
+def _intermediate(result: ReactionResult, rmsd_tol: float, molecule: bool) -> _Intermediate | None:
+    """The intermediate an unconnected saddle of `result` leads to: its IRC's end on one
+    side (``irc_ends``, in ``irc_match``'s order) is that side's end state, the other is
+    not, nor the same structure as the matched state (an end with the matched state's bonds
+    in another conformation is an intermediate: a conformer of it). ``None`` otherwise
+    (both ends elsewhere, or an end that is its state's species with like atoms renumbered:
+    a symmetric product or a bifurcation, not an intermediate)."""
     if result.failed_stage != "verify" or result.irc_ends is None:
         return None
     match = result.irc_match
-    if any(match[key].get("renumbered") for key in ("initial", "final")):
+    initial, final = match["initial"], match["final"]
+    if initial["match"] == final["match"] or initial.get("renumbered") or final.get("renumbered"):
         return None
-    A, B = result.R_initial, result.R_final
-    if numbers is not None and np.array_equal(bond_graph(A, numbers), bond_graph(B, numbers)):
-        numbers = None  # a conformational change: the RMSD decides, as in match_irc_ends
-    ends = [np.asarray(R) for R in result.irc_ends]
-    hits = [[same_species(R, ref, numbers, rmsd_tol, molecule)[0] for ref in (A, B)] for R in ends]
-    for k in (0, 1):
-        if sum(hits[k]) == 1 and not any(hits[1 - k]):
-            side = "after" if hits[k][0] else "before"
-            # irc_match lists the end energies as (initial side, final side)
-            e_match = match["irc_end_energies"]
-            e_known, e_new = (e_match[0], e_match[1]) if side == "after" else (e_match[1], e_match[0])
-            energies = [e_known, e_new] if k == 0 else [e_new, e_known]
-            return _Intermediate(side, ends[1 - k], e_new, ends, energies)
-    return None
+    k, matched_state = (1, result.R_initial) if initial["match"] else (0, result.R_final)
+    R = np.asarray(result.irc_ends[k])
+    if same_species(R, matched_state, None, rmsd_tol, molecule)[0]:
+        return None  # both ends are the matched state
+    return _Intermediate("after" if k == 1 else "before", R, float(match["irc_end_energies"][k]))
 
 
 def _as_step(result: ReactionResult, mid: _Intermediate, numbers, rmsd_tol: float, molecule: bool) -> ReactionResult:
@@ -105,11 +97,11 @@ def _as_step(result: ReactionResult, mid: _Intermediate, numbers, rmsd_tol: floa
         R_a, R_b, e_a, e_b = result.R_initial, mid.R, result.e_initial, mid.energy
     else:
         R_a, R_b, e_a, e_b = mid.R, result.R_final, mid.energy, result.e_final
-    match = match_irc_ends(mid.ends, mid.energies, R_a, R_b, numbers, rmsd_tol, molecule)
+    match, ends = matched_irc_ends(result.irc_ends, result.irc_match["irc_end_energies"], R_a, R_b, numbers, rmsd_tol, molecule)
     connects = bool(match["initial"]["match"] and match["final"]["match"])
     return dataclasses.replace(
         result, R_initial=R_a, R_final=R_b, e_initial=e_a, e_final=e_b, reaction_energy=e_b - e_a,
-        barrier=result.ts_energy - e_a, reverse_barrier=result.ts_energy - e_b, irc_match=match,
+        barrier=result.ts_energy - e_a, reverse_barrier=result.ts_energy - e_b, irc_match=match, irc_ends=ends,
         connects=connects, converged=connects, failed_stage=None if connects else "verify",
         message="successful" if connects else result.message,
     )  # fmt: skip
@@ -164,7 +156,9 @@ def find_mechanism(
         result = search(R_a, R_b, relax_ends, guess)
         if result.converged:
             return [result], None, ""
-        mid = _intermediate(result, numbers, rmsd_tol, molecule) if budget[0] > 0 else None
+        if not seen:  # the end states themselves: a saddle leading back to one is no way on
+            seen.extend([result.R_initial, result.R_final])
+        mid = _intermediate(result, rmsd_tol, molecule) if budget[0] > 0 else None
         if mid is None:
             spent = " (max_steps spent)" if budget[0] <= 0 and result.failed_stage == "verify" else ""
             return [result], 0, f"{result.failed_stage}: {result.message}{spent}"

@@ -121,9 +121,9 @@ class ReactionResult:
     - `R_ts`: the saddle (or the last good geometry of the stage that failed);
       `band`, `band_energies`: the relaxed band; `irc_path`, `irc_energies`: the IRC from
       the reverse end through the saddle to the forward end; `irc_ends` ``(2, n_atoms, 3)``:
-      the minima its (reverse, forward) ends relaxed to, as matched against the end states
-      (where an unconnected saddle leads: :func:`jaxrxn.mechanism.find_mechanism` goes on
-      from them).
+      the minima its ends relaxed to, in ``irc_match``'s order (initial side, final side;
+      energies ``irc_match["irc_end_energies"]``): where an unconnected saddle leads
+      (:func:`jaxrxn.mechanism.find_mechanism` goes on from there).
     """
 
     barrier: float | None = None
@@ -225,20 +225,27 @@ def match_irc_ends(ends_irc, energies_irc, R_initial, R_final, numbers, rmsd_tol
     conformational change, or ends that relaxed into one complex) a bond graph matches
     either, so only the RMSD decides: on Birkholz 18 (F- + CH3Cl, GFN2-xTB) both ends
     relaxed to the product complex and an IRC through a 6i cm^-1 saddle "connected" them
-    by bonds. The order with more matches is reported. An end that matches neither state
+    by bonds. The order with more matches is reported (on a tie, the one with the smaller
+    RMSDs: when both ends have one state's bonds, the nearer is that state). An end that matches neither state
     but has its state's bond graph up to a renumbering of like atoms
     (:func:`bond_graph_hash`) is marked ``renumbered``: the same species reached with
     another atom mapping (a symmetric product or a bifurcation after the saddle: on held-out
     rxn0185_0010 the band's saddle, 0.02 Å from the data set's TS, leads to the product with
     two H atoms exchanged between its carbons). It does not count as a match: the atom
     mapping of the end states is part of the reaction asked for."""
+    return matched_irc_ends(ends_irc, energies_irc, R_initial, R_final, numbers, rmsd_tol, aligned)[0]
+
+
+def matched_irc_ends(ends_irc, energies_irc, R_initial, R_final, numbers, rmsd_tol: float, aligned: bool) -> tuple[dict[str, Any], np.ndarray]:
+    """:func:`match_irc_ends`'s dict and the ends ``(2, n_atoms, dim)`` in its order
+    (initial side, final side), as :attr:`ReactionResult.irc_ends` keeps them."""
     if numbers is not None and np.array_equal(bond_graph(R_initial, numbers), bond_graph(R_final, numbers)):
         numbers = None
     refs = (R_initial, R_final)
-    # reverse end -> IS and forward end -> FS, or swapped (the first on a tie)
+    # reverse end -> IS and forward end -> FS, or swapped
     orders = ((0, 1), (1, 0))
     checks = [[same_species(ends_irc[i], ref, numbers, rmsd_tol, aligned) for i, ref in zip(order, refs)] for order in orders]
-    best = max((0, 1), key=lambda k: sum(c[0] for c in checks[k]))
+    best = max((0, 1), key=lambda k: (sum(c[0] for c in checks[k]), -sum(c[1] for c in checks[k])))
     match: dict[str, Any] = {
         key: {"rmsd": c[1], "same_bonds": c[2], "match": bool(c[0])} for key, c in zip(("initial", "final"), checks[best])
     }
@@ -248,7 +255,7 @@ def match_irc_ends(ends_irc, energies_irc, R_initial, R_final, numbers, rmsd_tol
             if not match[key]["match"]:
                 hashes = {bond_graph_hash(numbers, bond_graph(np.asarray(R, float), numbers)) for R in (ends_irc[i], ref)}
                 match[key]["renumbered"] = len(hashes) == 1
-    return match
+    return match, np.stack([np.asarray(ends_irc[i]) for i in orders[best]])
 
 
 def _connects(match: dict[str, Any]) -> bool:
@@ -690,7 +697,7 @@ def _saddle_and_irc(potential, out, stage_done, broken, R_start, tangent, molecu
     # --- verify ------------------------------------------------------------------------
     ends_irc = (np.asarray(path.reverse.R_min), np.asarray(path.forward.R_min))
     energies_irc = (float(path.reverse.energy_min), float(path.forward.energy_min))
-    match = match_irc_ends(ends_irc, energies_irc, out.R_initial, out.R_final, numbers if molecule else None, rmsd_tol, molecule)
+    match, ordered = matched_irc_ends(ends_irc, energies_irc, out.R_initial, out.R_final, numbers if molecule else None, rmsd_tol, molecule)
     if not _connects(match) and fmax < IRC_END_FMAX:
         # An end relaxed only to IRC_END_FMAX can stop short on a flat stretch (a soft
         # torsion, a conformational step): held-out rxn0186_0004's stopped 0.28 and 0.33 Å
@@ -702,9 +709,8 @@ def _saddle_and_irc(potential, out, stage_done, broken, R_start, tangent, molecu
             return "irc", "the calculator failed relaxing the IRC's ends", R_ts
         ends_irc = tuple(np.asarray(m.R) for m in mins)
         energies_irc = tuple(float(m.energy) for m in mins)
-        match = match_irc_ends(ends_irc, energies_irc, out.R_initial, out.R_final, numbers if molecule else None, rmsd_tol, molecule)
-    out.irc_match = match
-    out.irc_ends = np.stack(ends_irc)
+        match, ordered = matched_irc_ends(ends_irc, energies_irc, out.R_initial, out.R_final, numbers if molecule else None, rmsd_tol, molecule)
+    out.irc_match, out.irc_ends = match, ordered
     out.connects = _connects(match)
     if not out.connects:
         return "verify", not_connected_message(match), R_ts
