@@ -216,6 +216,13 @@ def evaluated_by(script: str, out: str, rows: list[dict]) -> str:
     return earlier if this_run in earlier.split(" ; then ") else f"{earlier} ; then {this_run}"
 
 
+def count_verdicts(rows: list[dict], names: Sequence[str]) -> dict:
+    """``{"reactions": len(rows), name: rows whose "verdict" is name, ...}``; the force
+    calls of all rows as ``n_force_calls_total``."""
+    counts = {name: sum(r["verdict"] == name for r in rows) for name in names}
+    return {"reactions": len(rows), **counts, "n_force_calls_total": int(sum(r["n_force_calls"] for r in rows))}
+
+
 def evaluate_each(reactions, rows: list[dict], evaluate: Callable, write: Callable[[list[dict]], None]) -> list[dict]:
     """Append ``evaluate(r)`` to `rows` for every reaction of `reactions` whose name
     (``r.rxn``) is not already there, calling ``write(rows)`` after each (long runs keep

@@ -36,7 +36,7 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from _generative import add_part_arguments, data_record, evaluate_each, evaluated_by, part_of, rows_to_resume  # noqa: E402
+from _generative import add_part_arguments, count_verdicts, data_record, evaluate_each, evaluated_by, part_of, rows_to_resume  # noqa: E402
 from ts_generator_xtb import SAME_TS_DE, held_out_reactions, pipeline_ts, stored_ts  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -53,12 +53,8 @@ def verdict(row: dict) -> str:
 
 
 def summarise(rows: list[dict]) -> dict:
-    out = {"reactions": len(rows)}
-    for name in ("same", "same energy", "lower", "higher", "not verified"):
-        out[name] = sum(r["verdict"] == name for r in rows)
-    lower = [r for r in rows if r["verdict"] == "lower"]
-    out["lower_reactions"] = {r["rxn"]: round(r["ts_minus_data_ev"], 4) for r in lower}
-    out["n_force_calls_total"] = int(sum(r["n_force_calls"] for r in rows))
+    out = count_verdicts(rows, ("same", "same energy", "lower", "higher", "not verified"))
+    out["lower_reactions"] = {r["rxn"]: round(r["ts_minus_data_ev"], 4) for r in rows if r["verdict"] == "lower"}
     return out
 
 

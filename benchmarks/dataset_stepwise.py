@@ -35,7 +35,7 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from _generative import data_record, evaluate_each, evaluated_by, rows_to_resume  # noqa: E402
+from _generative import count_verdicts, data_record, evaluate_each, evaluated_by, rows_to_resume  # noqa: E402
 from ts_generator_xtb import SAME_TS_DE, SAME_TS_RMSD, held_out_reactions, stored_ts  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -52,11 +52,8 @@ def verdict(row: dict) -> str:
 
 
 def summarise(rows: list[dict]) -> dict:
-    out = {"reactions": len(rows)}
-    for name in ("stepwise lower", "stepwise same energy", "stepwise higher", "one step", "not verified"):
-        out[name] = sum(r["verdict"] == name for r in rows)
+    out = count_verdicts(rows, ("stepwise lower", "stepwise same energy", "stepwise higher", "one step", "not verified"))
     out["stepwise_reactions"] = {r["rxn"]: round(r["highest_ts_minus_data_ev"], 4) for r in rows if r["verdict"].startswith("stepwise")}
-    out["n_force_calls_total"] = int(sum(r["n_force_calls"] for r in rows))
     return out
 
 
