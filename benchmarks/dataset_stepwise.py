@@ -6,10 +6,14 @@ this runs :func:`jaxrxn.find_mechanism` (relax=False, at most ``--max-steps`` se
 otherwise the settings of that benchmark: geodesic band, CI-NEB, RS-P-RFO, frequencies, IRC;
 GFN2-xTB through tblite, one thread) from the stored end states and sorts the outcome:
 
-- ``stepwise lower`` / ``stepwise higher``: a verified mechanism of two or more steps whose
-  highest saddle is more than 0.01 eV below / above the stored TS;
-- ``stepwise same energy``: a verified mechanism whose highest saddle is within 0.01 eV of it;
-- ``one step``: the first search verified on its own (the pipeline changed since that run);
+- ``one step ...``: one verified step joins the end states by itself: a later search's, from
+  an intermediate that is a conformer of an end state (its IRC ends have the end states'
+  bonds, as :func:`jaxrxn.find_reaction` matches them), or the first search's (the pipeline
+  changed since the single-step run);
+- ``stepwise ...``: a verified mechanism of two or more steps;
+- each ``... lower`` / ``... higher`` when the highest saddle is more than 0.01 eV below /
+  above the stored TS, ``... same energy`` within 0.01 eV (``step_is_data_ts`` names a step
+  that is the stored TS itself: RMSD < 0.1 Å as well);
 - ``not verified``: no verified mechanism (`failed_step` and `message` say why).
 
 The stored TS was IRC-connected to both stored end states by the data set's builder: a
@@ -41,19 +45,21 @@ from ts_generator_xtb import SAME_TS_DE, SAME_TS_RMSD, held_out_reactions, store
 HERE = pathlib.Path(__file__).resolve().parent
 
 
+VERDICTS = tuple(f"{kind} {level}" for kind in ("one step", "stepwise") for level in ("lower", "same energy", "higher"))
+
+
 def verdict(row: dict) -> str:
     """The outcome's name (module docstring)."""
     if not row["converged"]:
         return "not verified"
-    if row["n_steps"] == 1:
-        return "one step"
     de = row["highest_ts_minus_data_ev"]
-    return "stepwise same energy" if abs(de) <= SAME_TS_DE else ("stepwise lower" if de < 0 else "stepwise higher")
+    level = "same energy" if abs(de) <= SAME_TS_DE else ("lower" if de < 0 else "higher")
+    return f"{'one step' if row['n_steps'] == 1 else 'stepwise'} {level}"
 
 
 def summarise(rows: list[dict]) -> dict:
-    out = count_verdicts(rows, ("stepwise lower", "stepwise same energy", "stepwise higher", "one step", "not verified"))
-    out["stepwise_reactions"] = {r["rxn"]: round(r["highest_ts_minus_data_ev"], 4) for r in rows if r["verdict"].startswith("stepwise")}
+    out = count_verdicts(rows, (*VERDICTS, "not verified"))
+    out["verified_reactions"] = {r["rxn"]: round(r["highest_ts_minus_data_ev"], 4) for r in rows if r["converged"]}
     return out
 
 

@@ -41,7 +41,8 @@ class MechanismResult:
       of that step. `energy_span`: the largest rise from a minimum to a later saddle (the
       effective barrier when an intermediate lies below the initial state).
     - `intermediate_energies`: each intermediate's energy minus the initial state's.
-    - `n_force_calls`: all steps' (the searches whose saddle became a step included).
+    - `n_force_calls`: every search's (those whose saddle became a step, and those of steps
+      dropped because one step joins the end states by itself).
     - `failed_step`: index in `steps` of the search that failed, ``None`` if none;
       `message` says why.
     """
@@ -107,6 +108,24 @@ def _as_step(result: ReactionResult, mid: _Intermediate, numbers, rmsd_tol: floa
     )  # fmt: skip
 
 
+def _joining_step(steps: list[ReactionResult], numbers, rmsd_tol: float, molecule: bool) -> ReactionResult | None:
+    """The step, of the lowest saddle, whose IRC ends match the mechanism's own end states
+    by :func:`jaxrxn.reaction.match_irc_ends`' criteria (as that step alone, between them),
+    or ``None``. A leg to an intermediate that is a conformer of an end state can find such
+    a step: then the reaction is that one step, as :func:`jaxrxn.find_reaction` would have
+    verified it had its band found that saddle."""
+    A, B, e_a, e_b = steps[0].R_initial, steps[-1].R_final, steps[0].e_initial, steps[-1].e_final
+    joining = []
+    for s in steps:
+        match, ends = matched_irc_ends(s.irc_ends, s.irc_match["irc_end_energies"], A, B, numbers, rmsd_tol, molecule)
+        if match["initial"]["match"] and match["final"]["match"]:
+            joining.append(dataclasses.replace(
+                s, R_initial=A, R_final=B, e_initial=e_a, e_final=e_b, reaction_energy=e_b - e_a,
+                barrier=s.ts_energy - e_a, reverse_barrier=s.ts_energy - e_b, irc_match=match, irc_ends=ends,
+            ))  # fmt: skip
+    return min(joining, key=lambda s: s.ts_energy) if joining else None
+
+
 def find_mechanism(
     R_initial,
     R_final,
@@ -133,7 +152,9 @@ def find_mechanism(
 
     A search whose saddle's IRC joins one end of its leg to a minimum that is neither end
     (`irc_ends`) becomes a step to or from that intermediate, and the rest of the leg is
-    searched next. A search that fails otherwise (no saddle, both IRC ends elsewhere, an
+    searched next. When one of the steps found joins the end states by itself (its IRC
+    ends match them as :func:`jaxrxn.find_reaction` matches, e.g. by bonds when the
+    intermediate was a conformer of an end state), the mechanism is that one step. A search that fails otherwise (no saddle, both IRC ends elsewhere, an
     intermediate met before, the steps spent) ends the mechanism with ``converged=False``.
     Raises ``ValueError`` for unusable end points or `max_steps` < 1.
     """
@@ -176,9 +197,14 @@ def find_mechanism(
         return [*rest, step], failed, why
 
     steps, failed, why = legs(R_initial, R_final, relax, options.pop("ts_guess", None))
-    out.steps, out.failed_step = steps, failed
     out.n_force_calls = sum(s.n_force_calls for s in steps)
     out.seconds = sum(s.seconds for s in steps)
+    if failed is None and len(steps) > 1:
+        direct = _joining_step(steps, numbers, rmsd_tol, molecule)
+        if direct is not None:
+            _log(progress, "mechanism: one of the steps joins the end states by itself")
+            steps = [direct]
+    out.steps, out.failed_step = steps, failed
     out.converged = failed is None and all(s.converged for s in steps)
     e0 = steps[0].e_initial
     if e0 is not None:

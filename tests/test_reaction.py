@@ -280,7 +280,9 @@ def test_stepwise_mechanism_through_an_intermediate():
     the surface's stationary points by Newton iteration (../shared/reference/paths_saddles.md
     1.1: A -146.6995, B -108.1667, C -80.7678, S1 -40.6648, S2 -72.2489). B -> A runs the
     same steps backwards; with one search the mechanism is find_reaction's failure."""
-    from jaxrxn.mechanism import find_mechanism
+    import dataclasses
+
+    from jaxrxn.mechanism import _joining_step, find_mechanism
 
     pot = _mb3d(None, None, None)
     options = {"n_images": 9, "neb_fmax": 0.5}
@@ -299,6 +301,10 @@ def test_stepwise_mechanism_through_an_intermediate():
     assert mech.intermediate_energies == pytest.approx([-80.7678 + 146.6995], abs=1e-3)
     assert mech.barrier == mech.energy_span == pytest.approx(106.0347, abs=1e-3) and mech.ts_step == 0
     assert mech.n_force_calls == first.n_force_calls + second.n_force_calls
+    # neither step joins A and B by itself; of a "mechanism" A -> C -> C the first step does
+    assert _joining_step(mech.steps, None, 0.2, False) is None
+    to_c = dataclasses.replace(second, R_final=first.R_final, e_final=first.e_final)
+    assert _joining_step([first, to_c], None, 0.2, False).ts_energy == first.ts_energy
 
     back = find_mechanism(_point(MB_B), _point(MB_A), pot, **options)
     assert back.converged and [s.ts_energy for s in back.steps] == pytest.approx([-72.2489, -40.6648], abs=1e-3)
