@@ -1,7 +1,9 @@
 """benchmarks/dataset_lower_passes.py sorts each pipeline saddle against the data set's stored
 TS; the data card's "Known limits" numbers are its counts. The verdicts follow the benchmarks'
 same-TS criterion (RMSD < 0.1 Å and energy within 0.01 eV, decided by ``pipeline_ts`` as
-``same_ts``), and a saddle without a verified IRC is never counted as a pass."""
+``same_ts``), and a saddle without a verified IRC is never counted as a pass.
+benchmarks/dataset_stepwise.py runs find_mechanism on the reactions that single-step run left
+unverified; a mechanism counts only when every step is IRC-verified."""
 
 import json
 import pathlib
@@ -12,14 +14,25 @@ import pytest
 _BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 
 
-@pytest.fixture(scope="module")
-def lower_passes():
+def _benchmark(name: str):
+    """The module benchmarks/NAME.py (its folder on the path only while importing)."""
+    import importlib
+
     sys.path.insert(0, str(_BENCHMARKS))
     try:
-        import dataset_lower_passes
+        return importlib.import_module(name)
     finally:
         sys.path.remove(str(_BENCHMARKS))
-    return dataset_lower_passes
+
+
+@pytest.fixture(scope="module")
+def lower_passes():
+    return _benchmark("dataset_lower_passes")
+
+
+@pytest.fixture(scope="module")
+def stepwise():
+    return _benchmark("dataset_stepwise")
 
 
 def _row(converged, same_ts, de, rxn="r"):
@@ -48,3 +61,41 @@ def test_committed_summary_is_the_count_of_its_rows(lower_passes):
         assert lower_passes.verdict(row) == row["verdict"], row["rxn"]
     assert lower_passes.summarise(result["reactions"]) == result["summary"]
     assert result["summary"]["lower"] == 14 and result["summary"]["reactions"] == 223  # the card's numbers
+
+
+def _mechanism_row(converged, n_steps, de):
+    return {"converged": converged, "n_steps": n_steps, "highest_ts_minus_data_ev": de, "n_force_calls": 10}
+
+
+@pytest.mark.parametrize(
+    "row, expected",
+    [
+        (_mechanism_row(True, 2, -0.5), "stepwise lower"),
+        (_mechanism_row(True, 3, 0.2), "stepwise higher"),
+        (_mechanism_row(True, 2, 0.009), "stepwise same energy"),
+        (_mechanism_row(True, 1, -0.5), "one step lower"),
+        (_mechanism_row(True, 1, -0.009), "one step same energy"),
+        (_mechanism_row(True, 1, 0.011), "one step higher"),
+        (_mechanism_row(False, 2, -1.0), "not verified"),  # steps found, one of them not verified
+        (_mechanism_row(False, 1, None), "not verified"),
+    ],
+)
+def test_stepwise_verdicts(stepwise, row, expected):
+    assert stepwise.verdict(row) == expected
+
+
+def test_committed_results_are_the_unverified_reactions_and_their_counts(stepwise):
+    result = json.loads((_BENCHMARKS / "results" / "dataset_stepwise.json").read_text())
+    single = json.loads((_BENCHMARKS / "results" / "dataset_lower_passes.json").read_text())
+    assert [r["rxn"] for r in result["reactions"]] == [r["rxn"] for r in single["reactions"] if r["verdict"] == "not verified"]
+    for row in result["reactions"]:
+        assert stepwise.verdict(row) == row["verdict"], row["rxn"]
+        assert row["n_steps"] == len(row["steps"])
+        if row["converged"]:  # every step verified; the highest saddle is the mechanism's
+            assert all(s["converged"] for s in row["steps"])
+            worst = max(s["ts_minus_data_ev"] for s in row["steps"])
+            assert row["highest_ts_minus_data_ev"] == pytest.approx(worst, abs=1e-8)
+    summary = result["summary"]
+    assert stepwise.summarise(result["reactions"]) == summary
+    one_step = sum(summary[f"one step {level}"] for level in ("lower", "same energy", "higher"))
+    assert (one_step, summary["stepwise lower"], summary["reactions"] - summary["not verified"]) == (3, 3, 8)  # the card's
