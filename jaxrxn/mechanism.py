@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxrxn.potentials.core import Potential
-from jaxrxn.reaction import ReactionResult, _log, find_reaction, free_molecule, matched_irc_ends, same_species
+from jaxrxn.reaction import ReactionResult, _connects, _log, find_reaction, free_molecule, matched_irc_ends, same_species
 
 __all__ = ["MechanismResult", "find_mechanism"]
 
@@ -93,21 +93,27 @@ def _intermediate(result: ReactionResult, rmsd_tol: float, molecule: bool) -> _I
     return _Intermediate("after" if k == 1 else "before", R, float(match["irc_end_energies"][k]))
 
 
-def _as_step(result: ReactionResult, mid: _Intermediate, numbers, rmsd_tol: float, molecule: bool) -> ReactionResult:
-    """The search `result`, whose saddle's IRC joins one of its end states to the
-    intermediate `mid`, as that verified elementary step."""
-    if mid.side == "after":
-        R_a, R_b, e_a, e_b = result.R_initial, mid.R, result.e_initial, mid.energy
-    else:
-        R_a, R_b, e_a, e_b = mid.R, result.R_final, mid.energy, result.e_final
+def _between(result: ReactionResult, R_a: np.ndarray, R_b: np.ndarray, e_a: float, e_b: float,
+             numbers, rmsd_tol: float, molecule: bool) -> ReactionResult:  # fmt: skip
+    """The search `result` as the step from the minimum `R_a` to `R_b` (energies `e_a`,
+    `e_b`, eV): its IRC's ends matched against them (:func:`matched_irc_ends`), verified
+    when both match."""
     match, ends = matched_irc_ends(result.irc_ends, result.irc_match["irc_end_energies"], R_a, R_b, numbers, rmsd_tol, molecule)
-    connects = bool(match["initial"]["match"] and match["final"]["match"])
+    connects = bool(_connects(match))
     return dataclasses.replace(
         result, R_initial=R_a, R_final=R_b, e_initial=e_a, e_final=e_b, reaction_energy=e_b - e_a,
         barrier=result.ts_energy - e_a, reverse_barrier=result.ts_energy - e_b, irc_match=match, irc_ends=ends,
         connects=connects, converged=connects, failed_stage=None if connects else "verify",
         message="successful" if connects else result.message,
     )  # fmt: skip
+
+
+def _as_step(result: ReactionResult, mid: _Intermediate, numbers, rmsd_tol: float, molecule: bool) -> ReactionResult:
+    """The search `result`, whose saddle's IRC joins one of its end states to the
+    intermediate `mid`, as that verified elementary step."""
+    if mid.side == "after":
+        return _between(result, result.R_initial, mid.R, result.e_initial, mid.energy, numbers, rmsd_tol, molecule)
+    return _between(result, mid.R, result.R_final, mid.energy, result.e_final, numbers, rmsd_tol, molecule)
 
 
 def _joining_step(steps: list[ReactionResult], numbers, rmsd_tol: float, molecule: bool) -> ReactionResult | None:
@@ -117,14 +123,7 @@ def _joining_step(steps: list[ReactionResult], numbers, rmsd_tol: float, molecul
     a step: then the reaction is that one step, as :func:`jaxrxn.find_reaction` would have
     verified it had its band found that saddle."""
     A, B, e_a, e_b = steps[0].R_initial, steps[-1].R_final, steps[0].e_initial, steps[-1].e_final
-    joining = []
-    for s in steps:
-        match, ends = matched_irc_ends(s.irc_ends, s.irc_match["irc_end_energies"], A, B, numbers, rmsd_tol, molecule)
-        if match["initial"]["match"] and match["final"]["match"]:
-            joining.append(dataclasses.replace(
-                s, R_initial=A, R_final=B, e_initial=e_a, e_final=e_b, reaction_energy=e_b - e_a,
-                barrier=s.ts_energy - e_a, reverse_barrier=s.ts_energy - e_b, irc_match=match, irc_ends=ends,
-            ))  # fmt: skip
+    joining = [s for s in (_between(step, A, B, e_a, e_b, numbers, rmsd_tol, molecule) for step in steps) if s.converged]
     return min(joining, key=lambda s: s.ts_energy) if joining else None
 
 

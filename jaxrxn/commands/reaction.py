@@ -196,9 +196,14 @@ def run(args) -> int:
         print_json(result.to_json())
     else:
         print(_summary(result))
+    _note_calculator_failure(result)
+    return 0 if result.converged else 1
+
+
+def _note_calculator_failure(result) -> None:
+    """One line on stderr when the calculator failed (the JSON's message says where)."""
     if result.failed_stage is not None and "calculator" in result.message.lower():
         print(f"jaxrxn: {result.message}; stopped at the last good geometry", file=sys.stderr)
-    return 0 if result.converged else 1
 
 
 def _report_mechanism(args, mechanism, system) -> int:
@@ -214,9 +219,8 @@ def _report_mechanism(args, mechanism, system) -> int:
         state = "verified" if mechanism.converged else f"NOT verified ({mechanism.message})"
         barrier = "" if mechanism.barrier is None else f", highest saddle {mechanism.barrier:.4f} eV above the initial state"
         print(f"mechanism of {len(mechanism.steps)} step(s) {state}{barrier}, {mechanism.n_force_calls} force calls")
-    last = mechanism.steps[-1]
-    if last.failed_stage is not None and "calculator" in last.message.lower():
-        print(f"jaxrxn: {last.message}; stopped at the last good geometry", file=sys.stderr)
+    if mechanism.failed_step is not None:
+        _note_calculator_failure(mechanism.steps[mechanism.failed_step])
     return 0 if mechanism.converged else 1
 
 
