@@ -4,11 +4,13 @@
 must end in both end states. When the band between them passes another minimum, that
 saddle may join one end state to the other minimum instead, and the reaction is reported
 as not connected although the saddle is a verified step of it. :func:`find_mechanism`
-goes on from there: the IRC's end that is neither end state is an intermediate, and the
-leg still missing (intermediate -> final state, or initial state -> intermediate) is
-searched the same way, again and again, until every leg is a verified elementary step or
-`max_steps` are spent. On Muller-Brown A -> B the band passes the minimum C and the
-mechanism is A -> C -> B through both saddles of the surface.
+goes on from there: an IRC end that is neither end state is an intermediate, and the legs
+still missing (initial state -> intermediate, intermediate -> final state, or both when the
+saddle joins two intermediates) are searched the same way, again and again, until every leg
+is a verified elementary step or `max_steps` are spent. A saddle that only turns one end
+state into another of its conformers (cis and trans, say) is no step of the reaction: the
+leg is searched again to that conformer. On Muller-Brown A -> B the band passes the
+minimum C and the mechanism is A -> C -> B through both saddles of the surface.
 
 On the shipped GFN2-xTB data set's held-out reactions (benchmarks/dataset_stepwise.py) it
 verifies 8 of the 30 whose single-step pipeline does not: 5 as mechanisms of two steps
@@ -25,7 +27,17 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxrxn.potentials.core import Potential
-from jaxrxn.reaction import ReactionResult, _connects, _log, find_reaction, free_molecule, matched_irc_ends, same_species
+from jaxrxn.reaction import (
+    ReactionResult,
+    _connects,
+    _log,
+    bond_graph,
+    find_reaction,
+    free_molecule,
+    matched_irc_ends,
+    not_connected_message,
+    same_species,
+)
 
 __all__ = ["MechanismResult", "find_mechanism"]
 
@@ -67,32 +79,6 @@ class MechanismResult:
         return out
 
 
-class _Intermediate(NamedTuple):
-    side: str  # "after": the saddle joins the leg's initial state to R; "before": R to its final state
-    R: np.ndarray
-    energy: float  # eV
-
-
-def _intermediate(result: ReactionResult, rmsd_tol: float, molecule: bool) -> _Intermediate | None:
-    """The intermediate an unconnected saddle of `result` leads to: its IRC's end on one
-    side (``irc_ends``, in ``irc_match``'s order) is that side's end state, the other is
-    not, nor the same structure as the matched state (an end with the matched state's bonds
-    in another conformation is an intermediate: a conformer of it). ``None`` otherwise
-    (both ends elsewhere, or an end that is its state's species with like atoms renumbered:
-    a symmetric product or a bifurcation, not an intermediate)."""
-    if result.failed_stage != "verify" or result.irc_ends is None:
-        return None
-    match = result.irc_match
-    initial, final = match["initial"], match["final"]
-    if initial["match"] == final["match"] or initial.get("renumbered") or final.get("renumbered"):
-        return None
-    k, matched_state = (1, result.R_initial) if initial["match"] else (0, result.R_final)
-    R = np.asarray(result.irc_ends[k])
-    if same_species(R, matched_state, None, rmsd_tol, molecule)[0]:
-        return None  # both ends are the matched state
-    return _Intermediate("after" if k == 1 else "before", R, float(match["irc_end_energies"][k]))
-
-
 def _between(result: ReactionResult, R_a: np.ndarray, R_b: np.ndarray, e_a: float, e_b: float,
              numbers, rmsd_tol: float, molecule: bool) -> ReactionResult:  # fmt: skip
     """The search `result` as the step from the minimum `R_a` to `R_b` (energies `e_a`,
@@ -108,12 +94,56 @@ def _between(result: ReactionResult, R_a: np.ndarray, R_b: np.ndarray, e_a: floa
     )  # fmt: skip
 
 
-def _as_step(result: ReactionResult, mid: _Intermediate, numbers, rmsd_tol: float, molecule: bool) -> ReactionResult:
-    """The search `result`, whose saddle's IRC joins one of its end states to the
-    intermediate `mid`, as that verified elementary step."""
-    if mid.side == "after":
-        return _between(result, result.R_initial, mid.R, result.e_initial, mid.energy, numbers, rmsd_tol, molecule)
-    return _between(result, mid.R, result.R_final, mid.energy, result.e_final, numbers, rmsd_tol, molecule)
+class _Split(NamedTuple):
+    """How the saddle of a search that does not join its leg's end states splits the leg:
+    `step` is that saddle as a verified step (``None`` when it is only a conformational
+    change of an end state: dropped); `before` / `after` are the minima ``(R, energy)``
+    still to be reached from the leg's initial state / to reach its final state from
+    (``None`` on a side whose IRC end is that side's end state)."""
+
+    step: ReactionResult | None
+    before: tuple[np.ndarray, float] | None
+    after: tuple[np.ndarray, float] | None
+
+
+def _split(result: ReactionResult, numbers, rmsd_tol: float, molecule: bool) -> _Split | None:
+    """The :class:`_Split` of `result`, a search whose IRC (``irc_ends``, in ``irc_match``'s
+    order) does not join its end states, or ``None`` when its saddle shows no way on:
+
+    - one end is its side's end state, the other a new minimum (an intermediate; also a
+      conformer of the matched state): the saddle is the step between them, and the rest of
+      the leg runs from or to the intermediate;
+    - one end matches its state by bonds only, and the other is a conformer of that state
+      too (e.g. cis and trans): the saddle is a conformational change within the state and is
+      dropped; the leg ends at the conformer on the other side instead, which is that state
+      by :func:`jaxrxn.find_reaction`'s criterion;
+    - neither end matches: the saddle is the step between two intermediates, with a leg to
+      the first and one from the second;
+    - ``None``: both ends are one state or one structure, or an end is its state's species
+      with like atoms renumbered (a symmetric product or a bifurcation, not an intermediate).
+    """
+    if result.failed_stage != "verify" or result.irc_ends is None:
+        return None
+    initial, final = result.irc_match["initial"], result.irc_match["final"]
+    ends, energies = np.asarray(result.irc_ends), [float(e) for e in result.irc_match["irc_end_energies"]]
+    if initial.get("renumbered") or final.get("renumbered") or same_species(ends[0], ends[1], None, rmsd_tol, molecule)[0]:
+        return None
+    new = [None if m["match"] else (ends[k], energies[k]) for k, m in enumerate((initial, final))]
+    if new[0] is not None and new[1] is not None:
+        return _Split(_between(result, ends[0], ends[1], *energies, numbers, rmsd_tol, molecule), *new)
+    k = 0 if new[0] is not None else 1  # the side of the new minimum
+    state = result.R_final if k == 0 else result.R_initial  # the matched one
+    if same_species(new[k][0], state, None, rmsd_tol, molecule)[0]:
+        return None  # both ends are the matched state
+    sides = [(result.R_initial, result.e_initial), (result.R_final, result.e_final)]
+    sides[k] = new[k]
+    (R_a, e_a), (R_b, e_b) = sides
+    step = _between(result, R_a, R_b, e_a, e_b, numbers, rmsd_tol, molecule)
+    if step.converged:
+        return _Split(step, *new)
+    if numbers is not None and np.array_equal(bond_graph(new[k][0], numbers), bond_graph(state, numbers)):
+        return _Split(None, *new)  # the matched end has the state's bonds only, as the new one
+    return None
 
 
 def _joining_step(steps: list[ReactionResult], numbers, rmsd_tol: float, molecule: bool) -> ReactionResult | None:
@@ -151,11 +181,16 @@ def find_mechanism(
     - `max_steps`: the most elementary steps (searches) to spend; at least 1. With 1 this
       is :func:`jaxrxn.find_reaction` alone.
 
-    A search whose saddle's IRC joins one end of its leg to a minimum that is neither end
-    (`irc_ends`) becomes a step to or from that intermediate, and the rest of the leg is
-    searched next. When one of the steps found joins the end states by itself (its IRC
-    ends match them as :func:`jaxrxn.find_reaction` matches, e.g. by bonds when the
-    intermediate was a conformer of an end state), the mechanism is that one step. A search that fails otherwise (no saddle, both IRC ends elsewhere, an
+    When a search's saddle does not join its leg's end states, its IRC ends (`irc_ends`)
+    say how to go on: a new minimum on one side or on both (an intermediate) makes the
+    saddle the step to, from or between intermediates, and the legs still missing are
+    searched next (the one before the saddle first); a saddle between two conformers of an
+    end state (both ends have its bonds, one is not within `rmsd_tol` of it) is no step of
+    the reaction: it is dropped, and the leg is searched again to the conformer on the
+    other side, which is that end state by :func:`jaxrxn.find_reaction`'s criterion. When one of the steps found joins the end states by itself
+    (its IRC ends match them as :func:`jaxrxn.find_reaction` matches, e.g. by bonds when the
+    intermediate was a conformer of an end state), the mechanism is that one step. A search
+    that fails otherwise (no saddle, both IRC ends one structure or an end renumbered, an
     intermediate met before, the steps spent) ends the mechanism with ``converged=False``.
     Raises ``ValueError`` for unusable end points or `max_steps` < 1.
     """
@@ -164,13 +199,17 @@ def find_mechanism(
     molecule = free_molecule(potential, np.shape(R_initial)[0])
     numbers = np.asarray(potential.system.numbers, int) if molecule else None
     out = MechanismResult()
-    budget = [int(max_steps)]
+    budget, searches = [int(max_steps)], [0]  # searches left (some kept for later legs), made
     seen: list[np.ndarray] = []
 
     def search(R_a, R_b, relax_ends: bool, guess) -> ReactionResult:
         budget[0] -= 1
-        _log(progress, f"mechanism: searching leg {int(max_steps) - budget[0]}")
-        return find_reaction(R_a, R_b, potential, relax=relax_ends, rmsd_tol=rmsd_tol, ts_guess=guess, progress=progress, **options)
+        searches[0] += 1
+        _log(progress, f"mechanism: search {searches[0]}")
+        result = find_reaction(R_a, R_b, potential, relax=relax_ends, rmsd_tol=rmsd_tol, ts_guess=guess, progress=progress, **options)
+        out.n_force_calls += result.n_force_calls
+        out.seconds += result.seconds
+        return result
 
     def legs(R_a, R_b, relax_ends: bool, guess=None) -> tuple[list[ReactionResult], int | None, str]:
         """Steps joining `R_a` to `R_b`, the index among them of a failed search (or
@@ -180,26 +219,46 @@ def find_mechanism(
             return [result], None, ""
         if not seen:  # the end states themselves: a saddle leading back to one is no way on
             seen.extend([result.R_initial, result.R_final])
-        mid = _intermediate(result, rmsd_tol, molecule) if budget[0] > 0 else None
-        if mid is None:
-            spent = " (max_steps spent)" if budget[0] <= 0 and result.failed_stage == "verify" else ""
-            return [result], 0, f"{result.failed_stage}: {result.message}{spent}"
-        if any(same_species(mid.R, R, None, rmsd_tol, molecule)[0] for R in seen):
+        split = _split(result, numbers, rmsd_tol, molecule)
+        if split is None:
+            return [result], 0, f"{result.failed_stage}: {result.message}"
+        todo = [m for m in (split.before, split.after) if m is not None]
+        if len(todo) > budget[0]:
+            return [result], 0, f"{result.failed_stage}: {result.message} (max_steps spent)"
+        if any(same_species(R, S, None, rmsd_tol, molecule)[0] for R, _ in todo for S in seen):
             return [result], 0, "verify: the saddle leads to an intermediate met before"
-        seen.append(mid.R)
-        _log(progress, f"mechanism: the saddle leads {'from the initial state to' if mid.side == 'after' else 'to the final state from'} an intermediate; searching the rest")
-        step = _as_step(result, mid, numbers, rmsd_tol, molecule)
-        if not step.converged:  # cannot happen when same_species and match_irc_ends agree
-            return [result], 0, f"verify: {result.message}"
-        if mid.side == "after":
-            rest, failed, why = legs(mid.R, result.R_final, False)
-            return [step, *rest], None if failed is None else failed + 1, why
-        rest, failed, why = legs(result.R_initial, mid.R, False)
-        return [*rest, step], failed, why
+        seen.extend(R for R, _ in todo)
+        if split.step is None:
+            _log(progress, "mechanism: the saddle is a conformational change of an end state; searching to its other conformer")
+        else:
+            a, b = ("an intermediate" if m is not None else f"the {side} state" for m, side in ((split.before, "initial"), (split.after, "final")))
+            _log(progress, f"mechanism: the saddle joins {a} to {b}; searching the rest")
+        steps = [] if split.step is None else [split.step]
+        if split.before is not None:
+            reserve = len(todo) - 1  # kept for the leg after the saddle
+            budget[0] -= reserve
+            before, failed, why = legs(result.R_initial, split.before[0], False)
+            budget[0] += reserve
+            steps = [*before, *steps]
+            if failed is not None:
+                return steps, failed, why
+        if split.after is not None:
+            after, failed, why = legs(split.after[0], result.R_final, False)
+            if failed is not None:
+                return [*steps, *after], len(steps) + failed, why
+            steps = [*steps, *after]
+        if split.step is None:  # the leg reached the matched state's conformer: that state, by its bonds
+            if split.before is not None:
+                k, s = len(steps) - 1, steps[-1]
+                steps[k] = _between(s, s.R_initial, result.R_final, s.e_initial, result.e_final, numbers, rmsd_tol, molecule)
+            else:
+                k, s = 0, steps[0]
+                steps[k] = _between(s, result.R_initial, s.R_final, result.e_initial, s.e_final, numbers, rmsd_tol, molecule)
+            if not steps[k].converged:
+                return steps, k, f"verify: {not_connected_message(steps[k].irc_match)}"
+        return steps, None, ""
 
     steps, failed, why = legs(R_initial, R_final, relax, options.pop("ts_guess", None))
-    out.n_force_calls = sum(s.n_force_calls for s in steps)
-    out.seconds = sum(s.seconds for s in steps)
     if failed is None and len(steps) > 1:
         direct = _joining_step(steps, numbers, rmsd_tol, molecule)
         if direct is not None:

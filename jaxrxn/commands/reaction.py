@@ -12,8 +12,9 @@ CI-NEB only if that saddle does not verify (the JSON's ``ts_source`` is ``"guess
 ``failed_stage`` and ``message`` say where and why); 2: bad input, one line on stderr.
 
 ``--stepwise`` (:func:`jaxrxn.mechanism.find_mechanism`) goes on when the saddle found joins
-one end state to an intermediate minimum, searching the rest of the way from there (at most
-``--max-steps`` searches): the JSON then has the mechanism's keys and its ``steps``, each
+an end state to an intermediate minimum, or two intermediates, searching the rest of the way
+from them (or, when it only turns an end state into another conformer, the way to that
+conformer; at most ``--max-steps`` searches): the JSON then has the mechanism's keys and its ``steps``, each
 with the single-run keys; OUTDIR receives one ``stepK/`` folder per step. Exit 0 when every
 step is verified.
 
@@ -62,7 +63,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--outdir", metavar="OUTDIR", help="write ts.xyz, path.extxyz, irc.extxyz, profile.png here")
     parser.add_argument(
         "--stepwise", action="store_true",
-        help="go on through intermediates: a saddle joining one end state to another minimum becomes a step",
+        help="go on through intermediates: a saddle joining an end state or an intermediate to another minimum becomes a step",
     )  # fmt: skip
     parser.add_argument("--max-steps", type=int, default=3, help="--stepwise: the most searches (3)")
     parser.add_argument("--batch", metavar="PAIRS.txt", help="many reactions, one 'IS_FILE FS_FILE' per line")
