@@ -55,8 +55,10 @@ class MechanismResult:
       of that step. `energy_span`: the largest rise from a minimum to a later saddle (the
       effective barrier when an intermediate lies below the initial state).
     - `intermediate_energies`: each intermediate's energy minus the initial state's.
-    - `n_force_calls`: every search's (those whose saddle became a step, and those of steps
-      dropped because one step joins the end states by itself).
+    - `n_searches`: the :func:`jaxrxn.find_reaction` searches made, at least ``len(steps)``
+      (more when a search's saddle was dropped: a conformational change of an end state, or
+      steps replaced by one that joins the end states by itself); `n_force_calls`: all of
+      their force calls.
     - `failed_step`: index in `steps` of the search that failed, ``None`` if none;
       `message` says why.
     """
@@ -67,6 +69,7 @@ class MechanismResult:
     ts_step: int | None = None
     energy_span: float | None = None
     intermediate_energies: list[float] = dataclasses.field(default_factory=list)
+    n_searches: int = 0
     n_force_calls: int = 0
     failed_step: int | None = None
     message: str = ""
@@ -199,13 +202,13 @@ def find_mechanism(
     molecule = free_molecule(potential, np.shape(R_initial)[0])
     numbers = np.asarray(potential.system.numbers, int) if molecule else None
     out = MechanismResult()
-    budget, searches = [int(max_steps)], [0]  # searches left (some kept for later legs), made
+    budget = [int(max_steps)]  # searches left (some kept for later legs while one runs)
     seen: list[np.ndarray] = []
 
     def search(R_a, R_b, relax_ends: bool, guess) -> ReactionResult:
         budget[0] -= 1
-        searches[0] += 1
-        _log(progress, f"mechanism: search {searches[0]}")
+        out.n_searches += 1
+        _log(progress, f"mechanism: search {out.n_searches}")
         result = find_reaction(R_a, R_b, potential, relax=relax_ends, rmsd_tol=rmsd_tol, ts_guess=guess, progress=progress, **options)
         out.n_force_calls += result.n_force_calls
         out.seconds += result.seconds

@@ -54,7 +54,7 @@ def test_a_saddle_between_two_intermediates_is_the_middle_of_three_steps():
     assert all(s.converged and s.connects for s in mech.steps)
     assert mech.ts_step == 1 and mech.barrier == pytest.approx(energy[3.5], abs=1e-6)
     assert mech.intermediate_energies == pytest.approx([energy[1.8], energy[5.2]], abs=1e-5)  # minima relaxed to fmax
-    assert mech.n_force_calls == sum(s.n_force_calls for s in mech.steps)
+    assert mech.n_searches == 3 and mech.n_force_calls == sum(s.n_force_calls for s in mech.steps)
 
     short = find_mechanism(_at(0.0), _at(7.0), pot, max_steps=2, **options)
     assert not short.converged and short.failed_step == 0 and "max_steps spent" in short.message
@@ -118,7 +118,7 @@ def test_a_conformational_saddle_of_the_product_sends_the_search_to_its_other_co
     np.testing.assert_array_equal(step.R_final, _TRANS)  # the product itself, matched by bonds
     assert step.irc_match["final"]["match"] and step.irc_match["final"]["same_bonds"]
     assert step.e_final == 1.0 and step.reaction_energy == 1.0 and mech.barrier == 2.5
-    assert mech.n_force_calls == 400  # the dropped search's calls count
+    assert mech.n_searches == 2 and mech.n_force_calls == 400  # the dropped search's calls count
 
     # the conformer within 0.2 Å of the product: both IRC ends are the product, no way on
     near = dataclasses.replace(first, irc_ends=np.stack([_TRANS + 0.01, ends[1]]))
