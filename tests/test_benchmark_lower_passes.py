@@ -84,8 +84,11 @@ def test_stepwise_verdicts(stepwise, row, expected):
     assert stepwise.verdict(row) == expected
 
 
-def test_committed_results_are_the_unverified_reactions_and_their_counts(stepwise):
-    result = json.loads((_BENCHMARKS / "results" / "dataset_stepwise.json").read_text())
+@pytest.mark.parametrize("name, card", [("dataset_stepwise", (6, 4, 12)), ("dataset_stepwise_max5", (6, 5, 13))])
+def test_committed_results_are_the_unverified_reactions_and_their_counts(stepwise, name, card):
+    """Each results file (at most 3 searches; 5) against its rows and the card's counts
+    (one step, stepwise lower, verified)."""
+    result = json.loads((_BENCHMARKS / "results" / f"{name}.json").read_text())
     single = json.loads((_BENCHMARKS / "results" / "dataset_lower_passes.json").read_text())
     assert [r["rxn"] for r in result["reactions"]] == [r["rxn"] for r in single["reactions"] if r["verdict"] == "not verified"]
     for row in result["reactions"]:
@@ -98,4 +101,17 @@ def test_committed_results_are_the_unverified_reactions_and_their_counts(stepwis
     summary = result["summary"]
     assert stepwise.summarise(result["reactions"]) == summary
     one_step = sum(summary[f"one step {level}"] for level in ("lower", "same energy", "higher"))
-    assert (one_step, summary["stepwise lower"], summary["reactions"] - summary["not verified"]) == (3, 3, 8)  # the card's
+    assert (one_step, summary["stepwise lower"], summary["reactions"] - summary["not verified"]) == card
+
+
+def test_more_searches_keep_every_mechanism_found_with_fewer():
+    """A mechanism verified within 3 searches is the same with 5 (the budget only decides
+    where a search would be made beyond it): every verified row of the 3-search run, but
+    its wall time, is the 5-search run's."""
+    rows = {}
+    for name in ("dataset_stepwise", "dataset_stepwise_max5"):
+        result = json.loads((_BENCHMARKS / "results" / f"{name}.json").read_text())
+        rows[name] = {r["rxn"]: {k: v for k, v in r.items() if k != "seconds"} for r in result["reactions"]}
+    verified = [rxn for rxn, row in rows["dataset_stepwise"].items() if row["converged"]]
+    assert len(verified) == 12
+    assert all(rows["dataset_stepwise_max5"][rxn] == rows["dataset_stepwise"][rxn] for rxn in verified)
