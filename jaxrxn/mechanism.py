@@ -118,34 +118,39 @@ def _split(result: ReactionResult, numbers, rmsd_tol: float, molecule: bool) -> 
       conformer of the matched state): the saddle is the step between them, and the rest of
       the leg runs from or to the intermediate;
     - one end matches its state by bonds only, and the other is a conformer of that state
-      too (e.g. cis and trans): the saddle is a conformational change within the state and is
-      dropped; the leg ends at the conformer on the other side instead, which is that state
-      by :func:`jaxrxn.find_reaction`'s criterion;
+      too (e.g. cis and trans), or the same structure (a flat saddle whose two ways end
+      alike): the saddle is a conformational change within the state and is dropped; the
+      leg ends at the conformer on the other side instead, which is that state by
+      :func:`jaxrxn.find_reaction`'s criterion;
     - neither end matches: the saddle is the step between two intermediates, with a leg to
       the first and one from the second;
-    - ``None``: both ends are one state or one structure, or an end is its state's species
-      with like atoms renumbered (a symmetric product or a bifurcation, not an intermediate).
+    - ``None``: both ends are the matched state, or one structure other than a conformer of
+      an end state, or an end is its state's species with like atoms renumbered (a
+      symmetric product or a bifurcation, not an intermediate).
     """
     if result.failed_stage != "verify" or result.irc_ends is None:
         return None
     initial, final = result.irc_match["initial"], result.irc_match["final"]
     ends, energies = np.asarray(result.irc_ends), [float(e) for e in result.irc_match["irc_end_energies"]]
-    if initial.get("renumbered") or final.get("renumbered") or same_species(ends[0], ends[1], None, rmsd_tol, molecule)[0]:
+    if initial.get("renumbered") or final.get("renumbered"):
         return None
+    one_structure = same_species(ends[0], ends[1], None, rmsd_tol, molecule)[0]  # a saddle both of whose ways end alike
     new = [None if m["match"] else (ends[k], energies[k]) for k, m in enumerate((initial, final))]
     if new[0] is not None and new[1] is not None:
-        return _Split(_between(result, ends[0], ends[1], *energies, numbers, rmsd_tol, molecule), *new)
+        return None if one_structure else _Split(_between(result, ends[0], ends[1], *energies, numbers, rmsd_tol, molecule), *new)
     k = 0 if new[0] is not None else 1  # the side of the new minimum
     state = result.R_final if k == 0 else result.R_initial  # the matched one
     if same_species(new[k][0], state, None, rmsd_tol, molecule)[0]:
         return None  # both ends are the matched state
-    sides = [(result.R_initial, result.e_initial), (result.R_final, result.e_final)]
-    sides[k] = new[k]
-    (R_a, e_a), (R_b, e_b) = sides
-    step = _between(result, R_a, R_b, e_a, e_b, numbers, rmsd_tol, molecule)
-    if step.converged:
-        return _Split(step, *new)
-    if numbers is not None and np.array_equal(bond_graph(new[k][0], numbers), bond_graph(state, numbers)):
+    if not one_structure:
+        sides = [(result.R_initial, result.e_initial), (result.R_final, result.e_final)]
+        sides[k] = new[k]
+        (R_a, e_a), (R_b, e_b) = sides
+        step = _between(result, R_a, R_b, e_a, e_b, numbers, rmsd_tol, molecule)
+        if step.converged:
+            return _Split(step, *new)
+    by_bonds_only = (final if k == 0 else initial)["rmsd"] > rmsd_tol
+    if by_bonds_only and numbers is not None and np.array_equal(bond_graph(new[k][0], numbers), bond_graph(state, numbers)):
         return _Split(None, *new)  # the matched end has the state's bonds only, as the new one
     return None
 

@@ -120,6 +120,13 @@ def test_a_conformational_saddle_of_the_product_sends_the_search_to_its_other_co
     assert step.e_final == 1.0 and step.reaction_energy == 1.0 and mech.barrier == 2.5
     assert mech.n_searches == 2 and mech.n_force_calls == 400  # the dropped search's calls count
 
+    # a flat saddle whose two ways both end in the cis form: the same way on
+    match, ends = matched_irc_ends([_CIS, _CIS + 0.01], [1.3, 1.3], _H2CO, _TRANS, _NUMBERS, 0.2, True)
+    searches.clear()
+    monkeypatch.setattr(mechanism, "find_reaction", _canned_search(searches, dataclasses.replace(first, irc_match=match, irc_ends=ends)))
+    flat = mechanism.find_mechanism(_H2CO, _TRANS, pot, relax=False)
+    assert flat.converged and flat.n_searches == 2 and np.array_equal(flat.steps[0].R_final, _TRANS), flat.message
+
     # the conformer within 0.2 Å of the product: both IRC ends are the product, no way on
     near = dataclasses.replace(first, irc_ends=np.stack([_TRANS + 0.01, ends[1]]))
     searches.clear()
