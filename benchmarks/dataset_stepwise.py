@@ -59,6 +59,35 @@ def verdict(row: dict) -> str:
     return f"{'one step' if row['n_steps'] == 1 else 'stepwise'} {level}"
 
 
+def mechanism_row(r, mech) -> dict:
+    """The results row of :func:`jaxrxn.find_mechanism`'s `mech` on the data set's reaction
+    `r`: each step's saddle against the stored TS, the mechanism's highest saddle minus the
+    stored TS (eV), the steps that are the stored TS (``step_is_data_ts``) and the verdict."""
+    from jaxrxn.geometry import rmsd_numpy
+
+    x_ts, e_ts = stored_ts(r)
+    steps = []
+    for s in mech.steps:
+        found = s.R_ts is not None and s.saddle_index == 1 and s.ts_energy is not None
+        steps.append({
+            "converged": bool(s.converged), "failed_stage": s.failed_stage,
+            "ts_minus_data_ev": None if not found else float(s.ts_energy) - e_ts,
+            "rmsd_to_data_ts": None if not found else float(rmsd_numpy(np.asarray(s.R_ts), x_ts)),
+            "reaction_energy_ev": s.reaction_energy, "n_force_calls": int(s.n_force_calls),
+        })  # fmt: skip
+    same = [k for k, s in enumerate(steps) if s["ts_minus_data_ev"] is not None
+            and s["rmsd_to_data_ts"] < SAME_TS_RMSD and abs(s["ts_minus_data_ev"]) < SAME_TS_DE]  # fmt: skip
+    row = {
+        "rxn": r.rxn, "formula": r.formula, "n_atoms": len(r.numbers), "barrier_ev": e_ts - float(r.energies[0]),
+        "converged": bool(mech.converged), "n_steps": len(mech.steps), "failed_step": mech.failed_step, "message": mech.message,
+        "highest_ts_minus_data_ev": None if mech.barrier is None else float(mech.barrier) - (e_ts - float(mech.steps[0].e_initial)),
+        "energy_span_ev": mech.energy_span, "intermediate_energies_ev": mech.intermediate_energies,
+        "step_is_data_ts": same, "steps": steps, "n_force_calls": int(mech.n_force_calls),
+    }  # fmt: skip
+    row["verdict"] = verdict(row)
+    return row
+
+
 def summarise(rows: list[dict]) -> dict:
     out = count_verdicts(rows, (*VERDICTS, "not verified"))
     out["verified_reactions"] = {r["rxn"]: round(r["highest_ts_minus_data_ev"], 4) for r in rows if r["converged"]}
@@ -67,7 +96,6 @@ def summarise(rows: list[dict]) -> dict:
 
 def main():
     from jaxrxn.datasets import shipped_dataset
-    from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.mechanism import find_mechanism
     from jaxrxn.potentials.qm import xtb_potential
 
@@ -98,29 +126,9 @@ def main():
 
     def evaluate(r):
         t0 = time.perf_counter()
-        x_ts, e_ts = stored_ts(r)
         mech = find_mechanism(np.asarray(r.reactant, float), np.asarray(r.product, float), xtb_potential(r.numbers),
                               relax=False, max_steps=a.max_steps)  # fmt: skip
-        steps = []
-        for s in mech.steps:
-            found = s.R_ts is not None and s.saddle_index == 1 and s.ts_energy is not None
-            steps.append({
-                "converged": bool(s.converged), "failed_stage": s.failed_stage,
-                "ts_minus_data_ev": None if not found else float(s.ts_energy) - e_ts,
-                "rmsd_to_data_ts": None if not found else float(rmsd_numpy(np.asarray(s.R_ts), x_ts)),
-                "reaction_energy_ev": s.reaction_energy, "n_force_calls": int(s.n_force_calls),
-            })  # fmt: skip
-        same = [k for k, s in enumerate(steps) if s["ts_minus_data_ev"] is not None
-                and s["rmsd_to_data_ts"] < SAME_TS_RMSD and abs(s["ts_minus_data_ev"]) < SAME_TS_DE]  # fmt: skip
-        row = {
-            "rxn": r.rxn, "formula": r.formula, "n_atoms": len(r.numbers), "barrier_ev": e_ts - float(r.energies[0]),
-            "converged": bool(mech.converged), "n_steps": len(mech.steps), "failed_step": mech.failed_step, "message": mech.message,
-            "highest_ts_minus_data_ev": None if mech.barrier is None else float(mech.barrier) - (e_ts - float(mech.steps[0].e_initial)),
-            "energy_span_ev": mech.energy_span, "intermediate_energies_ev": mech.intermediate_energies,
-            "step_is_data_ts": same, "steps": steps, "n_force_calls": int(mech.n_force_calls),
-        }  # fmt: skip
-        row["verdict"] = verdict(row)
-        row["seconds"] = round(time.perf_counter() - t0, 1)
+        row = {**mechanism_row(r, mech), "seconds": round(time.perf_counter() - t0, 1)}
         print(json.dumps(row), flush=True)
         return row
 
