@@ -196,10 +196,12 @@ def find_mechanism(
     searched next (the one before the saddle first); a saddle between two conformers of an
     end state (both ends have its bonds, one is not within `rmsd_tol` of it) is no step of
     the reaction: it is dropped, and the leg is searched again to the conformer on the
-    other side, which is that end state by :func:`jaxrxn.find_reaction`'s criterion. When one of the steps found joins the end states by itself
-    (its IRC ends match them as :func:`jaxrxn.find_reaction` matches, e.g. by bonds when the
-    intermediate was a conformer of an end state), the mechanism is that one step. A search
-    that fails otherwise (no saddle, both IRC ends one structure or an end renumbered, an
+    other side, which is that end state by :func:`jaxrxn.find_reaction`'s criterion.
+
+    When one of the steps found joins the end states by itself (its IRC ends match them as
+    :func:`jaxrxn.find_reaction` matches, e.g. by bonds when the intermediate was a
+    conformer of an end state), the mechanism is that one step. A search that fails
+    otherwise (no saddle, both IRC ends one structure or an end renumbered, an
     intermediate met before, the steps spent) ends the mechanism with ``converged=False``.
     Raises ``ValueError`` for unusable end points or `max_steps` < 1.
     """

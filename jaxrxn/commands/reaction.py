@@ -14,9 +14,9 @@ CI-NEB only if that saddle does not verify (the JSON's ``ts_source`` is ``"guess
 ``--stepwise`` (:func:`jaxrxn.mechanism.find_mechanism`) goes on when the saddle found joins
 an end state to an intermediate minimum, or two intermediates, searching the rest of the way
 from them (or, when it only turns an end state into another conformer, the way to that
-conformer; at most ``--max-steps`` searches): the JSON then has the mechanism's keys and its ``steps``, each
-with the single-run keys; OUTDIR receives one ``stepK/`` folder per step. Exit 0 when every
-step is verified.
+conformer; at most ``--max-steps`` searches): the JSON then has the mechanism's keys and
+its ``steps``, each with the single-run keys; OUTDIR receives one ``stepK/`` folder per
+step. Exit 0 when every step is verified.
 
 ``--batch PAIRS.txt`` runs every ``IS_FILE FS_FILE`` line (:func:`jaxrxn.batch.find_reactions`:
 JAX potentials as one padded, vmapped batch; outside calculators ``--workers`` at a time)
