@@ -219,7 +219,7 @@ def _report_mechanism(args, mechanism, system) -> int:
             print(f"step {k}: {_summary(step)}")
         state = "verified" if mechanism.converged else f"NOT verified ({mechanism.message})"
         barrier = "" if mechanism.barrier is None else f", highest saddle {mechanism.barrier:.4f} eV above the initial state"
-        print(f"mechanism of {len(mechanism.steps)} step(s) {state}{barrier}, {mechanism.n_force_calls} force calls")
+        print(f"mechanism of {len(mechanism.steps)} step(s) {state}{barrier}, {mechanism.n_force_calls} force calls in {mechanism.n_searches} search(es)")
     if mechanism.failed_step is not None:
         _note_calculator_failure(mechanism.steps[mechanism.failed_step])
     return 0 if mechanism.converged else 1
