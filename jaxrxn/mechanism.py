@@ -155,6 +155,15 @@ def _split(result: ReactionResult, numbers, rmsd_tol: float, molecule: bool) -> 
     return None
 
 
+class _JoinsEndStates(Exception):
+    """Raised inside :func:`find_mechanism` by a later search whose saddle's IRC joins the
+    mechanism's own end states: that saddle is the reaction, one step (`step`)."""
+
+    def __init__(self, step: ReactionResult):
+        super().__init__("the saddle joins the end states")
+        self.step = step
+
+
 def _joining_step(steps: list[ReactionResult], numbers, rmsd_tol: float, molecule: bool) -> ReactionResult | None:
     """The step, of the lowest saddle, whose IRC ends match the mechanism's own end states
     by :func:`jaxrxn.reaction.match_irc_ends`' criteria (as that step alone, between them),
@@ -198,9 +207,9 @@ def find_mechanism(
     the reaction: it is dropped, and the leg is searched again to the conformer on the
     other side, which is that end state by :func:`jaxrxn.find_reaction`'s criterion.
 
-    When one of the steps found joins the end states by itself (its IRC ends match them as
-    :func:`jaxrxn.find_reaction` matches, e.g. by bonds when the intermediate was a
-    conformer of an end state), the mechanism is that one step. A search that fails
+    When one of the steps found, or a later search's saddle, joins the end states by itself
+    (its IRC ends match them as :func:`jaxrxn.find_reaction` matches, e.g. by bonds when the
+    intermediate was a conformer of an end state), the mechanism is that one step. A search that fails
     otherwise (no saddle, both IRC ends one structure or an end renumbered, an
     intermediate met before, the steps spent) ends the mechanism with ``converged=False``.
     Raises ``ValueError`` for unusable end points or `max_steps` < 1.
@@ -212,6 +221,7 @@ def find_mechanism(
     out = MechanismResult()
     budget = [int(max_steps)]  # searches left (some kept for later legs while one runs)
     seen: list[np.ndarray] = []
+    end_states: list = []  # the mechanism's end states and their energies, as the first search relaxed them
 
     def search(R_a, R_b, relax_ends: bool, guess) -> ReactionResult:
         budget[0] -= 1
@@ -230,6 +240,11 @@ def find_mechanism(
             return [result], None, ""
         if not seen:  # the end states themselves: a saddle leading back to one is no way on
             seen.extend([result.R_initial, result.R_final])
+            end_states.extend([result.R_initial, result.R_final, result.e_initial, result.e_final])
+        elif result.failed_stage == "verify":  # a leg's band may find the reaction's own saddle
+            whole = _between(result, *end_states, numbers, rmsd_tol, molecule)
+            if whole.converged:
+                raise _JoinsEndStates(whole)
         split = _split(result, numbers, rmsd_tol, molecule)
         if split is None:
             return [result], 0, f"{result.failed_stage}: {result.message}"
@@ -269,7 +284,11 @@ def find_mechanism(
                 return steps, k, f"verify: {not_connected_message(steps[k].irc_match)}"
         return steps, None, ""
 
-    steps, failed, why = legs(R_initial, R_final, relax, options.pop("ts_guess", None))
+    try:
+        steps, failed, why = legs(R_initial, R_final, relax, options.pop("ts_guess", None))
+    except _JoinsEndStates as joined:
+        _log(progress, "mechanism: a later search's saddle joins the end states by itself")
+        steps, failed, why = [joined.step], None, ""
     if failed is None and len(steps) > 1:
         direct = _joining_step(steps, numbers, rmsd_tol, molecule)
         if direct is not None:

@@ -132,3 +132,34 @@ def test_a_conformational_saddle_of_the_product_sends_the_search_to_its_other_co
     searches.clear()
     monkeypatch.setattr(mechanism, "find_reaction", _canned_search(searches, near))
     assert not mechanism.find_mechanism(_H2CO, _TRANS, pot, relax=False).converged and len(searches) == 1
+
+
+def test_a_later_search_that_finds_the_reactions_own_saddle_ends_the_mechanism(monkeypatch):
+    """A -> B: the first saddle joins A to an intermediate M; the search M -> B then finds
+    a saddle whose IRC ends in A and B themselves. That saddle is the reaction, one step
+    (not "an intermediate met before"). Canned searches on one-atom points."""
+    import jaxrxn.mechanism as mechanism
+    from jaxrxn.potentials.core import Potential
+    from jaxrxn.reaction import ReactionResult, matched_irc_ends
+
+    A, B, M = _at(0.0), _at(3.0), np.array([[1.5, 1.0, 0.0]])
+    energy = {0.0: 0.0, 3.0: -0.5, 1.5: 0.2}
+    calls = []
+
+    def search(R_a, R_b, potential, **kwargs):
+        calls.append((R_a, R_b))
+        irc = [A, M] if len(calls) == 1 else [A, B]  # the second search's saddle joins A and B
+        match, ends = matched_irc_ends(irc, [energy[float(X[0, 0])] for X in irc], R_a, R_b, None, 0.2, False)
+        return ReactionResult(
+            converged=False, failed_stage="verify", message="not connected", irc_match=match, irc_ends=ends, n_force_calls=100,
+            R_initial=R_a, R_final=R_b, e_initial=energy[float(R_a[0, 0])], e_final=energy[float(R_b[0, 0])],
+            ts_energy=1.0 + len(calls), R_ts=M, saddle_index=1,
+        )  # fmt: skip
+
+    monkeypatch.setattr(mechanism, "find_reaction", search)
+    mech = mechanism.find_mechanism(A, B, Potential(lambda R, system, params: 0.0, None, None), relax=False)
+    assert mech.converged and len(mech.steps) == 1 and mech.n_searches == 2, mech.message
+    assert np.array_equal(calls[1][0], M)  # the second search ran from the intermediate
+    (step,) = mech.steps
+    assert step.ts_energy == 3.0 and np.array_equal(step.R_initial, A) and np.array_equal(step.R_final, B)
+    assert step.barrier == 3.0 and step.reaction_energy == -0.5 and mech.n_force_calls == 200
