@@ -84,7 +84,7 @@ def test_stepwise_verdicts(stepwise, row, expected):
     assert stepwise.verdict(row) == expected
 
 
-@pytest.mark.parametrize("name, card", [("dataset_stepwise", (6, 4, 12)), ("dataset_stepwise_max5", (6, 5, 13))])
+@pytest.mark.parametrize("name, card", [("dataset_stepwise", (8, 4, 14)), ("dataset_stepwise_max5", (9, 5, 16))])
 def test_committed_results_are_the_unverified_reactions_and_their_counts(stepwise, name, card):
     """Each results file (at most 3 searches; 5) against its rows and the card's counts
     (one step, stepwise lower, verified)."""
@@ -113,7 +113,7 @@ def test_more_searches_keep_every_mechanism_found_with_fewer():
         result = json.loads((_BENCHMARKS / "results" / f"{name}.json").read_text())
         rows[name] = {r["rxn"]: {k: v for k, v in r.items() if k != "seconds"} for r in result["reactions"]}
     verified = [rxn for rxn, row in rows["dataset_stepwise"].items() if row["converged"]]
-    assert len(verified) == 12
+    assert len(verified) == 14
     assert all(rows["dataset_stepwise_max5"][rxn] == rows["dataset_stepwise"][rxn] for rxn in verified)
 
 
