@@ -164,14 +164,14 @@ class _JoinsEndStates(Exception):
         self.step = step
 
 
-def _joining_step(steps: list[ReactionResult], numbers, rmsd_tol: float, molecule: bool) -> ReactionResult | None:
-    """The step, of the lowest saddle, whose IRC ends match the mechanism's own end states
-    by :func:`jaxrxn.reaction.match_irc_ends`' criteria (as that step alone, between them),
+def _joining_step(steps: list[ReactionResult], end_states: tuple, numbers, rmsd_tol: float, molecule: bool) -> ReactionResult | None:
+    """The step, of the lowest saddle, whose IRC ends match the mechanism's own
+    `end_states` ``(R_initial, R_final, e_initial, e_final)`` by
+    :func:`jaxrxn.reaction.match_irc_ends`' criteria (as that step alone, between them),
     or ``None``. A leg to an intermediate that is a conformer of an end state can find such
     a step: then the reaction is that one step, as :func:`jaxrxn.find_reaction` would have
     verified it had its band found that saddle."""
-    A, B, e_a, e_b = steps[0].R_initial, steps[-1].R_final, steps[0].e_initial, steps[-1].e_final
-    joining = [s for s in (_between(step, A, B, e_a, e_b, numbers, rmsd_tol, molecule) for step in steps) if s.converged]
+    joining = [s for s in (_between(step, *end_states, numbers, rmsd_tol, molecule) for step in steps) if s.converged]
     return min(joining, key=lambda s: s.ts_energy) if joining else None
 
 
@@ -184,6 +184,7 @@ def find_mechanism(
     relax: bool = True,
     rmsd_tol: float = 0.2,
     progress: bool | Callable[[str], None] = False,
+    first: ReactionResult | None = None,
     **options,
 ) -> MechanismResult:
     """Elementary steps and intermediates from `R_initial` to `R_final`.
@@ -198,6 +199,11 @@ def find_mechanism(
       are not relaxed again).
     - `max_steps`: the most elementary steps (searches) to spend; at least 1. With 1 this
       is :func:`jaxrxn.find_reaction` alone.
+    - `first`: the first search's result when it was already made, with these end states
+      and options (e.g. by :func:`jaxrxn.find_reactions`' padded batch): the mechanism goes
+      on from it instead of searching again (it counts as a search, its force calls
+      included; `ts_guess` is then unused). Its end states, relaxed or not, are the
+      mechanism's.
 
     When a search's saddle does not join its leg's end states, its IRC ends (`irc_ends`)
     say how to go on: a new minimum on one side or on both (an intermediate) makes the
@@ -216,18 +222,23 @@ def find_mechanism(
     """
     if int(max_steps) < 1:
         raise ValueError(f"max_steps must be at least 1; got {max_steps}.")
+    if first is not None and np.shape(first.R_initial) != np.shape(R_initial):
+        raise ValueError(f"first is a search of {np.shape(first.R_initial)[0]} atoms; the end states have {np.shape(R_initial)[0]}.")
     molecule = free_molecule(potential, np.shape(R_initial)[0])
     numbers = np.asarray(potential.system.numbers, int) if molecule else None
     out = MechanismResult()
     budget = [int(max_steps)]  # searches left (some kept for later legs while one runs)
-    seen: list[np.ndarray] = []
-    end_states: list = []  # the mechanism's end states and their energies, as the first search relaxed them
+    seen: list[np.ndarray] = []  # the end states (as the first search relaxed them), then each intermediate
+    end_states: tuple = ()  # (R_initial, R_final, e_initial, e_final) of the first search
 
     def search(R_a, R_b, relax_ends: bool, guess) -> ReactionResult:
         budget[0] -= 1
         out.n_searches += 1
-        _log(progress, f"mechanism: search {out.n_searches}")
-        result = find_reaction(R_a, R_b, potential, relax=relax_ends, rmsd_tol=rmsd_tol, ts_guess=guess, progress=progress, **options)
+        if out.n_searches == 1 and first is not None:
+            result = first
+        else:
+            _log(progress, f"mechanism: search {out.n_searches}")
+            result = find_reaction(R_a, R_b, potential, relax=relax_ends, rmsd_tol=rmsd_tol, ts_guess=guess, progress=progress, **options)
         out.n_force_calls += result.n_force_calls
         out.seconds += result.seconds
         return result
@@ -235,12 +246,13 @@ def find_mechanism(
     def legs(R_a, R_b, relax_ends: bool, guess=None) -> tuple[list[ReactionResult], int | None, str]:
         """Steps joining `R_a` to `R_b`, the index among them of a failed search (or
         ``None``) and why it failed."""
+        nonlocal end_states
         result = search(R_a, R_b, relax_ends, guess)
         if result.converged:
             return [result], None, ""
         if not seen:  # the end states themselves: a saddle leading back to one is no way on
             seen.extend([result.R_initial, result.R_final])
-            end_states.extend([result.R_initial, result.R_final, result.e_initial, result.e_final])
+            end_states = (result.R_initial, result.R_final, result.e_initial, result.e_final)
         elif result.failed_stage == "verify":  # a leg's band may find the reaction's own saddle
             whole = _between(result, *end_states, numbers, rmsd_tol, molecule)
             if whole.converged:
@@ -290,7 +302,7 @@ def find_mechanism(
         _log(progress, "mechanism: a later search's saddle joins the end states by itself")
         steps, failed, why = [joined.step], None, ""
     if failed is None and len(steps) > 1:
-        direct = _joining_step(steps, numbers, rmsd_tol, molecule)
+        direct = _joining_step(steps, end_states, numbers, rmsd_tol, molecule)
         if direct is not None:
             _log(progress, "mechanism: one of the steps joins the end states by itself")
             steps = [direct]

@@ -273,6 +273,20 @@ def test_not_connected_cli_exit_1(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli([*argv, "--stepwise", "--max-steps", "0"], capsys)
     assert code == 2 and len(err.splitlines()) == 1 and "--max-steps" in err
 
+    # a batch with --stepwise: A -> B goes on from the batch's search to the same two
+    # steps; A -> C, verified in the batch, is one step
+    _xyz(tmp_path / "c.xyz", _point(MB_C), [1])
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("a.xyz b.xyz\na.xyz c.xyz\n")
+    batch = ["reaction", "--batch", str(pairs), *argv[3:], "--stepwise"]
+    code, reports, err = run_cli(batch, capsys)
+    assert code == 0, err
+    assert [len(r["steps"]) for r in reports] == [2, 1] and all(r["converged"] for r in reports)
+    assert reports[0]["n_searches"] == 2 and reports[0]["is"].endswith("a.xyz") and reports[1]["fs"].endswith("c.xyz")
+    assert [s["ts_energy"] for s in reports[0]["steps"]] == pytest.approx([s["ts_energy"] for s in report["steps"]], abs=1e-6)
+    assert reports[1]["barrier"] == pytest.approx(-40.6648 + 146.6995, abs=1e-3)
+    assert run_cli([*batch, "--max-steps", "1"], capsys)[0] == 1  # other settings: not from the checkpoint
+
 
 def test_stepwise_mechanism_through_an_intermediate():
     """Muller-Brown A -> B: the band passes the minimum C, and the saddle found (S1) joins A
@@ -283,6 +297,7 @@ def test_stepwise_mechanism_through_an_intermediate():
     import dataclasses
 
     from jaxrxn.mechanism import _joining_step, find_mechanism
+    from jaxrxn.reaction import find_reaction
 
     pot = _mb3d(None, None, None)
     options = {"n_images": 9, "neb_fmax": 0.5}
@@ -302,9 +317,22 @@ def test_stepwise_mechanism_through_an_intermediate():
     assert mech.barrier == mech.energy_span == pytest.approx(106.0347, abs=1e-3) and mech.ts_step == 0
     assert mech.n_force_calls == first.n_force_calls + second.n_force_calls
     # neither step joins A and B by itself; of a "mechanism" A -> C -> C the first step does
-    assert _joining_step(mech.steps, None, 0.2, False) is None
+    assert _joining_step(mech.steps, (first.R_initial, second.R_final, first.e_initial, second.e_final), None, 0.2, False) is None
     to_c = dataclasses.replace(second, R_final=first.R_final, e_final=first.e_final)
-    assert _joining_step([first, to_c], None, 0.2, False).ts_energy == first.ts_energy
+    a_to_c = (first.R_initial, first.R_final, first.e_initial, first.e_final)
+    assert _joining_step([first, to_c], a_to_c, None, 0.2, False).ts_energy == first.ts_energy
+
+    # the first search made elsewhere (e.g. by a batch): the mechanism goes on from it and
+    # counts it, without searching A -> B again
+    # (its calls marked: +1000, to tell it from a search made again)
+    single = find_reaction(_point(MB_A), _point(MB_B), pot, **options)
+    marked = dataclasses.replace(single, n_force_calls=single.n_force_calls + 1000)
+    reused = find_mechanism(_point(MB_A), _point(MB_B), pot, first=marked, **options)
+    assert reused.converged and reused.n_searches == mech.n_searches == 2
+    assert [s.ts_energy for s in reused.steps] == pytest.approx([s.ts_energy for s in mech.steps], abs=1e-9)
+    assert reused.n_force_calls == mech.n_force_calls + 1000
+    with pytest.raises(ValueError, match="first is a search of 1 atoms"):
+        find_mechanism(np.zeros((2, 3)), np.ones((2, 3)), pot, first=single)
 
     back = find_mechanism(_point(MB_B), _point(MB_A), pot, **options)
     assert back.converged and [s.ts_energy for s in back.steps] == pytest.approx([-72.2489, -40.6648], abs=1e-3)

@@ -21,7 +21,8 @@ step. Exit 0 when every step is verified.
 ``--batch PAIRS.txt`` runs every ``IS_FILE FS_FILE`` line (:func:`jaxrxn.batch.find_reactions`:
 JAX potentials as one padded, vmapped batch; outside calculators ``--workers`` at a time)
 and prints a JSON list in input order (each entry with ``is``/``fs`` and the single-run
-keys). With ``--checkpoint FILE`` (default ``PAIRS.txt.checkpoint.json``) each finished
+keys; with ``--stepwise`` the mechanism's keys, each mechanism going on from the batch's
+search as its first, one reaction at a time). With ``--checkpoint FILE`` (default ``PAIRS.txt.checkpoint.json``) each finished
 reaction is saved at once, so an interrupted batch resumes without redoing them. Exit 0
 when every reaction was verified, 1 otherwise.
 """
@@ -38,6 +39,7 @@ EXAMPLE = """\
 # the Claisen rearrangement with GFN2-xTB; out/: ts.xyz, path.extxyz, irc.extxyz, profile.png
 jaxrxn reaction benchmarks/data/claisen_allyl_vinyl_ether.xyz benchmarks/data/claisen_pent4enal.xyz --calc xtb -o out/ --json
 jaxrxn reaction --batch pairs.txt --calc xtb --json           # pairs.txt: one 'IS FS' per line; resumable
+jaxrxn reaction --batch pairs.txt --calc xtb --stepwise --json  # each unverified one on through intermediates
 jaxrxn reaction is.xyz fs.xyz --calc xtb --stepwise --json    # through intermediates, step by step
 # the pretrained TS generator's guess first, the CI-NEB only if it does not verify
 jaxrxn generate-ts is.xyz fs.xyz -o guess.xyz && jaxrxn reaction is.xyz fs.xyz --calc xtb --ts-guess guess.xyz --json"""
@@ -180,8 +182,8 @@ def _summary(result) -> str:
 def run(args) -> int:
     _check_args(args)
     if args.batch:
-        if args.initial or args.final or args.outdir or args.ts_guess or args.stepwise:
-            raise ValueError("--batch takes no IS/FS files, no -o, no --ts-guess and no --stepwise.")
+        if args.initial or args.final or args.outdir or args.ts_guess:
+            raise ValueError("--batch takes no IS/FS files, no -o and no --ts-guess.")
         return _run_batch(args)
     if not (args.initial and args.final):
         raise ValueError("give IS and FS files, or --batch PAIRS.txt.")
@@ -242,6 +244,8 @@ def _run_batch(args) -> int:
         with open(checkpoint) as fh:
             done = json.load(fh)
     settings = {k: getattr(args, k) for k in ("calc", "charge", "mult", "interpolation", "images", "no_relax", "fmax", "neb_fmax")}
+    if args.stepwise:
+        settings.update(stepwise=True, max_steps=args.max_steps)
     keys = [f"{a} {b}" for a, b in pairs]
     todo = [k for k, key in enumerate(keys) if done.get(key, {}).get("settings") != settings]
     with progress(args) as shown, shown.stage("reactions", total=len(pairs)) as advance:
@@ -252,9 +256,17 @@ def _run_batch(args) -> int:
             from jaxrxn.batch import find_reactions
 
             potentials = [build_potential(args, inputs[k][0], inputs[k][2]) for k in todo]
+            options = dict(
+                relax=not args.no_relax, interpolation=args.interpolation, n_images=args.images, fmax=args.fmax,
+                neb_fmax=args.neb_fmax, progress=lambda line: shown.log(f"jaxrxn reaction: {line}"),
+            )  # fmt: skip
 
             def save(j: int, result) -> None:
                 k = todo[j]
+                if args.stepwise:  # on from the batch's search, which is the mechanism's first
+                    from jaxrxn.mechanism import find_mechanism
+
+                    result = find_mechanism(*inputs[k][:2], potentials[j], max_steps=args.max_steps, first=result, **options)
                 done[keys[k]] = {"settings": settings, "report": to_jsonable({"is": pairs[k][0], "fs": pairs[k][1], **result.to_json()})}
                 tmp = checkpoint + ".tmp"
                 with open(tmp, "w") as fh:
@@ -263,11 +275,7 @@ def _run_batch(args) -> int:
                 advance()
 
             try:
-                find_reactions(
-                    [inputs[k][:2] for k in todo], potentials, relax=not args.no_relax, interpolation=args.interpolation,
-                    n_images=args.images, fmax=args.fmax, neb_fmax=args.neb_fmax, workers=args.workers,
-                    progress=lambda line: shown.log(f"jaxrxn reaction: {line}"), on_result=save,
-                )  # fmt: skip
+                find_reactions([inputs[k][:2] for k in todo], potentials, workers=args.workers, on_result=save, **options)
             finally:
                 for potential in potentials:
                     close = getattr(potential.energy_fn, "close", None)
@@ -278,6 +286,9 @@ def _run_batch(args) -> int:
         print_json(reports)
     else:
         for r in reports:
-            state = f"barrier {r['barrier']:.4f} eV" if r["converged"] else f"NOT verified ({r['failed_stage']})"
+            if args.stepwise:
+                state = f"{len(r['steps'])} step(s), " + (f"highest saddle {r['barrier']:.4f} eV" if r["converged"] else f"NOT verified ({r['message']})")
+            else:
+                state = f"barrier {r['barrier']:.4f} eV" if r["converged"] else f"NOT verified ({r['failed_stage']})"
             print(f"{r['is']} -> {r['fs']}: {state}, {r['n_force_calls']} force calls")
     return 0 if all(r["converged"] for r in reports) else 1
