@@ -14,7 +14,8 @@ The summary reads both files together: of the 40, the data set's TS verified (th
 pipeline's, and a step of a verified mechanism that is the data set's TS) and a verified
 way whose highest saddle is at most the data set's TS (within 0.01 eV) or lower.
 
-    OMP_NUM_THREADS=1 python benchmarks/ts_generator_mechanism.py [--max-steps 3] [--resume]
+    OMP_NUM_THREADS=1 python benchmarks/ts_generator_mechanism.py [--guided FILE] [--max-steps 3] [--resume]
+        [--part I/N --out PART.json, then --merge PART.json ...]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from _generative import count_verdicts, evaluate_each, evaluated_by, file_sha256, rows_to_resume  # noqa: E402
+from _generative import add_part_arguments, count_verdicts, evaluate_each, evaluated_by, file_sha256, part_of, rows_to_resume  # noqa: E402
 from dataset_stepwise import VERDICTS, mechanism_row  # noqa: E402
 from ts_generator_xtb import SAME_TS_DE, generated_ts, held_out_reactions  # noqa: E402
 
@@ -69,8 +70,8 @@ def main():
     ap.add_argument("--max-steps", type=int, default=3)
     ap.add_argument("--out", default=str(HERE / "results" / "ts_generator_mechanism.json"))
     ap.add_argument("--resume", action="store_true", help="keep the reactions already in --out and run the rest")
+    add_part_arguments(ap)
     a = ap.parse_args()
-    a.merge = []
 
     guided = json.loads(pathlib.Path(a.guided).read_text())
     if guided["settings"]["model"] != file_sha256(a.load):
@@ -95,7 +96,7 @@ def main():
                   "max_steps": a.max_steps, "summary": summarise(rows, guided["reactions"]), "reactions": rows}  # fmt: skip
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
 
-    rows = evaluate_each(reactions, rows, evaluate, write)
+    rows = evaluate_each(part_of(reactions, a.part), rows, evaluate, write)
     print(json.dumps(summarise(rows, guided["reactions"]), indent=1))
 
 
