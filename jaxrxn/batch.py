@@ -367,8 +367,8 @@ def find_reactions(
     relax: bool = True,
     interpolation: str | None = None,
     n_images: int = 8,
-    neb_fmax: float = 0.1,
-    neb_max_steps: int = 500,
+    neb_fmax: float | None = None,
+    neb_max_steps: int | None = None,
     fmax: float = 0.01,
     saddle_max_steps: int = 300,
     rmsd_tol: float = 0.2,
@@ -384,7 +384,10 @@ def find_reactions(
     - `potentials`: one :class:`Potential` per reaction. JAX potentials run as padded
       batches, one per kind of energy (all EMT, all Morse, ...; any atom counts); outside
       calculators run :func:`jaxrxn.find_reaction` on `workers` threads at once.
-    - the other keywords as for :func:`jaxrxn.find_reaction`, applied to every reaction.
+    - the other keywords as for :func:`jaxrxn.find_reaction`, applied to every reaction
+      (the CI-NEB's `neb_fmax` and `neb_max_steps` default per reaction as there: loose
+      for an outside calculator, 0.1 eV/Å and 500 steps on a JAX potential; a padded
+      batch takes one threshold, not a sequence).
     - `on_result`: called as ``on_result(index, result)`` as soon as a reaction is done (a
       padded batch's reactions together, an outside calculator's one by one), e.g. to
       write a checkpoint.
@@ -400,10 +403,13 @@ def find_reactions(
     """
     from jaxrxn._jit import near_map_limit
     from jaxrxn.potentials.external import HostEnergy
-    from jaxrxn.reaction import check_end_points, find_reaction, free_molecule
+    from jaxrxn.reaction import band_schedule, check_end_points, find_reaction, free_molecule
 
     if len(pairs) != len(potentials):
         raise ValueError(f"{len(pairs)} reactions but {len(potentials)} potentials.")
+    schedule, _ = band_schedule(neb_fmax, neb_max_steps, outside=False)  # bad values fail here, before any work
+    if len(schedule) > 1 and not all(isinstance(p.energy_fn, HostEnergy) for p in potentials):
+        raise ValueError(f"a padded batch on a JAX potential takes one neb_fmax, not a sequence; got {neb_fmax!r}.")
     _check_each("reaction", potentials, pairs, lambda pot, pair: check_end_points(*pair, **_periodicity(pot)))
     options = dict(
         relax=relax, interpolation=interpolation, n_images=n_images, neb_fmax=neb_fmax, neb_max_steps=neb_max_steps,
@@ -486,8 +492,8 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
     from jaxrxn.optimize import LBFGS
     from jaxrxn.path.elastic_band import improved_tangents
     from jaxrxn.reaction import (
-        IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, _connects, judge_saddle, matched_irc_ends, not_connected_message, off_second_order_point,
-        pipeline_neb,
+        IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, _connects, band_schedule, judge_saddle, matched_irc_ends,
+        not_connected_message, off_second_order_point, pipeline_neb,
     )  # fmt: skip
     from jaxrxn.vibrations import vibrations
 
@@ -564,7 +570,8 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
         stage("interpolation", t0, [0] * len(idx), idx)
         t0 = time.perf_counter()
         solver = pipeline_neb(molecule)
-        nebs = batch_neb(sub(idx), bands, solver, fmax=options["neb_fmax"], max_steps=options["neb_max_steps"])
+        ((neb_fmax,), (neb_max_steps,)) = band_schedule(options["neb_fmax"], options["neb_max_steps"], outside=False)
+        nebs = batch_neb(sub(idx), bands, solver, fmax=neb_fmax, max_steps=neb_max_steps)
         stage("neb", t0, [r.n_force_calls for r in nebs], idx)
     tangents, starts = {}, {}
     for i, band in zip(idx, nebs if idx else []):

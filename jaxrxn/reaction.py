@@ -414,6 +414,26 @@ def saddle_solver(potential: Potential, R_ci, outside: bool, molecule: bool):
     return molecular_saddle_solver(potential.system.numbers, R_ci)
 
 
+def band_schedule(neb_fmax, neb_max_steps, outside: bool) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """The CI-NEB thresholds (eV/Å) and step caps of :func:`find_reaction`'s `neb_fmax` and
+    `neb_max_steps` (one value or one per threshold; ``None``: the defaults for an outside
+    calculator, `outside`, or a JAX potential). Raises ``ValueError`` for a threshold that
+    is not positive or caps that do not fit the thresholds."""
+    if neb_fmax is None:
+        neb_fmax = NEB_FMAX if outside else 0.1
+    schedule = (float(neb_fmax),) if np.ndim(neb_fmax) == 0 else tuple(float(f) for f in neb_fmax)
+    if not schedule or not all(f > 0 for f in schedule):
+        raise ValueError(f"neb_fmax must be positive (one threshold or a sequence); got {neb_fmax!r}.")
+    if neb_max_steps is None:
+        neb_max_steps = NEB_MAX_STEPS if outside and schedule == (NEB_FMAX,) else 500
+    caps = (int(neb_max_steps),) * len(schedule) if np.ndim(neb_max_steps) == 0 else tuple(int(n) for n in neb_max_steps)
+    if len(caps) != len(schedule) or not all(n >= 1 for n in caps):
+        raise ValueError(
+            f"neb_max_steps must be a positive number or one per neb_fmax threshold ({len(schedule)}); got {neb_max_steps!r}."
+        )
+    return schedule, caps
+
+
 def find_reaction(
     R_initial,
     R_final,
@@ -505,18 +525,7 @@ def find_reaction(
     if interpolation == "geodesic" and not molecule:
         raise ValueError("geodesic interpolation is for free molecules (atomic numbers, no cell, no fixed atoms).")
     outside = isinstance(potential.energy_fn, HostEnergy)
-    if neb_fmax is None:
-        neb_fmax = NEB_FMAX if outside else 0.1
-    schedule = (float(neb_fmax),) if np.ndim(neb_fmax) == 0 else tuple(float(f) for f in neb_fmax)
-    if not schedule or not all(f > 0 for f in schedule):
-        raise ValueError(f"neb_fmax must be positive (one threshold or a sequence); got {neb_fmax!r}.")
-    if neb_max_steps is None:
-        neb_max_steps = NEB_MAX_STEPS if outside and schedule == (NEB_FMAX,) else 500
-    caps = (int(neb_max_steps),) * len(schedule) if np.ndim(neb_max_steps) == 0 else tuple(int(n) for n in neb_max_steps)
-    if len(caps) != len(schedule) or not all(n >= 1 for n in caps):
-        raise ValueError(
-            f"neb_max_steps must be a positive number or one per neb_fmax threshold ({len(schedule)}); got {neb_max_steps!r}."
-        )
+    schedule, caps = band_schedule(neb_fmax, neb_max_steps, outside)
     n_failed = [len(calculator_failures(potential))]  # failures before the current stage
     out = ReactionResult()
     calls = out.n_force_calls_by_stage

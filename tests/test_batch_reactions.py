@@ -51,6 +51,12 @@ def test_bad_end_points_name_the_reaction():
     bad[-1] = bad[0]
     with pytest.raises(ValueError, match="reaction 1: final state has overlapping atoms"):
         find_reactions([(initial.positions, final.positions), (initial.positions, bad)], [pot, pot])
+    # band settings are checked before any work too; a padded batch has no fallback band
+    pair = (initial.positions, final.positions)
+    with pytest.raises(ValueError, match="neb_fmax must be positive"):
+        find_reactions([pair], [pot], neb_fmax=0.0)
+    with pytest.raises(ValueError, match="one neb_fmax, not a sequence"):
+        find_reactions([pair], [pot], neb_fmax=(0.5, 0.1))
 
 
 def test_outside_calculators_run_concurrently(monkeypatch):
@@ -85,7 +91,7 @@ def test_outside_calculators_run_concurrently(monkeypatch):
         with lock:
             running[0] -= 1
             ended[i] = time.perf_counter()
-        return reaction.ReactionResult(barrier=float(R0.shape[0]), message=options["interpolation"])
+        return reaction.ReactionResult(barrier=float(R0.shape[0]), message=f"{options['interpolation']} {options['neb_fmax']} {options['neb_max_steps']}")
 
     monkeypatch.setattr(reaction, "find_reaction", fake)
     # the limit is reached once the second and third reactions have ended
@@ -95,7 +101,10 @@ def test_outside_calculators_run_concurrently(monkeypatch):
     seen = []
     results = find_reactions(pairs, pots, interpolation="idpp", workers=2, on_result=lambda i, r: seen.append(i))
     assert most[0] == 2 and sorted(seen) == [0, 1, 2, 3]
-    assert [r.barrier for r in results] == [9.0, 13.0, 9.0, 9.0] and all(r.message == "idpp" for r in results)
+    assert [r.barrier for r in results] == [9.0, 13.0, 9.0, 9.0]
+    # the options reach find_reaction as given: its own band defaults for an outside
+    # calculator (a loose, short band), not a JAX potential's (until session 30: 0.1 eV/Å, 500 steps)
+    assert all(r.message == "idpp None None" for r in results)
     assert started[2] < ended[0]  # the pool stays full: no waiting for the slowest of a round
     assert cleared == [(0, 3)]  # cleared once, with none in flight, before the last started
     assert started[3] > ended[0]
