@@ -222,7 +222,7 @@ def find_mechanism(
     """
     if int(max_steps) < 1:
         raise ValueError(f"max_steps must be at least 1; got {max_steps}.")
-    if first is not None and np.shape(first.R_initial) != np.shape(R_initial):
+    if first is not None and first.R_initial is not None and np.shape(first.R_initial) != np.shape(R_initial):
         raise ValueError(f"first is a search of {np.shape(first.R_initial)[0]} atoms; the end states have {np.shape(R_initial)[0]}.")
     molecule = free_molecule(potential, np.shape(R_initial)[0])
     numbers = np.asarray(potential.system.numbers, int) if molecule else None

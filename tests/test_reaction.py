@@ -297,7 +297,7 @@ def test_stepwise_mechanism_through_an_intermediate():
     import dataclasses
 
     from jaxrxn.mechanism import _joining_step, find_mechanism
-    from jaxrxn.reaction import find_reaction
+    from jaxrxn.reaction import ReactionResult, find_reaction
 
     pot = _mb3d(None, None, None)
     options = {"n_images": 9, "neb_fmax": 0.5}
@@ -333,6 +333,10 @@ def test_stepwise_mechanism_through_an_intermediate():
     assert reused.n_force_calls == mech.n_force_calls + 1000
     with pytest.raises(ValueError, match="first is a search of 1 atoms"):
         find_mechanism(np.zeros((2, 3)), np.ones((2, 3)), pot, first=single)
+    # a first search that stopped before it had end states (e.g. a batch's bad input) is the mechanism's failure
+    stopped = ReactionResult(failed_stage="input", message="the initial and final states are the same structure")
+    same = find_mechanism(_point(MB_A), _point(MB_A), pot, first=stopped)
+    assert not same.converged and same.n_searches == 1 and same.failed_step == 0 and "input" in same.message
 
     back = find_mechanism(_point(MB_B), _point(MB_A), pot, **options)
     assert back.converged and [s.ts_energy for s in back.steps] == pytest.approx([-72.2489, -40.6648], abs=1e-3)
