@@ -1,8 +1,9 @@
 """The pipeline given the generated TS, on through intermediates where it does not verify.
 
 ``benchmarks/ts_generator_xtb.py --guided`` runs :func:`jaxrxn.find_reaction` with the shipped
-TS generator's guess (``ts_guess``) on the first 40 held-out reactions
-(results/ts_generator_xtb_guided.json). Where that pipeline ends without a verified saddle,
+TS generator's guess (``ts_guess``) on held-out reactions: the first 40
+(results/ts_generator_xtb_guided.json, the default ``--guided``) or all 223
+(results/ts_generator_xtb_guided_all.json). Where that pipeline ends without a verified saddle,
 this runs :func:`jaxrxn.find_mechanism` with the same guess (it serves the first search, as
 in ``find_reaction``; the later legs start from their bands) and the same settings
 (relax=False, GFN2-xTB through tblite, one thread), at most ``--max-steps`` searches, and
@@ -10,7 +11,7 @@ sorts each outcome as ``benchmarks/dataset_stepwise.py`` does. The rows the guid
 verified are not run again: the mechanism's first search is that pipeline, and a verified
 first search is the whole mechanism.
 
-The summary reads both files together: of the 40, the data set's TS verified (the guided
+The summary reads both files together: of the guided file's reactions, the data set's TS verified (the guided
 pipeline's, and a step of a verified mechanism that is the data set's TS) and a verified
 way whose highest saddle is at most the data set's TS (within 0.01 eV) or lower.
 
