@@ -49,7 +49,7 @@ def summarise(rows: list[dict], guided: list[dict]) -> dict:
         pipe = g["guided pipeline"]
         if pipe["converged"]:
             data_ts += bool(pipe["same_ts"])
-            lower_or_same += pipe["same_ts"] or pipe["ts_minus_data_ev"] < -SAME_TS_DE
+            lower_or_same += pipe["same_ts"] or pipe["ts_minus_data_ev"] <= SAME_TS_DE  # as a mechanism's highest saddle below
         elif g["rxn"] in done and done[g["rxn"]]["converged"]:
             data_ts += bool(done[g["rxn"]]["step_is_data_ts"])
             lower_or_same += done[g["rxn"]]["highest_ts_minus_data_ev"] <= SAME_TS_DE

@@ -117,11 +117,15 @@ def test_more_searches_keep_every_mechanism_found_with_fewer():
     assert all(rows["dataset_stepwise_max5"][rxn] == rows["dataset_stepwise"][rxn] for rxn in verified)
 
 
-@pytest.mark.parametrize("name, counts", [("ts_generator_mechanism", (36, 38)), ("ts_generator_mechanism_max5", (36, 39))])
+@pytest.mark.parametrize(
+    "name, counts",
+    [("ts_generator_mechanism", (40, 36, 38)), ("ts_generator_mechanism_max5", (40, 36, 39)), ("ts_generator_mechanism_all", (223, 189, 211))],
+)
 def test_guided_pipeline_through_intermediates(stepwise, name, counts):
     """benchmarks/ts_generator_mechanism.py: find_mechanism from the generated TS on the
-    reactions whose guided pipeline did not verify; of the 40, the data set's TS verified and
-    a verified way no higher than it (the numbers in docs/benchmarks.md)."""
+    reactions whose guided pipeline did not verify; of the first 40 (3 and 5 searches) and of
+    all 223 held-out reactions (3), the data set's TS verified and a verified way no higher
+    than it (within 0.01 eV; the numbers in docs/benchmarks.md and README)."""
     module = _benchmark("ts_generator_mechanism")
     result = json.loads((_BENCHMARKS / "results" / f"{name}.json").read_text())
     guided = json.loads((_BENCHMARKS / "results" / result["guided"]).read_text())
@@ -131,7 +135,17 @@ def test_guided_pipeline_through_intermediates(stepwise, name, counts):
         assert stepwise.verdict(row) == row["verdict"], row["rxn"]
     summary = result["summary"]
     assert module.summarise(result["reactions"], guided["reactions"]) == summary
-    assert (summary["reactions_in_all"], summary["data_ts_verified"], summary["verified_at_most_data_ts"]) == (40, *counts)
+    assert (summary["reactions_in_all"], summary["data_ts_verified"], summary["verified_at_most_data_ts"]) == counts
+
+
+@pytest.mark.parametrize("de, counted", [(-0.5, 1), (0.005, 1), (0.02, 0)])
+def test_a_guided_saddle_counts_as_no_higher_within_the_same_energy_criterion(de, counted):
+    """A verified guided saddle that is not the data set's TS counts as "no higher" up to
+    0.01 eV above it, as a mechanism's highest saddle does (until session 30 the guided side
+    took only saddles 0.01 eV below, so 9 same-energy saddles of the 223 were left out)."""
+    module = _benchmark("ts_generator_mechanism")
+    row = {"rxn": "r", "guided pipeline": {"converged": True, "same_ts": False, "ts_minus_data_ev": de}}
+    assert module.summarise([], [row])["verified_at_most_data_ts"] == counted
 
 
 def test_guided_pipeline_on_every_held_out_reaction():
