@@ -204,16 +204,19 @@ def rows_to_resume(a: argparse.Namespace, order: Sequence[str], **identity) -> l
     return resumed_rows(a.out, a.merge, order, **identity) if a.resume or a.merge else []
 
 
-def evaluated_by(script: str, out: str, rows: list[dict]) -> str:
+def evaluated_by(script: str, out: str, rows: list[dict], merge: Sequence[str] = ()) -> str:
     """The results file's ``evaluated_by``: this command line (``python benchmarks/SCRIPT
-    ...``), after the commands recorded in `out` when its `rows` were resumed (joined by
-    ``" ; then "``, oldest first), so a resumed file names every command that wrote it."""
+    ...``), after the commands recorded in `out` when its `rows` were resumed and in each
+    `merge` file (``--merge``: the parts' own command lines), joined by ``" ; then "``,
+    oldest first, each once, so a resumed or merged file names every command that wrote it."""
     this_run = " ".join(["python", f"benchmarks/{script}", *sys.argv[1:]])
-    path = pathlib.Path(out)
-    if not rows or not path.exists():
-        return this_run
-    earlier = json.loads(path.read_text())["evaluated_by"]
-    return earlier if this_run in earlier.split(" ; then ") else f"{earlier} ; then {this_run}"
+    sources = [pathlib.Path(out)] if rows else []
+    sources += [pathlib.Path(m) for m in merge]
+    commands: list[str] = []
+    for path in sources:
+        if path.exists():
+            commands += [c for c in json.loads(path.read_text())["evaluated_by"].split(" ; then ") if c not in commands]
+    return " ; then ".join(commands if this_run in commands else [*commands, this_run])
 
 
 def count_verdicts(rows: list[dict], names: Sequence[str]) -> dict:

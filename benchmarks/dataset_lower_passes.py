@@ -80,7 +80,7 @@ def main():
     reactions = reactions[: a.limit]
     data = data_record(a.data, None, None, split=a.split)
     rows = rows_to_resume(a, [r.rxn for r in reactions], data=data)
-    by = evaluated_by("dataset_lower_passes.py", a.out, rows)
+    by = evaluated_by("dataset_lower_passes.py", a.out, rows, a.merge)
 
     def evaluate(r):
         t0 = time.perf_counter()

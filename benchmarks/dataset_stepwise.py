@@ -120,7 +120,7 @@ def main():
     data = data_record(a.data, None, None, split="held-out", single_step=pathlib.Path(a.lower_passes).name)
     order = [r.rxn for r in reactions]
     rows = rows_to_resume(a, order, data=data, max_steps=a.max_steps)
-    by = evaluated_by("dataset_stepwise.py", a.out, rows)
+    by = evaluated_by("dataset_stepwise.py", a.out, rows, a.merge)
     if a.rerun_unverified:
         rows = [row for row in rows if row["verdict"] != "not verified"]
 

@@ -145,7 +145,7 @@ def main():
     neb = {"images": a.neb_images, "max_steps": a.neb_steps, "fmax": NEB_FMAX} if a.neb else None
     identity = {"command": command, "data": meta_data, "samples": a.samples, "baseline": a.baseline, "neb": neb}
     rows = rows_to_resume(a, [r.rxn for r in held], **identity)
-    by = evaluated_by("flow_generator_xtb.py", a.out, rows)
+    by = evaluated_by("flow_generator_xtb.py", a.out, rows, a.merge)
 
     def write(rows):
         result = {"command": command, "evaluated_by": by,

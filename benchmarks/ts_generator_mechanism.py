@@ -82,7 +82,7 @@ def main():
     reactions = [by_name[name] for name in wanted]
     model, params, _ = load_model(a.load)
     rows = rows_to_resume(a, wanted, max_steps=a.max_steps, model=guided["settings"]["model"])
-    by = evaluated_by("ts_generator_mechanism.py", a.out, rows)
+    by = evaluated_by("ts_generator_mechanism.py", a.out, rows, a.merge)
 
     def evaluate(r):
         t0 = time.perf_counter()

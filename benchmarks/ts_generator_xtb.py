@@ -287,7 +287,7 @@ def main():
     data_info = data_record(a.data, len(train), len(held))
     rows = rows_to_resume(a, [r.rxn for r in held], settings=settings, data=data_info)
 
-    by = evaluated_by("ts_generator_xtb.py", a.out, rows)
+    by = evaluated_by("ts_generator_xtb.py", a.out, rows, a.merge)
 
     def write(rows):
         result = {"command": command, "evaluated_by": by,

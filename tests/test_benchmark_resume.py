@@ -106,3 +106,14 @@ def test_a_resumed_file_names_every_command_that_wrote_it(generative, tmp_path, 
     monkeypatch.setattr("sys.argv", ["x.py", "--limit", "4", "--resume"])
     both = generative.evaluated_by("x.py", str(out), [{"rxn": "rxn0"}])
     assert both == "python benchmarks/x.py --limit 2 ; then python benchmarks/x.py --limit 4 --resume"
+    # a merge of parts names each part's command line, then its own (until session 30: its own only)
+    parts = []
+    for i in (0, 1):
+        parts.append(tmp_path / f"p{i}.json")
+        parts[-1].write_text(json.dumps({"evaluated_by": f"python benchmarks/x.py --part {i}/2 --out p{i}.json", "reactions": []}))
+    monkeypatch.setattr("sys.argv", ["x.py", "--merge", "p0.json", "p1.json", "--out", "all.json"])
+    merged = generative.evaluated_by("x.py", str(tmp_path / "all.json"), [{"rxn": "rxn0"}], [str(p) for p in parts])
+    assert merged.split(" ; then ") == [
+        "python benchmarks/x.py --part 0/2 --out p0.json", "python benchmarks/x.py --part 1/2 --out p1.json",
+        "python benchmarks/x.py --merge p0.json p1.json --out all.json",
+    ]  # fmt: skip
