@@ -102,16 +102,21 @@ def _read_guess(filename: str, R0, system):
     return R
 
 
+def _pipeline_options(args, progress) -> dict:
+    """The pipeline's keywords from the command line, the same for one reaction and a batch."""
+    return dict(
+        relax=not args.no_relax, interpolation=args.interpolation, n_images=args.images, fmax=args.fmax,
+        neb_fmax=args.neb_fmax, progress=progress,
+    )  # fmt: skip
+
+
 def _solve(args, R0, R1, system, progress, ts_guess=None):
     """find_reaction's result, or with ``--stepwise`` find_mechanism's."""
     from jaxrxn.mechanism import find_mechanism
     from jaxrxn.reaction import find_reaction
 
     potential = build_potential(args, R0, system)
-    options = dict(
-        relax=not args.no_relax, interpolation=args.interpolation, n_images=args.images, fmax=args.fmax,
-        neb_fmax=args.neb_fmax, ts_guess=ts_guess, progress=progress,
-    )  # fmt: skip
+    options = dict(_pipeline_options(args, progress), ts_guess=ts_guess)
     if args.stepwise:
         result = find_mechanism(R0, R1, potential, max_steps=args.max_steps, **options)
     else:
@@ -256,10 +261,7 @@ def _run_batch(args) -> int:
             from jaxrxn.batch import find_reactions
 
             potentials = [build_potential(args, inputs[k][0], inputs[k][2]) for k in todo]
-            options = dict(
-                relax=not args.no_relax, interpolation=args.interpolation, n_images=args.images, fmax=args.fmax,
-                neb_fmax=args.neb_fmax, progress=lambda line: shown.log(f"jaxrxn reaction: {line}"),
-            )  # fmt: skip
+            options = _pipeline_options(args, lambda line: shown.log(f"jaxrxn reaction: {line}"))
 
             def save(j: int, result) -> None:
                 k = todo[j]
