@@ -176,8 +176,9 @@ def resumed_rows(out: str, merge: Sequence[str] = (), order: Sequence[str] | Non
     that does not exist, and naming the keys that differ unless each file's top-level
     entries equal every `identity` value (the model, data set and evaluation settings, as
     each benchmark records them; a key the file lacks reads as ``None``), so rows of
-    different runs are never mixed. One row per reaction (the first file's), in the order
-    of the reaction names `order` when given."""
+    different runs are never mixed. One row per reaction, in the order of the reaction
+    names `order` when given: the first file's, with any key it lacks from the later files
+    (parts that added a column such as ``--peer`` to their own share of the rows join)."""
     rows: dict[str, dict] = {}
     for name in (out, *merge):
         path = pathlib.Path(name)
@@ -191,7 +192,9 @@ def resumed_rows(out: str, merge: Sequence[str] = (), order: Sequence[str] | Non
             raise SystemExit(f"--resume: {name} differs from this run in {', '.join(differ)}; use another --out")
         print(f"resumed: {len(old['reactions'])} reactions from {name}", flush=True)
         for row in old["reactions"]:
-            rows.setdefault(row["rxn"], row)
+            kept = rows.setdefault(row["rxn"], dict(row))
+            for key, value in row.items():  # a column one part added to its rows (e.g. --peer) joins the others'
+                kept.setdefault(key, value)
     if order is None:
         return list(rows.values())
     rank = {rxn: i for i, rxn in enumerate(order)}

@@ -221,11 +221,14 @@ import numpy as np  # noqa: E402
 
 from _generative import add_part_arguments, add_training_arguments, data_record, evaluate_each, evaluated_by, file_sha256, part_of, rows_to_resume  # noqa: E402
 
+from jaxrxn._jit import clear_caches_near_map_limit  # noqa: E402
 from jaxrxn.reaction import SADDLE_BOND_SCALE  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 KCAL_PER_EV = 23.060548
 SAME_TS_RMSD, SAME_TS_DE = 0.1, 0.01
+#: row key of ``--then-max``: the guided pipeline, then the interpolation's highest image
+THEN_MAX = "guided then max pipeline"
 
 
 def main():
@@ -246,6 +249,9 @@ def main():
                     help="with refinement, also run the CI-NEB reaction pipeline (jaxrxn.find_reaction) per reaction")
     ap.add_argument("--guided", action="store_true",
                     help="with refinement, also run the reaction pipeline from the generated TS (find_reaction's ts_guess)")
+    ap.add_argument("--then-max", action="store_true",
+                    help="also run the guided pipeline with the interpolation's highest image as the second start "
+                         "(find_reaction(refine_interpolation_max=True)); with --resume, added to the rows that lack it")
     ap.add_argument("--peer", action="store_true",
                     help="also run the ASE + Sella pipeline (IDPP, ASE's CI-NEB, Sella, Sella's IRC) per reaction; "
                          "with --resume, added to the rows that lack it")  # fmt: skip
@@ -296,15 +302,18 @@ def main():
         pathlib.Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
 
     chosen = part_of(held[: a.limit], a.part)
-    if a.peer:  # the peer does not depend on the model or settings: rows of an earlier run get it too
-        wanted = {r.rxn: r for r in chosen}
+    # add-ons that need no other part of a row: the rows of an earlier run get them too
+    add_ons = {"ASE + Sella pipeline": (a.peer, peer_ts), THEN_MAX: (a.then_max, lambda r: then_max_ts(model, params, r))}
+    wanted = {r.rxn: r for r in chosen}
+    for key, (asked, run) in add_ons.items():
         for row in rows:
-            if row["rxn"] in wanted and "ASE + Sella pipeline" not in row:
-                row["ASE + Sella pipeline"] = peer_ts(wanted[row["rxn"]])
-                print(json.dumps({"rxn": row["rxn"], "ASE + Sella pipeline": row["ASE + Sella pipeline"]}), flush=True)
+            if asked and row["rxn"] in wanted and key not in row:
+                row[key] = run(wanted[row["rxn"]])
+                print(json.dumps({"rxn": row["rxn"], key: row[key]}), flush=True)
                 write(rows)
+                clear_caches_near_map_limit()
     evaluate_each(chosen, rows, lambda r: evaluate(model, params, r, train, refine=not a.no_refine, previous=previous,
-                                                   pipeline=a.pipeline, guided=a.guided, peer=a.peer), write)  # fmt: skip
+                                                   pipeline=a.pipeline, guided=a.guided, then_max=a.then_max, peer=a.peer), write)  # fmt: skip
     summary = summarise(rows)  # also when every reaction was resumed
     print(json.dumps(summary, indent=1))
     if a.save:
@@ -375,7 +384,7 @@ def _sample(model, params, x_is, x_fs, numbers):
 
 
 def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: bool = False, guided: bool = False,
-             peer: bool = False) -> dict:  # fmt: skip
+             then_max: bool = False, peer: bool = False) -> dict:  # fmt: skip
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.path import idpp
     from jaxrxn.path.geodesic_interpolation import geodesic
@@ -409,6 +418,8 @@ def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: boo
             row["CI-NEB pipeline"] = pipeline_ts(pot, x_is, x_fs, x_ts, e_ts)
         if guided:
             row["guided pipeline"] = pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=starts["generated"])
+        if then_max:
+            row[THEN_MAX] = pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=starts["generated"], refine_interpolation_max=True)
     if peer:
         row["ASE + Sella pipeline"] = peer_ts(r)
     print(json.dumps(row), flush=True)
@@ -428,7 +439,17 @@ def refine_ts(pot, numbers, X, x_ts, e_ts, mode0=None) -> dict:
     return {"converged": bool(res.converged), "same_ts": same, "n_force_calls": int(res.n_force_calls)}
 
 
-def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None) -> dict:
+def then_max_ts(model, params, r) -> dict:
+    """:func:`pipeline_ts` given the generated TS and then the interpolation's highest image
+    (``--then-max``), for a row evaluated before."""
+    from jaxrxn.potentials.qm import xtb_potential
+
+    x_ts, e_ts = stored_ts(r)
+    return pipeline_ts(xtb_potential(r.numbers), np.asarray(r.reactant, float), np.asarray(r.product, float), x_ts, e_ts,
+                       ts_guess=generated_ts(model, params, r), refine_interpolation_max=True)  # fmt: skip
+
+
+def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None, refine_interpolation_max: bool = False) -> dict:
     """The reaction pipeline (:func:`jaxrxn.find_reaction`: geodesic band, CI-NEB, saddle
     search from the climbing image, frequencies, IRC; with `ts_guess` the saddle search,
     frequencies and IRC from the guess first, the band only if that does not verify) from
@@ -440,7 +461,8 @@ def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None) -> dict:
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.reaction import find_reaction
 
-    res = find_reaction(jnp.asarray(x_is), jnp.asarray(x_fs), pot, relax=False, ts_guess=ts_guess)
+    res = find_reaction(jnp.asarray(x_is), jnp.asarray(x_fs), pot, relax=False, ts_guess=ts_guess,
+                        refine_interpolation_max=refine_interpolation_max)  # fmt: skip
     found = res.R_ts is not None and res.saddle_index == 1 and res.ts_energy is not None
     same = found and rmsd_numpy(np.asarray(res.R_ts), x_ts) < SAME_TS_RMSD and abs(float(res.ts_energy) - e_ts) < SAME_TS_DE
     by_stage = res.n_force_calls_by_stage
@@ -510,7 +532,7 @@ def summarise(rows: list[dict]) -> dict:
             ok = [pick(r)["refined"]["same_ts"] for r in refined]
             calls = [pick(r)["refined"]["n_force_calls"] for r in refined if pick(r)["refined"]["same_ts"]]
             out[key + " refined"] = {"success": float(np.mean(ok)), "n_force_calls_median": float(np.median(calls)) if calls else None}
-    for key in ("CI-NEB pipeline", "guided pipeline", "ASE + Sella pipeline"):
+    for key in ("CI-NEB pipeline", "guided pipeline", THEN_MAX, "ASE + Sella pipeline"):
         piped = [r[key] for r in rows if key in r]
         if piped:
             calls = [p["n_force_calls_to_ts"] for p in piped if p["same_ts"]]
@@ -522,9 +544,12 @@ def summarise(rows: list[dict]) -> dict:
             if all("ts_minus_data_ev" in p for p in piped):  # rows of runs before session 25 lack it
                 out[key]["verified_lower_saddle"] = int(sum(p["converged"] and not p["same_ts"] and p["ts_minus_data_ev"] is not None
                                                             and p["ts_minus_data_ev"] < -SAME_TS_DE for p in piped))  # fmt: skip
-            if key == "guided pipeline":
+            if key in ("guided pipeline", THEN_MAX):
                 out[key]["from_the_guess"] = int(sum(p.get("ts_source") == "guess" for p in piped))
-    pairs = (("guided pipeline", "CI-NEB pipeline"), ("CI-NEB pipeline", "ASE + Sella pipeline"), ("guided pipeline", "ASE + Sella pipeline"))
+            if key == THEN_MAX:
+                out[key]["from_the_interpolation"] = int(sum(p.get("ts_source") == "interpolation" for p in piped))
+    pairs = (("guided pipeline", "CI-NEB pipeline"), ("CI-NEB pipeline", "ASE + Sella pipeline"), ("guided pipeline", "ASE + Sella pipeline"),
+             (THEN_MAX, "CI-NEB pipeline"), (THEN_MAX, "guided pipeline"))  # fmt: skip
     for mine, other in pairs:  # paired: the reactions both pipelines solve, every gradient of each
         both = [r for r in rows if r.get(mine, {}).get("same_ts") and r.get(other, {}).get("same_ts")]
         if both:

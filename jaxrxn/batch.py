@@ -372,6 +372,7 @@ def find_reactions(
     fmax: float = 0.01,
     saddle_max_steps: int = 300,
     rmsd_tol: float = 0.2,
+    refine_interpolation_max: bool = False,
     workers: int = 1,
     progress: bool | Callable[[str], None] = False,
     on_result: Callable[[int, ReactionResult], None] | None = None,
@@ -387,7 +388,8 @@ def find_reactions(
     - the other keywords as for :func:`jaxrxn.find_reaction`, applied to every reaction
       (the CI-NEB's `neb_fmax` and `neb_max_steps` default per reaction as there: loose
       for an outside calculator, 0.1 eV/Å and 500 steps on a JAX potential; a padded
-      batch takes one threshold, not a sequence).
+      batch takes one threshold, not a sequence; `refine_interpolation_max` is for outside
+      calculators, which run :func:`jaxrxn.find_reaction` itself).
     - `on_result`: called as ``on_result(index, result)`` as soon as a reaction is done (a
       padded batch's reactions together, an outside calculator's one by one), e.g. to
       write a checkpoint.
@@ -410,10 +412,12 @@ def find_reactions(
     schedule, _ = band_schedule(neb_fmax, neb_max_steps, outside=False)  # bad values fail here, before any work
     if len(schedule) > 1 and not all(isinstance(p.energy_fn, HostEnergy) for p in potentials):
         raise ValueError(f"a padded batch on a JAX potential takes one neb_fmax, not a sequence; got {neb_fmax!r}.")
+    if refine_interpolation_max and not all(isinstance(p.energy_fn, HostEnergy) for p in potentials):
+        raise ValueError("refine_interpolation_max is for outside calculators; a padded batch on a JAX potential has no such stage.")
     _check_each("reaction", potentials, pairs, lambda pot, pair: check_end_points(*pair, **_periodicity(pot)))
     options = dict(
         relax=relax, interpolation=interpolation, n_images=n_images, neb_fmax=neb_fmax, neb_max_steps=neb_max_steps,
-        fmax=fmax, saddle_max_steps=saddle_max_steps, rmsd_tol=rmsd_tol,
+        fmax=fmax, saddle_max_steps=saddle_max_steps, rmsd_tol=rmsd_tol, refine_interpolation_max=refine_interpolation_max,
     )  # fmt: skip
     results: list = [None] * len(pairs)
     host = [i for i, p in enumerate(potentials) if isinstance(p.energy_fn, HostEnergy)]

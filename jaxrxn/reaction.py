@@ -109,9 +109,11 @@ class ReactionResult:
     - `connects`: both IRC ends match the end states (``irc_match`` says how).
     - `converged`: a first-order saddle was found and `connects`.
     - `ts_source`: where the verified saddle search started, ``"guess"`` (the `ts_guess`
-      of :func:`find_reaction`) or ``"band"`` (the CI-NEB's climbing image); ``None`` when
-      none verified. `guess_failure`: why the guess did not verify (``"stage: message"``),
-      ``None`` if it did or none was given.
+      of :func:`find_reaction`), ``"interpolation"`` (the interpolation's highest image,
+      `refine_interpolation_max`) or ``"band"`` (the CI-NEB's climbing image); ``None``
+      when none verified. `guess_failure`, `interpolation_failure`: why the guess, the
+      interpolation's highest image did not verify (``"stage: message"``), ``None`` if it
+      did or was not tried.
     - `n_force_calls` and `n_force_calls_by_stage` (``relax``, ``neb``, ``saddle``,
       ``frequencies``, ``irc``): every energy/force evaluation (Hessian-vector products and
       finite-difference Hessians included); `n_hessian_calls`: analytic Hessians.
@@ -136,6 +138,7 @@ class ReactionResult:
     converged: bool = False
     ts_source: str | None = None
     guess_failure: str | None = None
+    interpolation_failure: str | None = None
     n_force_calls: int = 0
     n_force_calls_by_stage: dict[str, int] = dataclasses.field(default_factory=dict)
     n_hessian_calls: int = 0
@@ -449,6 +452,7 @@ def find_reaction(
     remove_rigid: bool | None = None,
     rmsd_tol: float = 0.2,
     ts_guess=None,
+    refine_interpolation_max: bool = False,
     progress: bool | Callable[[str], None] = False,
 ) -> ReactionResult:
     """Transition state between two end states, refined and verified by an IRC.
@@ -486,6 +490,13 @@ def find_reaction(
       first moved rigidly onto the initial state); only if that saddle does not verify
       does the pipeline interpolate and run the CI-NEB (`guess_failure` says why; the
       calls of both attempts add up in their stages).
+    - `refine_interpolation_max`: before the CI-NEB (after a `ts_guess` that did not
+      verify), run the saddle search, frequencies and IRC from the interpolation's highest
+      image (its ``n_images - 2`` interior energies are counted in the ``interpolation``
+      stage); the band runs only if that saddle does not verify either
+      (`interpolation_failure` says why). Worth it where a band costs many gradients
+      and the interpolation already passes near the saddle, as on small molecules at
+      GFN2-xTB (benchmarks/ts_generator_xtb.py ``--then-max``).
     - `progress`: ``True`` prints one line per stage on stderr; a callable receives them.
 
     Raises ``ValueError`` for unusable end points (before any calculator call). Everything
@@ -612,7 +623,24 @@ def find_reaction(
     band0 = np.asarray(_interpolate(interpolation, R0, R1, n_images, numbers))
     # geodesic moves the final state rigidly onto its neighbouring image
     R1 = out.R_final = band0[-1]
-    stage_done("interpolation", 0, t0, f" ({interpolation})")
+    e_inner = [float(potential.energy(jnp.asarray(X))) for X in band0[1:-1]] if refine_interpolation_max else []
+    stage_done("interpolation", len(e_inner), t0, f" ({interpolation})")
+
+    # --- saddle, frequencies, IRC from the interpolation's highest image -------------
+    if refine_interpolation_max:
+        if broken() or not np.all(np.isfinite(e_inner)):
+            # the first image it failed on (all finite: the calculator reported a failure)
+            return fail("interpolation", "the calculator failed on an interpolated image", band0[1 + int(np.argmin(np.isfinite(e_inner)))])
+        R_max = band0[1 + int(np.argmax(e_inner))]
+        failure = _saddle_and_irc(potential, out, stage_done, broken, R_max, None, molecule, outside, numbers,
+                                  fmax, saddle_max_steps, rmsd_tol)  # fmt: skip
+        if failure is None:
+            return verified("interpolation")
+        if broken():
+            return fail(*failure)
+        out.interpolation_failure = f"{failure[0]}: {failure[1]}"
+        _log(progress, f"the interpolation's highest image did not verify ({out.interpolation_failure}); going on with the band")
+        forget_saddle()
 
     # --- CI-NEB, then saddle, frequencies, IRC; a failure there relaxes the band further --
     solver = pipeline_neb(remove_rigid, outside)

@@ -88,6 +88,16 @@ def test_parts_merge_into_the_whole_run(generative, tmp_path):
         _run(generative, tmp_path / "new.json", reactions, identity, [], merge=[other])
     with pytest.raises(SystemExit, match="does not exist"):
         _run(generative, tmp_path / "new.json", reactions, identity, [], merge=[tmp_path / "missing.json"])
+    # parts that each added a column to their share of the same rows (an add-on such as
+    # --peer run with --part on a finished file): the merge keeps every row's columns, and
+    # for a key in both the first file's value
+    finished = [{"rxn": f"rxn{i}", "value": i} for i in range(4)]
+    for i, out in enumerate(parts):
+        rows = [dict(r, **({"extra": i} if k % 2 == i else {})) for k, r in enumerate(finished)]
+        out.write_text(json.dumps({**identity, "reactions": [dict(r, value=r["value"] + 10 * i) for r in rows]}))
+    joined = _run(generative, tmp_path / "extra.json", [], identity, [], merge=parts, order=order)
+    assert [r.get("extra") for r in joined] == [0, 1, 0, 1]
+    assert [r["value"] for r in joined] == [0, 1, 2, 3]
     for spec in ("2/2", "1", "a/b", "-1/2"):
         with pytest.raises(SystemExit, match="expected I/N"):
             generative.part_of(reactions, spec)

@@ -252,6 +252,34 @@ def test_ts_guess_first_then_the_band(tmp_path, capsys, monkeypatch):
     assert code == 2 and len(err.splitlines()) == 1 and "TS guess" in err
 
 
+def test_refine_interpolation_max_before_the_band(tmp_path, capsys, monkeypatch):
+    """`refine_interpolation_max`: Muller-Brown A -> C is verified from the interpolation's
+    highest image with no band (S1 of shared/reference/rare_events.md, as the CI-NEB finds
+    it; 7 energies for the 9-image interpolation), after a guess near S2 that does not
+    verify; A -> B (two steps) fails from there and goes on with the band. The CLI flag
+    does the same; a padded batch on a JAX potential refuses it."""
+    from jaxrxn import calculators
+    from jaxrxn.batch import find_reactions
+    from jaxrxn.reaction import find_reaction
+
+    pot = _mb3d(None, None, None)
+    guess = _point((MB_S2[0] + 0.05, MB_S2[1] - 0.04))
+    res = find_reaction(_point(MB_A), _point(MB_C), pot, n_images=9, ts_guess=guess, refine_interpolation_max=True)
+    assert res.converged and res.ts_source == "interpolation", res.message
+    assert res.guess_failure.startswith("verify") and res.interpolation_failure is None
+    assert "neb" not in res.n_force_calls_by_stage and res.n_force_calls_by_stage["interpolation"] == 7
+    np.testing.assert_allclose(res.R_ts[0, :2], MB_S1, atol=1e-4)
+    res = find_reaction(_point(MB_A), _point(MB_B), pot, n_images=9, refine_interpolation_max=True)
+    assert not res.converged and res.interpolation_failure.startswith("verify") and res.n_force_calls_by_stage["neb"] > 0
+    with pytest.raises(ValueError, match="refine_interpolation_max"):
+        find_reactions([(_point(MB_A), _point(MB_C))], [pot], refine_interpolation_max=True)
+
+    monkeypatch.setitem(calculators._REGISTRY, "mb3d", _mb3d)
+    a, c = _xyz(tmp_path / "a.xyz", _point(MB_A), [1]), _xyz(tmp_path / "c.xyz", _point(MB_C), [1])
+    code, report, _ = run_cli(["reaction", a, c, "--calc", "mb3d", "--images", "9", "--refine-interpolation-max", "--json", "--quiet"], capsys)
+    assert code == 0 and report["ts_source"] == "interpolation" and report["interpolation_failure"] is None
+
+
 def test_not_connected_cli_exit_1(tmp_path, capsys, monkeypatch):
     """A -> B past C: not one elementary step (exit 1); ``--stepwise`` finds the two steps
     through C (exit 0), as find_mechanism does."""

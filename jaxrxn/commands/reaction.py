@@ -6,7 +6,9 @@ refines the climbing image to a first-order saddle, checks its frequencies, foll
 both ways and verifies that it ends in IS and FS. ``--ts-guess TS.xyz`` (e.g. ``jaxrxn
 generate-ts``'s output) starts the saddle search there first and interpolates and runs the
 CI-NEB only if that saddle does not verify (the JSON's ``ts_source`` is ``"guess"`` or
-``"band"``, ``guess_failure`` says why a guess failed). OUTDIR receives ``ts.xyz``,
+``"band"``, ``guess_failure`` says why a guess failed); ``--refine-interpolation-max`` tries
+the interpolation's highest image next, before the CI-NEB (``ts_source`` ``"interpolation"``,
+``interpolation_failure``). OUTDIR receives ``ts.xyz``,
 ``path.extxyz`` (the band), ``irc.extxyz`` (the IRC, reverse end to forward end) and
 ``profile.png``. Exit 0: a verified transition state; 1: not (the JSON's
 ``failed_stage`` and ``message`` say where and why); 2: bad input, one line on stderr.
@@ -42,7 +44,9 @@ jaxrxn reaction --batch pairs.txt --calc xtb --json           # pairs.txt: one '
 jaxrxn reaction --batch pairs.txt --calc xtb --stepwise --json  # each unverified one on through intermediates
 jaxrxn reaction is.xyz fs.xyz --calc xtb --stepwise --json    # through intermediates, step by step
 # the pretrained TS generator's guess first, the CI-NEB only if it does not verify
-jaxrxn generate-ts is.xyz fs.xyz -o guess.xyz && jaxrxn reaction is.xyz fs.xyz --calc xtb --ts-guess guess.xyz --json"""
+jaxrxn generate-ts is.xyz fs.xyz -o guess.xyz && jaxrxn reaction is.xyz fs.xyz --calc xtb --ts-guess guess.xyz --json
+# then the interpolation's highest image, then the CI-NEB
+jaxrxn reaction is.xyz fs.xyz --calc xtb --ts-guess guess.xyz --refine-interpolation-max --json"""
 
 
 def add_arguments(parser) -> None:
@@ -62,6 +66,10 @@ def add_arguments(parser) -> None:
         "for an outside calculator; 0.1 for a JAX potential)",
     )  # fmt: skip
     parser.add_argument("--ts-guess", metavar="TS.xyz", help="start the saddle search here first (e.g. generate-ts's output)")
+    parser.add_argument(
+        "--refine-interpolation-max", action="store_true",
+        help="before the CI-NEB (after a --ts-guess that did not verify), try the saddle search from the interpolation's highest image",
+    )  # fmt: skip
     parser.add_argument("-o", "--outdir", metavar="OUTDIR", help="write ts.xyz, path.extxyz, irc.extxyz, profile.png here")
     parser.add_argument(
         "--stepwise", action="store_true",
@@ -106,7 +114,7 @@ def _pipeline_options(args, progress) -> dict:
     """The pipeline's keywords from the command line, the same for one reaction and a batch."""
     return dict(
         relax=not args.no_relax, interpolation=args.interpolation, n_images=args.images, fmax=args.fmax,
-        neb_fmax=args.neb_fmax, progress=progress,
+        neb_fmax=args.neb_fmax, refine_interpolation_max=args.refine_interpolation_max, progress=progress,
     )  # fmt: skip
 
 
@@ -251,6 +259,8 @@ def _run_batch(args) -> int:
     settings = {k: getattr(args, k) for k in ("calc", "charge", "mult", "interpolation", "images", "no_relax", "fmax", "neb_fmax")}
     if args.stepwise:
         settings.update(stepwise=True, max_steps=args.max_steps)
+    if args.refine_interpolation_max:  # only when given: checkpoints written without it stay valid
+        settings.update(refine_interpolation_max=True)
     keys = [f"{a} {b}" for a, b in pairs]
     todo = [k for k, key in enumerate(keys) if done.get(key, {}).get("settings") != settings]
     with progress(args) as shown, shown.stage("reactions", total=len(pairs)) as advance:
