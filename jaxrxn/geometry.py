@@ -165,21 +165,69 @@ def _masked_weights(weights, atom_mask, R) -> Float[Array, " n_atoms"]:
     return w if atom_mask is None else w * jnp.asarray(atom_mask, R.dtype)
 
 
-def kabsch_rotation_numpy(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
+def kabsch_rotation_numpy(P: np.ndarray, Q: np.ndarray, mirror: bool = False) -> np.ndarray:
     """The proper rotation of :func:`kabsch` (equal weights) in NumPy, for host-side loops
     over many small structures (deduplication, data-set building) where a JAX dispatch per
-    pair would dominate: ``(P - p0) U ~ Q - q0``."""
+    pair would dominate: ``(P - p0) U ~ Q - q0``. With `mirror`, the best improper one
+    (``det U = -1``: a rotation times a reflection, mapping `P`'s mirror image)."""
     Pc, Qc = P - P.mean(0), Q - Q.mean(0)
     V, _, Wt = np.linalg.svd(Pc.T @ Qc)
     D = np.ones(P.shape[1])
-    D[-1] = np.sign(np.linalg.det(V @ Wt))
+    D[-1] = np.sign(np.linalg.det(V @ Wt)) * (-1.0 if mirror else 1.0)
     return (V * D) @ Wt
 
 
-def rmsd_numpy(P: np.ndarray, Q: np.ndarray) -> float:
-    """NumPy :func:`rmsd` after Kabsch alignment (see :func:`kabsch_rotation_numpy`)."""
-    U = kabsch_rotation_numpy(P, Q)
+def rmsd_numpy(P: np.ndarray, Q: np.ndarray, mirror: bool = False) -> float:
+    """NumPy :func:`rmsd` after Kabsch alignment (see :func:`kabsch_rotation_numpy`; with
+    `mirror`, of `P`'s mirror image)."""
+    U = kabsch_rotation_numpy(P, Q, mirror)
     return float(np.sqrt(np.mean(np.sum(((P - P.mean(0)) @ U - (Q - Q.mean(0))) ** 2, -1))))
+
+
+def rmsd_up_to_symmetry(P: np.ndarray, Q: np.ndarray, numbers, max_rounds: int = 50) -> float:
+    """RMSD (Å) of `P` onto `Q`, ``(n_atoms, 3)``, also over `P`'s mirror image and over
+    renumberings of like atoms (atomic `numbers` ``(n_atoms,)``): two searches that reach
+    one transition state may return it with its hydrogens numbered otherwise, or as its
+    enantiomer (the same energy, between mirror-image end states or achiral ones).
+
+    From each start (the given numbering, proper and mirrored; the 8 sign choices mapping
+    `P`'s principal axes onto `Q`'s), alternates the Kabsch fit of that handedness and the
+    assignment of like atoms that minimises the squared distances (Hungarian algorithm,
+    ``scipy.optimize.linear_sum_assignment``) until the assignment stops changing; the
+    smallest RMSD met. A local search from those starts, not an exhaustive one: exact for
+    structures near a renumbered or mirrored copy of each other (what it is for). Never
+    above :func:`rmsd_numpy`."""
+    from scipy.optimize import linear_sum_assignment
+
+    P, Q = np.asarray(P, float), np.asarray(Q, float)
+    numbers = np.asarray(numbers)
+    if P.shape != Q.shape or P.shape[1:] != (3,) or numbers.shape != P.shape[:1]:
+        raise ValueError(f"rmsd_up_to_symmetry: P {P.shape} and Q {Q.shape} must both be (n_atoms, 3), numbers {numbers.shape} (n_atoms,).")
+    Pc, Qc = P - P.mean(0), Q - Q.mean(0)
+    groups = [np.flatnonzero(numbers == z) for z in np.unique(numbers)]
+    axes_P, axes_Q = (np.linalg.eigh(X.T @ X)[1] for X in (Pc, Qc))
+    signs = np.array([[a, b, c] for a in (1, -1) for b in (1, -1) for c in (1, -1)], float)
+
+    def assigned(moved: np.ndarray, order: np.ndarray) -> np.ndarray:
+        new = order.copy()
+        for idx in groups:
+            rows, cols = linear_sum_assignment(np.sum((moved[idx][:, None] - Qc[idx][None]) ** 2, -1))
+            new[idx[cols]] = order[idx[rows]]
+        return new
+
+    identity = np.arange(len(P))
+    # (handedness, first numbering): the given one both ways, then each principal-axes map's
+    starts = [(False, identity), (True, identity)]
+    starts += [(bool(np.linalg.det(U) < 0), assigned(Pc @ U, identity)) for U in ((axes_P * s) @ axes_Q.T for s in signs)]
+    best = np.inf
+    for mirror, order in starts:
+        for _ in range(max_rounds):
+            best = min(best, rmsd_numpy(P[order], Q, mirror))
+            new = assigned((P[order] - P[order].mean(0)) @ kabsch_rotation_numpy(P[order], Q, mirror), order)
+            if np.array_equal(new, order):
+                break
+            order = new
+    return float(best)
 
 
 def align(P, Q, weights=None, atom_mask=None):
