@@ -46,6 +46,12 @@ join)::
     OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --load jaxrxn/data/ts_generator_gfn2_xtb.npz --limit 40 --pipeline --guided --merge P0.json P1.json --out benchmarks/results/ts_generator_xtb_guided.json
     OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --load jaxrxn/data/ts_generator_gfn2_xtb.npz --limit 40 --pipeline --guided --peer --resume --out benchmarks/results/ts_generator_xtb_guided.json
 
+and on all 223, the guess then the interpolation's maximum, added to session 30's run (each
+part keeps every row and adds the column to its share; the merge joins them)::
+
+    OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --load jaxrxn/data/ts_generator_gfn2_xtb.npz --guided --then-max --merge benchmarks/results/ts_generator_xtb_guided_all.json --part 0/2 --out T0.json   # and 1/2, T1.json
+    OMP_NUM_THREADS=1 python benchmarks/ts_generator_xtb.py --load jaxrxn/data/ts_generator_gfn2_xtb.npz --guided --then-max --up-to-symmetry --merge T0.json T1.json --out benchmarks/results/ts_generator_xtb_then_max_all.json
+
 (the shipped file's recorded command names the scratch paths it was written to; the
 checkpoint resumes bit for bit, and this one was interrupted once, at 6,000 steps).
 
@@ -70,7 +76,16 @@ eV/Å, Sella in internal coordinates from the climbing image, Sella's IRC both w
 same end states, not relaxed again, and the same calculator settings), in the same process
 as the rows it adds; with ``--resume`` it is added to rows of an earlier run that lack it
 (the peer depends on neither the model nor the settings), and ``evaluated_by`` names every
-command that wrote the file.
+command that wrote the file. ``--then-max`` adds, the same way, the guided pipeline with the
+interpolation's highest image as its second start (``find_reaction(...,
+refine_interpolation_max=True)``, ``jaxrxn reaction --refine-interpolation-max``: the guess,
+then that image, then the band). Pipeline rows compare their saddle with the data set's TS
+also over mirror images and renumberings of like atoms
+(``rmsd_to_data_ts_up_to_symmetry``, :func:`jaxrxn.geometry.rmsd_up_to_symmetry`; summary
+``verified_same_ts_up_to_symmetry``); ``--up-to-symmetry`` adds it to rows written before,
+running again (and checking that it reproduces) each pipeline whose saddle has the data
+set's TS energy but lies beyond 0.1 Å. With ``--part``, each part's add-on columns join at
+the merge.
 
 A process that runs many reactions compiles solvers for each one and JAX keeps them: in
 session 23 a process stopped with ``LLVM ERROR: Unable to allocate section memory`` after
@@ -252,6 +267,9 @@ def main():
     ap.add_argument("--then-max", action="store_true",
                     help="also run the guided pipeline with the interpolation's highest image as the second start "
                          "(find_reaction(refine_interpolation_max=True)); with --resume, added to the rows that lack it")
+    ap.add_argument("--up-to-symmetry", action="store_true",
+                    help="rows written before rmsd_to_data_ts_up_to_symmetry: run again the pipelines whose saddle has the data "
+                         "set's TS energy but lies farther than 0.1 Å, to compare it over mirror images and renumberings")
     ap.add_argument("--peer", action="store_true",
                     help="also run the ASE + Sella pipeline (IDPP, ASE's CI-NEB, Sella, Sella's IRC) per reaction; "
                          "with --resume, added to the rows that lack it")  # fmt: skip
@@ -303,7 +321,7 @@ def main():
 
     chosen = part_of(held[: a.limit], a.part)
     # add-ons that need no other part of a row: the rows of an earlier run get them too
-    add_ons = {"ASE + Sella pipeline": (a.peer, peer_ts), THEN_MAX: (a.then_max, lambda r: then_max_ts(model, params, r))}
+    add_ons = {"ASE + Sella pipeline": (a.peer, peer_ts), THEN_MAX: (a.then_max, lambda r: pipeline_of(THEN_MAX, model, params, r))}
     wanted = {r.rxn: r for r in chosen}
     for key, (asked, run) in add_ons.items():
         for row in rows:
@@ -312,6 +330,12 @@ def main():
                 print(json.dumps({"rxn": row["rxn"], key: row[key]}), flush=True)
                 write(rows)
                 clear_caches_near_map_limit()
+    for key in ("CI-NEB pipeline", "guided pipeline", THEN_MAX) if a.up_to_symmetry else ():
+        for row in rows:
+            if row["rxn"] in wanted and key in row and needs_symmetry_check(row[key]):
+                row[key] = with_symmetry(key, row, model, params, wanted[row["rxn"]])
+                print(json.dumps({"rxn": row["rxn"], key: row[key]}), flush=True)
+                write(rows)
     evaluate_each(chosen, rows, lambda r: evaluate(model, params, r, train, refine=not a.no_refine, previous=previous,
                                                    pipeline=a.pipeline, guided=a.guided, then_max=a.then_max, peer=a.peer), write)  # fmt: skip
     summary = summarise(rows)  # also when every reaction was resumed
@@ -439,14 +463,30 @@ def refine_ts(pot, numbers, X, x_ts, e_ts, mode0=None) -> dict:
     return {"converged": bool(res.converged), "same_ts": same, "n_force_calls": int(res.n_force_calls)}
 
 
-def then_max_ts(model, params, r) -> dict:
-    """:func:`pipeline_ts` given the generated TS and then the interpolation's highest image
-    (``--then-max``), for a row evaluated before."""
+def pipeline_of(key: str, model, params, r) -> dict:
+    """The row of pipeline `key` (``CI-NEB pipeline``, ``guided pipeline`` or
+    :data:`THEN_MAX`) for reaction `r`, as :func:`evaluate` makes it: for a row evaluated
+    before (``--then-max``, ``--up-to-symmetry``)."""
     from jaxrxn.potentials.qm import xtb_potential
 
     x_ts, e_ts = stored_ts(r)
+    guess = None if key == "CI-NEB pipeline" else generated_ts(model, params, r)
     return pipeline_ts(xtb_potential(r.numbers), np.asarray(r.reactant, float), np.asarray(r.product, float), x_ts, e_ts,
-                       ts_guess=generated_ts(model, params, r), refine_interpolation_max=True)  # fmt: skip
+                       ts_guess=guess, refine_interpolation_max=key == THEN_MAX)  # fmt: skip
+
+
+def with_symmetry(key: str, row: dict, model, params, r) -> dict:
+    """``row[key]`` with ``rmsd_to_data_ts_up_to_symmetry`` from the pipeline run again,
+    which must reach the row's saddle (within 0.01 Å and 1 meV of the row's distance and
+    energy difference to the data set's TS; else this stops). On the machine that wrote
+    the row the run is identical; on another one a search may take other steps (session
+    31: rxn0039_0010's guess took 204 calls, session 30's run 228, to the same saddle)."""
+    again = pipeline_of(key, model, params, r)
+    old = row[key]
+    if again["rmsd_to_data_ts"] is None or abs(again["rmsd_to_data_ts"] - old["rmsd_to_data_ts"]) > 0.01 \
+            or abs(again["ts_minus_data_ev"] - old["ts_minus_data_ev"]) > 1e-3:  # fmt: skip
+        raise SystemExit(f"{r.rxn} {key}: the run again does not reach the row's saddle ({again} vs {old})")
+    return {**old, "rmsd_to_data_ts_up_to_symmetry": again["rmsd_to_data_ts_up_to_symmetry"]}
 
 
 def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None, refine_interpolation_max: bool = False) -> dict:
@@ -467,7 +507,7 @@ def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None, refine_interpolation
     same = found and rmsd_numpy(np.asarray(res.R_ts), x_ts) < SAME_TS_RMSD and abs(float(res.ts_energy) - e_ts) < SAME_TS_DE
     by_stage = res.n_force_calls_by_stage
     return {"converged": bool(res.converged), "same_ts": bool(same), "failed_stage": res.failed_stage, "ts_source": res.ts_source,
-            **_against_data_ts(res.R_ts if found else None, res.ts_energy, x_ts, e_ts),
+            **_against_data_ts(res.R_ts if found else None, res.ts_energy, x_ts, e_ts, pot.system.numbers),
             "n_force_calls_to_ts": int(by_stage.get("neb", 0) + by_stage.get("saddle", 0)),
             "n_force_calls": int(res.n_force_calls), "n_hessian_calls": int(res.n_hessian_calls)}  # fmt: skip
 
@@ -489,22 +529,44 @@ def peer_ts(r) -> dict:
     same = found and rmsd_numpy(res["R_ts"], x_ts) < SAME_TS_RMSD and abs(res["ts_energy"] - e_ts) < SAME_TS_DE
     by_stage = res["n_force_calls_by_stage"]
     return {"converged": bool(res["connects"]), "same_ts": bool(same), "failed_stage": res["failed_stage"],
-            **_against_data_ts(res["R_ts"] if found else None, res.get("ts_energy"), x_ts, e_ts),
+            **_against_data_ts(res["R_ts"] if found else None, res.get("ts_energy"), x_ts, e_ts, r.numbers),
             "n_force_calls_to_ts": int(by_stage.get("neb", 0) + by_stage.get("saddle", 0)),
             "n_force_calls": int(res["n_force_calls"]), "n_hessian_calls": 0, "seconds": round(res["seconds"], 1),
             **({"error": res["error"]} if "error" in res else {})}  # fmt: skip
 
 
-def _against_data_ts(R_ts, ts_energy, x_ts, e_ts) -> dict:
-    """Where a pipeline's saddle lies against the data set's TS: Kabsch RMSD (Å) and energy
-    difference (eV; negative: below it), ``None`` without a saddle. A verified saddle well
-    below the data set's TS is a lower pass between the same end states (the data set's
-    single-ended searches need not find the lowest one)."""
-    from jaxrxn.geometry import rmsd_numpy
+def _against_data_ts(R_ts, ts_energy, x_ts, e_ts, numbers) -> dict:
+    """Where a pipeline's saddle lies against the data set's TS: Kabsch RMSD (Å), the same
+    also over the saddle's mirror image and renumberings of like atoms
+    (:func:`jaxrxn.geometry.rmsd_up_to_symmetry`: the data set's TS as its enantiomer, or
+    with its hydrogens numbered otherwise, is the same TS) and the energy difference (eV;
+    negative: below it), ``None`` without a saddle. A verified saddle well below the data
+    set's TS is a lower pass between the same end states (the data set's single-ended
+    searches need not find the lowest one)."""
+    from jaxrxn.geometry import rmsd_numpy, rmsd_up_to_symmetry
 
     if R_ts is None:
-        return {"rmsd_to_data_ts": None, "ts_minus_data_ev": None}
-    return {"rmsd_to_data_ts": rmsd_numpy(np.asarray(R_ts), x_ts), "ts_minus_data_ev": float(ts_energy) - e_ts}
+        return {"rmsd_to_data_ts": None, "rmsd_to_data_ts_up_to_symmetry": None, "ts_minus_data_ev": None}
+    R_ts = np.asarray(R_ts)
+    return {"rmsd_to_data_ts": rmsd_numpy(R_ts, x_ts), "rmsd_to_data_ts_up_to_symmetry": rmsd_up_to_symmetry(R_ts, x_ts, numbers),
+            "ts_minus_data_ev": float(ts_energy) - e_ts}  # fmt: skip
+
+
+def same_ts_up_to_symmetry(p: dict) -> bool:
+    """A pipeline row's saddle is the data set's TS, as such (``same_ts``) or as its mirror
+    image or renumbered (``rmsd_to_data_ts_up_to_symmetry``; rows written before it
+    existed have it only where ``--up-to-symmetry`` found it needed)."""
+    return bool(p["same_ts"]) or (p.get("rmsd_to_data_ts_up_to_symmetry") is not None and p["rmsd_to_data_ts_up_to_symmetry"] < SAME_TS_RMSD
+                                  and abs(p["ts_minus_data_ev"]) < SAME_TS_DE)  # fmt: skip
+
+
+def needs_symmetry_check(p: dict) -> bool:
+    """A row written before ``rmsd_to_data_ts_up_to_symmetry`` whose saddle could be the
+    data set's TS up to symmetry: found, within ``SAME_TS_DE`` of its energy, farther than
+    ``SAME_TS_RMSD`` (a saddle nearer is ``same_ts`` already; one at another energy is
+    another saddle whatever its numbering)."""
+    return ("rmsd_to_data_ts_up_to_symmetry" not in p and p.get("rmsd_to_data_ts") is not None
+            and p["rmsd_to_data_ts"] >= SAME_TS_RMSD and abs(p["ts_minus_data_ev"]) < SAME_TS_DE)  # fmt: skip
 
 
 @eqx.filter_jit
@@ -544,6 +606,8 @@ def summarise(rows: list[dict]) -> dict:
             if all("ts_minus_data_ev" in p for p in piped):  # rows of runs before session 25 lack it
                 out[key]["verified_lower_saddle"] = int(sum(p["converged"] and not p["same_ts"] and p["ts_minus_data_ev"] is not None
                                                             and p["ts_minus_data_ev"] < -SAME_TS_DE for p in piped))  # fmt: skip
+            if not any(needs_symmetry_check(p) for p in piped):  # rows before it was recorded: after --up-to-symmetry
+                out[key]["verified_same_ts_up_to_symmetry"] = float(np.mean([p["converged"] and same_ts_up_to_symmetry(p) for p in piped]))
             if key in ("guided pipeline", THEN_MAX):
                 out[key]["from_the_guess"] = int(sum(p.get("ts_source") == "guess" for p in piped))
             if key == THEN_MAX:

@@ -489,7 +489,8 @@ def find_reaction(
       saddle search, frequencies and IRC run from it first (a free molecule's guess is
       first moved rigidly onto the initial state); only if that saddle does not verify
       does the pipeline interpolate and run the CI-NEB (`guess_failure` says why; the
-      calls of both attempts add up in their stages).
+      calls of both attempts add up in their stages). A calculator failure on the way
+      (an SCF that does not converge near the guess) ends that attempt, not the reaction.
     - `refine_interpolation_max`: before the CI-NEB (after a `ts_guess` that did not
       verify), run the saddle search, frequencies and IRC from the interpolation's highest
       image (its ``n_images - 2`` interior energies are counted in the ``interpolation``
@@ -604,19 +605,28 @@ def find_reaction(
     if (rmsd_numpy(R0, R1) if molecule else np.max(np.abs(R0 - R1))) < 1e-3:
         return fail("input", "the initial and final states are the same structure: there is no reaction")
 
+    def first_attempt(R_start: np.ndarray, what: str) -> str | None:
+        """Saddle, frequencies and IRC from a start before the band: ``None`` when
+        verified, else why not, ``"stage: message"`` (`out`'s saddle forgotten). A
+        calculator failure there ends the attempt, not the reaction: the band may keep away
+        from the geometry it failed on (and steps back from it if not)."""
+        failure = _saddle_and_irc(potential, out, stage_done, broken, R_start, None, molecule, outside, numbers,
+                                  fmax, saddle_max_steps, rmsd_tol)  # fmt: skip
+        if failure is None:
+            return None
+        failures = calculator_failures(potential)[n_failed[0]:]
+        why = f"{failure[0]}: " + (f"{RESULTS[RESULTS.calculator_failed]} ({failures[0]})" if failures else failure[1])
+        n_failed[0] += len(failures)
+        _log(progress, f"{what} did not verify ({why}); going on")
+        forget_saddle()
+        return why
+
     # --- saddle, frequencies, IRC from the guess ---------------------------------------------
     if ts_guess is not None:
         R_guess = np.asarray(ts_guess, float)
-        R_guess = _aligned_onto(R_guess, R0) if molecule else R_guess
-        failure = _saddle_and_irc(potential, out, stage_done, broken, R_guess, None, molecule, outside, numbers,
-                                  fmax, saddle_max_steps, rmsd_tol)  # fmt: skip
-        if failure is None:
+        out.guess_failure = first_attempt(_aligned_onto(R_guess, R0) if molecule else R_guess, "the TS guess")
+        if out.guess_failure is None:
             return verified("guess")
-        if broken():
-            return fail(*failure)
-        out.guess_failure = f"{failure[0]}: {failure[1]}"
-        _log(progress, f"the TS guess did not verify ({out.guess_failure}); going on with the band")
-        forget_saddle()
 
     # --- interpolate -----------------------------------------------------------------
     t0 = time.perf_counter()
@@ -631,16 +641,9 @@ def find_reaction(
         if broken() or not np.all(np.isfinite(e_inner)):
             # the first image it failed on (all finite: the calculator reported a failure)
             return fail("interpolation", "the calculator failed on an interpolated image", band0[1 + int(np.argmin(np.isfinite(e_inner)))])
-        R_max = band0[1 + int(np.argmax(e_inner))]
-        failure = _saddle_and_irc(potential, out, stage_done, broken, R_max, None, molecule, outside, numbers,
-                                  fmax, saddle_max_steps, rmsd_tol)  # fmt: skip
-        if failure is None:
+        out.interpolation_failure = first_attempt(band0[1 + int(np.argmax(e_inner))], "the interpolation's highest image")
+        if out.interpolation_failure is None:
             return verified("interpolation")
-        if broken():
-            return fail(*failure)
-        out.interpolation_failure = f"{failure[0]}: {failure[1]}"
-        _log(progress, f"the interpolation's highest image did not verify ({out.interpolation_failure}); going on with the band")
-        forget_saddle()
 
     # --- CI-NEB, then saddle, frequencies, IRC; a failure there relaxes the band further --
     solver = pipeline_neb(remove_rigid, outside)

@@ -462,17 +462,18 @@ def test_irc_along_a_given_mode_matches_the_hessian_irc():
 
 
 class _FailingXTB:
-    """GFN2-xTB whose evaluations raise like an unconverged SCF from call `fail_after` on."""
+    """GFN2-xTB whose evaluations raise like an unconverged SCF after call `fail_after`
+    (up to call `fail_until`, if given)."""
 
-    def __init__(self, fail_after: int):
+    def __init__(self, fail_after: int, fail_until: int | None = None):
         from jaxrxn.potentials.qm import XTBEvaluator
 
         self.inner = XTBEvaluator(NUMBERS, "GFN2-xTB", 0, 1, {"temperature": 300.0, "accuracy": 1.0, "max-iter": 250})
-        self.fail_after, self.calls = fail_after, 0
+        self.fail_after, self.fail_until, self.calls = fail_after, fail_until, 0
 
     def __call__(self, R, attempt):
         self.calls += 1
-        if self.calls > self.fail_after:
+        if self.fail_after < self.calls <= (self.fail_until or self.calls):
             raise RuntimeError("SCF not converged in 250 cycles")
         return self.inner(R, attempt)
 
@@ -516,6 +517,24 @@ def test_scf_failure_in_the_band_gives_result_code_and_kept_geometry():
     np.testing.assert_allclose(res.band[0], res.R_initial)
     # every call counted, the failed one and its retry included
     assert res.n_force_calls_by_stage["relax"] == 18
+    assert res.n_force_calls == pot.energy_fn.n_calls
+
+
+def test_scf_failure_from_the_guess_ends_that_attempt_not_the_reaction():
+    """An SCF failure in the saddle search from a TS guess (calls 21-24 of HCN -> HNC fail,
+    retries included) is the guess's failure; the pipeline goes on to the interpolation
+    and the band, which verify the TS (until session 31 the reaction stopped there, as
+    held-out rxn0017_0000 did from its interpolation maximum)."""
+    from jaxrxn.potentials.core import Potential
+    from jaxrxn.potentials.external import HostEnergy
+    from jaxrxn.reaction import find_reaction
+    from jaxrxn.system import System
+
+    flaky = _FailingXTB(fail_after=20, fail_until=24)  # the end-point relaxations take 18
+    pot = Potential(HostEnergy(lambda: flaky, 3, max_retries=1), system=System(NUMBERS))
+    res = find_reaction(HCN, HNC, pot, interpolation="idpp", ts_guess=0.5 * (HCN + HNC))
+    assert res.converged and res.ts_source == "band", (res.failed_stage, res.message)
+    assert res.guess_failure.startswith("saddle: ") and "SCF not converged" in res.guess_failure
     assert res.n_force_calls == pot.energy_fn.n_calls
 
 
