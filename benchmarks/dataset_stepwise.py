@@ -63,7 +63,7 @@ def mechanism_row(r, mech) -> dict:
     """The results row of :func:`jaxrxn.find_mechanism`'s `mech` on the data set's reaction
     `r`: each step's saddle against the stored TS, the mechanism's highest saddle minus the
     stored TS (eV), the steps that are the stored TS (``step_is_data_ts``) and the verdict."""
-    from jaxrxn.geometry import rmsd_numpy
+    from jaxrxn.geometry import rmsd_numpy, rmsd_up_to_symmetry
 
     x_ts, e_ts = stored_ts(r)
     steps = []
@@ -73,16 +73,21 @@ def mechanism_row(r, mech) -> dict:
             "converged": bool(s.converged), "failed_stage": s.failed_stage,
             "ts_minus_data_ev": None if not found else float(s.ts_energy) - e_ts,
             "rmsd_to_data_ts": None if not found else float(rmsd_numpy(np.asarray(s.R_ts), x_ts)),
+            "rmsd_to_data_ts_up_to_symmetry": None if not found else rmsd_up_to_symmetry(np.asarray(s.R_ts), x_ts, r.numbers),
             "reaction_energy_ev": s.reaction_energy, "n_force_calls": int(s.n_force_calls),
         })  # fmt: skip
-    same = [k for k, s in enumerate(steps) if s["ts_minus_data_ev"] is not None
-            and s["rmsd_to_data_ts"] < SAME_TS_RMSD and abs(s["ts_minus_data_ev"]) < SAME_TS_DE]  # fmt: skip
+
+    def the_data_ts(rmsd_key: str) -> list[int]:
+        return [k for k, s in enumerate(steps) if s["ts_minus_data_ev"] is not None
+                and s[rmsd_key] < SAME_TS_RMSD and abs(s["ts_minus_data_ev"]) < SAME_TS_DE]  # fmt: skip
+
     row = {
         "rxn": r.rxn, "formula": r.formula, "n_atoms": len(r.numbers), "barrier_ev": e_ts - float(r.energies[0]),
         "converged": bool(mech.converged), "n_steps": len(mech.steps), "failed_step": mech.failed_step, "message": mech.message,
         "highest_ts_minus_data_ev": None if mech.barrier is None else float(mech.barrier) - (e_ts - float(mech.steps[0].e_initial)),
         "energy_span_ev": mech.energy_span, "intermediate_energies_ev": mech.intermediate_energies,
-        "step_is_data_ts": same, "steps": steps, "n_force_calls": int(mech.n_force_calls),
+        "step_is_data_ts": the_data_ts("rmsd_to_data_ts"), "step_is_data_ts_up_to_symmetry": the_data_ts("rmsd_to_data_ts_up_to_symmetry"),
+        "steps": steps, "n_force_calls": int(mech.n_force_calls),
     }  # fmt: skip
     row["verdict"] = verdict(row)
     return row

@@ -244,6 +244,10 @@ KCAL_PER_EV = 23.060548
 SAME_TS_RMSD, SAME_TS_DE = 0.1, 0.01
 #: row key of ``--then-max``: the guided pipeline, then the interpolation's highest image
 THEN_MAX = "guided then max pipeline"
+#: row key of ``--max-first``: the pipeline without the guess, the interpolation's highest image first
+MAX_FIRST = "max first pipeline"
+#: the reaction pipelines of a row: find_reaction's (ts_guess, refine_interpolation_max) per key
+PIPELINES = {"CI-NEB pipeline": (False, False), "guided pipeline": (True, False), THEN_MAX: (True, True), MAX_FIRST: (False, True)}
 
 
 def main():
@@ -266,6 +270,9 @@ def main():
                     help="with refinement, also run the reaction pipeline from the generated TS (find_reaction's ts_guess)")
     ap.add_argument("--then-max", action="store_true",
                     help="also run the guided pipeline with the interpolation's highest image as the second start "
+                         "(find_reaction(refine_interpolation_max=True)); with --resume, added to the rows that lack it")
+    ap.add_argument("--max-first", action="store_true",
+                    help="also run the pipeline without the guess, the interpolation's highest image before the band "
                          "(find_reaction(refine_interpolation_max=True)); with --resume, added to the rows that lack it")
     ap.add_argument("--up-to-symmetry", action="store_true",
                     help="rows written before rmsd_to_data_ts_up_to_symmetry: run again the pipelines whose saddle has the data "
@@ -321,7 +328,8 @@ def main():
 
     chosen = part_of(held[: a.limit], a.part)
     # add-ons that need no other part of a row: the rows of an earlier run get them too
-    add_ons = {"ASE + Sella pipeline": (a.peer, peer_ts), THEN_MAX: (a.then_max, lambda r: pipeline_of(THEN_MAX, model, params, r))}
+    add_ons = {"ASE + Sella pipeline": (a.peer, peer_ts), THEN_MAX: (a.then_max, lambda r: pipeline_of(THEN_MAX, model, params, r)),
+               MAX_FIRST: (a.max_first, lambda r: pipeline_of(MAX_FIRST, model, params, r))}  # fmt: skip
     wanted = {r.rxn: r for r in chosen}
     for key, (asked, run) in add_ons.items():
         for row in rows:
@@ -330,14 +338,15 @@ def main():
                 print(json.dumps({"rxn": row["rxn"], key: row[key]}), flush=True)
                 write(rows)
                 clear_caches_near_map_limit()
-    for key in ("CI-NEB pipeline", "guided pipeline", THEN_MAX) if a.up_to_symmetry else ():
+    for key in PIPELINES if a.up_to_symmetry else ():
         for row in rows:
             if row["rxn"] in wanted and key in row and needs_symmetry_check(row[key]):
                 row[key] = with_symmetry(key, row, model, params, wanted[row["rxn"]])
                 print(json.dumps({"rxn": row["rxn"], key: row[key]}), flush=True)
                 write(rows)
     evaluate_each(chosen, rows, lambda r: evaluate(model, params, r, train, refine=not a.no_refine, previous=previous,
-                                                   pipeline=a.pipeline, guided=a.guided, then_max=a.then_max, peer=a.peer), write)  # fmt: skip
+                                                   pipeline=a.pipeline, guided=a.guided, then_max=a.then_max, max_first=a.max_first,
+                                                   peer=a.peer), write)  # fmt: skip
     summary = summarise(rows)  # also when every reaction was resumed
     print(json.dumps(summary, indent=1))
     if a.save:
@@ -408,7 +417,7 @@ def _sample(model, params, x_is, x_fs, numbers):
 
 
 def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: bool = False, guided: bool = False,
-             then_max: bool = False, peer: bool = False) -> dict:  # fmt: skip
+             then_max: bool = False, max_first: bool = False, peer: bool = False) -> dict:  # fmt: skip
     from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.path import idpp
     from jaxrxn.path.geodesic_interpolation import geodesic
@@ -438,12 +447,11 @@ def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: boo
         for name in ("generated", best):
             row[name]["refined"] = refine_ts(pot, r.numbers, starts[name], x_ts, e_ts)
         row["best interpolation"] = best
-        if pipeline:
-            row["CI-NEB pipeline"] = pipeline_ts(pot, x_is, x_fs, x_ts, e_ts)
-        if guided:
-            row["guided pipeline"] = pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=starts["generated"])
-        if then_max:
-            row[THEN_MAX] = pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=starts["generated"], refine_interpolation_max=True)
+        for key, asked in zip(PIPELINES, (pipeline, guided, then_max, max_first)):
+            if asked:
+                guess, first_max = PIPELINES[key]
+                row[key] = pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=starts["generated"] if guess else None,
+                                       refine_interpolation_max=first_max)  # fmt: skip
     if peer:
         row["ASE + Sella pipeline"] = peer_ts(r)
     print(json.dumps(row), flush=True)
@@ -464,15 +472,15 @@ def refine_ts(pot, numbers, X, x_ts, e_ts, mode0=None) -> dict:
 
 
 def pipeline_of(key: str, model, params, r) -> dict:
-    """The row of pipeline `key` (``CI-NEB pipeline``, ``guided pipeline`` or
-    :data:`THEN_MAX`) for reaction `r`, as :func:`evaluate` makes it: for a row evaluated
-    before (``--then-max``, ``--up-to-symmetry``)."""
+    """The row of pipeline `key` (one of :data:`PIPELINES`) for reaction `r`, as
+    :func:`evaluate` makes it: for a row evaluated before (``--then-max``, ``--max-first``,
+    ``--up-to-symmetry``)."""
     from jaxrxn.potentials.qm import xtb_potential
 
     x_ts, e_ts = stored_ts(r)
-    guess = None if key == "CI-NEB pipeline" else generated_ts(model, params, r)
+    guess, first_max = PIPELINES[key]
     return pipeline_ts(xtb_potential(r.numbers), np.asarray(r.reactant, float), np.asarray(r.product, float), x_ts, e_ts,
-                       ts_guess=guess, refine_interpolation_max=key == THEN_MAX)  # fmt: skip
+                       ts_guess=generated_ts(model, params, r) if guess else None, refine_interpolation_max=first_max)  # fmt: skip
 
 
 def with_symmetry(key: str, row: dict, model, params, r) -> dict:
@@ -594,7 +602,7 @@ def summarise(rows: list[dict]) -> dict:
             ok = [pick(r)["refined"]["same_ts"] for r in refined]
             calls = [pick(r)["refined"]["n_force_calls"] for r in refined if pick(r)["refined"]["same_ts"]]
             out[key + " refined"] = {"success": float(np.mean(ok)), "n_force_calls_median": float(np.median(calls)) if calls else None}
-    for key in ("CI-NEB pipeline", "guided pipeline", THEN_MAX, "ASE + Sella pipeline"):
+    for key in (*PIPELINES, "ASE + Sella pipeline"):
         piped = [r[key] for r in rows if key in r]
         if piped:
             calls = [p["n_force_calls_to_ts"] for p in piped if p["same_ts"]]
@@ -610,15 +618,15 @@ def summarise(rows: list[dict]) -> dict:
                 out[key]["verified_same_ts_up_to_symmetry"] = float(np.mean([p["converged"] and same_ts_up_to_symmetry(p) for p in piped]))
             if key in ("guided pipeline", THEN_MAX):
                 out[key]["from_the_guess"] = int(sum(p.get("ts_source") == "guess" for p in piped))
-            if key == THEN_MAX:
+            if key in (THEN_MAX, MAX_FIRST):
                 out[key]["from_the_interpolation"] = int(sum(p.get("ts_source") == "interpolation" for p in piped))
     pairs = (("guided pipeline", "CI-NEB pipeline"), ("CI-NEB pipeline", "ASE + Sella pipeline"), ("guided pipeline", "ASE + Sella pipeline"),
-             (THEN_MAX, "CI-NEB pipeline"), (THEN_MAX, "guided pipeline"))  # fmt: skip
+             (THEN_MAX, "CI-NEB pipeline"), (THEN_MAX, "guided pipeline"), (THEN_MAX, MAX_FIRST), (MAX_FIRST, "CI-NEB pipeline"))  # fmt: skip
     for mine, other in pairs:  # paired: the reactions both pipelines solve, every gradient of each
         both = [r for r in rows if r.get(mine, {}).get("same_ts") and r.get(other, {}).get("same_ts")]
         if both:
             a, b = (sum(r[k]["n_force_calls"] for r in both) for k in (mine, other))
-            out[f"{mine.split()[0]} vs {other.removesuffix(' pipeline')} pipeline"] = {"reactions": len(both), "n_force_calls": [a, b], "ratio": a / b}
+            out[f"{mine.removesuffix(' pipeline')} vs {other.removesuffix(' pipeline')} pipeline"] = {"reactions": len(both), "n_force_calls": [a, b], "ratio": a / b}
     return out
 
 
