@@ -221,4 +221,12 @@ def test_guess_then_interpolation_maximum_on_every_held_out_reaction():
     assert (summary[module.THEN_MAX]["n_force_calls_total"], summary[module.MAX_FIRST]["n_force_calls_total"]) == (71283, 59448)
     pair = summary["guided then max vs max first pipeline"]
     assert (pair["reactions"], pair["n_force_calls"]) == (184, [51735, 41317])
+    # the maximum first against the CI-NEB pipeline on the same end states
+    # (results/dataset_lower_passes.json): 15 verified by it alone, none by the band alone;
+    # where both verify, its saddle higher in 6, lower in 1
+    ci_neb = {r["rxn"]: r for r in json.loads((_BENCHMARKS / "results" / "dataset_lower_passes.json").read_text())["reactions"]}
+    pairs = [(r[module.MAX_FIRST], ci_neb[r["rxn"]]) for r in rows]
+    assert (sum(m["converged"] and not c["converged"] for m, c in pairs), sum(c["converged"] and not m["converged"] for m, c in pairs)) == (15, 0)
+    gaps = [m["ts_minus_data_ev"] - c["ts_minus_data_ev"] for m, c in pairs if m["converged"] and c["converged"]]
+    assert (sum(g > module.SAME_TS_DE for g in gaps), sum(g < -module.SAME_TS_DE for g in gaps)) == (6, 1)
 
