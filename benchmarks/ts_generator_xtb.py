@@ -331,9 +331,9 @@ def main():
     add_ons = {"ASE + Sella pipeline": (a.peer, peer_ts), THEN_MAX: (a.then_max, lambda r: pipeline_of(THEN_MAX, model, params, r)),
                MAX_FIRST: (a.max_first, lambda r: pipeline_of(MAX_FIRST, model, params, r))}  # fmt: skip
     wanted = {r.rxn: r for r in chosen}
-    for key, (asked, run) in add_ons.items():
+    for key, run in ((key, run) for key, (asked, run) in add_ons.items() if asked):
         for row in rows:
-            if asked and row["rxn"] in wanted and key not in row:
+            if row["rxn"] in wanted and key not in row:
                 row[key] = run(wanted[row["rxn"]])
                 print(json.dumps({"rxn": row["rxn"], key: row[key]}), flush=True)
                 write(rows)
@@ -506,16 +506,15 @@ def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None, refine_interpolation
     ``n_force_calls_to_ts`` counts the CI-NEB's and the saddle searches' gradients
     (what a refinement from a guess replaces), ``n_force_calls`` every stage's;
     ``ts_source`` says where the verified saddle search started."""
-    from jaxrxn.geometry import rmsd_numpy
     from jaxrxn.reaction import find_reaction
 
     res = find_reaction(jnp.asarray(x_is), jnp.asarray(x_fs), pot, relax=False, ts_guess=ts_guess,
                         refine_interpolation_max=refine_interpolation_max)  # fmt: skip
     found = res.R_ts is not None and res.saddle_index == 1 and res.ts_energy is not None
-    same = found and rmsd_numpy(np.asarray(res.R_ts), x_ts) < SAME_TS_RMSD and abs(float(res.ts_energy) - e_ts) < SAME_TS_DE
+    against = _against_data_ts(res.R_ts if found else None, res.ts_energy, x_ts, e_ts, pot.system.numbers)
     by_stage = res.n_force_calls_by_stage
-    return {"converged": bool(res.converged), "same_ts": bool(same), "failed_stage": res.failed_stage, "ts_source": res.ts_source,
-            **_against_data_ts(res.R_ts if found else None, res.ts_energy, x_ts, e_ts, pot.system.numbers),
+    return {"converged": bool(res.converged), "same_ts": _is_data_ts(against), "failed_stage": res.failed_stage, "ts_source": res.ts_source,
+            **against,
             "n_force_calls_to_ts": int(by_stage.get("neb", 0) + by_stage.get("saddle", 0)),
             "n_force_calls": int(res.n_force_calls), "n_hessian_calls": int(res.n_hessian_calls)}  # fmt: skip
 
@@ -529,15 +528,13 @@ def peer_ts(r) -> dict:
     stage), ``converged`` = its IRC connects the end states. Counts as :func:`pipeline_ts`."""
     from _ase_reaction import ase_pipeline, in_worker_thread
 
-    from jaxrxn.geometry import rmsd_numpy
-
     x_ts, e_ts = stored_ts(r)
     res = in_worker_thread(ase_pipeline, np.asarray(r.numbers), np.asarray(r.reactant, float), np.asarray(r.product, float), relax=False)
     found = bool(res.get("saddle_converged")) and "R_ts" in res
-    same = found and rmsd_numpy(res["R_ts"], x_ts) < SAME_TS_RMSD and abs(res["ts_energy"] - e_ts) < SAME_TS_DE
+    against = _against_data_ts(res["R_ts"] if found else None, res.get("ts_energy"), x_ts, e_ts, r.numbers)
     by_stage = res["n_force_calls_by_stage"]
-    return {"converged": bool(res["connects"]), "same_ts": bool(same), "failed_stage": res["failed_stage"],
-            **_against_data_ts(res["R_ts"] if found else None, res.get("ts_energy"), x_ts, e_ts, r.numbers),
+    return {"converged": bool(res["connects"]), "same_ts": _is_data_ts(against), "failed_stage": res["failed_stage"],
+            **against,
             "n_force_calls_to_ts": int(by_stage.get("neb", 0) + by_stage.get("saddle", 0)),
             "n_force_calls": int(res["n_force_calls"]), "n_hessian_calls": 0, "seconds": round(res["seconds"], 1),
             **({"error": res["error"]} if "error" in res else {})}  # fmt: skip
@@ -558,6 +555,12 @@ def _against_data_ts(R_ts, ts_energy, x_ts, e_ts, numbers) -> dict:
     R_ts = np.asarray(R_ts)
     return {"rmsd_to_data_ts": rmsd_numpy(R_ts, x_ts), "rmsd_to_data_ts_up_to_symmetry": rmsd_up_to_symmetry(R_ts, x_ts, numbers),
             "ts_minus_data_ev": float(ts_energy) - e_ts}  # fmt: skip
+
+
+def _is_data_ts(against: dict) -> bool:
+    """The saddle of :func:`_against_data_ts`'s record is the data set's TS: within
+    ``SAME_TS_RMSD`` (Kabsch) and ``SAME_TS_DE`` of it."""
+    return against["rmsd_to_data_ts"] is not None and against["rmsd_to_data_ts"] < SAME_TS_RMSD and abs(against["ts_minus_data_ev"]) < SAME_TS_DE
 
 
 def same_ts_up_to_symmetry(p: dict) -> bool:

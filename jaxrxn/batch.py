@@ -410,9 +410,10 @@ def find_reactions(
     if len(pairs) != len(potentials):
         raise ValueError(f"{len(pairs)} reactions but {len(potentials)} potentials.")
     schedule, _ = band_schedule(neb_fmax, neb_max_steps, outside=False)  # bad values fail here, before any work
-    if len(schedule) > 1 and not all(isinstance(p.energy_fn, HostEnergy) for p in potentials):
+    padded = not all(isinstance(p.energy_fn, HostEnergy) for p in potentials)  # some run as a padded batch
+    if len(schedule) > 1 and padded:
         raise ValueError(f"a padded batch on a JAX potential takes one neb_fmax, not a sequence; got {neb_fmax!r}.")
-    if refine_interpolation_max and not all(isinstance(p.energy_fn, HostEnergy) for p in potentials):
+    if refine_interpolation_max and padded:
         raise ValueError("refine_interpolation_max is for outside calculators; a padded batch on a JAX potential has no such stage.")
     _check_each("reaction", potentials, pairs, lambda pot, pair: check_end_points(*pair, **_periodicity(pot)))
     options = dict(
