@@ -191,7 +191,8 @@ def main() -> None:
         for r in rx:
             xtb = xtb_potential(r["numbers"])
             t = time.perf_counter()
-            out_xtb.append(find_reaction(r["R0"], r["R1"], xtb, n_images=args.images))
+            # the band alone, as the NNP's batch (and as when the results were made)
+            out_xtb.append(find_reaction(r["R0"], r["R1"], xtb, n_images=args.images, refine_interpolation_max=False))
             t_x += time.perf_counter() - t
             xtb.energy_fn.close()
         per = [{"rxn": r["rxn"], "heldout": r["heldout"], "barrier_data": r["barrier"], "nnp": a.barrier, "xtb": b.barrier,

@@ -35,7 +35,7 @@ CHARGES = {"15_oxirane": -1, "18_sn2": -1}
 #: The jaxrxn pipeline a stored row was run with; rows of another one are run again (the
 #: ASE rows stay: the ASE pipeline did not change).
 PIPELINE = (
-    "BFGS band to 0.5 eV/Å (at most 50 steps), RSPRFO.molecular, bonds to 1.45x covalent, "
+    "the interpolation's highest image first, then a BFGS band to 0.5 eV/Å (at most 50 steps), RSPRFO.molecular, bonds to 1.45x covalent, "
     "vibrational-only differences, Gonzalez-Schlegel IRC, IRC ends to 0.05 eV/Å; "
     "the descent's floor past the steepest point, shallow ends to the saddle fmax"
 )

@@ -53,7 +53,7 @@ def climbing_image(numbers, R0, R1):
     from jaxrxn.reaction import find_reaction
 
     pot = xtb_potential(numbers)
-    res = find_reaction(R0, R1, pot)
+    res = find_reaction(R0, R1, pot, refine_interpolation_max=False)  # the band's climbing image is the start
     ci = np.asarray(res.band[int(np.argmax(res.band_energies[1:-1])) + 1])
     return {"R": ci.tolist(), "e_initial": float(res.e_initial), "e_final": float(res.e_final), "find_reaction_calls": int(res.n_force_calls)}
 

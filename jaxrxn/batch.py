@@ -372,7 +372,7 @@ def find_reactions(
     fmax: float = 0.01,
     saddle_max_steps: int = 300,
     rmsd_tol: float = 0.2,
-    refine_interpolation_max: bool = False,
+    refine_interpolation_max: bool | None = None,
     workers: int = 1,
     progress: bool | Callable[[str], None] = False,
     on_result: Callable[[int, ReactionResult], None] | None = None,
@@ -389,7 +389,8 @@ def find_reactions(
       (the CI-NEB's `neb_fmax` and `neb_max_steps` default per reaction as there: loose
       for an outside calculator, 0.1 eV/Å and 500 steps on a JAX potential; a padded
       batch takes one threshold, not a sequence; `refine_interpolation_max` is for outside
-      calculators, which run :func:`jaxrxn.find_reaction` itself).
+      calculators, which run :func:`jaxrxn.find_reaction` itself: ``True`` with a JAX
+      potential among the potentials is refused).
     - `on_result`: called as ``on_result(index, result)`` as soon as a reaction is done (a
       padded batch's reactions together, an outside calculator's one by one), e.g. to
       write a checkpoint.

@@ -193,7 +193,7 @@ def find_mechanism(
 
     - `R_initial`, `R_final`, `potential`, `relax`, `rmsd_tol`, `progress` and `options`
       (``interpolation``, ``n_images``, ``neb_fmax``, ``neb_max_steps``, ``fmax``,
-      ``saddle_max_steps``, ``remove_rigid``, ``ts_guess``): as for
+      ``saddle_max_steps``, ``remove_rigid``, ``ts_guess``, ``refine_interpolation_max``): as for
       :func:`jaxrxn.find_reaction`, which searches each leg (a `ts_guess` serves the first
       leg only; the legs from an intermediate start from minima already relaxed, so they
       are not relaxed again).

@@ -452,7 +452,7 @@ def find_reaction(
     remove_rigid: bool | None = None,
     rmsd_tol: float = 0.2,
     ts_guess=None,
-    refine_interpolation_max: bool = False,
+    refine_interpolation_max: bool | None = None,
     progress: bool | Callable[[str], None] = False,
 ) -> ReactionResult:
     """Transition state between two end states, refined and verified by an IRC.
@@ -495,14 +495,18 @@ def find_reaction(
       verify), run the saddle search, frequencies and IRC from the interpolation's highest
       image (its ``n_images - 2`` interior energies are counted in the ``interpolation``
       stage); the band runs only if that saddle does not verify either
-      (`interpolation_failure` says why). Worth it where a band costs many gradients
-      and the interpolation already passes near the saddle: on the shipped data set's 223
-      held-out reactions at GFN2-xTB (geodesic, 8 images; benchmarks/ts_generator_xtb.py
+      (`interpolation_failure` says why). Default: on for a free molecule on an outside
+      calculator, where every gradient is the cost; off otherwise (a JAX potential's band
+      is cheap; periodic systems were not measured).
+      Measured at GFN2-xTB: on the 20 Birkholz-Schlegel reactions
+      (benchmarks/reaction_birkholz.py) it connects more of them with fewer calculator
+      calls than the band alone (numbers in docs/benchmarks.md); on the shipped data
+      set's 223 held-out reactions (geodesic, 8 images; benchmarks/ts_generator_xtb.py
       ``--max-first``) the data set's TS was verified in 185 against the band alone's 167,
       with 0.77x its gradients in all (results/dataset_lower_passes.json), and none that
-      the band alone verifies was lost; the price is that a verified saddle is kept even
-      where the band would have found a lower one (6 of the 223, 0.08-0.68 eV higher;
-      with a TS guess first, 2).
+      the band alone verifies was lost. The price: a verified saddle is kept even where
+      the band would have found a lower one (6 of the 223, 0.08-0.68 eV higher; with a
+      TS guess first, 2); pass ``False`` for the band alone.
     - `progress`: ``True`` prints one line per stage on stderr; a callable receives them.
 
     Raises ``ValueError`` for unusable end points (before any calculator call). Everything
@@ -539,9 +543,11 @@ def find_reaction(
     if remove_rigid is None:
         remove_rigid = molecule
     interpolation = interpolation or ("geodesic" if molecule else "idpp")
+    outside = isinstance(potential.energy_fn, HostEnergy)
+    if refine_interpolation_max is None:
+        refine_interpolation_max = molecule and outside
     if interpolation == "geodesic" and not molecule:
         raise ValueError("geodesic interpolation is for free molecules (atomic numbers, no cell, no fixed atoms).")
-    outside = isinstance(potential.energy_fn, HostEnergy)
     schedule, caps = band_schedule(neb_fmax, neb_max_steps, outside)
     n_failed = [len(calculator_failures(potential))]  # failures before the current stage
     out = ReactionResult()

@@ -100,7 +100,11 @@ def test_hcn_hnc_api_matches_ase_sella(hcn_result, ase_ts_energy):
     assert result.reverse_barrier == pytest.approx(result.barrier - result.reaction_energy)
     # every calculator evaluation is counted, per stage and in total
     assert result.n_force_calls == n_calls == sum(result.n_force_calls_by_stage.values())
-    assert set(result.n_force_calls_by_stage) >= {"relax", "neb", "saddle", "frequencies", "irc"}
+    # a molecule on an outside calculator: the interpolation's highest image first, and from
+    # it the saddle verified with no band
+    assert result.ts_source == "interpolation" and result.band is None
+    assert set(result.n_force_calls_by_stage) == {"relax", "interpolation", "saddle", "frequencies", "irc"}
+    assert result.n_force_calls_by_stage["interpolation"] == 6  # the 8-image band's interior
     # the IRC ends are the relaxed end states
     assert result.irc_match["initial"]["rmsd"] < 0.05 and result.irc_match["final"]["rmsd"] < 0.05
 
@@ -109,9 +113,11 @@ def test_hcn_hnc_cli(tmp_path, capsys, ase_ts_energy, hcn_result):
     is_file, fs_file = _xyz(tmp_path / "hcn.xyz", HCN), _xyz(tmp_path / "hnc.xyz", HNC)
     out = tmp_path / "out"
     code, report, err = run_cli(
-        ["reaction", is_file, fs_file, "--calc", "xtb", "--interpolation", "idpp", "--json", "-o", str(out)], capsys
-    )
+        ["reaction", is_file, fs_file, "--calc", "xtb", "--interpolation", "idpp", "--no-refine-interpolation-max",
+         "--json", "-o", str(out)], capsys,
+    )  # fmt: skip
     assert code == 0, err
+    assert report["ts_source"] == "band" and report["n_force_calls_by_stage"]["interpolation"] == 0
     for key in (
         "barrier", "reverse_barrier", "reaction_energy", "ts_energy", "imaginary_frequency_cm1",
         "saddle_index", "connects", "converged", "n_force_calls", "n_force_calls_by_stage", "failed_stage",
@@ -508,7 +514,7 @@ def test_scf_failure_in_the_band_gives_result_code_and_kept_geometry():
 
     flaky = _FailingXTB(fail_after=40)  # the end-point relaxations take 18; the band fails
     pot = Potential(HostEnergy(lambda: flaky, 3, max_retries=1), system=System(NUMBERS))
-    res = find_reaction(HCN, HNC, pot, interpolation="idpp")
+    res = find_reaction(HCN, HNC, pot, interpolation="idpp", refine_interpolation_max=False)
     assert res.failed_stage == "neb" and not res.converged and not res.connects
     assert "outside calculator failed" in res.message and "SCF not converged" in res.message
     # the last good band is kept: finite, its ends the relaxed states
@@ -522,8 +528,8 @@ def test_scf_failure_in_the_band_gives_result_code_and_kept_geometry():
 
 def test_scf_failure_from_the_guess_ends_that_attempt_not_the_reaction():
     """An SCF failure in the saddle search from a TS guess (calls 21-24 of HCN -> HNC fail,
-    retries included) is the guess's failure; the pipeline goes on to the interpolation
-    and the band, which verify the TS (until session 31 the reaction stopped there, as
+    retries included) is the guess's failure; the pipeline goes on to the interpolation's
+    highest image, which verifies the TS (until session 31 the reaction stopped there, as
     held-out rxn0017_0000 did from its interpolation maximum)."""
     from jaxrxn.potentials.core import Potential
     from jaxrxn.potentials.external import HostEnergy
@@ -533,7 +539,7 @@ def test_scf_failure_from_the_guess_ends_that_attempt_not_the_reaction():
     flaky = _FailingXTB(fail_after=20, fail_until=24)  # the end-point relaxations take 18
     pot = Potential(HostEnergy(lambda: flaky, 3, max_retries=1), system=System(NUMBERS))
     res = find_reaction(HCN, HNC, pot, interpolation="idpp", ts_guess=0.5 * (HCN + HNC))
-    assert res.converged and res.ts_source == "band", (res.failed_stage, res.message)
+    assert res.converged and res.ts_source == "interpolation", (res.failed_stage, res.message)
     assert res.guess_failure.startswith("saddle: ") and "SCF not converged" in res.guess_failure
     assert res.n_force_calls == pot.energy_fn.n_calls
 

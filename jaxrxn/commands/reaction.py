@@ -1,15 +1,16 @@
 """``jaxrxn reaction IS FS --calc NAME [--json] [-o OUTDIR]``: reactant and product to a
 verified transition state (:func:`jaxrxn.reaction.find_reaction`).
 
-Relaxes and aligns the end states (unless ``--no-relax``), interpolates, runs a CI-NEB,
-refines the climbing image to a first-order saddle, checks its frequencies, follows the IRC
-both ways and verifies that it ends in IS and FS. ``--ts-guess TS.xyz`` (e.g. ``jaxrxn
-generate-ts``'s output) starts the saddle search there first and interpolates and runs the
-CI-NEB only if that saddle does not verify (the JSON's ``ts_source`` is ``"guess"`` or
-``"band"``, ``guess_failure`` says why a guess failed); ``--refine-interpolation-max`` tries
-the interpolation's highest image next, before the CI-NEB (``ts_source`` ``"interpolation"``,
-``interpolation_failure``). OUTDIR receives ``ts.xyz``,
-``path.extxyz`` (the band), ``irc.extxyz`` (the IRC, reverse end to forward end) and
+Relaxes and aligns the end states (unless ``--no-relax``), interpolates, refines the
+interpolation's highest image to a first-order saddle (molecules on an outside calculator;
+``--no-refine-interpolation-max`` skips it, ``--refine-interpolation-max`` asks for it
+elsewhere), checks its frequencies, follows the IRC both ways and verifies that it ends in
+IS and FS; when that saddle does not verify (or was not tried), runs a CI-NEB and does the
+same from its climbing image. ``--ts-guess TS.xyz`` (e.g. ``jaxrxn generate-ts``'s output)
+starts the saddle search there first. The JSON's ``ts_source`` says which start verified
+(``"guess"``, ``"interpolation"`` or ``"band"``); ``guess_failure`` and
+``interpolation_failure`` say why the earlier ones did not. OUTDIR receives ``ts.xyz``,
+``path.extxyz`` (the band, when one ran), ``irc.extxyz`` (the IRC, reverse end to forward end) and
 ``profile.png``. Exit 0: a verified transition state; 1: not (the JSON's
 ``failed_stage`` and ``message`` say where and why); 2: bad input, one line on stderr.
 
@@ -31,6 +32,7 @@ when every reaction was verified, 1 otherwise.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -43,10 +45,10 @@ jaxrxn reaction benchmarks/data/claisen_allyl_vinyl_ether.xyz benchmarks/data/cl
 jaxrxn reaction --batch pairs.txt --calc xtb --json           # pairs.txt: one 'IS FS' per line; resumable
 jaxrxn reaction --batch pairs.txt --calc xtb --stepwise --json  # each unverified one on through intermediates
 jaxrxn reaction is.xyz fs.xyz --calc xtb --stepwise --json    # through intermediates, step by step
-# the pretrained TS generator's guess first, the CI-NEB only if it does not verify
+# the pretrained TS generator's guess first, then the interpolation's highest image, then the CI-NEB
 jaxrxn generate-ts is.xyz fs.xyz -o guess.xyz && jaxrxn reaction is.xyz fs.xyz --calc xtb --ts-guess guess.xyz --json
-# then the interpolation's highest image, then the CI-NEB
-jaxrxn reaction is.xyz fs.xyz --calc xtb --ts-guess guess.xyz --refine-interpolation-max --json"""
+# the CI-NEB alone (no saddle search from the interpolation's highest image)
+jaxrxn reaction is.xyz fs.xyz --calc xtb --no-refine-interpolation-max --json"""
 
 
 def add_arguments(parser) -> None:
@@ -67,8 +69,9 @@ def add_arguments(parser) -> None:
     )  # fmt: skip
     parser.add_argument("--ts-guess", metavar="TS.xyz", help="start the saddle search here first (e.g. generate-ts's output)")
     parser.add_argument(
-        "--refine-interpolation-max", action="store_true",
-        help="before the CI-NEB (after a --ts-guess that did not verify), try the saddle search from the interpolation's highest image",
+        "--refine-interpolation-max", action=argparse.BooleanOptionalAction, default=None,
+        help="before the CI-NEB (after a --ts-guess that did not verify), try the saddle search from the interpolation's "
+        "highest image (default: on for molecules on an outside calculator such as xtb or pyscf; --no-... for the band alone)",
     )  # fmt: skip
     parser.add_argument("-o", "--outdir", metavar="OUTDIR", help="write ts.xyz, path.extxyz, irc.extxyz, profile.png here")
     parser.add_argument(
@@ -259,8 +262,9 @@ def _run_batch(args) -> int:
     settings = {k: getattr(args, k) for k in ("calc", "charge", "mult", "interpolation", "images", "no_relax", "fmax", "neb_fmax")}
     if args.stepwise:
         settings.update(stepwise=True, max_steps=args.max_steps)
-    if args.refine_interpolation_max:  # only when given: checkpoints written without it stay valid
-        settings.update(refine_interpolation_max=True)
+    # a checkpoint from before it defaulted to on for molecules on outside calculators
+    # (no such key) ran the band alone: its reactions run again
+    settings.update(refine_interpolation_max=args.refine_interpolation_max)
     keys = [f"{a} {b}" for a, b in pairs]
     todo = [k for k, key in enumerate(keys) if done.get(key, {}).get("settings") != settings]
     with progress(args) as shown, shown.stage("reactions", total=len(pairs)) as advance:
