@@ -1,6 +1,7 @@
 """Quickstart: climbing-image NEB on Muller-Brown (A -> B) and on Au/Al(100) with EMT, then
 one real reaction, HCN -> HNC with GFN2-xTB, from its two end states to a verified
-transition state (``jaxrxn.find_reaction``: relax, geodesic band, CI-NEB, saddle, IRC).
+transition state (``jaxrxn.find_reaction``: relax, geodesic interpolation, saddle search
+from its highest image, IRC; a CI-NEB only where that saddle does not verify).
 
     python examples/quickstart.py [--out DIR]
 

@@ -444,6 +444,14 @@ def test_batch_checkpoint_resumes(tmp_path, capsys, monkeypatch):
     code, again, _ = run_cli(argv, capsys)
     assert code == 0 and again == reports and len(evaluations) == 2
     assert os.path.exists(a) and os.path.exists(b)
+    # a checkpoint from before the interpolation's maximum became the default for molecules
+    # on outside calculators (its settings without the key) ran the band alone: run again
+    for entry in saved.values():
+        del entry["settings"]["refine_interpolation_max"]
+    (tmp_path / "pairs.txt.checkpoint.json").write_text(json.dumps(saved))
+    code, again, _ = run_cli(argv, capsys)
+    assert code == 0 and len(evaluations) == 4
+    assert [r["ts_energy"] for r in again] == pytest.approx([r["ts_energy"] for r in reports], abs=1e-8)
 
 
 def test_irc_along_a_given_mode_matches_the_hessian_irc():
