@@ -305,3 +305,41 @@ def center_of_mass(R, masses=None):
 
 # Kabsch over a batch of frames is a common need (path alignment).
 align_batch = jax.vmap(align, in_axes=(0, 0, None))
+
+
+#: A molecule is linear when its smallest principal moment of inertia is below
+#: ``LINEAR_TOL**2`` times its largest: one end of HCN, CO2 or HCCH bent by 0.6-0.7° is
+#: the limit, far beyond what a relaxation leaves (HCN relaxed with GFN2-xTB to 0.01 eV/Å:
+#: 0.007°). :func:`jaxrxn.vibrations.vibrations` projects out the rotations of that line:
+#: counted as bent, the axial rotation would take the place of a bend, and the zero-point
+#: energy would lack its quantum (0.048 eV for HCN).
+LINEAR_TOL = 3e-3
+
+
+def _principal_axes(R: np.ndarray, masses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre of mass ``(3,)``, principal moments (amu Å², ascending) and axes (columns)."""
+    com = masses @ R / masses.sum()
+    X = R - com
+    second = np.einsum("i,ij,ik->jk", masses, X, X)  # sum of m x x^T
+    moments, axes = np.linalg.eigh(np.trace(second) * np.eye(3) - second)
+    return com, moments, axes
+
+
+def is_linear(R, masses, tol: float = LINEAR_TOL) -> bool:
+    """Whether atoms ``(n, 3)`` (Å) of `masses` (amu) lie within `tol` of a straight line:
+    the smallest principal moment of inertia below ``tol**2`` times the largest (two or
+    more atoms)."""
+    R, masses = np.asarray(R, float), np.asarray(masses, float)
+    if R.shape[0] < 2 or R.shape[1] != 3:
+        return False
+    _, moments, _ = _principal_axes(R, masses)
+    return bool(moments[0] <= tol**2 * moments[-1])
+
+
+def onto_line(R, masses) -> np.ndarray:
+    """Atoms ``(n, 3)`` (Å) moved onto the line through their centre of mass along the
+    axis of least inertia: the straight molecule a near-linear one stands for."""
+    R, masses = np.asarray(R, float), np.asarray(masses, float)
+    com, _, axes = _principal_axes(R, masses)
+    axis = axes[:, 0]
+    return com + np.outer((R - com) @ axis, axis)

@@ -10,7 +10,9 @@ The Cartesian Hessian comes from the cheapest exact-enough source the potential 
   on the bridge's workers (``n_force_calls = 6 n_free``).
 
 It is mass-weighted, translations and rotations are projected out (rank of the rigid-body
-modes: 6, or 5 for a linear molecule), and the eigenvalues become frequencies in cm^-1
+modes: 6, or 5 for a linear molecule: one within :data:`jaxrxn.geometry.LINEAR_TOL` of a straight line, as a
+relaxed HCN or CO2 is, whose rotation about its axis is no rotation but the second of its
+degenerate bends), and the eigenvalues become frequencies in cm^-1
 (imaginary ones negative) and the zero-point energy in eV, with :mod:`jaxrxn.units`
 (CODATA 2018; ``ase.vibrations.Vibrations`` uses CODATA 2014, ~1e-8 relative apart)
 (E. B. Wilson, J. C. Decius,
@@ -29,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrxn import units
-from jaxrxn.geometry import rigid_body_modes
+from jaxrxn.geometry import is_linear, onto_line, rigid_body_modes
 from jaxrxn.potentials.core import Potential
 from jaxrxn.potentials.external import HostEnergy
 
@@ -152,7 +154,8 @@ def vibrations(
     inv_sqrt_m = np.repeat(1.0 / np.sqrt(masses), R.shape[1])
     n_dof = int(dof.sum())
     if project and free.all():
-        V = np.asarray(rigid_body_modes(jnp.asarray(R), jnp.asarray(masses)))
+        # a linear molecule's rotations are those of the straight line it is within tolerance of
+        V = np.asarray(rigid_body_modes(jnp.asarray(onto_line(R, masses) if is_linear(R, masses) else R), jnp.asarray(masses)))
         V = V[np.linalg.norm(V, axis=1) > 0.5]  # vanished rotations (linear molecule)
         # orthonormal basis of the internal (vibrational) subspace
         _, s, Wt = np.linalg.svd(V, full_matrices=True)
