@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TUTORIALS = ("neb", "saddles", "batches", "tuning", "dynamics", "exploration", "kmc", "generative", "nnp")
+TUTORIALS = ("neb", "saddles", "molecules", "batches", "tuning", "dynamics", "exploration", "kmc", "generative", "nnp")
 
 
 #: Runs tutorial scripts one after the other as ``__main__`` (fresh globals each, argv

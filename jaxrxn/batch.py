@@ -498,7 +498,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
     from jaxrxn.optimize import LBFGS
     from jaxrxn.path.elastic_band import improved_tangents
     from jaxrxn.reaction import (
-        IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, _connects, band_schedule, judge_saddle, matched_irc_ends,
+        IRC_END_FMAX, IRC_OPTIONS, ReactionResult, _aligned_onto, _connects, band_schedule, irc_from_initial_side, judge_saddle, matched_irc_ends,
         not_connected_message, off_second_order_point, pipeline_neb,
     )  # fmt: skip
     from jaxrxn.vibrations import vibrations
@@ -656,6 +656,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress) -> list
     def match_ends(i: int, R_ends, energies) -> None:
         numbers = np.asarray(potentials[i].system.numbers) if molecule else None
         out[i].irc_match, out[i].irc_ends = matched_irc_ends(R_ends, energies, R0[i], R1[i], numbers, options["rmsd_tol"], molecule)
+        irc_from_initial_side(out[i])
 
     for i, path in zip(idx, paths if idx else []):
         r, n_atoms = out[i], out[i].R_ts.shape[0]

@@ -35,6 +35,7 @@ from jaxrxn.reaction import (
     bond_graph,
     find_reaction,
     free_molecule,
+    irc_from_initial_side,
     matched_irc_ends,
     not_connected_message,
     same_species,
@@ -90,12 +91,12 @@ def _between(result: ReactionResult, R_a: np.ndarray, R_b: np.ndarray, e_a: floa
     when both match."""
     match, ends = matched_irc_ends(result.irc_ends, result.irc_match["irc_end_energies"], R_a, R_b, numbers, rmsd_tol, molecule)
     connects = bool(_connects(match))
-    return dataclasses.replace(
+    return irc_from_initial_side(dataclasses.replace(
         result, R_initial=R_a, R_final=R_b, e_initial=e_a, e_final=e_b, reaction_energy=e_b - e_a,
         barrier=result.ts_energy - e_a, reverse_barrier=result.ts_energy - e_b, irc_match=match, irc_ends=ends,
         connects=connects, converged=connects, failed_stage=None if connects else "verify",
         message="successful" if connects else result.message,
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 class _Split(NamedTuple):

@@ -121,8 +121,9 @@ class ReactionResult:
       none; `message` says what happened.
     - `R_initial`, `R_final`: the relaxed, aligned end states; `e_initial`, `e_final`.
     - `R_ts`: the saddle (or the last good geometry of the stage that failed);
-      `band`, `band_energies`: the relaxed band; `irc_path`, `irc_energies`: the IRC from
-      the reverse end through the saddle to the forward end; `irc_ends` ``(2, n_atoms, 3)``:
+      `band`, `band_energies`: the relaxed band; `irc_path`, `irc_energies`: the IRC through
+      the saddle, from its end on the initial state's side to the final state's (as the
+      band runs; sides as in `irc_ends`); `irc_ends` ``(2, n_atoms, 3)``:
       the minima its ends relaxed to, in ``irc_match``'s order (initial side, final side;
       energies ``irc_match["irc_end_energies"]``): where an unconnected saddle leads
       (:func:`jaxrxn.mechanism.find_mechanism` goes on from there).
@@ -259,6 +260,19 @@ def matched_irc_ends(ends_irc, energies_irc, R_initial, R_final, numbers, rmsd_t
                 hashes = {bond_graph_hash(numbers, bond_graph(np.asarray(R, float), numbers)) for R in (ends_irc[i], ref)}
                 match[key]["renumbered"] = len(hashes) == 1
     return match, np.stack([np.asarray(ends_irc[i]) for i in orders[best]])
+
+
+def irc_from_initial_side(result: ReactionResult) -> ReactionResult:
+    """`result` with its `irc_path` and `irc_energies` running from the end on the initial
+    state's side to the final state's (``irc_ends``' order); the IRC itself runs from its
+    reverse end, which may lie on either side. Each IRC end relaxed from the path's end
+    beside it, so the nearer pairing (plain distances) tells the sides."""
+    if result.irc_path is None or result.irc_ends is None:
+        return result
+    path, (a, b) = result.irc_path, result.irc_ends
+    if np.linalg.norm(path[0] - a) + np.linalg.norm(path[-1] - b) > np.linalg.norm(path[0] - b) + np.linalg.norm(path[-1] - a):
+        result.irc_path, result.irc_energies = path[::-1].copy(), result.irc_energies[::-1].copy()
+    return result
 
 
 def _connects(match: dict[str, Any]) -> bool:
@@ -762,6 +776,7 @@ def _saddle_and_irc(potential, out, stage_done, broken, R_start, tangent, molecu
         energies_irc = tuple(float(m.energy) for m in mins)
         match, ordered = matched_irc_ends(ends_irc, energies_irc, out.R_initial, out.R_final, numbers if molecule else None, rmsd_tol, molecule)
     out.irc_match, out.irc_ends = match, ordered
+    irc_from_initial_side(out)
     out.connects = _connects(match)
     if not out.connects:
         return "verify", not_connected_message(match), R_ts

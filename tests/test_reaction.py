@@ -107,6 +107,12 @@ def test_hcn_hnc_api_matches_ase_sella(hcn_result, ase_ts_energy):
     assert result.n_force_calls_by_stage["interpolation"] == 6  # the 8-image band's interior
     # the IRC ends are the relaxed end states
     assert result.irc_match["initial"]["rmsd"] < 0.05 and result.irc_match["final"]["rmsd"] < 0.05
+    # and the IRC runs from HCN to HNC, as the band would (its reverse end is HNC's side)
+    from jaxrxn.geometry import rmsd_numpy
+
+    for end, near, far in ((0, result.R_initial, result.R_final), (-1, result.R_final, result.R_initial)):
+        assert rmsd_numpy(result.irc_path[end], near) < 0.1 < rmsd_numpy(result.irc_path[end], far)
+    assert result.irc_energies[0] < result.irc_energies[-1] < result.ts_energy  # HNC lies 0.87 eV above HCN
 
 
 def test_hcn_hnc_cli(tmp_path, capsys, ase_ts_energy, hcn_result):

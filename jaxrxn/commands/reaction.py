@@ -10,7 +10,7 @@ same from its climbing image. ``--ts-guess TS.xyz`` (e.g. ``jaxrxn generate-ts``
 starts the saddle search there first. The JSON's ``ts_source`` says which start verified
 (``"guess"``, ``"interpolation"`` or ``"band"``); ``guess_failure`` and
 ``interpolation_failure`` say why the earlier ones did not. OUTDIR receives ``ts.xyz``,
-``path.extxyz`` (the band, when one ran), ``irc.extxyz`` (the IRC, reverse end to forward end) and
+``path.extxyz`` (the band, when one ran), ``irc.extxyz`` (the IRC, from the initial state's side to the final state's) and
 ``profile.png``. Exit 0: a verified transition state; 1: not (the JSON's
 ``failed_stage`` and ``message`` say where and why); 2: bad input, one line on stderr.
 
