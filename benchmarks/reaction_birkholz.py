@@ -6,10 +6,13 @@ method="improvedtangent")`` with BFGS, Sella TS, Sella IRC), same calculator, sa
 states (first and last frame), both relaxing them.
 
 Per reaction: success (``connects``), barrier, force calls (counted at the calculator),
-wall time; totals at the end. Checkpointed per reaction and side in
+wall time; totals at the end. ``--stepwise``: the reactions whose jaxrxn row does not
+connect run again through :func:`jaxrxn.find_mechanism` (``jaxrxn reaction --stepwise``:
+on through intermediates, at most 3 searches, the first one the same search again), stored
+as ``jaxrxn_stepwise``. Checkpointed per reaction and side in
 benchmarks/results/reaction_birkholz.json, so a killed run resumes; several processes with
 disjoint NAME lists share the file (rows merged under a lock). Smallest reactions first.
-Usage: ``nice -n 10 python benchmarks/reaction_birkholz.py [NAME ...]``.
+Usage: ``nice -n 10 python benchmarks/reaction_birkholz.py [--stepwise] [NAME ...]``.
 """
 
 from __future__ import annotations
@@ -51,16 +54,26 @@ def reactions() -> list[tuple[str, object, object, object]]:
     return sorted(out, key=lambda r: len(r[1]))
 
 
-def run_jaxrxn(name, numbers, R0, R1) -> dict:
+#: The searches `--stepwise` may spend per reaction (``jaxrxn reaction --stepwise``'s default).
+MAX_SEARCHES = 3
+
+
+def run_jaxrxn(name, numbers, R0, R1, stepwise: bool = False) -> dict:
+    """``find_reaction``'s row (``find_mechanism``'s with `stepwise`), with the calls
+    counted at the calculator and the wall time."""
     from jaxrxn._jit import clear_caches_near_map_limit
+    from jaxrxn.mechanism import find_mechanism
     from jaxrxn.potentials.qm import xtb_potential
     from jaxrxn.reaction import find_reaction
 
     t = time.perf_counter()
     pot = xtb_potential(numbers, charge=CHARGES.get(name, 0))
     try:
-        res = find_reaction(R0, R1, pot, progress=True)
-        row = res.to_json()
+        if stepwise:
+            res = find_mechanism(R0, R1, pot, max_steps=MAX_SEARCHES, progress=True)
+            row = {**res.to_json(), "connects": res.converged, "max_steps": MAX_SEARCHES}
+        else:
+            row = find_reaction(R0, R1, pot, progress=True).to_json()
     except Exception as err:  # report and go on
         row = {"connects": False, "error": f"{type(err).__name__}: {err}"}
     row.update(calculator_calls=pot.energy_fn.n_calls, wall_s=time.perf_counter() - t, pipeline=PIPELINE)
@@ -95,6 +108,7 @@ def totals(results) -> dict:
         if not k.startswith("_") and r.get("jaxrxn", {}).get("pipeline") == PIPELINE and "ase" in r
     ]  # fmt: skip
     both = [r for r in rows if r["jaxrxn"].get("connects") and r["ase"].get("connects")]
+    stepwise = [r for r in rows if not r["jaxrxn"].get("connects") and r.get("jaxrxn_stepwise", {}).get("pipeline") == PIPELINE]
     return {
         "n_reactions": len(rows),
         "jaxrxn_success": sum(bool(r["jaxrxn"].get("connects")) for r in rows),
@@ -106,10 +120,13 @@ def totals(results) -> dict:
             (abs(r["jaxrxn"]["barrier"] - r["ase"]["barrier"]) for r in both), default=None
         ),
         "barriers_within_1meV": sum(abs(r["jaxrxn"]["barrier"] - r["ase"]["barrier"]) <= 1e-3 for r in both),
+        "stepwise_run_on": len(stepwise),
+        "stepwise_success": sum(bool(r["jaxrxn_stepwise"].get("connects")) for r in stepwise),
+        "stepwise_force_calls": sum(r["jaxrxn_stepwise"].get("calculator_calls", 0) for r in stepwise),
     }
 
 
-def main(names):
+def main(names, stepwise: bool = False):
     results = json.load(open(OUT)) if os.path.exists(OUT) else {}
     # reactions with a stored ASE row first: their comparison needs only the jaxrxn run
     for name, numbers, R0, R1 in sorted(reactions(), key=lambda r: "ase" not in results.get(r[0], {})):
@@ -127,6 +144,12 @@ def main(names):
             a = in_worker_thread(ase_pipeline, numbers, R0, R1, charge=CHARGES.get(name, 0), optimizer="bfgs")
             row["ase"] = {k: v for k, v in a.items() if not k.startswith("R_")}
             save(results, name)
+        if stepwise and not row["jaxrxn"].get("connects") and row.get("jaxrxn_stepwise", {}).get("pipeline") != PIPELINE:
+            row["jaxrxn_stepwise"] = run_jaxrxn(name, numbers, R0, R1, stepwise=True)
+            save(results, name)
+            w = row["jaxrxn_stepwise"]
+            print(f"{name}: stepwise connects={w.get('connects')} steps={len(w.get('steps', []))} barrier={w.get('barrier')} "
+                  f"calls={w.get('calculator_calls')} ({w.get('message')})", flush=True)  # fmt: skip
         j, a = row["jaxrxn"], row["ase"]
         print(
             f"{name}: jaxrxn connects={j.get('connects')} barrier={j.get('barrier')} calls={j.get('calculator_calls')} | "
@@ -138,4 +161,4 @@ def main(names):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main([a for a in sys.argv[1:] if a != "--stepwise"], stepwise="--stepwise" in sys.argv[1:])
