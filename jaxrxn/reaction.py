@@ -97,6 +97,12 @@ NEB_MAX_STEPS = 50
 #: Stages in the order they run; ``failed_stage`` is one of them.
 STAGES = ("input", "relax", "interpolation", "neb", "saddle", "frequencies", "irc", "verify")
 
+#: The fields of a :class:`ReactionResult` that describe one saddle and its IRC.
+_SADDLE_FIELDS = (
+    "R_ts", "ts_energy", "barrier", "reverse_barrier", "saddle_index", "imaginary_frequency_cm1",
+    "irc_path", "irc_energies", "irc_ends", "irc_match",
+)  # fmt: skip
+
 
 @dataclasses.dataclass
 class ReactionResult:
@@ -121,7 +127,11 @@ class ReactionResult:
       ``frequencies``, ``irc``): every energy/force evaluation (Hessian-vector products and
       finite-difference Hessians included); `n_hessian_calls`: analytic Hessians.
     - `failed_stage`: the first stage that failed (one of :data:`STAGES`), ``None`` if
-      none; `message` says what happened.
+      none; `message` says what happened. When a first attempt (the guess, the
+      interpolation's highest image) reached a first-order saddle whose IRC leads to
+      another minimum and the band then failed before an IRC of its own, the result is
+      that saddle (``"verify"``, its IRC and ends kept; the message also says how the
+      band failed).
     - `R_initial`, `R_final`: the relaxed, aligned end states; `e_initial`, `e_final`.
     - `R_ts`: the saddle (or the last good geometry of the stage that failed);
       `band`, `band_energies`: the relaxed band; `irc_path`, `irc_energies`: the IRC through
@@ -590,11 +600,25 @@ def find_reaction(
     def broken() -> bool:
         return len(calculator_failures(potential)) > n_failed[0]
 
-    def forget_saddle() -> None:
-        for field in ("R_ts", "ts_energy", "barrier", "reverse_barrier", "saddle_index", "imaginary_frequency_cm1"):
-            setattr(out, field, None)
-        out.irc_path = out.irc_energies = out.irc_ends = None
-        out.irc_match = {}
+    def forget_saddle() -> dict[str, Any]:
+        """Clear `out`'s saddle and IRC for the next attempt; returns what they were."""
+        kept = {field: getattr(out, field) for field in _SADDLE_FIELDS}
+        for field in _SADDLE_FIELDS:
+            setattr(out, field, {} if field == "irc_match" else None)
+        return kept
+
+    # A first attempt's first-order saddle whose IRC led to another minimum ("stage:
+    # message" and its fields): if the band then fails before an IRC of its own, that
+    # saddle is the more telling result (find_mechanism goes on from its IRC's ends).
+    led_elsewhere: list[tuple[str, dict[str, Any]]] = []
+
+    def band_failed(stage: str, message: str, R_keep=None) -> ReactionResult:
+        if not led_elsewhere or broken() or STAGES.index(stage) >= STAGES.index("verify"):
+            return fail(stage, message, R_keep)
+        why, kept = led_elsewhere[-1]
+        for field, value in kept.items():
+            setattr(out, field, value)
+        return fail("verify", f"{why.split(': ', 1)[1]}; the band then failed at {stage}: {message}")
 
     def verified(source: str) -> ReactionResult:
         out.ts_source = source
@@ -647,7 +671,9 @@ def find_reaction(
         why = f"{failure[0]}: " + (f"{RESULTS[RESULTS.calculator_failed]} ({failures[0]})" if failures else failure[1])
         n_failed[0] += len(failures)
         _log(progress, f"{what} did not verify ({why}); going on")
-        forget_saddle()
+        kept = forget_saddle()
+        if failure[0] == "verify" and not failures:
+            led_elsewhere.append((why, kept))
         return why
 
     # --- saddle, frequencies, IRC from the guess ---------------------------------------------
@@ -695,7 +721,7 @@ def find_reaction(
         n_failed[0] = len(calculator_failures(potential))
         if energies[ts] <= max(energies[0], energies[-1]):
             if last:
-                return fail("neb", "the band has no energy maximum between the end states (no barrier found)", out.band[ts])
+                return band_failed("neb", "the band has no energy maximum between the end states (no barrier found)", out.band[ts])
             continue
         tangent = np.asarray(improved_tangents(band.path, band.energies, cell, pbc))[ts - 1]
         failure = _saddle_and_irc(potential, out, stage_done, broken, out.band[ts], tangent, molecule, outside, numbers,
@@ -703,7 +729,7 @@ def find_reaction(
         if failure is None:
             break
         if broken() or last:
-            return fail(*failure)
+            return band_failed(*failure)
         _log(progress, f"{failure[0]} failed ({failure[1]}); relaxing the band to {schedule[attempt + 1]} eV/Å")
         forget_saddle()
     return verified("band")

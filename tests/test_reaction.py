@@ -292,6 +292,33 @@ def test_refine_interpolation_max_before_the_band(tmp_path, capsys, monkeypatch)
     assert code == 0 and report["ts_source"] == "interpolation" and report["interpolation_failure"] is None
 
 
+def test_a_saddle_that_led_elsewhere_outlives_a_band_that_failed_before_its_irc(monkeypatch):
+    """Muller-Brown A -> B (two steps, through C): the interpolation's highest image refines
+    to a first-order saddle whose IRC ends elsewhere (verify fails). When the band's saddle
+    search then fails (made to here, as on Birkholz 07 and 08 with GFN2-xTB), the result
+    is that saddle with its IRC's ends, not the band's failure, and find_mechanism goes on
+    from them to the two steps (before session 32 it stopped at the band's failure)."""
+    import jaxrxn.reaction as reaction
+    from jaxrxn.mechanism import find_mechanism
+
+    real = reaction._saddle_and_irc
+
+    def band_fails(potential, out, stage_done, broken, R_start, tangent, *rest):
+        if tangent is None:  # the interpolation's highest image: no band tangent
+            return real(potential, out, stage_done, broken, R_start, tangent, *rest)
+        return "saddle", "made to fail", R_start
+
+    monkeypatch.setattr(reaction, "_saddle_and_irc", band_fails)
+    pot = _mb3d(None, None, None)
+    res = reaction.find_reaction(_point(MB_A), _point(MB_B), pot, n_images=9, refine_interpolation_max=True)
+    assert not res.converged and res.failed_stage == "verify" and res.interpolation_failure.startswith("verify")
+    assert res.message.endswith("; the band then failed at saddle: made to fail") and res.n_force_calls_by_stage["neb"] > 0
+    assert res.saddle_index == 1 and res.irc_ends is not None and res.irc_match["initial"]["match"] != res.irc_match["final"]["match"]
+    mech = find_mechanism(_point(MB_A), _point(MB_B), pot, n_images=9, refine_interpolation_max=True)
+    assert mech.converged and len(mech.steps) == 2, mech.message
+    assert sorted(round(float(s.ts_energy), 3) for s in mech.steps) == pytest.approx([-72.249, -40.665], abs=2e-3)  # S2, S1
+
+
 def test_not_connected_cli_exit_1(tmp_path, capsys, monkeypatch):
     """A -> B past C: not one elementary step (exit 1); ``--stepwise`` finds the two steps
     through C (exit 0), as find_mechanism does."""
