@@ -1,7 +1,8 @@
 """find_reaction / ``jaxrxn reaction``: reactant and product to a verified transition state.
 
 References: ASE + Sella run in the same test on the same calculator (GFN2-xTB) and the same
-relaxed end points; closed-form Muller-Brown minima for the not-connected case.
+relaxed end points; Sella on PySCF called directly (HF/3-21G); closed-form Muller-Brown
+minima for the not-connected case.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from ase.calculators.calculator import Calculator, all_changes
 from helpers import run_cli
 
 pytest.importorskip("tblite")
@@ -159,6 +161,46 @@ def test_h2_co_to_formaldehyde_api_matches_ase_sella():
     e_ts = _ase_sella_ts_energy(result.R_initial, result.R_final, H2CO_NUMBERS)
     assert result.barrier == pytest.approx(e_ts - result.e_initial, abs=1e-3)
     assert result.irc_match["initial"]["rmsd"] < 0.05 and result.irc_match["final"]["rmsd"] < 0.05
+
+
+class _PySCFDirect(Calculator):
+    """An ASE calculator on PySCF called directly (RHF/3-21G energy and analytic gradient),
+    independent of jaxrxn's PySCF bridge: the oracle's surface."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        from ase.units import Bohr, Hartree
+        from pyscf import gto, scf
+
+        super().calculate(atoms, properties, system_changes)
+        mol = gto.M(atom=list(zip(self.atoms.get_chemical_symbols(), self.atoms.positions)), basis="3-21g", unit="Angstrom", verbose=0)
+        mf = scf.RHF(mol)
+        mf.conv_tol = 1e-10
+        energy = mf.kernel()
+        self.results = {"energy": energy * Hartree, "forces": -mf.nuc_grad_method().kernel() * Hartree / Bohr}
+
+
+def test_hcn_hnc_hartree_fock_saddle_is_sellas_on_pyscf():
+    """The pipeline on PySCF (HF/3-21G): HCN -> HNC verified from the interpolation's highest
+    image, its frequencies from PySCF's analytic Hessian (no force calls); Sella (internal
+    coordinates) started 0.05 Å away from that saddle on PySCF called directly (not through
+    jaxrxn) converges to the same saddle: energies within 1e-4 eV, geometries 0.01 Å."""
+    from ase import Atoms
+    from sella import Sella
+
+    from jaxrxn.geometry import rmsd_numpy
+    from jaxrxn.potentials.qm import pyscf_potential
+    from jaxrxn.reaction import find_reaction
+
+    res = find_reaction(HCN, HNC, pyscf_potential(["C", "H", "N"], "hf/3-21g"))
+    assert res.converged and res.saddle_index == 1 and res.ts_source == "interpolation", res.message
+    assert res.n_force_calls_by_stage["frequencies"] == 0 and res.n_hessian_calls >= 1
+    ts = Atoms("CHN", positions=res.R_ts + np.random.default_rng(0).normal(scale=0.05 / np.sqrt(3), size=(3, 3)))
+    ts.calc = _PySCFDirect()
+    Sella(ts, order=1, internal=True, logfile=None).run(fmax=1e-3, steps=200)
+    assert ts.get_potential_energy() == pytest.approx(res.ts_energy, abs=1e-4)
+    assert rmsd_numpy(ts.positions, res.R_ts) < 0.01
 
 
 # --- not connected: a particle on the Muller-Brown surface (z harmonic) ---------------
