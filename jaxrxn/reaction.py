@@ -515,8 +515,8 @@ def find_reaction(
       ``jaxrxn generate-ts``'s, :func:`jaxrxn.generative.ts_generator.sample_ts`). The
       saddle search, frequencies and IRC run from it first (a free molecule's guess is
       first moved rigidly onto the initial state); only if that saddle does not verify
-      does the pipeline interpolate and run the CI-NEB (`guess_failure` says why; the
-      calls of both attempts add up in their stages). A calculator failure on the way
+      does the pipeline interpolate and go on (`refine_interpolation_max`, then the
+      CI-NEB; `guess_failure` says why; the calls of all attempts add up in their stages). A calculator failure on the way
       (an SCF that does not converge near the guess) ends that attempt, not the reaction.
     - `refine_interpolation_max`: before the CI-NEB (after a `ts_guess` that did not
       verify), run the saddle search, frequencies and IRC from the interpolation's highest
