@@ -42,7 +42,7 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 from _generative import count_verdicts, data_record, evaluate_each, evaluated_by, rows_to_resume  # noqa: E402
-from ts_generator_xtb import SAME_TS_DE, SAME_TS_RMSD, held_out_reactions, stored_ts  # noqa: E402
+from ts_generator_xtb import SAME_TS_DE, held_out_reactions, is_data_ts, stored_ts  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -78,8 +78,7 @@ def mechanism_row(r, mech) -> dict:
         })  # fmt: skip
 
     def the_data_ts(rmsd_key: str) -> list[int]:
-        return [k for k, s in enumerate(steps) if s["ts_minus_data_ev"] is not None
-                and s[rmsd_key] < SAME_TS_RMSD and abs(s["ts_minus_data_ev"]) < SAME_TS_DE]  # fmt: skip
+        return [k for k, s in enumerate(steps) if is_data_ts(s, rmsd_key)]
 
     row = {
         "rxn": r.rxn, "formula": r.formula, "n_atoms": len(r.numbers), "barrier_ev": e_ts - float(r.energies[0]),

@@ -513,7 +513,7 @@ def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None, refine_interpolation
     found = res.R_ts is not None and res.saddle_index == 1 and res.ts_energy is not None
     against = _against_data_ts(res.R_ts if found else None, res.ts_energy, x_ts, e_ts, pot.system.numbers)
     by_stage = res.n_force_calls_by_stage
-    return {"converged": bool(res.converged), "same_ts": _is_data_ts(against), "failed_stage": res.failed_stage, "ts_source": res.ts_source,
+    return {"converged": bool(res.converged), "same_ts": is_data_ts(against), "failed_stage": res.failed_stage, "ts_source": res.ts_source,
             **against,
             "n_force_calls_to_ts": int(by_stage.get("neb", 0) + by_stage.get("saddle", 0)),
             "n_force_calls": int(res.n_force_calls), "n_hessian_calls": int(res.n_hessian_calls)}  # fmt: skip
@@ -533,7 +533,7 @@ def peer_ts(r) -> dict:
     found = bool(res.get("saddle_converged")) and "R_ts" in res
     against = _against_data_ts(res["R_ts"] if found else None, res.get("ts_energy"), x_ts, e_ts, r.numbers)
     by_stage = res["n_force_calls_by_stage"]
-    return {"converged": bool(res["connects"]), "same_ts": _is_data_ts(against), "failed_stage": res["failed_stage"],
+    return {"converged": bool(res["connects"]), "same_ts": is_data_ts(against), "failed_stage": res["failed_stage"],
             **against,
             "n_force_calls_to_ts": int(by_stage.get("neb", 0) + by_stage.get("saddle", 0)),
             "n_force_calls": int(res["n_force_calls"]), "n_hessian_calls": 0, "seconds": round(res["seconds"], 1),
@@ -557,18 +557,18 @@ def _against_data_ts(R_ts, ts_energy, x_ts, e_ts, numbers) -> dict:
             "ts_minus_data_ev": float(ts_energy) - e_ts}  # fmt: skip
 
 
-def _is_data_ts(against: dict) -> bool:
-    """The saddle of :func:`_against_data_ts`'s record is the data set's TS: within
-    ``SAME_TS_RMSD`` (Kabsch) and ``SAME_TS_DE`` of it."""
-    return against["rmsd_to_data_ts"] is not None and against["rmsd_to_data_ts"] < SAME_TS_RMSD and abs(against["ts_minus_data_ev"]) < SAME_TS_DE
+def is_data_ts(record: dict, rmsd_key: str = "rmsd_to_data_ts") -> bool:
+    """The saddle of a record of :func:`_against_data_ts` (a pipeline row, a mechanism's
+    step) is the data set's TS: its `rmsd_key` distance (Kabsch, or up to symmetry) within
+    ``SAME_TS_RMSD`` and its energy within ``SAME_TS_DE``."""
+    return record.get(rmsd_key) is not None and record[rmsd_key] < SAME_TS_RMSD and abs(record["ts_minus_data_ev"]) < SAME_TS_DE
 
 
 def same_ts_up_to_symmetry(p: dict) -> bool:
     """A pipeline row's saddle is the data set's TS, as such (``same_ts``) or as its mirror
     image or renumbered (``rmsd_to_data_ts_up_to_symmetry``; rows written before it
     existed have it only where ``--up-to-symmetry`` found it needed)."""
-    return bool(p["same_ts"]) or (p.get("rmsd_to_data_ts_up_to_symmetry") is not None and p["rmsd_to_data_ts_up_to_symmetry"] < SAME_TS_RMSD
-                                  and abs(p["ts_minus_data_ev"]) < SAME_TS_DE)  # fmt: skip
+    return bool(p["same_ts"]) or is_data_ts(p, "rmsd_to_data_ts_up_to_symmetry")
 
 
 def needs_symmetry_check(p: dict) -> bool:

@@ -205,7 +205,7 @@ def rmsd_up_to_symmetry(P: np.ndarray, Q: np.ndarray, numbers, max_rounds: int =
         raise ValueError(f"rmsd_up_to_symmetry: P {P.shape} and Q {Q.shape} must both be (n_atoms, 3), numbers {numbers.shape} (n_atoms,).")
     Pc, Qc = P - P.mean(0), Q - Q.mean(0)
     groups = [np.flatnonzero(numbers == z) for z in np.unique(numbers)]
-    axes_P, axes_Q = (np.linalg.eigh(X.T @ X)[1] for X in (Pc, Qc))
+    axes_P, axes_Q = (_principal_axes(X, np.ones(len(X)))[2] for X in (Pc, Qc))
     signs = np.array([[a, b, c] for a in (1, -1) for b in (1, -1) for c in (1, -1)], float)
 
     def assigned(moved: np.ndarray, order: np.ndarray) -> np.ndarray:

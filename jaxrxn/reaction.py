@@ -607,18 +607,18 @@ def find_reaction(
             setattr(out, field, {} if field == "irc_match" else None)
         return kept
 
-    # A first attempt's first-order saddle whose IRC led to another minimum ("stage:
-    # message" and its fields): if the band then fails before an IRC of its own, that
-    # saddle is the more telling result (find_mechanism goes on from its IRC's ends).
+    # A first attempt's first-order saddle whose IRC led to another minimum (its verify
+    # message and fields): if the band then fails before an IRC of its own, that saddle is
+    # the more telling result (find_mechanism goes on from its IRC's ends).
     led_elsewhere: list[tuple[str, dict[str, Any]]] = []
 
     def band_failed(stage: str, message: str, R_keep=None) -> ReactionResult:
-        if not led_elsewhere or broken() or STAGES.index(stage) >= STAGES.index("verify"):
+        if not led_elsewhere or broken() or stage == "verify":
             return fail(stage, message, R_keep)
-        why, kept = led_elsewhere[-1]
+        verify_message, kept = led_elsewhere[-1]
         for field, value in kept.items():
             setattr(out, field, value)
-        return fail("verify", f"{why.split(': ', 1)[1]}; the band then failed at {stage}: {message}")
+        return fail("verify", f"{verify_message}; the band then failed at {stage}: {message}")
 
     def verified(source: str) -> ReactionResult:
         out.ts_source = source
@@ -673,7 +673,7 @@ def find_reaction(
         _log(progress, f"{what} did not verify ({why}); going on")
         kept = forget_saddle()
         if failure[0] == "verify" and not failures:
-            led_elsewhere.append((why, kept))
+            led_elsewhere.append((failure[1], kept))
         return why
 
     # --- saddle, frequencies, IRC from the guess ---------------------------------------------
