@@ -24,7 +24,10 @@ it bit for bit. ``--init MODEL.npz`` fine-tunes a trained model: its network and
 parameters (element shifts included) are the starting point, with a fresh optimiser and
 learning-rate schedule (the architecture options are then the model's, except
 ``--norm-eps``, which a fine-tune may change). ``--stop-at``
-ends early (exit 1, like any run that has not finished).
+ends early (exit 1, like any run that has not finished). ``--dtype float32`` trains in
+single precision (measured on the shipped data set, PaiNN 64x3, batch 16, one CPU: 97
+against 195 ms per step); its model file holds float32 parameters, and the potential still
+computes in the precision of the positions it is given (float64 in the CLI).
 Exit codes: 0 finished (or stopped early by patience), 1 stopped by ``--stop-at``, 2 bad
 input.
 """
@@ -64,6 +67,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cutoff", type=float, default=5.0, help="message cutoff in Å (5.0)")
     parser.add_argument("--norm-eps", type=float, default=None, help="painn: epsilon of its vector norms, sqrt(|v|^2 + EPS) "
                         "(1e-8, or the --init model's); larger values smooth the energy at symmetric geometries")
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="precision of the training "
+                        "arithmetic and the saved parameters (float64); float32 trains about twice as fast on a CPU "
+                        "(more on most GPUs), and the model still runs in the caller's precision")
     parser.add_argument("--steps", type=int, default=5000, help="training steps (5000)")
     parser.add_argument("--batch-size", type=int, default=32, help="configurations per step (32)")
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="Adam, cosine decay to 5%% (2e-3)")
@@ -144,6 +150,7 @@ def _train(args, p) -> dict:
     t0 = time.perf_counter()
     with p.stage(f"configurations from {args.data}"):
         data, split, info = load_configurations(args, p)
+    data = data.astype(args.dtype)
     split_kind = "file" if split is not None and not args.random_split else "random"
     if split_kind == "file":  # the data set's own split by molecule
         train, valid, test = (data.take(split == s) for s in ("train", "val", "test"))
@@ -155,6 +162,7 @@ def _train(args, p) -> dict:
     init, init_params = None, None
     if args.init:
         energy_fn, init_params, _ = load_model(args.init)
+        init_params = jax.tree_util.tree_map(lambda a: a.astype(args.dtype), init_params)
         init = {"file": os.path.basename(args.init), "sha256": _sha256(args.init)}
         if args.norm_eps is not None:
             energy_fn = dataclasses.replace(energy_fn, norm_eps=args.norm_eps)
@@ -192,7 +200,8 @@ def _train(args, p) -> dict:
     finished = step >= cfg.n_steps or patience_hit
     test_metrics = evaluate(energy_fn, params, test) if len(test) else {}
     meta = {"data": os.path.basename(args.data), "data_sha256": _sha256(args.data), "init": init, "split": split_kind, "steps": step,
-            "best_step": int(state.best_step), "seed": args.seed, "config": {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)},
+            "best_step": int(state.best_step), "seed": args.seed, "dtype": args.dtype,
+            "config": {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)},
             "n_train": len(train), "n_valid": len(valid), "n_test": len(test), "test": test_metrics,
             "max_atoms": int((data.numbers > 0).sum(1).max())}  # fmt: skip
     save_model(args.output, energy_fn, params, **meta)
@@ -200,7 +209,7 @@ def _train(args, p) -> dict:
         "converged": finished, "finished": finished, "stopped_by_patience": patience_hit, "step": step,
         "n_steps": cfg.n_steps, "best_step": int(state.best_step), "resumed_from": start if args.resume else None,
         "n_train": len(train), "n_valid": len(valid), "n_test": len(test), "elements": list(energy_fn.elements),
-        "backbone": energy_fn.backbone, "init": init, "n_params": int(n_params), "test": test_metrics,
+        "backbone": energy_fn.backbone, "dtype": args.dtype, "init": init, "n_params": int(n_params), "test": test_metrics,
         "last_validation": history[-1] if history else None, "labelling": info, "output": args.output,
         "checkpoint": args.checkpoint, "seed": args.seed, "data_s": t_data, "train_s": t_train,
     }  # fmt: skip

@@ -61,6 +61,12 @@ class Configurations(eqx.Module):
         idx = np.flatnonzero(idx) if np.asarray(idx).dtype == bool else np.asarray(idx)
         return jax.tree_util.tree_map(lambda a: np.asarray(a)[idx], self)
 
+    def astype(self, dtype) -> "Configurations":
+        """The same configurations with positions, energies and forces in `dtype` (e.g.
+        ``np.float32`` to train in single precision), host side."""
+        return Configurations(self.numbers, np.asarray(self.positions, dtype), np.asarray(self.energy, dtype),
+                              np.asarray(self.forces, dtype), self.group)  # fmt: skip
+
     @property
     def elements(self) -> tuple[int, ...]:
         """The distinct atomic numbers present (sorted)."""
