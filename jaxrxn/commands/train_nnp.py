@@ -42,7 +42,7 @@ import time
 from jaxrxn.commands._common import finish, resume_checkpoint, run_training
 
 EXAMPLE = """\
-jaxrxn train-nnp configs.h5 -o nnp.npz --steps 20000 --checkpoint ck.npz
+jaxrxn train-nnp configs.h5 -o nnp.npz --steps 20000 --checkpoint ck.npz --dtype float32
 jaxrxn train-nnp configs.h5 -o nnp.npz --steps 20000 --checkpoint ck.npz --resume   # after an interruption
 jaxrxn train-nnp reactions.h5 --level GFN2-xTB --perturbed 4 --save-configurations configs.h5 -o nnp.npz
 jaxrxn train-nnp configs.h5 --init nnp.npz --energy-weight 100 --learning-rate 5e-4 -o nnp2.npz   # fine-tune"""
