@@ -70,6 +70,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="precision of the training "
                         "arithmetic and the saved parameters (float64); float32 trains about twice as fast on a CPU "
                         "(more on most GPUs), and the model still runs in the caller's precision")
+    parser.add_argument("--size-buckets", type=int, default=1, help="draw each minibatch from one of up to K buckets of "
+                        "similar atom counts, padded to that bucket's largest molecule (1: every minibatch padded to the "
+                        "largest molecule; 2 trains 1.5x faster on molecules of 4-18 atoms)")
     parser.add_argument("--steps", type=int, default=5000, help="training steps (5000)")
     parser.add_argument("--batch-size", type=int, default=32, help="configurations per step (32)")
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="Adam, cosine decay to 5%% (2e-3)")
@@ -130,7 +133,7 @@ def run(args) -> int:
     if not (0 <= args.valid_fraction < 1 and 0 <= args.test_fraction < 1 and args.valid_fraction + args.test_fraction < 1):
         raise ValueError("--valid-fraction and --test-fraction must be in [0, 1) and sum to less than 1.")
     positive = {"--steps": args.steps, "--batch-size": args.batch_size, "--eval-every": args.eval_every,
-                "--layers": args.layers, "--features": args.features}  # fmt: skip
+                "--layers": args.layers, "--features": args.features, "--size-buckets": args.size_buckets}  # fmt: skip
     report, how = run_training(args, _train, positive)
     return finish(
         report, args.json,
@@ -172,7 +175,7 @@ def _train(args, p) -> dict:
                               r_cut=args.cutoff, **eps)  # fmt: skip
     check_elements(energy_fn, data.numbers, f"{args.data!r}")
     cfg = NNPConfig(batch_size=args.batch_size, learning_rate=args.learning_rate, n_steps=args.steps, seed=args.seed,
-                    energy_weight=args.energy_weight, force_weight=args.force_weight)  # fmt: skip
+                    energy_weight=args.energy_weight, force_weight=args.force_weight, size_buckets=args.size_buckets)  # fmt: skip
     state = resume_checkpoint(args, init_state(energy_fn, train, cfg, init_params))
     start = int(state.train.step)
     n_params = sum(x.size for x in jax.tree_util.tree_leaves(state.train.params))

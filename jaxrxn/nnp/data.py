@@ -112,6 +112,62 @@ def concatenate(sets: Sequence[Configurations]) -> Configurations:
     )
 
 
+class SizeBuckets(eqx.Module):
+    """Configurations grouped by atom count, each group padded only to its own largest
+    molecule (:func:`split_by_size`): a step of a padded network costs about the square of
+    the padded size, so a minibatch drawn from one bucket is cheaper than one padded to the
+    largest molecule of the whole set. ``len`` is the total number of configurations."""
+
+    buckets: tuple[Configurations, ...]
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.buckets)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The padded atom count of each bucket."""
+        return tuple(b.numbers.shape[1] for b in self.buckets)
+
+
+def split_by_size(data: Configurations, n_buckets: int) -> SizeBuckets:
+    """`data` in at most `n_buckets` buckets of consecutive atom counts, the bounds chosen
+    to minimise ``sum_b len(b) * size_b**2`` (the cost of all-pairs messages), each bucket
+    cut to its largest real atom count. Real atoms must come first in every row (as
+    :func:`pad_configurations` writes them)."""
+    if n_buckets < 1:
+        raise ValueError(f"n_buckets must be at least 1; got {n_buckets}.")
+    real = np.asarray(data.numbers) > 0
+    n = real.sum(1)
+    if not all(real[c, : n[c]].all() for c in range(len(n))):
+        raise ValueError("every configuration's real atoms must come before its padding atoms.")
+    size, count = np.unique(n, return_counts=True)
+    # cost[k][j]: the first j distinct sizes in k buckets; split[k][j]: where the last one starts
+    m = len(size)
+    k_max = min(n_buckets, m)
+    cost = np.full((k_max + 1, m + 1), np.inf)
+    split = np.zeros((k_max + 1, m + 1), int)
+    cost[0, 0] = 0.0
+    below = np.concatenate([[0], np.cumsum(count)])
+    for k in range(1, k_max + 1):
+        for j in range(1, m + 1):
+            for i in range(j):  # the last bucket holds sizes i..j-1, padded to size[j-1]
+                c = cost[k - 1, i] + (below[j] - below[i]) * float(size[j - 1]) ** 2
+                if c < cost[k, j]:
+                    cost[k, j], split[k, j] = c, i
+    k = int(np.argmin(cost[:, m]))
+    bounds, j = [], m
+    while k > 0:
+        bounds.append((split[k, j], j))
+        j, k = split[k, j], k - 1
+    buckets = []
+    for i, j in reversed(bounds):
+        rows = data.take((n >= size[i]) & (n <= size[j - 1]))
+        width = int(size[j - 1])
+        buckets.append(Configurations(rows.numbers[:, :width], rows.positions[:, :width], rows.energy,
+                                      rows.forces[:, :width], rows.group))  # fmt: skip
+    return SizeBuckets(tuple(buckets))
+
+
 def split_by_group(
     data: Configurations, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0
 ) -> list[Configurations]:

@@ -25,14 +25,22 @@ import numpy as np
 
 from jaxrxn.checkpoint import load_checkpoint, save_checkpoint
 from jaxrxn.generative.training import TrainState, fit, new_train_state
-from jaxrxn.nnp.data import Configurations
+from jaxrxn.nnp.data import Configurations, SizeBuckets, split_by_size
 from jaxrxn.nnp.model import NNPEnergy, batch_energy_and_forces, check_elements, fit_shifts
 
 
 class NNPConfig(eqx.Module):
     """Training settings: configurations per step `batch_size`, Adam `learning_rate`
     (cosine decay to 5 % over `n_steps`), `seed` (initialisation and minibatches), loss
-    weights `energy_weight` (on (eV/atom)^2) and `force_weight` (on (eV/Å)^2)."""
+    weights `energy_weight` (on (eV/atom)^2) and `force_weight` (on (eV/Å)^2).
+
+    `size_buckets` > 1 groups the configurations by atom count
+    (:func:`jaxrxn.nnp.data.split_by_size`) and draws every minibatch from one bucket,
+    padded to that bucket's size only: each configuration is still drawn with probability
+    ``1 / len(train)`` per slot (the bucket with probability proportional to its size, then
+    uniformly within it), but a step on small molecules costs less (PaiNN 64x3, float32,
+    batch 16 on the shipped data set's 4-18 atoms: 2 buckets 1.5x faster steps; each bucket
+    adds a branch to compile). The minibatches then differ from those of 1 bucket."""
 
     batch_size: int = 32
     learning_rate: float = 2e-3
@@ -40,6 +48,7 @@ class NNPConfig(eqx.Module):
     seed: int = 0
     energy_weight: float = 1.0
     force_weight: float = 1.0
+    size_buckets: int = 1
 
 
 class NNPTrainState(eqx.Module):
@@ -60,14 +69,32 @@ def _errors(energy_fn, params, data: Configurations):
     return (E - data.energy) / n, jnp.where(real, F - data.forces, 0.0), n
 
 
-def nnp_loss(energy_fn: NNPEnergy, params, key, data: Configurations, idx, cfg: NNPConfig):
-    """The weighted energy and force loss of the configurations ``idx`` (the module
-    docstring), with its two terms (per-atom energy RMSE, eV; force RMSE, eV/Å)."""
-    batch = jax.tree_util.tree_map(lambda a: a[idx], data)
+def _take(data: Configurations, idx) -> Configurations:
+    return jax.tree_util.tree_map(lambda a: a[idx], data)
+
+
+def _batch_loss(energy_fn: NNPEnergy, params, batch: Configurations, cfg: NNPConfig):
     de, dF, n = _errors(energy_fn, params, batch)
     e_mse = jnp.mean(de**2)
     f_mse = jnp.sum(dF**2) / (3.0 * jnp.sum(n))
     return cfg.energy_weight * e_mse + cfg.force_weight * f_mse, {"e_rmse": jnp.sqrt(e_mse), "f_rmse": jnp.sqrt(f_mse)}
+
+
+def nnp_loss(energy_fn: NNPEnergy, params, key, data: Configurations | SizeBuckets, idx, cfg: NNPConfig):
+    """The weighted energy and force loss of the configurations ``idx`` (the module
+    docstring), with its two terms (per-atom energy RMSE, eV; force RMSE, eV/Å).
+
+    For :class:`SizeBuckets` the minibatch is drawn from one bucket: the one holding
+    configuration ``idx[0]`` (so with probability proportional to its size), ``len(idx)``
+    configurations uniformly within it (drawn with `key`)."""
+    if not isinstance(data, SizeBuckets):
+        return _batch_loss(energy_fn, params, _take(data, idx), cfg)
+    ends = jnp.asarray(np.cumsum([len(b) for b in data.buckets]))
+
+    def branch(bucket):
+        return lambda: _batch_loss(energy_fn, params, _take(bucket, jax.random.randint(key, idx.shape, 0, len(bucket))), cfg)
+
+    return jax.lax.switch(jnp.searchsorted(ends, idx[0], side="right"), [branch(b) for b in data.buckets])
 
 
 @eqx.filter_jit
@@ -76,21 +103,24 @@ def _chunk_errors(energy_fn, params, data, idx):
     return de * n, dF, n
 
 
-def evaluate(energy_fn: NNPEnergy, params, data: Configurations, *, chunk: int = 64, energy_weight: float = 1.0, force_weight: float = 1.0) -> dict:
+def evaluate(
+    energy_fn: NNPEnergy, params, data: Configurations | SizeBuckets, *, chunk: int = 64, energy_weight: float = 1.0,
+    force_weight: float = 1.0,
+) -> dict:
     """Errors against `data`'s reference: ``e_mae`` (eV per structure), ``e_mae_atom``
     (eV/atom), ``e_rmse_atom``, ``f_mae`` and ``f_rmse`` (eV/Å, per force component of
     real atoms), ``loss`` (the training loss with these weights) and ``n``. Evaluated in
-    jitted chunks of `chunk` configurations (the last one padded by repetition)."""
-    C = len(data)
-    idx = np.arange(-(-C // chunk) * chunk)
-    idx = np.minimum(idx, C - 1)
-    de, dF, n = [], [], []
-    for k in range(0, len(idx), chunk):
-        a, b, c = _chunk_errors(energy_fn, params, data, jnp.asarray(idx[k : k + chunk]))
-        de.append(np.asarray(a)), dF.append(np.asarray(b)), n.append(np.asarray(c))
-    de, dF, n = (np.concatenate(x)[:C] for x in (de, dF, n))
-    real = np.asarray(data.atom_mask)
-    f = dF[real]
+    jitted chunks of `chunk` configurations (the last one padded by repetition), bucket by
+    bucket for :class:`SizeBuckets`."""
+    de, f, n = [], [], []
+    for part in data.buckets if isinstance(data, SizeBuckets) else (data,):
+        C = len(part)
+        idx = np.minimum(np.arange(-(-C // chunk) * chunk), C - 1)
+        for k in range(0, len(idx), chunk):
+            a, b, c = (np.asarray(x) for x in _chunk_errors(energy_fn, params, part, jnp.asarray(idx[k : k + chunk])))
+            keep = slice(0, min(chunk, C - k))
+            de.append(a[keep]), n.append(c[keep]), f.append(b[keep][np.asarray(part.atom_mask)[k : k + chunk]])
+    de, f, n = (np.concatenate(x) for x in (de, f, n))
     e_rmse_atom = float(np.sqrt(np.mean((de / n) ** 2)))
     f_rmse = float(np.sqrt(np.mean(f**2)))
     return {
@@ -100,7 +130,7 @@ def evaluate(energy_fn: NNPEnergy, params, data: Configurations, *, chunk: int =
         "f_mae": float(np.mean(np.abs(f))),
         "f_rmse": f_rmse,
         "loss": energy_weight * e_rmse_atom**2 + force_weight * f_rmse**2,
-        "n": C,
+        "n": len(de),
     }
 
 
@@ -163,6 +193,9 @@ def train_nnp(
         state = load_checkpoint(checkpoint, state)
         if int(state.train.step) % eval_every and int(state.train.step) < cfg.n_steps:
             raise ValueError(f"eval_every {eval_every} does not divide the checkpoint's step {int(state.train.step)}.")
+    if cfg.size_buckets > 1:
+        train = split_by_size(train, cfg.size_buckets)
+        valid = None if valid is None else split_by_size(valid, cfg.size_buckets)
     train = jax.tree_util.tree_map(jnp.asarray, train)
     end = cfg.n_steps if stop_at is None else min(int(stop_at), cfg.n_steps)
     history: list[dict] = []
