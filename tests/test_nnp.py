@@ -300,16 +300,16 @@ def test_train_nnp_command_stops_resumes_and_writes_a_model(tmp_path, capsys):
 
 
 def test_train_nnp_in_single_precision(tmp_path, capsys):
-    """``--dtype float32``: the arithmetic and the saved parameters are float32, a stopped
-    run resumes bit for bit, and the model runs in the caller's float64 as in float32
+    """``--dtype float32`` (with ``--size-buckets 2``): the arithmetic and the saved
+    parameters are float32, a stopped run resumes bit for bit, and the model runs in the caller's float64 as in float32
     (up to float32 rounding); a float64 checkpoint does not resume a float32 run."""
     data = _toy_set(n=24)
     write_configurations(tmp_path / "c.h5", data)
     base = [str(tmp_path / "c.h5"), "--features", "4", "--layers", "1", "--steps", "4", "--batch-size", "4", "--eval-every", "2"]
     out, ck, whole = tmp_path / "m.npz", tmp_path / "ck.npz", tmp_path / "whole.npz"
-    code, rep, _ = _train_nnp_cli([*base, "--dtype", "float32", "-o", str(whole)], capsys)
+    code, rep, _ = _train_nnp_cli([*base, "--dtype", "float32", "--size-buckets", "2", "-o", str(whole)], capsys)
     assert code == 0 and rep["dtype"] == "float32"
-    argv = [*base, "--dtype", "float32", "-o", str(out), "--checkpoint", str(ck)]
+    argv = [*base, "--dtype", "float32", "--size-buckets", "2", "-o", str(out), "--checkpoint", str(ck)]
     assert _train_nnp_cli([*argv, "--stop-at", "2"], capsys)[0] == 1
     code, rep, _ = _train_nnp_cli([*argv, "--resume"], capsys)
     assert code == 0 and rep["resumed_from"] == 2
@@ -317,6 +317,7 @@ def test_train_nnp_in_single_precision(tmp_path, capsys):
     _, params_whole, _ = load_model(whole)
     leaves = jax.tree_util.tree_leaves(params)
     assert meta["dtype"] == "float32" and {a.dtype for a in leaves} == {jnp.dtype(np.float32)}
+    assert meta["config"]["size_buckets"] == 2
     assert all(np.array_equal(a, b) for a, b in zip(leaves, jax.tree_util.tree_leaves(params_whole)))
     Z, R = METHANOL
     e32 = nnp_potential(fn, params, Z).energy(jnp.asarray(R, jnp.float32))
@@ -328,6 +329,8 @@ def test_train_nnp_in_single_precision(tmp_path, capsys):
     assert _train_nnp_cli([*base, "-o", str(tmp_path / "m64.npz"), "--checkpoint", str(ck64), "--stop-at", "2"], capsys)[0] == 1
     code, _, err = _train_nnp_cli([*base, "--dtype", "float32", "-o", str(out), "--checkpoint", str(ck64), "--resume"], capsys)
     assert code == 2 and "does not fit this model and data" in err
+    code, _, err = _train_nnp_cli([*base, "--size-buckets", "0"], capsys)
+    assert code == 2 and "--size-buckets must be positive" in err
     # a float64 model fine-tuned in float32
     code, rep, _ = _train_nnp_cli([*base, "--dtype", "float32", "--init", str(tmp_path / "m64.npz"), "-o", str(tmp_path / "t.npz")], capsys)
     assert code == 0 and {a.dtype for a in jax.tree_util.tree_leaves(load_model(tmp_path / "t.npz")[1])} == {jnp.dtype(np.float32)}
