@@ -92,6 +92,7 @@ MODES: dict[str, dict] = {
     "nnp_networks": {"setup": _CONFIGS,
                      "args": ["configs.h5", "--steps", "10", "--features", "8", "--layers", "1", "--out", "nets.json"]},  # fmt: skip
     "nnp_pretrained": {"args": ["jaxrxn/data/nnp_xtb_painn.npz"]},
+    "nnp_train_speed": {"setup": _CONFIGS, "args": ["configs.h5", "--steps", "2", "--buckets", "1", "2", "--out", "speed.json"]},
     "potentials": {"args": ["--calls", "1"]},
     "reaction_birkholz": {"args": ["02_hcn"], "fresh": ["reaction_birkholz.json"]},
     "reaction_molecules": {"args": ["hcn"], "fresh": ["reaction_molecules.json"]},

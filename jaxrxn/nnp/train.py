@@ -99,7 +99,7 @@ def nnp_loss(energy_fn: NNPEnergy, params, key, data: Configurations | SizeBucke
 
 @eqx.filter_jit
 def _chunk_errors(energy_fn, params, data, idx):
-    de, dF, n = _errors(energy_fn, params, jax.tree_util.tree_map(lambda a: a[idx], data))
+    de, dF, n = _errors(energy_fn, params, _take(data, idx))
     return de * n, dF, n
 
 
