@@ -25,8 +25,10 @@ parameters (element shifts included) are the starting point, with a fresh optimi
 learning-rate schedule (the architecture options are then the model's, except
 ``--norm-eps``, which a fine-tune may change). ``--stop-at``
 ends early (exit 1, like any run that has not finished). ``--dtype float32`` trains in
-single precision (measured on the shipped data set, PaiNN 64x3, batch 16, one CPU: 97
-against 195 ms per step); its model file holds float32 parameters, and the potential still
+single precision (data, arithmetic, element shifts and force scale; the network's weights
+are float32 either way, flax's default) (PaiNN 64x3, batch 16, the shipped data set's configurations on this
+project's 2-core CPU: 57 against 107 ms per step; 41 with ``--size-buckets 2``,
+``benchmarks/nnp_train_speed.py``); its model file holds float32 parameters, and the potential still
 computes in the precision of the positions it is given (float64 in the CLI).
 Exit codes: 0 finished (or stopped early by patience), 1 stopped by ``--stop-at``, 2 bad
 input.
@@ -67,12 +69,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--cutoff", type=float, default=5.0, help="message cutoff in Å (5.0)")
     parser.add_argument("--norm-eps", type=float, default=None, help="painn: epsilon of its vector norms, sqrt(|v|^2 + EPS) "
                         "(1e-8, or the --init model's); larger values smooth the energy at symmetric geometries")
-    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="precision of the training "
-                        "arithmetic and the saved parameters (float64); float32 trains about twice as fast on a CPU "
-                        "(more on most GPUs), and the model still runs in the caller's precision")
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="precision of the "
+                        "training data and arithmetic (float64; the network's weights are float32 in both, flax's "
+                        "default); float32 also makes the element shifts and force scale float32 and trains 1.9x "
+                        "faster on a CPU (more on most GPUs); the model still runs in the caller's precision")
     parser.add_argument("--size-buckets", type=int, default=1, help="draw each minibatch from one of up to K buckets of "
                         "similar atom counts, padded to that bucket's largest molecule (1: every minibatch padded to the "
-                        "largest molecule; 2 trains 1.5x faster on molecules of 4-18 atoms)")
+                        "largest molecule; 2 trains 1.4-1.5x faster on molecules of 4-18 atoms)")
     parser.add_argument("--steps", type=int, default=5000, help="training steps (5000)")
     parser.add_argument("--batch-size", type=int, default=32, help="configurations per step (32)")
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="Adam, cosine decay to 5%% (2e-3)")
@@ -165,7 +168,8 @@ def _train(args, p) -> dict:
     init, init_params = None, None
     if args.init:
         energy_fn, init_params, _ = load_model(args.init)
-        init_params = jax.tree_util.tree_map(lambda a: a.astype(args.dtype), init_params)
+        if args.dtype == "float32":  # float64 keeps the file's own types, as before the option
+            init_params = jax.tree_util.tree_map(lambda a: a.astype(args.dtype), init_params)
         init = {"file": os.path.basename(args.init), "sha256": _sha256(args.init)}
         if args.norm_eps is not None:
             energy_fn = dataclasses.replace(energy_fn, norm_eps=args.norm_eps)
