@@ -72,7 +72,7 @@ def main() -> None:
     for r in rows:
         r["speedup"] = base / r["ms_per_step"]
     print("speed-up against float64, one bucket: " + ", ".join(f"{r['dtype']}/{r['size_buckets']} {r['speedup']:.2f}x" for r in rows))
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     with open(args.out, "w") as fh:
         json.dump({"configs": os.path.basename(args.configs), "n_train": len(data), "steps": args.steps, "batch_size": 16,
                    "model": "xtb-painn (PaiNN 64x3)", "machine": f"{platform.processor() or platform.machine()}, "
