@@ -301,8 +301,9 @@ def test_train_nnp_command_stops_resumes_and_writes_a_model(tmp_path, capsys):
 
 def test_train_nnp_in_single_precision(tmp_path, capsys):
     """``--dtype float32`` (with ``--size-buckets 2``): the arithmetic and the saved
-    parameters are float32, a stopped run resumes bit for bit, and the model runs in the caller's float64 as in float32
-    (up to float32 rounding); a float64 checkpoint does not resume a float32 run."""
+    weights are float32 (shifts and scale written as float64), a stopped run resumes bit
+    for bit, and the model runs in the caller's float64 as in float32 (up to float32
+    rounding); a float64 checkpoint does not resume a float32 run."""
     data = _toy_set(n=24)
     write_configurations(tmp_path / "c.h5", data)
     base = [str(tmp_path / "c.h5"), "--features", "4", "--layers", "1", "--steps", "4", "--batch-size", "4", "--eval-every", "2"]
@@ -316,11 +317,13 @@ def test_train_nnp_in_single_precision(tmp_path, capsys):
     fn, params, meta = load_model(out)
     _, params_whole, _ = load_model(whole)
     leaves = jax.tree_util.tree_leaves(params)
-    assert meta["dtype"] == "float32" and {a.dtype for a in leaves} == {jnp.dtype(np.float32)}
+    assert meta["dtype"] == "float32" and {a.dtype for a in jax.tree_util.tree_leaves(params["net"])} == {jnp.dtype(np.float32)}
+    assert params["shift"].dtype == params["scale"].dtype == jnp.float64  # written exactly in float64
     assert meta["config"]["size_buckets"] == 2
     assert all(np.array_equal(a, b) for a, b in zip(leaves, jax.tree_util.tree_leaves(params_whole)))
     Z, R = METHANOL
-    e32 = nnp_potential(fn, params, Z).energy(jnp.asarray(R, jnp.float32))
+    params32 = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), params)
+    e32 = nnp_potential(fn, params32, Z).energy(jnp.asarray(R, jnp.float32))
     e64 = nnp_potential(fn, params, Z).energy(jnp.asarray(R, jnp.float64))
     assert e32.dtype == jnp.float32 and e64.dtype == jnp.float64
     assert float(e64) == pytest.approx(float(e32), abs=1e-5 * abs(float(e64)))
@@ -331,9 +334,11 @@ def test_train_nnp_in_single_precision(tmp_path, capsys):
     assert code == 2 and "does not fit this model and data" in err
     code, _, err = _train_nnp_cli([*base, "--size-buckets", "0"], capsys)
     assert code == 2 and "--size-buckets must be positive" in err
-    # a float64 model fine-tuned in float32
-    code, rep, _ = _train_nnp_cli([*base, "--dtype", "float32", "--init", str(tmp_path / "m64.npz"), "-o", str(tmp_path / "t.npz")], capsys)
-    assert code == 0 and {a.dtype for a in jax.tree_util.tree_leaves(load_model(tmp_path / "t.npz")[1])} == {jnp.dtype(np.float32)}
+    # a float64 model fine-tuned in float32 is cast down: its state is not a float64 fine-tune's
+    tune = [*base, "--init", str(tmp_path / "m64.npz"), "-o", str(tmp_path / "t.npz"), "--checkpoint", str(tmp_path / "ckt.npz")]
+    assert _train_nnp_cli([*tune, "--dtype", "float32", "--stop-at", "2"], capsys)[0] == 1
+    code, _, err = _train_nnp_cli([*tune, "--resume"], capsys)
+    assert code == 2 and "does not fit this model and data" in err
 
 
 def test_stored_gfn2_labels_are_used_and_only_perturbed_copies_computed(tmp_path):

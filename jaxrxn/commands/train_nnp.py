@@ -28,7 +28,8 @@ ends early (exit 1, like any run that has not finished). ``--dtype float32`` tra
 single precision (data, arithmetic, element shifts and force scale; the network's weights
 are float32 either way, flax's default) (PaiNN 64x3, batch 16, the shipped data set's configurations on this
 project's 2-core CPU: 57 against 107 ms per step; 41 with ``--size-buckets 2``,
-``benchmarks/nnp_train_speed.py``); its model file holds float32 parameters, and the potential still
+``benchmarks/nnp_train_speed.py``); its model file holds the float32 network weights and (exactly, as a
+float64 run writes them) float64 element shifts and force scale, and the potential
 computes in the precision of the positions it is given (float64 in the CLI).
 Exit codes: 0 finished (or stopped early by patience), 1 stopped by ``--stop-at``, 2 bad
 input.
@@ -211,7 +212,10 @@ def _train(args, p) -> dict:
             "config": {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)},
             "n_train": len(train), "n_valid": len(valid), "n_test": len(test), "test": test_metrics,
             "max_atoms": int((data.numbers > 0).sum(1).max())}  # fmt: skip
-    save_model(args.output, energy_fn, params, **meta)
+    # the shifts and the scale are written in float64 (exactly) whatever the training precision,
+    # as a float64 run writes them: a float64 caller can then tune or difference them finely
+    save_model(args.output, energy_fn, {**params, "shift": params["shift"].astype("float64"),
+                                        "scale": params["scale"].astype("float64")}, **meta)  # fmt: skip
     report = {
         "converged": finished, "finished": finished, "stopped_by_patience": patience_hit, "step": step,
         "n_steps": cfg.n_steps, "best_step": int(state.best_step), "resumed_from": start if args.resume else None,
