@@ -27,7 +27,7 @@ learning-rate schedule (the architecture options are then the model's, except
 ends early (exit 1, like any run that has not finished). ``--dtype float32`` trains in
 single precision (data, arithmetic, element shifts and force scale; the network's weights
 are float32 either way, flax's default) (PaiNN 64x3, batch 16, the shipped data set's configurations on this
-project's 2-core CPU: 57 against 107 ms per step; 41 with ``--size-buckets 2``,
+project's 2-core CPU, two runs: 57-62 against 107-108 ms per step; 41-47 with ``--size-buckets 2``,
 ``benchmarks/nnp_train_speed.py``); its model file holds the float32 network weights and (exactly, as a
 float64 run writes them) float64 element shifts and force scale, and the potential
 computes in the precision of the positions it is given (float64 in the CLI).
@@ -72,11 +72,11 @@ def add_arguments(parser) -> None:
                         "(1e-8, or the --init model's); larger values smooth the energy at symmetric geometries")
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64", help="precision of the "
                         "training data and arithmetic (float64; the network's weights are float32 in both, flax's "
-                        "default); float32 also makes the element shifts and force scale float32 and trains 1.9x "
+                        "default); float32 also makes the element shifts and force scale float32 and trains 1.7-1.9x "
                         "faster on a CPU (more on most GPUs); the model still runs in the caller's precision")
     parser.add_argument("--size-buckets", type=int, default=1, help="draw each minibatch from one of up to K buckets of "
                         "similar atom counts, padded to that bucket's largest molecule (1: every minibatch padded to the "
-                        "largest molecule; 2 trains 1.4-1.5x faster on molecules of 4-18 atoms)")
+                        "largest molecule; 2 trains 1.3-1.5x faster on molecules of 4-18 atoms)")
     parser.add_argument("--steps", type=int, default=5000, help="training steps (5000)")
     parser.add_argument("--batch-size", type=int, default=32, help="configurations per step (32)")
     parser.add_argument("--learning-rate", type=float, default=2e-3, help="Adam, cosine decay to 5%% (2e-3)")
@@ -212,10 +212,7 @@ def _train(args, p) -> dict:
             "config": {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)},
             "n_train": len(train), "n_valid": len(valid), "n_test": len(test), "test": test_metrics,
             "max_atoms": int((data.numbers > 0).sum(1).max())}  # fmt: skip
-    # the shifts and the scale are written in float64 (exactly) whatever the training precision,
-    # as a float64 run writes them: a float64 caller can then tune or difference them finely
-    save_model(args.output, energy_fn, {**params, "shift": params["shift"].astype("float64"),
-                                        "scale": params["scale"].astype("float64")}, **meta)  # fmt: skip
+    save_model(args.output, energy_fn, params, **meta)
     report = {
         "converged": finished, "finished": finished, "stopped_by_patience": patience_hit, "step": step,
         "n_steps": cfg.n_steps, "best_step": int(state.best_step), "resumed_from": start if args.resume else None,
