@@ -51,7 +51,8 @@ def main() -> None:
         data = data.take(split == "train")
     rows = []
     for dtype in ("float64", "float32"):
-        p = jax.tree_util.tree_map(lambda a: a.astype(dtype), params)
+        # as train-nnp --init does: float64 keeps the file's types (float32 weights), float32 casts all
+        p = params if dtype == "float64" else jax.tree_util.tree_map(lambda a: a.astype(dtype), params)
         d = data.astype(dtype)
         for k in args.buckets:
             cfg = NNPConfig(batch_size=16, learning_rate=1e-6, n_steps=10 * args.steps, energy_weight=100.0, size_buckets=k)

@@ -39,8 +39,8 @@ class NNPConfig(eqx.Module):
     padded to that bucket's size only: each configuration is still drawn with probability
     ``1 / len(train)`` per slot (the bucket with probability proportional to its size, then
     uniformly within it), but a step on small molecules costs less (PaiNN 64x3, batch 16,
-    the shipped data set's 4-18 atoms: 2 buckets make steps 1.5x faster in float64, 1.4x in
-    float32, 4 no faster than 2; each bucket adds a branch to compile;
+    the shipped data set's 4-18 atoms: 2 buckets make steps 1.5x faster in float64, 1.3-1.4x
+    in float32, 4 hardly faster than 2; each bucket adds a branch to compile;
     ``benchmarks/nnp_train_speed.py``). The minibatches then differ from those of 1 bucket."""
 
     batch_size: int = 32
