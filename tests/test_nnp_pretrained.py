@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from jaxrxn.datasets import heldout_reactions, shipped_dataset
+from jaxrxn.datasets import heldout_reactions, shipped_dataset, training_reactions
 from jaxrxn.generative.data import read_transition1x
 from jaxrxn.nnp.data import path_configurations
 from jaxrxn.nnp.model import load_pretrained, pretrained
@@ -42,12 +42,15 @@ def test_shipped_model_reproduces_its_heldout_errors():
 
 
 def test_heldout_reactions_are_the_val_and_test_splits(tmp_path):
-    """The molecule split of ``molecules/`` (what heldout_reactions reads) and the file's
-    own ``val``/``test`` groups (Transition1x layout) name the same 223 reactions; files
-    without a molecule split and reactions without labels are refused."""
+    """The molecule split of ``molecules/`` (what heldout_reactions and training_reactions
+    read) and the file's own ``train``/``val``/``test`` groups (Transition1x layout) name the
+    same reactions, 806 + 223; files without a molecule split and reactions without labels
+    are refused."""
     held = {r.rxn for r in heldout_reactions()}
     groups = {r.rxn for s in ("val", "test") for r in read_transition1x(DATA, s, None)}
     assert held == groups and len(held) == 223
+    train = {r.rxn for r in training_reactions(level=None)}
+    assert train == {r.rxn for r in read_transition1x(DATA, "train", None)} and len(train) == 806
     with pytest.raises(ValueError, match="no molecules/"):
         heldout_reactions(_transition1x_only(tmp_path))
     with pytest.raises(ValueError, match="without path energies"):

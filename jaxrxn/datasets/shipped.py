@@ -26,9 +26,20 @@ def heldout_reactions(filename: str | None = None, level: str | None = "GFN2-xTB
     """The reactions of a :func:`jaxrxn.datasets.build_dataset` file (default: the shipped
     one) whose reactant molecule is in its ``val`` or ``test`` split, in the file's order,
     with their path energies and forces at `level` (``None``: positions only)."""
+    return _reactions_by_split(filename, level, heldout=True)
+
+
+def training_reactions(filename: str | None = None, level: str | None = "GFN2-xTB") -> list[ReactionPath]:
+    """The reactions of a :func:`jaxrxn.datasets.build_dataset` file (default: the shipped
+    one) whose reactant molecule is in its ``train`` split: the complement of
+    :func:`heldout_reactions`, in the file's order."""
+    return _reactions_by_split(filename, level, heldout=False)
+
+
+def _reactions_by_split(filename: str | None, level: str | None, heldout: bool) -> list[ReactionPath]:
     filename = shipped_dataset() if filename is None else filename
     with h5py.File(filename, "r") as f:
         if "molecules" not in f:
             raise ValueError(f"{filename!r} is not a jaxrxn.datasets file (no molecules/ with their split).")
         split = np.asarray(f["molecules/split"]).astype(str)
-    return [r for r in read_transition1x(filename, "data", level) if split[int(r.extras["molecule"])] != "train"]
+    return [r for r in read_transition1x(filename, "data", level) if (split[int(r.extras["molecule"])] != "train") == heldout]
