@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--out", default=OUT)
     parser.add_argument("--no-warm", action="store_true", help="time the NNP batch once (cold) only")
     parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT reactions (all)")
+    parser.add_argument("--max-steps", type=int, default=NEB_STEPS, help=f"CI-NEB step cap, both sides ({NEB_STEPS})")
     args = parser.parse_args()
     rx = reactions(args.heldout_only, args.model)[: args.limit]
     load = [os.getloadavg()[0]]
@@ -111,13 +112,13 @@ def main() -> None:
 
     # 1. CI-NEB: the NNP batch in one compiled call (cold, then warm), GFN2-xTB one by one
     t = time.perf_counter()
-    res_nnp = batch_neb(nnp, bands, solver, fmax=NEB_FMAX, max_steps=NEB_STEPS)
+    res_nnp = batch_neb(nnp, bands, solver, fmax=NEB_FMAX, max_steps=args.max_steps)
     jax.block_until_ready(res_nnp[-1].path)
     t_cold = time.perf_counter() - t
     t_warm = None
     if not args.no_warm:
         t = time.perf_counter()
-        res_nnp = batch_neb(nnp, bands, solver, fmax=NEB_FMAX, max_steps=NEB_STEPS)
+        res_nnp = batch_neb(nnp, bands, solver, fmax=NEB_FMAX, max_steps=args.max_steps)
         jax.block_until_ready(res_nnp[-1].path)
         t_warm = time.perf_counter() - t
     print(f"NNP batch CI-NEB: {t_cold:.1f} s cold, {t_warm} s warm", flush=True)
@@ -132,7 +133,7 @@ def main() -> None:
         if not args.skip_xtb:
             xtb = xtb_potential(r["numbers"])
             t = time.perf_counter()
-            rxtb = neb(xtb, jnp.asarray(band), solver, fmax=NEB_FMAX, max_steps=NEB_STEPS)
+            rxtb = neb(xtb, jnp.asarray(band), solver, fmax=NEB_FMAX, max_steps=args.max_steps)
             t_xtb = time.perf_counter() - t
             t_xtb_total += t_xtb
             # 2. the NNP's climbing image refined with GFN2-xTB
@@ -152,7 +153,7 @@ def main() -> None:
     calls_nnp = sum(r["nnp_neb_force_calls"] for r in rows)
     summary = {
         "model": args.model, "n_reactions": len(rows), "n_heldout": sum(r["heldout"] for r in rows), "images": args.images,
-        "neb_fmax": NEB_FMAX, "nnp_batch_cold_s": t_cold, "nnp_batch_warm_s": t_warm, "nnp_force_calls": calls_nnp,
+        "neb_fmax": NEB_FMAX, "neb_max_steps": args.max_steps, "nnp_batch_cold_s": t_cold, "nnp_batch_warm_s": t_warm, "nnp_force_calls": calls_nnp,
         "nnp_neb_converged": sum(r["nnp_neb_converged"] for r in rows),
     }  # fmt: skip
     if not args.skip_xtb:
