@@ -69,7 +69,11 @@ these was trained on a 62-reaction snapshot of the data set
 (``benchmarks/data/xtb_reactions_62.h5``, 10,014 configurations, stopped at step 2,500 of 8,000).
 
 ``heldout.all`` holds the errors on every held-out reaction's path frames; ``heldout.subset``
-those on the first :data:`N_SUBSET` held-out reactions, which the test recomputes.
+those on the first :data:`N_SUBSET` held-out reactions, which the test recomputes;
+``barrier_at_data`` the model's barrier E(TS) - E(IS) at the data set's own reactant and TS
+geometries against the data set's GFN2-xTB barrier, on all held-out reactions and on
+:data:`N_TRAIN_BARRIERS` training reactions drawn with seed 0 (no search: what the network
+itself gets wrong, before a CI-NEB with it finds other paths).
 """
 
 from __future__ import annotations
@@ -83,15 +87,21 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from jaxrxn.datasets import heldout_reactions, shipped_dataset  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxrxn.datasets import heldout_reactions, shipped_dataset, training_reactions  # noqa: E402
+from jaxrxn.generative.data import ReactionPath  # noqa: E402
 from jaxrxn.nnp.data import path_configurations  # noqa: E402
-from jaxrxn.nnp.model import load_model, save_model  # noqa: E402
+from jaxrxn.nnp.model import batch_energy_and_forces, load_model, save_model  # noqa: E402
 from jaxrxn.nnp.train import evaluate  # noqa: E402
 
 #: the model's training data: the shipped data set
 DATA = shipped_dataset()
 #: held-out reactions whose path frames the test recomputes (a few seconds on a CPU)
 N_SUBSET = 6
+#: training reactions whose barriers at the data set's geometries are reported
+N_TRAIN_BARRIERS = 223
 OUT = str(resources.files("jaxrxn.data").joinpath("nnp_xtb_painn.npz"))
 RESULTS = os.path.join(os.path.dirname(__file__), "results", "nnp_pretrained.json")
 RECIPE = (
@@ -114,6 +124,20 @@ RECIPE = (
 )
 
 
+def barrier_errors_at_data(energy_fn, params, reactions: list[ReactionPath]) -> dict:
+    """The model's E(TS) - E(IS) at each reaction's stored reactant and TS minus the stored
+    barrier (eV): MAE, mean, median of the absolute error, and how many."""
+    n = max(len(r.numbers) for r in reactions)
+    Z = np.zeros((len(reactions), 2, n), np.int32)
+    R = np.zeros((len(reactions), 2, n, 3))
+    for k, r in enumerate(reactions):
+        Z[k, :, : len(r.numbers)] = r.numbers
+        R[k, :, : len(r.numbers)] = r.positions[0], r.transition_state
+    E = np.asarray(batch_energy_and_forces(energy_fn, params, jnp.asarray(Z.reshape(-1, n)), jnp.asarray(R.reshape(-1, n, 3)))[0])
+    d = E[1::2] - E[0::2] - np.array([r.barrier for r in reactions])
+    return {"mae": float(np.mean(np.abs(d))), "mean": float(np.mean(d)), "median_abs": float(np.median(np.abs(d))), "n": len(d)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="the model file written by jaxrxn train-nnp")
@@ -122,11 +146,15 @@ def main() -> None:
     rx = heldout_reactions()
     every = {"n_reactions": len(rx), **evaluate(energy_fn, params, path_configurations(rx))}
     subset = evaluate(energy_fn, params, path_configurations(rx[:N_SUBSET]))
-    meta = {**meta, "heldout": {"reactions": [r.rxn for r in rx[:N_SUBSET]], "subset": subset, "all": every}, "recipe": RECIPE}
+    train = training_reactions()
+    train = [train[k] for k in np.random.default_rng(0).choice(len(train), N_TRAIN_BARRIERS, replace=False)]
+    barriers = {"heldout": barrier_errors_at_data(energy_fn, params, rx), "train": barrier_errors_at_data(energy_fn, params, train)}
+    meta = {**meta, "heldout": {"reactions": [r.rxn for r in rx[:N_SUBSET]], "subset": subset, "all": every},
+            "barrier_at_data": barriers, "recipe": RECIPE}  # fmt: skip
     save_model(OUT, energy_fn, params, **meta)
     os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
     report = {k: meta.get(k) for k in ("data", "data_sha256", "init", "split", "config", "steps", "best_step", "n_train", "n_valid",
-                                   "n_test", "test", "heldout", "max_atoms", "recipe")}  # fmt: skip
+                                   "n_test", "test", "heldout", "barrier_at_data", "max_atoms", "recipe")}  # fmt: skip
     report["model"] = {"elements": list(energy_fn.elements), "features": energy_fn.features, "n_layers": energy_fn.n_layers,
                        "r_cut": energy_fn.r_cut, "norm_eps": energy_fn.norm_eps, "file_bytes": os.path.getsize(OUT)}  # fmt: skip
     with open(RESULTS, "w") as fh:
