@@ -49,14 +49,14 @@ def test_heldout_reactions_are_the_val_and_test_splits(tmp_path):
     are refused."""
     with h5py.File(DATA, "r") as f:  # the groups' reaction names, without reading their frames
         groups = {s: {rxn for grp in f[s].values() for rxn in grp} for s in ("train", "val", "test")}
-    held = {r.rxn for r in heldout_reactions(level=None)}
-    assert held == groups["val"] | groups["test"] and len(held) == 223
+    held = heldout_reactions(level=None)
+    assert {r.rxn for r in held} == groups["val"] | groups["test"] and len(held) == 223
     train = {r.rxn for r in training_reactions(level=None)}
     assert train == groups["train"] and len(train) == 806
     with pytest.raises(ValueError, match="no molecules/"):
         heldout_reactions(_transition1x_only(tmp_path))
     with pytest.raises(ValueError, match="without path energies"):
-        path_configurations(heldout_reactions(level=None)[:2])
+        path_configurations(held[:2])
 
 
 def _transition1x_only(tmp_path) -> str:
