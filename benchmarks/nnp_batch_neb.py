@@ -32,6 +32,8 @@ on the first 40 of its 223 held-out reactions, parts 1-2 (``--heldout-only --ski
 --limit 40``). ``results/nnp_batch_neb_heldout_all.json``: the same model on all 223 held-out
 reactions, part 1 only (``--heldout-only --skip-pipeline --skip-xtb --no-warm``; session 27:
 barrier MAE 0.319 eV, 78 of 223 bands converged, 3,504 s in one compiled call).
+``results/nnp_batch_neb_heldout_all_ft40k.json``: the same on the model shipped since session 33
+(session 35: 0.276 eV, 91 of 223 converged, 3,465 s beside other runs).
 """
 
 from __future__ import annotations
