@@ -3,7 +3,7 @@
 minima), jointly with its energy and force loss so that it does not forget.
 
     OMP_NUM_THREADS=1 python benchmarks/nnp_fit_barriers.py --neb NEB.json [NEB2.json ...] --configs configs.h5 \\
-        [--model xtb-painn] [--steps 20] [--lr 3e-4] [--reg 1.0] [--n-configs 128] [--n-train-reactions K]
+        [--model xtb-painn] [--steps 20] [--lr 3e-4] [--reg 1.0] [--n-configs 128] [--n-train-reactions K] [--huber DELTA]
 
 1. For every reaction of the ``NEB.json`` files (written by ``benchmarks/nnp_batch_neb.py
    --model MODEL``, which stores the NNP's CI-NEB climbing images; with
@@ -18,7 +18,7 @@ minima), jointly with its energy and force loss so that it does not forget.
    those whose points Newton-polish to convergence with the initial parameters)
    GFN2-xTB barriers (TS energy minus reactant energy, stored), as one
    :class:`jaxrxn.tune.BarrierBatchTarget`. Loss: ``sum_k (barrier_k - target_k)^2 + reg *
-   nnp_loss`` with the energy/force loss of :mod:`jaxrxn.nnp.train` on `--n-configs`
+   nnp_loss`` (with `--huber`, Huber errors: linear beyond the delta) with the energy/force loss of :mod:`jaxrxn.nnp.train` on `--n-configs`
    training configurations of ``configs.h5`` (``jaxrxn train-nnp --save-configurations``;
    those with elements outside the model left out), Adam (`--lr`), `--steps` steps.
 3. Before and after: the barriers of the training and held-out reactions (all points
@@ -86,6 +86,8 @@ def main() -> None:
     parser.add_argument("--max-atoms", type=int, default=None, help="only reactions with at most this many atoms (all)")
     parser.add_argument("--data-ts-guess", action="store_true",
                         help="reactions without a climbing image start P-RFO from the data set's GFN2-xTB TS")
+    parser.add_argument("--huber", type=float, default=None,
+                        help="Huber loss on the barrier errors with this delta (eV) instead of squares (fit_to_barriers' huber_delta)")
     parser.add_argument("--out", default=OUT)
     args = parser.parse_args()
     load = [os.getloadavg()[0]]
@@ -171,7 +173,7 @@ def main() -> None:
     t0 = time.perf_counter()
     try:
         fit = fit_to_barriers(pot0, [train], optimizer=optax.adam(args.lr), n_steps=args.steps, regularizer=regularizer,
-                              zero_modes_spec="free", print_every=1)  # fmt: skip
+                              huber_delta=args.huber, zero_modes_spec="free", print_every=1)  # fmt: skip
         params1, history = fit.params, fit.loss_history.tolist()
         failure = None if fit.converged else (
             f"stationary points of {list(fit.lost)} lost at step {len(history)}; parameters of step {len(history) - 1} kept"

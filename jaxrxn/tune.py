@@ -422,6 +422,7 @@ def fit_to_barriers(
     tol: float = 0.0,
     print_every: int | None = 10,
     regularizer: Callable[[PyTree], Scalar] | None = None,
+    huber_delta: float | None = None,
 ) -> FitResult:
     """Fit ``potential.params`` so that the targets (barriers, reaction energies, lattice
     constants) are reproduced, by gradient descent with optax.
@@ -429,7 +430,11 @@ def fit_to_barriers(
     The loss is ``sum_k w_k (value_k - target_k)^2``, plus ``regularizer(params)`` when
     given (e.g. a neural-network potential's energy and force loss on its training data,
     :func:`jaxrxn.nnp.train.nnp_loss`, so that fitting barriers does not unlearn the rest
-    of the surface; `loss_history` then includes it). Every step refines each target's
+    of the surface; `loss_history` then includes it). With `huber_delta` (in the targets'
+    units, e.g. eV) each squared error becomes twice optax's Huber loss: the same within
+    `huber_delta`, linear beyond it, so that one target far off (a saddle the potential
+    gets badly wrong) does not dominate the update (P. J. Huber, Ann. Math. Stat. 35, 73
+    (1964)). Every step refines each target's
     stationary points by Newton polish starting from the previous step's geometries (warm
     starts), so one step costs a few Newton iterations, and differentiates them implicitly.
     Stops after `n_steps` or when every ``|error| <= tol``. Prints progress every
@@ -440,6 +445,8 @@ def fit_to_barriers(
     ``ValueError`` (nothing has been fitted then: the starting geometries are wrong).
     """
     optimizer = optax.adam(1e-2) if optimizer is None else optimizer
+    if huber_delta is not None and not huber_delta > 0:
+        raise ValueError(f"huber_delta must be positive (or None for squared errors); got {huber_delta}.")
     rows = [_target_rows(t) for t in targets]
     names = tuple(n for _, _, ns in rows for n in ns)
     goal = np.concatenate([v for v, _, _ in rows])
@@ -457,7 +464,10 @@ def fit_to_barriers(
 
     def loss_fn(theta, guesses):
         vals, aux = values_and_guesses(theta, guesses)
-        loss = jnp.sum(weights * (vals - goal) ** 2)
+        if huber_delta is None:
+            loss = jnp.sum(weights * (vals - goal) ** 2)
+        else:
+            loss = jnp.sum(weights * 2.0 * optax.losses.huber_loss(vals, goal, delta=huber_delta))
         return loss if regularizer is None else loss + regularizer(theta), (vals, aux)
 
     step_fn = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))

@@ -232,3 +232,24 @@ def test_reaction_energy_target_value_and_envelope_gradient():
     gB, gA = e_at(MB_B), e_at(MB_A)
     for k in MB.params:
         np.testing.assert_allclose(np.asarray(g[k]), np.asarray(gB[k]) - np.asarray(gA[k]), rtol=1e-4, atol=1e-4, err_msg=k)
+
+
+def test_huber_fit_follows_the_majority_not_one_far_target():
+    """Three lattice-constant targets on one LJ pair, a* = 2^(1/6) sigma: 1.0, 1.1 and a far
+    3.0 Å. Squared errors put a* at their mean (1.7 Å); Huber errors with delta 0.05 Å
+    reach 1.1 Å, where the two outer targets' clipped slopes (+-delta) cancel and the middle
+    one is met (the Huber M-estimate of location, Huber, Ann. Math. Stat. 35, 73 (1964)).
+    The first loss is twice optax's Huber loss of the errors at sigma = 1."""
+    from jaxrxn.potentials.core import Potential
+    from jaxrxn.tune import LatticeConstantTarget
+
+    lj = lambda a, p: 4 * p["eps"] * ((p["sigma"] / a) ** 12 - (p["sigma"] / a) ** 6)  # noqa: E731
+    pot = Potential(lambda R, system, p: jnp.sum(R) * 0.0, {"eps": jnp.asarray(0.7), "sigma": jnp.asarray(1.0)})
+    targets = [LatticeConstantTarget(lj, 1.12, v, name=f"a = {v}") for v in (1.0, 1.1, 3.0)]
+    res = fit_to_barriers(pot, targets, optimizer=optax.adam(0.02), n_steps=300, huber_delta=0.05, print_every=None)
+    assert res.converged
+    np.testing.assert_allclose(res.values, 1.1, atol=1e-6)
+    e = 2 ** (1 / 6) - np.array([1.0, 1.1, 3.0])
+    assert res.loss_history[0] == pytest.approx(2 * 0.05 * (abs(e[0]) - 0.025) + e[1] ** 2 + 2 * 0.05 * (abs(e[2]) - 0.025), rel=1e-10)
+    with pytest.raises(ValueError, match="huber_delta must be positive"):
+        fit_to_barriers(pot, targets, huber_delta=0.0)
