@@ -91,6 +91,32 @@ def test_pyscf_hf_matches_pyscf_and_finite_differences():
         assert float(f[atom, axis]) == pytest.approx(fd, abs=1e-4)  # O(h^2) truncation ~4e-5
 
 
+def test_xtb_and_pyscf_potentials_share_one_trace_and_keep_their_own_calculator():
+    """PySCF's energy (a HostEnergy subclass with a host-side Hessian) and GFN2-xTB's on the
+    same atom count: one trace of a jitted function serves both (so find_reaction compiles
+    its solvers once for both), and each call reaches its own calculator, run here directly."""
+    from pyscf import gto, scf
+
+    atoms = water(0.05, seed=3)
+    R = np.asarray(atoms.positions)
+    symbols = atoms.get_chemical_symbols()
+    traces = []
+
+    @jax.jit
+    def energy(potential, R):
+        traces.append(1)
+        return potential.energy(R)
+
+    e_xtb = float(energy(xtb_potential(symbols), jnp.asarray(R)))
+    e_hf = float(energy(pyscf_potential(symbols, "hf/3-21g"), jnp.asarray(R)))
+    assert len(traces) == 1
+    ref = atoms.copy()
+    ref.calc = tblite_ase.TBLite(method="GFN2-xTB", verbosity=0)
+    assert e_xtb == pytest.approx(ref.get_potential_energy(), abs=1e-8)
+    mol = gto.M(atom=[(s, x) for s, x in zip(symbols, R)], basis="3-21g", verbose=0)
+    assert e_hf == pytest.approx(scf.RHF(mol).kernel() * Hartree, abs=1e-6)
+
+
 def test_pyscf_open_shell_dft():
     from pyscf import dft, gto
 

@@ -97,7 +97,8 @@ class HostEnergy:
       its identity is the static key jit caches on, so build it once and reuse it.
       ``True``: every evaluation names it by its `handle` (an integer scalar that the
       potential carries as its ``params``: build it with :meth:`potential`), and all such
-      energies of one class and atom count compare equal, so a potential built for a new
+      energies of one atom count compare equal (subclasses too, unless they change how
+      JAX calls them), so a potential built for a new
       molecule or a new calculator of the same size reuses every compiled solver instead
       of compiling them again (tens of seconds per pipeline). The factories
       (:func:`ase_potential`, ``xtb_potential``, ``pyscf_potential``) do this.
@@ -143,10 +144,18 @@ class HostEnergy:
     def __eq__(self, other) -> bool:
         if self is other:
             return True
-        return self.handle_in_params and type(other) is type(self) and other.handle_in_params and other.n_atoms == self.n_atoms
+        # Subclasses that keep this class's JAX side (PySCF's adds a host-side Hessian) trace
+        # to the same program, so they compare equal too: xtb and PySCF share the solvers.
+        return (
+            self.handle_in_params
+            and isinstance(other, HostEnergy)
+            and other.handle_in_params
+            and type(other).__call__ is type(self).__call__
+            and other.n_atoms == self.n_atoms
+        )
 
     def __hash__(self) -> int:
-        return hash((type(self), self.n_atoms)) if self.handle_in_params else id(self)
+        return hash((HostEnergy, self.n_atoms)) if self.handle_in_params else id(self)
 
     def potential(self, system=None, **potential_kwargs) -> Potential:
         """The :class:`Potential` of this energy on `system`: its ``params`` are the
