@@ -196,14 +196,25 @@ def test_polish_cap_and_counts_are_reported():
     assert bool(sp.converged) and sp.result == jaxrxn.RESULTS.successful
 
 
-def test_lattice_constant_target_closed_form_value_and_gradient():
-    # LJ "lattice" of one pair: a* = 2^(1/6) sigma, so da*/dsigma = 2^(1/6) and da*/deps = 0
+def _lj_pair_energy(a, p):
+    """LJ "lattice" of one pair at spacing `a`: its minimum is at a* = 2^(1/6) sigma."""
+    return 4 * p["eps"] * ((p["sigma"] / a) ** 12 - (p["sigma"] / a) ** 6)
+
+
+def _params_only_potential(params):
+    """A potential that only carries `params` (a lattice-constant target has its own energy)."""
     from jaxrxn.potentials.core import Potential
+
+    return Potential(lambda R, system, p: jnp.sum(R) * 0.0, params)
+
+
+def test_lattice_constant_target_closed_form_value_and_gradient():
+    # a* = 2^(1/6) sigma, so da*/dsigma = 2^(1/6) and da*/deps = 0
     from jaxrxn.tune import LatticeConstantTarget
 
-    target = LatticeConstantTarget(lambda a, p: 4 * p["eps"] * ((p["sigma"] / a) ** 12 - (p["sigma"] / a) ** 6), 1.5, 1.46)
+    target = LatticeConstantTarget(_lj_pair_energy, 1.5, 1.46)
     params = {"eps": jnp.asarray(0.7), "sigma": jnp.asarray(1.3)}
-    pot = Potential(lambda R, system, p: jnp.sum(R) * 0.0, params)
+    pot = _params_only_potential(params)
 
     def a_star(p):
         value, _, ok = target.evaluate(pot.replace(params=p), target.initial_guess(), "auto")
@@ -240,12 +251,10 @@ def test_huber_fit_follows_the_majority_not_one_far_target():
     reach 1.1 Å, where the two outer targets' clipped slopes (+-delta) cancel and the middle
     one is met (the Huber M-estimate of location, Huber, Ann. Math. Stat. 35, 73 (1964)).
     The first loss is twice optax's Huber loss of the errors at sigma = 1."""
-    from jaxrxn.potentials.core import Potential
     from jaxrxn.tune import LatticeConstantTarget
 
-    lj = lambda a, p: 4 * p["eps"] * ((p["sigma"] / a) ** 12 - (p["sigma"] / a) ** 6)  # noqa: E731
-    pot = Potential(lambda R, system, p: jnp.sum(R) * 0.0, {"eps": jnp.asarray(0.7), "sigma": jnp.asarray(1.0)})
-    targets = [LatticeConstantTarget(lj, 1.12, v, name=f"a = {v}") for v in (1.0, 1.1, 3.0)]
+    pot = _params_only_potential({"eps": jnp.asarray(0.7), "sigma": jnp.asarray(1.0)})
+    targets = [LatticeConstantTarget(_lj_pair_energy, 1.12, v, name=f"a = {v}") for v in (1.0, 1.1, 3.0)]
     res = fit_to_barriers(pot, targets, optimizer=optax.adam(0.02), n_steps=300, huber_delta=0.05, print_every=None)
     assert res.converged
     np.testing.assert_allclose(res.values, 1.1, atol=1e-6)
