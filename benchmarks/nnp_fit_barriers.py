@@ -19,8 +19,9 @@ minima), jointly with its energy and force loss so that it does not forget.
    GFN2-xTB barriers (TS energy minus reactant energy, stored), as one
    :class:`jaxrxn.tune.BarrierBatchTarget`. Loss: ``sum_k (barrier_k - target_k)^2 + reg *
    nnp_loss`` (with `--huber`, Huber errors: linear beyond the delta) with the energy/force
-   loss of :mod:`jaxrxn.nnp.train` on `--n-configs` training configurations of ``configs.h5`` (``jaxrxn train-nnp --save-configurations``;
-   those with elements outside the model left out), Adam (`--lr`), `--steps` steps.
+   loss of :mod:`jaxrxn.nnp.train` on `--n-configs` training configurations of
+   ``configs.h5`` (``jaxrxn train-nnp --save-configurations``; those with elements outside
+   the model left out), Adam (`--lr`), `--steps` steps.
 3. Before and after: the barriers of the training and held-out reactions (all points
    re-polished with the parameters), their MAE against GFN2-xTB, and energy and force MAE
    on the held-out (val + test) configurations and on the test split alone (the shipped
