@@ -327,6 +327,37 @@ def test_convergence_needs_a_true_negative_curvature():
     assert bool(res.converged) and int(res.saddle_index) == 1
 
 
+def test_initial_hessian_from_another_potential():
+    """``RSPRFO(initial_hessian=other_potential)`` starts from `other_potential`'s exact
+    Hessian (an ML Hessian in practice), costs the searched potential no Hessian call, and
+    on a quadratic saddle whose Hessian it is reaches the saddle in fewer gradients than
+    from Lindh's model; a Hessian of other atoms, or an unknown name, is refused."""
+    import equinox as eqx
+
+    import jaxrxn
+    from jaxrxn.saddle.index import SaddleArgs
+
+    k = jnp.array([-1.0, 2.0, 3.0, 1.5, 2.5, 0.5])
+    ref = jnp.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    energy = lambda R, system, k: 0.5 * jnp.sum(k * (R - ref).reshape(-1) ** 2)  # noqa: E731
+    saddle = jaxrxn.Potential(energy, k)
+    R0 = ref + jnp.array([[0.03, -0.02, 0.01], [0.02, 0.01, -0.03]])
+    model = jaxrxn.Potential(energy, k * 1.0)  # another potential, same Hessian
+    solver = RSPRFO(initial_hessian=model, davidson_max=0)
+    args = SaddleArgs(jnp.asarray(FMAX), None, "none", True)
+    np.testing.assert_allclose(np.asarray(eqx.filter_jit(solver.init)(saddle, R0, args).inner.hessian), np.diag(k), atol=1e-12)
+    res = saddle_search(saddle, R0, solver, zero_modes_spec="none", fmax=1e-6)
+    lindh = saddle_search(saddle, R0, RSPRFO(davidson_max=0), zero_modes_spec="none", fmax=1e-6)
+    assert bool(res.converged) and int(res.n_hessian_calls) == 0
+    np.testing.assert_allclose(np.asarray(res.R), np.asarray(ref), atol=1e-6)
+    assert int(res.n_force_calls) < int(lindh.n_force_calls), (int(res.n_force_calls), int(lindh.n_force_calls))
+    three_atoms = jaxrxn.Potential(energy, k, jaxrxn.System(jnp.array([1, 1, 1])))
+    with pytest.raises(ValueError, match="built for 3 atoms; the search has 2"):
+        saddle_search(saddle, R0, RSPRFO(initial_hessian=three_atoms, davidson_max=0), zero_modes_spec="none")
+    with pytest.raises(ValueError, match="initial_hessian must be"):
+        RSPRFO(initial_hessian="lindh")
+
+
 def test_failed_calculator_ends_the_search_with_its_result_code_and_last_good_point():
     """An SCF that stops converging during RSPRFO (here on the 12th gradient, after the
     finite-difference start and a few steps) ends the search with

@@ -249,9 +249,14 @@ class RSPRFO(AbstractSaddleSolver):
       Cartesians; Å and radians mixed in internal coordinates).
     - `trust_min`, `trust_max`: bounds of the adaptive trust radius.
     - `initial_hessian`: ``"model"`` (Lindh; masses decide the element rows, so give the
-      potential real masses), ``"exact"`` (one ``potential.hessian``, counted in
-      ``n_hessian_calls``; for JAX potentials) or ``"fd"`` (forward differences of
-      gradients, ``3 n_atoms`` force calls).
+      potential real masses), ``"fischer"`` (Fischer-Almlöf, over internal coordinates),
+      ``"exact"`` (one ``potential.hessian``, counted in ``n_hessian_calls``; for JAX
+      potentials), ``"fd"`` (forward differences of gradients, ``3 n_atoms`` force calls)
+      or another :class:`~jaxrxn.potentials.core.Potential` on the same atoms whose exact
+      Hessian is cheap (a neural-network potential trained on the searched level: an ML
+      Hessian, as S. Yuan et al., Nat. Commun. 15, 8865 (2024) use for TS searches). Its
+      Hessian is a model like Lindh's (no call of the searched potential is counted; the
+      Davidson refinement still checks its lowest mode).
     - `davidson_max`: Hessian-vector products allowed to refine the lowest mode at the start
       (0: trust the initial Hessian as it is).
     - `davidson_tol`: stop refining when the residual norm falls below this fraction of the
@@ -311,7 +316,7 @@ class RSPRFO(AbstractSaddleSolver):
     trust_radius: float = 0.1
     trust_min: float = 1e-3
     trust_max: float = 0.5
-    initial_hessian: Literal["model", "fischer", "exact", "fd"] = "model"
+    initial_hessian: Literal["model", "fischer", "exact", "fd"] | Potential = "model"
     davidson_max: int = 8
     davidson_tol: float = 0.1
     davidson_start: Literal["model", "gradient"] = "model"
@@ -358,6 +363,11 @@ class RSPRFO(AbstractSaddleSolver):
         return cls(**settings)
 
     def __check_init__(self):
+        if not isinstance(self.initial_hessian, Potential) and self.initial_hessian not in ("model", "fischer", "exact", "fd"):
+            raise ValueError(
+                "RSPRFO initial_hessian must be 'model', 'fischer', 'exact', 'fd' or a Potential; "
+                f"got {self.initial_hessian!r}."
+            )
         for name, allowed in (("hessian_update", ("bofill", "ts-bfgs")), ("step_norm", ("l2", "max")), ("trust_policy", ("doubling", "sella"))):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"RSPRFO {name} must be one of {allowed}; got {getattr(self, name)!r}.")
@@ -372,15 +382,20 @@ class RSPRFO(AbstractSaddleSolver):
         return (self._gradient(potential, R + eta * v.reshape(R.shape)) - g0) / eta
 
     def _initial_hessian(self, potential, R, g0):
+        if isinstance(self.initial_hessian, Potential):
+            system = self.initial_hessian.system
+            if system is not None and system.numbers.shape[0] != R.shape[0]:
+                raise ValueError(
+                    f"the initial-Hessian potential is built for {system.numbers.shape[0]} atoms; the search has {R.shape[0]}."
+                )
+            return self.initial_hessian.hessian(R).astype(R.dtype), jnp.array(0), jnp.array(0)
         if self.initial_hessian == "exact":
             return potential.hessian(R), jnp.array(0), jnp.array(1)
         if self.initial_hessian == "fd":
             E = jnp.eye(R.size, dtype=R.dtype)
             cols = lax.map(lambda v: self._hvp(potential, R, g0, v), E)
             return _sym(cols), jnp.array(R.size), jnp.array(0)
-        if self.initial_hessian == "model":
-            return lindh_hessian(R, potential.atom_masses(R)), jnp.array(0), jnp.array(0)
-        raise ValueError(f"initial_hessian must be 'model', 'exact' or 'fd'; got {self.initial_hessian!r}.")
+        return lindh_hessian(R, potential.atom_masses(R)), jnp.array(0), jnp.array(0)
 
     def _davidson(self, hvp, H, P, V, q0=None):
         """Refine the lowest mode of ``H`` (in a space of dimension ``n``) against the true
@@ -518,13 +533,14 @@ class RSPRFO(AbstractSaddleSolver):
     # ---- solver protocol ---------------------------------------------------------------
     def start(self, potential: Potential, R, e, f, modes: ZeroModes, mode0=None) -> SaddleState:
         g0 = -f.reshape(-1)
-        if self.initial_hessian == "fischer":
+        fischer = isinstance(self.initial_hessian, str) and self.initial_hessian == "fischer"
+        if fischer:
             if self.coordinates is None:
                 raise ValueError("initial_hessian='fischer' is a model over internal coordinates: give RSPRFO coordinates=.")
             H, n_fd, n_hess = fischer_almlof_hessian(self.coordinates, R, _numbers(potential, R)), jnp.array(0), jnp.array(0)
         else:
             H, n_fd, n_hess = self._initial_hessian(potential, R, g0)
-        if self.coordinates is not None and self.initial_hessian != "fischer":
+        if self.coordinates is not None and not fischer:
             U, s, Vt = active_space(self.coordinates, R, removed_directions(potential, R, modes))
             Binv = Vt.T @ (U / s[None]).T  # (n_dof, n_primitives)
             H = _sym(Binv.T @ H @ Binv)
@@ -534,7 +550,7 @@ class RSPRFO(AbstractSaddleSolver):
             q0 = g0 if self.davidson_start == "gradient" else None
         H, n_hvp = self._refine(potential, R, g0, H, modes, q0)
         # the model is true at R0 along what the Davidson explored, or everywhere when exact
-        known = (n_hvp > 0) | (self.initial_hessian in ("exact", "fd"))
+        known = (n_hvp > 0) | (isinstance(self.initial_hessian, str) and self.initial_hessian in ("exact", "fd"))
         confirmed = known & (self._followed(potential, R, g0, H, modes)[1] < -self._threshold)
         inner = RSPRFOState(H, jnp.asarray(self.trust_radius, R.dtype), n_hvp, jnp.array(0), jnp.array(0), confirmed, jnp.array(0))
         return SaddleState(R, e, f, inner, modes, 1 + n_fd + n_hvp, n_hess)
