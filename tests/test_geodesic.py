@@ -146,6 +146,10 @@ def test_unpadded_call_matches_the_batch(batch):
     assert bool(single.converged)
     assert float(single.length) == pytest.approx(float(batch[2].length[0]), rel=2e-3)
     assert jaxrxn.geodesic is geodesic
+    # float32 end states (as read from HDF5) with float64 enabled: computed in float64
+    single32 = geodesic(jnp.asarray(R0, jnp.float32), jnp.asarray(R1, jnp.float32), N_IMAGES, System(numbers))
+    assert single32.path.dtype == jnp.float64 and bool(single32.converged)
+    np.testing.assert_allclose(np.asarray(single32.path), np.asarray(single.path), atol=1e-3)
 
 
 def test_exactly_collinear_ends_are_bent_apart():

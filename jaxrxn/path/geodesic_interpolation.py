@@ -293,9 +293,10 @@ def geodesic(
         if system.n_atoms is not None and system.n_atoms != np.shape(R_initial)[-2]:
             n = np.shape(R_initial)[-2]
             raise ValueError(f"the system has {system.n_atoms} atoms but the end states have {n}.")
+    # At JAX's default float precision or above: optax's line search fails on a float32
+    # path energy when float64 is enabled (its unit cotangent is a float64 scalar).
     R0 = jnp.asarray(R_initial)
-    if not jnp.issubdtype(R0.dtype, jnp.floating):
-        R0 = R0.astype(float)
+    R0 = R0.astype(jnp.promote_types(R0.dtype, jax.dtypes.canonicalize_dtype(jnp.float64)))
     R1 = jnp.asarray(R_final, R0.dtype)
     key = jax.random.PRNGKey(0) if key is None else key
     return _geodesic(R0, R1, system, n_images, alpha, beta, friction, tol, max_steps, key, nudge)
