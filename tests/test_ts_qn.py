@@ -171,7 +171,8 @@ def test_lindh_hessian_closed_forms():
 
 
 def test_cli_internal_coordinates_need_rsprfo_on_a_molecule(tmp_path, capsys):
-    """``--coords internal`` with another method: exit 2 and one line (before any search)."""
+    """``--coords internal`` or ``--hessian-from`` with another method: exit 2 and one line
+    (before any search)."""
     from ase.io import write
 
     from jaxrxn.cli import main
@@ -181,6 +182,9 @@ def test_cli_internal_coordinates_need_rsprfo_on_a_molecule(tmp_path, capsys):
     assert main(["saddle", guess, "--calc", "xtb", "--method", "dimer", "--coords", "internal"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--coords internal needs --method rsprfo" in err[0]
+    assert main(["saddle", guess, "--calc", "xtb", "--method", "dimer", "--hessian-from", "nnp"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--hessian-from needs --method rsprfo" in err[0]
 
 
 def test_cli_saddle_internal_coordinates_json(tmp_path, capsys):

@@ -46,6 +46,22 @@ def build_potential(args, R: np.ndarray, system):
     return potential_from_name(args.calc, R, system, charge=args.charge, multiplicity=args.mult)
 
 
+def hessian_potential(args, R: np.ndarray, system):
+    """The potential ``--hessian-from NAME`` names (``None`` without it): a JAX potential
+    whose exact Hessian starts a saddle search, built with ``--charge`` and ``--mult`` (the
+    shipped NNP refuses other than neutral singlets).
+    ``ValueError`` for an outside calculator (it has no such Hessian)."""
+    name = args.hessian_from
+    if not name:
+        return None
+    from jaxrxn.potentials.external import HostEnergy
+
+    potential = potential_from_name(name, R, system, charge=args.charge, multiplicity=args.mult)
+    if isinstance(potential.energy_fn, HostEnergy):
+        raise ValueError(f"--hessian-from needs a JAX potential with an exact Hessian (e.g. nnp); {name} is an outside calculator.")
+    return potential
+
+
 def to_jsonable(x):
     if isinstance(x, dict):
         return {k: to_jsonable(v) for k, v in x.items()}

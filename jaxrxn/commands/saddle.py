@@ -1,4 +1,4 @@
-"""``jaxrxn saddle GUESS --calc NAME [--method auto|prfo|rsprfo|dimer] [--coords cartesian|internal] [--fmax F] [--json]``.
+"""``jaxrxn saddle GUESS --calc NAME [--method auto|prfo|rsprfo|dimer] [--coords cartesian|internal] [--hessian-from NAME] [--fmax F] [--json]``.
 
 Converges a first-order saddle from the last frame of GUESS and reports its energy (eV),
 saddle index and cost. For a molecule (no periodic cell) it also runs a harmonic analysis
@@ -6,12 +6,14 @@ at the end (:mod:`jaxrxn.vibrations`): ``imaginary_frequency_cm1`` and, for outs
 calculators (xtb, pyscf), the saddle index, with the analysis's force and Hessian calls
 included in ``n_force_calls`` / ``n_hessian_calls``. Exit code 0 when a transition state
 (index 1) was found, 1 otherwise (also when the calculator failed: the last good geometry
-is written), 2 for bad input.
+is written), 2 for bad input. ``--hessian-from nnp`` starts RS-P-RFO from the exact Hessian
+of a JAX potential (the shipped neural-network potential: an ML Hessian for a GFN2-xTB
+search) instead of a model Hessian, its lowest mode checked by the Davidson refinement.
 """
 
 from __future__ import annotations
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, finish, progress, read_one
+from jaxrxn.commands._common import add_calc_argument, build_potential, finish, hessian_potential, progress, read_one
 
 EXAMPLE = """\
 # the Claisen rearrangement's transition state from Baker's guess, with GFN2-xTB
@@ -31,6 +33,8 @@ def add_arguments(parser) -> None:
         help="coordinates of rsprfo: cartesian (default) or redundant internal coordinates built "
         "from the guess (molecules only)",
     )  # fmt: skip
+    parser.add_argument("--hessian-from", metavar="NAME",
+                        help="rsprfo starts from this JAX potential's exact Hessian (e.g. nnp) instead of a model Hessian")
     parser.add_argument("--fmax", type=float, default=0.01, help="force threshold, eV/Å (0.01)")
     parser.add_argument("--max-steps", type=int, default=500, help="iteration cap (500)")
     parser.add_argument("--output", metavar="FILE", help="write the saddle structure here")
@@ -62,11 +66,17 @@ def run(args) -> int:
     method = args.method if args.method != "auto" else ("rsprfo" if outside else "prfo")
     if outside and method == "prfo":
         raise ValueError("--method prfo needs the exact Hessian of a JAX potential; use --method rsprfo or dimer.")
+    if args.hessian_from and method != "rsprfo":
+        raise ValueError("--hessian-from needs --method rsprfo (or auto with xtb/pyscf).")
+    hessian = hessian_potential(args, R, system)
+    start = {} if hessian is None else {"initial_hessian": hessian, "davidson_start": "model"}
     if args.coords == "internal":
         fixed = system.fixed is not None and bool(np.any(np.asarray(system.fixed)))
         if method != "rsprfo" or system.periodic or system.numbers is None or fixed:
             raise ValueError("--coords internal needs --method rsprfo (or auto with xtb/pyscf) on a free molecule.")
-        solver = RSPRFO.molecular(np.asarray(system.numbers), R)
+        solver = RSPRFO.molecular(np.asarray(system.numbers), R, **start)
+    elif method == "rsprfo":
+        solver = RSPRFO(**start)
     else:
         solver = {"prfo": PRFO, "rsprfo": RSPRFO, "dimer": Dimer}[method]()
     # an outside calculator has no JAX Hessian: its index comes from the harmonic analysis below
