@@ -75,6 +75,7 @@ MODES: dict[str, dict] = {
     "kmc_throughput": {"args": ["--replicas", "100", "--steps", "100", "--numpy-steps", "500"]},
     "md_integrators": {"args": ["50"]},
     "md_vs_ase": {"args": ["5"]},
+    "ml_hessian_ts": {"args": ["--limit", "1", "--out", "mlh.json"]},
     "neb_neighbors": {"args": ["--repeat", "1", "--no-dense"]},
     "neb_vs_ase": {"args": ["--n-batch", "10", "--n-ase", "2"]},
     "nnp_active": {"setup": _CONFIGS,

@@ -1,0 +1,168 @@
+"""GFN2-xTB saddle refinement from the generated TS with the shipped neural-network
+potential's Hessian as the starting Hessian (an ML Hessian) instead of a model Hessian.
+
+Per held-out reaction of the shipped data set (``val`` and ``test`` molecules, never seen by
+the TS generator or the NNP in training; reactive first), the shipped TS generator's guess
+(Heun, 4 steps, as ``jaxrxn generate-ts``) is refined with GFN2-xTB (tblite, one thread) by
+RS-P-RFO with ``jaxrxn generate-ts --polish``'s settings
+(:func:`jaxrxn.reaction.molecular_saddle_solver`: redundant internal coordinates, TS-BFGS,
+Sella's trust policy, fmax 0.01 eV/Å, 300 steps), started from three Hessians:
+
+- ``model``: Fischer-Almlöf's model Hessian, its lowest mode refined by Davidson from the
+  gradient (up to 8 gradient differences): the shipped setting;
+- ``nnp``: the shipped NNP's exact Hessian at the guess
+  (``RSPRFO(initial_hessian=nnp_potential)``), then the same Davidson refinement;
+- ``nnp, no Davidson``: the NNP's Hessian trusted as it is (``davidson_max=0``);
+- ``nnp, Davidson from its mode``: the NNP's Hessian, the Davidson refinement started from
+  its lowest mode (``davidson_start="model"``) instead of the gradient.
+
+``geodesic max: model`` and ``geodesic max: nnp, no Davidson`` start the same two searches
+from the model-free guess instead: the highest interior image of the geodesic band (11
+images, :func:`jaxrxn.path.geodesic_interpolation.geodesic`; its 9 GFN2-xTB energies are
+not gradients and are not counted), the start of ``find_reaction``'s default for molecules.
+
+Success = converged to the data set's TS (Kabsch RMSD < 0.1 Å, also over mirror images and
+renumbered like atoms, and energy within 0.01 eV), as benchmarks/ts_generator_xtb.py judges
+its refinements. Counted: GFN2-xTB gradients (every energy+force call, the Davidson
+products included); the NNP's Hessian is not a GFN2-xTB call (its seconds are in the
+wall time). The idea: S. Yuan et al., Nat. Commun. 15, 8865 (2024) (NewtonNet Hessians for
+TS optimisation at the DFT level).
+
+    OMP_NUM_THREADS=1 python benchmarks/ml_hessian_ts.py [--limit N] [--part I/N --out P.json] [--merge P0.json P1.json]
+
+``--out`` (default ``benchmarks/results/ml_hessian_ts.json``) is rewritten after every
+reaction; ``--resume`` keeps the reactions already there; ``--part``/``--merge`` split a run
+over processes as the other generator benchmarks do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from _generative import add_part_arguments, data_record, evaluate_each, evaluated_by, file_sha256, part_of, rows_to_resume  # noqa: E402
+from ts_generator_xtb import SAME_TS_DE, SAME_TS_RMSD, _energy, _saddle, generated_ts, held_out_reactions, stored_ts  # noqa: E402
+
+HERE = pathlib.Path(__file__).resolve().parent
+GEODESIC = "geodesic max: "
+VARIANTS = ("model", "nnp", "nnp, no Davidson", "nnp, Davidson from its mode", GEODESIC + "model", GEODESIC + "nnp, no Davidson")
+
+
+def solver_of(variant: str, numbers, X, nnp):
+    """The RS-P-RFO of `variant` (module docstring) for the guess `X` ``(N, 3)`` (Å)."""
+    from jaxrxn.reaction import molecular_saddle_solver
+
+    solver = molecular_saddle_solver(numbers, X)
+    variant = variant.removeprefix(GEODESIC)
+    if variant == "model":
+        return solver
+    changes = {"initial_hessian": nnp}
+    if variant == "nnp, no Davidson":
+        changes["davidson_max"] = 0
+    if variant == "nnp, Davidson from its mode":
+        changes["davidson_start"] = "model"
+    return type(solver)(**{**{f: getattr(solver, f) for f in solver.__dataclass_fields__}, **changes})
+
+
+def refine(pot, numbers, X, x_ts, e_ts, variant, nnp) -> dict:
+    from jaxrxn.geometry import rmsd_numpy, rmsd_up_to_symmetry
+
+    t0 = time.perf_counter()
+    res = _saddle(pot, jnp.asarray(X), solver_of(variant, numbers, X, nnp))
+    seconds = time.perf_counter() - t0
+    R, de = np.asarray(res.R), float(res.energy) - e_ts
+    rmsd = rmsd_numpy(R, x_ts)
+    if rmsd >= SAME_TS_RMSD and abs(de) < SAME_TS_DE:
+        rmsd = min(rmsd, rmsd_up_to_symmetry(R, x_ts, numbers))
+    same = bool(res.converged) and rmsd < SAME_TS_RMSD and abs(de) < SAME_TS_DE
+    return {"converged": bool(res.converged), "same_ts": same, "rmsd_to_data_ts": rmsd, "ts_minus_data_ev": de,
+            "n_force_calls": int(res.n_force_calls), "seconds": round(seconds, 2)}  # fmt: skip
+
+
+def evaluate(r, generator, nnp_model, variants) -> dict:
+    from jaxrxn.nnp.model import nnp_potential
+    from jaxrxn.potentials.qm import xtb_potential
+
+    pot = xtb_potential(r.numbers)
+    nnp = nnp_potential(nnp_model[0], nnp_model[1], np.asarray(r.numbers))
+    x_ts, e_ts = stored_ts(r)
+    starts = {"": generated_ts(*generator, r)}
+    if any(v.startswith(GEODESIC) for v in variants):
+        starts[GEODESIC] = geodesic_max(pot, r)
+    row = {"rxn": r.rxn, "formula": r.formula, "n_atoms": len(r.numbers)}
+    for variant in variants:
+        X = starts[GEODESIC if variant.startswith(GEODESIC) else ""]
+        row[variant] = refine(pot, r.numbers, X, x_ts, e_ts, variant, nnp)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def geodesic_max(pot, r) -> np.ndarray:
+    """The highest interior image (GFN2-xTB energy) of the 11-image geodesic band between
+    reaction `r`'s stored end states."""
+    from jaxrxn.path.geodesic_interpolation import geodesic
+    from jaxrxn.system import System
+
+    band = np.asarray(geodesic(jnp.asarray(r.reactant), jnp.asarray(r.product), 11, System(jnp.asarray(r.numbers))).path)
+    return band[1 + int(np.argmax([float(_energy(pot, jnp.asarray(X))) for X in band[1:-1]]))]
+
+
+def summarise(rows: list[dict]) -> dict:
+    out = {"held_out_reactions": len(rows)}
+    for v in [v for v in VARIANTS if rows and all(v in row for row in rows)]:
+        calls = [row[v]["n_force_calls"] for row in rows]
+        out[v] = {"success": float(np.mean([row[v]["same_ts"] for row in rows])), "converged": float(np.mean([row[v]["converged"] for row in rows])),
+                  "n_force_calls_median": float(np.median(calls)), "n_force_calls_total": int(sum(calls)),
+                  "seconds_total": round(sum(row[v]["seconds"] for row in rows), 1)}  # fmt: skip
+        base = GEODESIC + "model" if v.startswith(GEODESIC) else "model"
+        both = [row for row in rows if base in row and row[v]["same_ts"] and row[base]["same_ts"]]
+        if v != base and both:
+            out[v][f"vs {base} where both succeed"] = {
+                "reactions": len(both),
+                "n_force_calls": [int(sum(row[v]["n_force_calls"] for row in both)), int(sum(row[base]["n_force_calls"] for row in both))],
+                "median_calls": [float(np.median([row[v]["n_force_calls"] for row in both])), float(np.median([row[base]["n_force_calls"] for row in both]))],
+            }  # fmt: skip
+    return out
+
+
+def main():
+    from jaxrxn.datasets import shipped_dataset
+    from jaxrxn.generative.ts_generator import load_pretrained as load_generator
+    from jaxrxn.nnp.model import DEFAULT, load_pretrained as load_nnp, model_path
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=shipped_dataset())
+    ap.add_argument("--limit", type=int, help="only the first LIMIT held-out reactions (reactive first)")
+    ap.add_argument("--out", default=str(HERE / "results" / "ml_hessian_ts.json"))
+    ap.add_argument("--resume", action="store_true", help="keep the reactions already in --out")
+    ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                    help="the starting Hessians to run (default all; rows of another run with --merge add theirs)")
+    add_part_arguments(ap)
+    a = ap.parse_args()
+
+    held = held_out_reactions(a.data)[: a.limit]
+    generator = load_generator()[:2]
+    nnp_model = load_nnp()[:2]
+    identity = {"nnp": file_sha256(model_path(DEFAULT)), "data": data_record(a.data, 0, len(held))}
+    rows = rows_to_resume(a, [r.rxn for r in held], **identity)
+    by = evaluated_by("ml_hessian_ts.py", a.out, rows, a.merge)
+
+    def write(rows):
+        pathlib.Path(a.out).write_text(json.dumps({"evaluated_by": by, **identity, "summary": summarise(rows), "reactions": rows}, indent=1))
+
+    todo = held if a.merge else part_of(held, a.part)
+    rows = evaluate_each(todo, rows, lambda r: evaluate(r, generator, nnp_model, a.variants), write)
+    print(json.dumps(summarise(rows), indent=1))
+
+
+if __name__ == "__main__":
+    main()
