@@ -25,7 +25,7 @@ Success = converged to the data set's TS (Kabsch RMSD < 0.1 Å, also over mirror
 renumbered like atoms, and energy within 0.01 eV), as benchmarks/ts_generator_xtb.py judges
 its refinements. Counted: GFN2-xTB gradients (every energy+force call, the Davidson
 products included); the NNP's Hessian is not a GFN2-xTB call (its seconds are in the
-wall time). The idea: S. Yuan et al., Nat. Commun. 15, 8865 (2024) (NewtonNet Hessians for
+wall time). The idea: E. C.-Y. Yuan et al., Nat. Commun. 15, 8865 (2024) (NewtonNet Hessians for
 TS optimisation at the DFT level).
 
     OMP_NUM_THREADS=1 python benchmarks/ml_hessian_ts.py [--limit N] [--part I/N --out P.json] [--merge P0.json P1.json]

@@ -254,9 +254,9 @@ class RSPRFO(AbstractSaddleSolver):
       potentials), ``"fd"`` (forward differences of gradients, ``3 n_atoms`` force calls)
       or another :class:`~jaxrxn.potentials.core.Potential` on the same atoms whose exact
       Hessian is cheap (a neural-network potential trained on the searched level: an ML
-      Hessian, as S. Yuan et al., Nat. Commun. 15, 8865 (2024) use for TS searches). Its
-      Hessian is a model like Lindh's (no call of the searched potential is counted; the
-      Davidson refinement still checks its lowest mode).
+      Hessian, which E. C.-Y. Yuan et al., Nat. Commun. 15, 8865 (2024) use at every step
+      of TS searches). Here it is a model like Lindh's (no call of the searched potential is
+      counted; the Davidson refinement still checks its lowest mode).
     - `davidson_max`: Hessian-vector products allowed to refine the lowest mode at the start
       (0: trust the initial Hessian as it is).
     - `davidson_tol`: stop refining when the residual norm falls below this fraction of the
