@@ -75,10 +75,8 @@ def run(args) -> int:
         if method != "rsprfo" or system.periodic or system.numbers is None or fixed:
             raise ValueError("--coords internal needs --method rsprfo (or auto with xtb/pyscf) on a free molecule.")
         solver = RSPRFO.molecular(np.asarray(system.numbers), R, **start)
-    elif method == "rsprfo":
-        solver = RSPRFO(**start)
-    else:
-        solver = {"prfo": PRFO, "rsprfo": RSPRFO, "dimer": Dimer}[method]()
+    else:  # `start` is empty unless the method is rsprfo (checked above)
+        solver = {"prfo": PRFO, "rsprfo": RSPRFO, "dimer": Dimer}[method](**start)
     # an outside calculator has no JAX Hessian: its index comes from the harmonic analysis below
     # internal coordinates were refused above unless the molecule is free: no zero-mode probes
     zero_modes_spec = "free" if args.coords == "internal" else "auto"
