@@ -6,7 +6,7 @@ the TS generator or the NNP in training; reactive first), the shipped TS generat
 (Heun, 4 steps, as ``jaxrxn generate-ts``) is refined with GFN2-xTB (tblite, one thread) by
 RS-P-RFO with ``jaxrxn generate-ts --polish``'s settings
 (:func:`jaxrxn.reaction.molecular_saddle_solver`: redundant internal coordinates, TS-BFGS,
-Sella's trust policy, fmax 0.01 eV/Å, 300 steps), started from three Hessians:
+Sella's trust policy, fmax 0.01 eV/Å, 300 steps), started from four Hessians:
 
 - ``model``: Fischer-Almlöf's model Hessian, its lowest mode refined by Davidson from the
   gradient (up to 8 gradient differences): the shipped setting;
@@ -38,6 +38,7 @@ over processes as the other generator benchmarks do.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import time
@@ -61,16 +62,13 @@ def solver_of(variant: str, numbers, X, nnp):
     """The RS-P-RFO of `variant` (module docstring) for the guess `X` ``(N, 3)`` (Å)."""
     from jaxrxn.reaction import molecular_saddle_solver
 
-    solver = molecular_saddle_solver(numbers, X)
     variant = variant.removeprefix(GEODESIC)
+    if variant == "nnp, Davidson from its mode":
+        return molecular_saddle_solver(numbers, X, hessian_from=nnp)  # the CLI's --hessian-from
+    solver = molecular_saddle_solver(numbers, X)
     if variant == "model":
         return solver
-    changes = {"initial_hessian": nnp}
-    if variant == "nnp, no Davidson":
-        changes["davidson_max"] = 0
-    if variant == "nnp, Davidson from its mode":
-        changes["davidson_start"] = "model"
-    return type(solver)(**{**{f: getattr(solver, f) for f in solver.__dataclass_fields__}, **changes})
+    return dataclasses.replace(solver, initial_hessian=nnp, **({"davidson_max": 0} if variant == "nnp, no Davidson" else {}))
 
 
 def refine(pot, numbers, X, x_ts, e_ts, variant, nnp) -> dict:
