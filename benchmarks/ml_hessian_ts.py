@@ -51,18 +51,22 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from _generative import add_part_arguments, data_record, evaluate_each, evaluated_by, file_sha256, part_of, rows_to_resume  # noqa: E402
-from ts_generator_xtb import SAME_TS_DE, SAME_TS_RMSD, _energy, _saddle, generated_ts, held_out_reactions, stored_ts  # noqa: E402
+from ts_generator_xtb import (  # noqa: E402
+    SAME_TS_DE, SAME_TS_RMSD, _energy, _saddle, generated_ts, held_out_reactions, pipeline_ts, same_ts_up_to_symmetry, stored_ts,
+)  # fmt: skip
 
 HERE = pathlib.Path(__file__).resolve().parent
 GEODESIC = "geodesic max: "
-VARIANTS = ("model", "nnp", "nnp, no Davidson", "nnp, Davidson from its mode", GEODESIC + "model", GEODESIC + "nnp, no Davidson")
+PIPELINE = "max first pipeline: "
+VARIANTS = ("model", "nnp", "nnp, no Davidson", "nnp, Davidson from its mode", GEODESIC + "model", GEODESIC + "nnp, no Davidson",
+            PIPELINE + "model", PIPELINE + "nnp")  # fmt: skip
 
 
 def solver_of(variant: str, numbers, X, nnp):
     """The RS-P-RFO of `variant` (module docstring) for the guess `X` ``(N, 3)`` (Å)."""
     from jaxrxn.reaction import molecular_saddle_solver
 
-    variant = variant.removeprefix(GEODESIC)
+    variant = variant.removeprefix(GEODESIC)  # the pipeline's variants: find_reaction builds the solver
     if variant == "nnp, Davidson from its mode":
         return molecular_saddle_solver(numbers, X, hessian_from=nnp)  # the CLI's --hessian-from
     solver = molecular_saddle_solver(numbers, X)
@@ -93,15 +97,32 @@ def evaluate(r, generator, nnp_model, variants) -> dict:
     pot = xtb_potential(r.numbers)
     nnp = nnp_potential(nnp_model[0], nnp_model[1], np.asarray(r.numbers))
     x_ts, e_ts = stored_ts(r)
-    starts = {"": generated_ts(*generator, r)}
+    starts = {}
+    if any(not v.startswith((GEODESIC, PIPELINE)) for v in variants):
+        starts[""] = generated_ts(*generator, r)
     if any(v.startswith(GEODESIC) for v in variants):
         starts[GEODESIC] = geodesic_max(pot, r)
     row = {"rxn": r.rxn, "formula": r.formula, "n_atoms": len(r.numbers)}
     for variant in variants:
+        if variant.startswith(PIPELINE):
+            row[variant] = pipeline(pot, r, x_ts, e_ts, nnp if variant == PIPELINE + "nnp" else None)
+            continue
         X = starts[GEODESIC if variant.startswith(GEODESIC) else ""]
         row[variant] = refine(pot, r.numbers, X, x_ts, e_ts, variant, nnp)
     print(json.dumps(row), flush=True)
     return row
+
+
+def pipeline(pot, r, x_ts, e_ts, hessian_from) -> dict:
+    """``jaxrxn reaction``'s default pipeline for a molecule on GFN2-xTB from reaction `r`'s
+    stored end states (not relaxed again; geodesic, 8 images, the interpolation's highest
+    image first, then the CI-NEB; ts_generator_xtb.pipeline_ts), its saddle searches
+    started from `hessian_from`'s exact Hessian (``--hessian-from nnp``) or not;
+    ``same_ts`` up to symmetry, as the refinements judge it."""
+    t0 = time.perf_counter()
+    row = pipeline_ts(pot, np.asarray(r.reactant, float), np.asarray(r.product, float), x_ts, e_ts, refine_interpolation_max=True,
+                      hessian_from=hessian_from)  # fmt: skip
+    return {**row, "same_ts": same_ts_up_to_symmetry(row), "seconds": round(time.perf_counter() - t0, 2)}
 
 
 def geodesic_max(pot, r) -> np.ndarray:
@@ -121,7 +142,9 @@ def summarise(rows: list[dict]) -> dict:
         out[v] = {"success": float(np.mean([row[v]["same_ts"] for row in rows])), "converged": float(np.mean([row[v]["converged"] for row in rows])),
                   "n_force_calls_median": float(np.median(calls)), "n_force_calls_total": int(sum(calls)),
                   "seconds_total": round(sum(row[v]["seconds"] for row in rows), 1)}  # fmt: skip
-        base = GEODESIC + "model" if v.startswith(GEODESIC) else "model"
+        base = next((prefix for prefix in (GEODESIC, PIPELINE) if v.startswith(prefix)), "") + "model"
+        if v.startswith(PIPELINE):
+            out[v]["n_force_calls_to_ts_total"] = int(sum(row[v]["n_force_calls_to_ts"] for row in rows))
         both = [row for row in rows if base in row and row[v]["same_ts"] and row[base]["same_ts"]]
         if v != base and both:
             out[v][f"vs {base} where both succeed"] = {

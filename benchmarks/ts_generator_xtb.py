@@ -504,7 +504,7 @@ def with_symmetry(key: str, row: dict, model, params, r) -> dict:
     return {**old, "rmsd_to_data_ts_up_to_symmetry": again["rmsd_to_data_ts_up_to_symmetry"]}
 
 
-def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None, refine_interpolation_max: bool = False) -> dict:
+def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None, refine_interpolation_max: bool = False, hessian_from=None) -> dict:
     """The reaction pipeline (:func:`jaxrxn.find_reaction`: geodesic band, CI-NEB, saddle
     search from the climbing image, frequencies, IRC; with `ts_guess` the saddle search,
     frequencies and IRC from the guess first, the band only if that does not verify) from
@@ -512,11 +512,12 @@ def pipeline_ts(pot, x_is, x_fs, x_ts, e_ts, ts_guess=None, refine_interpolation
     first-order saddle is the data set's TS, verified by the IRC (``converged``) or not.
     ``n_force_calls_to_ts`` counts the CI-NEB's and the saddle searches' gradients
     (what a refinement from a guess replaces), ``n_force_calls`` every stage's;
-    ``ts_source`` says where the verified saddle search started."""
+    ``ts_source`` says where the verified saddle search started; `hessian_from` starts every
+    saddle search from that potential's exact Hessian (``find_reaction``'s)."""
     from jaxrxn.reaction import find_reaction
 
     res = find_reaction(jnp.asarray(x_is), jnp.asarray(x_fs), pot, relax=False, ts_guess=ts_guess,
-                        refine_interpolation_max=refine_interpolation_max)  # fmt: skip
+                        refine_interpolation_max=refine_interpolation_max, hessian_from=hessian_from)  # fmt: skip
     found = res.R_ts is not None and res.saddle_index == 1 and res.ts_energy is not None
     against = _against_data_ts(res.R_ts if found else None, res.ts_energy, x_ts, e_ts, pot.system.numbers)
     by_stage = res.n_force_calls_by_stage

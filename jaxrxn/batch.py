@@ -373,6 +373,7 @@ def find_reactions(
     saddle_max_steps: int = 300,
     rmsd_tol: float = 0.2,
     refine_interpolation_max: bool | None = None,
+    hessian_from: Sequence[Potential | None] | None = None,
     workers: int = 1,
     progress: bool | Callable[[str], None] = False,
     on_result: Callable[[int, ReactionResult], None] | None = None,
@@ -391,6 +392,9 @@ def find_reactions(
       batch takes one threshold, not a sequence; `refine_interpolation_max` is for outside
       calculators, which run :func:`jaxrxn.find_reaction` itself: ``True`` with a JAX
       potential among the potentials is refused).
+    - `hessian_from`: one JAX potential (or ``None``) per reaction whose exact Hessian
+      starts that reaction's saddle searches (``find_reaction``'s `hessian_from`: free
+      molecules on outside calculators only).
     - `on_result`: called as ``on_result(index, result)`` as soon as a reaction is done (a
       padded batch's reactions together, an outside calculator's one by one), e.g. to
       write a checkpoint.
@@ -406,7 +410,7 @@ def find_reactions(
     """
     from jaxrxn._jit import near_map_limit
     from jaxrxn.potentials.external import HostEnergy
-    from jaxrxn.reaction import band_schedule, check_end_points, find_reaction, free_molecule
+    from jaxrxn.reaction import band_schedule, check_end_points, check_hessian_potential, find_reaction, free_molecule
 
     if len(pairs) != len(potentials):
         raise ValueError(f"{len(pairs)} reactions but {len(potentials)} potentials.")
@@ -417,6 +421,16 @@ def find_reactions(
     if refine_interpolation_max and padded:
         raise ValueError("refine_interpolation_max is for outside calculators; a padded batch on a JAX potential has no such stage.")
     _check_each("reaction", potentials, pairs, lambda pot, pair: check_end_points(*pair, **_periodicity(pot)))
+    hessian_from = [None] * len(pairs) if hessian_from is None else list(hessian_from)
+    if len(hessian_from) != len(pairs):
+        raise ValueError(f"{len(pairs)} reactions but {len(hessian_from)} hessian_from entries.")
+
+    def check_hessian(pot, k) -> None:
+        if hessian_from[k] is not None:
+            usable = isinstance(pot.energy_fn, HostEnergy) and free_molecule(pot, np.shape(pairs[k][0])[0])
+            check_hessian_potential(hessian_from[k], pot.system.numbers if usable else None, usable)
+
+    _check_each("reaction", potentials, range(len(pairs)), check_hessian)
     options = dict(
         relax=relax, interpolation=interpolation, n_images=n_images, neb_fmax=neb_fmax, neb_max_steps=neb_max_steps,
         fmax=fmax, saddle_max_steps=saddle_max_steps, rmsd_tol=rmsd_tol, refine_interpolation_max=refine_interpolation_max,
@@ -451,7 +465,7 @@ def find_reactions(
                     draining = False
                 while waiting and len(in_flight) < size and not draining:
                     i = waiting.pop()
-                    in_flight[pool.submit(find_reaction, *pairs[i], potentials[i], **options)] = i
+                    in_flight[pool.submit(find_reaction, *pairs[i], potentials[i], hessian_from=hessian_from[i], **options)] = i
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for fut in done:
                     i = in_flight.pop(fut)

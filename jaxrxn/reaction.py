@@ -368,6 +368,24 @@ def molecular_saddle_solver(numbers, R, hessian_from: Potential | None = None) -
     return RSPRFO.molecular(np.asarray(numbers), np.asarray(R), bond_scale=SADDLE_BOND_SCALE, **changes)
 
 
+def check_hessian_potential(hessian_from: Potential, numbers, usable: bool = True) -> None:
+    """Refuse (``ValueError``) a `hessian_from` potential that cannot start a search on the
+    atoms `numbers` ``(n,)``: an outside calculator (it has no exact Hessian), or one built
+    for other elements or another atom count; or any, unless `usable` (the search is a free
+    molecule's on an outside calculator, where :func:`molecular_saddle_solver` takes it)."""
+    if not usable:
+        raise ValueError(
+            "hessian_from is for free molecules on an outside calculator (xtb, pyscf): "
+            "a JAX potential's saddle search starts from its own exact Hessian."
+        )
+    if isinstance(hessian_from.energy_fn, HostEnergy):
+        raise ValueError("hessian_from must be a JAX potential with an exact Hessian (e.g. the shipped NNP); got an outside calculator.")
+    system = hessian_from.system
+    if system is None or system.numbers is None or not np.array_equal(np.asarray(system.numbers), np.asarray(numbers)):
+        theirs = None if system is None or system.numbers is None else np.asarray(system.numbers).tolist()
+        raise ValueError(f"hessian_from is built for atoms {theirs}; the reaction has {np.asarray(numbers).tolist()}.")
+
+
 #: Length (Å, the whole displacement) of the step off a higher-order stationary point along
 #: its second imaginary mode (:func:`off_second_order_point`).
 SECOND_MODE_STEP = 0.1
@@ -426,7 +444,7 @@ def judge_saddle(out, res, R_from: np.ndarray, frequencies: Callable[[np.ndarray
     return None, vib
 
 
-def saddle_solver(potential: Potential, R_ci, outside: bool, molecule: bool):
+def saddle_solver(potential: Potential, R_ci, outside: bool, molecule: bool, hessian_from: Potential | None = None):
     """The pipeline's saddle search from the climbing image `R_ci`: P-RFO on exact Hessians
     for a JAX potential; RS-P-RFO on an updated Hessian for an outside calculator, for a
     free molecule with Sella's choices (:meth:`jaxrxn.saddle.RSPRFO.molecular`: redundant
@@ -442,14 +460,15 @@ def saddle_solver(potential: Potential, R_ci, outside: bool, molecule: bool):
     both; ``molecular``'s own bond scale (1.3) 12 and 33, but it misses the Claisen
     rearrangement (benchmarks/data/claisen_*.xyz; a torsional saddle at 143i cm^-1, 0.22
     eV) that both others verify: at its climbing image the forming C-C bond is not a
-    primitive."""
+    primitive. `hessian_from` (a free molecule on an outside calculator only): the JAX
+    potential whose exact Hessian starts the search (:func:`molecular_saddle_solver`)."""
     from jaxrxn.saddle import PRFO, RSPRFO
 
     if not outside:
         return PRFO()
     if not molecule:
         return RSPRFO()
-    return molecular_saddle_solver(potential.system.numbers, R_ci)
+    return molecular_saddle_solver(potential.system.numbers, R_ci, hessian_from)
 
 
 def band_schedule(neb_fmax, neb_max_steps, outside: bool) -> tuple[tuple[float, ...], tuple[int, ...]]:
@@ -488,6 +507,7 @@ def find_reaction(
     rmsd_tol: float = 0.2,
     ts_guess=None,
     refine_interpolation_max: bool | None = None,
+    hessian_from: Potential | None = None,
     progress: bool | Callable[[str], None] = False,
 ) -> ReactionResult:
     """Transition state between two end states, refined and verified by an IRC.
@@ -543,9 +563,17 @@ def find_reaction(
       the band alone verifies was lost. The price: a verified saddle is kept even where
       the band would have found a lower one (6 of the 223, 0.08-0.68 eV higher; with a
       TS guess first, 2); pass ``False`` for the band alone.
+    - `hessian_from`: a JAX potential on the same atoms (e.g. the shipped neural-network
+      potential, :func:`jaxrxn.nnp.pretrained`) whose exact Hessian starts every saddle
+      search instead of the model Hessian (an ML Hessian,
+      :func:`molecular_saddle_solver`); its Hessians are not calculator calls. For a free
+      molecule on an outside calculator only (a JAX potential's search uses its own exact
+      Hessian). Measured on the shipped data set's 223 held-out reactions with GFN2-xTB
+      (benchmarks/ml_hessian_ts.py): RESULT_PENDING.
     - `progress`: ``True`` prints one line per stage on stderr; a callable receives them.
 
-    Raises ``ValueError`` for unusable end points (before any calculator call). Everything
+    Raises ``ValueError`` for unusable end points or a `hessian_from` that does not fit
+    (before any calculator call). Everything
     else ends in the returned :class:`ReactionResult`.
 
     The stages compile once per atom count (the saddle search's internal coordinates are
@@ -582,6 +610,8 @@ def find_reaction(
     outside = isinstance(potential.energy_fn, HostEnergy)
     if refine_interpolation_max is None:
         refine_interpolation_max = molecule and outside
+    if hessian_from is not None:
+        check_hessian_potential(hessian_from, numbers, molecule and outside)
     if interpolation == "geodesic" and not molecule:
         raise ValueError("geodesic interpolation is for free molecules (atomic numbers, no cell, no fixed atoms).")
     schedule, caps = band_schedule(neb_fmax, neb_max_steps, outside)
@@ -672,7 +702,7 @@ def find_reaction(
         calculator failure there ends the attempt, not the reaction: the band may keep away
         from the geometry it failed on (and steps back from it if not)."""
         failure = _saddle_and_irc(potential, out, stage_done, broken, R_start, None, molecule, outside, numbers,
-                                  fmax, saddle_max_steps, rmsd_tol)  # fmt: skip
+                                  fmax, saddle_max_steps, rmsd_tol, hessian_from)  # fmt: skip
         if failure is None:
             return None
         failures = calculator_failures(potential)[n_failed[0]:]
@@ -733,7 +763,7 @@ def find_reaction(
             continue
         tangent = np.asarray(improved_tangents(band.path, band.energies, cell, pbc))[ts - 1]
         failure = _saddle_and_irc(potential, out, stage_done, broken, out.band[ts], tangent, molecule, outside, numbers,
-                                  fmax, saddle_max_steps, rmsd_tol)  # fmt: skip
+                                  fmax, saddle_max_steps, rmsd_tol, hessian_from)  # fmt: skip
         if failure is None:
             break
         if broken() or last:
@@ -744,9 +774,10 @@ def find_reaction(
 
 
 def _saddle_and_irc(potential, out, stage_done, broken, R_start, tangent, molecule, outside, numbers,
-                    fmax, saddle_max_steps, rmsd_tol) -> Failure | None:  # fmt: skip
+                    fmax, saddle_max_steps, rmsd_tol, hessian_from=None) -> Failure | None:  # fmt: skip
     """Saddle search from `R_start` (a climbing image, its band `tangent` the first guess of
-    the reaction mode; or a TS guess, `tangent` ``None``), frequencies, IRC and the check of
+    the reaction mode; or a TS guess, `tangent` ``None``; the starting Hessian from
+    `hessian_from` when given, :func:`saddle_solver`), frequencies, IRC and the check of
     its ends, filling `out`; ``None`` when verified, else ``(stage, message, geometry)`` of
     the first stage that failed (or met a calculator failure, `broken`)."""
     from jaxrxn.irc import irc
@@ -765,7 +796,7 @@ def _saddle_and_irc(potential, out, stage_done, broken, R_start, tangent, molecu
         """Saddle search from `R_from`, judged (:func:`judge_saddle`), `out` filled."""
         t0 = time.perf_counter()
         res = saddle_search(
-            potential, jnp.asarray(R_from), saddle_solver(potential, R_from, outside, molecule), fmax=fmax,
+            potential, jnp.asarray(R_from), saddle_solver(potential, R_from, outside, molecule, hessian_from), fmax=fmax,
             max_steps=saddle_max_steps, mode0=None if mode0 is None else jnp.asarray(mode0), check_index=not outside,
         )  # fmt: skip
         stage_done("saddle", res.n_force_calls, t0, f", fmax {float(res.fmax):.3g} eV/Å")

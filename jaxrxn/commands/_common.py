@@ -46,6 +46,12 @@ def build_potential(args, R: np.ndarray, system):
     return potential_from_name(args.calc, R, system, charge=args.charge, multiplicity=args.mult)
 
 
+def add_hessian_from_argument(parser, search: str) -> None:
+    """``--hessian-from NAME``; `search` says which saddle search it starts."""
+    parser.add_argument("--hessian-from", metavar="NAME",
+                        help=f"{search} starts from this JAX potential's exact Hessian (e.g. nnp) instead of a model Hessian")
+
+
 def hessian_potential(args, R: np.ndarray, system):
     """The potential ``--hessian-from NAME`` names (``None`` without it): a JAX potential
     whose exact Hessian starts a saddle search, built with ``--charge`` and ``--mult`` (the

@@ -25,7 +25,7 @@ elements or sizes outside the model's training domain, ``--polish`` without ``--
 
 from __future__ import annotations
 
-from jaxrxn.commands._common import add_calc_argument, finish, hessian_potential, progress, read_one
+from jaxrxn.commands._common import add_calc_argument, add_hessian_from_argument, finish, hessian_potential, progress, read_one
 
 EXAMPLE = """\
 # a held-out reaction of the shipped data set, generated then polished with GFN2-xTB
@@ -39,8 +39,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--steps", type=int, default=4, help="Heun steps of the sampler (4: 8 model calls)")
     parser.add_argument("--polish", action="store_true", help="refine the generated TS into a saddle with --calc")
     add_calc_argument(parser, required=False, use="potential for --polish")
-    parser.add_argument("--hessian-from", metavar="NAME",
-                        help="--polish starts from this JAX potential's exact Hessian (e.g. nnp) instead of a model Hessian")
+    add_hessian_from_argument(parser, "--polish")
     parser.add_argument("--fmax", type=float, default=0.01, help="force threshold of --polish, eV/Å (0.01)")
     parser.add_argument("--max-steps", type=int, default=300, help="iteration cap of --polish (300)")
     parser.add_argument("-o", "--output", metavar="TS.xyz", help="write the final structure here")

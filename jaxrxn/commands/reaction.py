@@ -7,7 +7,9 @@ interpolation's highest image to a first-order saddle (molecules on an outside c
 elsewhere), checks its frequencies, follows the IRC both ways and verifies that it ends in
 IS and FS; when that saddle does not verify (or was not tried), runs a CI-NEB and does the
 same from its climbing image. ``--ts-guess TS.xyz`` (e.g. ``jaxrxn generate-ts``'s output)
-starts the saddle search there first. The JSON's ``ts_source`` says which start verified
+starts the saddle search there first; ``--hessian-from nnp`` starts every saddle search
+from the shipped neural-network potential's exact Hessian (molecules on an outside
+calculator). The JSON's ``ts_source`` says which start verified
 (``"guess"``, ``"interpolation"`` or ``"band"``); ``guess_failure`` and
 ``interpolation_failure`` say why the earlier ones did not. OUTDIR receives ``ts.xyz``,
 ``path.extxyz`` (the band, when one ran), ``irc.extxyz`` (the IRC, from the initial state's side to the final state's) and
@@ -37,7 +39,9 @@ import json
 import os
 import sys
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, print_json, progress, read_one, to_jsonable
+from jaxrxn.commands._common import (
+    add_calc_argument, add_hessian_from_argument, build_potential, hessian_potential, print_json, progress, read_one, to_jsonable,
+)  # fmt: skip
 
 EXAMPLE = """\
 # the Claisen rearrangement with GFN2-xTB; out/: ts.xyz, path.extxyz, irc.extxyz, profile.png
@@ -48,7 +52,9 @@ jaxrxn reaction is.xyz fs.xyz --calc xtb --stepwise --json    # through intermed
 # the pretrained TS generator's guess first, then the interpolation's highest image, then the CI-NEB
 jaxrxn generate-ts is.xyz fs.xyz -o guess.xyz && jaxrxn reaction is.xyz fs.xyz --calc xtb --ts-guess guess.xyz --json
 # the CI-NEB alone (no saddle search from the interpolation's highest image)
-jaxrxn reaction is.xyz fs.xyz --calc xtb --no-refine-interpolation-max --json"""
+jaxrxn reaction is.xyz fs.xyz --calc xtb --no-refine-interpolation-max --json
+# every saddle search started from the shipped NNP's Hessian (an ML Hessian)
+jaxrxn reaction is.xyz fs.xyz --calc xtb --hessian-from nnp --json"""
 
 
 def add_arguments(parser) -> None:
@@ -73,6 +79,7 @@ def add_arguments(parser) -> None:
         help="before the CI-NEB (after a --ts-guess that did not verify), try the saddle search from the interpolation's "
         "highest image (default: on for molecules on an outside calculator such as xtb or pyscf; --no-... for the band alone)",
     )  # fmt: skip
+    add_hessian_from_argument(parser, "every saddle search (molecules on an outside calculator such as xtb)")
     parser.add_argument("-o", "--outdir", metavar="OUTDIR", help="write ts.xyz, path.extxyz, irc.extxyz, profile.png here")
     parser.add_argument(
         "--stepwise", action="store_true",
@@ -127,7 +134,7 @@ def _solve(args, R0, R1, system, progress, ts_guess=None):
     from jaxrxn.reaction import find_reaction
 
     potential = build_potential(args, R0, system)
-    options = dict(_pipeline_options(args, progress), ts_guess=ts_guess)
+    options = dict(_pipeline_options(args, progress), ts_guess=ts_guess, hessian_from=hessian_potential(args, R0, system))
     if args.stepwise:
         result = find_mechanism(R0, R1, potential, max_steps=args.max_steps, **options)
     else:
@@ -265,6 +272,8 @@ def _run_batch(args) -> int:
     # a checkpoint from before it defaulted to on for molecules on outside calculators
     # (no such key) ran the band alone: its reactions run again
     settings.update(refine_interpolation_max=args.refine_interpolation_max)
+    if args.hessian_from:  # absent otherwise: checkpoints from before the option stay valid
+        settings.update(hessian_from=args.hessian_from)
     keys = [f"{a} {b}" for a, b in pairs]
     todo = [k for k, key in enumerate(keys) if done.get(key, {}).get("settings") != settings]
     with progress(args) as shown, shown.stage("reactions", total=len(pairs)) as advance:
@@ -275,6 +284,7 @@ def _run_batch(args) -> int:
             from jaxrxn.batch import find_reactions
 
             potentials = [build_potential(args, inputs[k][0], inputs[k][2]) for k in todo]
+            hessians = [hessian_potential(args, inputs[k][0], inputs[k][2]) for k in todo]
             options = _pipeline_options(args, lambda line: shown.log(f"jaxrxn reaction: {line}"))
 
             def save(j: int, result) -> None:
@@ -282,7 +292,8 @@ def _run_batch(args) -> int:
                 if args.stepwise:  # on from the batch's search, which is the mechanism's first
                     from jaxrxn.mechanism import find_mechanism
 
-                    result = find_mechanism(*inputs[k][:2], potentials[j], max_steps=args.max_steps, first=result, **options)
+                    result = find_mechanism(*inputs[k][:2], potentials[j], max_steps=args.max_steps, first=result,
+                                            hessian_from=hessians[j], **options)  # fmt: skip
                 done[keys[k]] = {"settings": settings, "report": to_jsonable({"is": pairs[k][0], "fs": pairs[k][1], **result.to_json()})}
                 tmp = checkpoint + ".tmp"
                 with open(tmp, "w") as fh:
@@ -291,7 +302,7 @@ def _run_batch(args) -> int:
                 advance()
 
             try:
-                find_reactions([inputs[k][:2] for k in todo], potentials, workers=args.workers, on_result=save, **options)
+                find_reactions([inputs[k][:2] for k in todo], potentials, hessian_from=hessians, workers=args.workers, on_result=save, **options)
             finally:
                 for potential in potentials:
                     close = getattr(potential.energy_fn, "close", None)

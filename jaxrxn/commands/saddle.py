@@ -13,7 +13,7 @@ search) instead of a model Hessian, its lowest mode checked by the Davidson refi
 
 from __future__ import annotations
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, finish, hessian_potential, progress, read_one
+from jaxrxn.commands._common import add_calc_argument, add_hessian_from_argument, build_potential, finish, hessian_potential, progress, read_one
 
 EXAMPLE = """\
 # the Claisen rearrangement's transition state from Baker's guess, with GFN2-xTB
@@ -33,8 +33,7 @@ def add_arguments(parser) -> None:
         help="coordinates of rsprfo: cartesian (default) or redundant internal coordinates built "
         "from the guess (molecules only)",
     )  # fmt: skip
-    parser.add_argument("--hessian-from", metavar="NAME",
-                        help="rsprfo starts from this JAX potential's exact Hessian (e.g. nnp) instead of a model Hessian")
+    add_hessian_from_argument(parser, "rsprfo")
     parser.add_argument("--fmax", type=float, default=0.01, help="force threshold, eV/Å (0.01)")
     parser.add_argument("--max-steps", type=int, default=500, help="iteration cap (500)")
     parser.add_argument("--output", metavar="FILE", help="write the saddle structure here")
