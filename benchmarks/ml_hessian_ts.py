@@ -1,5 +1,6 @@
-"""GFN2-xTB saddle refinement from the generated TS with the shipped neural-network
-potential's Hessian as the starting Hessian (an ML Hessian) instead of a model Hessian.
+"""GFN2-xTB saddle searches started from the shipped neural-network potential's Hessian (an ML
+Hessian) instead of a model Hessian: refinements from the generated TS, the geodesic maximum
+and the NNP's own climbing image, and the whole reaction pipeline.
 
 Per held-out reaction of the shipped data set (``val`` and ``test`` molecules, never seen by
 the TS generator or the NNP in training; reactive first), the shipped TS generator's guess
@@ -20,6 +21,21 @@ Sella's trust policy, fmax 0.01 eV/Å, 300 steps), started from four Hessians:
 from the model-free guess instead: the highest interior image of the geodesic band (11
 images, :func:`jaxrxn.path.geodesic_interpolation.geodesic`; its 9 GFN2-xTB energies are
 not gradients and are not counted), the start of ``find_reaction``'s default for molecules.
+
+``nnp climbing image: model`` and ``nnp climbing image: nnp, Davidson from its mode`` refine
+the climbing images of the shipped NNP's own batched CI-NEB on the 223
+(results/nnp_batch_neb_heldout_all_ft40k.json, ``--climbing-images``; benchmarks/nnp_batch_neb.py,
+no GFN2-xTB call) with GFN2-xTB: the NNP's path and the NNP's Hessian, GFN2-xTB only for the
+last refinement.
+
+``max first pipeline: model`` and ``max first pipeline: nnp`` run ``jaxrxn reaction``'s default
+pipeline for a molecule (:func:`jaxrxn.find_reaction` from the stored end states, not relaxed
+again: geodesic band of 8 images, the saddle search from its highest image first, then the
+CI-NEB; frequencies; IRC; benchmarks/ts_generator_xtb.py's ``pipeline_ts``) without and
+with ``hessian_from`` = the NNP (``--hessian-from nnp``): success = its last first-order
+saddle is the data set's TS (up to symmetry), ``converged`` = verified by the IRC; every
+stage's GFN2-xTB gradients counted (``n_force_calls``; ``n_force_calls_to_ts``: the band's
+and the saddle searches').
 
 Success = converged to the data set's TS (Kabsch RMSD < 0.1 Å, also over mirror images and
 renumbered like atoms, and energy within 0.01 eV), as benchmarks/ts_generator_xtb.py judges
@@ -52,21 +68,25 @@ import numpy as np  # noqa: E402
 
 from _generative import add_part_arguments, data_record, evaluate_each, evaluated_by, file_sha256, part_of, rows_to_resume  # noqa: E402
 from ts_generator_xtb import (  # noqa: E402
-    SAME_TS_DE, SAME_TS_RMSD, _energy, _saddle, generated_ts, held_out_reactions, pipeline_ts, same_ts_up_to_symmetry, stored_ts,
+    SAME_TS_DE, SAME_TS_RMSD, _saddle, generated_ts, held_out_reactions, highest_interior_image, pipeline_ts, same_ts_up_to_symmetry,
+    stored_ts,
 )  # fmt: skip
 
 HERE = pathlib.Path(__file__).resolve().parent
 GEODESIC = "geodesic max: "
 PIPELINE = "max first pipeline: "
+NNP_CI = "nnp climbing image: "
 VARIANTS = ("model", "nnp", "nnp, no Davidson", "nnp, Davidson from its mode", GEODESIC + "model", GEODESIC + "nnp, no Davidson",
-            PIPELINE + "model", PIPELINE + "nnp")  # fmt: skip
+            PIPELINE + "model", PIPELINE + "nnp", NNP_CI + "model", NNP_CI + "nnp, Davidson from its mode")  # fmt: skip
+#: the shipped NNP's batched CI-NEB on all 223 held-out reactions (benchmarks/nnp_batch_neb.py, session 35)
+CLIMBING_IMAGES = HERE / "results" / "nnp_batch_neb_heldout_all_ft40k.json"
 
 
 def solver_of(variant: str, numbers, X, nnp):
     """The RS-P-RFO of `variant` (module docstring) for the guess `X` ``(N, 3)`` (Å)."""
     from jaxrxn.reaction import molecular_saddle_solver
 
-    variant = variant.removeprefix(GEODESIC)  # the pipeline's variants: find_reaction builds the solver
+    variant = variant.removeprefix(GEODESIC).removeprefix(NNP_CI)  # the pipeline's variants: find_reaction builds the solver
     if variant == "nnp, Davidson from its mode":
         return molecular_saddle_solver(numbers, X, hessian_from=nnp)  # the CLI's --hessian-from
     solver = molecular_saddle_solver(numbers, X)
@@ -90,7 +110,7 @@ def refine(pot, numbers, X, x_ts, e_ts, variant, nnp) -> dict:
             "n_force_calls": int(res.n_force_calls), "seconds": round(seconds, 2)}  # fmt: skip
 
 
-def evaluate(r, generator, nnp_model, variants) -> dict:
+def evaluate(r, generator, nnp_model, variants, climbing_images) -> dict:
     from jaxrxn.nnp.model import nnp_potential
     from jaxrxn.potentials.qm import xtb_potential
 
@@ -102,12 +122,14 @@ def evaluate(r, generator, nnp_model, variants) -> dict:
         starts[""] = generated_ts(*generator, r)
     if any(v.startswith(GEODESIC) for v in variants):
         starts[GEODESIC] = geodesic_max(pot, r)
+    if any(v.startswith(NNP_CI) for v in variants):
+        starts[NNP_CI] = np.asarray(climbing_images[r.rxn], float)
     row = {"rxn": r.rxn, "formula": r.formula, "n_atoms": len(r.numbers)}
     for variant in variants:
         if variant.startswith(PIPELINE):
             row[variant] = pipeline(pot, r, x_ts, e_ts, nnp if variant == PIPELINE + "nnp" else None)
             continue
-        X = starts[GEODESIC if variant.startswith(GEODESIC) else ""]
+        X = starts[next((prefix for prefix in (GEODESIC, NNP_CI) if variant.startswith(prefix)), "")]
         row[variant] = refine(pot, r.numbers, X, x_ts, e_ts, variant, nnp)
     print(json.dumps(row), flush=True)
     return row
@@ -131,8 +153,7 @@ def geodesic_max(pot, r) -> np.ndarray:
     from jaxrxn.path.geodesic_interpolation import geodesic
     from jaxrxn.system import System
 
-    band = np.asarray(geodesic(jnp.asarray(r.reactant), jnp.asarray(r.product), 11, System(jnp.asarray(r.numbers))).path)
-    return band[1 + int(np.argmax([float(_energy(pot, jnp.asarray(X))) for X in band[1:-1]]))]
+    return highest_interior_image(pot, geodesic(jnp.asarray(r.reactant), jnp.asarray(r.product), 11, System(jnp.asarray(r.numbers))).path)
 
 
 def summarise(rows: list[dict]) -> dict:
@@ -142,7 +163,7 @@ def summarise(rows: list[dict]) -> dict:
         out[v] = {"success": float(np.mean([row[v]["same_ts"] for row in rows])), "converged": float(np.mean([row[v]["converged"] for row in rows])),
                   "n_force_calls_median": float(np.median(calls)), "n_force_calls_total": int(sum(calls)),
                   "seconds_total": round(sum(row[v]["seconds"] for row in rows), 1)}  # fmt: skip
-        base = next((prefix for prefix in (GEODESIC, PIPELINE) if v.startswith(prefix)), "") + "model"
+        base = next((prefix for prefix in (GEODESIC, PIPELINE, NNP_CI) if v.startswith(prefix)), "") + "model"
         if v.startswith(PIPELINE):
             out[v]["n_force_calls_to_ts_total"] = int(sum(row[v]["n_force_calls_to_ts"] for row in rows))
         both = [row for row in rows if base in row and row[v]["same_ts"] and row[base]["same_ts"]]
@@ -167,6 +188,8 @@ def main():
     ap.add_argument("--resume", action="store_true", help="keep the reactions already in --out")
     ap.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
                     help="the starting Hessians to run (default all; rows of another run with --merge add theirs)")
+    ap.add_argument("--climbing-images", default=str(CLIMBING_IMAGES),
+                    help="results of benchmarks/nnp_batch_neb.py whose NNP climbing images start the 'nnp climbing image' variants")
     add_part_arguments(ap)
     a = ap.parse_args()
 
@@ -181,7 +204,10 @@ def main():
         pathlib.Path(a.out).write_text(json.dumps({"evaluated_by": by, **identity, "summary": summarise(rows), "reactions": rows}, indent=1))
 
     todo = held if a.merge else part_of(held, a.part)
-    rows = evaluate_each(todo, rows, lambda r: evaluate(r, generator, nnp_model, a.variants), write)
+    climbing_images = {}
+    if any(v.startswith(NNP_CI) for v in a.variants):
+        climbing_images = {row["rxn"]: row["nnp_climbing_image"] for row in json.loads(pathlib.Path(a.climbing_images).read_text())["reactions"]}
+    rows = evaluate_each(todo, rows, lambda r: evaluate(r, generator, nnp_model, a.variants, climbing_images), write)
     print(json.dumps(summarise(rows), indent=1))
 
 

@@ -416,6 +416,13 @@ def _energy(pot, X):
     return pot.energy(X)
 
 
+def highest_interior_image(pot, band) -> np.ndarray:
+    """The interior image ``(N, 3)`` of `band` ``(n_images, N, 3)`` (Å) highest in `pot`'s
+    energy (``n_images - 2`` energies)."""
+    inner = np.asarray(band)[1:-1]
+    return inner[int(np.argmax([float(_energy(pot, jnp.asarray(X))) for X in inner]))]
+
+
 @eqx.filter_jit
 def _sample(model, params, x_is, x_fs, numbers):
     from jaxrxn.generative.ts_generator import sample_ts
@@ -435,11 +442,10 @@ def evaluate(model, params, r, train, refine: bool, previous=None, pipeline: boo
     x_ts, e_ts = stored_ts(r)
     x_is, x_fs = np.asarray(r.reactant, float), np.asarray(r.product, float)
     energy = lambda X: _energy(pot, X)  # noqa: E731
-    band_max = lambda band: max(((float(energy(jnp.asarray(X))), np.asarray(X)) for X in band[1:-1]), key=lambda p: p[0])  # noqa: E731
     starts = {"generated": generated_ts(model, params, r), "linear midpoint": 0.5 * (x_is + x_fs)}
-    starts["IDPP max"] = band_max(np.asarray(idpp(jnp.asarray(x_is), jnp.asarray(x_fs), 11)))[1]
+    starts["IDPP max"] = highest_interior_image(pot, idpp(jnp.asarray(x_is), jnp.asarray(x_fs), 11))
     geo = np.asarray(geodesic(jnp.asarray(x_is), jnp.asarray(x_fs), 11, System(jnp.asarray(r.numbers))).path)
-    starts["geodesic max"] = band_max(geo)[1]
+    starts["geodesic max"] = highest_interior_image(pot, geo)
     starts["geodesic midpoint"] = geo[len(geo) // 2]  # the metric's midpoint: no energies needed
     e_reaction = float(energy(jnp.asarray(x_fs))) - float(energy(jnp.asarray(x_is)))
     starts["nearest training reaction"], nearest = nearest_reaction_guess(r, train, geo, e_reaction)
