@@ -46,6 +46,11 @@ TS optimisation at the DFT level).
 
     OMP_NUM_THREADS=1 python benchmarks/ml_hessian_ts.py [--limit N] [--part I/N --out P.json] [--merge P0.json P1.json]
 
+The pipeline rows of the committed results (session 37), added to session 36's::
+
+    OMP_NUM_THREADS=1 python benchmarks/ml_hessian_ts.py --variants "max first pipeline: model" "max first pipeline: nnp" --part 0/2 --out M0.json   # and 1/2, M1.json
+    OMP_NUM_THREADS=1 python benchmarks/ml_hessian_ts.py --variants "max first pipeline: model" "max first pipeline: nnp" --merge M0.json M1.json
+
 ``--out`` (default ``benchmarks/results/ml_hessian_ts.json``) is rewritten after every
 reaction; ``--resume`` keeps the reactions already there; ``--part``/``--merge`` split a run
 over processes as the other generator benchmarks do.
