@@ -51,8 +51,9 @@ The pipeline rows of the committed results (session 37), added to session 36's::
     OMP_NUM_THREADS=1 python benchmarks/ml_hessian_ts.py --variants "max first pipeline: model" "max first pipeline: nnp" --part 0/2 --out M0.json   # and 1/2, M1.json
     OMP_NUM_THREADS=1 python benchmarks/ml_hessian_ts.py --variants "max first pipeline: model" "max first pipeline: nnp" --merge M0.json M1.json
 
-and the NNP's climbing images, in their own file (the first 131 reactions: the 132nd,
-rxn0184_0003, takes tens of seconds per step with the NNP's Hessian, an open problem)::
+and the NNP's climbing images, in their own file (the first 131 reactions: on the 132nd,
+rxn0184_0003, the NNP-Hessian search reaches geometries where GFN2-xTB's SCF converges only
+on retries, tens of seconds per gradient, and the run was stopped)::
 
     OMP_NUM_THREADS=1 python benchmarks/ml_hessian_ts.py --variants "nnp climbing image: model" "nnp climbing image: nnp, Davidson from its mode" --out benchmarks/results/ml_hessian_ts_nnp_ci.json
 
