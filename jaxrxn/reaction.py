@@ -363,9 +363,9 @@ def molecular_saddle_solver(numbers, R, hessian_from: Potential | None = None) -
     data set, with GFN2-xTB: the data set's TS in 176 against 177 with 0.84x the gradients
     (11,056 vs 13,212; benchmarks/ml_hessian_ts.py)."""
     from jaxrxn.saddle import RSPRFO
+    from jaxrxn.saddle.rsprfo import hessian_start
 
-    changes = {} if hessian_from is None else {"initial_hessian": hessian_from, "davidson_start": "model"}
-    return RSPRFO.molecular(np.asarray(numbers), np.asarray(R), bond_scale=SADDLE_BOND_SCALE, **changes)
+    return RSPRFO.molecular(np.asarray(numbers), np.asarray(R), bond_scale=SADDLE_BOND_SCALE, **hessian_start(hessian_from))
 
 
 def check_hessian_potential(hessian_from: Potential, numbers, usable: bool = True) -> None:

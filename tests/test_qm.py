@@ -3,6 +3,7 @@ host bridge and failing calculators, checked against tblite's own ASE calculator
 directly and finite differences in the same test."""
 
 import json
+import time
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +17,7 @@ from ase.units import Hartree
 from jaxrxn import minimize
 from jaxrxn._results import RESULTS
 from jaxrxn.cli import main
-from jaxrxn.potentials.external import HostEnergy, ase_potential, calculator_result
+from jaxrxn.potentials.external import HostEnergy, ase_potential, calculator_result, time_limit
 from jaxrxn.potentials.core import Potential
 
 tblite_ase = pytest.importorskip("tblite.ase")
@@ -243,6 +244,39 @@ def test_retry_that_helps_is_invisible_to_the_solver():
     assert bool(res.converged) and calculator_result(res.result, pot) == RESULTS.successful
     assert pot.energy_fn.failures == [] and pot.energy_fn.n_retries >= 1
     assert pot.energy_fn.n_calls == int(res.n_force_calls)
+
+
+class SlowHarmonic(FlakyHarmonic):
+    """The harmonic well of :class:`FlakyHarmonic` at `seconds` per evaluation (a struggling SCF)."""
+
+    def __init__(self, seconds):
+        super().__init__(fail_after=10**9)
+        self.seconds = seconds
+
+    def __call__(self, R, attempt):
+        time.sleep(self.seconds)
+        return super().__call__(R, attempt)
+
+
+def test_time_limit_stops_a_run_on_a_slow_calculator_and_says_so():
+    R0 = jnp.array([[0.3, 0.2, 0.0], [1.4, -0.3, 0.1]])
+    run = lambda pot: minimize(pot, R0, "fire", fmax=1e-8, max_steps=400)  # noqa: E731  (~100 steps)
+    fast = HostEnergy(lambda: SlowHarmonic(0.0), 2, handle_in_params=True).potential()
+    assert bool(run(fast).converged)  # and compiles the run, so the limit below times only the calculator
+    slow = SlowHarmonic(0.05)
+    pot = HostEnergy(lambda: slow, 2, handle_in_params=True).potential()
+    with time_limit(pot, 0.5):
+        res = run(pot)
+    assert not bool(res.converged) and calculator_result(res.result, pot) == RESULTS.calculator_failed
+    assert pot.energy_fn.failures[0] == "time limit of 0.5 s reached"
+    assert 2 <= slow.calls <= 0.5 / 0.05 + 1  # it worked until the limit, then stopped asking
+    assert np.all(np.isfinite(np.asarray(res.R))) and int(res.n_force_calls) == slow.calls + 1
+    # outside the block the calculator answers again
+    assert bool(minimize(pot, res.R, "lbfgs", fmax=1e-6, max_steps=50).converged)
+    with pytest.raises(ValueError, match="positive"):
+        time_limit(pot, 0).__enter__()
+    with pytest.raises(ValueError, match="outside calculators"):
+        time_limit(Potential(lambda R, system=None, params=None: jnp.sum(R**2)), 1.0)
 
 
 # ---- command line ---------------------------------------------------------------------------

@@ -55,6 +55,7 @@ def run(args) -> int:
     from jaxrxn.io import to_atoms
     from jaxrxn.potentials.external import HostEnergy, calculator_failures
     from jaxrxn.saddle import PRFO, RSPRFO, Dimer, saddle_search
+    from jaxrxn.saddle.rsprfo import hessian_start
     from jaxrxn.vibrations import vibrations
 
     if args.fmax <= 0 or args.max_steps < 0:
@@ -67,8 +68,7 @@ def run(args) -> int:
         raise ValueError("--method prfo needs the exact Hessian of a JAX potential; use --method rsprfo or dimer.")
     if args.hessian_from and method != "rsprfo":
         raise ValueError("--hessian-from needs --method rsprfo (or auto with xtb/pyscf).")
-    hessian = hessian_potential(args, R, system)
-    start = {} if hessian is None else {"initial_hessian": hessian, "davidson_start": "model"}
+    start = hessian_start(hessian_potential(args, R, system))
     if args.coords == "internal":
         fixed = system.fixed is not None and bool(np.any(np.asarray(system.fixed)))
         if method != "rsprfo" or system.periodic or system.numbers is None or fixed:

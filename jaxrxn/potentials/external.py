@@ -15,16 +15,19 @@ A calculator that raises, returns NaN or does not converge is retried with ``att
 every attempt fails the bridge returns NaN energy and forces and records the failure in
 ``energy_fn.failures``. The solvers then stop on non-finite values with the last good
 geometry kept, and :func:`calculator_result` names the failure
-(``RESULTS.calculator_failed``).
+(``RESULTS.calculator_failed``). :func:`time_limit` bounds a run's wall-clock time the same
+way: evaluations asked for after its limit fail without calling the calculator.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import math
 import os
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -106,7 +109,7 @@ class HostEnergy:
     Counters (host-side, exact): `n_calls` configurations evaluated (one per energy,
     energy-and-forces or gradient of one configuration, whatever the batching),
     `n_host_calls` host round trips, `n_retries` repeated attempts, `failures` the messages
-    of evaluations that failed every attempt.
+    of evaluations that failed every attempt (or came after a :meth:`time_limit`).
     """
 
     def __init__(
@@ -137,6 +140,7 @@ class HostEnergy:
         self._idle: list[Evaluator] = []  # thread evaluators not in use
         self._lock = threading.Lock()
         self._pool: Executor | None = None
+        self._deadline: tuple[float, float] | None = None  # (time.monotonic() limit, seconds)
         self.handle_in_params = bool(handle_in_params)
         self.handle = next(_HANDLES)
         _LIVE[self.handle] = self
@@ -162,6 +166,24 @@ class HostEnergy:
         handle when `handle_in_params` (see the class docstring), else ``None``."""
         params = np.int32(self.handle) if self.handle_in_params else None
         return Potential(self, params, system, **potential_kwargs)
+
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float):
+        """Within this block, evaluations asked for more than `seconds` (wall clock) after it
+        began fail at once, without a calculator call, as failed evaluations do: the bridge
+        returns NaN, the solver stops with its last good geometry and
+        :func:`calculator_result` gives ``RESULTS.calculator_failed``, the failure message
+        naming the limit. An evaluation under way when the limit passes is not interrupted
+        (a run overshoots by at most one host call). Nested limits: the inner one holds
+        inside its block."""
+        if not seconds > 0:
+            raise ValueError(f"a time limit must be a positive number of seconds, got {seconds}.")
+        previous = self._deadline
+        self._deadline = (time.monotonic() + float(seconds), float(seconds))
+        try:
+            yield self
+        finally:
+            self._deadline = previous
 
     # ---- host side --------------------------------------------------------------------
     def _thread_task(self, R: np.ndarray):
@@ -199,6 +221,9 @@ class HostEnergy:
                 f"configuration of shape {R.shape[-2:]}."
             )
         batch = R.reshape(-1, self.n_atoms, 3)
+        if self._deadline is not None and time.monotonic() > self._deadline[0]:
+            self.failures.extend([f"time limit of {self._deadline[1]:g} s reached"] * len(batch))
+            return np.full(R.shape[:-2], math.nan), np.full(R.shape, math.nan)
         self.n_calls += len(batch)
         self.n_host_calls += 1
         # Even one worker runs in a pool thread, not in the calling thread: tblite's OpenMP
@@ -373,6 +398,20 @@ def calculator_failures(potential: Potential) -> list[str]:
     """Messages of the outside-calculator evaluations of `potential` that failed every
     retry (empty for JAX potentials)."""
     return list(getattr(potential.energy_fn, "failures", ()))
+
+
+def time_limit(potential: Potential, seconds: float) -> contextlib.AbstractContextManager:
+    """Context manager bounding the wall-clock time of the runs on `potential`'s outside
+    calculator inside it (:meth:`HostEnergy.time_limit`)::
+
+        with time_limit(pot, 600):
+            res = find_reaction(pot, R_is, R_fs)  # converged=False past 10 min, saying why
+
+    ``ValueError`` for a JAX potential: its runs are compiled loops that their step limits
+    bound, with no host call at which to stop."""
+    if not isinstance(potential.energy_fn, HostEnergy):
+        raise ValueError("time_limit applies to outside calculators; a JAX potential's runs are bounded by their step limits.")
+    return potential.energy_fn.time_limit(seconds)
 
 
 def calculator_result(result, potential: Potential):

@@ -237,6 +237,15 @@ class RSPRFOState(eqx.Module):
     rejected: Int[Array, ""]  # points that met fmax without it; the next step leaves the last one along its softest mode
 
 
+def hessian_start(potential: Potential | None) -> dict[str, object]:
+    """The :class:`RSPRFO` fields that start a search from `potential`'s exact Hessian (an
+    ML Hessian: a JAX potential on the same atoms), the Davidson refinement then checking
+    that Hessian's own lowest mode (``davidson_start="model"``); ``{}`` for ``None``. The
+    one rule of ``hessian_from`` (:func:`jaxrxn.reaction.molecular_saddle_solver`) and the
+    CLI's ``--hessian-from``: ``RSPRFO(**hessian_start(nnp))``."""
+    return {} if potential is None else {"initial_hessian": potential, "davidson_start": "model"}
+
+
 class RSPRFO(AbstractSaddleSolver):
     """Restricted-step P-RFO with an approximate, gradient-updated Hessian.
 
