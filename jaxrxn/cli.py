@@ -10,6 +10,7 @@ when it is a terminal (or with ``--progress``), and nothing but errors with ``--
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 
@@ -98,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     # The CLI is an application, not a library: it may choose float64 for saddle accuracy.
     jax.config.update("jax_enable_x64", True)
     try:
-        return int(args._run(args))
+        # what a command keeps open for its whole run: its calculators' --time-limit
+        with contextlib.ExitStack() as args.scope:
+            return int(args._run(args))
     # Bad input raises these (with a message for the user); anything else, a KeyError
     # included, is a bug and keeps its traceback instead of posing as exit code 2.
     except (ValueError, FileNotFoundError, NotImplementedError) as err:

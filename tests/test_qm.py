@@ -378,3 +378,30 @@ def test_cli_calculator_failure_exit_1_one_line_and_last_good_geometry(tmp_path,
     kept = read(out).positions
     d = kept - np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
     assert np.all(np.isfinite(kept)) and report["energy"] == pytest.approx(0.5 * np.sum(d**2), abs=1e-9)
+
+
+def test_cli_time_limit_ends_the_run_with_exit_1_and_refuses_what_it_cannot_bound(tmp_path, capsys, monkeypatch):
+    from jaxrxn import calculators
+
+    monkeypatch.setitem(calculators._REGISTRY, "slow", lambda arg, R, system: Potential(HostEnergy(lambda: SlowHarmonic(0.05), 2)))
+    guess = str(tmp_path / "guess.xyz")
+    write(guess, Atoms("H2", positions=[[0.3, 0.2, 0.0], [1.4, -0.3, 0.1]]))
+    # a harmonic well has no saddle: without the limit the dimer would climb for 400 steps (20 s)
+    assert main(["saddle", guess, "--calc", "slow", "--method", "dimer", "--max-steps", "400", "--time-limit", "0.5", "--json"]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "time limit of 0.5 s reached" in err[0]
+    report = json.loads(captured.out.splitlines()[-1])
+    assert report["converged"] is False and report["calculator_failure"] == "time limit of 0.5 s reached"
+    for argv, message in (
+        (["saddle", guess, "--calc", "slow", "--time-limit", "0"], "positive number of seconds"),
+        (["saddle", guess, "--calc", "lj", "--time-limit", "5"], "JAX potential"),
+        (["reaction", "--batch", guess, "--calc", "slow", "--time-limit", "5"], "--time-limit is for one reaction"),
+    ):
+        try:
+            code = main(argv)
+        except SystemExit as parser_exit:  # argparse's own errors exit from the parser
+            code = parser_exit.code
+        assert code == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err

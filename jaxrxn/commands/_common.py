@@ -42,8 +42,40 @@ def add_calc_argument(parser, required: bool = True, use: str = "potential") -> 
 
 
 def build_potential(args, R: np.ndarray, system):
-    """The potential ``--calc`` names, with ``--charge`` and ``--mult``."""
-    return potential_from_name(args.calc, R, system, charge=args.charge, multiplicity=args.mult)
+    """The potential ``--calc`` names, with ``--charge`` and ``--mult``; with
+    ``--time-limit`` (:func:`add_time_limit_argument`), its outside calculator stops
+    answering that many seconds after it was built, until the command ends."""
+    potential = potential_from_name(args.calc, R, system, charge=args.charge, multiplicity=args.mult)
+    seconds = getattr(args, "time_limit", None)
+    if seconds is not None:
+        from jaxrxn.potentials.external import HostEnergy, time_limit
+
+        if not isinstance(potential.energy_fn, HostEnergy):
+            raise ValueError(f"--time-limit bounds outside calculators (xtb, pyscf); {args.calc} is a JAX potential, bounded by the step limits.")
+        args.scope.enter_context(time_limit(potential, seconds))
+    return potential
+
+
+def add_time_limit_argument(parser) -> None:
+    """``--time-limit SECONDS`` (the command's run must open ``args.scope``, as ``cli.main``
+    does, for the limit to hold until it ends)."""
+    parser.add_argument(
+        "--time-limit", type=positive_seconds, metavar="SECONDS",
+        help="outside calculators (xtb, pyscf) stop answering SECONDS after they were built: the run ends "
+        "not converged (exit 1) at its last good geometry, the failure saying so (default: no limit)",
+    )  # fmt: skip
+
+
+def positive_seconds(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
 
 
 def add_hessian_from_argument(parser, search: str) -> None:

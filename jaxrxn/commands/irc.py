@@ -6,7 +6,7 @@ when both ends relaxed to minima from a first-order saddle, 1 otherwise.
 
 from __future__ import annotations
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, finish, progress, read_one
+from jaxrxn.commands._common import add_calc_argument, add_time_limit_argument, build_potential, finish, progress, read_one
 from jaxrxn.commands.saddle import result_message
 
 EXAMPLE = """\
@@ -18,6 +18,7 @@ jaxrxn irc ts.xyz --calc xtb --output irc.extxyz --json"""
 def add_arguments(parser) -> None:
     parser.add_argument("ts", help="structure file with the converged saddle (last frame)")
     add_calc_argument(parser)
+    add_time_limit_argument(parser)
     parser.add_argument("--fmax", type=float, default=0.01, help="force threshold of the end minima, eV/Å")
     parser.add_argument("--step", type=float, default=0.1, help="largest IRC step, Å amu^1/2 (0.1)")
     parser.add_argument("--output", metavar="FILE", help="write the path (reverse end to forward end) as extxyz")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, finish, progress, read_one
+from jaxrxn.commands._common import add_calc_argument, add_time_limit_argument, build_potential, finish, progress, read_one
 
 EXAMPLE = """\
 jaxrxn neb IS.xyz FS.xyz --calc emt --images 9 --climb --plot profile.png -o band.extxyz
@@ -22,6 +22,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("final", metavar="FS", nargs="?", help="final state, same atoms in the same order")
     parser.add_argument("--batch", metavar="PAIRS.txt", help="many reactions, one 'IS_FILE FS_FILE' per line, in one compiled call")
     add_calc_argument(parser)
+    add_time_limit_argument(parser)
     parser.add_argument("--images", type=int, default=7, metavar="N", help="images including end points (default 7)")
     parser.add_argument("--climb", action="store_true", help="climbing image (converges onto the saddle)")
     parser.add_argument("--fmax", type=float, default=0.05, help="largest NEB force at convergence, eV/Å (default 0.05)")

@@ -40,7 +40,7 @@ import os
 import sys
 
 from jaxrxn.commands._common import (
-    add_calc_argument, add_hessian_from_argument, build_potential, hessian_potential, print_json, progress, read_one, to_jsonable,
+    add_calc_argument, add_hessian_from_argument, add_time_limit_argument, build_potential, hessian_potential, print_json, progress, read_one, to_jsonable,
 )  # fmt: skip
 
 EXAMPLE = """\
@@ -61,6 +61,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("initial", nargs="?", help="structure file of the initial state (reactant; last frame)")
     parser.add_argument("final", nargs="?", help="structure file of the final state (product; last frame)")
     add_calc_argument(parser)
+    add_time_limit_argument(parser)
     parser.add_argument(
         "--interpolation", choices=("geodesic", "idpp", "linear"), default=None,
         help="initial band: geodesic (default for molecules), idpp or linear",
@@ -207,6 +208,9 @@ def run(args) -> int:
     if args.batch:
         if args.initial or args.final or args.outdir or args.ts_guess:
             raise ValueError("--batch takes no IS/FS files, no -o and no --ts-guess.")
+        if args.time_limit is not None:
+            # a reaction stopped by the limit would be checkpointed as done and never resumed
+            raise ValueError("--time-limit is for one reaction; a --batch run resumes from its --checkpoint instead.")
         return _run_batch(args)
     if not (args.initial and args.final):
         raise ValueError("give IS and FS files, or --batch PAIRS.txt.")

@@ -13,7 +13,7 @@ search) instead of a model Hessian, its lowest mode checked by the Davidson refi
 
 from __future__ import annotations
 
-from jaxrxn.commands._common import add_calc_argument, add_hessian_from_argument, build_potential, finish, hessian_potential, progress, read_one
+from jaxrxn.commands._common import add_calc_argument, add_hessian_from_argument, add_time_limit_argument, build_potential, finish, hessian_potential, progress, read_one
 
 EXAMPLE = """\
 # the Claisen rearrangement's transition state from Baker's guess, with GFN2-xTB
@@ -23,6 +23,7 @@ jaxrxn saddle docs/data/17_claisen.xyz --calc xtb --output ts.xyz --json"""
 def add_arguments(parser) -> None:
     parser.add_argument("guess", help="structure file with the transition-state guess (last frame)")
     add_calc_argument(parser)
+    add_time_limit_argument(parser)
     parser.add_argument(
         "--method", choices=("auto", "prfo", "rsprfo", "dimer"), default="auto",
         help="auto (default): prfo (exact Hessian) for JAX potentials, rsprfo (approximate "
