@@ -158,4 +158,5 @@ def test_documented_keys_are_what_the_command_prints(frames, capsys):
     # the static reading above, checked once against a real run
     assert main(["energy", frames, "--calc", "lj", "--json", "-q"]) == 0
     printed = {k for line in capsys.readouterr().out.splitlines() for k in json.loads(line)}
-    assert printed == _documented()["energy"][0] == _json_keys_and_exit_codes("jaxrxn.commands.energy")[0]
+    # calculator_failure appears only on a frame whose calculator failed (tests/test_qm.py prints one)
+    assert printed | {"calculator_failure"} == _documented()["energy"][0] == _json_keys_and_exit_codes("jaxrxn.commands.energy")[0]

@@ -405,3 +405,24 @@ def test_cli_time_limit_ends_the_run_with_exit_1_and_refuses_what_it_cannot_boun
         assert code == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_cli_json_stays_strict_json_when_the_calculator_never_answered(tmp_path, capsys, monkeypatch):
+    from jaxrxn import calculators
+
+    def strict(text):  # json.loads alone would accept NaN, which jq and JSON.parse refuse
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the JSON"))
+
+    monkeypatch.setitem(calculators._REGISTRY, "broken", lambda arg, R, system: Potential(HostEnergy(lambda: FlakyHarmonic(0), 2, max_retries=0)))
+    guess = str(tmp_path / "guess.xyz")
+    write(guess, Atoms("H2", positions=[[0.3, 0.2, 0.0], [1.4, -0.3, 0.1]]))
+    assert main(["saddle", guess, "--calc", "broken", "--method", "dimer", "--json"]) == 1
+    report = strict(capsys.readouterr().out.splitlines()[-1])
+    assert report["converged"] is False and report["energy"] is None and report["fmax"] is None
+    # energy: the failed frame is printed with nulls and named on stderr, exit 1
+    assert main(["energy", guess, "--calc", "broken", "--json"]) == 1
+    captured = capsys.readouterr()
+    report = strict(captured.out.splitlines()[-1])
+    assert report["energy"] is None and report["forces"] == [[None] * 3] * 2 and "SCF not converged" in report["calculator_failure"]
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "no energy for frame(s) 0" in err[0]

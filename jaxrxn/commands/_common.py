@@ -101,22 +101,23 @@ def hessian_potential(args, R: np.ndarray, system):
 
 
 def to_jsonable(x):
+    """`x` with arrays as (nested) lists and numbers that are not finite (an energy a
+    failed calculator could not give) as ``None``: strict JSON (jq, ``JSON.parse``) has
+    no NaN or Infinity."""
     if isinstance(x, dict):
         return {k: to_jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [to_jsonable(v) for v in x]
     a = np.asarray(x)
-    if a.dtype == bool:
-        return a.tolist()
-    if np.issubdtype(a.dtype, np.integer):
+    if a.dtype == bool or np.issubdtype(a.dtype, np.integer):
         return a.tolist()
     if np.issubdtype(a.dtype, np.floating):
-        return a.tolist()
+        return np.where(np.isfinite(a), a, None).tolist() if a.ndim else (float(a) if np.isfinite(a) else None)
     return x
 
 
 def json_line(obj) -> str:
-    return json.dumps(to_jsonable(obj))
+    return json.dumps(to_jsonable(obj), allow_nan=False)
 
 
 def print_json(obj) -> None:
