@@ -51,11 +51,16 @@ The pipeline rows of the committed results (session 37), added to session 36's::
     OMP_NUM_THREADS=1 python benchmarks/ml_hessian_ts.py --variants "max first pipeline: model" "max first pipeline: nnp" --part 0/2 --out M0.json   # and 1/2, M1.json
     OMP_NUM_THREADS=1 python benchmarks/ml_hessian_ts.py --variants "max first pipeline: model" "max first pipeline: nnp" --merge M0.json M1.json
 
-and the NNP's climbing images, in their own file (the first 131 reactions: on the 132nd,
-rxn0184_0003, the NNP-Hessian search reaches geometries where GFN2-xTB's SCF converges only
-on retries, tens of seconds per gradient, and the run was stopped)::
+and the NNP's climbing images, in their own file (session 37 ran the first 131 reactions
+without a limit: on the 132nd, rxn0184_0003, the NNP-Hessian search reaches geometries where
+GFN2-xTB's SCF converges only on retries, tens of seconds per gradient, and the run was
+stopped; session 38 resumed it with each search limited to 300 s, which none of the first
+131 had needed (their longest: 129 s))::
 
-    OMP_NUM_THREADS=1 python benchmarks/ml_hessian_ts.py --variants "nnp climbing image: model" "nnp climbing image: nnp, Davidson from its mode" --out benchmarks/results/ml_hessian_ts_nnp_ci.json
+    OMP_NUM_THREADS=1 python benchmarks/ml_hessian_ts.py --variants "nnp climbing image: model" "nnp climbing image: nnp, Davidson from its mode" --out benchmarks/results/ml_hessian_ts_nnp_ci.json --resume --search-seconds 300
+
+``--search-seconds S`` ends a refinement still running after S seconds
+(:func:`jaxrxn.potentials.external.time_limit`; the row says ``time_limited``): a failure.
 
 ``--out`` (default ``benchmarks/results/ml_hessian_ts.json``) is rewritten after every
 reaction; ``--resume`` keeps the reactions already there; ``--part``/``--merge`` split a run
@@ -65,6 +70,7 @@ over processes as the other generator benchmarks do.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -106,22 +112,28 @@ def solver_of(variant: str, numbers, X, nnp):
     return dataclasses.replace(solver, initial_hessian=nnp, **({"davidson_max": 0} if variant == "nnp, no Davidson" else {}))
 
 
-def refine(pot, numbers, X, x_ts, e_ts, variant, nnp) -> dict:
+def refine(pot, numbers, X, x_ts, e_ts, variant, nnp, seconds_limit=None) -> dict:
+    """One RS-P-RFO of `variant` from `X` on GFN2-xTB `pot`, judged against the data set's TS;
+    with `seconds_limit`, a search still running after that many seconds fails there
+    (``time_limited``; jaxrxn.potentials.external.time_limit)."""
     from jaxrxn.geometry import rmsd_numpy, rmsd_up_to_symmetry
+    from jaxrxn.potentials.external import time_limit
 
-    t0 = time.perf_counter()
-    res = _saddle(pot, jnp.asarray(X), solver_of(variant, numbers, X, nnp))
+    t0, n_failed = time.perf_counter(), len(pot.energy_fn.failures)
+    with time_limit(pot, seconds_limit) if seconds_limit else contextlib.nullcontext():
+        res = _saddle(pot, jnp.asarray(X), solver_of(variant, numbers, X, nnp))
     seconds = time.perf_counter() - t0
+    limited = any(m.startswith("time limit") for m in pot.energy_fn.failures[n_failed:])
     R, de = np.asarray(res.R), float(res.energy) - e_ts
     rmsd = rmsd_numpy(R, x_ts)
     if rmsd >= SAME_TS_RMSD and abs(de) < SAME_TS_DE:
         rmsd = min(rmsd, rmsd_up_to_symmetry(R, x_ts, numbers))
     same = bool(res.converged) and rmsd < SAME_TS_RMSD and abs(de) < SAME_TS_DE
     return {"converged": bool(res.converged), "same_ts": same, "rmsd_to_data_ts": rmsd, "ts_minus_data_ev": de,
-            "n_force_calls": int(res.n_force_calls), "seconds": round(seconds, 2)}  # fmt: skip
+            "n_force_calls": int(res.n_force_calls), "seconds": round(seconds, 2), **({"time_limited": True} if limited else {})}  # fmt: skip
 
 
-def evaluate(r, generator, nnp_model, variants, climbing_images) -> dict:
+def evaluate(r, generator, nnp_model, variants, climbing_images, seconds_limit=None) -> dict:
     from jaxrxn.nnp.model import nnp_potential
     from jaxrxn.potentials.qm import xtb_potential
 
@@ -141,7 +153,7 @@ def evaluate(r, generator, nnp_model, variants, climbing_images) -> dict:
             row[variant] = pipeline(pot, r, x_ts, e_ts, nnp if variant == PIPELINE + "nnp" else None)
             continue
         X = starts[next((prefix for prefix in (GEODESIC, NNP_CI) if variant.startswith(prefix)), "")]
-        row[variant] = refine(pot, r.numbers, X, x_ts, e_ts, variant, nnp)
+        row[variant] = refine(pot, r.numbers, X, x_ts, e_ts, variant, nnp, seconds_limit)
     print(json.dumps(row), flush=True)
     return row
 
@@ -201,6 +213,8 @@ def main():
                     help="the starting Hessians to run (default all; rows of another run with --merge add theirs)")
     ap.add_argument("--climbing-images", default=str(CLIMBING_IMAGES),
                     help="results of benchmarks/nnp_batch_neb.py whose NNP climbing images start the 'nnp climbing image' variants")
+    ap.add_argument("--search-seconds", type=float,
+                    help="wall-clock limit of each refinement (not the pipeline variants): past it the search fails, recorded as time_limited")
     add_part_arguments(ap)
     a = ap.parse_args()
 
@@ -218,7 +232,7 @@ def main():
     climbing_images = {}
     if any(v.startswith(NNP_CI) for v in a.variants):
         climbing_images = {row["rxn"]: row["nnp_climbing_image"] for row in json.loads(pathlib.Path(a.climbing_images).read_text())["reactions"]}
-    rows = evaluate_each(todo, rows, lambda r: evaluate(r, generator, nnp_model, a.variants, climbing_images), write)
+    rows = evaluate_each(todo, rows, lambda r: evaluate(r, generator, nnp_model, a.variants, climbing_images, a.search_seconds), write)
     print(json.dumps(summarise(rows), indent=1))
 
 
