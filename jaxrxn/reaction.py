@@ -625,9 +625,16 @@ def find_reaction(
     out = ReactionResult()
     calls = out.n_force_calls_by_stage
 
+    retries = [getattr(potential.energy_fn, "n_retries", 0)]  # calculator retries before the current stage
+
     def stage_done(name: str, n_calls: int, t0: float, detail: str = "") -> None:
         calls[name] = calls.get(name, 0) + int(n_calls)
-        _log(progress, f"{name}: {int(n_calls)} force calls, {time.perf_counter() - t0:.1f} s{detail}")
+        # retried calculator calls (an SCF that converged only with more iterations) are what
+        # makes a stage slow where its call count does not say why
+        n_retried = getattr(potential.energy_fn, "n_retries", 0) - retries[0]
+        retries[0] += n_retried
+        retried = f", {n_retried} calculator retries" if n_retried else ""
+        _log(progress, f"{name}: {int(n_calls)} force calls{retried}, {time.perf_counter() - t0:.1f} s{detail}")
 
     def fail(stage: str, message: str, R_keep=None) -> ReactionResult:
         failures = calculator_failures(potential)[n_failed[0]:]
@@ -691,7 +698,7 @@ def find_reaction(
             ends.append(R)
             e.append(float(potential.energy(jnp.asarray(R))))
             calls["relax"] = calls.get("relax", 0) + 1
-    _log(progress, f"relax: {calls['relax']} force calls, {time.perf_counter() - t0:.1f} s")
+    stage_done("relax", calls.pop("relax"), t0)  # counted as it went, for the failures above
     if broken() or not np.all(np.isfinite(e)):
         return fail("relax", "the calculator failed on an end state", R0)
     R0, R1 = ends

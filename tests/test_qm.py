@@ -279,6 +279,18 @@ def test_time_limit_stops_a_run_on_a_slow_calculator_and_says_so():
         time_limit(Potential(lambda R, system=None, params=None: jnp.sum(R**2)), 1.0)
 
 
+def test_reaction_progress_names_the_calculator_retries_of_each_stage():
+    from jaxrxn import find_reaction
+
+    flaky = FlakyHarmonic(fail_after=2, mode="first-attempt")  # from the 3rd call on, only retries succeed
+    pot = HostEnergy(lambda: flaky, 2, max_retries=1, handle_in_params=True).potential()
+    lines: list[str] = []
+    R0 = jnp.array([[0.3, 0.2, 0.0], [1.4, -0.3, 0.1]])
+    find_reaction(R0, R0.at[1, 0].add(0.3), pot, progress=lines.append)  # one well: it fails after relaxing
+    relax = next(line for line in lines if line.startswith("relax:"))
+    assert pot.energy_fn.n_retries > 0 and f", {pot.energy_fn.n_retries} calculator retries," in relax, lines
+
+
 # ---- command line ---------------------------------------------------------------------------
 def test_cli_energy_with_xtb_charge_and_multiplicity(tmp_path, capsys):
     fn = str(tmp_path / "oh.xyz")
