@@ -62,6 +62,11 @@ class RESULTS(optx.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "list with a larger `capacity_multiplier`, or run outside jit, where the drivers widen "
         "it themselves."
     )
+    time_limit_reached = (
+        "The run's time limit (`time_limit`, `--time-limit`) was reached: the outside "
+        "calculator stopped answering and the last good geometry is kept; raise the limit or "
+        "go on from that geometry."
+    )
 
 
 def finite_result(result: RESULTS, *trees) -> RESULTS:

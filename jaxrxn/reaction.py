@@ -61,7 +61,7 @@ from jaxrxn.geometry import kabsch_rotation_numpy, rmsd_numpy
 from jaxrxn.optimize import BFGS, LBFGS, minimize
 from jaxrxn.path.elastic_band import NEB, improved_tangents, neb
 from jaxrxn.potentials.core import Potential
-from jaxrxn.potentials.external import HostEnergy, calculator_failures
+from jaxrxn.potentials.external import HostEnergy, calculator_failures, describe_failures, is_time_limit
 from jaxrxn.validation import check_configuration, check_same_system
 
 if TYPE_CHECKING:
@@ -639,7 +639,7 @@ def find_reaction(
     def fail(stage: str, message: str, R_keep=None) -> ReactionResult:
         failures = calculator_failures(potential)[n_failed[0]:]
         if failures:
-            message = f"{RESULTS[RESULTS.calculator_failed]} ({failures[0]})"
+            message = describe_failures(failures)
         out.failed_stage, out.message = stage, message
         if R_keep is not None:
             out.R_ts = np.asarray(R_keep)
@@ -709,6 +709,8 @@ def find_reaction(
     if (rmsd_numpy(R0, R1) if molecule else np.max(np.abs(R0 - R1))) < 1e-3:
         return fail("input", "the initial and final states are the same structure: there is no reaction")
 
+    stopped: list[Failure] = []  # the first attempt that met the time limit
+
     def first_attempt(R_start: np.ndarray, what: str) -> str | None:
         """Saddle, frequencies and IRC from a start before the band: ``None`` when
         verified, else why not, ``"stage: message"`` (`out`'s saddle forgotten). A
@@ -719,7 +721,10 @@ def find_reaction(
         if failure is None:
             return None
         failures = calculator_failures(potential)[n_failed[0]:]
-        why = f"{failure[0]}: " + (f"{RESULTS[RESULTS.calculator_failed]} ({failures[0]})" if failures else failure[1])
+        why = f"{failure[0]}: " + (describe_failures(failures) if failures else failure[1])
+        if failures and is_time_limit(failures[-1]):
+            stopped.append(failure)  # the calculator answers no more: nothing after this can run
+            return why
         n_failed[0] += len(failures)
         _log(progress, f"{what} did not verify ({why}); going on")
         kept = forget_saddle()
@@ -733,6 +738,8 @@ def find_reaction(
         out.guess_failure = first_attempt(_aligned_onto(R_guess, R0) if molecule else R_guess, "the TS guess")
         if out.guess_failure is None:
             return verified("guess")
+        if stopped:
+            return fail(stopped[0][0], "", stopped[0][2])
 
     # --- interpolate -----------------------------------------------------------------
     t0 = time.perf_counter()
@@ -750,6 +757,8 @@ def find_reaction(
         out.interpolation_failure = first_attempt(band0[1 + int(np.argmax(e_inner))], "the interpolation's highest image")
         if out.interpolation_failure is None:
             return verified("interpolation")
+        if stopped:
+            return fail(stopped[0][0], "", stopped[0][2])
 
     # --- CI-NEB, then saddle, frequencies, IRC; a failure there relaxes the band further --
     solver = pipeline_neb(remove_rigid, outside)

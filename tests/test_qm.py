@@ -267,7 +267,7 @@ def test_time_limit_stops_a_run_on_a_slow_calculator_and_says_so():
     pot = HostEnergy(lambda: slow, 2, handle_in_params=True).potential()
     with time_limit(pot, 0.5):
         res = run(pot)
-    assert not bool(res.converged) and calculator_result(res.result, pot) == RESULTS.calculator_failed
+    assert not bool(res.converged) and calculator_result(res.result, pot) == RESULTS.time_limit_reached
     assert pot.energy_fn.failures[0] == "time limit of 0.5 s reached"
     assert 2 <= slow.calls <= 0.5 / 0.05 + 1  # it worked until the limit, then stopped asking
     assert np.all(np.isfinite(np.asarray(res.R))) and int(res.n_force_calls) == slow.calls + 1
@@ -289,6 +289,34 @@ def test_reaction_progress_names_the_calculator_retries_of_each_stage():
     find_reaction(R0, R0.at[1, 0].add(0.3), pot, progress=lines.append)  # one well: it fails after relaxing
     relax = next(line for line in lines if line.startswith("relax:"))
     assert pot.energy_fn.n_retries > 0 and f", {pot.energy_fn.n_retries} calculator retries," in relax, lines
+
+
+def test_time_limit_ends_the_reaction_pipeline_where_it_is_reached(monkeypatch):
+    """A first attempt (the interpolation's highest image) stopped by the limit ends the
+    pipeline there, with ``time_limit_reached``, instead of going on to a band that could
+    not get an answer either."""
+    from types import SimpleNamespace
+
+    from jaxrxn import find_reaction
+    from jaxrxn.potentials import external
+    from jaxrxn.system import System
+
+    clock = [0.0]  # one "second" per evaluation: the limit falls on a known call, whatever compiling takes
+
+    class Ticking(FlakyHarmonic):
+        def __call__(self, R, attempt):
+            clock[0] += 1.0
+            return super().__call__(R, attempt)
+
+    monkeypatch.setattr(external, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    pot = HostEnergy(lambda: Ticking(10**9), 2, handle_in_params=True).potential(System([1, 1]))
+    R0 = jnp.array([[0.0, 0.0, 0.0], [0.9, 0.0, 0.0]])
+    with time_limit(pot, 11.5):  # end states (2) and the band's 6 inner images, then 3 saddle steps
+        out = find_reaction(R0, R0.at[1, 0].set(1.2), pot, relax=False, refine_interpolation_max=True)
+    assert out.failed_stage == "saddle" and "neb" not in out.n_force_calls_by_stage, out.n_force_calls_by_stage
+    assert out.message == f"{RESULTS[RESULTS.time_limit_reached]} (time limit of 11.5 s reached)"
+    # the 12th call was asked for at 11 "s", the 13th after the limit; the last good geometry is kept
+    assert not out.converged and pot.energy_fn.n_calls == 12 and np.all(np.isfinite(out.R_ts))
 
 
 # ---- command line ---------------------------------------------------------------------------
@@ -405,6 +433,7 @@ def test_cli_time_limit_ends_the_run_with_exit_1_and_refuses_what_it_cannot_boun
     assert len(err) == 1 and "time limit of 0.5 s reached" in err[0]
     report = json.loads(captured.out.splitlines()[-1])
     assert report["converged"] is False and report["calculator_failure"] == "time limit of 0.5 s reached"
+    assert report["result"].startswith("The run's time limit") and err[0].startswith("jaxrxn: time limit of 0.5 s reached;")
     for argv, message in (
         (["saddle", guess, "--calc", "slow", "--time-limit", "0"], "positive number of seconds"),
         (["saddle", guess, "--calc", "lj", "--time-limit", "5"], "JAX potential"),

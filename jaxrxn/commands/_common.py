@@ -174,20 +174,21 @@ def finish(report: dict, as_json: bool, summary: str, potential=None, **extra) -
     """
     import sys
 
-    from jaxrxn.potentials.external import calculator_failures
+    from jaxrxn._results import RESULTS
+    from jaxrxn.potentials.external import calculator_failures, failure_result
 
     failures = calculator_failures(potential) if potential is not None else []
     if failures:
-        from jaxrxn._results import RESULTS
-
-        report = {**report, "converged": False, "result": RESULTS[RESULTS.calculator_failed], "calculator_failure": failures[0]}
+        result, why = failure_result(failures)
+        report = {**report, "converged": False, "result": RESULTS[result], "calculator_failure": why}
     if as_json:
         print_json(report)
     else:
         state = "converged" if report["converged"] else "NOT converged"
         print(summary.format(state=state, **report, **extra))
     if failures:
-        print(f"jaxrxn: calculator failed ({len(failures)}x): {failures[0]}; stopped at the last good geometry", file=sys.stderr)
+        what = why if result == RESULTS.time_limit_reached else f"calculator failed ({len(failures)}x): {why}"
+        print(f"jaxrxn: {what}; stopped at the last good geometry", file=sys.stderr)
     return 0 if report["converged"] else 1
 
 

@@ -16,7 +16,8 @@ every attempt fails the bridge returns NaN energy and forces and records the fai
 ``energy_fn.failures``. The solvers then stop on non-finite values with the last good
 geometry kept, and :func:`calculator_result` names the failure
 (``RESULTS.calculator_failed``). :func:`time_limit` bounds a run's wall-clock time the same
-way: evaluations asked for after its limit fail without calling the calculator.
+way (``RESULTS.time_limit_reached``): evaluations asked for after its limit fail without
+calling the calculator.
 """
 
 from __future__ import annotations
@@ -172,7 +173,7 @@ class HostEnergy:
         """Within this block, evaluations asked for more than `seconds` (wall clock) after it
         began fail at once, without a calculator call, as failed evaluations do: the bridge
         returns NaN, the solver stops with its last good geometry and
-        :func:`calculator_result` gives ``RESULTS.calculator_failed``, the failure message
+        :func:`calculator_result` gives ``RESULTS.time_limit_reached``, the failure message
         naming the limit. An evaluation under way when the limit passes is not interrupted
         (a run overshoots by at most one host call). Nested limits: the inner one holds
         inside its block."""
@@ -222,7 +223,7 @@ class HostEnergy:
             )
         batch = R.reshape(-1, self.n_atoms, 3)
         if self._deadline is not None and time.monotonic() > self._deadline[0]:
-            self.failures.extend([f"time limit of {self._deadline[1]:g} s reached"] * len(batch))
+            self.failures.extend([_TIME_LIMIT.format(self._deadline[1])] * len(batch))
             return np.full(R.shape[:-2], math.nan), np.full(R.shape, math.nan)
         self.n_calls += len(batch)
         self.n_host_calls += 1
@@ -258,6 +259,15 @@ class HostEnergy:
         # right only for an energy compared by identity.
         handle = params if self.handle_in_params else np.int32(self.handle)
         return _host_energy(jnp.asarray(handle, jnp.int32), R)
+
+
+#: The failure message of an evaluation asked for after a :meth:`HostEnergy.time_limit`.
+_TIME_LIMIT = "time limit of {:g} s reached"
+
+
+def is_time_limit(message: str) -> bool:
+    """Whether a calculator failure message is that of a :func:`time_limit`."""
+    return message.startswith("time limit of ") and message.endswith(" s reached")
 
 
 #: Live host energies by handle. A compiled program names its calculator by handle (an
@@ -414,9 +424,31 @@ def time_limit(potential: Potential, seconds: float) -> contextlib.AbstractConte
     return potential.energy_fn.time_limit(seconds)
 
 
+def failure_result(failures: list[str]):
+    """The ``RESULTS`` of a run whose calculator evaluations failed with `failures` (their
+    messages, in order, not empty) and the one message that says why:
+    ``time_limit_reached`` if the last one came after a :func:`time_limit`, else
+    ``calculator_failed`` with the first."""
+    from jaxrxn._results import RESULTS
+
+    if is_time_limit(failures[-1]):
+        return RESULTS.time_limit_reached, failures[-1]
+    return RESULTS.calculator_failed, failures[0]
+
+
+def describe_failures(failures: list[str]) -> str:
+    """One line for a run stopped by the calculator `failures` (not empty): the result's
+    sentence and the message, as ``find_reaction`` reports a stage that failed."""
+    from jaxrxn._results import RESULTS
+
+    result, message = failure_result(failures)
+    return f"{RESULTS[result]} ({message})"
+
+
 def calculator_result(result, potential: Potential):
     """``RESULTS.calculator_failed`` when a run on `potential` did not succeed and one of its
-    outside-calculator evaluations failed every retry; `result` (a ``RESULTS``) otherwise.
+    outside-calculator evaluations failed every retry (``RESULTS.time_limit_reached`` when the
+    last failure is a :func:`time_limit`'s); `result` (a ``RESULTS``) otherwise.
 
     Host-side (call it after the run, on a potential built for that run): inside ``jit``
     the solvers see only the NaN the bridge returned (``nonfinite_state``,
@@ -424,6 +456,7 @@ def calculator_result(result, potential: Potential):
     """
     from jaxrxn._results import RESULTS
 
-    if calculator_failures(potential) and result != RESULTS.successful:
-        return RESULTS.calculator_failed
+    failures = calculator_failures(potential)
+    if failures and result != RESULTS.successful:
+        return failure_result(failures)[0]
     return result
