@@ -64,7 +64,7 @@ def run(args) -> int:
             advance()
     print("\n".join(lines))
     if failed:
-        frames_ = ", ".join(str(r["frame"]) for r in failed)
-        print(f"jaxrxn: no energy for frame(s) {frames_}: {failed[0]['calculator_failure']}", file=sys.stderr)
+        names = ", ".join(str(r["frame"]) for r in failed)
+        print(f"jaxrxn: no energy for frame(s) {names}: {failed[0]['calculator_failure']}", file=sys.stderr)
         return 1
     return 0
