@@ -29,6 +29,7 @@ apart and converges to the same saddle).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import time
@@ -375,6 +376,7 @@ def find_reactions(
     refine_interpolation_max: bool | None = None,
     hessian_from: Sequence[Potential | None] | None = None,
     workers: int = 1,
+    time_limit: float | None = None,
     progress: bool | Callable[[str], None] = False,
     on_result: Callable[[int, ReactionResult], None] | None = None,
 ) -> list[ReactionResult]:
@@ -395,6 +397,12 @@ def find_reactions(
     - `hessian_from`: one JAX potential (or ``None``) per reaction whose exact Hessian
       starts that reaction's saddle searches (``find_reaction``'s `hessian_from`: free
       molecules on outside calculators only).
+    - `time_limit`: wall-clock seconds each reaction on an outside calculator may run, from
+      its start (:func:`jaxrxn.potentials.external.time_limit`): past them it ends at the
+      stage reached, its message saying the time limit was reached, and the next reaction
+      starts; so one reaction whose SCF struggles cannot hold up the rest. Refused
+      (``ValueError``) with reactions on JAX potentials, whose padded batches the step caps
+      bound.
     - `on_result`: called as ``on_result(index, result)`` as soon as a reaction is done (a
       padded batch's reactions together, an outside calculator's one by one), e.g. to
       write a checkpoint.
@@ -410,6 +418,7 @@ def find_reactions(
     """
     from jaxrxn._jit import near_map_limit
     from jaxrxn.potentials.external import HostEnergy
+    from jaxrxn.potentials.external import time_limit as limited
     from jaxrxn.reaction import band_schedule, check_end_points, check_hessian_potential, find_reaction, free_molecule
 
     if len(pairs) != len(potentials):
@@ -418,6 +427,11 @@ def find_reactions(
     padded = not all(isinstance(p.energy_fn, HostEnergy) for p in potentials)  # some run as a padded batch
     if len(schedule) > 1 and padded:
         raise ValueError(f"a padded batch on a JAX potential takes one neb_fmax, not a sequence; got {neb_fmax!r}.")
+    if time_limit is not None and (padded or not time_limit > 0):
+        raise ValueError(
+            f"time_limit must be a positive number of seconds, got {time_limit}." if not padded
+            else "time_limit is for outside calculators; a padded batch on a JAX potential is bounded by its step caps."
+        )  # fmt: skip
     if refine_interpolation_max and padded:
         raise ValueError("refine_interpolation_max is for outside calculators; a padded batch on a JAX potential has no such stage.")
     _check_each("reaction", potentials, pairs, lambda pot, pair: check_end_points(*pair, **_periodicity(pot)))
@@ -450,6 +464,10 @@ def find_reactions(
             results[i] = r
             if on_result is not None:
                 on_result(i, r)
+    def run_one(i: int) -> ReactionResult:
+        with limited(potentials[i], time_limit) if time_limit is not None else contextlib.nullcontext():
+            return find_reaction(*pairs[i], potentials[i], hessian_from=hessian_from[i], **options)
+
     if host:
         _log(progress, f"{len(host)} reactions on outside calculators, {workers} at a time")
         size = max(1, workers)
@@ -465,7 +483,7 @@ def find_reactions(
                     draining = False
                 while waiting and len(in_flight) < size and not draining:
                     i = waiting.pop()
-                    in_flight[pool.submit(find_reaction, *pairs[i], potentials[i], hessian_from=hessian_from[i], **options)] = i
+                    in_flight[pool.submit(run_one, i)] = i
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for fut in done:
                     i = in_flight.pop(fut)

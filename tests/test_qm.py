@@ -291,25 +291,56 @@ def test_reaction_progress_names_the_calculator_retries_of_each_stage():
     assert pot.energy_fn.n_retries > 0 and f", {pot.energy_fn.n_retries} calculator retries," in relax, lines
 
 
+class Ticking(FlakyHarmonic):
+    """:class:`FlakyHarmonic`'s well advancing a :func:`ticking_clock` one second per evaluation."""
+
+    def __init__(self, clock):
+        super().__init__(fail_after=10**9)
+        self.clock = clock
+
+    def __call__(self, R, attempt):
+        self.clock[0] += 1.0
+        return super().__call__(R, attempt)
+
+
+class TickingDoubleWell:
+    """A bond with minima at 1.0 and 1.5 Å and a 1 eV barrier between (a band has work to
+    do), advancing a :func:`ticking_clock` one second per evaluation."""
+
+    def __init__(self, clock):
+        self.clock = clock
+
+    def __call__(self, R, attempt):
+        self.clock[0] += 1.0
+        d = R[1] - R[0]
+        r = float(np.linalg.norm(d))
+        c = 1.0 / 0.25**4
+        u = (r - 1.0) * (r - 1.5)
+        dE = 2 * c * u * (2 * r - 2.5) * d / r  # dE/dR of atom 1; atom 0 gets minus it
+        return c * u**2, np.stack([dE, -dE])
+
+
+def ticking_clock(monkeypatch) -> list[float]:
+    """The bridge's clock made a counter that :class:`Ticking` advances, so a time limit
+    falls on a known call, whatever compiling takes."""
+    from types import SimpleNamespace
+
+    from jaxrxn.potentials import external
+
+    clock = [0.0]
+    monkeypatch.setattr(external, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    return clock
+
+
 def test_time_limit_ends_the_reaction_pipeline_where_it_is_reached(monkeypatch):
     """A first attempt (the interpolation's highest image) stopped by the limit ends the
     pipeline there, with ``time_limit_reached``, instead of going on to a band that could
     not get an answer either."""
-    from types import SimpleNamespace
-
     from jaxrxn import find_reaction
-    from jaxrxn.potentials import external
     from jaxrxn.system import System
 
-    clock = [0.0]  # one "second" per evaluation: the limit falls on a known call, whatever compiling takes
-
-    class Ticking(FlakyHarmonic):
-        def __call__(self, R, attempt):
-            clock[0] += 1.0
-            return super().__call__(R, attempt)
-
-    monkeypatch.setattr(external, "time", SimpleNamespace(monotonic=lambda: clock[0]))
-    pot = HostEnergy(lambda: Ticking(10**9), 2, handle_in_params=True).potential(System([1, 1]))
+    clock = ticking_clock(monkeypatch)
+    pot = HostEnergy(lambda: Ticking(clock), 2, handle_in_params=True).potential(System([1, 1]))
     R0 = jnp.array([[0.0, 0.0, 0.0], [0.9, 0.0, 0.0]])
     with time_limit(pot, 11.5):  # end states (2) and the band's 6 inner images, then 3 saddle steps
         out = find_reaction(R0, R0.at[1, 0].set(1.2), pot, relax=False, refine_interpolation_max=True)
@@ -319,7 +350,36 @@ def test_time_limit_ends_the_reaction_pipeline_where_it_is_reached(monkeypatch):
     assert not out.converged and pot.energy_fn.n_calls == 12 and np.all(np.isfinite(out.R_ts))
 
 
-# ---- command line ---------------------------------------------------------------------------
+# ---- command line -----------------------------------------------------------------------
+def test_cli_batch_time_limit_is_each_reactions_and_a_stopped_one_runs_again(tmp_path, capsys, monkeypatch):
+    from jaxrxn import calculators
+
+    clock = ticking_clock(monkeypatch)
+    monkeypatch.setitem(calculators._REGISTRY, "ticking", lambda arg, R, system: HostEnergy(lambda: TickingDoubleWell(clock), 2, handle_in_params=True).potential(system))
+    for name, d in (("a", 1.0), ("b", 1.5), ("c", 1.5)):
+        write(str(tmp_path / f"{name}.xyz"), Atoms("H2", positions=[[0.0, 0.0, 0.0], [d, 0.0, 0.0]]))
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("a.xyz b.xyz\na.xyz c.xyz\n")
+    argv = ["reaction", "--batch", str(pairs), "--calc", "ticking", "--no-relax", "--time-limit", "11.5", "--json"]
+    assert main(argv) == 1
+    reports = json.loads(capsys.readouterr().out)
+    assert all("time limit of 11.5 s reached" in r["message"] and not r["converged"] for r in reports)
+    # each reaction had its own 11.5 s: the end states' 2 energies, the band's first
+    # evaluation (8 images, asked for at 2 s) and its next (6 inner images, at 10 s); the one
+    # asked for at 16 s fails. One limit for the whole batch would leave the second reaction
+    # no call at all (16 in all).
+    per_reaction = 2 + 8 + 6
+    assert clock[0] == 2 * per_reaction
+    checkpoint = json.loads((tmp_path / "pairs.txt.checkpoint.json").read_text())
+    assert [entry.get("time_limited") for entry in checkpoint.values()] == [True, True]
+    assert main(argv) == 1  # the next run runs them again: the checkpoint holds no answer for them
+    assert clock[0] == 4 * per_reaction and "from the checkpoint" not in capsys.readouterr().err
+    # a padded batch on a JAX potential is bounded by its step caps
+    assert main(["reaction", "--batch", str(pairs), "--calc", "lj", "--no-relax", "--time-limit", "5", "--checkpoint", str(tmp_path / "lj.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "time_limit is for outside calculators" in err[0]
+
+
 def test_cli_energy_with_xtb_charge_and_multiplicity(tmp_path, capsys):
     fn = str(tmp_path / "oh.xyz")
     atoms = Atoms("OH", positions=[[0, 0, 0], [0, 0, 0.98]])
@@ -437,7 +497,6 @@ def test_cli_time_limit_ends_the_run_with_exit_1_and_refuses_what_it_cannot_boun
     for argv, message in (
         (["saddle", guess, "--calc", "slow", "--time-limit", "0"], "positive number of seconds"),
         (["saddle", guess, "--calc", "lj", "--time-limit", "5"], "JAX potential"),
-        (["reaction", "--batch", guess, "--calc", "slow", "--time-limit", "5"], "--time-limit is for one reaction"),
     ):
         try:
             code = main(argv)

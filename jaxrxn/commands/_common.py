@@ -41,13 +41,15 @@ def add_calc_argument(parser, required: bool = True, use: str = "potential") -> 
     parser.add_argument("--mult", type=int, default=1, help="spin multiplicity 2S+1 for xtb/pyscf (1; nnp: singlets only)")
 
 
-def build_potential(args, R: np.ndarray, system):
+def build_potential(args, R: np.ndarray, system, limited: bool = True):
     """The potential ``--calc`` names, with ``--charge`` and ``--mult``; with
     ``--time-limit`` (:func:`add_time_limit_argument`), its outside calculator stops
-    answering that many seconds after it was built, until the command ends."""
+    answering that many seconds after it was built, until the command ends (unless not
+    `limited`: a command that hands the limit to the library, as ``reaction --batch`` does
+    per reaction)."""
     potential = potential_from_name(args.calc, R, system, charge=args.charge, multiplicity=args.mult)
     seconds = getattr(args, "time_limit", None)
-    if seconds is not None:
+    if seconds is not None and limited:
         from jaxrxn.potentials.external import HostEnergy, time_limit
 
         if not isinstance(potential.energy_fn, HostEnergy):

@@ -28,13 +28,17 @@ JAX potentials as one padded, vmapped batch; outside calculators ``--workers`` a
 and prints a JSON list in input order (each entry with ``is``/``fs`` and the single-run
 keys; with ``--stepwise`` the mechanism's keys, each mechanism going on from the batch's
 search as its first, one reaction at a time). With ``--checkpoint FILE`` (default ``PAIRS.txt.checkpoint.json``) each finished
-reaction is saved at once, so an interrupted batch resumes without redoing them. Exit 0
+reaction is saved at once, so an interrupted batch resumes without redoing them. With
+``--time-limit SECONDS`` each reaction on an outside calculator has that long from its own
+start (its ``--stepwise`` continuation as long again): one whose SCF struggles ends there
+and the next starts; such a reaction is saved but run again by the next run. Exit 0
 when every reaction was verified, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -208,9 +212,6 @@ def run(args) -> int:
     if args.batch:
         if args.initial or args.final or args.outdir or args.ts_guess:
             raise ValueError("--batch takes no IS/FS files, no -o and no --ts-guess.")
-        if args.time_limit is not None:
-            # a reaction stopped by the limit would be checkpointed as done and never resumed
-            raise ValueError("--time-limit is for one reaction; a --batch run resumes from its --checkpoint instead.")
         return _run_batch(args)
     if not (args.initial and args.final):
         raise ValueError("give IS and FS files, or --batch PAIRS.txt.")
@@ -279,26 +280,31 @@ def _run_batch(args) -> int:
     if args.hessian_from:  # absent otherwise: checkpoints from before the option stay valid
         settings.update(hessian_from=args.hessian_from)
     keys = [f"{a} {b}" for a, b in pairs]
-    todo = [k for k, key in enumerate(keys) if done.get(key, {}).get("settings") != settings]
+    # a reaction the time limit stopped is run again, as one whose settings changed
+    todo = [k for k, key in enumerate(keys) if done.get(key, {}).get("settings") != settings or done[key].get("time_limited")]
     with progress(args) as shown, shown.stage("reactions", total=len(pairs)) as advance:
         for k in sorted(set(range(len(pairs))) - set(todo)):
             shown.log(f"jaxrxn reaction: [{k + 1}/{len(pairs)}] {keys[k]}: from the checkpoint")
             advance()
         if todo:
             from jaxrxn.batch import find_reactions
+            from jaxrxn.potentials.external import calculator_failures, is_time_limit, time_limit
 
-            potentials = [build_potential(args, inputs[k][0], inputs[k][2]) for k in todo]
+            potentials = [build_potential(args, inputs[k][0], inputs[k][2], limited=False) for k in todo]  # each its own limit
             hessians = [hessian_potential(args, inputs[k][0], inputs[k][2]) for k in todo]
             options = _pipeline_options(args, lambda line: shown.log(f"jaxrxn reaction: {line}"))
 
             def save(j: int, result) -> None:
                 k = todo[j]
-                if args.stepwise:  # on from the batch's search, which is the mechanism's first
+                if args.stepwise:  # on from the batch's search, which is the mechanism's first, under a limit of its own
                     from jaxrxn.mechanism import find_mechanism
 
-                    result = find_mechanism(*inputs[k][:2], potentials[j], max_steps=args.max_steps, first=result,
-                                            hessian_from=hessians[j], **options)  # fmt: skip
-                done[keys[k]] = {"settings": settings, "report": to_jsonable({"is": pairs[k][0], "fs": pairs[k][1], **result.to_json()})}
+                    with time_limit(potentials[j], args.time_limit) if args.time_limit else contextlib.nullcontext():
+                        result = find_mechanism(*inputs[k][:2], potentials[j], max_steps=args.max_steps, first=result,
+                                                hessian_from=hessians[j], **options)  # fmt: skip
+                failures = calculator_failures(potentials[j])
+                done[keys[k]] = {"settings": settings, "report": to_jsonable({"is": pairs[k][0], "fs": pairs[k][1], **result.to_json()}),
+                                 **({"time_limited": True} if failures and is_time_limit(failures[-1]) else {})}  # fmt: skip
                 tmp = checkpoint + ".tmp"
                 with open(tmp, "w") as fh:
                     json.dump(done, fh)
@@ -306,7 +312,8 @@ def _run_batch(args) -> int:
                 advance()
 
             try:
-                find_reactions([inputs[k][:2] for k in todo], potentials, hessian_from=hessians, workers=args.workers, on_result=save, **options)
+                find_reactions([inputs[k][:2] for k in todo], potentials, hessian_from=hessians, workers=args.workers,
+                               time_limit=args.time_limit, on_result=save, **options)  # fmt: skip
             finally:
                 for potential in potentials:
                     close = getattr(potential.energy_fn, "close", None)
