@@ -20,8 +20,13 @@ never trained on them; :mod:`benchmarks.nnp_pretrained`).
    `--skip-xtb` leaves out the GFN2-xTB runs of parts 1-2 (the NNP's barriers are still
    compared with the data set's).
 3. **Pipeline** (unless `--skip-pipeline`): :func:`jaxrxn.batch.find_reactions` with the
-   NNP (each stage one vmapped call) vs :func:`jaxrxn.find_reaction` with GFN2-xTB per
-   reaction: barriers, verdicts, force calls, wall time.
+   NNP (each stage one vmapped call; its defaults for a JAX potential: end states relaxed on
+   the NNP, CI-NEB, P-RFO with the NNP's exact Hessian, IRC) vs :func:`jaxrxn.find_reaction`
+   with GFN2-xTB per reaction (the band alone): barriers, verdicts, force calls, wall time.
+   `--pipeline-only` runs this part alone; with `--skip-xtb` GFN2-xTB's side is its
+   *default* pipeline's recorded run on the same reactions (`--xtb-pipeline`, the
+   ``max first pipeline: model`` rows of benchmarks/ml_hessian_ts.py, session 37), not run
+   again.
 
 Results go to ``benchmarks/results/nnp_batch_neb.json`` with the load average (the machine
 is shared; force calls are exact, wall times upper bounds). The committed results are
@@ -67,6 +72,8 @@ from jaxrxn.system import System  # noqa: E402
 DATA = shipped_dataset()
 OUT = os.path.join(os.path.dirname(__file__), "results", "nnp_batch_neb.json")
 NEB_FMAX, NEB_STEPS = 0.05, 500
+#: GFN2-xTB's default reaction pipeline on all 223 held-out reactions (session 37)
+XTB_PIPELINE = os.path.join(os.path.dirname(__file__), "results", "ml_hessian_ts.json")
 
 
 def reactions(heldout_only: bool, model: str = "xtb-painn"):
@@ -97,6 +104,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--heldout-only", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--pipeline-only", action="store_true",
+                        help="part 3 alone; with --skip-xtb, GFN2-xTB's side is its default pipeline's recorded run (--xtb-pipeline)")
+    parser.add_argument("--xtb-pipeline", default=XTB_PIPELINE,
+                        help="benchmarks/ml_hessian_ts.py results whose 'max first pipeline: model' rows are GFN2-xTB's default pipeline")
     parser.add_argument("--skip-xtb", action="store_true", help="no GFN2-xTB CI-NEB nor TS refinement")
     parser.add_argument("--model", default="xtb-painn", help="shipped model name or train-nnp model file")
     parser.add_argument("--out", default=OUT)
@@ -104,11 +115,18 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT reactions (all)")
     parser.add_argument("--max-steps", type=int, default=NEB_STEPS, help=f"CI-NEB step cap, both sides ({NEB_STEPS})")
     args = parser.parse_args()
+    if args.pipeline_only and args.skip_pipeline:
+        parser.error("--pipeline-only and --skip-pipeline exclude each other.")
     rx = reactions(args.heldout_only, args.model)[: args.limit]
     load = [os.getloadavg()[0]]
     print(f"{len(rx)} reactions ({sum(r['heldout'] for r in rx)} held out), atoms {[len(r['numbers']) for r in rx]}, "
           f"load {load[0]:.1f}", flush=True)  # fmt: skip
     nnp = [pretrained(r["numbers"], args.model) for r in rx]
+    if args.pipeline_only:
+        pipeline = run_pipeline(rx, nnp, args)
+        summary = {"model": args.model, "n_reactions": len(rx), "n_heldout": sum(r["heldout"] for r in rx), "images": args.images}
+        write_report(args.out, {"summary": summary, "reactions": [], "pipeline": pipeline, "load_average": [load[0], os.getloadavg()[0]]})
+        return
     bands = [np.asarray(geodesic(jnp.asarray(r["R0"]), jnp.asarray(r["R1"]), args.images, System(r["numbers"])).path) for r in rx]
     solver = pipeline_neb(remove_rigid=True)
 
@@ -174,42 +192,68 @@ def main() -> None:
               f"{summary['ratio_warm']} warm", flush=True)  # fmt: skip
 
     def save(pipeline):
-        report = {"summary": summary, "reactions": rows, "pipeline": pipeline, "load_average": [min(load), max(load)],
-                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as fh:
-            json.dump(report, fh, indent=1, default=float)
+        write_report(args.out, {"summary": summary, "reactions": rows, "pipeline": pipeline, "load_average": [min(load), max(load)]})
 
     save(None)
     print(json.dumps(summary, indent=1), flush=True)
 
-    # 3. the whole pipeline
-    pipeline = None
     if not args.skip_pipeline:
-        pairs = [(r["R0"], r["R1"]) for r in rx]
-        t = time.perf_counter()
-        out_nnp = find_reactions(pairs, nnp, n_images=args.images)
-        t_nnp = time.perf_counter() - t
-        out_xtb, t_x = [], 0.0
-        for r in rx:
-            xtb = xtb_potential(r["numbers"])
-            t = time.perf_counter()
-            # the band alone, as the NNP's batch (and as when the results were made)
-            out_xtb.append(find_reaction(r["R0"], r["R1"], xtb, n_images=args.images, refine_interpolation_max=False))
-            t_x += time.perf_counter() - t
-            xtb.energy_fn.close()
-        per = [{"rxn": r["rxn"], "heldout": r["heldout"], "barrier_data": r["barrier"], "nnp": a.barrier, "xtb": b.barrier,
-                "nnp_converged": a.converged, "xtb_converged": b.converged, "nnp_force_calls": a.n_force_calls,
-                "xtb_force_calls": b.n_force_calls, "nnp_failed_stage": a.failed_stage, "xtb_failed_stage": b.failed_stage}
-               for r, a, b in zip(rx, out_nnp, out_xtb)]  # fmt: skip
-        nan = lambda x: np.nan if x is None else x  # noqa: E731
-        held = [p for p in per if p["heldout"]]
-        pipeline = {"nnp_s": t_nnp, "xtb_s": t_x, "ratio": t_x / t_nnp, "reactions": per,
-                    "heldout_barrier_mae_nnp_vs_data": mae([nan(p["nnp"]) for p in held], [p["barrier_data"] for p in held]) if held else None}  # fmt: skip
-        print(f"pipeline: NNP batch {t_nnp:.1f} s, GFN2-xTB {t_x:.1f} s (ratio {t_x / t_nnp:.2f})", flush=True)
+        pipeline = run_pipeline(rx, nnp, args)
         load.append(os.getloadavg()[0])
         save(pipeline)
 
+def write_report(path: str, report: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump({**report, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, fh, indent=1, default=float)
+
+def run_pipeline(rx, nnp, args) -> dict:
+    """Part 3: :func:`jaxrxn.batch.find_reactions` with the NNP (padded batches, its defaults
+    for a JAX potential: end states relaxed, CI-NEB, P-RFO, IRC) against GFN2-xTB's pipeline
+    per reaction: run here (the band alone, as the NNP's), or with `--skip-xtb` its default
+    pipeline's recorded rows (`--xtb-pipeline`). Barriers against the data set's."""
+    pairs = [(r["R0"], r["R1"]) for r in rx]
+    t = time.perf_counter()
+    out_nnp = find_reactions(pairs, nnp, n_images=args.images, progress=lambda line: print(f"NNP pipeline: {line}", flush=True))
+    t_nnp = time.perf_counter() - t
+    if args.skip_xtb:
+        with open(args.xtb_pipeline) as fh:
+            recorded = {row["rxn"]: row["max first pipeline: model"] for row in json.load(fh)["reactions"] if "max first pipeline: model" in row}
+        xtb = [recorded.get(r["rxn"]) for r in rx]
+        xtb = [None if x is None else {"verified": x["converged"], "force_calls": x["n_force_calls"], "s": x["seconds"], "failed_stage": x["failed_stage"]}
+               for x in xtb]  # fmt: skip
+    else:
+        xtb = []
+        for r in rx:
+            pot = xtb_potential(r["numbers"])
+            t = time.perf_counter()
+            # the band alone, as the NNP's batch (and as when the results were made)
+            b = find_reaction(r["R0"], r["R1"], pot, n_images=args.images, refine_interpolation_max=False)
+            xtb.append({"verified": b.converged, "force_calls": b.n_force_calls, "s": time.perf_counter() - t, "failed_stage": b.failed_stage,
+                        "barrier": b.barrier})  # fmt: skip
+            pot.energy_fn.close()
+    per = [{"rxn": r["rxn"], "heldout": r["heldout"], "n_atoms": len(r["numbers"]), "barrier_data": r["barrier"], "nnp": a.barrier,
+            "nnp_converged": a.converged, "nnp_force_calls": a.n_force_calls, "nnp_failed_stage": a.failed_stage,
+            "nnp_ts_rmsd_to_data_ts": float(rmsd(jnp.asarray(a.R_ts), jnp.asarray(r["ts"]))), "xtb": x}
+           for r, a, x in zip(rx, out_nnp, xtb)]  # fmt: skip
+    held = [p for p in per if p["heldout"]]
+    verified = [p for p in held if p["nnp_converged"]]
+    with_xtb = [p for p in per if p["xtb"] is not None]
+    t_x = sum(p["xtb"]["s"] for p in with_xtb)
+    out = {
+        "nnp_s": t_nnp, "nnp_force_calls": sum(p["nnp_force_calls"] for p in per), "nnp_verified": len([p for p in per if p["nnp_converged"]]),
+        "xtb_side": "recorded default pipeline (" + os.path.basename(args.xtb_pipeline) + ")" if args.skip_xtb else "run here, band alone",
+        "xtb_reactions": len(with_xtb), "xtb_s": t_x, "xtb_force_calls": sum(p["xtb"]["force_calls"] for p in with_xtb),
+        "xtb_verified": sum(bool(p["xtb"]["verified"]) for p in with_xtb), "ratio": t_x / t_nnp,
+        "heldout_barrier_mae_nnp_vs_data": mae([np.nan if p["nnp"] is None else p["nnp"] for p in held], [p["barrier_data"] for p in held]) if held else None,
+        "heldout_verified": len(verified),
+        "heldout_verified_barrier_mae_nnp_vs_data": mae([p["nnp"] for p in verified], [p["barrier_data"] for p in verified]) if verified else None,
+        "reactions": per,
+    }  # fmt: skip
+    print(f"pipeline: NNP batch {t_nnp:.1f} s, {out['nnp_verified']} verified; GFN2-xTB {t_x:.1f} s, {out['xtb_verified']} verified "
+          f"(ratio {out['ratio']:.2f}); held-out barrier MAE {out['heldout_barrier_mae_nnp_vs_data']}, "
+          f"verified only {out['heldout_verified_barrier_mae_nnp_vs_data']}", flush=True)  # fmt: skip
+    return out
 
 if __name__ == "__main__":
     main()
