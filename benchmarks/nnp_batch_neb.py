@@ -109,6 +109,7 @@ def main() -> None:
     parser.add_argument("--xtb-pipeline", default=XTB_PIPELINE,
                         help="benchmarks/ml_hessian_ts.py results whose 'max first pipeline: model' rows are GFN2-xTB's default pipeline")
     parser.add_argument("--skip-xtb", action="store_true", help="no GFN2-xTB CI-NEB nor TS refinement")
+    parser.add_argument("--batch-size", type=int, help="part 3: at most this many reactions per vmapped chunk (find_reactions' batch_size)")
     parser.add_argument("--model", default="xtb-painn", help="shipped model name or train-nnp model file")
     parser.add_argument("--out", default=OUT)
     parser.add_argument("--no-warm", action="store_true", help="time the NNP batch once (cold) only")
@@ -214,7 +215,8 @@ def run_pipeline(rx, nnp, args) -> dict:
     pipeline's recorded rows (`--xtb-pipeline`). Barriers against the data set's."""
     pairs = [(r["R0"], r["R1"]) for r in rx]
     t = time.perf_counter()
-    out_nnp = find_reactions(pairs, nnp, n_images=args.images, progress=lambda line: print(f"NNP pipeline: {line}", flush=True))
+    out_nnp = find_reactions(pairs, nnp, n_images=args.images, batch_size=args.batch_size,
+                             progress=lambda line: print(f"NNP pipeline: {line}", flush=True))  # fmt: skip
     t_nnp = time.perf_counter() - t
     if args.skip_xtb:
         with open(args.xtb_pipeline) as fh:

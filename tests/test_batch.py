@@ -228,9 +228,16 @@ def test_batch_saddle_search_equals_single_searches():
     # one compilation for the batch, and the padding atoms never moved
     stacked = stack_potentials(pots)
     R = jnp.stack([pad_positions(g, 7) for g in guesses])
-    out = batch_module._saddle_batch(stacked, R, None, PRFO(), jnp.asarray(1e-4, R.dtype), 500, "auto", True)
+    out = batch_module._saddle_batch(stacked, R, None, PRFO(), jnp.asarray(1e-4, R.dtype), 500, "auto", True, None)
     assert batch_module._saddle_batch._cache_size() == 1
     np.testing.assert_array_equal(out.R[1, 3:], R[1, 3:])
+    # in chunks of one (batch_size, lax.map over vmapped chunks: less memory), the same searches
+    chunked = batch_saddle_search(pots, guesses, PRFO(), fmax=1e-4, batch_size=1)
+    for r, c in zip(results, chunked):
+        np.testing.assert_allclose(c.R, r.R, atol=1e-10)
+        assert (int(c.n_steps), int(c.n_force_calls), int(c.saddle_index)) == (int(r.n_steps), int(r.n_force_calls), int(r.saddle_index))
+    with pytest.raises(ValueError, match="batch_size"):
+        batch_saddle_search(pots, guesses, PRFO(), batch_size=0)
 
 
 def test_batch_neb_with_overflowing_neighbour_lists_equals_the_list_free_batch():
