@@ -21,6 +21,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("initial", metavar="IS", nargs="?", help="initial state (any file ASE reads; extxyz keeps cell, pbc, FixAtoms)")
     parser.add_argument("final", metavar="FS", nargs="?", help="final state, same atoms in the same order")
     parser.add_argument("--batch", metavar="PAIRS.txt", help="many reactions, one 'IS_FILE FS_FILE' per line, in one compiled call")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="--batch: at most N bands per vmapped chunk, the chunks in turn (less memory; default all at once)")
     add_calc_argument(parser)
     add_time_limit_argument(parser)
     parser.add_argument("--images", type=int, default=7, metavar="N", help="images including end points (default 7)")
@@ -126,7 +128,7 @@ def _run_batch(args) -> int:
                 advance()
         solver = NEB(climb=args.climb) if args.optimizer == "fire" else NEB(climb=args.climb, optimizer="lbfgs")
         with p.stage(f"{len(pairs)} bands in one compiled call: compiling, then relaxing"):
-            results = batch_neb(potentials, bands, solver, fmax=args.fmax, max_steps=args.max_steps)
+            results = batch_neb(potentials, bands, solver, fmax=args.fmax, max_steps=args.max_steps, batch_size=args.batch_size)
     reports = [
         {
             "barrier": float(r.barrier), "converged": bool(r.converged), "n_force_calls": int(r.n_force_calls),

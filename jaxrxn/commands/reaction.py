@@ -94,6 +94,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch", metavar="PAIRS.txt", help="many reactions, one 'IS_FILE FS_FILE' per line")
     parser.add_argument("--checkpoint", metavar="FILE", help="batch checkpoint (default PAIRS.txt.checkpoint.json)")
     parser.add_argument("--workers", type=int, default=1, help="--batch on an outside calculator: reactions at once (1)")
+    parser.add_argument("--batch-size", type=int, metavar="N",
+                        help="--batch on a JAX potential: at most N reactions per vmapped chunk, the chunks in turn (less memory; default all at once)")
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -313,7 +315,7 @@ def _run_batch(args) -> int:
 
             try:
                 find_reactions([inputs[k][:2] for k in todo], potentials, hessian_from=hessians, workers=args.workers,
-                               time_limit=args.time_limit, on_result=save, **options)  # fmt: skip
+                               time_limit=args.time_limit, batch_size=args.batch_size, on_result=save, **options)  # fmt: skip
             finally:
                 for potential in potentials:
                     close = getattr(potential.energy_fn, "close", None)
