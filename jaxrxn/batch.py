@@ -440,9 +440,9 @@ def find_reactions(
       bound.
     - `batch_size`: at most this many reactions of a padded batch in one vmapped chunk, the
       chunks one after another (:func:`over_batch`): each stage takes less memory, with the
-      same results up to rounding; ``None``: all at once. The exact Hessians of the saddle stage dominate:
-      the shipped NNP on the 223 held-out reactions of its data set (16 atoms padded) asked
-      for 64 GB at once there.
+      same results up to rounding; ``None``: all at once. The saddle stage's exact Hessians
+      dominate: the shipped NNP on the 223 held-out reactions of its data set (16 atoms
+      padded) asked for 64 GB at once there.
     - `on_result`: called as ``on_result(index, result)`` as soon as a reaction is done (a
       padded batch's reactions together, an outside calculator's one by one), e.g. to
       write a checkpoint.
@@ -505,6 +505,7 @@ def find_reactions(
             results[i] = r
             if on_result is not None:
                 on_result(i, r)
+
     def run_one(i: int) -> ReactionResult:
         with limited(potentials[i], time_limit) if time_limit is not None else contextlib.nullcontext():
             return find_reaction(*pairs[i], potentials[i], hessian_from=hessian_from[i], **options)
