@@ -39,6 +39,10 @@ reactions, part 1 only (``--heldout-only --skip-pipeline --skip-xtb --no-warm``;
 barrier MAE 0.319 eV, 78 of 223 bands converged, 3,504 s in one compiled call).
 ``results/nnp_batch_neb_heldout_all_ft40k.json``: the same on the model shipped since session 33
 (session 35: 0.276 eV, 91 of 223 converged, 3,465 s beside other runs).
+``results/nnp_pipeline_heldout40.json``: part 3 alone on the first 40 held-out reactions
+(``--heldout-only --pipeline-only --skip-xtb --limit 40 --batch-size 20``; session 38: 33
+verified, barrier MAE 0.189 eV on them, 426.7 s against GFN2-xTB's recorded 795.2 s); on all
+223 without ``--batch-size`` the saddle stage ran out of memory (64 GB asked for at once).
 """
 
 from __future__ import annotations
