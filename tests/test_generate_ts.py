@@ -170,6 +170,7 @@ def test_generate_ts_bad_input_exits_2(tmp_path, capsys):
         (["generate-ts", a, s], "same atoms"),
         (["generate-ts", a, b, "--polish"], "needs --calc"),
         (["generate-ts", a, b, "--hessian-from", "nnp"], "needs --polish"),
+        (["generate-ts", a, b, "--time-limit", "60"], "--time-limit needs --polish"),
         (["generate-ts", a, b, "--polish", "--calc", "xtb", "--hessian-from", "xtb"], "outside calculator"),
     ):
         assert main(argv) == 2

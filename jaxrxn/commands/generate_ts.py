@@ -25,7 +25,7 @@ elements or sizes outside the model's training domain, ``--polish`` without ``--
 
 from __future__ import annotations
 
-from jaxrxn.commands._common import add_calc_argument, add_hessian_from_argument, finish, hessian_potential, progress, read_one
+from jaxrxn.commands._common import add_calc_argument, add_hessian_from_argument, add_time_limit_argument, finish, hessian_potential, progress, read_one
 
 EXAMPLE = """\
 # a held-out reaction of the shipped data set, generated then polished with GFN2-xTB
@@ -40,6 +40,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--polish", action="store_true", help="refine the generated TS into a saddle with --calc")
     add_calc_argument(parser, required=False, use="potential for --polish")
     add_hessian_from_argument(parser, "--polish")
+    add_time_limit_argument(parser)
     parser.add_argument("--fmax", type=float, default=0.01, help="force threshold of --polish, eV/Å (0.01)")
     parser.add_argument("--max-steps", type=int, default=300, help="iteration cap of --polish (300)")
     parser.add_argument("-o", "--output", metavar="TS.xyz", help="write the final structure here")
@@ -56,8 +57,9 @@ def run(args) -> int:
 
     if args.polish and not args.calc:
         raise ValueError("--polish needs --calc (e.g. --calc xtb).")
-    if args.hessian_from and not args.polish:
-        raise ValueError("--hessian-from needs --polish.")
+    for given, flag in ((args.hessian_from, "--hessian-from"), (args.time_limit is not None, "--time-limit")):
+        if given and not args.polish:
+            raise ValueError(f"{flag} needs --polish.")
     if args.steps < 1 or args.fmax <= 0 or args.max_steps < 1:
         raise ValueError("--steps and --max-steps must be positive, and --fmax too.")
     x_is, system = read_one(args.initial, "IS")
