@@ -468,11 +468,10 @@ def find_reactions(
     padded = not all(isinstance(p.energy_fn, HostEnergy) for p in potentials)  # some run as a padded batch
     if len(schedule) > 1 and padded:
         raise ValueError(f"a padded batch on a JAX potential takes one neb_fmax, not a sequence; got {neb_fmax!r}.")
-    if time_limit is not None and (padded or not time_limit > 0):
-        raise ValueError(
-            f"time_limit must be a positive number of seconds, got {time_limit}." if not padded
-            else "time_limit is for outside calculators; a padded batch on a JAX potential is bounded by its step caps."
-        )  # fmt: skip
+    if time_limit is not None and padded:
+        raise ValueError("time_limit is for outside calculators; a padded batch on a JAX potential is bounded by its step caps.")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"time_limit must be a positive number of seconds, got {time_limit}.")
     if refine_interpolation_max and padded:
         raise ValueError("refine_interpolation_max is for outside calculators; a padded batch on a JAX potential has no such stage.")
     _check_each("reaction", potentials, pairs, lambda pot, pair: check_end_points(*pair, **_periodicity(pot)))
