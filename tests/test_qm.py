@@ -17,7 +17,7 @@ from ase.units import Hartree
 from jaxrxn import minimize
 from jaxrxn._results import RESULTS
 from jaxrxn.cli import main
-from jaxrxn.potentials.external import HostEnergy, ase_potential, calculator_result, time_limit
+from jaxrxn.potentials.external import HostEnergy, ase_potential, calculator_result, failure_result, time_limit
 from jaxrxn.potentials.core import Potential
 
 tblite_ase = pytest.importorskip("tblite.ase")
@@ -269,6 +269,9 @@ def test_time_limit_stops_a_run_on_a_slow_calculator_and_says_so():
         res = run(pot)
     assert not bool(res.converged) and calculator_result(res.result, pot) == RESULTS.time_limit_reached
     assert pot.energy_fn.failures[0] == "time limit of 0.5 s reached"
+    # the limit is told by the message's type: a calculator's own message worded alike is its failure
+    assert failure_result(pot.energy_fn.failures)[0] == RESULTS.time_limit_reached
+    assert failure_result(["time limit of 0.5 s reached"])[0] == RESULTS.calculator_failed
     assert 2 <= slow.calls <= 0.5 / 0.05 + 1  # it worked until the limit, then stopped asking
     assert np.all(np.isfinite(np.asarray(res.R))) and int(res.n_force_calls) == slow.calls + 1
     # outside the block the calculator answers again

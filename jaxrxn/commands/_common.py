@@ -41,15 +41,13 @@ def add_calc_argument(parser, required: bool = True, use: str = "potential") -> 
     parser.add_argument("--mult", type=int, default=1, help="spin multiplicity 2S+1 for xtb/pyscf (1; nnp: singlets only)")
 
 
-def build_potential(args, R: np.ndarray, system, limited: bool = True):
+def build_potential(args, R: np.ndarray, system):
     """The potential ``--calc`` names, with ``--charge`` and ``--mult``; with
     ``--time-limit`` (:func:`add_time_limit_argument`), its outside calculator stops
-    answering that many seconds after it was built, until the command ends (unless not
-    `limited`: a command that hands the limit to the library, as ``reaction --batch`` does
-    per reaction)."""
+    answering that many seconds after it was built, until the command ends."""
     potential = potential_from_name(args.calc, R, system, charge=args.charge, multiplicity=args.mult)
     seconds = getattr(args, "time_limit", None)
-    if seconds is not None and limited:
+    if seconds is not None:
         from jaxrxn.potentials.external import HostEnergy, time_limit
 
         if not isinstance(potential.energy_fn, HostEnergy):

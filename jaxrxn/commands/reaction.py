@@ -43,6 +43,7 @@ import json
 import os
 import sys
 
+from jaxrxn.calculators import potential_from_name
 from jaxrxn.commands._common import (
     add_calc_argument, add_hessian_from_argument, add_time_limit_argument, build_potential, hessian_potential, print_json, progress, read_one, to_jsonable,
 )  # fmt: skip
@@ -292,7 +293,10 @@ def _run_batch(args) -> int:
             from jaxrxn.batch import find_reactions
             from jaxrxn.potentials.external import calculator_failures, is_time_limit, time_limit
 
-            potentials = [build_potential(args, inputs[k][0], inputs[k][2], limited=False) for k in todo]  # each its own limit
+            # not build_potential, which would start one limit for the whole batch: find_reactions
+            # gives each reaction its own
+            potentials = [potential_from_name(args.calc, inputs[k][0], inputs[k][2], charge=args.charge, multiplicity=args.mult)
+                          for k in todo]  # fmt: skip
             hessians = [hessian_potential(args, inputs[k][0], inputs[k][2]) for k in todo]
             options = _pipeline_options(args, lambda line: shown.log(f"jaxrxn reaction: {line}"))
 

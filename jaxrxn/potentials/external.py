@@ -223,7 +223,7 @@ class HostEnergy:
             )
         batch = R.reshape(-1, self.n_atoms, 3)
         if self._deadline is not None and time.monotonic() > self._deadline[0]:
-            self.failures.extend([_TIME_LIMIT.format(self._deadline[1])] * len(batch))
+            self.failures.extend([TimeLimitReached(f"time limit of {self._deadline[1]:g} s reached")] * len(batch))
             return np.full(R.shape[:-2], math.nan), np.full(R.shape, math.nan)
         self.n_calls += len(batch)
         self.n_host_calls += 1
@@ -261,13 +261,16 @@ class HostEnergy:
         return _host_energy(jnp.asarray(handle, jnp.int32), R)
 
 
-#: The failure message of an evaluation asked for after a :meth:`HostEnergy.time_limit`.
-_TIME_LIMIT = "time limit of {:g} s reached"
+class TimeLimitReached(str):
+    """The failure message of an evaluation asked for after a :meth:`HostEnergy.time_limit`
+    (``"time limit of 600 s reached"``): a ``str``, as every entry of
+    :attr:`HostEnergy.failures` is, whose type says that the limit, not the calculator,
+    stopped the run."""
 
 
 def is_time_limit(message: str) -> bool:
     """Whether a calculator failure message is that of a :func:`time_limit`."""
-    return message.startswith("time limit of ") and message.endswith(" s reached")
+    return isinstance(message, TimeLimitReached)
 
 
 #: Live host energies by handle. A compiled program names its calculator by handle (an
