@@ -114,6 +114,8 @@ def main() -> None:
                         help="benchmarks/ml_hessian_ts.py results whose 'max first pipeline: model' rows are GFN2-xTB's default pipeline")
     parser.add_argument("--skip-xtb", action="store_true", help="no GFN2-xTB CI-NEB nor TS refinement")
     parser.add_argument("--batch-size", type=int, help="part 3: at most this many reactions per vmapped chunk (find_reactions' batch_size)")
+    parser.add_argument("--no-relax", action="store_true",
+                        help="part 3: the NNP pipeline from the stored end states as they are (relax=False), as GFN2-xTB's recorded run")
     parser.add_argument("--model", default="xtb-painn", help="shipped model name or train-nnp model file")
     parser.add_argument("--out", default=OUT)
     parser.add_argument("--no-warm", action="store_true", help="time the NNP batch once (cold) only")
@@ -219,7 +221,7 @@ def run_pipeline(rx, nnp, args) -> dict:
     pipeline's recorded rows (`--xtb-pipeline`). Barriers against the data set's."""
     pairs = [(r["R0"], r["R1"]) for r in rx]
     t = time.perf_counter()
-    out_nnp = find_reactions(pairs, nnp, n_images=args.images, batch_size=args.batch_size,
+    out_nnp = find_reactions(pairs, nnp, n_images=args.images, batch_size=args.batch_size, relax=not args.no_relax,
                              progress=lambda line: print(f"NNP pipeline: {line}", flush=True))  # fmt: skip
     t_nnp = time.perf_counter() - t
     if args.skip_xtb:
@@ -247,7 +249,7 @@ def run_pipeline(rx, nnp, args) -> dict:
     with_xtb = [p for p in per if p["xtb"] is not None]
     t_x = sum(p["xtb"]["s"] for p in with_xtb)
     out = {
-        "nnp_s": t_nnp, "nnp_force_calls": sum(p["nnp_force_calls"] for p in per), "nnp_verified": len([p for p in per if p["nnp_converged"]]),
+        "nnp_relaxed_end_states": not args.no_relax, "nnp_s": t_nnp, "nnp_force_calls": sum(p["nnp_force_calls"] for p in per), "nnp_verified": len([p for p in per if p["nnp_converged"]]),
         "xtb_side": "recorded default pipeline (" + os.path.basename(args.xtb_pipeline) + ")" if args.skip_xtb else "run here, band alone",
         "xtb_reactions": len(with_xtb), "xtb_s": t_x, "xtb_force_calls": sum(p["xtb"]["force_calls"] for p in with_xtb),
         "xtb_verified": sum(bool(p["xtb"]["verified"]) for p in with_xtb), "ratio": t_x / t_nnp,

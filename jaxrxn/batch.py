@@ -409,6 +409,7 @@ def find_reactions(
     rmsd_tol: float = 0.2,
     refine_interpolation_max: bool | None = None,
     hessian_from: Sequence[Potential | None] | None = None,
+    ts_guess: Sequence | None = None,
     workers: int = 1,
     time_limit: float | None = None,
     batch_size: int | None = None,
@@ -432,6 +433,11 @@ def find_reactions(
     - `hessian_from`: one JAX potential (or ``None``) per reaction whose exact Hessian
       starts that reaction's saddle searches (``find_reaction``'s `hessian_from`: free
       molecules on outside calculators only).
+    - `ts_guess`: one transition-state guess (or ``None``) per reaction where the first
+      saddle search starts (``find_reaction``'s `ts_guess`: an array, or a function of the
+      end states such as :class:`jaxrxn.generative.ts_generator.PretrainedTSGuess`);
+      outside calculators only (refused with reactions on JAX potentials, whose padded
+      batches have no such stage).
     - `time_limit`: wall-clock seconds each reaction on an outside calculator may run, from
       its start (:func:`jaxrxn.potentials.external.time_limit`): past them it ends at the
       stage reached, its message saying the time limit was reached, and the next reaction
@@ -485,6 +491,17 @@ def find_reactions(
             check_hessian_potential(hessian_from[k], pot.system.numbers if usable else None, usable)
 
     _check_each("reaction", potentials, range(len(pairs)), check_hessian)
+    ts_guess = [None] * len(pairs) if ts_guess is None else list(ts_guess)
+    if len(ts_guess) != len(pairs):
+        raise ValueError(f"{len(pairs)} reactions but {len(ts_guess)} ts_guess entries.")
+    if padded and any(g is not None for g in ts_guess):
+        raise ValueError("ts_guess is for outside calculators; a padded batch on a JAX potential has no such stage.")
+
+    def check_guess(pot, k) -> None:
+        if ts_guess[k] is not None and not callable(ts_guess[k]):
+            check_configuration(ts_guess[k], name="TS guess", n_atoms=np.shape(pairs[k][0])[0], dim=np.shape(pairs[k][0])[1], **_periodicity(pot))
+
+    _check_each("reaction", potentials, range(len(pairs)), check_guess)
     options = dict(
         relax=relax, interpolation=interpolation, n_images=n_images, neb_fmax=neb_fmax, neb_max_steps=neb_max_steps,
         fmax=fmax, saddle_max_steps=saddle_max_steps, rmsd_tol=rmsd_tol, refine_interpolation_max=refine_interpolation_max,
@@ -507,7 +524,7 @@ def find_reactions(
 
     def run_one(i: int) -> ReactionResult:
         with limited(potentials[i], time_limit) if time_limit is not None else contextlib.nullcontext():
-            return find_reaction(*pairs[i], potentials[i], hessian_from=hessian_from[i], **options)
+            return find_reaction(*pairs[i], potentials[i], hessian_from=hessian_from[i], ts_guess=ts_guess[i], **options)
 
     if host:
         _log(progress, f"{len(host)} reactions on outside calculators, {workers} at a time")

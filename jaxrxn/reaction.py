@@ -540,7 +540,10 @@ def find_reaction(
     - `rmsd_tol`: an IRC end matches an end state below this RMSD (Å), or with the same
       bond graph.
     - `ts_guess`: a transition-state estimate ``(n_atoms, 3)`` in Å (same atoms; e.g.
-      ``jaxrxn generate-ts``'s, :func:`jaxrxn.generative.ts_generator.sample_ts`). The
+      ``jaxrxn generate-ts``'s, :func:`jaxrxn.generative.ts_generator.sample_ts`), or a
+      function that makes one from the end states the pipeline reached (relaxed,
+      aligned), ``ts_guess(R_initial, R_final) -> (n_atoms, 3)``, such as the shipped TS
+      generator, :class:`jaxrxn.generative.ts_generator.PretrainedTSGuess`. The
       saddle search, frequencies and IRC run from it first (a free molecule's guess is
       first moved rigidly onto the initial state); only if that saddle does not verify
       does the pipeline interpolate and go on (`refine_interpolation_max`, then the
@@ -598,7 +601,7 @@ def find_reaction(
     cell = None if system is None else system.cell
     pbc = None if system is None else system.pbc
     check_end_points(R_initial, R_final, cell=cell, pbc=pbc)
-    if ts_guess is not None:
+    if ts_guess is not None and not callable(ts_guess):
         check_configuration(ts_guess, name="TS guess", n_atoms=np.shape(R_initial)[0], dim=np.shape(R_initial)[1], cell=cell, pbc=pbc)
     R0 = np.asarray(R_initial, float)
     R1 = np.asarray(R_final, float)
@@ -734,7 +737,9 @@ def find_reaction(
 
     # --- saddle, frequencies, IRC from the guess ---------------------------------------------
     if ts_guess is not None:
-        R_guess = np.asarray(ts_guess, float)
+        R_guess = np.asarray(ts_guess(R0, R1) if callable(ts_guess) else ts_guess, float)
+        if callable(ts_guess):  # its shape checked now that it exists; close atoms only fail its attempt
+            check_configuration(R_guess, name="generated TS guess", n_atoms=len(R0), dim=3, min_distance=None)
         out.guess_failure = first_attempt(_aligned_onto(R_guess, R0) if molecule else R_guess, "the TS guess")
         if out.guess_failure is None:
             return verified("guess")

@@ -155,6 +155,31 @@ def test_generate_ts_command_and_polish(tmp_path, capsys):
     assert rmsd_numpy(np.asarray(ml["positions"]), r.transition_state) < 0.1
 
 
+def test_reaction_batch_starts_from_the_generators_guess(tmp_path, capsys):
+    """``jaxrxn reaction --batch PAIRS --calc xtb --ts-generator``: each reaction's first
+    saddle search starts from the shipped generator's guess
+    (:class:`~jaxrxn.generative.ts_generator.PretrainedTSGuess`, the structure
+    ``generate-ts`` prints) and verifies the data set's TS from it, with no interpolation
+    or band (the model's recorded check reaction, C2H3NO, as in the polish test above)."""
+    pytest.importorskip("tblite")
+    from jaxrxn.cli import main
+    from jaxrxn.generative.ts_generator import PretrainedTSGuess, load_pretrained
+
+    meta = load_pretrained("gfn2-xtb")[2]
+    r = {r.rxn: r for r in _held_out()}[meta["check"][0]["rxn"]]
+    a, b = _write(tmp_path / "is.xyz", r.numbers, r.reactant), _write(tmp_path / "fs.xyz", r.numbers, r.product)
+    assert main(["generate-ts", a, b, "--json"]) == 0
+    printed = np.asarray(json.loads(capsys.readouterr().out)["positions"])
+    np.testing.assert_allclose(PretrainedTSGuess(r.numbers)(r.reactant, r.product), printed, atol=1e-6)
+    (tmp_path / "pairs.txt").write_text("is.xyz fs.xyz\n")
+    argv = ["reaction", "--batch", str(tmp_path / "pairs.txt"), "--calc", "xtb", "--no-relax", "--ts-generator", "--json", "--quiet"]
+    assert main(argv) == 0
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["converged"] and report["ts_source"] == "guess", report["message"]
+    assert set(report["n_force_calls_by_stage"]) == {"relax", "saddle", "frequencies", "irc"}  # no interpolation, no band
+    assert abs(report["ts_energy"] - float(r.energies[int(r.extras["ts_index"])])) < 0.01
+
+
 def test_generate_ts_bad_input_exits_2(tmp_path, capsys):
     from jaxrxn.cli import main
 
@@ -172,6 +197,8 @@ def test_generate_ts_bad_input_exits_2(tmp_path, capsys):
         (["generate-ts", a, b, "--hessian-from", "nnp"], "needs --polish"),
         (["generate-ts", a, b, "--time-limit", "60"], "--time-limit needs --polish"),
         (["generate-ts", a, b, "--polish", "--calc", "xtb", "--hessian-from", "xtb"], "outside calculator"),
+        (["reaction", _write(tmp_path / "s0.xyz", sulfur, r.reactant), s, "--calc", "xtb", "--ts-generator"], "S outside"),
+        (["reaction", a, b, "--calc", "xtb", "--ts-generator", "--ts-guess", a], "not both"),
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -341,6 +341,15 @@ def test_ts_guess_first_then_the_band(tmp_path, capsys, monkeypatch):
     np.testing.assert_allclose(res.R_ts[0, :2], MB_S1, atol=1e-4)
     with pytest.raises(ValueError, match="TS guess"):
         find_reaction(_point(MB_A), _point(MB_C), pot, ts_guess=np.zeros((2, 3)))
+    # a guess made by a function (a TS generator) sees the end states the pipeline relaxed
+    seen = []
+    res = find_reaction(_point(MB_A) + 0.02, _point(MB_C), pot, n_images=9, ts_guess=lambda a, b: seen.append((a, b)) or near(MB_S1))
+    assert res.converged and res.ts_source == "guess" and len(seen) == 1
+    np.testing.assert_allclose(seen[0][0], res.R_initial)
+    np.testing.assert_allclose(seen[0][1], res.R_final)
+    assert np.abs(seen[0][0] - (_point(MB_A) + 0.02)).max() > 0.01  # relaxed, not as given
+    with pytest.raises(ValueError, match="generated TS guess has 2 atoms"):
+        find_reaction(_point(MB_A), _point(MB_C), pot, ts_guess=lambda a, b: np.zeros((2, 3)))
 
     monkeypatch.setitem(calculators._REGISTRY, "mb3d", _mb3d)
     a, c = _xyz(tmp_path / "a.xyz", _point(MB_A), [1]), _xyz(tmp_path / "c.xyz", _point(MB_C), [1])
@@ -373,6 +382,8 @@ def test_refine_interpolation_max_before_the_band(tmp_path, capsys, monkeypatch)
     assert not res.converged and res.interpolation_failure.startswith("verify") and res.n_force_calls_by_stage["neb"] > 0
     with pytest.raises(ValueError, match="refine_interpolation_max"):
         find_reactions([(_point(MB_A), _point(MB_C))], [pot], refine_interpolation_max=True)
+    with pytest.raises(ValueError, match="ts_guess is for outside calculators"):
+        find_reactions([(_point(MB_A), _point(MB_C))], [pot], ts_guess=[_point(MB_S1)])
 
     monkeypatch.setitem(calculators._REGISTRY, "mb3d", _mb3d)
     a, c = _xyz(tmp_path / "a.xyz", _point(MB_A), [1]), _xyz(tmp_path / "c.xyz", _point(MB_C), [1])

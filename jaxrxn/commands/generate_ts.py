@@ -52,7 +52,7 @@ def run(args) -> int:
     import numpy as np
     from ase.data import chemical_symbols
 
-    from jaxrxn.generative.ts_generator import canonical_frame, check_domain, load_pretrained, sample_ts
+    from jaxrxn.generative.ts_generator import PretrainedTSGuess
     from jaxrxn.io import to_atoms
 
     if args.polish and not args.calc:
@@ -69,13 +69,10 @@ def run(args) -> int:
         raise ValueError("generate-ts needs free molecules with atomic numbers (no periodic cell).")
     if len(x_fs) != len(x_is) or not np.array_equal(np.asarray(system_fs.numbers), numbers):
         raise ValueError("IS and FS must have the same atoms in the same order.")
-    model, params, meta = load_pretrained(args.model)
-    check_domain(meta, numbers)
-    x_is, x_fs = canonical_frame(x_is, x_fs)  # the frame the model was trained in
+    generator = PretrainedTSGuess(numbers, args.model, args.steps)
     with progress(args) as p:
         with p.stage("generating the transition state"):
-            ts, _ = sample_ts(model, params, jnp.asarray(x_is), jnp.asarray(x_fs), jnp.asarray(numbers), n_steps=args.steps)
-        R = np.asarray(ts)
+            R = generator(x_is, x_fs)  # in IS's centred frame, where the model works
         report = {
             "symbols": [chemical_symbols[int(z)] for z in numbers], "positions": R,
             "model": args.model, "n_model_calls": 2 * args.steps, "converged": True,

@@ -7,7 +7,10 @@ interpolation's highest image to a first-order saddle (molecules on an outside c
 elsewhere), checks its frequencies, follows the IRC both ways and verifies that it ends in
 IS and FS; when that saddle does not verify (or was not tried), runs a CI-NEB and does the
 same from its climbing image. ``--ts-guess TS.xyz`` (e.g. ``jaxrxn generate-ts``'s output)
-starts the saddle search there first; ``--hessian-from nnp`` starts every saddle search
+starts the saddle search there first; ``--ts-generator`` makes that guess with the shipped
+TS generator (:class:`jaxrxn.generative.ts_generator.PretrainedTSGuess`, ``gfn2-xtb``:
+C, H, N, O) from the end states once relaxed, for each reaction of a ``--batch`` too;
+``--hessian-from nnp`` starts every saddle search
 from the shipped neural-network potential's exact Hessian (molecules on an outside
 calculator). The JSON's ``ts_source`` says which start verified
 (``"guess"``, ``"interpolation"`` or ``"band"``); ``guess_failure`` and
@@ -81,6 +84,11 @@ def add_arguments(parser) -> None:
     )  # fmt: skip
     parser.add_argument("--ts-guess", metavar="TS.xyz", help="start the saddle search here first (e.g. generate-ts's output)")
     parser.add_argument(
+        "--ts-generator", nargs="?", const="gfn2-xtb", metavar="MODEL",
+        help="start the saddle search first from this pretrained TS generator's guess between the relaxed end states "
+        "(gfn2-xtb when no MODEL is named; each reaction of a --batch too)",
+    )  # fmt: skip
+    parser.add_argument(
         "--refine-interpolation-max", action=argparse.BooleanOptionalAction, default=None,
         help="before the CI-NEB (after a --ts-guess that did not verify), try the saddle search from the interpolation's "
         "highest image (default: on for molecules on an outside calculator such as xtb or pyscf; --no-... for the band alone)",
@@ -101,6 +109,8 @@ def add_arguments(parser) -> None:
 
 
 def _check_args(args) -> None:
+    if args.ts_guess and args.ts_generator:
+        raise ValueError("give --ts-guess or --ts-generator, not both.")
     if args.fmax <= 0 or (args.neb_fmax is not None and args.neb_fmax <= 0):
         raise ValueError("--fmax and --neb-fmax must be positive.")
     if args.images < 3:
@@ -126,6 +136,18 @@ def _read_guess(filename: str, R0, system):
     R, guess_system = read_one(filename, "TS guess")
     check_same_system(R0, R, system.numbers, guess_system.numbers, names=("initial state", "TS guess"))
     return R
+
+
+def _generator(args, system):
+    """The ``--ts-generator`` guess of a reaction's atoms (``None`` without the flag);
+    ``ValueError`` outside the model's domain, before any calculator call."""
+    if not args.ts_generator:
+        return None
+    if system.numbers is None or system.periodic:
+        raise ValueError("--ts-generator needs free molecules with atomic numbers (no periodic cell).")
+    from jaxrxn.generative.ts_generator import PretrainedTSGuess
+
+    return PretrainedTSGuess(system.numbers, args.ts_generator)
 
 
 def _pipeline_options(args, progress) -> dict:
@@ -219,7 +241,7 @@ def run(args) -> int:
     if not (args.initial and args.final):
         raise ValueError("give IS and FS files, or --batch PAIRS.txt.")
     R0, R1, system = _read_pair(args.initial, args.final)
-    ts_guess = _read_guess(args.ts_guess, R0, system) if args.ts_guess else None
+    ts_guess = _read_guess(args.ts_guess, R0, system) if args.ts_guess else _generator(args, system)
     with progress(args) as shown, shown.stage("reaction"):
         result = _solve(args, R0, R1, system, progress=lambda line: shown.log(f"jaxrxn reaction: {line}"), ts_guess=ts_guess)
     if args.stepwise:
@@ -269,6 +291,7 @@ def _run_batch(args) -> int:
 
     pairs = [(locate(a), locate(b)) for a, b in pairs]
     inputs = [_read_pair(a, b) for a, b in pairs]  # every input is checked before any work
+    guesses = [_generator(args, system) for _, _, system in inputs]
     checkpoint = args.checkpoint or args.batch + ".checkpoint.json"
     done: dict[str, dict] = {}
     if os.path.exists(checkpoint):
@@ -280,8 +303,9 @@ def _run_batch(args) -> int:
     # a checkpoint from before it defaulted to on for molecules on outside calculators
     # (no such key) ran the band alone: its reactions run again
     settings.update(refine_interpolation_max=args.refine_interpolation_max)
-    if args.hessian_from:  # absent otherwise: checkpoints from before the option stay valid
-        settings.update(hessian_from=args.hessian_from)
+    for option in ("hessian_from", "ts_generator"):  # absent unless given: older checkpoints stay valid
+        if getattr(args, option):
+            settings[option] = getattr(args, option)
     keys = [f"{a} {b}" for a, b in pairs]
     # a reaction the time limit stopped is run again, as one whose settings changed
     todo = [k for k, key in enumerate(keys) if done.get(key, {}).get("settings") != settings or done[key].get("time_limited")]
@@ -291,12 +315,14 @@ def _run_batch(args) -> int:
             advance()
         if todo:
             from jaxrxn.batch import find_reactions
-            from jaxrxn.potentials.external import calculator_failures, is_time_limit, time_limit
+            from jaxrxn.potentials.external import HostEnergy, calculator_failures, is_time_limit, time_limit
 
             # not build_potential, which would start one limit for the whole batch: find_reactions
             # gives each reaction its own
             potentials = [potential_from_name(args.calc, inputs[k][0], inputs[k][2], charge=args.charge, multiplicity=args.mult)
                           for k in todo]  # fmt: skip
+            if args.ts_generator and not all(isinstance(p.energy_fn, HostEnergy) for p in potentials):
+                raise ValueError("--batch --ts-generator is for outside calculators (xtb, pyscf): a JAX potential's padded batch has no guess stage.")
             hessians = [hessian_potential(args, inputs[k][0], inputs[k][2]) for k in todo]
             options = _pipeline_options(args, lambda line: shown.log(f"jaxrxn reaction: {line}"))
 
@@ -318,7 +344,7 @@ def _run_batch(args) -> int:
                 advance()
 
             try:
-                find_reactions([inputs[k][:2] for k in todo], potentials, hessian_from=hessians, workers=args.workers,
+                find_reactions([inputs[k][:2] for k in todo], potentials, hessian_from=hessians, ts_guess=[guesses[k] for k in todo], workers=args.workers,
                                time_limit=args.time_limit, batch_size=args.batch_size, on_result=save, **options)  # fmt: skip
             finally:
                 for potential in potentials:
