@@ -164,13 +164,16 @@ def test_reaction_batch_starts_from_the_generators_guess(tmp_path, capsys):
     pytest.importorskip("tblite")
     from jaxrxn.cli import main
     from jaxrxn.generative.ts_generator import PretrainedTSGuess, load_pretrained
+    from jaxrxn.geometry import rmsd_numpy
 
     meta = load_pretrained("gfn2-xtb")[2]
     r = {r.rxn: r for r in _held_out()}[meta["check"][0]["rxn"]]
     a, b = _write(tmp_path / "is.xyz", r.numbers, r.reactant), _write(tmp_path / "fs.xyz", r.numbers, r.product)
     assert main(["generate-ts", a, b, "--json"]) == 0
     printed = np.asarray(json.loads(capsys.readouterr().out)["positions"])
-    np.testing.assert_allclose(PretrainedTSGuess(r.numbers)(r.reactant, r.product), printed, atol=1e-6)
+    guess = PretrainedTSGuess(r.numbers)(r.reactant, r.product)
+    np.testing.assert_allclose(guess, printed, atol=1e-6)
+    assert abs(rmsd_numpy(guess, r.transition_state) - meta["check"][0]["rmsd"]) < 1e-6  # as recorded at training
     (tmp_path / "pairs.txt").write_text("is.xyz fs.xyz\n")
     argv = ["reaction", "--batch", str(tmp_path / "pairs.txt"), "--calc", "xtb", "--no-relax", "--ts-generator", "--json", "--quiet"]
     assert main(argv) == 0
