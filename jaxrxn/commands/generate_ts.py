@@ -48,7 +48,6 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import jax.numpy as jnp
     import numpy as np
     from ase.data import chemical_symbols
 
