@@ -52,7 +52,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
