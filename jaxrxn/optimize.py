@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Any, Union
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int, Scalar

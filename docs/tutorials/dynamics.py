@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 import jaxrxn  # noqa: E402
 from jaxrxn.dynamics import Langevin, SphericalPiston, md_until_transition  # noqa: E402
-from jaxrxn.units import FS, KB  # noqa: E402
+from jaxrxn.units import KB  # noqa: E402
 
 out = Path(sys.argv[1] if len(sys.argv) > 1 else Path(__file__).parent / "figures")
 out.mkdir(parents=True, exist_ok=True)

@@ -36,9 +36,8 @@ from collections.abc import Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array
 
-from jaxrxn.geometry import minimum_image
 from jaxrxn.potentials._graph import cosine_cutoff, edge_geometry, graph_geometry, list_geometry  # noqa: F401
 
 

@@ -47,7 +47,6 @@ import dataclasses
 import functools
 import json
 import os
-from collections.abc import Sequence
 from importlib import resources
 
 import flax
