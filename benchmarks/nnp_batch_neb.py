@@ -2,7 +2,8 @@
 CI-NEB in one compiled call vs GFN2-xTB, and the whole reaction pipeline vs GFN2-xTB's.
 
     OMP_NUM_THREADS=1 python benchmarks/nnp_batch_neb.py [--images 8] [--heldout-only] [--skip-pipeline]
-        [--skip-xtb] [--no-warm] [--limit K] [--model MODEL.npz] [--out RESULT.json]
+        [--skip-xtb] [--pipeline-only] [--batch-size N] [--no-relax] [--no-warm] [--limit K]
+        [--model MODEL.npz] [--out RESULT.json]
 
 Reactions: the shipped data set ``jaxrxn/data/xtb_reactions.h5`` (the shipped NNP's training data; GFN2-xTB reactant, TS and product of each;
 those with elements outside the NNP's domain left out),
