@@ -117,13 +117,13 @@ def refine(pot, numbers, X, x_ts, e_ts, variant, nnp, seconds_limit=None) -> dic
     with `seconds_limit`, a search still running after that many seconds fails there
     (``time_limited``; jaxrxn.potentials.external.time_limit)."""
     from jaxrxn.geometry import rmsd_numpy, rmsd_up_to_symmetry
-    from jaxrxn.potentials.external import is_time_limit, time_limit
+    from jaxrxn.potentials.external import time_limit, time_limited
 
     t0, n_failed = time.perf_counter(), len(pot.energy_fn.failures)
     with time_limit(pot, seconds_limit) if seconds_limit else contextlib.nullcontext():
         res = _saddle(pot, jnp.asarray(X), solver_of(variant, numbers, X, nnp))
     seconds = time.perf_counter() - t0
-    limited = any(is_time_limit(m) for m in pot.energy_fn.failures[n_failed:])
+    limited = time_limited(pot.energy_fn.failures[n_failed:])
     R, de = np.asarray(res.R), float(res.energy) - e_ts
     rmsd = rmsd_numpy(R, x_ts)
     if rmsd >= SAME_TS_RMSD and abs(de) < SAME_TS_DE:

@@ -60,7 +60,7 @@ from jaxrxn.geometry import kabsch_rotation_numpy, rmsd_numpy
 from jaxrxn.optimize import BFGS, LBFGS, minimize
 from jaxrxn.path.elastic_band import NEB, improved_tangents, neb
 from jaxrxn.potentials.core import Potential
-from jaxrxn.potentials.external import HostEnergy, calculator_failures, describe_failures, is_time_limit
+from jaxrxn.potentials.external import HostEnergy, calculator_failures, describe_failures, time_limited
 from jaxrxn.validation import check_configuration, check_same_system
 
 if TYPE_CHECKING:
@@ -724,7 +724,7 @@ def find_reaction(
             return None
         failures = calculator_failures(potential)[n_failed[0]:]
         why = f"{failure[0]}: " + (describe_failures(failures) if failures else failure[1])
-        if failures and is_time_limit(failures[-1]):
+        if time_limited(failures):
             stopped.append(failure)  # the calculator answers no more: nothing after this can run
             return why
         n_failed[0] += len(failures)

@@ -184,6 +184,8 @@ def test_reaction_batch_starts_from_the_generators_guess(tmp_path, capsys):
 
 
 def test_generate_ts_bad_input_exits_2(tmp_path, capsys):
+    from ase import Atoms
+
     from jaxrxn.cli import main
 
     r = _held_out()[0]
@@ -192,6 +194,8 @@ def test_generate_ts_bad_input_exits_2(tmp_path, capsys):
     sulfur[0] = 16
     s = _write(tmp_path / "s.xyz", sulfur, r.product)
     short = _write(tmp_path / "short.xyz", r.numbers[:-1], r.product[:-1])
+    boxed = str(tmp_path / "boxed.xyz")
+    Atoms(numbers=r.numbers, positions=r.reactant, cell=[20.0] * 3, pbc=True).write(boxed)
     for argv, words in (
         (["generate-ts", _write(tmp_path / "s0.xyz", sulfur, r.reactant), s], "S outside"),
         (["generate-ts", a, short], "same atoms"),
@@ -202,6 +206,8 @@ def test_generate_ts_bad_input_exits_2(tmp_path, capsys):
         (["generate-ts", a, b, "--polish", "--calc", "xtb", "--hessian-from", "xtb"], "outside calculator"),
         (["reaction", _write(tmp_path / "s0.xyz", sulfur, r.reactant), s, "--calc", "xtb", "--ts-generator"], "S outside"),
         (["reaction", a, b, "--calc", "xtb", "--ts-generator", "--ts-guess", a], "not both"),
+        (["generate-ts", boxed, boxed], "free molecules"),
+        (["reaction", boxed, boxed, "--calc", "xtb", "--ts-generator"], "free molecules"),
     ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -63,12 +63,10 @@ def run(args) -> int:
         raise ValueError("--steps and --max-steps must be positive, and --fmax too.")
     x_is, system = read_one(args.initial, "IS")
     x_fs, system_fs = read_one(args.final, "FS")
-    numbers = np.asarray(system.numbers) if system.numbers is not None else None
-    if numbers is None or system.periodic:
-        raise ValueError("generate-ts needs free molecules with atomic numbers (no periodic cell).")
+    generator = PretrainedTSGuess.for_system(system, args.model, args.steps)
+    numbers = generator.numbers
     if len(x_fs) != len(x_is) or not np.array_equal(np.asarray(system_fs.numbers), numbers):
         raise ValueError("IS and FS must have the same atoms in the same order.")
-    generator = PretrainedTSGuess(numbers, args.model, args.steps)
     with progress(args) as p:
         with p.stage("generating the transition state"):
             R = generator(x_is, x_fs)  # in IS's centred frame, where the model works

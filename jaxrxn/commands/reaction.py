@@ -143,11 +143,9 @@ def _generator(args, system):
     ``ValueError`` outside the model's domain, before any calculator call."""
     if not args.ts_generator:
         return None
-    if system.numbers is None or system.periodic:
-        raise ValueError("--ts-generator needs free molecules with atomic numbers (no periodic cell).")
     from jaxrxn.generative.ts_generator import PretrainedTSGuess
 
-    return PretrainedTSGuess(system.numbers, args.ts_generator)
+    return PretrainedTSGuess.for_system(system, args.ts_generator)
 
 
 def _pipeline_options(args, progress) -> dict:
@@ -315,7 +313,7 @@ def _run_batch(args) -> int:
             advance()
         if todo:
             from jaxrxn.batch import find_reactions
-            from jaxrxn.potentials.external import HostEnergy, calculator_failures, is_time_limit, time_limit
+            from jaxrxn.potentials.external import HostEnergy, calculator_failures, time_limit, time_limited
 
             # not build_potential, which would start one limit for the whole batch: find_reactions
             # gives each reaction its own
@@ -336,7 +334,7 @@ def _run_batch(args) -> int:
                                                 hessian_from=hessians[j], **options)  # fmt: skip
                 failures = calculator_failures(potentials[j])
                 done[keys[k]] = {"settings": settings, "report": to_jsonable({"is": pairs[k][0], "fs": pairs[k][1], **result.to_json()}),
-                                 **({"time_limited": True} if failures and is_time_limit(failures[-1]) else {})}  # fmt: skip
+                                 **({"time_limited": True} if time_limited(failures) else {})}  # fmt: skip
                 tmp = checkpoint + ".tmp"
                 with open(tmp, "w") as fh:
                     json.dump(done, fh)

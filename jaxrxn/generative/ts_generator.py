@@ -64,6 +64,7 @@ from jaxrxn.generative.surfaces import params_from_descriptor, surface_from_para
 from jaxrxn.generative.training import TrainState, seeded_state, train_or_resume
 from jaxrxn.potentials.core import Potential
 from jaxrxn.saddle import Dimer, PRFO, hessian_analysis, saddle_search, zero_modes
+from jaxrxn.system import System
 from jaxrxn.validation import check_configuration, check_same_system
 
 
@@ -582,6 +583,15 @@ class PretrainedTSGuess:
         self.numbers = np.asarray(numbers, int)
         check_domain(self.metadata, self.numbers)
         self.name, self.n_steps = name, n_steps
+
+    @classmethod
+    def for_system(cls, system: System, name: str = "gfn2-xtb", n_steps: int = 4) -> PretrainedTSGuess:
+        """The generator for the molecule `system` describes; ``ValueError`` for one the
+        generator cannot take: no atomic numbers, or a periodic cell (it was trained on
+        free molecules), then its domain as in the constructor."""
+        if system.numbers is None or system.periodic:
+            raise ValueError("the TS generator needs free molecules with atomic numbers (no periodic cell).")
+        return cls(system.numbers, name, n_steps)
 
     def __call__(self, R_initial, R_final) -> np.ndarray:
         R_initial, R_final = np.asarray(R_initial, float), np.asarray(R_final, float)

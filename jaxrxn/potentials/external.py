@@ -30,7 +30,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Protocol
 
@@ -268,9 +268,11 @@ class TimeLimitReached(str):
     stopped the run."""
 
 
-def is_time_limit(message: str) -> bool:
-    """Whether a calculator failure message is that of a :func:`time_limit`."""
-    return isinstance(message, TimeLimitReached)
+def time_limited(failures: Sequence[str]) -> bool:
+    """Whether a run whose calculator evaluations failed with `failures` (their messages,
+    in order; empty when none failed) was stopped by a :func:`time_limit`: its last
+    failure is the limit's, after which the calculator answers no more."""
+    return bool(failures) and isinstance(failures[-1], TimeLimitReached)
 
 
 #: Live host energies by handle. A compiled program names its calculator by handle (an
@@ -427,19 +429,19 @@ def time_limit(potential: Potential, seconds: float) -> contextlib.AbstractConte
     return potential.energy_fn.time_limit(seconds)
 
 
-def failure_result(failures: list[str]):
+def failure_result(failures: Sequence[str]):
     """The ``RESULTS`` of a run whose calculator evaluations failed with `failures` (their
     messages, in order, not empty) and the one message that says why:
     ``time_limit_reached`` if the last one came after a :func:`time_limit`, else
     ``calculator_failed`` with the first."""
     from jaxrxn._results import RESULTS
 
-    if is_time_limit(failures[-1]):
+    if time_limited(failures):
         return RESULTS.time_limit_reached, failures[-1]
     return RESULTS.calculator_failed, failures[0]
 
 
-def describe_failures(failures: list[str]) -> str:
+def describe_failures(failures: Sequence[str]) -> str:
     """One line for a run stopped by the calculator `failures` (not empty): the result's
     sentence and the message, as ``find_reaction`` reports a stage that failed."""
     from jaxrxn._results import RESULTS
