@@ -359,7 +359,7 @@ def main():
     if a.save:
         elements = sorted({int(z) for r in train for z in r.numbers})
         check = [{"rxn": r["rxn"], "rmsd": r["generated"]["rmsd"]} for r in rows[:2]]
-        save_model(a.save, model, params, elements=elements, max_atoms=n_max, level=level,
+        save_model(a.save, model, params, elements=elements, max_atoms=n_max, level="GFN2-xTB",
                    command=command, data={**data_info, "evaluated": len(rows)}, config=config,
                    held_out=summary, check=check)  # fmt: skip
         print(f"saved {a.save} ({pathlib.Path(a.save).stat().st_size / 1e6:.2f} MB)")

@@ -10,7 +10,6 @@ from ase import Atoms
 from ase.build import add_adsorbate, bulk, fcc100, fcc111, molecule
 from ase.calculators import emt as ase_emt
 from ase.cluster import Icosahedron
-from ase.constraints import FixAtoms
 
 from jaxrxn.calculators import potential_from_name
 from jaxrxn.io import from_atoms

@@ -1,7 +1,6 @@
 """SC-AFIR exploration driver on Muller-Brown; checkpoints; the CLI's bad input."""
 
 import numpy as np
-import pytest
 
 import jaxrxn
 from jaxrxn.cli import main

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-import jaxrxn
 from jaxrxn.potentials import double_well, leps_harmonic, muller_brown, wolfe_quapp
 from jaxrxn.potentials.pair import lennard_jones, morse, morse_preset
 

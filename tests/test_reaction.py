@@ -558,8 +558,8 @@ def test_batch_checkpoint_resumes(tmp_path, capsys, monkeypatch):
         return pot
 
     monkeypatch.setitem(calculators._REGISTRY, "mb3d", counted)
-    a, c = _xyz(tmp_path / "a.xyz", _point(MB_A), [1]), _xyz(tmp_path / "c.xyz", _point(MB_C), [1])
-    b = _xyz(tmp_path / "b.xyz", _point(MB_B), [1])
+    for name, point in (("a", MB_A), ("b", MB_B), ("c", MB_C)):
+        _xyz(tmp_path / f"{name}.xyz", _point(point), [1])
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("a.xyz c.xyz\n# a comment\nc.xyz b.xyz\n")
     # the band's own default threshold (a JAX potential: 0.1 eV/Å; until session 30 a batch
@@ -575,7 +575,7 @@ def test_batch_checkpoint_resumes(tmp_path, capsys, monkeypatch):
     assert len(saved) == 2
     code, again, _ = run_cli(argv, capsys)
     assert code == 0 and again == reports and len(evaluations) == 2
-    assert os.path.exists(a) and os.path.exists(b)
+    assert all((tmp_path / f"{name}.xyz").exists() for name in "abc")
     # a checkpoint from before the interpolation's maximum became the default for molecules
     # on outside calculators (its settings without the key) ran the band alone: run again
     for entry in saved.values():

@@ -7,7 +7,6 @@ minimum, square stationary point): closed-form energies, barriers proportional t
 and independent of sigma."""
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 
