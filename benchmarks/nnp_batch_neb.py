@@ -44,6 +44,8 @@ barrier MAE 0.319 eV, 78 of 223 bands converged, 3,504 s in one compiled call).
 (``--heldout-only --pipeline-only --skip-xtb --limit 40 --batch-size 20``; session 38: 33
 verified, barrier MAE 0.189 eV on them, 426.7 s against GFN2-xTB's recorded 795.2 s); on all
 223 without ``--batch-size`` the saddle stage ran out of memory (64 GB asked for at once).
+Part 3 checkpoints the NNP's side chunk by chunk (``RESULT.checkpoint.json`` beside `--out`)
+and goes on from it when run again with the same settings.
 """
 
 from __future__ import annotations
@@ -215,16 +217,50 @@ def write_report(path: str, report: dict) -> None:
     with open(path, "w") as fh:
         json.dump({**report, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, fh, indent=1, default=float)
 
+def nnp_pipeline(rx, nnp, args) -> tuple[list[dict], float]:
+    """The NNP's side of part 3 (`nnp`: its potential for each reaction of `rx`), one row
+    per reaction and the seconds it took:
+    :func:`jaxrxn.batch.find_reactions` on chunks of `--batch-size` reactions (all at once
+    without it), each chunk's rows and seconds written to ``OUT.checkpoint.json`` (`--out`
+    with that suffix) as soon as it is done; run again with the same settings it goes on
+    from the reactions there (a killed run loses only its chunk in progress; the seconds
+    add up each run's, compiling included)."""
+    checkpoint = os.path.splitext(args.out)[0] + ".checkpoint.json"
+    settings = {"model": args.model, "images": args.images, "relax": not args.no_relax, "batch_size": args.batch_size}
+    saved = {"settings": settings, "rows": {}, "seconds": 0.0}
+    if os.path.exists(checkpoint):
+        with open(checkpoint) as fh:
+            kept = json.load(fh)
+        if kept["settings"] == settings:
+            saved = kept
+        else:
+            print(f"NNP pipeline: {checkpoint} has other settings ({kept['settings']}): starting afresh", flush=True)
+    todo = [k for k, r in enumerate(rx) if r["rxn"] not in saved["rows"]]
+    print(f"NNP pipeline: {len(rx) - len(todo)} of {len(rx)} reactions from {checkpoint}", flush=True)
+    size = args.batch_size or max(len(todo), 1)
+    for start in range(0, len(todo), size):
+        chunk = todo[start : start + size]
+        t = time.perf_counter()
+        results = find_reactions([(rx[k]["R0"], rx[k]["R1"]) for k in chunk], [nnp[k] for k in chunk], n_images=args.images, batch_size=args.batch_size,
+                                 relax=not args.no_relax, progress=lambda line: print(f"NNP pipeline: {line}", flush=True))  # fmt: skip
+        saved["seconds"] += time.perf_counter() - t
+        for k, a in zip(chunk, results):
+            saved["rows"][rx[k]["rxn"]] = {"nnp": a.barrier, "nnp_converged": bool(a.converged), "nnp_force_calls": int(a.n_force_calls),
+                                       "nnp_failed_stage": a.failed_stage,
+                                       "nnp_ts_rmsd_to_data_ts": float(rmsd(jnp.asarray(a.R_ts), jnp.asarray(rx[k]["ts"])))}  # fmt: skip
+        with open(checkpoint + ".tmp", "w") as fh:
+            json.dump(saved, fh, default=float)
+        os.replace(checkpoint + ".tmp", checkpoint)  # a kill mid-write keeps the previous one
+        print(f"NNP pipeline: {len(saved['rows'])} of {len(rx)} reactions done, {saved['seconds']:.1f} s in all", flush=True)
+    return [saved["rows"][r["rxn"]] for r in rx], saved["seconds"]
+
+
 def run_pipeline(rx, nnp, args) -> dict:
     """Part 3: :func:`jaxrxn.batch.find_reactions` with the NNP (padded batches, its defaults
     for a JAX potential: end states relaxed, CI-NEB, P-RFO, IRC) against GFN2-xTB's pipeline
     per reaction: run here (the band alone, as the NNP's), or with `--skip-xtb` its default
     pipeline's recorded rows (`--xtb-pipeline`). Barriers against the data set's."""
-    pairs = [(r["R0"], r["R1"]) for r in rx]
-    t = time.perf_counter()
-    out_nnp = find_reactions(pairs, nnp, n_images=args.images, batch_size=args.batch_size, relax=not args.no_relax,
-                             progress=lambda line: print(f"NNP pipeline: {line}", flush=True))  # fmt: skip
-    t_nnp = time.perf_counter() - t
+    out_nnp, t_nnp = nnp_pipeline(rx, nnp, args)
     if args.skip_xtb:
         with open(args.xtb_pipeline) as fh:
             recorded = {row["rxn"]: row["max first pipeline: model"] for row in json.load(fh)["reactions"] if "max first pipeline: model" in row}
@@ -241,9 +277,7 @@ def run_pipeline(rx, nnp, args) -> dict:
             xtb.append({"verified": b.converged, "force_calls": b.n_force_calls, "s": time.perf_counter() - t, "failed_stage": b.failed_stage,
                         "barrier": b.barrier})  # fmt: skip
             pot.energy_fn.close()
-    per = [{"rxn": r["rxn"], "heldout": r["heldout"], "n_atoms": len(r["numbers"]), "barrier_data": r["barrier"], "nnp": a.barrier,
-            "nnp_converged": a.converged, "nnp_force_calls": a.n_force_calls, "nnp_failed_stage": a.failed_stage,
-            "nnp_ts_rmsd_to_data_ts": float(rmsd(jnp.asarray(a.R_ts), jnp.asarray(r["ts"]))), "xtb": x}
+    per = [{"rxn": r["rxn"], "heldout": r["heldout"], "n_atoms": len(r["numbers"]), "barrier_data": r["barrier"], **a, "xtb": x}
            for r, a, x in zip(rx, out_nnp, xtb)]  # fmt: skip
     held = [p for p in per if p["heldout"]]
     verified = [p for p in held if p["nnp_converged"]]
