@@ -64,6 +64,16 @@ def test_explore_finishes_exit_0_and_stops_early_exit_1(tmp_path, capsys):
     code, _, err = run_cli(["explore", str(start), "--calc", "lj", "--max-minima", "1", "--resume", "-o", str(out)], capsys)
     assert code == 1 and not err
     assert ReactionNetwork.load(str(out)).unexplored() == [1]
+    # --time-limit: no new minimum after it, but the one begun is finished and saved (here
+    # a limit already past when the first of the two left is done); --resume goes on
+    net.add_minimum(1.3 * TRIANGLE, -1.0)
+    net.save(str(out))
+    argv = ["explore", str(start), "--calc", "lj", "--n-alpha", "4", "--resume", "-o", str(out)]
+    code, _, err = run_cli([*argv, "--time-limit", "1e-6"], capsys)
+    assert code == 1 and "\n" not in err and "time limit of 1e-06 s reached" in err
+    assert ReactionNetwork.load(str(out)).unexplored() == [2]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0 and not err and ReactionNetwork.load(str(out)).unexplored() == []
 
 
 def test_train_flow_lj7_2d_stopped_early_exits_1(tmp_path, capsys):

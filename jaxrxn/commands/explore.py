@@ -4,21 +4,26 @@ SC-AFIR from the structure in START (any file ASE reads; the last frame): every 
 (and every atom against the rest) pushed together and pulled apart with force constants
 ramped up to alpha(gamma), each AFIR path refined by CI-NEB, P-RFO and descents to the
 minima it joins. Writes the reaction network as JSON (checkpointed after every explored
-minimum; ``--resume`` continues from it). Exit 0 when the exploration finished, 1 when it
-stopped at ``--max-minima`` with minima left, 2 for bad input.
+minimum; ``--resume`` continues from it). ``--time-limit`` starts no new minimum after that
+many seconds (any potential; the minimum in progress is finished and checkpointed). Exit 0
+when the exploration finished, 1 when it stopped at ``--max-minima`` or ``--time-limit``
+with minima left, 2 for bad input.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import time
 
 import numpy as np
 
-from jaxrxn.commands._common import add_calc_argument, build_potential, progress, read_one
+from jaxrxn.commands._common import add_calc_argument, build_potential, positive_seconds, progress, read_one
 
 EXAMPLE = """\
 jaxrxn explore START.xyz --calc xtb --gamma 100 --max-minima 5 -o network.json
-jaxrxn explore START.xyz --calc xtb --max-minima 10 --resume -o network.json   # go on from the checkpoint"""
+jaxrxn explore START.xyz --calc xtb --max-minima 10 --resume -o network.json   # go on from the checkpoint
+jaxrxn explore START.xyz --calc xtb --max-minima 50 --time-limit 3600 -o network.json  # no new minimum after an hour"""
 
 
 def add_arguments(parser) -> None:
@@ -31,6 +36,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--follow-modes", type=int, default=0, help="softest Hessian modes followed uphill (both signs) from each minimum by mode-following P-RFO")
     parser.add_argument("--follow-random", type=int, default=0, help="random directions followed as well")
     parser.add_argument("--resume", action="store_true", help="continue from the network in -o")
+    # its own dest: build_potential reads `time_limit` as the calculator's limit, which stops a
+    # run mid-search, where this one waits for the minimum in progress
+    parser.add_argument("--time-limit", type=positive_seconds, metavar="SECONDS", dest="minima_time_limit",
+                        help="start no new minimum after this many seconds (exit 1 with minima left; --resume goes on)")  # fmt: skip
     parser.add_argument("-o", "--output", default="network.json", help="network JSON (default network.json)")
 
 
@@ -71,7 +80,7 @@ def run(args) -> int:
         checkpoint=args.output, rigid=not system.periodic and not np.any(system.fixed),
     )  # fmt: skip
     # one minimum per call to run(), so the display can count them (run() picks the next)
-    start = None if network is not None else R
+    start, t0, out_of_time = None if network is not None else R, time.monotonic(), False
     with progress(args) as p, p.stage("AFIR exploration, minima explored", total=args.max_minima) as advance:
         while True:
             before = sum(m.explored for m in explorer.network.minima)
@@ -81,7 +90,13 @@ def run(args) -> int:
             advance(done - before)
             if done == before or done >= args.max_minima:
                 break
+            if args.minima_time_limit is not None and time.monotonic() - t0 >= args.minima_time_limit:
+                out_of_time = not explorer.finished
+                break
     net.save(args.output)
     print(net.summary())
     print(f"force calls {explorer.stats.force_calls}, wall time {explorer.stats.wall_time:.1f} s")
+    if out_of_time:
+        print(f"jaxrxn explore: time limit of {args.minima_time_limit:g} s reached with minima left, {done} explored; "
+              f"--resume goes on from {args.output}", file=sys.stderr)  # fmt: skip
     return 0 if explorer.finished else 1
