@@ -3,7 +3,7 @@ CI-NEB in one compiled call vs GFN2-xTB, and the whole reaction pipeline vs GFN2
 
     OMP_NUM_THREADS=1 python benchmarks/nnp_batch_neb.py [--images 8] [--heldout-only] [--skip-pipeline]
         [--skip-xtb] [--pipeline-only] [--batch-size N] [--no-relax] [--no-warm] [--limit K]
-        [--model MODEL.npz] [--out RESULT.json]
+        [--model MODEL.npz] [--out RESULT.json] [--refine-from PART1.json]
 
 Reactions: the shipped data set ``jaxrxn/data/xtb_reactions.h5`` (the shipped NNP's training data; GFN2-xTB reactant, TS and product of each;
 those with elements outside the NNP's domain left out),
@@ -19,7 +19,8 @@ never trained on them; :mod:`benchmarks.nnp_pretrained`).
 2. **TS check**: each NNP climbing image refined with GFN2-xTB (RS-P-RFO, ``fmax`` 0.01):
    does it reach the data set's TS (RMSD after alignment below 0.05 Å)?
    `--skip-xtb` leaves out the GFN2-xTB runs of parts 1-2 (the NNP's barriers are still
-   compared with the data set's).
+   compared with the data set's). `--refine-from PART1.json` runs this part alone on the
+   climbing images a part-1 run stored, reaction by reaction into `--out` (resumed from it).
 3. **Pipeline** (unless `--skip-pipeline`): :func:`jaxrxn.batch.find_reactions` with the
    NNP (each stage one vmapped call; its defaults for a JAX potential: end states relaxed on
    the NNP, CI-NEB, P-RFO with the NNP's exact Hessian, IRC) vs :func:`jaxrxn.find_reaction`
@@ -124,9 +125,13 @@ def main() -> None:
     parser.add_argument("--no-warm", action="store_true", help="time the NNP batch once (cold) only")
     parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT reactions (all)")
     parser.add_argument("--max-steps", type=int, default=NEB_STEPS, help=f"CI-NEB step cap, both sides ({NEB_STEPS})")
+    parser.add_argument("--refine-from", metavar="RESULT.json",
+                        help="part 2 alone on the climbing images of part 1's stored RESULT.json (resumed from --out)")  # fmt: skip
     args = parser.parse_args()
     if args.pipeline_only and args.skip_pipeline:
         parser.error("--pipeline-only and --skip-pipeline exclude each other.")
+    if args.refine_from:
+        return refine_stored(args)
     rx = reactions(args.heldout_only, args.model)[: args.limit]
     load = [os.getloadavg()[0]]
     print(f"{len(rx)} reactions ({sum(r['heldout'] for r in rx)} held out), atoms {[len(r['numbers']) for r in rx]}, "
@@ -166,16 +171,8 @@ def main() -> None:
             rxtb = neb(xtb, jnp.asarray(band), solver, fmax=NEB_FMAX, max_steps=args.max_steps)
             t_xtb = time.perf_counter() - t
             t_xtb_total += t_xtb
-            # 2. the NNP's climbing image refined with GFN2-xTB
-            t = time.perf_counter()
-            sp = saddle_search(xtb, jnp.asarray(ci), RSPRFO(), fmax=0.01, max_steps=300)
-            t_sp = time.perf_counter() - t
-            d_ts = float(rmsd(jnp.asarray(sp.R), jnp.asarray(r["ts"])))
             row |= {"barrier_xtb_neb": float(rxtb.barrier), "xtb_neb_converged": bool(rxtb.converged),
-                    "xtb_neb_force_calls": int(rxtb.n_force_calls), "xtb_neb_s": t_xtb,
-                    "ts_refined_converged": bool(sp.converged), "ts_refined_rmsd": d_ts,
-                    "ts_matches": bool(sp.converged) and d_ts < 0.05, "ts_refine_force_calls": int(sp.n_force_calls),
-                    "ts_refine_s": t_sp}  # fmt: skip
+                    "xtb_neb_force_calls": int(rxtb.n_force_calls), "xtb_neb_s": t_xtb, **refine_with_xtb(xtb, ci, r["ts"])}  # fmt: skip
             xtb.energy_fn.close()
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "nnp_climbing_image"}), flush=True)
@@ -211,6 +208,47 @@ def main() -> None:
         pipeline = run_pipeline(rx, nnp, args)
         load.append(os.getloadavg()[0])
         save(pipeline)
+
+def refine_with_xtb(xtb, ci, ts) -> dict:
+    """Part 2 for one reaction: the NNP's climbing image `ci` refined with GFN2-xTB
+    (RS-P-RFO, ``fmax`` 0.01 eV/Å, 300 steps) and judged against the data set's TS `ts`."""
+    t = time.perf_counter()
+    sp = saddle_search(xtb, jnp.asarray(ci), RSPRFO(), fmax=0.01, max_steps=300)
+    d_ts = float(rmsd(jnp.asarray(sp.R), jnp.asarray(ts)))
+    return {"ts_refined_converged": bool(sp.converged), "ts_refined_rmsd": d_ts, "ts_matches": bool(sp.converged) and d_ts < 0.05,
+            "ts_refine_force_calls": int(sp.n_force_calls), "ts_refine_s": time.perf_counter() - t}  # fmt: skip
+
+
+def refine_stored(args) -> None:
+    """`--refine-from`: part 2 alone, on the climbing images part 1 stored (its rows'
+    ``nnp_climbing_image``), each reaction's row written to `--out` as soon as it is done;
+    run again, it goes on from the reactions there."""
+    with open(args.refine_from) as fh:
+        stored = json.load(fh)["reactions"][: args.limit]
+    data = {r["rxn"]: r for r in reactions(heldout_only=False, model=args.model)}
+    rows = {}
+    if os.path.exists(args.out):
+        with open(args.out) as fh:
+            kept = json.load(fh)
+        if kept.get("refine_from") == os.path.basename(args.refine_from):
+            rows = {row["rxn"]: row for row in kept["reactions"]}
+    for k, st in enumerate(stored):
+        if st["rxn"] in rows:
+            continue
+        r = data[st["rxn"]]
+        xtb = xtb_potential(r["numbers"])
+        rows[st["rxn"]] = {key: st[key] for key in ("rxn", "heldout", "n_atoms", "barrier_data", "barrier_nnp_neb", "nnp_neb_converged",
+                                                    "nnp_ci_rmsd_to_data_ts")} | refine_with_xtb(xtb, st["nnp_climbing_image"], r["ts"])  # fmt: skip
+        xtb.energy_fn.close()
+        done = list(rows.values())
+        summary = {"n_reactions": len(done), "ts_match_fraction": float(np.mean([row["ts_matches"] for row in done])),
+                   "ts_match_fraction_converged_bands": float(np.mean([row["ts_matches"] for row in done if row["nnp_neb_converged"]] or [np.nan])),
+                   "ts_refine_force_calls": sum(row["ts_refine_force_calls"] for row in done)}  # fmt: skip
+        write_report(args.out, {"refine_from": os.path.basename(args.refine_from), "summary": summary, "reactions": done,
+                                "load_average": os.getloadavg()[0]})  # fmt: skip
+        print(f"[{k + 1}/{len(stored)}] {st['rxn']}: matches {rows[st['rxn']]['ts_matches']} "
+              f"({rows[st['rxn']]['ts_refined_rmsd']:.3f} Å, {rows[st['rxn']]['ts_refine_force_calls']} gradients); {summary}", flush=True)  # fmt: skip
+
 
 def write_report(path: str, report: dict) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
