@@ -9,6 +9,7 @@ import json
 import pathlib
 import sys
 
+import numpy as np
 import pytest
 
 _BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
@@ -230,3 +231,30 @@ def test_guess_then_interpolation_maximum_on_every_held_out_reaction():
     gaps = [m["ts_minus_data_ev"] - c["ts_minus_data_ev"] for m, c in pairs if m["converged"] and c["converged"]]
     assert (sum(g > module.SAME_TS_DE for g in gaps), sum(g < -module.SAME_TS_DE for g in gaps)) == (6, 1)
 
+
+
+def test_nnp_climbing_images_refined_by_both_solvers():
+    """benchmarks/nnp_batch_neb.py --refine-from (results/nnp_ts_refined_heldout_all_ft40k.json,
+    session 40): the shipped NNP's 223 held-out climbing images of part 1
+    (results/nnp_batch_neb_heldout_all_ft40k.json) refined by plain Cartesian RS-P-RFO; its
+    summary is its rows', its first 40 verdicts those of the earlier run of parts 1-2 on
+    them (results/nnp_ft40k.json, the same model), and the counts of docs/benchmarks.md and README against
+    the molecular solver from the same points (results/ml_hessian_ts_nnp_ci.json): the data
+    set's TS within 0.05 Å in 128 against 164, with 18,157 gradients against 8,841."""
+    results = _BENCHMARKS / "results"
+    refined = json.loads((results / "nnp_ts_refined_heldout_all_ft40k.json").read_text())
+    rows = refined["reactions"]
+    part1 = json.loads((results / "nnp_batch_neb_heldout_all_ft40k.json").read_text())["reactions"]
+    assert [r["rxn"] for r in rows] == [r["rxn"] for r in part1] and len(rows) == 223
+    assert all(r["nnp_ci_rmsd_to_data_ts"] == p["nnp_ci_rmsd_to_data_ts"] for r, p in zip(rows, part1))
+    assert all(r["ts_matches"] == (r["ts_refined_converged"] and r["ts_refined_rmsd"] < 0.05) for r in rows)
+    matches = [r["ts_matches"] for r in rows]
+    summary = refined["summary"]
+    assert summary["ts_match_fraction"] == pytest.approx(np.mean(matches), abs=1e-15)
+    assert summary["ts_refine_force_calls"] == sum(r["ts_refine_force_calls"] for r in rows) == 18157
+    first40 = json.loads((results / "nnp_ft40k.json").read_text())["reactions"]
+    assert matches[:40] == [r["ts_matches"] for r in first40]
+    molecular = {r["rxn"]: r["nnp climbing image: model"] for r in json.loads((results / "ml_hessian_ts_nnp_ci.json").read_text())["reactions"]}
+    mol = [molecular[r["rxn"]] for r in rows]
+    assert (sum(matches), sum(m["converged"] and m["rmsd_to_data_ts"] < 0.05 for m in mol)) == (128, 164)
+    assert sum(m["n_force_calls"] for m in mol) == 8841
