@@ -256,10 +256,17 @@ def refine_stored(args) -> None:
               f"({rows[st['rxn']]['ts_refined_rmsd']:.3f} Å, {rows[st['rxn']]['ts_refine_force_calls']} gradients); {summary}", flush=True)  # fmt: skip
 
 
-def write_report(path: str, report: dict) -> None:
+def write_json(path: str, obj: dict, **dump_kwargs) -> None:
+    """`obj` to `path` through a temporary file: a kill mid-write keeps the previous file,
+    so the resumable runs here (part 3's checkpoint, `--refine-from`'s rows) lose no work."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w") as fh:
-        json.dump({**report, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, fh, indent=1, default=float)
+    with open(path + ".tmp", "w") as fh:
+        json.dump(obj, fh, default=float, **dump_kwargs)
+    os.replace(path + ".tmp", path)
+
+
+def write_report(path: str, report: dict) -> None:
+    write_json(path, {**report, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}, indent=1)
 
 def nnp_pipeline(rx, nnp, args) -> tuple[list[dict], float]:
     """The NNP's side of part 3 (`nnp`: its potential for each reaction of `rx`), one row
@@ -292,9 +299,7 @@ def nnp_pipeline(rx, nnp, args) -> tuple[list[dict], float]:
             saved["rows"][rx[k]["rxn"]] = {"nnp": a.barrier, "nnp_converged": bool(a.converged), "nnp_force_calls": int(a.n_force_calls),
                                        "nnp_failed_stage": a.failed_stage,
                                        "nnp_ts_rmsd_to_data_ts": float(rmsd(jnp.asarray(a.R_ts), jnp.asarray(rx[k]["ts"])))}  # fmt: skip
-        with open(checkpoint + ".tmp", "w") as fh:
-            json.dump(saved, fh, default=float)
-        os.replace(checkpoint + ".tmp", checkpoint)  # a kill mid-write keeps the previous one
+        write_json(checkpoint, saved)
         print(f"NNP pipeline: {len(saved['rows'])} of {len(rx)} reactions done, {saved['seconds']:.1f} s in all", flush=True)
     return [saved["rows"][r["rxn"]] for r in rx], saved["seconds"]
 
