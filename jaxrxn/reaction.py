@@ -831,8 +831,8 @@ def _saddle_and_irc(potential, out, stage_done, broken, R_start, tangent, molecu
     failure, vib = search(np.asarray(R_start), tangent)
     if failure is not None and vib is not None and out.saddle_index >= 2 and not broken():
         for R_from, mode0 in off_second_order_point(out.R_ts, vib.modes):
-            # a search from a TS guess has no first mode, and one given now would compile the
-            # search anew (another argument structure): there the Hessian's own lowest mode leads
+            # a search from a TS guess had no first mode, nor has this one: the Hessian's own
+            # lowest mode leads, as it did there
             failure, vib = search(R_from, None if tangent is None else mode0)
             if failure is None or broken() or vib is None:
                 break

@@ -48,6 +48,34 @@ def test_prfo_muller_brown_from_random_starts(saddle, energy, curvature):
     np.testing.assert_allclose(res.curvature, curvature, atol=0.01)
 
 
+
+def test_one_compiled_search_with_or_without_a_first_mode():
+    """A search given a first mode (a climbing image with its band's tangent) and one
+    without (a TS guess) run one compiled program: ``mode0=None`` travels as zeros, which
+    each solver reads as "none given" at run time (jaxrxn.saddle.index.first_mode). With
+    ``None`` as a pytree leaf the pipeline compiled its molecular search twice per
+    molecule, 20-25 s each on GFN2-xTB (2026-12-07). The search without a mode equals the
+    one given zeros to the last bit; Muller-Brown's S1 (the §1.1 reference above) is
+    reached both ways by each solver."""
+    from jaxrxn._iterate import _solve
+    from jaxrxn.potentials.core import Potential
+    from jaxrxn.saddle import RSPRFO
+
+    # a new energy function object: its programs are compiled in this test only
+    pot = Potential(lambda R, system, params: MB.energy_fn(R, system, params), MB.params, MB.system)
+    R0, tangent = jnp.asarray((S1 + [0.06, -0.04])[None]), jnp.asarray([[1.0, -0.6]])
+    for solver in (PRFO(), Dimer(), RSPRFO(initial_hessian="exact")):
+        plain = saddle_search(pot, R0, solver, fmax=1e-4, max_steps=200)
+        compiled = _solve._cached._cache_size()
+        zeros = saddle_search(pot, R0, solver, fmax=1e-4, max_steps=200, mode0=jnp.zeros_like(R0))
+        guided = saddle_search(pot, R0, solver, fmax=1e-4, max_steps=200, mode0=tangent)
+        assert _solve._cached._cache_size() == compiled, type(solver).__name__
+        assert int(plain.n_force_calls) == int(zeros.n_force_calls)
+        np.testing.assert_array_equal(np.asarray(plain.R), np.asarray(zeros.R))
+        for res in (plain, guided):
+            assert bool(res.converged) and int(res.saddle_index) == 1, type(solver).__name__
+            np.testing.assert_allclose(np.asarray(res.R[0]), S1, atol=1e-4)
+
 def test_prfo_lj7_rattled_saddles_and_prefactors():
     hexagon = minimize(LJ2D, jnp.asarray(lj7_hexagon()), "lbfgs", fmax=1e-8, max_steps=2000).R
     assert float(LJ2D.energy(hexagon)) == pytest.approx(-12.5349, abs=1e-4)

@@ -32,6 +32,7 @@ from jaxrxn.saddle.index import (
     SaddleState,
     ZeroModes,
     ZeroModeSpec,
+    first_mode,
     hessian_analysis,
     project_out,
     removed_directions,
@@ -136,9 +137,8 @@ class Dimer(AbstractSaddleSolver):
         return N, C, n_rot
 
     def start(self, potential: Potential, R, e, f, modes: ZeroModes, mode0=None) -> SaddleState:
-        if mode0 is None:
-            mode0 = jax.random.normal(jax.random.key(0), R.shape, R.dtype)
-        N = self._clean(potential, R, modes, jnp.asarray(mode0, R.dtype))
+        mode0 = first_mode(mode0, jax.random.normal(jax.random.key(0), R.shape, R.dtype).reshape(-1)).reshape(R.shape)
+        N = self._clean(potential, R, modes, mode0)
         N = N / jnp.linalg.norm(N)
         inner = DimerState(N, jnp.zeros((), R.dtype), self._lbfgs().init(R, f), jnp.array(0))
         return SaddleState(R, e, f, inner, modes, jnp.array(1), jnp.array(0))

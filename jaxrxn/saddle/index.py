@@ -249,7 +249,8 @@ class SaddleArgs(eqx.Module):
     """Per-call data of a saddle solve.
 
     - `fmax`: convergence threshold on the largest atom force, eV/Å.
-    - `mode0`: initial guess of the unstable mode ``(n_atoms, dim)`` or ``None``.
+    - `mode0`: initial guess of the unstable mode ``(n_atoms, dim)``; all zeros or ``None``
+      for none (each solver then starts from its own first direction, :func:`first_mode`).
     - `zero_modes_spec`: see the module docstring. `check_index`: compute the Hessian at
       the end and require exactly one negative curvature.
     """
@@ -258,6 +259,20 @@ class SaddleArgs(eqx.Module):
     mode0: Array | None = None
     zero_modes_spec: ZeroModeSpec = eqx.field(static=True, default="auto")
     check_index: bool = eqx.field(static=True, default=True)
+
+
+def first_mode(mode0: Array | None, default: Array) -> Array:
+    """A search's first direction, flattened ``(n_atoms * dim,)``: `mode0` where one is
+    given, else the solver's own `default` (already flat). All zeros means none, decided at
+    run time: :func:`jaxrxn.saddle.saddle_search` passes zeros for ``None``, so a search
+    with a `mode0` and one without (a climbing image with its band's tangent, a TS guess)
+    share one compiled program, and a batch may mix them. A GFN2-xTB `jaxrxn reaction` on a
+    16-atom molecule compiled the internal-coordinate search once for each
+    (20-25 s apiece, 2026-12-07)."""
+    if mode0 is None:
+        return default
+    m = jnp.asarray(mode0, default.dtype).reshape(-1)
+    return jnp.where(jnp.any(m != 0), m, default)
 
 
 class SaddleState(eqx.Module):

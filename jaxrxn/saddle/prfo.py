@@ -16,7 +16,7 @@ from jax import lax
 from jaxtyping import Array, Float, Scalar
 
 from jaxrxn.potentials.core import Potential
-from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleState, ZeroModes, count_negative, projected_hessian
+from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleState, ZeroModes, count_negative, first_mode, projected_hessian
 
 
 class PRFOState(eqx.Module):
@@ -54,7 +54,7 @@ class PRFO(AbstractSaddleSolver):
     def start(self, potential: Potential, R, e, f, modes: ZeroModes, mode0=None) -> SaddleState:
         w, U = self._diagonalize(potential, R, modes)
         z = jnp.zeros((), R.dtype)
-        followed = U[:, 0] if mode0 is None else jnp.asarray(mode0, R.dtype).reshape(-1)
+        followed = first_mode(mode0, U[:, 0])
         followed = followed / jnp.linalg.norm(followed)
         inner = PRFOState(w, U, z + self.trust_radius, followed)
         return SaddleState(R, e, f, inner, modes, jnp.array(1), jnp.array(1))

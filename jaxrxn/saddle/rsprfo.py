@@ -41,7 +41,7 @@ from jaxtyping import Array, Bool, Float, Int, Scalar
 
 from jaxrxn._results import RESULTS
 from jaxrxn.potentials.core import Potential, max_atom_force
-from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleState, ZeroModes, count_negative, removed_directions
+from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleState, ZeroModes, count_negative, first_mode, removed_directions
 from jaxrxn.saddle.internal import InternalCoordinates, active_space, back_transform, bend_angle, bond_length, torsion_angle, torsion_defined
 
 _HARTREE_EV = 27.211386245988
@@ -414,7 +414,7 @@ class RSPRFO(AbstractSaddleSolver):
         the projector ``P`` (``V``: orthonormal rows of the removed directions); every
         product is folded into ``H`` so that afterwards ``H q = A q`` on the whole explored
         subspace (symmetric rank-2k correction). Returns ``(H, n_products)``. Starts from
-        ``q0`` or else the lowest mode of ``H``.
+        ``q0`` (projected) or else, ``None`` or zero, from the lowest mode of ``H``.
         """
         n, kmax = H.shape[0], self.davidson_max
         if kmax == 0:
@@ -422,7 +422,12 @@ class RSPRFO(AbstractSaddleSolver):
         Hp = P @ H @ P
         shift = 1.0 + jnp.linalg.norm(Hp)
         wH, UH = jnp.linalg.eigh(_sym(Hp) + shift * (V.T @ V))
-        q0 = UH[:, 0] if q0 is None else P @ q0 / jnp.linalg.norm(P @ q0)
+        if q0 is None:
+            q0 = UH[:, 0]
+        else:  # a zero q0 (no mode0 given, or one wholly in the removed directions): H's own lowest mode
+            q0 = P @ q0
+            size = jnp.linalg.norm(q0)
+            q0 = jnp.where(size > 0, q0 / jnp.where(size > 0, size, 1.0), UH[:, 0])
 
         def precondition(r, theta):
             d = wH - theta
@@ -553,10 +558,9 @@ class RSPRFO(AbstractSaddleSolver):
             U, s, Vt = active_space(self.coordinates, R, removed_directions(potential, R, modes))
             Binv = Vt.T @ (U / s[None]).T  # (n_dof, n_primitives)
             H = _sym(Binv.T @ H @ Binv)
-        if mode0 is not None:
-            q0 = jnp.asarray(mode0, R.dtype).reshape(-1)
-        else:
-            q0 = g0 if self.davidson_start == "gradient" else None
+        # without a mode0 (None or zeros) the Davidson starts from the gradient, or from the
+        # model's lowest mode (_davidson)
+        q0 = first_mode(mode0, g0) if self.davidson_start == "gradient" else (None if mode0 is None else jnp.asarray(mode0, R.dtype).reshape(-1))
         H, n_hvp = self._refine(potential, R, g0, H, modes, q0)
         # the model is true at R0 along what the Davidson explored, or everywhere when exact
         known = (n_hvp > 0) | (isinstance(self.initial_hessian, str) and self.initial_hessian in ("exact", "fd"))

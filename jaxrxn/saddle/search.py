@@ -35,8 +35,9 @@ def saddle_search(
     - `max_steps`: iteration cap.
     - `zero_modes_spec`: ``"auto" | "free" | "periodic" | "none"``, see
       :mod:`jaxrxn.saddle.index`.
-    - `mode0`: initial guess of the unstable mode ``(n_atoms, dim)`` (the dimer uses it;
-      P-RFO follows the lowest Hessian mode).
+    - `mode0`: initial guess of the unstable mode ``(n_atoms, dim)``; ``None`` or all
+      zeros for none (the dimer then starts from a fixed random direction, P-RFO from the
+      lowest Hessian mode, RS-P-RFO as its `davidson_start` says).
     - `check_index`: compute the Hessian at the end and require exactly one negative
       curvature (otherwise ``RESULTS.saddle_wrong_index``, ``converged=False``).
     - `throw`: raise on failure (also under ``jit``).
@@ -50,7 +51,8 @@ def saddle_search(
     if getattr(solver, "coordinates", None) is not None and _known_fixed(potential):
         raise ValueError("Internal coordinates need a free molecule: this system fixes atoms (use Cartesian coordinates, coordinates=None).")
     R0 = jnp.asarray(R0)
-    mode0 = None if mode0 is None else jnp.asarray(mode0, R0.dtype)
+    # zeros for none: one compiled program with or without a mode0 (saddle.index.first_mode)
+    mode0 = jnp.zeros_like(R0) if mode0 is None else jnp.asarray(mode0, R0.dtype)
     args = SaddleArgs(jnp.asarray(fmax, R0.dtype), mode0, resolve_zero_modes_spec(potential, zero_modes_spec), check_index)
     sol = iterative_solve(solver, potential, R0, args, max_steps=max_steps, throw=throw)
     energy, forces, index, curvature, mode = sol.aux
