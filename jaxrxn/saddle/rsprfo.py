@@ -475,27 +475,37 @@ class RSPRFO(AbstractSaddleSolver):
         return _sym(H), k
 
     # ---- the two coordinate systems ---------------------------------------------------
-    # Each returns, at R: the gradient g and Hessian Hs of the step space (Cartesian, or the
-    # active internal space), the projector P and removed rows V of that space, and a map
-    # from a step h of that space to Cartesians.
-    def _frame(self, potential, R, g_x, H, modes):
+    # The space of steps at R: Cartesian (the projector P off the removed directions and
+    # their rows V), or the active internal space (U, s, Vt). Depending on R alone, it is
+    # computed once per point and handed to the methods below (`at`): recomputed in each,
+    # its Wilson matrix, rigid-body modes and SVD made up most of a step's program, which
+    # compiled a third slower (2026-12-07).
+    def _space(self, potential, R, modes):
         if self.coordinates is None:
-            P, V = _projector(potential, R, modes)
+            return _projector(potential, R, modes)
+        return active_space(self.coordinates, R, removed_directions(potential, R, modes))
+
+    # Each returns, at R: the gradient g and Hessian Hs of the step space, the projector P
+    # and removed rows V of that space, and a map from a step h of that space to Cartesians.
+    def _frame(self, potential, R, g_x, H, modes, at=None):
+        at = self._space(potential, R, modes) if at is None else at
+        if self.coordinates is None:
+            P, V = at
             return g_x, _sym(P @ H @ P), P, V, None
-        U, s, Vt = active_space(self.coordinates, R, removed_directions(potential, R, modes))
+        U, s, Vt = at
         m = U.shape[1]
         return (Vt @ g_x) / s, _sym(U.T @ H @ U), jnp.eye(m, dtype=R.dtype), jnp.zeros((0, m), R.dtype), (U, s, Vt)
 
-    def _internal_gradient(self, potential, R, g_x, modes):
-        U, s, Vt = active_space(self.coordinates, R, removed_directions(potential, R, modes))
+    def _internal_gradient(self, potential, R, g_x, modes, at=None):
+        U, s, Vt = self._space(potential, R, modes) if at is None else at
         return U @ ((Vt @ g_x) / s)
 
-    def _refine(self, potential, R, g_x, H, modes, q0=None):
+    def _refine(self, potential, R, g_x, H, modes, q0=None, at=None):
         """Davidson refinement of ``H`` at ``R`` in the step space; returns ``(H, n_products)``."""
         if self.coordinates is None:
-            P, V = _projector(potential, R, modes)
+            P, V = self._space(potential, R, modes) if at is None else at
             return self._davidson(lambda q: self._hvp(potential, R, g_x, q), H, P, V, q0)
-        _, Hs, P, V, frame = self._frame(potential, R, g_x, H, modes)
+        _, Hs, P, V, frame = self._frame(potential, R, g_x, H, modes, at)
         U = frame[0]
         q0 = None if q0 is None else (U.T @ (self.coordinates.wilson_b(R) @ q0))
         Hs_new, k = self._davidson(self._active_hvp(potential, R, g_x, modes, frame), Hs, P, V, q0)
@@ -516,11 +526,11 @@ class RSPRFO(AbstractSaddleSolver):
 
         return hvp
 
-    def _followed(self, potential, R, g_x, H, modes):
+    def _followed(self, potential, R, g_x, H, modes, at=None):
         """The followed (lowest) mode of the model at ``R`` as a unit Cartesian direction, and
         the model's curvature along it in eV/Å² (in internal coordinates the active-space
         eigenvalue divided by the squared Cartesian length of its unit vector)."""
-        w, W, _, frame = self._eigen(potential, R, g_x, H, modes)
+        w, W, _, frame = self._eigen(potential, R, g_x, H, modes, at)
         v = W[:, 0]
         if frame is None:
             return v, w[0]
@@ -529,18 +539,19 @@ class RSPRFO(AbstractSaddleSolver):
         n = jnp.linalg.norm(dx)
         return dx / n, w[0] / n**2
 
-    def _confirm(self, potential, R, g_x, H, modes):
+    def _confirm(self, potential, R, g_x, H, modes, at=None):
         """Whether the true Hessian at ``R`` curves down by more than ``confirm_curvature``
         along the followed mode: one product along it; if that does not, the Davidson
         refinement from it (products folded into ``H``), whose lowest Ritz value decides
         (a Ritz value is an upper bound of the lowest eigenvalue). Returns
         ``(confirmed, H, n_products)``."""
-        dx, _ = self._followed(potential, R, g_x, H, modes)
+        at = self._space(potential, R, modes) if at is None else at
+        dx, _ = self._followed(potential, R, g_x, H, modes, at)
         curvature = dx @ self._hvp(potential, R, g_x, dx)
 
         def refine(H):
-            H, k = self._refine(potential, R, g_x, H, modes, dx)
-            return (k > 0) & (self._followed(potential, R, g_x, H, modes)[1] < -self.confirm_curvature), H, 1 + k
+            H, k = self._refine(potential, R, g_x, H, modes, dx, at)
+            return (k > 0) & (self._followed(potential, R, g_x, H, modes, at)[1] < -self.confirm_curvature), H, 1 + k
 
         return lax.cond(curvature < -self.confirm_curvature, lambda H: (jnp.array(True), H, jnp.array(1)), refine, H)
 
@@ -554,23 +565,24 @@ class RSPRFO(AbstractSaddleSolver):
             H, n_fd, n_hess = fischer_almlof_hessian(self.coordinates, R, _numbers(potential, R)), jnp.array(0), jnp.array(0)
         else:
             H, n_fd, n_hess = self._initial_hessian(potential, R, g0)
+        at = self._space(potential, R, modes)
         if self.coordinates is not None and not fischer:
-            U, s, Vt = active_space(self.coordinates, R, removed_directions(potential, R, modes))
+            U, s, Vt = at
             Binv = Vt.T @ (U / s[None]).T  # (n_dof, n_primitives)
             H = _sym(Binv.T @ H @ Binv)
         # without a mode0 (None or zeros) the Davidson starts from the gradient, or from the
         # model's lowest mode (_davidson)
         q0 = first_mode(mode0, g0) if self.davidson_start == "gradient" else (None if mode0 is None else jnp.asarray(mode0, R.dtype).reshape(-1))
-        H, n_hvp = self._refine(potential, R, g0, H, modes, q0)
+        H, n_hvp = self._refine(potential, R, g0, H, modes, q0, at)
         # the model is true at R0 along what the Davidson explored, or everywhere when exact
         known = (n_hvp > 0) | (isinstance(self.initial_hessian, str) and self.initial_hessian in ("exact", "fd"))
-        confirmed = known & (self._followed(potential, R, g0, H, modes)[1] < -self._threshold)
+        confirmed = known & (self._followed(potential, R, g0, H, modes, at)[1] < -self._threshold)
         inner = RSPRFOState(H, jnp.asarray(self.trust_radius, R.dtype), n_hvp, jnp.array(0), jnp.array(0), confirmed, jnp.array(0))
         return SaddleState(R, e, f, inner, modes, 1 + n_fd + n_hvp, n_hess)
 
-    def _eigen(self, potential, R, g_x, H, modes):
+    def _eigen(self, potential, R, g_x, H, modes, at=None):
         """Eigenpairs of the step-space Hessian (removed directions pushed to the top) and the frame."""
-        g, Hs, P, V, frame = self._frame(potential, R, g_x, H, modes)
+        g, Hs, P, V, frame = self._frame(potential, R, g_x, H, modes, at)
         shift = 1.0 + jnp.linalg.norm(Hs)
         w, W = jnp.linalg.eigh(Hs + shift * (V.T @ V))
         return w, W, g, frame
@@ -601,13 +613,14 @@ class RSPRFO(AbstractSaddleSolver):
             R_new = back_transform(self.coordinates, R, U @ (W @ h), removed_directions(potential, R, modes))
         e, f = potential.energy_and_forces(R_new)
         g_new = -f.reshape(-1)
+        at_new = self._space(potential, R_new, modes)
         update = _bofill if self.hessian_update == "bofill" else _ts_bfgs
         if frame is None:
             H = update(st.hessian, dx, g_new - g_x)
         else:
             c = self.coordinates
             dq = c.difference(c.values(R_new), c.values(R))
-            dg = self._internal_gradient(potential, R_new, g_new, modes) - U @ g
+            dg = self._internal_gradient(potential, R_new, g_new, modes, at_new) - U @ g
             H = update(st.hessian, dq, dg)
 
         length = norm(h)
@@ -633,12 +646,12 @@ class RSPRFO(AbstractSaddleSolver):
         if self.refine_every > 0:
             refine = refine | ((n_steps % self.refine_every) == 0)
         if self.refine_if_positive > 0:
-            w_new = self._eigen(potential, R_new, g_new, H, modes)[0]
+            w_new = self._eigen(potential, R_new, g_new, H, modes, at_new)[0]
             refine = refine | ((since >= self.refine_if_positive) & (w_new[0] > 0))
         if self.refine_every > 0 or self.refine_if_positive > 0:
             H, n_hvp = lax.cond(
                 refine,
-                lambda H: self._refine(potential, R_new, g_new, H, modes),
+                lambda H: self._refine(potential, R_new, g_new, H, modes, at=at_new),
                 lambda H: (H, jnp.array(0)),
                 H,
             )
@@ -646,14 +659,14 @@ class RSPRFO(AbstractSaddleSolver):
             n_hvp = jnp.array(0)
         # a refinement at R_new has just measured the lowest curvature; otherwise measure it
         # where the forces meet fmax (see the class docstring)
-        refined_negative = refine & (self._followed(potential, R_new, g_new, H, modes)[1] < -self._threshold)
+        refined_negative = refine & (self._followed(potential, R_new, g_new, H, modes, at_new)[1] < -self._threshold)
         check = (max_atom_force(f) <= args.fmax) & ~refined_negative & jnp.isfinite(e)
         if self.confirm_curvature is None:
             check, confirmed, n_check = jnp.array(False), refined_negative, jnp.array(0)
         else:
             confirmed, H, n_check = lax.cond(
                 check,
-                lambda H: self._confirm(potential, R_new, g_new, H, modes),
+                lambda H: self._confirm(potential, R_new, g_new, H, modes, at_new),
                 lambda H: (refined_negative, H, jnp.array(0)),
                 H,
             )
