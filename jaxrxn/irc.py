@@ -33,6 +33,7 @@ Each branch is an :class:`IRCDescent` solver on :mod:`jaxrxn._iterate`.
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -482,8 +483,10 @@ def _irc(
         )  # fmt: skip
 
     # One branch after the other, not vmapped: a vmapped loop keeps evaluating the branch
-    # that has finished until the other one does, which an outside calculator pays for.
-    fwd, rev = branch(1.0), branch(-1.0)
+    # that has finished until the other one does, which an outside calculator pays for. A
+    # scan over the two signs traces (and compiles) the descent and minimization once.
+    both = lax.map(branch, jnp.array([1.0, -1.0], R_saddle.dtype))
+    fwd, rev = (jax.tree.map(lambda leaf, i=i: leaf[i], both) for i in (0, 1))
     same = (jnp.max(jnp.abs(fwd.R_min - rev.R_min)) < 1e-2) & (jnp.abs(fwd.energy_min - rev.energy_min) < 1e-6)
     # a branch's own code (cap, non-finite) first, else the minimizations' verdict
     result = RESULTS.where(fwd.result != RESULTS.successful, fwd.result, rev.result)
