@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 #: subcommand -> (module, one-line help)
 COMMANDS = {
@@ -30,6 +33,26 @@ COMMANDS = {
 }
 
 EXIT_CONVERGED, EXIT_NOT_CONVERGED, EXIT_BAD_INPUT = 0, 1, 2
+
+#: size cap of the compiled-program cache the CLI keeps by default (least recently used
+#: programs go first); a molecular saddle search's program is 2-10 MB
+COMPILATION_CACHE_MAX_BYTES = 2 * 1024**3
+
+
+def compilation_cache_dir(environ: Mapping[str, str]) -> str | None:
+    """The folder where the CLI keeps compiled programs between runs (JAX's persistent
+    compilation cache), or ``None`` where the user chose through JAX's own variable
+    ``JAX_COMPILATION_CACHE_DIR`` (a folder, or empty for no cache), which JAX reads itself.
+    Default: ``$XDG_CACHE_HOME/jaxrxn/xla`` (``~/.cache/jaxrxn/xla``).
+
+    A second run on a molecule of the same atom count then skips most compilation: a
+    molecular RS-P-RFO search on ethanol with GFN2-xTB took 37.5 s in a first process and
+    6.1 s in the next one (outside calculators are FFI custom calls, which the cache keeps;
+    2026-12-07)."""
+    if "JAX_COMPILATION_CACHE_DIR" in environ:
+        return None
+    home = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return str(Path(home) / "jaxrxn" / "xla")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -96,8 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(_command(argv)).parse_args(argv)
     import jax
 
-    # The CLI is an application, not a library: it may choose float64 for saddle accuracy.
+    # The CLI is an application, not a library: it may choose float64 for saddle accuracy,
+    # and keep compiled programs between runs.
     jax.config.update("jax_enable_x64", True)
+    cache = compilation_cache_dir(os.environ)
+    if cache is not None:
+        jax.config.update("jax_compilation_cache_dir", cache)
+        if "JAX_COMPILATION_CACHE_MAX_SIZE" not in os.environ:
+            jax.config.update("jax_compilation_cache_max_size", COMPILATION_CACHE_MAX_BYTES)
     try:
         # what a command keeps open for its whole run: its calculators' --time-limit
         with contextlib.ExitStack() as args.scope:

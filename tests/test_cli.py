@@ -41,3 +41,18 @@ def test_bad_input_exit_2(tmp_path, capsys, argv, message):
     assert code == 2
     err = err.splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_compiled_programs_are_kept_in_the_users_cache_unless_jax_is_told_otherwise():
+    """The CLI keeps JAX's persistent compilation cache in ``$XDG_CACHE_HOME/jaxrxn/xla``
+    (a second `jaxrxn reaction` HCN -> HNC with GFN2-xTB: 88 s, then 27 s, the same barrier
+    and calls; 2026-12-07, loaded machine); JAX's own ``JAX_COMPILATION_CACHE_DIR``, empty
+    to turn it off, wins."""
+    from pathlib import Path
+
+    from jaxrxn.cli import compilation_cache_dir
+
+    assert compilation_cache_dir({"XDG_CACHE_HOME": "/scratch/me"}) == "/scratch/me/jaxrxn/xla"
+    assert compilation_cache_dir({}) == str(Path.home() / ".cache" / "jaxrxn" / "xla")
+    assert compilation_cache_dir({"JAX_COMPILATION_CACHE_DIR": "", "XDG_CACHE_HOME": "/scratch/me"}) is None
+    assert compilation_cache_dir({"JAX_COMPILATION_CACHE_DIR": "/elsewhere"}) is None

@@ -1,6 +1,8 @@
 """Outside calculators (ASE calculators, xTB, PySCF) as a jaxrxn :class:`Potential`.
 
-The calculator runs on the host through ``jax.pure_callback``; a ``jax.custom_jvp`` tells
+The calculator runs on the host through an XLA FFI custom call whose handler is a Python
+function (:mod:`jaxrxn.potentials._xla_ffi`), so that JAX's persistent compilation cache can
+keep the programs that call it (it keeps none with a ``jax.pure_callback``); a ``jax.custom_jvp`` tells
 JAX that the derivative of its energy is minus its forces, so ``jax.grad``, every optimizer,
 NEB and saddle search in jaxrxn work on it unchanged, also inside ``jit`` and
 ``lax.while_loop``. Under ``jax.vmap`` (a band's images, a batch of walkers) ONE host call
@@ -38,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrxn.potentials._xla_ffi import register_cpu_handler
 from jaxrxn.potentials.core import Potential
 
 
@@ -309,8 +312,20 @@ def _dispatch(handles: np.ndarray, R: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def _callback(handle, R):
     shapes = (jax.ShapeDtypeStruct(R.shape[:-2], R.dtype), jax.ShapeDtypeStruct(R.shape, R.dtype))
-    # broadcast_all: under vmap one host call gets the whole batch (leading axes)
-    return jax.pure_callback(_dispatch, shapes, handle, R, vmap_method="broadcast_all")
+
+    # On CPU an FFI custom call, not jax.pure_callback: JAX's persistent compilation cache
+    # keeps no program with a Python callback in it, so each process compiled its xTB
+    # searches again. The handler reads host memory, so accelerators keep the callback
+    # (only the branch of the platform compiled for is lowered). broadcast_all: under vmap
+    # one host call gets the whole batch (leading axes).
+    def on_cpu(handle, R):
+        target = register_cpu_handler("jaxrxn_host_energy", _dispatch)
+        return jax.ffi.ffi_call(target, shapes, vmap_method="broadcast_all")(handle, R)
+
+    def elsewhere(handle, R):
+        return jax.pure_callback(_dispatch, shapes, handle, R, vmap_method="broadcast_all")
+
+    return jax.lax.platform_dependent(handle, R, cpu=on_cpu, default=elsewhere)
 
 
 @jax.custom_jvp
