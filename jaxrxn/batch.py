@@ -169,18 +169,6 @@ def _run_batch(run, potentials: Sequence[Potential], stacked: Potential, *args):
     raise RuntimeError(OVERFLOW_MESSAGE)
 
 
-def unpad(tree, n_atoms: int, batch_n_atoms: int):
-    """Cut every array leaf whose second-to-last axis is the padded atom axis
-    (``batch_n_atoms`` long) back to the reaction's `n_atoms`."""
-
-    def cut(x):
-        if isinstance(x, jax.Array | np.ndarray) and x.ndim >= 2 and x.shape[-2] == batch_n_atoms:
-            return x[..., :n_atoms, :]
-        return x
-
-    return jax.tree_util.tree_map(cut, tree)
-
-
 def _periodicity(pot: Potential) -> dict:
     """``cell`` and ``pbc`` of a potential's system (both ``None`` without a cell), as keywords."""
     system = pot.system
@@ -192,15 +180,26 @@ def _check_configuration(pot: Potential, R: Array, name: str = "configuration") 
     check_configuration(R, name=name, **_periodicity(pot))
 
 
-def _split(batched, n: int) -> list:
-    """The first `n` members of a batched pytree, one pytree each. Each array leaf is
-    unstacked in one operation: indexed member by member, a batched IRC result (dozens of
-    leaves, 20 members) queued hundreds of tiny programs, and twice (sessions 40 and 41)
-    XLA's CPU runtime stopped there with every thread idle and the host waiting to launch
-    the next one."""
+def _members(batched, n_atoms: Sequence[int], n_pad: int) -> list:
+    """The first ``len(n_atoms)`` members of a batched pytree, one pytree each, with every
+    array leaf whose second-to-last axis is the padded atom axis (`n_pad` long) cut back to
+    its member's atom count.
+
+    The split is done on the host: each leaf is copied out once, sliced with NumPy, and each
+    member's arrays are put back on the device together. Indexing on the device launched a
+    tiny program per leaf and member (hundreds for a batched IRC or saddle search), and
+    twice (sessions 40 and 41) XLA's CPU runtime stopped there for good, every thread idle
+    and the host waiting to launch the next one."""
     leaves, treedef = jax.tree_util.tree_flatten(batched)
-    members = [list(x)[:n] if eqx.is_array(x) else [x] * n for x in leaves]
-    return [jax.tree_util.tree_unflatten(treedef, [m[i] for m in members]) for i in range(n)]
+    on_host = [np.asarray(x) if eqx.is_array(x) and not jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x for x in leaves]
+    members = []
+    for i, n in enumerate(n_atoms):
+        member = [x[i] if eqx.is_array(x) else x for x in on_host]  # a key array stays on the device
+        member = [x[..., :n, :] if isinstance(x, np.ndarray) and x.ndim >= 2 and x.shape[-2] == n_pad else x for x in member]
+        put = iter(jax.device_put([x for x in member if isinstance(x, np.ndarray | np.generic)]))
+        member = [next(put) if isinstance(x, np.ndarray | np.generic) else x for x in member]
+        members.append(jax.tree_util.tree_unflatten(treedef, member))
+    return members
 
 
 def _check_each(what: str, potentials: Sequence[Potential], arrays: Sequence, check: Callable) -> None:
@@ -223,7 +222,7 @@ def _padded(potentials: Sequence[Potential], arrays: Sequence[Array]) -> tuple[P
 
 def _unpadded(out, arrays: Sequence[Array], n_pad: int) -> list:
     """A batched result split per member, each cut back to its member's atom count."""
-    return [unpad(r, x.shape[-2], n_pad) for r, x in zip(_split(out, len(arrays)), arrays)]
+    return _members(out, [x.shape[-2] for x in arrays], n_pad)
 
 
 def over_batch(f: Callable, batch_size: int | None, *xs):
@@ -742,7 +741,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress, batch_s
         part = stack_potentials(sub(idx), n_pad)
         R_ts = jnp.stack([pad_positions(out[i].R_ts, n_pad) for i in idx])
         irc_options = tuple(sorted({**IRC_OPTIONS, "fmax": IRC_END_FMAX, "shallow_fmax": fmax}.items()))
-        paths = _split(_irc_batch(part, R_ts, irc_options, batch_size), len(idx))
+        paths = _members(_irc_batch(part, R_ts, irc_options, batch_size), [out[i].R_ts.shape[0] for i in idx], n_pad)
         # alone, a molecule's IRC starts along the given vibrational mode: no zero-mode
         # probes and no Hessian; here each starts from its own Hessian's lowest mode
         probes = zero_mode_probe_calls(Potential(part.energy_fn), R_ts[0], "auto", e0_known=True)
@@ -757,8 +756,7 @@ def _batched(pairs, potentials, molecule: bool, options: dict, progress, batch_s
         irc_from_initial_side(out[i])
 
     for i, path in zip(idx, paths if idx else []):
-        r, n_atoms = out[i], out[i].R_ts.shape[0]
-        path = unpad(path, n_atoms, n_pad)
+        r = out[i]
         r.n_hessian_calls += 0 if molecule else int(path.n_hessian_calls)
         nf, nr = int(path.forward.n_points), int(path.reverse.n_points)
         r.irc_path = np.concatenate([np.asarray(path.reverse.path[:nr])[::-1], r.R_ts[None], np.asarray(path.forward.path[:nf])])
