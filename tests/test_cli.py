@@ -45,8 +45,8 @@ def test_bad_input_exit_2(tmp_path, capsys, argv, message):
 
 def test_compiled_programs_are_kept_in_the_users_cache_unless_jax_is_told_otherwise():
     """The CLI keeps JAX's persistent compilation cache in ``$XDG_CACHE_HOME/jaxrxn/xla``
-    (a second `jaxrxn reaction` HCN -> HNC with GFN2-xTB: 88 s, then 27 s, the same barrier
-    and calls; 2026-12-07, loaded machine); JAX's own ``JAX_COMPILATION_CACHE_DIR``, empty
+    (a second `jaxrxn reaction` HCN -> HNC with GFN2-xTB: 49 s, then 20 s, the same barrier
+    and calls; benchmarks/cli_compile_cache.py, 2026-12-07); JAX's own ``JAX_COMPILATION_CACHE_DIR``, empty
     to turn it off, wins."""
     from pathlib import Path
 
