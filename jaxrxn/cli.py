@@ -46,8 +46,8 @@ def compilation_cache_dir(environ: Mapping[str, str]) -> str | None:
     Default: ``$XDG_CACHE_HOME/jaxrxn/xla`` (``~/.cache/jaxrxn/xla``).
 
     A second run on a molecule of the same atom count then skips most compilation: a
-    molecular RS-P-RFO search on ethanol with GFN2-xTB took 37.5 s in a first process and
-    6.1 s in the next one (outside calculators are FFI custom calls, which the cache keeps;
+    molecular RS-P-RFO search on ethanol with GFN2-xTB took 45.6 s in a first process and
+    7.8 s in the next one (outside calculators are FFI custom calls, which the cache keeps;
     2026-12-07)."""
     if "JAX_COMPILATION_CACHE_DIR" in environ:
         return None
