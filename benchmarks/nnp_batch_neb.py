@@ -277,13 +277,17 @@ def nnp_pipeline(rx, nnp, args) -> tuple[list[dict], float]:
     from the reactions there (a killed run loses only its chunk in progress; the seconds
     add up each run's, compiling included)."""
     checkpoint = os.path.splitext(args.out)[0] + ".checkpoint.json"
-    settings = {"model": args.model, "images": args.images, "relax": not args.no_relax, "batch_size": args.batch_size}
+    # a member's result does not depend on its batch, up to rounding (a vmapped loop
+    # freezes each finished member), so a run may go on with another `--batch-size`;
+    # each row records the size of the batch it ran in
+    settings = {"model": args.model, "images": args.images, "relax": not args.no_relax}
     saved = {"settings": settings, "rows": {}, "seconds": 0.0}
     if os.path.exists(checkpoint):
         with open(checkpoint) as fh:
             kept = json.load(fh)
-        if kept["settings"] == settings:
-            saved = kept
+        if {k: v for k, v in kept["settings"].items() if k != "batch_size"} == settings:
+            rows = {rxn: {"batch_size": kept["settings"].get("batch_size"), **row} for rxn, row in kept["rows"].items()}
+            saved = {**kept, "settings": settings, "rows": rows}
         else:
             print(f"NNP pipeline: {checkpoint} has other settings ({kept['settings']}): starting afresh", flush=True)
     todo = [k for k, r in enumerate(rx) if r["rxn"] not in saved["rows"]]
@@ -297,7 +301,7 @@ def nnp_pipeline(rx, nnp, args) -> tuple[list[dict], float]:
         saved["seconds"] += time.perf_counter() - t
         for k, a in zip(chunk, results):
             saved["rows"][rx[k]["rxn"]] = {"nnp": a.barrier, "nnp_converged": bool(a.converged), "nnp_force_calls": int(a.n_force_calls),
-                                       "nnp_failed_stage": a.failed_stage,
+                                       "nnp_failed_stage": a.failed_stage, "batch_size": len(chunk),
                                        "nnp_ts_rmsd_to_data_ts": float(rmsd(jnp.asarray(a.R_ts), jnp.asarray(rx[k]["ts"])))}  # fmt: skip
         write_json(checkpoint, saved)
         print(f"NNP pipeline: {len(saved['rows'])} of {len(rx)} reactions done, {saved['seconds']:.1f} s in all", flush=True)

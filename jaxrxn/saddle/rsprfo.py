@@ -235,6 +235,7 @@ class RSPRFOState(eqx.Module):
     since_refine: Int[Array, ""]  # steps since the last Davidson refinement
     confirmed: Bool[Array, ""]  # a negative curvature of the true Hessian is known at R (gradients, not the model)
     rejected: Int[Array, ""]  # points that met fmax without it; the next step leaves the last one along its softest mode
+    space: tuple  # the step space at R (RSPRFO._space), computed once per point
 
 
 def hessian_start(potential: Potential | None) -> dict[str, object]:
@@ -476,14 +477,16 @@ class RSPRFO(AbstractSaddleSolver):
 
     # ---- the two coordinate systems ---------------------------------------------------
     # The space of steps at R: Cartesian (the projector P off the removed directions and
-    # their rows V), or the active internal space (U, s, Vt). Depending on R alone, it is
-    # computed once per point and handed to the methods below (`at`): recomputed in each,
-    # its Wilson matrix, rigid-body modes and SVD made up most of a step's program, which
-    # compiled a third slower (2026-12-07).
+    # their rows V), or the active internal space (U, s, Vt) and the removed rows V (for the
+    # back-transformation). Depending on R alone, it is computed once per point, carried in
+    # the state and handed to the methods below (`at`): recomputed in each, its Wilson
+    # matrix, rigid-body modes and SVD made up most of a step's program, which compiled a
+    # third slower (2026-12-07).
     def _space(self, potential, R, modes):
         if self.coordinates is None:
             return _projector(potential, R, modes)
-        return active_space(self.coordinates, R, removed_directions(potential, R, modes))
+        V = removed_directions(potential, R, modes)
+        return (*active_space(self.coordinates, R, V), V)
 
     # Each returns, at R: the gradient g and Hessian Hs of the step space, the projector P
     # and removed rows V of that space, and a map from a step h of that space to Cartesians.
@@ -492,12 +495,12 @@ class RSPRFO(AbstractSaddleSolver):
         if self.coordinates is None:
             P, V = at
             return g_x, _sym(P @ H @ P), P, V, None
-        U, s, Vt = at
+        U, s, Vt, _ = at
         m = U.shape[1]
         return (Vt @ g_x) / s, _sym(U.T @ H @ U), jnp.eye(m, dtype=R.dtype), jnp.zeros((0, m), R.dtype), (U, s, Vt)
 
     def _internal_gradient(self, potential, R, g_x, modes, at=None):
-        U, s, Vt = self._space(potential, R, modes) if at is None else at
+        U, s, Vt, _ = self._space(potential, R, modes) if at is None else at
         return U @ ((Vt @ g_x) / s)
 
     def _refine(self, potential, R, g_x, H, modes, q0=None, at=None):
@@ -567,7 +570,7 @@ class RSPRFO(AbstractSaddleSolver):
             H, n_fd, n_hess = self._initial_hessian(potential, R, g0)
         at = self._space(potential, R, modes)
         if self.coordinates is not None and not fischer:
-            U, s, Vt = at
+            U, s, Vt, _ = at
             Binv = Vt.T @ (U / s[None]).T  # (n_dof, n_primitives)
             H = _sym(Binv.T @ H @ Binv)
         # without a mode0 (None or zeros) the Davidson starts from the gradient, or from the
@@ -577,7 +580,7 @@ class RSPRFO(AbstractSaddleSolver):
         # the model is true at R0 along what the Davidson explored, or everywhere when exact
         known = (n_hvp > 0) | (isinstance(self.initial_hessian, str) and self.initial_hessian in ("exact", "fd"))
         confirmed = known & (self._followed(potential, R, g0, H, modes, at)[1] < -self._threshold)
-        inner = RSPRFOState(H, jnp.asarray(self.trust_radius, R.dtype), n_hvp, jnp.array(0), jnp.array(0), confirmed, jnp.array(0))
+        inner = RSPRFOState(H, jnp.asarray(self.trust_radius, R.dtype), n_hvp, jnp.array(0), jnp.array(0), confirmed, jnp.array(0), at)
         return SaddleState(R, e, f, inner, modes, 1 + n_fd + n_hvp, n_hess)
 
     def _eigen(self, potential, R, g_x, H, modes, at=None):
@@ -591,7 +594,7 @@ class RSPRFO(AbstractSaddleSolver):
         st, modes = state.inner, state.modes
         R, trust = state.R, st.trust
         g_x = -state.forces.reshape(-1)
-        w, W, g, frame = self._eigen(potential, R, g_x, st.hessian, modes)
+        w, W, g, frame = self._eigen(potential, R, g_x, st.hessian, modes, st.space)
         gt = W.T @ g
         if frame is not None and self.step_norm == "max":
             M = frame[0] @ W
@@ -610,7 +613,7 @@ class RSPRFO(AbstractSaddleSolver):
             R_new = R + dx.reshape(R.shape)
         else:
             U, s, Vt = frame
-            R_new = back_transform(self.coordinates, R, U @ (W @ h), removed_directions(potential, R, modes))
+            R_new = back_transform(self.coordinates, R, U @ (W @ h), st.space[-1])
         e, f = potential.energy_and_forces(R_new)
         g_new = -f.reshape(-1)
         at_new = self._space(potential, R_new, modes)
@@ -672,7 +675,7 @@ class RSPRFO(AbstractSaddleSolver):
             )
         n_hvp = n_hvp + n_check
         rejected = st.rejected + (check & ~confirmed)
-        inner = RSPRFOState(H, trust, st.n_hvp + n_hvp, n_steps, jnp.where(refine | (n_check > 1), 0, since), confirmed, rejected)
+        inner = RSPRFOState(H, trust, st.n_hvp + n_hvp, n_steps, jnp.where(refine | (n_check > 1), 0, since), confirmed, rejected, at_new)
         calls = state.n_force_calls + 1 + n_hvp
         return SaddleState(R_new, e, f, inner, modes, calls, state.n_hessian_calls)
 
@@ -690,7 +693,7 @@ class RSPRFO(AbstractSaddleSolver):
         return done & (state.inner.confirmed | given_up | ~jnp.isfinite(state.energy)), result
 
     def _lowest(self, potential, state: SaddleState):
-        w, W, _, frame = self._eigen(potential, state.R, -state.forces.reshape(-1), state.inner.hessian, state.modes)
+        w, W, _, frame = self._eigen(potential, state.R, -state.forces.reshape(-1), state.inner.hessian, state.modes, state.inner.space)
         v = W[:, 0]
         if frame is not None:
             U, s, Vt = frame
