@@ -2,7 +2,8 @@
 CI-NEB in one compiled call vs GFN2-xTB, and the whole reaction pipeline vs GFN2-xTB's.
 
     OMP_NUM_THREADS=1 python benchmarks/nnp_batch_neb.py [--images 8] [--heldout-only] [--skip-pipeline]
-        [--skip-xtb] [--pipeline-only] [--batch-size N] [--no-relax] [--no-warm] [--limit K]
+        [--skip-xtb] [--pipeline-only] [--batch-size N] [--from-end] [--merge CHECKPOINT.json ...]
+        [--no-relax] [--no-warm] [--limit K]
         [--model MODEL.npz] [--out RESULT.json] [--refine-from PART1.json]
 
 Reactions: the shipped data set ``jaxrxn/data/xtb_reactions.h5`` (the shipped NNP's training data; GFN2-xTB reactant, TS and product of each;
@@ -124,6 +125,10 @@ def main() -> None:
                         help="benchmarks/ml_hessian_ts.py results whose 'max first pipeline: model' rows are GFN2-xTB's default pipeline")
     parser.add_argument("--skip-xtb", action="store_true", help="no GFN2-xTB CI-NEB nor TS refinement")
     parser.add_argument("--batch-size", type=int, help="part 3: at most this many reactions per vmapped chunk (find_reactions' batch_size)")
+    parser.add_argument("--from-end", action="store_true",
+                        help="part 3: take the chunks from the last reaction backwards (a second process, with its own --out, shares the work)")
+    parser.add_argument("--merge", nargs="+", default=[], metavar="CHECKPOINT.json",
+                        help="part 3: add these checkpoints' rows (same settings) to this run's checkpoint first")
     parser.add_argument("--no-relax", action="store_true",
                         help="part 3: the NNP pipeline from the stored end states as they are (relax=False), as GFN2-xTB's recorded run")
     parser.add_argument("--model", default="xtb-painn", help="shipped model name or train-nnp model file")
@@ -275,7 +280,8 @@ def nnp_pipeline(rx, nnp, args) -> tuple[list[dict], float]:
     without it), each chunk's rows and seconds written to ``OUT.checkpoint.json`` (`--out`
     with that suffix) as soon as it is done; run again with the same settings it goes on
     from the reactions there (a killed run loses only its chunk in progress; the seconds
-    add up each run's, compiling included)."""
+    add up each run's, compiling included). A second process may take the chunks from
+    the end (`--from-end`, its own `--out`); `--merge` then adds its rows and seconds."""
     checkpoint = os.path.splitext(args.out)[0] + ".checkpoint.json"
     # a member's result does not depend on its batch, up to rounding (a vmapped loop
     # freezes each finished member), so a run may go on with another `--batch-size`;
@@ -290,7 +296,20 @@ def nnp_pipeline(rx, nnp, args) -> tuple[list[dict], float]:
             saved = {**kept, "settings": settings, "rows": rows}
         else:
             print(f"NNP pipeline: {checkpoint} has other settings ({kept['settings']}): starting afresh", flush=True)
+    for other in args.merge:  # a --from-end process's rows; its seconds add up as a second core's
+        with open(other) as fh:
+            kept = json.load(fh)
+        if kept["settings"] != settings:
+            raise SystemExit(f"{other} has other settings ({kept['settings']}) than this run ({settings})")
+        new = {rxn: row for rxn, row in kept["rows"].items() if rxn not in saved["rows"]}
+        saved["rows"].update(new)
+        saved["seconds"] += kept["seconds"]
+        print(f"NNP pipeline: {len(new)} reactions merged from {other}", flush=True)
+    if args.merge:
+        write_json(checkpoint, saved)
     todo = [k for k, r in enumerate(rx) if r["rxn"] not in saved["rows"]]
+    if args.from_end:
+        todo = todo[::-1]
     print(f"NNP pipeline: {len(rx) - len(todo)} of {len(rx)} reactions from {checkpoint}", flush=True)
     size = args.batch_size or max(len(todo), 1)
     for start in range(0, len(todo), size):
