@@ -41,6 +41,7 @@ from jaxtyping import Array, Bool, Float, Int, Scalar
 
 from jaxrxn._iterate import AbstractIterativeSolver, iterative_solve
 from jaxrxn._jit import dynamic_floats
+from jaxrxn._linalg import eigh
 from jaxrxn._results import RESULTS, finite_result
 from jaxrxn.optimize import LBFGS, minimize
 from jaxrxn.potentials.core import Potential, max_atom_force
@@ -186,7 +187,7 @@ def _sphere_minimum(H: Array, b: Array, r: Scalar, forward: Array) -> Array:
     component along the lowest mode) the rest of the radius goes along that mode, on the
     side of `forward`.
     """
-    w, U = jnp.linalg.eigh(H)
+    w, U = eigh(H)
     beta = U.T @ b
     length = lambda lam: jnp.linalg.norm(beta / (w - lam))  # noqa: E731
     eps = jnp.finfo(H.dtype).eps * (1.0 + jnp.max(jnp.abs(w)))
@@ -445,7 +446,7 @@ def _irc(
     if mode is None:
         modes = zero_modes(potential, R_saddle, zero_modes_spec, e0=e_ts)
         H, _ = projected_hessian(potential, R_saddle, modes, mass_weighted=True)
-        w, U = jnp.linalg.eigh(H)
+        w, U = eigh(H)
         n_neg, n_hessian = jnp.sum(w < -1e-6 * jnp.max(jnp.abs(w))), 1
         v = U[:, 0]
     else:  # a Cartesian displacement dR is sqrt(m) dR in mass-weighted coordinates

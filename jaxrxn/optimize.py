@@ -24,6 +24,7 @@ from jax import lax
 from jaxtyping import Array, Bool, Float, Int, Scalar
 
 from jaxrxn._iterate import AbstractIterativeSolver, in_dtype_of, iterative_solve
+from jaxrxn._linalg import eigh
 from jaxrxn._results import RESULTS
 from jaxrxn.potentials.core import Potential, max_atom_force
 from jaxrxn.validation import check_configuration
@@ -200,7 +201,7 @@ class BFGS(eqx.Module):
         ok = state.started & (jnp.max(jnp.abs(s)) >= 1e-7) & (a != 0) & (b != 0)
         a, b = jnp.where(ok, a, 1.0), jnp.where(ok, b, 1.0)
         H = jnp.where(ok, state.H - jnp.outer(df, df) / a - jnp.outer(Hs, Hs) / b, state.H)
-        w, V = jnp.linalg.eigh(H)
+        w, V = eigh(H)
         d = V @ ((V.T @ f.reshape(-1)) / jnp.maximum(jnp.abs(w), 1e-8))
         return cap_step(d.reshape(x.shape), self.maxstep), BFGSState(H, x, f, jnp.array(True))
 

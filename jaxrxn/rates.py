@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Scalar
 
+from jaxrxn._linalg import eigvalsh
 from jaxrxn.potentials.core import Potential
 from jaxrxn.saddle.index import ZeroModeSpec, count_negative, projected_hessian, zero_modes
 from jaxrxn.units import H, KB, TIME_UNIT_S
@@ -58,7 +59,7 @@ def _log_positive_modes(potential, R, modes, expect_negative: int):
     # Removed directions get eigenvalue exactly 1 and so add log(1) = 0 to the sums; both
     # points remove the same number of modes, so the 2 pi factors cancel but one.
     H, _ = projected_hessian(potential, R, modes, mass_weighted=True, shift=1.0)
-    w = jnp.linalg.eigvalsh(H)
+    w = eigvalsh(H)
     n_neg = count_negative(w, jnp.max(jnp.abs(w)))
     logs = jnp.where(w > 0, jnp.log(jnp.where(w > 0, w, 1.0)), 0.0)
     return jnp.sum(logs), n_neg == expect_negative

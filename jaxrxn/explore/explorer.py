@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrxn._linalg import eigh
 from jaxrxn.explore.afir import (
     afir_path,
     afir_potential,
@@ -167,7 +168,7 @@ def _soft_modes(potential: Potential, R):
     """Eigenvectors ``(n_dof, n_dof)`` of the projected Hessian, softest first, and the
     number of removed directions (zero modes, fixed atoms), which sort last."""
     H, V = projected_hessian(potential, R, zero_modes(potential, R))
-    return jnp.linalg.eigh(H)[1], jnp.sum(jnp.any(V != 0, axis=1))
+    return eigh(H)[1], jnp.sum(jnp.any(V != 0, axis=1))
 
 
 def _pad(x: np.ndarray) -> tuple[np.ndarray, int]:

@@ -27,6 +27,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, Scalar
 
 from jaxrxn._iterate import AbstractIterativeSolver
+from jaxrxn._linalg import eigh
 from jaxrxn._results import RESULTS
 from jaxrxn.geometry import rigid_body_modes
 from jaxrxn.potentials.core import Potential, max_atom_force
@@ -200,7 +201,7 @@ def hessian_analysis(
     """Saddle index, lowest curvature (eV/Å²), its unit eigenvector ``(n_atoms, dim)`` and
     the projected Cartesian Hessian at ``R``."""
     H, _ = projected_hessian(potential, R, modes)
-    w, U = jnp.linalg.eigh(H)
+    w, U = eigh(H)
     scale = jnp.max(jnp.abs(w))
     return count_negative(w, scale, rtol), w[0], U[:, 0].reshape(R.shape), H
 

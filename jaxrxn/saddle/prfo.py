@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, Scalar
 
+from jaxrxn._linalg import eigh, eigvalsh
 from jaxrxn.potentials.core import Potential
 from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleState, ZeroModes, count_negative, first_mode, projected_hessian
 
@@ -49,7 +50,7 @@ class PRFO(AbstractSaddleSolver):
 
     def _diagonalize(self, potential, R, modes):
         H, _ = projected_hessian(potential, R, modes)
-        return jnp.linalg.eigh(H)
+        return eigh(H)
 
     def start(self, potential: Potential, R, e, f, modes: ZeroModes, mode0=None) -> SaddleState:
         w, U = self._diagonalize(potential, R, modes)
@@ -77,7 +78,7 @@ class PRFO(AbstractSaddleSolver):
         g_rest = g.at[k].set(0.0)
         aug = jnp.zeros((n + 1, n + 1), w.dtype)
         aug = aug.at[:n, :n].set(jnp.diag(b_rest)).at[:n, n].set(g_rest).at[n, :n].set(g_rest)
-        lam_n = jnp.minimum(jnp.linalg.eigvalsh(aug)[0], 0.0)
+        lam_n = jnp.minimum(eigvalsh(aug)[0], 0.0)
         h = _safe_div(-g_rest, b_rest - lam_n).at[k].set(h0)
 
         length = jnp.linalg.norm(h)

@@ -39,6 +39,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Bool, Float, Int, Scalar
 
+from jaxrxn._linalg import eigh, eigvalsh
 from jaxrxn._results import RESULTS
 from jaxrxn.potentials.core import Potential, max_atom_force
 from jaxrxn.saddle.index import AbstractSaddleSolver, SaddleState, ZeroModes, count_negative, first_mode, removed_directions
@@ -213,7 +214,7 @@ def _ts_bfgs(H, s, y):
     ``x = (s.y) y + (s.|H|s) |H| s`` (``|H|``: ``H`` with its eigenvalues made positive),
     a BFGS-like update that keeps indefinite curvature; falls back to Powell-symmetric-Broyden
     where ``x.s`` vanishes."""
-    w, V = jnp.linalg.eigh(H)
+    w, V = eigh(H)
     j = y - H @ s
     aHs = V @ (jnp.abs(w) * (V.T @ s))
     x = (s @ y) * y + (s @ aHs) * aHs
@@ -422,7 +423,7 @@ class RSPRFO(AbstractSaddleSolver):
             return H, jnp.array(0)
         Hp = P @ H @ P
         shift = 1.0 + jnp.linalg.norm(Hp)
-        wH, UH = jnp.linalg.eigh(_sym(Hp) + shift * (V.T @ V))
+        wH, UH = eigh(_sym(Hp) + shift * (V.T @ V))
         if q0 is None:
             q0 = UH[:, 0]
         else:  # a zero q0 (no mode0 given, or one wholly in the removed directions): H's own lowest mode
@@ -442,7 +443,7 @@ class RSPRFO(AbstractSaddleSolver):
             used = jnp.arange(kmax) <= k
             T = _sym(Q @ Y.T)
             T = jnp.where(used[:, None] & used[None, :], T, jnp.diag(jnp.where(used, 0.0, 1e30)))
-            theta_all, S = jnp.linalg.eigh(T)
+            theta_all, S = eigh(T)
             S = S * used[:, None]
             U_all, AU_all = S.T @ Q, S.T @ Y  # Ritz vectors and their products, one per row
             r_all = jnp.linalg.norm(AU_all - theta_all[:, None] * U_all, axis=1)
@@ -587,7 +588,7 @@ class RSPRFO(AbstractSaddleSolver):
         """Eigenpairs of the step-space Hessian (removed directions pushed to the top) and the frame."""
         g, Hs, P, V, frame = self._frame(potential, R, g_x, H, modes, at)
         shift = 1.0 + jnp.linalg.norm(Hs)
-        w, W = jnp.linalg.eigh(Hs + shift * (V.T @ V))
+        w, W = eigh(Hs + shift * (V.T @ V))
         return w, W, g, frame
 
     def step(self, potential: Potential, state: SaddleState, args) -> SaddleState:
@@ -708,9 +709,9 @@ class RSPRFO(AbstractSaddleSolver):
 
     def mode_estimate(self, state: SaddleState):
         if self.coordinates is None:
-            w, U = jnp.linalg.eigh(state.inner.hessian)
+            w, U = eigh(state.inner.hessian)
             return w[0], U[:, 0].reshape(state.R.shape)
-        w, W = jnp.linalg.eigh(state.inner.hessian)
+        w, W = eigh(state.inner.hessian)
         dx = jnp.linalg.pinv(self.coordinates.wilson_b(state.R)) @ W[:, 0]
         return w[0], (dx / jnp.linalg.norm(dx)).reshape(state.R.shape)
 
@@ -758,7 +759,7 @@ def krylov_index(
     Q, Y, _, used, _ = lax.while_loop(cond, body, (z, z, q0 / jnp.linalg.norm(q0), jnp.array(0), jnp.array(True)))
     live = jnp.arange(k) < used
     T = jnp.where(live[:, None] & live[None, :], _sym(Q @ Y.T), jnp.diag(jnp.where(live, 0.0, 1e30)))
-    theta, S = jnp.linalg.eigh(T)
+    theta, S = eigh(T)
     index = count_negative(jnp.where(theta < 1e29, theta, 0.0), jnp.max(jnp.abs(jnp.where(theta < 1e29, theta, 0.0))), rtol)
     return index, theta[0], (S[:, 0] @ Q).reshape(R.shape), used
 
@@ -780,7 +781,7 @@ def _restricted_prfo_step(w: Float[Array, " n"], g: Float[Array, " n"], trust: S
     g_rest = g.at[0].set(0.0)
     aug = jnp.zeros((n + 1, n + 1), w.dtype)
     aug = aug.at[:n, :n].set(jnp.diag(b_rest)).at[:n, n].set(g_rest).at[n, :n].set(g_rest)
-    lam_n = jnp.minimum(jnp.linalg.eigvalsh(aug)[0], 0.0)
+    lam_n = jnp.minimum(eigvalsh(aug)[0], 0.0)
 
     def step(t):
         d = b_rest - (lam_n - t)
