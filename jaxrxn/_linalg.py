@@ -1,4 +1,4 @@
-"""Symmetric eigendecomposition that does not hang when vmapped on XLA:CPU.
+"""A symmetric eigendecomposition that does not hang when vmapped on XLA:CPU.
 
 jaxlib 0.10.2's CPU LAPACK kernels split a batch of matrices across XLA's intra-op thread
 pool and block the pool thread that runs them until the pieces are done. When the thunk
@@ -9,18 +9,24 @@ thread is free to run, and the program hangs with all threads idle, for good. Me
 symmetric 45x45 matrices hung within 2 steps, every time; ``--xla_cpu_multi_thread_eigen=false``
 did not help; one matrix per LAPACK call never hung. The batched RS-P-RFO of ten 15-atom
 molecules with the shipped NNP hung the same way (gdb: both pool threads in
-``lapack_dsyevd_ffi`` -> ``jax::ParallelBatchMap`` -> ``BlockingCounter::Wait``).
+``lapack_dsyevd_ffi`` -> ``jax::ParallelBatchMap`` -> ``BlockingCounter::Wait``). The
+batched inverse hangs the same way (40 of 45x45, or 20,000 of 3x3), but the library's only
+inverses are of 3x3 cells, one per system, and stay ``jnp.linalg.inv`` (routed through a
+loop they changed the last bits of a batched EMT band); ``svd`` (40 of 45x45, 100 of
+90x90), ``det`` and ``solve`` did not hang in the same loop.
 
 :func:`eigh` and :func:`eigvalsh` therefore loop over a vmapped batch (``lax.map``, one
 matrix per LAPACK call) when compiled for CPU, and batch as usual on other platforms. Their
-results are bit-identical to ``jnp.linalg.eigh``'s (the same LAPACK call on the same
+values are bit-identical to ``jnp.linalg.eigh``'s (the same LAPACK call on the same
 symmetrized matrix). A ``custom_vmap`` function cannot be linearized by JAX, so the
-derivative is given here: the first-order perturbation formula of JAX's own rule
-(``dw = diag(V^T dA V)``, ``dV = V (F * V^T dA V)`` with ``F_ij = 1 / (w_j - w_i)``,
-undefined for degenerate eigenvalues, as there).
+derivative is given here: the first-order perturbation formula of JAX's own rule (``dw =
+diag(V^T dA V)``, ``dV = V (F * V^T dA V)`` with ``F_ij = 1 / (w_j - w_i)``, undefined for
+degenerate eigenvalues, as there).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -29,23 +35,24 @@ from jax.custom_batching import custom_vmap
 from jaxtyping import Array, Float
 
 
-def _eigh_batched(a: Float[Array, "... n n"]) -> tuple[Float[Array, "... n"], Float[Array, "... n n"]]:
-    w, v = jnp.linalg.eigh(a, symmetrize_input=False)
-    return w, v
+def _one_matrix_per_call(batched: Callable) -> Callable:
+    """`batched` (a LAPACK-backed function of a matrix, any leading batch dimensions) as a
+    function of one matrix whose vmap, compiled for CPU, is a loop with one matrix per call."""
+
+    @custom_vmap
+    def one(a):
+        return batched(a)
+
+    @one.def_vmap
+    def rule(axis_size, in_batched, a):
+        del axis_size
+        out = lax.platform_dependent(a, cpu=lambda a: lax.map(one, a), default=batched) if in_batched[0] else one(a)
+        return out, jax.tree.map(lambda _: in_batched[0], out)
+
+    return one
 
 
-@custom_vmap
-def _eigh_lapack(a: Float[Array, "n n"]) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
-    return _eigh_batched(a)
-
-
-@_eigh_lapack.def_vmap
-def _eigh_lapack_vmap(axis_size, in_batched, a):
-    del axis_size
-    if not in_batched[0]:
-        return _eigh_lapack(a), (False, False)
-    out = lax.platform_dependent(a, cpu=lambda a: lax.map(_eigh_lapack, a), default=_eigh_batched)
-    return out, (True, True)
+_eigh_lapack = _one_matrix_per_call(lambda a: tuple(jnp.linalg.eigh(a, symmetrize_input=False)))
 
 
 @jax.custom_jvp
@@ -63,13 +70,18 @@ def _eigh_jvp(primals, tangents):
     return (w, v), (jnp.diagonal(m), v @ (F * m))
 
 
+def _one_square(name: str, a) -> Array:
+    a = jnp.asarray(a)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"{name} takes one square matrix (vmap it for a batch); got shape {a.shape}.")
+    return a
+
+
 def eigh(a: Float[Array, "n n"]) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
     """Eigenvalues (ascending) and orthonormal eigenvectors (columns) of the symmetric part
     ``(a + a^T) / 2`` of a real square matrix: ``jnp.linalg.eigh``, safe to vmap on CPU
     (module docstring). Returns ``(w, V)`` with ``a V = V diag(w)``."""
-    a = jnp.asarray(a)
-    if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise ValueError(f"eigh takes one square matrix (vmap it for a batch); got shape {a.shape}.")
+    a = _one_square("eigh", a)
     return _eigh(0.5 * (a + a.T))
 
 
@@ -77,3 +89,4 @@ def eigvalsh(a: Float[Array, "n n"]) -> Float[Array, " n"]:
     """Eigenvalues (ascending) of the symmetric part of ``a``: ``jnp.linalg.eigvalsh``, safe to
     vmap on CPU (module docstring)."""
     return eigh(a)[0]
+
