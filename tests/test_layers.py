@@ -21,7 +21,7 @@ ROOT = pathlib.Path(jaxrxn.__file__).parent
 #: layer or of the ones below. Modules not listed here are not checked.
 LAYERS = (
     (
-        "jaxrxn._lazy", "jaxrxn._jit", "jaxrxn.units", "jaxrxn._results", "jaxrxn.geometry", "jaxrxn.validation",
+        "jaxrxn._lazy", "jaxrxn._jit", "jaxrxn._linalg", "jaxrxn.units", "jaxrxn._results", "jaxrxn.geometry", "jaxrxn.validation",
         "jaxrxn.io", "jaxrxn.system", "jaxrxn.neighbors", "jaxrxn.checkpoint", "jaxrxn.parallel",
     ),
     ("jaxrxn.potentials",),

@@ -20,9 +20,12 @@ import pytest
 from jaxrxn._linalg import eigh, eigvalsh
 
 # Two independent vmapped eighs per loop step, 40 matrices of 45x45 (a batched 15-atom
-# Hessian): with jnp.linalg.eigh this hung within 2 steps on 2 CPUs, every time (2026-12-08).
+# Hessian): with jnp.linalg.eigh this hung on 2 CPUs in all but one of a dozen runs (2026-12-08).
 _HANG = textwrap.dedent(
     """
+    import os, sys
+    # XLA sizes its CPU thread pool from the affinity when it starts
+    os.sched_setaffinity(0, [int(c) for c in sys.argv[1:]])
     import jax, jax.numpy as jnp
     jax.config.update("jax_enable_x64", True)
     from jaxrxn import _linalg
@@ -36,17 +39,16 @@ _HANG = textwrap.dedent(
 
     k = jax.random.split(jax.random.PRNGKey(0), 2)
     A, B = (x + x.transpose(0, 2, 1) + 45 * jnp.eye(45) for x in (jax.random.normal(kk, (40, 45, 45)) for kk in k))
-    out = jax.jit(jax.vmap(lambda a, b: jax.lax.fori_loop(0, 5, body, (a, b))))(A, B)
+    out = jax.jit(jax.vmap(lambda a, b: jax.lax.fori_loop(0, 20, body, (a, b))))(A, B)
     print(float(out[0].sum()))
     """
 )
 
 
 def test_two_concurrent_vmapped_eighs_do_not_hang_on_two_cpus():
-    cpus = sorted(os.sched_getaffinity(0))[:2]
+    cpus = [str(c) for c in sorted(os.sched_getaffinity(0))[:2]]
     proc = subprocess.run(
-        [sys.executable, "-c", _HANG],
-        preexec_fn=lambda: os.sched_setaffinity(0, cpus),
+        [sys.executable, "-c", _HANG, *cpus],
         capture_output=True,
         text=True,
         timeout=120,
