@@ -6,8 +6,8 @@ executor runs as many such kernels at once as the pool has threads (two independ
 ``eigh`` calls in one loop body on a 2-core machine), every thread waits for pieces that no
 thread is free to run, and the program hangs with all threads idle, for good. Measured
 (2026-12-08, jaxlib 0.10.2, 2 cores): a vmapped loop over two independent ``eigh`` of 40
-symmetric 45x45 matrices hung within 2 steps, every time; ``--xla_cpu_multi_thread_eigen=false``
-did not help; one matrix per LAPACK call never hung. The batched RS-P-RFO of ten 15-atom
+symmetric 45x45 matrices hung (often within 2 steps) in all but one of a dozen runs;
+``--xla_cpu_multi_thread_eigen=false`` did not help; one matrix per LAPACK call never hung. The batched RS-P-RFO of ten 15-atom
 molecules with the shipped NNP hung the same way (gdb: both pool threads in
 ``lapack_dsyevd_ffi`` -> ``jax::ParallelBatchMap`` -> ``BlockingCounter::Wait``). The
 batched inverse hangs the same way (40 of 45x45, or 20,000 of 3x3), but the library's only
