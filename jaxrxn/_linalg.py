@@ -7,10 +7,10 @@ executor runs as many such kernels at once as the pool has threads (two independ
 thread is free to run, and the program hangs with all threads idle, for good. Measured
 (2026-12-08, jaxlib 0.10.2, 2 cores): a vmapped loop over two independent ``eigh`` of 40
 symmetric 45x45 matrices hung (often within 2 steps) in all but one of a dozen runs;
-``--xla_cpu_multi_thread_eigen=false`` did not help; one matrix per LAPACK call never hung. The batched RS-P-RFO of ten 15-atom
-molecules with the shipped NNP hung the same way (gdb: both pool threads in
-``lapack_dsyevd_ffi`` -> ``jax::ParallelBatchMap`` -> ``BlockingCounter::Wait``). The
-batched inverse hangs the same way (40 of 45x45, or 20,000 of 3x3), but the library's only
+``--xla_cpu_multi_thread_eigen=false`` did not help; one matrix per LAPACK call never hung.
+The batched RS-P-RFO of ten 13-15-atom molecules with the shipped NNP hung the same way
+(gdb: both pool threads in ``lapack_dsyevd_ffi`` -> ``jax::ParallelBatchMap`` ->
+``BlockingCounter::Wait``). The batched inverse hangs the same way (40 of 45x45, or 20,000 of 3x3), but the library's only
 inverses are of 3x3 cells, one per system, and stay ``jnp.linalg.inv`` (routed through a
 loop they changed the last bits of a batched EMT band); ``svd`` (40 of 45x45, 100 of
 90x90), ``det`` and ``solve`` did not hang in the same loop.
@@ -26,8 +26,6 @@ degenerate eigenvalues, as there).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -35,24 +33,22 @@ from jax.custom_batching import custom_vmap
 from jaxtyping import Array, Float
 
 
-def _one_matrix_per_call(batched: Callable) -> Callable:
-    """`batched` (a LAPACK-backed function of a matrix, any leading batch dimensions) as a
-    function of one matrix whose vmap, compiled for CPU, is a loop with one matrix per call."""
-
-    @custom_vmap
-    def one(a):
-        return batched(a)
-
-    @one.def_vmap
-    def rule(axis_size, in_batched, a):
-        del axis_size
-        out = lax.platform_dependent(a, cpu=lambda a: lax.map(one, a), default=batched) if in_batched[0] else one(a)
-        return out, jax.tree.map(lambda _: in_batched[0], out)
-
-    return one
+def _eigh_batched(a: Float[Array, "... n n"]) -> tuple[Float[Array, "... n"], Float[Array, "... n n"]]:
+    w, v = jnp.linalg.eigh(a, symmetrize_input=False)
+    return w, v
 
 
-_eigh_lapack = _one_matrix_per_call(lambda a: tuple(jnp.linalg.eigh(a, symmetrize_input=False)))
+@custom_vmap
+def _eigh_lapack(a: Float[Array, "n n"]) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
+    return _eigh_batched(a)
+
+
+@_eigh_lapack.def_vmap
+def _eigh_lapack_vmap(axis_size, in_batched, a):
+    del axis_size
+    if not in_batched[0]:
+        return _eigh_lapack(a), (False, False)
+    return lax.platform_dependent(a, cpu=lambda a: lax.map(_eigh_lapack, a), default=_eigh_batched), (True, True)
 
 
 @jax.custom_jvp
@@ -70,18 +66,13 @@ def _eigh_jvp(primals, tangents):
     return (w, v), (jnp.diagonal(m), v @ (F * m))
 
 
-def _one_square(name: str, a) -> Array:
-    a = jnp.asarray(a)
-    if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise ValueError(f"{name} takes one square matrix (vmap it for a batch); got shape {a.shape}.")
-    return a
-
-
 def eigh(a: Float[Array, "n n"]) -> tuple[Float[Array, " n"], Float[Array, "n n"]]:
     """Eigenvalues (ascending) and orthonormal eigenvectors (columns) of the symmetric part
     ``(a + a^T) / 2`` of a real square matrix: ``jnp.linalg.eigh``, safe to vmap on CPU
     (module docstring). Returns ``(w, V)`` with ``a V = V diag(w)``."""
-    a = _one_square("eigh", a)
+    a = jnp.asarray(a)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"eigh takes one square matrix (vmap it for a batch); got shape {a.shape}.")
     return _eigh(0.5 * (a + a.T))
 
 
